@@ -1,0 +1,5 @@
+import accord
+
+
+def test_version() -> None:
+    assert accord.__version__
