@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def _modules() -> list[str]:
-    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+    found = pkgutil.iter_modules([str(HERE)])
+    return sorted(m.name[len("bench_") :] for m in found if m.name.startswith("bench_"))
 
 
 def main(argv: list[str] | None = None) -> int:
