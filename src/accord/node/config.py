@@ -1,0 +1,195 @@
+"""Node configuration (``node.yaml``) and the roster of peers (``roster.yaml``) in a node directory.
+
+A node directory holds::
+
+    node.yaml        party, listen address, public URL, database URL, options
+    roster.yaml      one entry per partner: party, url, pinned TLS certificate, receipt public key
+    tls-cert.pem     this node's self-signed certificate (pinned by partners)
+    tls-key.pem      its private key (0600)
+    receipt-key.pem  Ed25519 key that signs delivery receipts (0600)
+    node.db          SQLite database (default; PostgreSQL with ``--db postgresql+psycopg://...``)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accord.errors import InputError
+from accord.node.identity import (
+    RECEIPT_KEY,
+    TLS_CERT,
+    TLS_KEY,
+    cert_fingerprint,
+    load_public_key_b64,
+    validate_cert_pem,
+)
+
+NODE_FILE = "node.yaml"
+ROSTER_FILE = "roster.yaml"
+_PARTY = re.compile(r"^[A-Z]{3}$")
+_URL = re.compile(r"^https://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$")
+
+
+def check_party(value: object, *, source: str, field: str = "party") -> str:
+    """An ISO 3166 alpha-3 party code such as ``KOR``."""
+    if not isinstance(value, str) or not _PARTY.match(value):
+        raise InputError(f"party must be an alpha-3 code like KOR, got {value!r}", source=source, field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A partner node, pinned: its party, base URL, TLS certificate (PEM) and receipt key (base64)."""
+
+    party: str
+    url: str
+    cert_pem: str
+    receipt_key: str
+
+    @property
+    def fingerprint(self) -> str:
+        return cert_fingerprint(self.cert_pem.encode())
+
+    @staticmethod
+    def from_dict(d: object, *, source: str) -> Peer:
+        if not isinstance(d, dict):
+            raise InputError("roster entry must be a mapping", source=source)
+        party = check_party(d.get("party"), source=source)
+        url = d.get("url")
+        if not isinstance(url, str) or not _URL.match(url):
+            raise InputError(f"url must be https://host:port, got {url!r}", source=source, field=f"{party}.url")
+        cert = d.get("cert_pem")
+        if not isinstance(cert, str):
+            raise InputError("cert_pem missing", source=source, field=f"{party}.cert_pem")
+        validate_cert_pem(cert.encode(), source=source)
+        rk = d.get("receipt_key")
+        if not isinstance(rk, str):
+            raise InputError("receipt_key missing", source=source, field=f"{party}.receipt_key")
+        load_public_key_b64(rk, source=source)
+        return Peer(party=party, url=url.rstrip("/"), cert_pem=cert, receipt_key=rk)
+
+
+@dataclass
+class NodeConfig:
+    """The settings of one node. ``what_if`` lets requests carry an ``at`` date other than today
+    (demo and what-if analysis only: a production node decides as of today)."""
+
+    party: str
+    host: str = "127.0.0.1"
+    port: int = 8443
+    url: str = ""
+    db: str = ""
+    what_if: bool = False
+    lease_seconds: float = 30.0
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 60.0
+    max_attempts: int = 50
+    poll_seconds: float = 0.05
+    agreements: str | None = None  # path of an agreements YAML; None = the bundled set
+    dir: Path = field(default=Path("."), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.url:
+            self.url = f"https://{self.host}:{self.port}"
+        if not self.db:
+            self.db = f"sqlite:///{(self.dir / 'node.db').resolve()}"
+
+    @property
+    def cert_file(self) -> Path:
+        return self.dir / TLS_CERT
+
+    @property
+    def key_file(self) -> Path:
+        return self.dir / TLS_KEY
+
+    @property
+    def receipt_key_file(self) -> Path:
+        return self.dir / RECEIPT_KEY
+
+    def save(self) -> None:
+        d = asdict(self)
+        d.pop("dir")
+        (self.dir / NODE_FILE).write_text(yaml.safe_dump(d, sort_keys=False, allow_unicode=True))
+
+    @staticmethod
+    def load(directory: Path) -> NodeConfig:
+        path = directory / NODE_FILE
+        if not path.is_file():
+            raise InputError("no node configuration here (run `accord node init` first)", source=str(path))
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise InputError(f"invalid YAML: {e}", source=str(path)) from e
+        if not isinstance(raw, dict):
+            raise InputError("must be a mapping", source=str(path))
+        known = {f for f in NodeConfig.__dataclass_fields__ if f != "dir"}
+        unknown = set(raw) - known
+        if unknown:
+            raise InputError(f"unknown keys {sorted(unknown)}", source=str(path))
+        check_party(raw.get("party"), source=str(path))
+        try:
+            cfg = NodeConfig(**raw, dir=directory)
+        except TypeError as e:
+            raise InputError(str(e), source=str(path)) from e
+        if not isinstance(cfg.port, int) or not 0 < cfg.port < 65536:
+            raise InputError("port out of range", source=str(path), field="port")
+        return cfg
+
+
+@dataclass
+class Roster:
+    """The pinned peers of a node, keyed by party."""
+
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+    def by_fingerprint(self, fp: str) -> Peer | None:
+        for p in self.peers.values():
+            if p.fingerprint == fp:
+                return p
+        return None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump({"peers": [asdict(p) for p in self.peers.values()]}, sort_keys=False)
+
+    def save(self, directory: Path) -> None:
+        (directory / ROSTER_FILE).write_text(self.to_yaml())
+
+    @staticmethod
+    def parse(text: str, *, source: str) -> Roster:
+        try:
+            raw: Any = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise InputError(f"invalid YAML: {e}", source=source) from e
+        if not isinstance(raw, dict) or not isinstance(raw.get("peers", []), list):
+            raise InputError("roster must be a mapping with a `peers` list", source=source)
+        r = Roster()
+        for entry in raw.get("peers", []):
+            p = Peer.from_dict(entry, source=source)
+            if p.party in r.peers:
+                raise InputError(f"duplicate peer {p.party}", source=source)
+            r.peers[p.party] = p
+        return r
+
+    @staticmethod
+    def load(directory: Path) -> Roster:
+        path = directory / ROSTER_FILE
+        if not path.exists():
+            return Roster()
+        return Roster.parse(path.read_text(), source=str(path))
+
+
+def self_entry(cfg: NodeConfig) -> dict[str, str]:
+    """This node's own roster entry, to hand to partners (public data only)."""
+    from accord.node.identity import load_receipt_key, public_key_b64
+
+    return {
+        "party": cfg.party,
+        "url": cfg.url,
+        "cert_pem": cfg.cert_file.read_text(),
+        "receipt_key": public_key_b64(load_receipt_key(cfg.receipt_key_file)),
+    }
