@@ -1,0 +1,344 @@
+"""Durable storage of a node through SQLAlchemy Core: SQLite by default, PostgreSQL with the same code.
+
+Tables: ``items`` (what this node holds), ``outbox`` (messages to deliver, with idempotency keys, attempts,
+back-off and leases), ``inbox`` (what was received, unique on item id + sender so a replay stores once),
+``receipts`` (signed receipts from recipients), ``consents`` and ``consent_requests``.
+
+Every state change is committed before it is acknowledged (SQLite: WAL, ``synchronous=FULL``).
+Several processes of one nation may share one database and the outbox: on PostgreSQL a claim is
+``SELECT ... FOR UPDATE SKIP LOCKED`` plus a lease; on SQLite every transaction starts with
+``BEGIN IMMEDIATE``, which serialises writers, so the same claim is safe there too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+metadata = MetaData()
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(200), primary_key=True),
+    Column("originator", String(3), nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("origin", String(16), nullable=False),  # "local" (submitted here) | "received"
+    Column("sender", String(3)),
+    Column("marking", Text),  # this node's national marking for the item (alternative label)
+    Column("alt_label_xml", Text),  # STANAG 4774 alternativeConfidentialityLabel added here
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idem_key", String(300), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),  # delivery | consent_request | consent_decision | consent
+    Column("item_id", String(200)),
+    Column("recipient", String(3), nullable=False),  # next hop
+    Column("final_recipient", String(3)),
+    Column("at_date", String(10), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("leased_by", String(100)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("sender", String(3), nullable=False),
+    Column("idem_key", String(300), nullable=False),
+    Column("final_recipient", String(3), nullable=False),
+    Column("at_date", String(10), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # stored | held | relayed | denied
+    Column("receipt_json", Text, nullable=False),
+    Column("receipt_sig", String(200), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "sender", name="uq_inbox_item_sender"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("receipt_json", Text, nullable=False),
+    Column("receipt_sig", String(200), nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "recipient", name="uq_receipt_item_recipient"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consent_id", String(200), nullable=False, unique=True),
+    Column("originator", String(3), nullable=False),
+    Column("holder", String(3), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("item_id", String(200)),  # NULL: a standing consent for the topics below
+    Column("topics_json", Text, nullable=False),
+    Column("standing", Boolean, nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Column("valid_from", String(10)),
+    Column("valid_until", String(10)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+consent_requests = Table(
+    "consent_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(200), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # outgoing (we hold the item) | incoming (we originated)
+    Column("item_id", String(200), nullable=False),
+    Column("originator", String(3), nullable=False),
+    Column("holder", String(3), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at_date", String(10), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | approved | denied
+    Column("decided_by", String(200)),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes: they were stored as UTC."""
+    if t is not None and t.tzinfo is None:
+        return t.replace(tzinfo=dt.UTC)
+    return t
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    idem_key: str
+    kind: str
+    item_id: str | None
+    recipient: str
+    final_recipient: str | None
+    at_date: str
+    body: bytes
+    attempts: int
+
+
+class Store:
+    """The node's database. Thread-safe (one engine, a connection per transaction)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        if create:
+            metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """One transaction, committed on exit (durable before the caller acknowledges anything)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- outbox ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def enqueue(
+        conn: Connection,
+        *,
+        idem_key: str,
+        kind: str,
+        recipient: str,
+        body: bytes,
+        at_date: str,
+        item_id: str | None = None,
+        final_recipient: str | None = None,
+    ) -> bool:
+        """Add a message to the outbox within ``conn``'s transaction. False if the key was already queued."""
+        exists = conn.execute(select(outbox.c.id).where(outbox.c.idem_key == idem_key)).first()
+        if exists:
+            return False
+        t = now()
+        conn.execute(
+            insert(outbox).values(
+                idem_key=idem_key, kind=kind, item_id=item_id, recipient=recipient,
+                final_recipient=final_recipient, at_date=at_date, body=body, state="pending",
+                attempts=0, next_attempt_at=t, created_at=t,
+            )
+        )
+        return True
+
+    def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[OutboxEntry]:
+        """Lease up to ``limit`` due outbox messages to ``worker``; other workers skip them.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass over each other's rows.
+        SQLite: the transaction began with ``BEGIN IMMEDIATE`` so claims are serialised.
+        """
+        t = now()
+        with self.tx() as conn:
+            q = (
+                select(outbox)
+                .where(outbox.c.state == "pending")
+                .where(outbox.c.next_attempt_at <= t)
+                .where((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < t))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+            if not self.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            rows = conn.execute(q).mappings().all()
+            if not rows:
+                return []
+            ids = [r["id"] for r in rows]
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(leased_by=worker, lease_until=t + dt.timedelta(seconds=lease_seconds))
+            )
+        return [
+            OutboxEntry(
+                id=r["id"], idem_key=r["idem_key"], kind=r["kind"], item_id=r["item_id"],
+                recipient=r["recipient"], final_recipient=r["final_recipient"], at_date=r["at_date"],
+                body=bytes(r["body"]), attempts=r["attempts"],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def mark_delivered(conn: Connection, entry_id: int, worker: str) -> None:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry_id)
+            .values(state="delivered", delivered_at=now(), leased_by=None, lease_until=None,
+                    attempts=outbox.c.attempts + 1, last_error=None)
+        )
+
+    def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == entry_id)
+                .where(outbox.c.leased_by == worker)
+                .values(
+                    state="failed" if give_up else "pending",
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt_at=now() + dt.timedelta(seconds=delay),
+                    leased_by=None,
+                    lease_until=None,
+                    last_error=error[:500],
+                )
+            )
+
+    def outbox_rows(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(
+                outbox.c.id, outbox.c.idem_key, outbox.c.kind, outbox.c.item_id, outbox.c.recipient,
+                outbox.c.final_recipient, outbox.c.state, outbox.c.attempts, outbox.c.last_error,
+                outbox.c.leased_by,
+            ).order_by(outbox.c.id)
+            if state:
+                q = q.where(outbox.c.state == state)
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- simple reads ---------------------------------------------------------------------------------
+
+    def rows(self, table: Table, *where: Any) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(table)
+            for w in where:
+                q = q.where(w)
+            out = []
+            for r in conn.execute(q).mappings():
+                d = dict(r)
+                for k, v in d.items():
+                    if isinstance(v, dt.datetime):
+                        d[k] = _aware(v)
+                out.append(d)
+            return out
+
+    def count(self, table: Table, *where: Any) -> int:
+        return len(self.rows(table, *where))
+
+
+def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row inside a SAVEPOINT; False (and nothing changed) if a unique key already holds it."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**values))
+    except DBIntegrityError:
+        return False
+    return True
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        # Let SQLAlchemy (not pysqlite) issue BEGIN, so that we can make it BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+__all__: Sequence[str] = [
+    "OutboxEntry", "Store", "consent_requests", "consents", "inbox", "insert_ignore_duplicate", "items",
+    "metadata", "now", "outbox", "receipts",
+]
