@@ -120,6 +120,7 @@ consents = Table(
     Column("granted_by", String(200), nullable=False),
     Column("valid_from", String(10)),
     Column("valid_until", String(10)),
+    Column("doc", Text, nullable=False),  # the signed consent document (JSON)
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -141,6 +142,16 @@ consent_requests = Table(
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("item_id", String(200)),
+    Column("body", Text, nullable=False),  # canonical JSON: label, decision, digest -- never content
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -339,6 +350,6 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 __all__: Sequence[str] = [
-    "OutboxEntry", "Store", "consent_requests", "consents", "inbox", "insert_ignore_duplicate", "items",
+    "OutboxEntry", "Store", "consent_requests", "consents", "events", "inbox", "insert_ignore_duplicate", "items",
     "metadata", "now", "outbox", "receipts",
 ]

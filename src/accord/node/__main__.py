@@ -1,0 +1,27 @@
+"""``python -m accord.node DIR [--db URL] [--workers N]``: serve a node (what ``accord node run`` does)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from accord.node.app import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m accord.node")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--db")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--log-level", default="warning")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, a.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(a.dir, db=a.db, workers=a.workers, log_level=a.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

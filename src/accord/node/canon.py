@@ -1,0 +1,35 @@
+"""Canonical JSON (sorted keys, no spaces, UTF-8) and small signing helpers for receipts and consents."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from accord.errors import IntegrityError
+
+
+def canonical(obj: Any) -> bytes:
+    """The one byte string an object signs as: JSON, sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sign(key: Ed25519PrivateKey, domain: str, obj: Any) -> str:
+    """Ed25519 signature (base64) over ``domain`` NUL canonical-JSON(obj): domain separation per use."""
+    return base64.b64encode(key.sign(domain.encode() + b"\x00" + canonical(obj))).decode()
+
+
+def verify(pub: Ed25519PublicKey, domain: str, obj: Any, sig_b64: str) -> None:
+    """Raise IntegrityError (fixed message) unless ``sig_b64`` is a valid signature of ``obj``."""
+    try:
+        pub.verify(base64.b64decode(sig_b64, validate=True), domain.encode() + b"\x00" + canonical(obj))
+    except (InvalidSignature, ValueError) as e:
+        raise IntegrityError() from e

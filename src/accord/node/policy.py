@@ -1,0 +1,133 @@
+"""Adapter between the node and the core: agreements, labels, decisions and consents.
+
+Everything the node asks the core goes through here, so that the node code has one place that knows
+the core's API (``accord.core.decision.decide``, ``AgreementSet``, ``Consent``, the label JSON form).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from accord.core.agreements import AgreementSet
+from accord.core.consent import Consent
+from accord.core.decision import Decision, decide
+from accord.core.labels import Label
+from accord.errors import InputError, LabelError
+
+__all__ = [
+    "Consent", "Decision", "Label", "agreements_in_force", "consent_from_dict", "consent_to_dict", "decide_release",
+    "label_from_dict", "label_to_dict", "load_agreement_set",
+]
+
+
+def load_agreement_set(path: str | None) -> AgreementSet:
+    """The agreements the node decides under: a YAML file, or the set bundled with Accord."""
+    mod = importlib.import_module("accord.formats.agreement_yaml")
+    aset: AgreementSet = mod.load_agreements(Path(path) if path else None)
+    return aset
+
+
+def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list[str]:
+    """Ids of the agreements in force on ``at`` to which both ``a`` and ``b`` are parties."""
+    return [
+        ag.id for ag in aset
+        if a in ag.parties and b in ag.parties and ag.state_at(at).exchange_allowed
+    ]
+
+
+def decide_release(
+    aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
+) -> Decision:
+    return decide(label, holder, recipient, at, consents, agreements=aset)
+
+
+def label_to_dict(label: Label) -> dict[str, Any]:
+    try:
+        mod = importlib.import_module("accord.formats.label_json")
+    except ImportError:
+        return _label_to_dict(label)
+    d: dict[str, Any] = mod.label_to_dict(label)
+    return d
+
+
+def label_from_dict(d: object, *, source: str = "label") -> Label:
+    if not isinstance(d, dict):
+        raise LabelError("a label must be a JSON object", source=source)
+    try:
+        mod = importlib.import_module("accord.formats.label_json")
+    except ImportError:
+        return _label_from_dict(d, source=source)
+    label: Label = mod.label_from_dict(d)
+    return label
+
+
+# Fallbacks used until accord.formats.label_json is on main.
+def _label_to_dict(label: Label) -> dict[str, Any]:
+    return {
+        "originator": label.originator,
+        "classification": label.classification,
+        "topics": sorted(label.topics),
+        "releasable_to": sorted(label.releasable_to),
+        "caveats": sorted(c.value for c in label.caveats),
+        "created": label.created.isoformat(),
+        "review": label.review.isoformat() if label.review else None,
+        "id": label.id,
+    }
+
+
+def _label_from_dict(d: dict[str, Any], *, source: str) -> Label:
+    known = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
+    unknown = set(d) - known
+    if unknown:
+        raise LabelError(f"unknown fields {sorted(unknown)}", source=source)
+    try:
+        created = dt.datetime.fromisoformat(str(d["created"]))
+        review = dt.datetime.fromisoformat(str(d["review"])) if d.get("review") else None
+    except (KeyError, ValueError) as e:
+        raise LabelError(f"bad or missing date: {e}", source=source, field="created") from e
+    for f in ("topics", "releasable_to", "caveats"):
+        if not isinstance(d.get(f, []), list):
+            raise LabelError("must be a list", source=source, field=f)
+    return Label(
+        originator=d.get("originator"),  # type: ignore[arg-type]
+        classification=d.get("classification"),  # type: ignore[arg-type]
+        topics=frozenset(d.get("topics", [])),
+        releasable_to=frozenset(d.get("releasable_to", [])),
+        caveats=frozenset(d.get("caveats", [])),
+        created=created,
+        review=review,
+        id=d.get("id"),
+    )
+
+
+def consent_to_dict(c: Consent) -> dict[str, Any]:
+    return {
+        "id": c.id, "originator": c.originator, "holder": c.holder, "recipient": c.recipient,
+        "granted": c.granted.isoformat(), "until": c.until.isoformat(), "item": c.item,
+        "topics": sorted(c.topics), "standing": c.standing,
+    }
+
+
+def consent_from_dict(d: object, *, source: str = "consent") -> Consent:
+    if not isinstance(d, dict):
+        raise InputError("a consent must be a JSON object", source=source)
+    try:
+        return Consent(
+            id=str(d["id"]), originator=d["originator"], holder=d["holder"], recipient=d["recipient"],
+            granted=dt.date.fromisoformat(d["granted"]), until=dt.date.fromisoformat(d["until"]),
+            item=d.get("item"), topics=frozenset(_strs(d.get("topics", []))), standing=bool(d.get("standing")),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"malformed consent: {e}", source=source) from e
+
+
+def _strs(v: object) -> Iterable[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise InputError("topics must be a list of strings", field="topics")
+    return v
