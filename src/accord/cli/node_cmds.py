@@ -13,10 +13,12 @@ import typer
 
 T = TypeVar("T")
 
-node_app = typer.Typer(help="A nation's gateway node: exchange sealed items with partners over mutual TLS.",
-                       no_args_is_help=True)
-consent_app = typer.Typer(help="Consent requests and standing consents (the originator's approval).",
-                          no_args_is_help=True)
+node_app = typer.Typer(
+    help="A nation's gateway node: exchange sealed items with partners over mutual TLS.", no_args_is_help=True
+)
+consent_app = typer.Typer(
+    help="Consent requests and standing consents (the originator's approval).", no_args_is_help=True
+)
 node_app.add_typer(consent_app, name="consent")
 
 DirOpt = Annotated[Path, typer.Option("--dir", help="the node directory")]
@@ -40,8 +42,10 @@ def _run(fn: Callable[[], T]) -> T:
         if e.extensions.get("decision"):
             for r in e.extensions["decision"].get("reasons", []):
                 if r["code"] in _DENIAL_CODES:
-                    typer.echo(f"  {r['code']} [{r.get('agreement') or '-'} {r.get('rule') or ''}] {r['message']}",
-                               err=True)
+                    typer.echo(
+                        f"  {r['code']} [{r.get('agreement') or '-'} {r.get('rule') or ''}] {r['message']}",
+                        err=True,
+                    )
         raise typer.Exit(1 if e.status in (403, 409) else 2) from None
     except InputError as e:
         typer.echo(f"error: {e.diagnostics()}", err=True)
@@ -51,9 +55,23 @@ def _run(fn: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
-_DENIAL_CODES = {"NO_AGREEMENTS", "UNKNOWN_PARTY", "UNKNOWN_LEVEL", "SAME_PARTY", "ORIGINATOR_ONLY", "NOT_RELEASABLE",
-                 "NO_EQUIVALENT", "NO_CHANNEL", "NOT_IN_FORCE", "TERMINATED", "SUSPENDED", "OUT_OF_SCOPE",
-                 "LEVEL_NOT_COVERED", "NO_PROTECTION_BASIS", "CONSENT_REQUIRED"}
+_DENIAL_CODES = {
+    "NO_AGREEMENTS",
+    "UNKNOWN_PARTY",
+    "UNKNOWN_LEVEL",
+    "SAME_PARTY",
+    "ORIGINATOR_ONLY",
+    "NOT_RELEASABLE",
+    "NO_EQUIVALENT",
+    "NO_CHANNEL",
+    "NOT_IN_FORCE",
+    "TERMINATED",
+    "SUSPENDED",
+    "OUT_OF_SCOPE",
+    "LEVEL_NOT_COVERED",
+    "NO_PROTECTION_BASIS",
+    "CONSENT_REQUIRED",
+}
 
 
 def _print(obj: Any) -> None:
@@ -72,14 +90,16 @@ def _date(text: str | None) -> dt.date | None:
 
 
 @node_app.command("init")
-def init(
+def init(  # noqa: PLR0917
     party: Annotated[str, typer.Option(help="this nation's alpha-3 code, e.g. KOR")],
     directory: DirOpt,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="listen port")] = 8443,
     url: Annotated[str | None, typer.Option(help="URL partners use (default https://host:port)")] = None,
     db: DbOpt = None,
-    what_if: Annotated[bool, typer.Option("--what-if", help="accept decision dates other than today")] = False,
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="accept decision dates other than today")
+    ] = False,
 ) -> None:
     """Create the configuration, TLS identity, receipt key and database of a node."""
 
@@ -93,8 +113,9 @@ def init(
         if (directory / NODE_FILE).exists():
             raise InputError("a node is already configured here", source=str(directory))
         directory.mkdir(parents=True, exist_ok=True)
-        cfg = NodeConfig(party=party, host=host, port=port, url=url or "", db=db or "", what_if=what_if,
-                         dir=directory)
+        cfg = NodeConfig(
+            party=party, host=host, port=port, url=url or "", db=db or "", what_if=what_if, dir=directory
+        )
         cert, key = generate_tls_identity(party, hosts=sorted({host, "127.0.0.1", "localhost"}))
         cfg.cert_file.write_bytes(cert)
         write_secret(cfg.key_file, key)
@@ -153,15 +174,18 @@ def run(
     """Serve the node (FastAPI on uvicorn, mutual TLS) and deliver its outbox until interrupted."""
     import logging
 
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
     from accord.node.app import serve
 
     _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level))
 
 
 @node_app.command("submit")
-def submit(
+def submit(  # noqa: PLR0917
     directory: DirOpt,
     label: Annotated[Path, typer.Option(help="the item's label (JSON)")],
     to: Annotated[str, typer.Option(help="recipient party")],
@@ -230,24 +254,31 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
 
 
 @consent_app.command("list")
-def consent_list(directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending",
-                 db: DbOpt = None) -> None:
+def consent_list(
+    directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending", db: DbOpt = None
+) -> None:
     """Consent requests (default: pending)."""
 
     def body() -> None:
         from accord.node.app import load_service
 
         for r in load_service(directory, db=db).consent_requests(state):
-            typer.echo(f"{r['request_id']}  [{r['role']}] {r['holder']} → {r['recipient']}  item {r['item_id']}"
-                       f"  {r['state']}  (as of {r['at_date']})")
+            typer.echo(
+                f"{r['request_id']}  [{r['role']}] {r['holder']} → {r['recipient']}  item {r['item_id']}"
+                f"  {r['state']}  (as of {r['at_date']})"
+            )
 
     _run(body)
 
 
 @consent_app.command("approve")
-def consent_approve(directory: DirOpt, request: Annotated[str, typer.Argument()],
-                    officer: Annotated[str, typer.Option(help="the security officer deciding")],
-                    reason: Annotated[str, typer.Option()] = "", db: DbOpt = None) -> None:
+def consent_approve(
+    directory: DirOpt,
+    request: Annotated[str, typer.Argument()],
+    officer: Annotated[str, typer.Option(help="the security officer deciding")],
+    reason: Annotated[str, typer.Option()] = "",
+    db: DbOpt = None,
+) -> None:
     """Approve a holder's request to release one of this nation's items onward."""
 
     def body() -> None:
@@ -259,9 +290,13 @@ def consent_approve(directory: DirOpt, request: Annotated[str, typer.Argument()]
 
 
 @consent_app.command("deny")
-def consent_deny(directory: DirOpt, request: Annotated[str, typer.Argument()],
-                 officer: Annotated[str, typer.Option(help="the security officer deciding")],
-                 reason: Annotated[str, typer.Option()] = "", db: DbOpt = None) -> None:
+def consent_deny(
+    directory: DirOpt,
+    request: Annotated[str, typer.Argument()],
+    officer: Annotated[str, typer.Option(help="the security officer deciding")],
+    reason: Annotated[str, typer.Option()] = "",
+    db: DbOpt = None,
+) -> None:
     """Deny a holder's request."""
 
     def body() -> None:
@@ -273,14 +308,16 @@ def consent_deny(directory: DirOpt, request: Annotated[str, typer.Argument()],
 
 
 @consent_app.command("grant")
-def consent_grant(
+def consent_grant(  # noqa: PLR0917
     directory: DirOpt,
     holder: Annotated[str, typer.Option(help="the party allowed to release (e.g. the hub)")],
     to: Annotated[str, typer.Option(help="the party it may release to")],
     topic: Annotated[list[str], typer.Option(help="topic covered (repeat)")],
     officer: Annotated[str, typer.Option(help="the security officer granting")],
     granted: Annotated[str, typer.Option(help="first day")] = dt.date.today().isoformat(),
-    until: Annotated[str, typer.Option(help="last day")] = (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+    until: Annotated[str, typer.Option(help="last day")] = (
+        dt.date.today() + dt.timedelta(days=365)
+    ).isoformat(),
     db: DbOpt = None,
 ) -> None:
     """Grant a standing consent for topics (e.g. DPRK-MISSILE relayed by USA to JPN)."""
@@ -289,7 +326,8 @@ def consent_grant(
         from accord.node.app import load_service
 
         g, u = _date(granted), _date(until)
-        assert g is not None and u is not None
+        if g is None or u is None:
+            raise typer.Exit(2)
         _print(load_service(directory, db=db).grant_standing(holder, to, topic, g, u, officer))
 
     _run(body)

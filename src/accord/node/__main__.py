@@ -17,8 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--log-level", default="warning")
     a = p.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, a.log_level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, a.log_level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     serve(a.dir, db=a.db, workers=a.workers, log_level=a.log_level)
     return 0
 

@@ -133,14 +133,25 @@ class ConsentMessage(_Strict):
 
 
 def problem(status: int, kind: str, title: str, detail: str, **ext: Any) -> JSONResponse:
-    body = {"type": f"https://accord.invalid/problems/{kind}", "title": title, "status": status,
-            "detail": detail, **ext}
+    body = {
+        "type": f"https://accord.invalid/problems/{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **ext,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 def _titles(status: int) -> str:
-    return {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict", 422: "Unprocessable",
-            500: "Internal error"}.get(status, "Error")
+    return {
+        400: "Bad request",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        422: "Unprocessable",
+        500: "Internal error",
+    }.get(status, "Error")
 
 
 def caller(request: Request) -> Caller:
@@ -176,8 +187,12 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         if worker:
             worker.stop()
 
-    app = FastAPI(title=f"Accord node ({service.party})", version="1", lifespan=lifespan,
-                  summary="Releases classified military information only as the agreements in force allow.")
+    app = FastAPI(
+        title=f"Accord node ({service.party})",
+        version="1",
+        lifespan=lifespan,
+        summary="Releases classified military information only as the agreements in force allow.",
+    )
     app.state.service = service
 
     def wake() -> None:
@@ -203,10 +218,13 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
         # Report where and what, never the offending value (it may be classified content).
-        errors = [{"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type")}
-                  for err in e.errors()]
-        return problem(422, "validation", "Invalid request", "the request does not match the schema",
-                       errors=errors)
+        errors = [
+            {"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type")}
+            for err in e.errors()
+        ]
+        return problem(
+            422, "validation", "Invalid request", "the request does not match the schema", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -246,8 +264,9 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         return out
 
     @app.get("/v1/consent-requests")
-    def consent_list(_: Local, state: Annotated[str | None, Query(pattern="^(pending|approved|denied)$")] = None
-                     ) -> list[dict[str, Any]]:
+    def consent_list(
+        _: Local, state: Annotated[str | None, Query(pattern="^(pending|approved|denied)$")] = None
+    ) -> list[dict[str, Any]]:
         """Consent requests (incoming: for this nation's officer; outgoing: ours to originators)."""
         return service.consent_requests(state)
 
@@ -266,13 +285,16 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     @app.post("/v1/consents/standing")
     def standing(req: StandingConsentRequest, _: Local) -> dict[str, Any]:
         """Grant a standing consent to a holder (applies there at once, e.g. TISA missile warnings)."""
-        out = service.grant_standing(req.holder, req.recipient, req.topics, req.granted, req.until, req.officer)
+        out = service.grant_standing(
+            req.holder, req.recipient, req.topics, req.granted, req.until, req.officer
+        )
         wake()
         return out
 
     @app.get("/v1/outbox")
-    def outbox(_: Local, state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None
-               ) -> list[dict[str, Any]]:
+    def outbox(
+        _: Local, state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None
+    ) -> list[dict[str, Any]]:
         return service.store.outbox_rows(state=state)
 
     @app.get("/v1/events")
@@ -280,8 +302,10 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         from accord.node import store as st
 
         where = [st.events.c.item_id == item_id] if item_id else []
-        return [{"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": r["body"]}
-                for r in service.store.rows(st.events, *where)]
+        return [
+            {"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": r["body"]}
+            for r in service.store.rows(st.events, *where)
+        ]
 
     # -- partner endpoints --------------------------------------------------------------------------
 
@@ -336,8 +360,11 @@ def _pinned_protocol() -> type:
             fp = hashlib.sha256(der).hexdigest() if der else None
             inner = self.app
 
-            async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
-                          send: Callable[[Any], Awaitable[None]]) -> None:
+            async def app(
+                scope: dict[str, Any],
+                receive: Callable[[], Awaitable[Any]],
+                send: Callable[[Any], Awaitable[None]],
+            ) -> None:
                 scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
                 await inner(scope, receive, send)
 
@@ -358,8 +385,15 @@ def serve(directory: Path, *, db: str | None = None, workers: int = 4, log_level
     ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
     app = create_app(service, workers=workers)
     config = uvicorn.Config(
-        app, host=cfg.host, port=cfg.port, http=_pinned_protocol(), ssl_certfile=str(cfg.cert_file),
-        ssl_context_factory=lambda _c, _d: ctx, log_level=log_level, access_log=False, lifespan="on",
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        http=_pinned_protocol(),
+        ssl_certfile=str(cfg.cert_file),
+        ssl_context_factory=lambda _c, _d: ctx,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
         timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()

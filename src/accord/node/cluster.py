@@ -27,8 +27,15 @@ def free_port() -> int:
         return port
 
 
-def init_node(directory: Path, party: str, *, port: int | None = None, db: str | None = None,
-              what_if: bool = True, **options: object) -> NodeConfig:
+def init_node(
+    directory: Path,
+    party: str,
+    *,
+    port: int | None = None,
+    db: str | None = None,
+    what_if: bool = True,
+    **options: object,
+) -> NodeConfig:
     """What ``accord node init`` does, for programs."""
     directory.mkdir(parents=True, exist_ok=True)
     cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory)
@@ -67,13 +74,26 @@ class NodeProcess:
 
     def start(self, *, wait: float = 30.0) -> NodeProcess:
         self.log_path = self.cfg.dir / "node.log"
-        cmd = [sys.executable, "-m", "accord.node", str(self.cfg.dir), "--workers", str(self.workers),
-               "--log-level", self.log_level]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accord.node",
+            str(self.cfg.dir),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            self.log_level,
+        ]
         if self.db:
             cmd += ["--db", self.db]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
         self.wait_ready(wait)
         return self
 

@@ -62,7 +62,9 @@ class Peer:
         party = check_party(d.get("party"), source=source)
         url = d.get("url")
         if not isinstance(url, str) or not _URL.match(url):
-            raise InputError(f"url must be https://host:port, got {url!r}", source=source, field=f"{party}.url")
+            raise InputError(
+                f"url must be https://host:port, got {url!r}", source=source, field=f"{party}.url"
+            )
         cert = d.get("cert_pem")
         if not isinstance(cert, str):
             raise InputError("cert_pem missing", source=source, field=f"{party}.cert_pem")
@@ -136,7 +138,7 @@ class NodeConfig:
             cfg = NodeConfig(**raw, dir=directory)
         except TypeError as e:
             raise InputError(str(e), source=str(path)) from e
-        if not isinstance(cfg.port, int) or not 0 < cfg.port < 65536:
+        if type(raw.get("port", 8443)) is not int or not 0 < cfg.port < 65536:
             raise InputError("port out of range", source=str(path), field="port")
         return cfg
 

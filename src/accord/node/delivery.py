@@ -43,7 +43,9 @@ class DeliveryWorker:
         self.wake_event = threading.Event()
         base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.threads = [
-            threading.Thread(target=self._loop, args=(f"{base}:{i}",), daemon=True, name=f"accord-delivery-{i}")
+            threading.Thread(
+                target=self._loop, args=(f"{base}:{i}",), daemon=True, name=f"accord-delivery-{i}"
+            )
             for i in range(threads)
         ]
 
@@ -65,7 +67,9 @@ class DeliveryWorker:
     def _loop(self, worker: str) -> None:
         while not self.stop_event.is_set():
             try:
-                entries = self.service.store.claim(worker, limit=self.batch, lease_seconds=self.cfg.lease_seconds)
+                entries = self.service.store.claim(
+                    worker, limit=self.batch, lease_seconds=self.cfg.lease_seconds
+                )
             except Exception:
                 log.exception("outbox claim failed")
                 entries = []
@@ -84,14 +88,17 @@ class DeliveryWorker:
             self.service.refused_by_peer(e, worker, f"no peer {e.recipient} in the roster")
             return
         try:
-            r = self.clients.get(peer).post(PATHS[e.kind], content=e.body, headers={
-                "Idempotency-Key": e.idem_key, "Content-Type": "application/json"})
+            r = self.clients.get(peer).post(
+                PATHS[e.kind],
+                content=e.body,
+                headers={"Idempotency-Key": e.idem_key, "Content-Type": "application/json"},
+            )
         except httpx.HTTPError as ex:
             self._retry(e, worker, f"transport: {type(ex).__name__}")
             return
         if r.status_code == 200:
             try:
-                self.service.acknowledged(e, worker, r.json())
+                self.service.acknowledged(e, r.json())
             except (AccordError, ValueError) as ex:
                 # A bad receipt: keep the message pending; a later attempt gets the stored receipt again.
                 self._retry(e, worker, f"bad acknowledgement: {ex}")
@@ -106,5 +113,12 @@ class DeliveryWorker:
         delay = min(self.cfg.retry_max_seconds, self.cfg.retry_base_seconds * 2 ** min(e.attempts, 16))
         delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
         give_up = e.attempts + 1 >= self.cfg.max_attempts
-        log.info("delivery of %s %s to %s failed (%s); retry in %.2fs", e.kind, e.item_id, e.recipient, error, delay)
+        log.info(
+            "delivery of %s %s to %s failed (%s); retry in %.2fs",
+            e.kind,
+            e.item_id,
+            e.recipient,
+            error,
+            delay,
+        )
         self.service.store.mark_retry(e.id, worker, error, delay, give_up=give_up)

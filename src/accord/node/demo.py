@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,22 +27,31 @@ console = Console(highlight=False, width=max(100, Console().width))
 
 
 def _label(item: str, classification: str, topics: list[str], rel: list[str], created: str) -> dict[str, Any]:
-    return {"originator": "KOR", "classification": classification, "topics": topics, "releasable_to": rel,
-            "caveats": [], "created": f"{created}T09:00:00Z", "review": None, "id": item}
+    return {
+        "originator": "KOR",
+        "classification": classification,
+        "topics": topics,
+        "releasable_to": rel,
+        "caveats": [],
+        "created": f"{created}T09:00:00Z",
+        "review": None,
+        "id": item,
+    }
 
 
 def _submit(c: httpx.Client, label: dict[str, Any], to: str, at: str, payload: bytes) -> httpx.Response:
-    return c.post("/v1/items", json={"label": label, "to": to, "at": at,
-                                     "payload_b64": base64.b64encode(payload).decode()})
+    return c.post(
+        "/v1/items",
+        json={"label": label, "to": to, "at": at, "payload_b64": base64.b64encode(payload).decode()},
+    )
 
 
-def _wait(c: httpx.Client, path: str, pred: Any, timeout: float = 20.0) -> dict[str, Any]:
+def _wait(c: httpx.Client, path: str, pred: Any, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         r = c.get(path)
         if r.status_code == 200 and pred(r.json()):
-            body: dict[str, Any] = r.json()
-            return body
+            return r.json()
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting on {path}: {r.status_code} {r.text[:300]}")
         time.sleep(0.05)
@@ -55,7 +63,12 @@ def _explain(decision: dict[str, Any], *, limit: int = 3) -> None:
     console.print(f"    decision: {verdict}  route {route}  under {', '.join(decision['agreements']) or '-'}")
     shown = 0
     for r in decision["reasons"]:
-        if decision["allowed"] and r["code"] not in ("CHANNEL", "RELAY_APPROVED", "CONSENT_USED", "EQUIVALENCE"):
+        if decision["allowed"] and r["code"] not in (
+            "CHANNEL",
+            "RELAY_APPROVED",
+            "CONSENT_USED",
+            "EQUIVALENCE",
+        ):
             continue
         cite = " ".join(x for x in (r.get("agreement"), r.get("article"), r.get("rule")) if x)
         console.print(f"      · {r['code']}: {r['message']}" + (f" [dim]({cite})[/dim]" if cite else ""))
@@ -64,18 +77,22 @@ def _explain(decision: dict[str, Any], *, limit: int = 3) -> None:
             break
 
 
-def _held_by(c: httpx.Client, item: str, party: str) -> dict[str, Any]:
-    st = _wait(c, f"/v1/items/{item}", lambda s: True)
-    console.print(f"    {party} holds {item}: marked [bold]{st['marking']}[/bold] (originator's label kept: "
-                  f"{st['label']['originator']} {st['label']['classification']}), received from {st['sender']}")
+def _held_by(c: httpx.Client, item: str, party: str) -> Any:
+    st = _wait(c, f"/v1/items/{item}", lambda _s: True)
+    console.print(
+        f"    {party} holds {item}: marked [bold]{st['marking']}[/bold] (originator's label kept: "
+        f"{st['label']['originator']} {st['label']['classification']}), received from {st['sender']}"
+    )
     return st
 
 
 def _receipted(c: httpx.Client, item: str, recipient: str, holder: str) -> None:
     st = _wait(c, f"/v1/items/{item}", lambda s: any(r["recipient"] == recipient for r in s["receipts"]))
     rec = next(r for r in st["receipts"] if r["recipient"] == recipient)["receipt"]
-    console.print(f"    {holder} stored {recipient}'s signed receipt (digest {rec['digest'][:16]}…, "
-                  f"{rec['received_at'][:19]})")
+    console.print(
+        f"    {holder} stored {recipient}'s signed receipt (digest {rec['digest'][:16]}…, "
+        f"{rec['received_at'][:19]})"
+    )
 
 
 def play(nodes: dict[str, NodeConfig]) -> None:
@@ -85,7 +102,9 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         console.rule("[bold]2015 — trilateral arrangement (TISA): Korea → Japan only through the US hub")
         item = "kor-2015-0412"
         lab = _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-04-12")
-        console.print(f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12")
+        console.print(
+            f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12"
+        )
         r = _submit(kor, lab, "JPN", "2015-04-12", payload)
         r.raise_for_status()
         _explain(r.json()["decision"])
@@ -104,23 +123,44 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         r.raise_for_status()
         console.print(f"  USA asks to pass {item2} to JPN: [yellow]{r.json()['status']}[/yellow]")
         _explain(r.json()["decision"], limit=1)
-        reqs = _wait(kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs))
+        reqs = _wait(
+            kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs)
+        )
         req = next(x for x in reqs if x["item_id"] == item2)
         console.print(f"  KOR's security officer sees request {req['request_id']} and approves it")
-        kor.post(f"/v1/consent-requests/{req['request_id']}/approve",
-                 json={"officer": "ROK MND security officer", "reason": "T-R5 relay approved"}).raise_for_status()
+        kor.post(
+            f"/v1/consent-requests/{req['request_id']}/approve",
+            json={"officer": "ROK MND security officer", "reason": "T-R5 relay approved"},
+        ).raise_for_status()
         _held_by(jpn, item2, "JPN")
 
         console.rule("[bold]2015 — a standing consent for missile topics applies at once")
-        kor.post("/v1/consents/standing", json={
-            "holder": "USA", "recipient": "JPN", "topics": ["DPRK-MISSILE"], "granted": "2015-01-01",
-            "until": "2016-12-31", "officer": "ROK MND security officer"}).raise_for_status()
+        kor.post(
+            "/v1/consents/standing",
+            json={
+                "holder": "USA",
+                "recipient": "JPN",
+                "topics": ["DPRK-MISSILE"],
+                "granted": "2015-01-01",
+                "until": "2016-12-31",
+                "officer": "ROK MND security officer",
+            },
+        ).raise_for_status()
         console.print("  KOR grants USA a standing consent: DPRK-MISSILE items may go on to JPN in 2015–2016")
         item3 = "kor-2015-1010"
-        _submit(kor, _label(item3, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-10-10"), "USA",
-                "2015-10-10", payload).raise_for_status()
+        _submit(
+            kor,
+            _label(item3, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-10-10"),
+            "USA",
+            "2015-10-10",
+            payload,
+        ).raise_for_status()
         _held_by(usa, item3, "USA")
-        _wait(kor, "/v1/outbox", lambda rows: any(x["kind"] == "consent" and x["state"] == "delivered" for x in rows))
+        _wait(
+            kor,
+            "/v1/outbox",
+            lambda rows: any(x["kind"] == "consent" and x["state"] == "delivered" for x in rows),
+        )
         r = usa.post(f"/v1/items/{item3}/forward", json={"to": "JPN", "at": "2015-10-11"})
         r.raise_for_status()
         console.print(f"  USA passes {item3} to JPN: [green]{r.json()['status']}[/green] (no request needed)")
@@ -129,8 +169,13 @@ def play(nodes: dict[str, NodeConfig]) -> None:
 
         console.rule("[bold]2017 — the Japan–ROK GSOMIA is in force: directly")
         item4 = "kor-2017-0212"
-        r = _submit(kor, _label(item4, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-12"), "JPN",
-                    "2017-02-12", payload)
+        r = _submit(
+            kor,
+            _label(item4, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-12"),
+            "JPN",
+            "2017-02-12",
+            payload,
+        )
         r.raise_for_status()
         console.print(f"  KOR submits {item4} (REL TO JPN) for JPN, as of 2017-02-12")
         _explain(r.json()["decision"])
@@ -141,14 +186,21 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         r = jpn.post(f"/v1/items/{item4}/forward", json={"to": "USA", "at": "2017-02-13"})
         console.print(f"  JPN tries to pass {item4} to USA: HTTP {r.status_code} {r.json()['title']}")
         _explain(r.json()["decision"], limit=2)
-        r = _submit(kor, _label("kor-2017-0213", "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-13"), "CHN",
-                    "2017-02-13", payload)
+        r = _submit(
+            kor,
+            _label("kor-2017-0213", "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-13"),
+            "CHN",
+            "2017-02-13",
+            payload,
+        )
         console.print(f"  KOR tries to release to CHN: HTTP {r.status_code} {r.json()['title']}")
         _explain(r.json()["decision"], limit=1)
 
         console.rule("[bold]2019 — notice of termination (23 Aug) and its suspension (22 Nov)")
         for day, item5 in (("2019-09-02", "kor-2019-0902"), ("2019-12-02", "kor-2019-1202")):
-            r = _submit(kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload)
+            r = _submit(
+                kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload
+            )
             r.raise_for_status()
             d = r.json()["decision"]
             console.print(f"  {day}: KOR → JPN {item5}")
@@ -183,8 +235,10 @@ def _what_if_no_suspension() -> None:
     lab = label_from_dict(_label("what-if", "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], "2019-12-02"))
     d = decide(lab, "KOR", "JPN", dt.date(2019, 12, 2), agreements=hypo)
     state = gsomia.with_events(events).state_at(dt.date(2019, 12, 2))
-    console.print(f"  what-if: had the notice not been suspended, the GSOMIA would be {state.status.value} on "
-                  f"2019-12-02 ({state.message}); the node would fall back on TISA, as in 2015:")
+    console.print(
+        f"  what-if: had the notice not been suspended, the GSOMIA would be {state.status.value} on "
+        f"2019-12-02 ({state.message}); the node would fall back on TISA, as in 2015:"
+    )
     _explain(d.to_dict(), limit=1)
 
 
@@ -192,7 +246,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="accord-demo-") as tmp:
         root = Path(tmp)
         console.print(f"[bold]Accord node demo[/bold]: three nodes on 127.0.0.1, SQLite in {root}")
-        cfgs = {p: init_node(root / p.lower(), p, what_if=True, retry_base_seconds=0.2) for p in ("KOR", "JPN", "USA")}
+        cfgs = {
+            p: init_node(root / p.lower(), p, what_if=True, retry_base_seconds=0.2)
+            for p in ("KOR", "JPN", "USA")
+        }
         pin_each_other(list(cfgs.values()))
         procs = [NodeProcess(cfgs[p], workers=2) for p in cfgs]
         try:

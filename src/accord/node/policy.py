@@ -19,8 +19,16 @@ from accord.core.labels import Label
 from accord.errors import InputError, LabelError
 
 __all__ = [
-    "Consent", "Decision", "Label", "agreements_in_force", "consent_from_dict", "consent_to_dict", "decide_release",
-    "label_from_dict", "label_to_dict", "load_agreement_set",
+    "Consent",
+    "Decision",
+    "Label",
+    "agreements_in_force",
+    "consent_from_dict",
+    "consent_to_dict",
+    "decide_release",
+    "label_from_dict",
+    "label_to_dict",
+    "load_agreement_set",
 ]
 
 
@@ -33,14 +41,16 @@ def load_agreement_set(path: str | None) -> AgreementSet:
 
 def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list[str]:
     """Ids of the agreements in force on ``at`` to which both ``a`` and ``b`` are parties."""
-    return [
-        ag.id for ag in aset
-        if a in ag.parties and b in ag.parties and ag.state_at(at).exchange_allowed
-    ]
+    return [ag.id for ag in aset if a in ag.parties and b in ag.parties and ag.state_at(at).exchange_allowed]
 
 
-def decide_release(
-    aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
+def decide_release(  # noqa: PLR0917
+    aset: AgreementSet,
+    label: Label,
+    holder: str,
+    recipient: str,
+    at: dt.date,
+    consents: Sequence[Consent] = (),
 ) -> Decision:
     return decide(label, holder, recipient, at, consents, agreements=aset)
 
@@ -106,9 +116,15 @@ def _label_from_dict(d: dict[str, Any], *, source: str) -> Label:
 
 def consent_to_dict(c: Consent) -> dict[str, Any]:
     return {
-        "id": c.id, "originator": c.originator, "holder": c.holder, "recipient": c.recipient,
-        "granted": c.granted.isoformat(), "until": c.until.isoformat(), "item": c.item,
-        "topics": sorted(c.topics), "standing": c.standing,
+        "id": c.id,
+        "originator": c.originator,
+        "holder": c.holder,
+        "recipient": c.recipient,
+        "granted": c.granted.isoformat(),
+        "until": c.until.isoformat(),
+        "item": c.item,
+        "topics": sorted(c.topics),
+        "standing": c.standing,
     }
 
 
@@ -117,9 +133,15 @@ def consent_from_dict(d: object, *, source: str = "consent") -> Consent:
         raise InputError("a consent must be a JSON object", source=source)
     try:
         return Consent(
-            id=str(d["id"]), originator=d["originator"], holder=d["holder"], recipient=d["recipient"],
-            granted=dt.date.fromisoformat(d["granted"]), until=dt.date.fromisoformat(d["until"]),
-            item=d.get("item"), topics=frozenset(_strs(d.get("topics", []))), standing=bool(d.get("standing")),
+            id=str(d["id"]),
+            originator=d["originator"],
+            holder=d["holder"],
+            recipient=d["recipient"],
+            granted=dt.date.fromisoformat(d["granted"]),
+            until=dt.date.fromisoformat(d["until"]),
+            item=d.get("item"),
+            topics=frozenset(_strs(d.get("topics", []))),
+            standing=bool(d.get("standing")),
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, InputError):

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.labels import Label
-from accord.errors import IntegrityError, InputError
+from accord.errors import InputError, IntegrityError
 from accord.node.canon import canonical, sha256_hex, sign, verify
 from accord.node.errors import Refused
 from accord.node.policy import decide_release, label_from_dict, label_to_dict
@@ -39,8 +39,15 @@ class Sealer(Protocol):
 
     name: str
 
-    def seal(self, payload: bytes, label: Label, *, recipients: Sequence[str], at: dt.date,
-             consents: Sequence[Consent] = ()) -> bytes: ...
+    def seal(
+        self,
+        payload: bytes,
+        label: Label,
+        *,
+        recipients: Sequence[str],
+        at: dt.date,
+        consents: Sequence[Consent] = (),
+    ) -> bytes: ...
 
     def open(self, blob: bytes) -> Opened: ...
 
@@ -55,8 +62,13 @@ class _PendingSealAdapter:
 
     name = "pending"
 
-    def __init__(self, party: str, key: Ed25519PrivateKey, keys: Mapping[str, Ed25519PublicKey],
-                 agreements: AgreementSet) -> None:
+    def __init__(
+        self,
+        party: str,
+        key: Ed25519PrivateKey,
+        keys: Mapping[str, Ed25519PublicKey],
+        agreements: AgreementSet,
+    ) -> None:
         self.party = party
         self.key = key
         self.keys = dict(keys)
@@ -68,16 +80,32 @@ class _PendingSealAdapter:
         if not d.allowed:
             raise Refused(f"sealing for {to} refused by the agreements", decision=d.to_dict())
 
-    def seal(self, payload: bytes, label: Label, *, recipients: Sequence[str], at: dt.date,
-             consents: Sequence[Consent] = ()) -> bytes:
+    def seal(
+        self,
+        payload: bytes,
+        label: Label,
+        *,
+        recipients: Sequence[str],
+        at: dt.date,
+        consents: Sequence[Consent] = (),
+    ) -> bytes:
         if not recipients:
             raise InputError("no recipient: refusing to seal", field="recipients")
         for r in recipients:
             self._check(label, self.party, r, at, consents)
-        header = {"format": _FORMAT, "label": label_to_dict(label), "recipients": sorted(set(recipients)),
-                  "digest": sha256_hex(payload), "signer": self.party}
-        doc = {"header": header, "sig": sign(self.key, "accord-seal", header), "relays": [],
-               "payload": base64.b64encode(payload).decode()}
+        header = {
+            "format": _FORMAT,
+            "label": label_to_dict(label),
+            "recipients": sorted(set(recipients)),
+            "digest": sha256_hex(payload),
+            "signer": self.party,
+        }
+        doc = {
+            "header": header,
+            "sig": sign(self.key, "accord-seal", header),
+            "relays": [],
+            "payload": base64.b64encode(payload).decode(),
+        }
         return canonical(doc)
 
     def _parse(self, blob: bytes) -> tuple[dict[str, Any], Label, bytes]:
@@ -104,8 +132,12 @@ class _PendingSealAdapter:
             rpub = self.keys.get(by)
             if rpub is None or by not in readers:
                 raise IntegrityError()
-            verify(rpub, "accord-rewrap", {"digest": header["digest"], "by": by, "to": relay.get("to")},
-                   relay.get("sig", ""))
+            verify(
+                rpub,
+                "accord-rewrap",
+                {"digest": header["digest"], "by": by, "to": relay.get("to")},
+                relay.get("sig", ""),
+            )
             readers.add(relay["to"])
         doc["_readers"] = readers
         return doc, label, payload
@@ -123,12 +155,18 @@ class _PendingSealAdapter:
         self._check(label, self.party, to, at, consents)
         digest = doc["header"]["digest"]
         doc.pop("_readers")
-        doc["relays"].append({"by": self.party, "to": to,
-                              "sig": sign(self.key, "accord-rewrap", {"digest": digest, "by": self.party, "to": to})})
+        doc["relays"].append(
+            {
+                "by": self.party,
+                "to": to,
+                "sig": sign(self.key, "accord-rewrap", {"digest": digest, "by": self.party, "to": to}),
+            }
+        )
         return canonical(doc)
 
 
-def make_sealer(party: str, key: Ed25519PrivateKey, keys: Mapping[str, Ed25519PublicKey],
-                agreements: AgreementSet) -> Sealer:
+def make_sealer(
+    party: str, key: Ed25519PrivateKey, keys: Mapping[str, Ed25519PublicKey], agreements: AgreementSet
+) -> Sealer:
     """The sealer for this node: the real format when available, else the temporary stand-in."""
     return _PendingSealAdapter(party, key, keys, agreements)

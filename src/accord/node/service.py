@@ -67,8 +67,16 @@ class Caller:
 class NodeService:
     """One nation's node over its store. Thread-safe: all state is in the database."""
 
-    def __init__(self, cfg: NodeConfig, roster: Roster, store: st.Store, agreements: AgreementSet,
-                 sealer: Sealer, receipt_key: Ed25519PrivateKey, audit: Any = None) -> None:
+    def __init__(  # noqa: PLR0917
+        self,
+        cfg: NodeConfig,
+        roster: Roster,
+        store: st.Store,
+        agreements: AgreementSet,
+        sealer: Sealer,
+        receipt_key: Ed25519PrivateKey,
+        audit: Any = None,
+    ) -> None:
         self.cfg = cfg
         self.party = cfg.party
         self.roster = roster
@@ -102,19 +110,42 @@ class NodeService:
     def _event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
         """Append a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
-        conn.execute(st.events.insert().values(type=type_, item_id=item_id, body=canonical(record).decode(),
-                                               created_at=st.now()))
+        conn.execute(
+            st.events.insert().values(
+                type=type_, item_id=item_id, body=canonical(record).decode(), created_at=st.now()
+            )
+        )
         if self.audit is not None:
             self.audit.append(record)
 
-    def _decide(self, conn: Connection, label: Label, holder: str, recipient: str, at: dt.date,
-                consents: Sequence[Consent], *, context: str) -> Decision:
+    def _decide(  # noqa: PLR0917
+        self,
+        conn: Connection,
+        label: Label,
+        holder: str,
+        recipient: str,
+        at: dt.date,
+        consents: Sequence[Consent],
+        *,
+        context: str,
+    ) -> Decision:
         d = decide_release(self.agreements, label, holder, recipient, at, consents)
-        self._event(conn, "decision", label.id, {"context": context, "decision": d.to_dict(),
-                                                  "label": label_to_dict(label)})
+        self._event(
+            conn,
+            "decision",
+            label.id,
+            {"context": context, "decision": d.to_dict(), "label": label_to_dict(label)},
+        )
         if not d.allowed:
-            log.info("%s: release %s %s->%s on %s refused: %s", self.party, label.id, holder, recipient, at,
-                     "; ".join(r.code.value for r in d.denials))
+            log.info(
+                "%s: release %s %s->%s on %s refused: %s",
+                self.party,
+                label.id,
+                holder,
+                recipient,
+                at,
+                "; ".join(r.code.value for r in d.denials),
+            )
         return d
 
     def sign_consent(self, c: Consent) -> dict[str, Any]:
@@ -166,23 +197,36 @@ class NodeService:
             raise PeerRefused("this endpoint is for partner nodes")
         in_force = agreements_in_force(self.agreements, self.party, caller.party, at)
         if not in_force:
-            log.warning("%s: refused peer %s: no agreement in force between %s and %s on %s",
-                        self.party, caller.party, self.party, caller.party, at)
-            raise PeerRefused(f"no agreement in force between {self.party} and {caller.party} on {at}",
-                              peer=caller.party, at=at.isoformat())
+            log.warning(
+                "%s: refused peer %s: no agreement in force between %s and %s on %s",
+                self.party,
+                caller.party,
+                self.party,
+                caller.party,
+                at,
+            )
+            raise PeerRefused(
+                f"no agreement in force between {self.party} and {caller.party} on {at}",
+                peer=caller.party,
+                at=at.isoformat(),
+            )
         return caller.peer
 
     # ------------------------------------------------------------------------------------------------
     # outbound
 
-    def submit(self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None) -> dict[str, Any]:
+    def submit(
+        self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None
+    ) -> dict[str, Any]:
         """Decide, seal and queue a release of this nation's own item. Durable before it returns."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
         label = label_from_dict(label_doc)
         if label.originator != self.party:
-            raise InputError(f"this node releases {self.party}'s items; a held item is forwarded instead",
-                             field="label.originator")
+            raise InputError(
+                f"this node releases {self.party}'s items; a held item is forwarded instead",
+                field="label.originator",
+            )
         if label.id is None:
             import dataclasses
 
@@ -198,32 +242,89 @@ class NodeService:
             if len(d.route) > 2:
                 # T-R5: the originator's own request to reach `to` through the hub is its approval of the
                 # relay; it travels with the item as a consent signed by this node.
-                consents.append(self.sign_consent(Consent(
-                    id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}->{to}", originator=self.party, holder=hop,
-                    recipient=to, granted=day, until=day, item=item_id)))
+                consents.append(
+                    self.sign_consent(
+                        Consent(
+                            id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}->{to}",
+                            originator=self.party,
+                            holder=hop,
+                            recipient=to,
+                            granted=day,
+                            until=day,
+                            item=item_id,
+                        )
+                    )
+                )
             sealed = self.sealer.seal(payload, label, recipients=[hop], at=day)
             digest = sha256_hex(sealed)
-            existing = conn.execute(select(st.items.c.label_json).where(st.items.c.item_id == item_id)).first()
+            existing = conn.execute(
+                select(st.items.c.label_json).where(st.items.c.item_id == item_id)
+            ).first()
             if existing is None:
-                conn.execute(st.items.insert().values(
-                    item_id=item_id, originator=self.party, label_json=canonical(label_to_dict(label)).decode(),
-                    digest=digest, sealed=sealed, origin="local", sender=None, marking=label.marking,
-                    created_at=st.now()))
+                conn.execute(
+                    st.items.insert().values(
+                        item_id=item_id,
+                        originator=self.party,
+                        label_json=canonical(label_to_dict(label)).decode(),
+                        digest=digest,
+                        sealed=sealed,
+                        origin="local",
+                        sender=None,
+                        marking=label.marking,
+                        created_at=st.now(),
+                    )
+                )
             elif json.loads(existing.label_json) != label_to_dict(label):
                 raise Conflict(f"item {item_id} already exists with another label")
             queued = self._enqueue_delivery(conn, item_id, hop, to, day, sealed, consents)
-            self._event(conn, "release", item_id, {"to": to, "next_hop": hop, "digest": digest,
-                                                   "route": list(d.route), "agreements": list(d.agreements)})
-        return {"item_id": item_id, "status": "queued" if queued else "already-queued", "next_hop": hop,
-                "decision": d.to_dict(), "digest": digest}
+            self._event(
+                conn,
+                "release",
+                item_id,
+                {
+                    "to": to,
+                    "next_hop": hop,
+                    "digest": digest,
+                    "route": list(d.route),
+                    "agreements": list(d.agreements),
+                },
+            )
+        return {
+            "item_id": item_id,
+            "status": "queued" if queued else "already-queued",
+            "next_hop": hop,
+            "decision": d.to_dict(),
+            "digest": digest,
+        }
 
-    def _enqueue_delivery(self, conn: Connection, item_id: str, hop: str, final: str, day: dt.date,
-                          sealed: bytes, consents: list[dict[str, Any]]) -> bool:
-        env = {"item_id": item_id, "sender": self.party, "final_recipient": final, "at": day.isoformat(),
-               "sealed": base64.b64encode(sealed).decode(), "consents": consents}
-        return self.store.enqueue(conn, idem_key=f"delivery:{item_id}:{self.party}->{hop}", kind="delivery",
-                                  recipient=hop, body=canonical(env), at_date=day.isoformat(), item_id=item_id,
-                                  final_recipient=final)
+    def _enqueue_delivery(  # noqa: PLR0917
+        self,
+        conn: Connection,
+        item_id: str,
+        hop: str,
+        final: str,
+        day: dt.date,
+        sealed: bytes,
+        consents: list[dict[str, Any]],
+    ) -> bool:
+        env = {
+            "item_id": item_id,
+            "sender": self.party,
+            "final_recipient": final,
+            "at": day.isoformat(),
+            "sealed": base64.b64encode(sealed).decode(),
+            "consents": consents,
+        }
+        return self.store.enqueue(
+            conn,
+            idem_key=f"delivery:{item_id}:{self.party}->{hop}",
+            kind="delivery",
+            recipient=hop,
+            body=canonical(env),
+            at_date=day.isoformat(),
+            item_id=item_id,
+            final_recipient=final,
+        )
 
     def forward(self, item_id: str, to: str, at: dt.date | str | None = None) -> dict[str, Any]:
         """Release an item this node holds (received from a partner) onward: the third-party rule applies."""
@@ -234,16 +335,26 @@ class NodeService:
             if row is None:
                 raise NotFound(f"no item {item_id} held here")
             if row["origin"] == "local":
-                raise InputError("this node's own item: submit it to the new recipient instead", field="item_id")
+                raise InputError(
+                    "this node's own item: submit it to the new recipient instead", field="item_id"
+                )
             label = label_from_dict(json.loads(row["label_json"]))
             outcome, d = self._relay_or_hold(conn, label, item_id, bytes(row["sealed"]), to, day, [])
             if outcome == "denied":
                 raise Refused(f"release of {item_id} to {to} refused", decision=d.to_dict())
         return {"item_id": item_id, "status": outcome, "decision": d.to_dict()}
 
-    def _relay_or_hold(self, conn: Connection, label: Label, item_id: str, sealed: bytes, to: str,
-                       day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]) -> tuple[str, Decision]:
-        """As holder: pass the item on if allowed, hold it and ask the originator if only consent is missing."""
+    def _relay_or_hold(  # noqa: PLR0917
+        self,
+        conn: Connection,
+        label: Label,
+        item_id: str,
+        sealed: bytes,
+        to: str,
+        day: dt.date,
+        carried: list[tuple[Consent, dict[str, Any]]],
+    ) -> tuple[str, Decision]:
+        """As holder: pass the item on if allowed; hold it and ask the originator if only consent lacks."""
         pairs = carried + self._held_consents(conn, self.party)
         d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay")
         if d.allowed:
@@ -252,36 +363,79 @@ class NodeService:
             cons = [c for c, _ in pairs if c.id in d.consents_used]
             blob = self.sealer.rewrap(sealed, to=hop, at=day, consents=cons)
             self._enqueue_delivery(conn, item_id, hop, to, day, blob, used)
-            self._event(conn, "release", item_id, {"to": to, "next_hop": hop, "digest": sha256_hex(blob),
-                                                   "route": list(d.route), "consents": list(d.consents_used)})
-            conn.execute(update(st.inbox).where(st.inbox.c.item_id == item_id)
-                         .where(st.inbox.c.final_recipient == to)
-                         .where(st.inbox.c.state.in_(("stored", "held"))).values(state="relayed"))
+            self._event(
+                conn,
+                "release",
+                item_id,
+                {
+                    "to": to,
+                    "next_hop": hop,
+                    "digest": sha256_hex(blob),
+                    "route": list(d.route),
+                    "consents": list(d.consents_used),
+                },
+            )
+            conn.execute(
+                update(st.inbox)
+                .where(st.inbox.c.item_id == item_id)
+                .where(st.inbox.c.final_recipient == to)
+                .where(st.inbox.c.state.in_(("stored", "held")))
+                .values(state="relayed")
+            )
             return "relayed", d
         if d.awaiting_consent:
             request_id = f"cr:{item_id}:{self.party}->{to}"
-            exists = conn.execute(select(st.consent_requests.c.state)
-                                  .where(st.consent_requests.c.request_id == request_id)).first()
+            exists = conn.execute(
+                select(st.consent_requests.c.state).where(st.consent_requests.c.request_id == request_id)
+            ).first()
             if exists is None:
-                body = {"request_id": request_id, "item_id": item_id, "originator": label.originator,
-                        "holder": self.party, "recipient": to, "label": label_to_dict(label),
-                        "digest": sha256_hex(sealed), "at": day.isoformat(),
-                        "reasons": [r.to_dict() for r in d.denials]}
-                conn.execute(st.consent_requests.insert().values(
-                    request_id=request_id, role="outgoing", item_id=item_id, originator=label.originator,
-                    holder=self.party, recipient=to, label_json=canonical(label_to_dict(label)).decode(),
-                    digest=sha256_hex(sealed), at_date=day.isoformat(), state="pending", created_at=st.now()))
-                self.store.enqueue(conn, idem_key=f"consent_request:{request_id}", kind="consent_request",
-                                   recipient=label.originator, body=canonical(body), at_date=day.isoformat(),
-                                   item_id=item_id)
+                body = {
+                    "request_id": request_id,
+                    "item_id": item_id,
+                    "originator": label.originator,
+                    "holder": self.party,
+                    "recipient": to,
+                    "label": label_to_dict(label),
+                    "digest": sha256_hex(sealed),
+                    "at": day.isoformat(),
+                    "reasons": [r.to_dict() for r in d.denials],
+                }
+                conn.execute(
+                    st.consent_requests.insert().values(
+                        request_id=request_id,
+                        role="outgoing",
+                        item_id=item_id,
+                        originator=label.originator,
+                        holder=self.party,
+                        recipient=to,
+                        label_json=canonical(label_to_dict(label)).decode(),
+                        digest=sha256_hex(sealed),
+                        at_date=day.isoformat(),
+                        state="pending",
+                        created_at=st.now(),
+                    )
+                )
+                self.store.enqueue(
+                    conn,
+                    idem_key=f"consent_request:{request_id}",
+                    kind="consent_request",
+                    recipient=label.originator,
+                    body=canonical(body),
+                    at_date=day.isoformat(),
+                    item_id=item_id,
+                )
                 self._event(conn, "consent_requested", item_id, {"request_id": request_id, "to": to})
-            conn.execute(update(st.inbox).where(st.inbox.c.item_id == item_id)
-                         .where(st.inbox.c.state == "stored").where(st.inbox.c.final_recipient == to)
-                         .values(state="held"))
+            conn.execute(
+                update(st.inbox)
+                .where(st.inbox.c.item_id == item_id)
+                .where(st.inbox.c.state == "stored")
+                .where(st.inbox.c.final_recipient == to)
+                .values(state="held")
+            )
             return "held", d
         return "denied", d
 
-    def acknowledged(self, entry: st.OutboxEntry, worker: str, answer: dict[str, Any]) -> None:
+    def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
         with self.store.tx() as conn:
             if entry.kind == "delivery":
@@ -292,21 +446,37 @@ class NodeService:
                 if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
                     raise IntegrityError()
                 verify(pub, RECEIPT_DOMAIN, receipt, sig)
-                expect = {"item_id": entry.item_id, "digest": digest, "recipient": entry.recipient,
-                          "sender": self.party}
+                expect = {
+                    "item_id": entry.item_id,
+                    "digest": digest,
+                    "recipient": entry.recipient,
+                    "sender": self.party,
+                }
                 if any(receipt.get(k) != v for k, v in expect.items()):
                     raise IntegrityError()
-                st.insert_ignore_duplicate(conn, st.receipts, {
-                    "item_id": entry.item_id, "recipient": entry.recipient,
-                    "receipt_json": canonical(receipt).decode(), "receipt_sig": sig, "stored_at": st.now()})
+                st.insert_ignore_duplicate(
+                    conn,
+                    st.receipts,
+                    {
+                        "item_id": entry.item_id,
+                        "recipient": entry.recipient,
+                        "receipt_json": canonical(receipt).decode(),
+                        "receipt_sig": sig,
+                        "stored_at": st.now(),
+                    },
+                )
                 self._event(conn, "receipt", entry.item_id, {"receipt": receipt, "signature": sig})
-            self.store.mark_delivered(conn, entry.id, worker)
+            self.store.mark_delivered(conn, entry.id)
 
     def refused_by_peer(self, entry: st.OutboxEntry, worker: str, problem: str) -> None:
         self.store.mark_retry(entry.id, worker, problem, 0, give_up=True)
         with self.store.tx() as conn:
-            self._event(conn, "delivery_refused", entry.item_id, {"to": entry.recipient, "kind": entry.kind,
-                                                                  "problem": problem})
+            self._event(
+                conn,
+                "delivery_refused",
+                entry.item_id,
+                {"to": entry.recipient, "kind": entry.kind, "problem": problem},
+            )
 
     # ------------------------------------------------------------------------------------------------
     # inbound
@@ -325,14 +495,25 @@ class NodeService:
             raise InputError("sealed is not base64", field="sealed") from e
         digest = sha256_hex(sealed)
         with self.store.tx() as conn:
-            prior = conn.execute(select(st.inbox).where(st.inbox.c.item_id == item_id)
-                                 .where(st.inbox.c.sender == peer.party)).mappings().first()
+            prior = (
+                conn.execute(
+                    select(st.inbox)
+                    .where(st.inbox.c.item_id == item_id)
+                    .where(st.inbox.c.sender == peer.party)
+                )
+                .mappings()
+                .first()
+            )
             if prior is not None:
                 if prior["digest"] != digest:
                     raise Conflict(f"item {item_id} was already delivered by {peer.party} with other content")
                 self._event(conn, "replay", item_id, {"sender": peer.party, "digest": digest})
-                return {"receipt": json.loads(prior["receipt_json"]), "signature": prior["receipt_sig"],
-                        "status": prior["state"], "replay": True}
+                return {
+                    "receipt": json.loads(prior["receipt_json"]),
+                    "signature": prior["receipt_sig"],
+                    "status": prior["state"],
+                    "replay": True,
+                }
             opened = self.sealer.open(sealed)  # seal and label binding (IntegrityError if anything is off)
             label = opened.label
             if label.id != item_id:
@@ -345,20 +526,50 @@ class NodeService:
             marking = d.markings.get(self.party)
             alt = _alternative_label(label, self.party, marking)
             if conn.execute(select(st.items.c.item_id).where(st.items.c.item_id == item_id)).first() is None:
-                conn.execute(st.items.insert().values(
-                    item_id=item_id, originator=label.originator,
-                    label_json=canonical(label_to_dict(label)).decode(), digest=digest, sealed=sealed,
-                    origin="received", sender=peer.party, marking=marking, alt_label_xml=alt, created_at=st.now()))
+                conn.execute(
+                    st.items.insert().values(
+                        item_id=item_id,
+                        originator=label.originator,
+                        label_json=canonical(label_to_dict(label)).decode(),
+                        digest=digest,
+                        sealed=sealed,
+                        origin="received",
+                        sender=peer.party,
+                        marking=marking,
+                        alt_label_xml=alt,
+                        created_at=st.now(),
+                    )
+                )
             received_at = st.now()
-            receipt = {"v": 1, "item_id": item_id, "digest": digest, "sender": peer.party,
-                       "recipient": self.party, "received_at": received_at.isoformat()}
+            receipt = {
+                "v": 1,
+                "item_id": item_id,
+                "digest": digest,
+                "sender": peer.party,
+                "recipient": self.party,
+                "received_at": received_at.isoformat(),
+            }
             sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
-            conn.execute(st.inbox.insert().values(
-                item_id=item_id, sender=peer.party, idem_key=str(env.get("idem_key", "")), final_recipient=final,
-                at_date=day.isoformat(), digest=digest, state="stored", receipt_json=canonical(receipt).decode(),
-                receipt_sig=sig, received_at=received_at))
-            self._event(conn, "delivery", item_id, {"sender": peer.party, "digest": digest, "marking": marking,
-                                                    "label": label_to_dict(label)})
+            conn.execute(
+                st.inbox.insert().values(
+                    item_id=item_id,
+                    sender=peer.party,
+                    idem_key=str(env.get("idem_key", "")),
+                    final_recipient=final,
+                    at_date=day.isoformat(),
+                    digest=digest,
+                    state="stored",
+                    receipt_json=canonical(receipt).decode(),
+                    receipt_sig=sig,
+                    received_at=received_at,
+                )
+            )
+            self._event(
+                conn,
+                "delivery",
+                item_id,
+                {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
+            )
             status = "stored"
             if final != self.party:
                 status, _ = self._relay_or_hold(conn, label, item_id, sealed, final, day, carried)
@@ -379,63 +590,141 @@ class NodeService:
             raise InputError("the label does not match the request", field="label")
         recipient = check_party(body.get("recipient"), source="consent request", field="recipient")
         with self.store.tx() as conn:
-            ok = st.insert_ignore_duplicate(conn, st.consent_requests, {
-                "request_id": str(body["request_id"]), "role": "incoming", "item_id": label.id,
-                "originator": self.party, "holder": peer.party, "recipient": recipient,
-                "label_json": canonical(label_to_dict(label)).decode(), "digest": str(body.get("digest", "")),
-                "at_date": day.isoformat(), "state": "pending", "created_at": st.now()})
+            ok = st.insert_ignore_duplicate(
+                conn,
+                st.consent_requests,
+                {
+                    "request_id": str(body["request_id"]),
+                    "role": "incoming",
+                    "item_id": label.id,
+                    "originator": self.party,
+                    "holder": peer.party,
+                    "recipient": recipient,
+                    "label_json": canonical(label_to_dict(label)).decode(),
+                    "digest": str(body.get("digest", "")),
+                    "at_date": day.isoformat(),
+                    "state": "pending",
+                    "created_at": st.now(),
+                },
+            )
             if ok:
-                self._event(conn, "consent_request", label.id, {"request_id": body["request_id"],
-                                                                "holder": peer.party, "recipient": recipient})
+                self._event(
+                    conn,
+                    "consent_request",
+                    label.id,
+                    {"request_id": body["request_id"], "holder": peer.party, "recipient": recipient},
+                )
         return {"request_id": body["request_id"], "state": "pending"}
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
         where = [st.consent_requests.c.state == state] if state else []
         rows = self.store.rows(st.consent_requests, *where)
-        return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()
-                 if k not in ("id", "label_json")} | {"label": json.loads(r["label_json"])} for r in rows]
+        return [
+            {
+                k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                for k, v in r.items()
+                if k not in ("id", "label_json")
+            }
+            | {"label": json.loads(r["label_json"])}
+            for r in rows
+        ]
 
-    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str = "",
-                       until: dt.date | None = None) -> dict[str, Any]:
+    def decide_consent(
+        self, request_id: str, approve: bool, officer: str, reason: str = "", until: dt.date | None = None
+    ) -> dict[str, Any]:
         """The originator's security officer approves or denies a holder's request."""
         if not officer.strip():
             raise InputError("the deciding officer must be named", field="officer")
         with self.store.tx() as conn:
-            row = conn.execute(select(st.consent_requests).where(st.consent_requests.c.request_id == request_id)
-                               .where(st.consent_requests.c.role == "incoming")).mappings().first()
+            row = (
+                conn.execute(
+                    select(st.consent_requests)
+                    .where(st.consent_requests.c.request_id == request_id)
+                    .where(st.consent_requests.c.role == "incoming")
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"no consent request {request_id}")
             if row["state"] != "pending":
                 raise Conflict(f"consent request {request_id} is already {row['state']}")
             at = dt.date.fromisoformat(row["at_date"])
-            msg: dict[str, Any] = {"request_id": request_id, "approved": approve, "officer": officer,
-                                   "reason": reason, "at": row["at_date"]}
+            msg: dict[str, Any] = {
+                "request_id": request_id,
+                "approved": approve,
+                "officer": officer,
+                "reason": reason,
+                "at": row["at_date"],
+            }
             if approve:
-                c = Consent(id=f"consent:{request_id}", originator=self.party, holder=row["holder"],
-                            recipient=row["recipient"], granted=at, until=until or at, item=row["item_id"])
+                c = Consent(
+                    id=f"consent:{request_id}",
+                    originator=self.party,
+                    holder=row["holder"],
+                    recipient=row["recipient"],
+                    granted=at,
+                    until=until or at,
+                    item=row["item_id"],
+                )
                 msg["consent"] = self.sign_consent(c)
-            conn.execute(update(st.consent_requests).where(st.consent_requests.c.id == row["id"]).values(
-                state="approved" if approve else "denied", decided_by=officer, reason=reason,
-                decided_at=st.now()))
-            self.store.enqueue(conn, idem_key=f"consent_decision:{request_id}", kind="consent_decision",
-                               recipient=row["holder"], body=canonical(msg), at_date=row["at_date"],
-                               item_id=row["item_id"])
-            self._event(conn, "consent", row["item_id"], {"request_id": request_id, "approved": approve,
-                                                          "officer": officer, "reason": reason})
+            conn.execute(
+                update(st.consent_requests)
+                .where(st.consent_requests.c.id == row["id"])
+                .values(
+                    state="approved" if approve else "denied",
+                    decided_by=officer,
+                    reason=reason,
+                    decided_at=st.now(),
+                )
+            )
+            self.store.enqueue(
+                conn,
+                idem_key=f"consent_decision:{request_id}",
+                kind="consent_decision",
+                recipient=row["holder"],
+                body=canonical(msg),
+                at_date=row["at_date"],
+                item_id=row["item_id"],
+            )
+            self._event(
+                conn,
+                "consent",
+                row["item_id"],
+                {"request_id": request_id, "approved": approve, "officer": officer, "reason": reason},
+            )
         return {"request_id": request_id, "state": "approved" if approve else "denied"}
 
-    def grant_standing(self, holder: str, recipient: str, topics: Sequence[str], granted: dt.date,
-                       until: dt.date, officer: str) -> dict[str, Any]:
+    def grant_standing(  # noqa: PLR0917
+        self,
+        holder: str,
+        recipient: str,
+        topics: Sequence[str],
+        granted: dt.date,
+        until: dt.date,
+        officer: str,
+    ) -> dict[str, Any]:
         """A standing consent (e.g. TISA missile warnings): sent to the holder, applies there at once."""
-        c = Consent(id=f"standing:{self.party}:{holder}->{recipient}:{'+'.join(sorted(topics))}:{granted}",
-                    originator=self.party, holder=check_party(holder, source="consent", field="holder"),
-                    recipient=check_party(recipient, source="consent", field="recipient"),
-                    granted=granted, until=until, topics=frozenset(topics), standing=True)
+        c = Consent(
+            id=f"standing:{self.party}:{holder}->{recipient}:{'+'.join(sorted(topics))}:{granted}",
+            originator=self.party,
+            holder=check_party(holder, source="consent", field="holder"),
+            recipient=check_party(recipient, source="consent", field="recipient"),
+            granted=granted,
+            until=until,
+            topics=frozenset(topics),
+            standing=True,
+        )
         doc = self.sign_consent(c)
         with self.store.tx() as conn:
-            self.store.enqueue(conn, idem_key=f"consent:{c.id}", kind="consent", recipient=holder,
-                               body=canonical({"consent": doc, "officer": officer, "at": granted.isoformat()}),
-                               at_date=granted.isoformat())
+            self.store.enqueue(
+                conn,
+                idem_key=f"consent:{c.id}",
+                kind="consent",
+                recipient=holder,
+                body=canonical({"consent": doc, "officer": officer, "at": granted.isoformat()}),
+                at_date=granted.isoformat(),
+            )
             self._event(conn, "consent", None, {"consent": consent_to_dict(c), "officer": officer})
         return {"consent": consent_to_dict(c), "status": "queued"}
 
@@ -445,8 +734,15 @@ class NodeService:
         peer = self.admit(caller, day)
         request_id = str(body.get("request_id"))
         with self.store.tx() as conn:
-            row = conn.execute(select(st.consent_requests).where(st.consent_requests.c.request_id == request_id)
-                               .where(st.consent_requests.c.role == "outgoing")).mappings().first()
+            row = (
+                conn.execute(
+                    select(st.consent_requests)
+                    .where(st.consent_requests.c.request_id == request_id)
+                    .where(st.consent_requests.c.role == "outgoing")
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"no consent request {request_id}")
             if row["originator"] != peer.party:
@@ -459,17 +755,29 @@ class NodeService:
                 if c.originator != peer.party or c.holder != self.party:
                     raise InputError("consent does not match the request", field="consent")
                 self._store_consent(conn, c, body["consent"], str(body.get("officer", "")))
-            conn.execute(update(st.consent_requests).where(st.consent_requests.c.id == row["id"]).values(
-                state="approved" if approved else "denied", decided_by=str(body.get("officer", "")),
-                reason=str(body.get("reason", "")), decided_at=st.now()))
-            self._event(conn, "consent_decision", row["item_id"], {"request_id": request_id,
-                                                                   "approved": approved})
+            conn.execute(
+                update(st.consent_requests)
+                .where(st.consent_requests.c.id == row["id"])
+                .values(
+                    state="approved" if approved else "denied",
+                    decided_by=str(body.get("officer", "")),
+                    reason=str(body.get("reason", "")),
+                    decided_at=st.now(),
+                )
+            )
+            self._event(
+                conn, "consent_decision", row["item_id"], {"request_id": request_id, "approved": approved}
+            )
             status = "denied"
             if approved:
                 status = self._release_held(conn, row)
             else:
-                conn.execute(update(st.inbox).where(st.inbox.c.item_id == row["item_id"])
-                             .where(st.inbox.c.state == "held").values(state="denied"))
+                conn.execute(
+                    update(st.inbox)
+                    .where(st.inbox.c.item_id == row["item_id"])
+                    .where(st.inbox.c.state == "held")
+                    .values(state="denied")
+                )
         return {"request_id": request_id, "state": "approved" if approved else "denied", "item": status}
 
     def receive_consent(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
@@ -482,30 +790,59 @@ class NodeService:
         released = []
         with self.store.tx() as conn:
             self._store_consent(conn, c, body["consent"], str(body.get("officer", "")))
-            for row in conn.execute(select(st.consent_requests).where(st.consent_requests.c.role == "outgoing")
-                                    .where(st.consent_requests.c.state == "pending")
-                                    .where(st.consent_requests.c.originator == peer.party)).mappings().all():
+            for row in (
+                conn.execute(
+                    select(st.consent_requests)
+                    .where(st.consent_requests.c.role == "outgoing")
+                    .where(st.consent_requests.c.state == "pending")
+                    .where(st.consent_requests.c.originator == peer.party)
+                )
+                .mappings()
+                .all()
+            ):
                 if self._release_held(conn, row) == "relayed":
-                    conn.execute(update(st.consent_requests).where(st.consent_requests.c.id == row["id"])
-                                 .values(state="approved", decided_by=f"standing consent {c.id}",
-                                         decided_at=st.now()))
+                    conn.execute(
+                        update(st.consent_requests)
+                        .where(st.consent_requests.c.id == row["id"])
+                        .values(state="approved", decided_by=f"standing consent {c.id}", decided_at=st.now())
+                    )
                     released.append(row["item_id"])
         return {"consent": c.id, "released": released}
 
     def _store_consent(self, conn: Connection, c: Consent, doc: dict[str, Any], officer: str) -> None:
-        st.insert_ignore_duplicate(conn, st.consents, {
-            "consent_id": c.id, "originator": c.originator, "holder": c.holder, "recipient": c.recipient,
-            "item_id": c.item, "topics_json": json.dumps(sorted(c.topics)), "standing": c.standing,
-            "granted_by": officer or c.originator, "valid_from": c.granted.isoformat(),
-            "valid_until": c.until.isoformat(), "doc": canonical(doc).decode(), "created_at": st.now()})
+        st.insert_ignore_duplicate(
+            conn,
+            st.consents,
+            {
+                "consent_id": c.id,
+                "originator": c.originator,
+                "holder": c.holder,
+                "recipient": c.recipient,
+                "item_id": c.item,
+                "topics_json": json.dumps(sorted(c.topics)),
+                "standing": c.standing,
+                "granted_by": officer or c.originator,
+                "valid_from": c.granted.isoformat(),
+                "valid_until": c.until.isoformat(),
+                "doc": canonical(doc).decode(),
+                "created_at": st.now(),
+            },
+        )
 
     def _release_held(self, conn: Connection, req: Any) -> str:
         item = conn.execute(select(st.items).where(st.items.c.item_id == req["item_id"])).mappings().first()
         if item is None:
             return "missing"
         label = label_from_dict(json.loads(item["label_json"]))
-        outcome, _ = self._relay_or_hold(conn, label, req["item_id"], bytes(item["sealed"]), req["recipient"],
-                                         dt.date.fromisoformat(req["at_date"]), [])
+        outcome, _ = self._relay_or_hold(
+            conn,
+            label,
+            req["item_id"],
+            bytes(item["sealed"]),
+            req["recipient"],
+            dt.date.fromisoformat(req["at_date"]),
+            [],
+        )
         return outcome
 
     # ------------------------------------------------------------------------------------------------
@@ -520,12 +857,29 @@ class NodeService:
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
         inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
         return {
-            "item_id": item_id, "origin": it["origin"], "sender": it["sender"], "digest": it["digest"],
-            "label": json.loads(it["label_json"]), "marking": it["marking"], "alternative_label": it["alt_label_xml"],
-            "outbox": [{"kind": o["kind"], "to": o["recipient"], "final": o["final_recipient"], "state": o["state"],
-                        "attempts": o["attempts"]} for o in out],
-            "inbox": [{"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb],
-            "receipts": [{"recipient": r["recipient"], "receipt": json.loads(r["receipt_json"])} for r in rec],
+            "item_id": item_id,
+            "origin": it["origin"],
+            "sender": it["sender"],
+            "digest": it["digest"],
+            "label": json.loads(it["label_json"]),
+            "marking": it["marking"],
+            "alternative_label": it["alt_label_xml"],
+            "outbox": [
+                {
+                    "kind": o["kind"],
+                    "to": o["recipient"],
+                    "final": o["final_recipient"],
+                    "state": o["state"],
+                    "attempts": o["attempts"],
+                }
+                for o in out
+            ],
+            "inbox": [
+                {"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb
+            ],
+            "receipts": [
+                {"recipient": r["recipient"], "receipt": json.loads(r["receipt_json"])} for r in rec
+            ],
         }
 
     def open_item(self, item_id: str) -> tuple[Label, bytes]:

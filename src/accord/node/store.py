@@ -223,9 +223,17 @@ class Store:
         t = now()
         conn.execute(
             insert(outbox).values(
-                idem_key=idem_key, kind=kind, item_id=item_id, recipient=recipient,
-                final_recipient=final_recipient, at_date=at_date, body=body, state="pending",
-                attempts=0, next_attempt_at=t, created_at=t,
+                idem_key=idem_key,
+                kind=kind,
+                item_id=item_id,
+                recipient=recipient,
+                final_recipient=final_recipient,
+                at_date=at_date,
+                body=body,
+                state="pending",
+                attempts=0,
+                next_attempt_at=t,
+                created_at=t,
             )
         )
         return True
@@ -259,20 +267,32 @@ class Store:
             )
         return [
             OutboxEntry(
-                id=r["id"], idem_key=r["idem_key"], kind=r["kind"], item_id=r["item_id"],
-                recipient=r["recipient"], final_recipient=r["final_recipient"], at_date=r["at_date"],
-                body=bytes(r["body"]), attempts=r["attempts"],
+                id=r["id"],
+                idem_key=r["idem_key"],
+                kind=r["kind"],
+                item_id=r["item_id"],
+                recipient=r["recipient"],
+                final_recipient=r["final_recipient"],
+                at_date=r["at_date"],
+                body=bytes(r["body"]),
+                attempts=r["attempts"],
             )
             for r in rows
         ]
 
     @staticmethod
-    def mark_delivered(conn: Connection, entry_id: int, worker: str) -> None:
+    def mark_delivered(conn: Connection, entry_id: int) -> None:
         conn.execute(
             update(outbox)
             .where(outbox.c.id == entry_id)
-            .values(state="delivered", delivered_at=now(), leased_by=None, lease_until=None,
-                    attempts=outbox.c.attempts + 1, last_error=None)
+            .values(
+                state="delivered",
+                delivered_at=now(),
+                leased_by=None,
+                lease_until=None,
+                attempts=outbox.c.attempts + 1,
+                last_error=None,
+            )
         )
 
     def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
@@ -294,8 +314,15 @@ class Store:
     def outbox_rows(self, *, state: str | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             q = select(
-                outbox.c.id, outbox.c.idem_key, outbox.c.kind, outbox.c.item_id, outbox.c.recipient,
-                outbox.c.final_recipient, outbox.c.state, outbox.c.attempts, outbox.c.last_error,
+                outbox.c.id,
+                outbox.c.idem_key,
+                outbox.c.kind,
+                outbox.c.item_id,
+                outbox.c.recipient,
+                outbox.c.final_recipient,
+                outbox.c.state,
+                outbox.c.attempts,
+                outbox.c.last_error,
                 outbox.c.leased_by,
             ).order_by(outbox.c.id)
             if state:
@@ -350,6 +377,16 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 __all__: Sequence[str] = [
-    "OutboxEntry", "Store", "consent_requests", "consents", "events", "inbox", "insert_ignore_duplicate", "items",
-    "metadata", "now", "outbox", "receipts",
+    "OutboxEntry",
+    "Store",
+    "consent_requests",
+    "consents",
+    "events",
+    "inbox",
+    "insert_ignore_duplicate",
+    "items",
+    "metadata",
+    "now",
+    "outbox",
+    "receipts",
 ]
