@@ -20,7 +20,8 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +149,27 @@ class NodeService:
             )
         return d
 
+    @contextmanager
+    def _recorded_tx(self, item_id: str | None, context: str) -> Iterator[Connection]:
+        """A transaction whose refusals are still recorded: a denied decision or a failed integrity check
+        rolls the transaction back, then is appended to the custody trail in a transaction of its own."""
+        try:
+            with self.store.tx() as conn:
+                yield conn
+        except Refused as e:
+            with self.store.tx() as conn:
+                self._event(conn, "decision", item_id, {"context": context, **getattr(e, "audit_body", {})})
+            raise
+        except IntegrityError:
+            with self.store.tx() as conn:
+                self._event(conn, "integrity_failure", item_id, {"context": context})
+            raise
+
+    def _refuse(self, message: str, d: Decision) -> Refused:
+        e = Refused(message, decision=d.to_dict())
+        e.audit_body = {"decision": d.to_dict(), "label": label_to_dict(d.label)}  # type: ignore[attr-defined]
+        return e
+
     def sign_consent(self, c: Consent) -> dict[str, Any]:
         body = consent_to_dict(c)
         return {"consent": body, "signer": self.party, "sig": sign(self.receipt_key, CONSENT_DOMAIN, body)}
@@ -233,10 +255,10 @@ class NodeService:
             label = dataclasses.replace(label, id=f"{self.party.lower()}-{uuid.uuid4()}")
         assert label.id is not None
         item_id = label.id
-        with self.store.tx() as conn:
+        with self._recorded_tx(item_id, "submit") as conn:
             d = self._decide(conn, label, self.party, to, day, (), context="submit")
             if not d.allowed:
-                raise Refused(f"release of {item_id} to {to} refused", decision=d.to_dict())
+                raise self._refuse(f"release of {item_id} to {to} refused", d)
             hop = d.route[1]
             consents: list[dict[str, Any]] = []
             if len(d.route) > 2:
@@ -330,7 +352,7 @@ class NodeService:
         """Release an item this node holds (received from a partner) onward: the third-party rule applies."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
-        with self.store.tx() as conn:
+        with self._recorded_tx(item_id, "forward") as conn:
             row = conn.execute(select(st.items).where(st.items.c.item_id == item_id)).mappings().first()
             if row is None:
                 raise NotFound(f"no item {item_id} held here")
@@ -341,7 +363,7 @@ class NodeService:
             label = label_from_dict(json.loads(row["label_json"]))
             outcome, d = self._relay_or_hold(conn, label, item_id, bytes(row["sealed"]), to, day, [])
             if outcome == "denied":
-                raise Refused(f"release of {item_id} to {to} refused", decision=d.to_dict())
+                raise self._refuse(f"release of {item_id} to {to} refused", d)
         return {"item_id": item_id, "status": outcome, "decision": d.to_dict()}
 
     def _relay_or_hold(  # noqa: PLR0917
@@ -494,7 +516,7 @@ class NodeService:
         except (binascii.Error, ValueError) as e:
             raise InputError("sealed is not base64", field="sealed") from e
         digest = sha256_hex(sealed)
-        with self.store.tx() as conn:
+        with self._recorded_tx(item_id, "inbound") as conn:
             prior = (
                 conn.execute(
                     select(st.inbox)
@@ -522,7 +544,7 @@ class NodeService:
             # Re-run the decision from the sender's side: refuse what the agreements do not allow.
             d = self._decide(conn, label, peer.party, final, day, [c for c, _ in carried], context="inbound")
             if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
-                raise Refused(f"delivery of {item_id} from {peer.party} refused", decision=d.to_dict())
+                raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             marking = d.markings.get(self.party)
             alt = _alternative_label(label, self.party, marking)
             if conn.execute(select(st.items.c.item_id).where(st.items.c.item_id == item_id)).first() is None:

@@ -288,8 +288,7 @@ class Store:
             .values(
                 state="delivered",
                 delivered_at=now(),
-                leased_by=None,
-                lease_until=None,
+                lease_until=None,  # leased_by is kept: which worker delivered it
                 attempts=outbox.c.attempts + 1,
                 last_error=None,
             )
