@@ -14,19 +14,41 @@ from accord.node.errors import NodeError
 from accord.node.service import Caller, NodeService
 
 
-def label(item: str, *, cls: str = "군사Ⅱ급비밀", topics: tuple[str, ...] = ("DPRK-MISSILE",),
-          rel: tuple[str, ...] = ("JPN", "USA"), created: str = "2015-01-01", originator: str = "KOR") -> dict[str, Any]:
-    return {"originator": originator, "classification": cls, "topics": list(topics), "releasable_to": list(rel),
-            "caveats": [], "created": f"{created}T00:00:00Z", "review": None, "id": item}
+def label(
+    item: str,
+    *,
+    cls: str = "군사Ⅱ급비밀",
+    topics: tuple[str, ...] = ("DPRK-MISSILE",),
+    rel: tuple[str, ...] = ("JPN", "USA"),
+    created: str = "2015-01-01",
+    originator: str = "KOR",
+) -> dict[str, Any]:
+    return {
+        "originator": originator,
+        "classification": cls,
+        "topics": list(topics),
+        "releasable_to": list(rel),
+        "caveats": [],
+        "created": f"{created}T00:00:00Z",
+        "review": None,
+        "id": item,
+    }
 
 
 class Net:
     """Three (or more) nodes whose outboxes are delivered by calling the recipient's service directly."""
 
-    def __init__(self, root: Path, parties: tuple[str, ...] = ("KOR", "JPN", "USA"), *, what_if: bool = True,
-                 extra: tuple[str, ...] = ()) -> None:
-        self.cfgs: dict[str, NodeConfig] = {p: init_node(root / p.lower(), p, what_if=what_if, port=1)
-                                             for p in parties + extra}
+    def __init__(
+        self,
+        root: Path,
+        parties: tuple[str, ...] = ("KOR", "JPN", "USA"),
+        *,
+        what_if: bool = True,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.cfgs: dict[str, NodeConfig] = {
+            p: init_node(root / p.lower(), p, what_if=what_if, port=1) for p in parties + extra
+        }
         pin_each_other([self.cfgs[p] for p in parties], extra=[self.cfgs[p] for p in extra])
         self.nodes: dict[str, NodeService] = {p: load_service(root / p.lower()) for p in parties + extra}
         self.refusals: list[tuple[str, str, str]] = []

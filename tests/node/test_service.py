@@ -156,8 +156,12 @@ def test_replay_with_other_content_is_a_conflict(net: Net) -> None:
     net.pump()
     body, idem = _delivered_body(net, "KOR", "r2")
     env = json.loads(body)
-    sealed = net.nodes["KOR"].sealer.seal(b"other", net.nodes["KOR"].item_status("r2") and _lab("r2"),
-                                          recipients=["JPN"], at=__import__("datetime").date(2017, 2, 12))
+    sealed = net.nodes["KOR"].sealer.seal(
+        b"other",
+        net.nodes["KOR"].item_status("r2") and _lab("r2"),
+        recipients=["JPN"],
+        at=__import__("datetime").date(2017, 2, 12),
+    )
     env["sealed"] = __import__("base64").b64encode(sealed).decode()
     with pytest.raises(Conflict):
         net.dispatch("KOR", "delivery", "JPN", canonical(env), idem)
@@ -186,8 +190,14 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, what: str)
     elif what == "signer":
         doc["header"]["signer"] = "JPN"
     blob = b"\x00not json" if what == "garbage" else canonical(doc)
-    env = {"item_id": "t1", "sender": "KOR", "final_recipient": "JPN", "at": "2017-02-12",
-           "sealed": base64.b64encode(blob).decode(), "consents": []}
+    env = {
+        "item_id": "t1",
+        "sender": "KOR",
+        "final_recipient": "JPN",
+        "at": "2017-02-12",
+        "sealed": base64.b64encode(blob).decode(),
+        "consents": [],
+    }
     with pytest.raises(IntegrityError) as e:
         net.dispatch("KOR", "delivery", "JPN", canonical(env))
     assert str(e.value) == "integrity check failed"
@@ -202,8 +212,14 @@ def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(n
     import datetime as dt
 
     sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("d1"), recipients=["JPN"], at=dt.date(2015, 4, 12))
-    env = {"item_id": "d1", "sender": "KOR", "final_recipient": "JPN", "at": "2015-04-12",
-           "sealed": base64.b64encode(sealed).decode(), "consents": []}
+    env = {
+        "item_id": "d1",
+        "sender": "KOR",
+        "final_recipient": "JPN",
+        "at": "2015-04-12",
+        "sealed": base64.b64encode(sealed).decode(),
+        "consents": [],
+    }
     with pytest.raises(Refused) as e:
         net.dispatch("KOR", "delivery", "JPN", canonical(env))
     assert e.value.extensions["decision"]["route"] == ["KOR", "USA", "JPN"]
@@ -247,9 +263,17 @@ def test_forged_consent_is_rejected(net: Net) -> None:
 
     from accord.node.policy import Consent
 
-    forged = net.nodes["USA"].sign_consent(Consent(
-        id="forged", originator="USA", holder="JPN", recipient="KOR", granted=dt.date(2015, 1, 1),
-        until=dt.date(2015, 12, 31), item="x"))
+    forged = net.nodes["USA"].sign_consent(
+        Consent(
+            id="forged",
+            originator="USA",
+            holder="JPN",
+            recipient="KOR",
+            granted=dt.date(2015, 1, 1),
+            until=dt.date(2015, 12, 31),
+            item="x",
+        )
+    )
     forged["consent"]["originator"] = "KOR"  # claims to be KOR's, signed by USA
     forged["signer"] = "KOR"
     with pytest.raises(IntegrityError):

@@ -90,7 +90,7 @@ def _date(text: str | None) -> dt.date | None:
 
 
 @node_app.command("init")
-def init(  # noqa: PLR0917
+def init(
     party: Annotated[str, typer.Option(help="this nation's alpha-3 code, e.g. KOR")],
     directory: DirOpt,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
@@ -185,7 +185,7 @@ def run(
 
 
 @node_app.command("submit")
-def submit(  # noqa: PLR0917
+def submit(
     directory: DirOpt,
     label: Annotated[Path, typer.Option(help="the item's label (JSON)")],
     to: Annotated[str, typer.Option(help="recipient party")],
@@ -308,7 +308,7 @@ def consent_deny(
 
 
 @consent_app.command("grant")
-def consent_grant(  # noqa: PLR0917
+def consent_grant(
     directory: DirOpt,
     holder: Annotated[str, typer.Option(help="the party allowed to release (e.g. the hub)")],
     to: Annotated[str, typer.Option(help="the party it may release to")],

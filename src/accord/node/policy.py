@@ -44,7 +44,7 @@ def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list
     return [ag.id for ag in aset if a in ag.parties and b in ag.parties and ag.state_at(at).exchange_allowed]
 
 
-def decide_release(  # noqa: PLR0917
+def decide_release(
     aset: AgreementSet,
     label: Label,
     holder: str,

@@ -68,7 +68,7 @@ class Caller:
 class NodeService:
     """One nation's node over its store. Thread-safe: all state is in the database."""
 
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self,
         cfg: NodeConfig,
         roster: Roster,
@@ -119,7 +119,7 @@ class NodeService:
         if self.audit is not None:
             self.audit.append(record)
 
-    def _decide(  # noqa: PLR0917
+    def _decide(
         self,
         conn: Connection,
         label: Label,
@@ -319,7 +319,7 @@ class NodeService:
             "digest": digest,
         }
 
-    def _enqueue_delivery(  # noqa: PLR0917
+    def _enqueue_delivery(
         self,
         conn: Connection,
         item_id: str,
@@ -366,7 +366,7 @@ class NodeService:
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
         return {"item_id": item_id, "status": outcome, "decision": d.to_dict()}
 
-    def _relay_or_hold(  # noqa: PLR0917
+    def _relay_or_hold(
         self,
         conn: Connection,
         label: Label,
@@ -717,7 +717,7 @@ class NodeService:
             )
         return {"request_id": request_id, "state": "approved" if approve else "denied"}
 
-    def grant_standing(  # noqa: PLR0917
+    def grant_standing(
         self,
         holder: str,
         recipient: str,
