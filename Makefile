@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/accord demo
+	$(VENV)/bin/accord demo && $(VENV)/bin/accord node demo
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
