@@ -170,6 +170,7 @@ def run(
     db: DbOpt = None,
     workers: Annotated[int, typer.Option(help="delivery threads")] = 4,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
+    port: Annotated[int | None, typer.Option(help="override the configured port (extra processes)")] = None,
 ) -> None:
     """Serve the node (FastAPI on uvicorn, mutual TLS) and deliver its outbox until interrupted."""
     import logging
@@ -181,7 +182,7 @@ def run(
     )
     from accord.node.app import serve
 
-    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level))
+    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level, port=port))
 
 
 @node_app.command("submit")

@@ -373,14 +373,22 @@ def _pinned_protocol() -> type:
     return PinnedH11Protocol
 
 
-def serve(directory: Path, *, db: str | None = None, workers: int = 4, log_level: str = "info") -> None:
-    """Run the node until interrupted: uvicorn, TLS 1.3, client certificate required and pinned."""
+def serve(
+    directory: Path, *, db: str | None = None, workers: int = 4, log_level: str = "info", port: int | None = None
+) -> None:
+    """Run the node until interrupted: uvicorn, TLS 1.3, client certificate required and pinned.
+
+    ``port`` overrides the configured one: several processes of one nation (one directory, one shared
+    PostgreSQL database) can serve side by side and share the outbox.
+    """
     import uvicorn
 
     from accord.node.identity import server_context
 
     service = load_service(directory, db=db)
     cfg = service.cfg
+    if port is not None:
+        cfg.port = port
     pinned = [cfg.cert_file.read_bytes()] + [p.cert_pem.encode() for p in service.roster.peers.values()]
     ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
     app = create_app(service, workers=workers)

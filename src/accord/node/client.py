@@ -37,10 +37,11 @@ class PeerClients:
             self._clients.clear()
 
 
-def local_client(cfg: NodeConfig, *, timeout: float = 30.0) -> httpx.Client:
+def local_client(cfg: NodeConfig, *, timeout: float = 30.0, port: int | None = None) -> httpx.Client:
     """A client for this nation's own systems: presents the node's certificate and pins it."""
     ctx = client_context(cfg.cert_file, cfg.key_file, cfg.cert_file.read_bytes())
-    return httpx.Client(base_url=cfg.url, verify=ctx, timeout=timeout)
+    url = f"https://{cfg.host}:{port}" if port else cfg.url
+    return httpx.Client(base_url=url, verify=ctx, timeout=timeout)
 
 
 def problem_title(r: httpx.Response) -> str:

@@ -68,12 +68,13 @@ class NodeProcess:
     db: str | None = None
     workers: int = 4
     log_level: str = "warning"
+    port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self, *, wait: float = 30.0) -> NodeProcess:
-        self.log_path = self.cfg.dir / "node.log"
+        self.log_path = self.cfg.dir / (f"node-{self.port}.log" if self.port else "node.log")
         cmd = [
             sys.executable,
             "-m",
@@ -86,6 +87,8 @@ class NodeProcess:
         ]
         if self.db:
             cmd += ["--db", self.db]
+        if self.port:
+            cmd += ["--port", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd,
@@ -99,7 +102,7 @@ class NodeProcess:
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with local_client(self.cfg, timeout=2) as c:
+        with local_client(self.cfg, timeout=2, port=self.port) as c:
             while True:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"node {self.cfg.party} exited: see {self.log_path}")
