@@ -84,7 +84,14 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
 def test_peer_with_valid_certificate_but_no_agreement_is_refused_and_logged(cluster: dict[str, Any]) -> None:
     kor, chn = cluster["cfgs"]["KOR"], cluster["chn"]
     ctx = client_context(chn.cert_file, chn.key_file, kor.cert_file.read_bytes())
-    env = {"item_id": "c-1", "sender": "CHN", "final_recipient": "KOR", "at": "2017-02-12", "sealed": "", "consents": []}
+    env = {
+        "item_id": "c-1",
+        "sender": "CHN",
+        "final_recipient": "KOR",
+        "at": "2017-02-12",
+        "sealed": "",
+        "consents": [],
+    }
     with httpx.Client(base_url=kor.url, verify=ctx) as c:
         r = c.post("/v1/deliveries", json=env)
     assert r.status_code == 403
@@ -176,9 +183,7 @@ def test_kill_9_during_delivery_loses_nothing_and_duplicates_nothing(tmp_path: P
         wait_for(lambda: received() >= min(n - 1, first + 10), what="deliveries after the restart")
         pj.kill9()  # the recipient dies too
         pj.start()
-        wait_for(
-            lambda: all(r["state"] == "delivered" for r in rows(kor, st.outbox)), timeout=60, what="all delivered"
-        )
+        wait_for(lambda: all(r["state"] == "delivered" for r in rows(kor, st.outbox)), timeout=60, what="all delivered")
     finally:
         pk.stop()
         pj.stop()
