@@ -199,7 +199,7 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[Connection]:
         """One transaction, committed on exit (durable before the caller acknowledges anything)."""
-        with self.engine.begin() as conn:
+        with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
             yield conn
 
     # -- outbox ---------------------------------------------------------------------------------------
@@ -372,7 +372,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Write transactions take the write lock at once (no lock upgrade, no SQLITE_BUSY mid-way);
+        # reads stay deferred so that they never block the writers (WAL).
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("accord_write") else "BEGIN")
 
 
 __all__: Sequence[str] = [
