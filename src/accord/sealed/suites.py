@@ -23,7 +23,7 @@ verify, so it stays secure while either algorithm does.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke, serialization
@@ -94,8 +94,8 @@ class EncKeyPair:
     """An encryption key of one type: private material (seed form) and public bytes."""
 
     key_type: str
-    private_raw: bytes
-    public_raw: bytes
+    private_raw: bytes = field(repr=False)
+    public_raw: bytes = field(repr=False)
 
     def private(self) -> EncPrivate:
         return enc_private_from_raw(self.key_type, self.private_raw)
@@ -179,8 +179,8 @@ def unwrap_key(suite: WrapSuite, private: EncPrivate, wrapped: bytes, info: byte
 class SignKeyPair:
     """A hybrid signing key: ECDSA P-384 scalar (48 bytes) ‖ ML-DSA-87 seed (32 bytes)."""
 
-    private_raw: bytes
-    public_raw: bytes
+    private_raw: bytes = field(repr=False)
+    public_raw: bytes = field(repr=False)
 
     @staticmethod
     def generate() -> SignKeyPair:
