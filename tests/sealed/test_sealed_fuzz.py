@@ -101,9 +101,7 @@ def test_mutated_manifests_raise_only_accord_errors(parties, roster, data):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    edits=st.lists(
-        st.tuples(st.integers(min_value=0), st.integers(min_value=1, max_value=255)), min_size=1, max_size=3
-    )
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=1, max_value=255)), min_size=1, max_size=3)
 )
 def test_open_file_writes_no_partial_plaintext(tmp_path_factory, parties, roster, edits):
     d: Path = tmp_path_factory.mktemp("fuzz")

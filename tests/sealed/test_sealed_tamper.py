@@ -209,9 +209,7 @@ def test_missing_label_or_recipients_in_file_is_refused(blob, parties, roster):
     with pytest.raises(InputError, match="label"):
         c.open_bytes(rebuild(blob, drop_label), keys=parties["JPN"], roster=roster)
     with pytest.raises(InputError, match="recipients"):
-        c.open_bytes(
-            rebuild(blob, lambda m: m["statement"].update(recipients=[])), keys=parties["JPN"], roster=roster
-        )
+        c.open_bytes(rebuild(blob, lambda m: m["statement"].update(recipients=[])), keys=parties["JPN"], roster=roster)
 
 
 def test_future_version_is_refused(blob, parties, roster):

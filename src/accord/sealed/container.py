@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import importlib
 import io
 import os
 import re
@@ -38,7 +37,12 @@ from typing import IO, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from accord.core.agreements import AgreementSet
+from accord.core.consent import Consent
+from accord.core.decision import Decision, decide
+from accord.core.labels import Label
 from accord.errors import AccordError, InputError, IntegrityError, ReleaseRefused, TrustError
+from accord.formats.stanag4774 import label_to_xml
 from accord.sealed import labelxml
 from accord.sealed.format import (
     DEFAULT_SEGMENT_SIZE,
@@ -292,9 +296,7 @@ def seal_stream(
         raise InputError("no recipient: an item must be sealed for at least one nation", field="recipients")
     labelxml.check(label_xml)
     if not MIN_SEGMENT_SIZE <= segment_size <= MAX_SEGMENT_SIZE:
-        raise InputError(
-            f"segment size must be in [{MIN_SEGMENT_SIZE}, {MAX_SEGMENT_SIZE}]", field="segment_size"
-        )
+        raise InputError(f"segment size must be in [{MIN_SEGMENT_SIZE}, {MAX_SEGMENT_SIZE}]", field="segment_size")
     parties = [r.party for r in recipients]
     if len(set(parties)) != len(parties):
         raise InputError("duplicate recipient", field="recipients")
@@ -424,9 +426,7 @@ class _Parsed:
     label_xml: bytes
     recipients: list[Grant]  # from the statement
     relays: list[Relay]
-    key_access: list[
-        tuple[str, str, bytes, str]
-    ]  # recipient, keyid, wrapped, grant ("statement" | "rewrap:i")
+    key_access: list[tuple[str, str, bytes, str]]  # recipient, keyid, wrapped, grant ("statement" | "rewrap:i")
     rewraps: list[dict[str, Any]]
     alt_labels: list[dict[str, Any]]
     item_id: bytes = b""
@@ -445,9 +445,7 @@ def _strs(r: Reader, key: str, pattern: Any = PARTY_RE, max_len: int = 16) -> tu
 
 def _parse_manifest(data: bytes) -> _Parsed:
     m = Reader(parse_json(data, source=SRC), "", source=SRC)
-    m.only(
-        "format", "version", "statement", "signature", "keyAccess", "rewraps", "alternativeLabels", "payload"
-    )
+    m.only("format", "version", "statement", "signature", "keyAccess", "rewraps", "alternativeLabels", "payload")
     if m.get("format") != FORMAT:
         raise InputError("not an accord sealed item", source=SRC, field="format")
     if m.get("version") != VERSION:
@@ -550,9 +548,7 @@ def _parse_manifest(data: bytes) -> _Parsed:
                 "wrapped key suite differs from the item's suite", source=SRC, field=f"keyAccess[{i}].suite"
             )
         grant = k.str("grant")
-        key_access.append(
-            (k.str("recipient", PARTY_RE), k.str("keyid", KEYID_RE), k.bytes("wrappedKey"), grant)
-        )
+        key_access.append((k.str("recipient", PARTY_RE), k.str("keyid", KEYID_RE), k.bytes("wrappedKey"), grant))
     rewraps = list(m.list("rewraps", max_len=64))
     alts = list(m.list("alternativeLabels", max_len=64))
     statement = dict(s.obj)
@@ -588,9 +584,7 @@ def _verify(parsed: _Parsed, roster: Roster) -> _Verified:
     """Verify the statement, re-wrap records, alternative labels and key-access list against the roster."""
     info = parsed.info
     if info.signer != info.holder:
-        raise InputError(
-            "the statement must be signed by the releasing holder", source=SRC, field="statement.signer"
-        )
+        raise InputError("the statement must be signed by the releasing holder", source=SRC, field="statement.signer")
     rec = roster.signing_key(info.signer, info.signer_keyid)  # TrustError when not in the roster
     verify_signature(rec.public, parsed.signature, parsed.message)
     grants = list(parsed.recipients)
@@ -611,15 +605,11 @@ def _verify(parsed: _Parsed, roster: Roster) -> _Verified:
             raise IntegrityError()  # a re-wrap by a party that could not read the item
         to = s.str("to", PARTY_RE)
         if to in {g.party for g in grants}:
-            raise InputError(
-                "re-wrap for a party that already holds a key", source=SRC, field=f"rewraps[{i}].to"
-            )
+            raise InputError("re-wrap for a party that already holds a key", source=SRC, field=f"rewraps[{i}].to")
         s.str("wrappedKey", HEX384_RE)
         s.str("at", DATE_RE)
         s.str("basis")
-        grants.append(
-            Grant(to, s.str("keyid", KEYID_RE), hub, _strs(s, "route"), _strs(s, "agreements", None, 64))
-        )
+        grants.append(Grant(to, s.str("keyid", KEYID_RE), hub, _strs(s, "route"), _strs(s, "agreements", None, 64)))
     # Every wrapped key must be accounted for by a signed grant, one for one.
     if len(parsed.key_access) != len(grants):
         raise IntegrityError()
@@ -698,9 +688,7 @@ def _open_zip(f: IO[bytes]) -> tuple[zipfile.ZipFile, _Parsed]:
                 raise InputError(f"expected entries {PAYLOAD_NAME} and {MANIFEST_NAME}", source=SRC)
             for zi in infos:
                 if zi.compress_type != zipfile.ZIP_STORED or zi.flag_bits & 0x1:
-                    raise InputError(
-                        f"{zi.filename}: only stored, unencrypted entries are allowed", source=SRC
-                    )
+                    raise InputError(f"{zi.filename}: only stored, unencrypted entries are allowed", source=SRC)
             mi = zf.getinfo(MANIFEST_NAME)
             if mi.file_size > MAX_MANIFEST_SIZE:
                 raise InputError("manifest too large", source=SRC)
@@ -987,17 +975,16 @@ def add_alternative_label_bytes(blob: bytes, *, keys: PartyKeys, roster: Roster,
 
 
 def _plan(
-    label: Any,
+    label: Label,
     *,
     recipients: Sequence[str],
     holder: str,
-    agreements: Any,
+    agreements: AgreementSet,
     at: date,
-    consents: Sequence[Any],
+    consents: Sequence[Consent],
     relay: str,
 ) -> tuple[list[RecipientPlan], list[Relay]]:
     """Ask the decision engine for every recipient; refuse any it denies (ReleaseRefused)."""
-    decide = importlib.import_module("accord.core.decision").decide
 
     if relay not in ("blind", "rewrap"):
         raise InputError("relay must be 'blind' or 'rewrap'", field="relay")
@@ -1019,7 +1006,7 @@ def _plan(
     return list(plans.values()), relays
 
 
-def _min_suite(agreements: Any, ids: Sequence[str]) -> str | None:
+def _min_suite(agreements: AgreementSet, ids: Sequence[str]) -> str | None:
     """The strongest minimum suite set by any agreement relied on (``min_suite`` attribute, if any)."""
     best: str | None = None
     for ag_id in ids:
@@ -1030,27 +1017,26 @@ def _min_suite(agreements: Any, ids: Sequence[str]) -> str | None:
     return best
 
 
-def _label_xml_of(label: Any) -> bytes:
-    if isinstance(label, bytes):
-        return label
-    label_to_xml = importlib.import_module("accord.formats.stanag4774").label_to_xml
-
-    return bytes(label_to_xml(label))
+def _label_xml_of(label: Label) -> bytes:
+    if not isinstance(label, Label):
+        raise InputError("a core Label is required", field="label")
+    return label_to_xml(label)
 
 
 def seal_bytes(
     payload: bytes,
-    label: Any,
+    label: Label,
     *,
     recipients: Sequence[str],
     signer: PartyKeys,
     roster: Roster,
-    agreements: Any,
+    agreements: AgreementSet,
     at: date,
     holder: str | None = None,
-    consents: Sequence[Any] = (),
+    consents: Sequence[Consent] = (),
     suite: str | None = None,
     relay: str = "blind",
+    min_suite: str | None = None,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
 ) -> bytes:
     """Seal ``payload`` for ``recipients`` after :func:`accord.core.decision.decide` allowed each one.
@@ -1077,6 +1063,7 @@ def seal_bytes(
             consents=consents,
             suite=suite,
             relay=relay,
+            min_suite=min_suite,
         ),
         segment_size=segment_size,
     )
@@ -1084,17 +1071,18 @@ def seal_bytes(
 
 
 def _seal_args(
-    label: Any,
+    label: Label,
     recipients: Sequence[str],
     signer: PartyKeys,
     roster: Roster,
-    agreements: Any,
+    agreements: AgreementSet,
     *,
     at: date,
     holder: str | None,
-    consents: Sequence[Any],
+    consents: Sequence[Consent],
     suite: str | None,
     relay: str,
+    min_suite: str | None,
 ) -> dict[str, Any]:
     if not recipients:
         raise InputError("no recipient: an item must be sealed for at least one nation", field="recipients")
@@ -1109,11 +1097,11 @@ def _seal_args(
         relay=relay,
     )
     minimum = _min_suite(agreements, [a for p in plans for a in p.agreements])
+    if min_suite is not None and (minimum is None or get_suite(min_suite).rank > get_suite(minimum).rank):
+        minimum = min_suite
     suite_id = suite or DEFAULT_SUITE
     if minimum is not None and get_suite(suite_id).rank < get_suite(minimum).rank:
-        raise InputError(
-            f"suite {suite_id} is weaker than the minimum {minimum} set by the agreements", field="suite"
-        )
+        raise InputError(f"suite {suite_id} is weaker than the minimum {minimum} set by the agreements", field="suite")
     return {
         "label_xml": _label_xml_of(label),
         "recipients": plans,
@@ -1132,9 +1120,9 @@ def rewrap(
     keys: PartyKeys,
     roster: Roster,
     to: str,
-    agreements: Any,
+    agreements: AgreementSet,
     at: date,
-    consents: Sequence[Any] = (),
+    consents: Sequence[Consent] = (),
 ) -> bytes:
     """The hub (``keys``) re-wraps the item for ``to``; the originator's signature stays valid.
 
@@ -1143,27 +1131,27 @@ def rewrap(
     still routes through it (the originator's request is its approval, T-R5), or because
     ``decide(hub → to, consents)`` allows it on its own. Otherwise :class:`ReleaseRefused`.
     """
-    decide = importlib.import_module("accord.core.decision").decide
 
-    src = io.BytesIO(blob)
-    zf, parsed = _open_zip(src)
-    zf.close()
+    zf, parsed = _open_zip(io.BytesIO(blob))
+    with zf:
+        _verify(parsed, roster)  # the relay request is read only from a verified statement
     label = _label_obj(parsed.label_xml)
     if label is None:
         raise InputError("the item's label cannot be read by the core; cannot decide", field="label")
     requested = next((r for r in parsed.relays if r.to == to and keys.party in r.via), None)
-    basis = ""
-    d: Any = None
+    d: Decision | None = None
     if requested is not None:
+        # T-R5: the originator's own request to reach `to` through this hub is its approval.
         d = decide(label, parsed.info.holder, to, at, tuple(consents), agreements=agreements)
         if d.allowed and keys.party in d.route[1:-1]:
             basis = "originator-request"
-    if not basis:
+        else:
+            d = None
+    if d is None:
         d = decide(label, keys.party, to, at, tuple(consents), agreements=agreements)
-        if d.allowed:
-            basis = "decision"
-    if not basis:
-        raise ReleaseRefused(to, d)
+        if not d.allowed:
+            raise ReleaseRefused(to, d)
+        basis = "decision"
     out = io.BytesIO()
     rewrap_stream(
         io.BytesIO(blob),
@@ -1186,9 +1174,7 @@ def rewrap(
 def _atomic_output(path: str | os.PathLike[str], mode: int = 0o600) -> Iterator[IO[bytes]]:
     """A temp file in the destination directory, renamed over ``path`` only if the block succeeds."""
     dest = Path(path)
-    fd, tmp = tempfile.mkstemp(
-        dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.", suffix=".part"
-    )
+    fd, tmp = tempfile.mkstemp(dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.", suffix=".part")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w+b") as f:
@@ -1205,17 +1191,18 @@ def _atomic_output(path: str | os.PathLike[str], mode: int = 0o600) -> Iterator[
 def seal_file(
     in_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
-    label: Any,
+    label: Label,
     *,
     recipients: Sequence[str],
     signer: PartyKeys,
     roster: Roster,
-    agreements: Any,
+    agreements: AgreementSet,
     at: date,
     holder: str | None = None,
-    consents: Sequence[Any] = (),
+    consents: Sequence[Consent] = (),
     suite: str | None = None,
     relay: str = "blind",
+    min_suite: str | None = None,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
     progress: Progress | None = None,
 ) -> ManifestInfo:
@@ -1231,13 +1218,12 @@ def seal_file(
         consents=consents,
         suite=suite,
         relay=relay,
+        min_suite=min_suite,
     )
     return seal_path(in_path, out_path, segment_size=segment_size, progress=progress, **args)
 
 
-def seal_path(
-    in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], **kwargs: Any
-) -> ManifestInfo:
+def seal_path(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], **kwargs: Any) -> ManifestInfo:
     """Low level file sealing (``kwargs`` as :func:`seal_stream`), written atomically."""
     try:
         src = open(in_path, "rb")  # noqa: SIM115

@@ -44,9 +44,7 @@ HEX384_RE = re.compile(r"^[0-9a-f]{96}$")
 
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no floats (RFC 8785 for our subset)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def b64e(data: bytes) -> str:
@@ -104,9 +102,7 @@ class Reader:
     def only(self, *keys: builtins.str) -> None:
         extra = sorted(set(self.obj) - set(keys))
         if extra:
-            raise InputError(
-                f"unknown field(s) {', '.join(extra)}", source=self.source, field=self.path or None
-            )
+            raise InputError(f"unknown field(s) {', '.join(extra)}", source=self.source, field=self.path or None)
 
     def get(self, key: builtins.str) -> Any:
         if key not in self.obj:
@@ -135,9 +131,7 @@ class Reader:
     ) -> builtins.list[Any]:
         v = self.get(key)
         if not isinstance(v, list) or not min_len <= len(v) <= max_len:
-            raise InputError(
-                f"expected a list of {min_len}..{max_len} items", source=self.source, field=self._f(key)
-            )
+            raise InputError(f"expected a list of {min_len}..{max_len} items", source=self.source, field=self._f(key))
         return v
 
     def sub(self, key: builtins.str) -> Reader:

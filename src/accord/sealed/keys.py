@@ -158,15 +158,12 @@ class PartyKeys:
                 "created": g.created,
                 "sign": {"private": b64e(g.sign.private_raw), "public": b64e(g.sign.public_raw)},
                 "enc": {
-                    kt: {"private": b64e(kp.private_raw), "public": b64e(kp.public_raw)}
-                    for kt, kp in g.enc.items()
+                    kt: {"private": b64e(kp.private_raw), "public": b64e(kp.public_raw)} for kt, kp in g.enc.items()
                 },
             }
             for g in self.generations
         ]
-        return canonical_json(
-            {"format": "accord-party-keys", "version": 1, "party": self.party, "generations": gens}
-        )
+        return canonical_json({"format": "accord-party-keys", "version": 1, "party": self.party, "generations": gens})
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the private keys to ``directory/party-keys.json`` with mode 0600."""
@@ -266,28 +263,20 @@ class RosterEntry:
             typ = k.str("type")
             status = k.str("status")
             if (use, typ) not in {("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)}:
-                raise InputError(
-                    f"unknown key use/type {use}/{typ}", source=source, field=f"signed.keys[{i}]"
-                )
+                raise InputError(f"unknown key use/type {use}/{typ}", source=source, field=f"signed.keys[{i}]")
             if status not in ("active", "retired"):
-                raise InputError(
-                    f"unknown status {status!r}", source=source, field=f"signed.keys[{i}].status"
-                )
+                raise InputError(f"unknown status {status!r}", source=source, field=f"signed.keys[{i}].status")
             pub = k.bytes("public")
             kid = k.str("keyid", KEYID_RE)
             if key_id(typ, pub) != kid:
-                raise InputError(
-                    "key id does not match the public key", source=source, field=f"signed.keys[{i}]"
-                )
+                raise InputError("key id does not match the public key", source=source, field=f"signed.keys[{i}]")
             keys.append(KeyRecord(kid, use, typ, pub, status))
         if len({k.keyid for k in keys}) != len(keys):
             raise InputError("duplicate key id", source=source, field="signed.keys")
         for use, typ in (("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)):
             n = sum(1 for k in keys if k.use == use and k.type == typ and k.status == "active")
             if n != 1:
-                raise InputError(
-                    f"need exactly one active {typ} key, found {n}", source=source, field="signed.keys"
-                )
+                raise InputError(f"need exactly one active {typ} key, found {n}", source=source, field="signed.keys")
         sigs: list[tuple[str, bytes]] = []
         for i in range(len(r.list("signatures", min_len=1, max_len=16))):
             g = r.item("signatures", i)
@@ -356,9 +345,7 @@ class Roster:
             raise TrustError(f"{entry.party} v{entry.version} skips versions after v{prev.version}")
         missing = [k.keyid for k in prev.keys if entry.key(k.keyid) is None]
         if missing:
-            raise TrustError(
-                f"{entry.party} v{entry.version} drops keys {', '.join(missing)} (old keys must be kept)"
-            )
+            raise TrustError(f"{entry.party} v{entry.version} drops keys {', '.join(missing)} (old keys must be kept)")
         for k in prev.keys:
             nk = entry.key(k.keyid)
             if nk is not None and (nk.public != k.public or nk.type != k.type or nk.use != k.use):

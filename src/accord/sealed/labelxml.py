@@ -8,12 +8,13 @@ label. XML is parsed without entities, DTDs or network access.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from lxml import etree
 
+from accord.core.labels import Label
 from accord.errors import AccordError, InputError
+from accord.formats.stanag4774 import label_from_xml
 
 NS = "urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"
 MAX_LABEL = 256 * 1024
@@ -43,22 +44,12 @@ def check(xml: bytes, *, alternative: bool = False) -> None:
     if root.tag != f"{{{NS}}}{want}":
         raise InputError(f"expected slab:{want} in namespace {NS}", source="label")
     info = root.find(f"{{{NS}}}ConfidentialityInformation")
-    if (
-        info is None
-        or info.find(f"{{{NS}}}PolicyIdentifier") is None
-        or info.find(f"{{{NS}}}Classification") is None
-    ):
-        raise InputError(
-            "label lacks ConfidentialityInformation, PolicyIdentifier or Classification", source="label"
-        )
+    if info is None or info.find(f"{{{NS}}}PolicyIdentifier") is None or info.find(f"{{{NS}}}Classification") is None:
+        raise InputError("label lacks ConfidentialityInformation, PolicyIdentifier or Classification", source="label")
 
 
-def parse_label(xml: bytes) -> Any:
-    """The core's Label for ``xml``, or None when the core is unavailable or cannot map it."""
-    try:
-        label_from_xml = importlib.import_module("accord.formats.stanag4774").label_from_xml
-    except ImportError:  # pragma: no cover - core not merged yet
-        return None
+def parse_label(xml: bytes) -> Label | None:
+    """The core's Label for ``xml``, or None when the core cannot map it (the item is still openable)."""
     try:
         return label_from_xml(xml)
     except AccordError:
