@@ -293,13 +293,14 @@ def _state_at(agreement: Agreement, on: date) -> State:
             return State(Status.NOT_IN_FORCE, "never signed")
         return State(Status.NOT_IN_FORCE, f"signed {life.signed}, never entered into force")
     if on < life.in_force:
+        if life.signed is not None and life.signed <= on:
+            message = f"signed {life.signed}, not in force until {life.in_force}"
+        else:
+            message = f"not yet in force (enters into force on {life.in_force})"
         aborted = [e for e in life.events if e.type is EventType.SIGNING_ABORTED and e.on <= on]
         if aborted:
-            return State(Status.NOT_IN_FORCE, f"signing was aborted on {aborted[-1].on}",
-                         since=aborted[-1].on)
-        if life.signed is not None and life.signed <= on:
-            return State(Status.NOT_IN_FORCE, f"signed {life.signed}, not in force until {life.in_force}")
-        return State(Status.NOT_IN_FORCE, f"not yet in force (enters into force on {life.in_force})")
+            message = f"signing was aborted on {aborted[-1].on}; {message}"
+        return State(Status.NOT_IN_FORCE, message)
     if life.term_years and not life.auto_renewal:
         end = life.anniversary(life.term_years)
         if on >= end:

@@ -375,7 +375,7 @@ def _relay(arr: Agreement, agreements: AgreementSet, label: Label, holder: str, 
             att.fail(hop.reasons)
             return att
         att.reasons.extend(hop.reasons)
-        if basis:
+        if arr.protection_basis:  # declared: a missing basis agreement fails closed (T-R3)
             prot = _protection(basis, a, b, current, at, label.topics, arr)
             if not prot.ok:
                 att.fail(prot.reasons)
