@@ -8,7 +8,6 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import read_zip, rebuild
 
 from accord.core.consent import Consent
 from accord.core.decision import Decision
@@ -18,6 +17,7 @@ from accord.formats.agreement_yaml import load_agreements
 from accord.formats.stanag4774 import alternative_label_xml
 from accord.sealed import container as c
 from accord.sealed.suites import CLASSICAL, HYBRID
+from tests.sealed.util import read_zip, rebuild
 
 BEFORE_GSOMIA = date(2015, 6, 1)  # KOR->JPN only through the US hub (trilateral arrangement)
 AFTER_GSOMIA = date(2017, 1, 5)  # KOR->JPN direct under the Japan-ROK GSOMIA

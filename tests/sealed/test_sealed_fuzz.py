@@ -8,12 +8,12 @@ import json
 import zipfile
 from pathlib import Path
 
-from conftest import read_zip, seal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.errors import AccordError
 from accord.sealed import container as c
+from tests.sealed.util import read_zip, seal
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 _BLOBS: dict[str, bytes] = {}

@@ -8,12 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import label_xml, read_zip, seal
 
 from accord.errors import InputError, IntegrityError, TrustError
 from accord.sealed import container as c
 from accord.sealed.keys import PartyKeys, Roster, RosterEntry, make_entry
 from accord.sealed.suites import CLASSICAL, HYBRID
+from tests.sealed.util import label_xml, read_zip, seal
 
 
 def test_keys_are_saved_0600_and_load_back(tmp_path: Path):

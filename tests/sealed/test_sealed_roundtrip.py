@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import AT, label_xml, read_zip, seal
 
 from accord.errors import InputError, TrustError
 from accord.sealed import container as c
 from accord.sealed.keys import PartyKeys
 from accord.sealed.suites import CLASSICAL, HYBRID, SUITES
+from tests.sealed.util import AT, label_xml, read_zip, seal
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))

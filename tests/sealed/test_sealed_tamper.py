@@ -8,12 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import AT, label_xml, rebuild, seal
 
 from accord.errors import AccordError, InputError, IntegrityError, TrustError
 from accord.sealed import container as c
 from accord.sealed.format import DS_STATEMENT, canonical_json
 from accord.sealed.keys import PartyKeys, Roster
+from tests.sealed.util import AT, label_xml, read_zip, rebuild, seal
 
 SEG = 1024
 PAYLOAD = bytes(range(256)) * 16  # 4096 bytes = 4 segments of 1024
@@ -154,7 +154,6 @@ def test_segment_swap_is_detected(blob, parties, roster, a, b):
 
 def test_segment_from_another_item_is_detected(parties, roster, blob):
     other = seal(PAYLOAD, parties, roster, to=("JPN", "USA"), segment_size=SEG)
-    from conftest import read_zip
 
     _, p2 = read_zip(other)
     _opens_fails(rebuild(blob, payload_fn=lambda p: p2[: SEG + 16] + p[SEG + 16 :]), parties, roster)
