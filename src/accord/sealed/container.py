@@ -223,24 +223,45 @@ def _sha256(data: bytes) -> bytes:
 
 
 class _RootHasher:
-    """SHA-384 root over the SHA-256 of each sealed segment, hashed in a worker thread in order."""
+    """SHA-384 root over the SHA-256 of each sealed segment.
 
-    def __init__(self, pool: ThreadPoolExecutor | None) -> None:
+    From the second segment on, segments are hashed in one worker thread (hashlib releases the GIL) while
+    the caller encrypts or decrypts the next one; results are folded into the root in order. Use as a
+    context manager so the worker is always stopped.
+    """
+
+    def __init__(self) -> None:
         self._root = hashlib.sha384(DS_ROOT)
-        self._pool = pool
+        self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[bytes]] = deque()
+        self._first: bytes | None = None
         self.count = 0
+
+    def __enter__(self) -> _RootHasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def add(self, sealed: bytes) -> None:
         self.count += 1
-        if self._pool is None:
-            self._root.update(hashlib.sha256(sealed).digest())
+        if self.count == 1:
+            self._first = sealed  # single-segment items never start a thread
             return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-seal-hash")
+            assert self._first is not None
+            self._pending.append(self._pool.submit(_sha256, self._first))
+            self._first = None
         self._pending.append(self._pool.submit(_sha256, sealed))
         while len(self._pending) > 2:
             self._root.update(self._pending.popleft().result())
 
     def finish(self, size: int) -> str:
+        if self._first is not None:
+            self._root.update(_sha256(self._first))
+            self._first = None
         while self._pending:
             self._root.update(self._pending.popleft().result())
         self._root.update(struct.pack(">QQ", self.count, size))
@@ -315,9 +336,7 @@ def seal_stream(
     aes = AESGCM(dek)
     item_id = os.urandom(16)
     size = 0
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal-hash")
-    try:
-        hasher = _RootHasher(pool)
+    with _RootHasher() as hasher:
         zf = zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         with zf:
             zi = zipfile.ZipInfo(PAYLOAD_NAME, date_time=(1980, 1, 1, 0, 0, 0))
@@ -401,8 +420,6 @@ def seal_stream(
                 "payload": {"url": PAYLOAD_NAME, "protocol": "zip", "isEncrypted": True},
             }
             _write_manifest(zf, manifest)
-    finally:
-        pool.shutdown(wait=True)
     return _parse_manifest(canonical_json(manifest)).info
 
 
@@ -741,8 +758,7 @@ def _decrypt_to(
     zf: zipfile.ZipFile, parsed: _Parsed, dek: bytes, out: IO[bytes] | None, progress: Progress | None
 ) -> None:
     aes = AESGCM(dek)
-    hasher = _RootHasher(None)
-    with _as_input_error():
+    with _RootHasher() as hasher, _as_input_error():
         for i, sealed, final in _iter_sealed_segments(zf, parsed.info):
             hasher.add(sealed)
             try:
@@ -753,19 +769,20 @@ def _decrypt_to(
                 out.write(plain)
             if progress is not None:
                 progress(len(plain))
-    if not hmac.compare_digest(hasher.finish(parsed.info.size), parsed.info.root):
+        root = hasher.finish(parsed.info.size)
+    if not hmac.compare_digest(root, parsed.info.root):
         raise IntegrityError()
 
 
 def _check_payload(zf: zipfile.ZipFile, parsed: _Parsed, progress: Progress | None = None) -> None:
     """Check the sealed segments against the signed root without the key."""
-    hasher = _RootHasher(None)
-    with _as_input_error():
+    with _RootHasher() as hasher, _as_input_error():
         for _i, sealed, _final in _iter_sealed_segments(zf, parsed.info):
             hasher.add(sealed)
             if progress is not None:
                 progress(len(sealed) - TAG_SIZE)
-    if not hmac.compare_digest(hasher.finish(parsed.info.size), parsed.info.root):
+        root = hasher.finish(parsed.info.size)
+    if not hmac.compare_digest(root, parsed.info.root):
         raise IntegrityError()
 
 

@@ -22,6 +22,7 @@ verify, so it stays secure while either algorithm does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -98,6 +99,10 @@ class EncKeyPair:
     public_raw: bytes = field(repr=False)
 
     def private(self) -> EncPrivate:
+        return self._private
+
+    @functools.cached_property
+    def _private(self) -> EncPrivate:
         return enc_private_from_raw(self.key_type, self.private_raw)
 
 
@@ -140,7 +145,9 @@ def enc_private_from_raw(key_type: str, raw: bytes) -> EncPrivate:
     raise InputError(f"unknown key type {key_type!r}")
 
 
+@functools.lru_cache(maxsize=256)
 def enc_public_from_raw(key_type: str, raw: bytes) -> EncPublic:
+    """A recipient's public key from its roster bytes (parsed once, cached)."""
     try:
         if key_type == KEY_MLKEM1024_P384:
             if len(raw) != 1568 + 97:
@@ -193,10 +200,21 @@ class SignKeyPair:
 
     def sign(self, message: bytes) -> bytes:
         """``u16 len(ecdsa_der) ‖ ecdsa_der ‖ mldsa87_sig``."""
-        ecc = _p384_from_raw(self.private_raw[:48])
-        dsa = mldsa.MLDSA87PrivateKey.from_seed_bytes(self.private_raw[48:])
+        ecc, dsa = self._keys
         der = ecc.sign(message, ec.ECDSA(hashes.SHA384()))
         return len(der).to_bytes(2, "big") + der + dsa.sign(message, SIG_CONTEXT)
+
+    @functools.cached_property
+    def _keys(self) -> tuple[ec.EllipticCurvePrivateKey, mldsa.MLDSA87PrivateKey]:
+        return _p384_from_raw(self.private_raw[:48]), mldsa.MLDSA87PrivateKey.from_seed_bytes(self.private_raw[48:])
+
+
+@functools.lru_cache(maxsize=256)
+def _sig_public(public_raw: bytes) -> tuple[ec.EllipticCurvePublicKey, mldsa.MLDSA87PublicKey]:
+    return (
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_raw[:97]),
+        mldsa.MLDSA87PublicKey.from_public_bytes(public_raw[97:]),
+    )
 
 
 def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> None:
@@ -208,8 +226,7 @@ def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> Non
         der, pq = signature[2 : 2 + n], signature[2 + n :]
         if len(der) != n or len(pq) != 4627:
             raise IntegrityError()
-        ecc = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), public_raw[:97])
-        dsa = mldsa.MLDSA87PublicKey.from_public_bytes(public_raw[97:])
+        ecc, dsa = _sig_public(public_raw)
         ecc.verify(der, message, ec.ECDSA(hashes.SHA384()))
         dsa.verify(pq, message, SIG_CONTEXT)
     except (InvalidSignature, ValueError) as e:
