@@ -218,7 +218,7 @@ def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _sha256(data: bytes) -> bytes:
+def _sha256(data: bytes | memoryview) -> bytes:
     return hashlib.sha256(data).digest()
 
 
@@ -234,7 +234,7 @@ class _RootHasher:
         self._root = hashlib.sha384(DS_ROOT)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[bytes]] = deque()
-        self._first: bytes | None = None
+        self._first: bytes | memoryview | None = None
         self.count = 0
 
     def __enter__(self) -> _RootHasher:
@@ -244,7 +244,7 @@ class _RootHasher:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def add(self, sealed: bytes) -> None:
+    def add(self, sealed: bytes | memoryview) -> None:
         self.count += 1
         if self.count == 1:
             self._first = sealed  # single-segment items never start a thread
@@ -283,6 +283,36 @@ def _read_full(src: IO[bytes], n: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def _readinto_full(src: IO[bytes], buf: memoryview) -> int:
+    """Fill ``buf`` from ``src`` (short only at end of input); returns the byte count."""
+    got = 0
+    while got < len(buf):
+        n = src.readinto(buf[got:])  # type: ignore[attr-defined]
+        if n is None:
+            raise InputError("non-blocking input is not supported", source="input")
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+class _Ring:
+    """A few reused segment buffers: constant memory, no per-segment allocation.
+
+    Four are enough: the hasher keeps at most two segments pending, so a buffer is rewritten only after
+    its hash was folded into the root.
+    """
+
+    def __init__(self, size: int, count: int = 4) -> None:
+        self._bufs = [memoryview(bytearray(size)) for _ in range(count)]
+        self._i = 0
+
+    def next(self, n: int) -> memoryview:
+        b = self._bufs[self._i]
+        self._i = (self._i + 1) % len(self._bufs)
+        return b[:n]
 
 
 # --- sealing ---------------------------------------------------------------------------------------
@@ -342,23 +372,36 @@ def seal_stream(
             zi = zipfile.ZipInfo(PAYLOAD_NAME, date_time=(1980, 1, 1, 0, 0, 0))
             zi.compress_type = zipfile.ZIP_STORED
             with zf.open(zi, "w", force_zip64=True) as out:
-                cur = _read_full(src, segment_size)
-                i = 0
-                while True:
-                    nxt = _read_full(src, segment_size) if len(cur) == segment_size else b""
-                    final = not nxt
-                    sealed = aes.encrypt(_nonce(i), cur, _aad(item_id, i, final))
-                    hasher.add(sealed)
-                    out.write(sealed)
-                    size += len(cur)
+                first = _read_full(src, segment_size)
+                if len(first) < segment_size:  # one segment: small items allocate no ring
+                    sealed1 = aes.encrypt(_nonce(0), first, _aad(item_id, 0, True))
+                    hasher.add(sealed1)
+                    out.write(sealed1)
+                    size = len(first)
                     if progress is not None:
-                        progress(len(cur))
-                    i += 1
-                    if final:
-                        break
-                    if i >= MAX_SEGMENTS:
-                        raise InputError("input too large for this segment size", source="input")
-                    cur = nxt
+                        progress(size)
+                else:
+                    ins = [memoryview(bytearray(segment_size)), memoryview(bytearray(segment_size))]
+                    ins[0][:] = first
+                    del first
+                    ring = _Ring(segment_size + TAG_SIZE)
+                    k, n_cur, i = 0, segment_size, 0
+                    while True:
+                        n_nxt = _readinto_full(src, ins[1 - k]) if n_cur == segment_size else 0
+                        final = n_nxt == 0
+                        sealed = ring.next(n_cur + TAG_SIZE)
+                        aes.encrypt_into(_nonce(i), ins[k][:n_cur], _aad(item_id, i, final), sealed)
+                        hasher.add(sealed)
+                        out.write(sealed)
+                        size += n_cur
+                        if progress is not None:
+                            progress(n_cur)
+                        i += 1
+                        if final:
+                            break
+                        if i >= MAX_SEGMENTS:
+                            raise InputError("input too large for this segment size", source="input")
+                        k, n_cur = 1 - k, n_nxt
             root = hasher.finish(size)
             statement = {
                 "type": "accord-sealed-statement",
@@ -720,18 +763,41 @@ def _open_zip(f: IO[bytes]) -> tuple[zipfile.ZipFile, _Parsed]:
         return zf, parsed
 
 
-def _iter_sealed_segments(zf: zipfile.ZipFile, info: ManifestInfo) -> Iterator[tuple[int, bytes, bool]]:
-    with zf.open(PAYLOAD_NAME, "r") as src:
-        remaining = info.size
-        for i in range(info.segments):
-            n = min(info.segment_size, remaining)
-            remaining -= n
-            sealed = _read_full(src, n + TAG_SIZE)
-            if len(sealed) != n + TAG_SIZE:
-                raise IntegrityError()
-            yield i, sealed, i == info.segments - 1
-        if src.read(1):
+def _payload_file(zf: zipfile.ZipFile) -> tuple[IO[bytes], int]:
+    """The open file and the offset of ``0.payload``'s stored bytes (read directly: no CRC pass, no copy).
+
+    The zip CRC is not needed: the signed root covers every byte.
+    """
+    zi = zf.getinfo(PAYLOAD_NAME)
+    fp = zf.fp
+    if fp is None or zi.compress_size != zi.file_size:
+        raise InputError("payload entry is not stored", source=SRC)
+    fp.seek(zi.header_offset)
+    head = fp.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        raise InputError("bad local header for 0.payload", source=SRC)
+    n, m = struct.unpack("<HH", head[26:30])
+    if fp.read(n) != PAYLOAD_NAME.encode():
+        raise InputError("local header name differs from the central directory", source=SRC)
+    off = zi.header_offset + 30 + n + m
+    end = fp.seek(0, os.SEEK_END)
+    if off + zi.file_size > end:
+        raise IntegrityError()
+    return fp, off
+
+
+def _iter_sealed_segments(zf: zipfile.ZipFile, info: ManifestInfo) -> Iterator[tuple[int, memoryview, bool]]:
+    fp, off = _payload_file(zf)
+    fp.seek(off)
+    ring = _Ring(min(info.segment_size, info.size) + TAG_SIZE)
+    remaining = info.size
+    for i in range(info.segments):
+        n = min(info.segment_size, remaining)
+        remaining -= n
+        buf = ring.next(n + TAG_SIZE)
+        if _readinto_full(fp, buf) != n + TAG_SIZE:
             raise IntegrityError()
+        yield i, buf, i == info.segments - 1
 
 
 def _unwrap(parsed: _Parsed, grants: list[Grant], keys: PartyKeys) -> bytes:
@@ -758,11 +824,13 @@ def _decrypt_to(
     zf: zipfile.ZipFile, parsed: _Parsed, dek: bytes, out: IO[bytes] | None, progress: Progress | None
 ) -> None:
     aes = AESGCM(dek)
+    plainbuf = memoryview(bytearray(min(parsed.info.segment_size, parsed.info.size)))
     with _RootHasher() as hasher, _as_input_error():
         for i, sealed, final in _iter_sealed_segments(zf, parsed.info):
             hasher.add(sealed)
+            plain = plainbuf[: len(sealed) - TAG_SIZE]
             try:
-                plain = aes.decrypt(_nonce(i), sealed, _aad(parsed.item_id, i, final))
+                aes.decrypt_into(_nonce(i), sealed, _aad(parsed.item_id, i, final), plain)
             except InvalidTag as e:
                 raise IntegrityError() from e
             if out is not None:
