@@ -141,7 +141,7 @@ class Opened:
     """An opened item. ``payload`` is None for :func:`open_file` (the plaintext went to the file)."""
 
     label_xml: bytes
-    label: Any
+    label: Label | None
     payload: bytes | None
     manifest: ManifestInfo
     signer: str
@@ -854,7 +854,7 @@ def _check_payload(zf: zipfile.ZipFile, parsed: _Parsed, progress: Progress | No
         raise IntegrityError()
 
 
-def _label_obj(label_xml: bytes) -> Any:
+def _label_obj(label_xml: bytes) -> Label | None:
     return labelxml.parse_label(label_xml)
 
 
@@ -1217,7 +1217,23 @@ def rewrap(
     ``decide(hub → to, consents)`` allows it on its own. Otherwise :class:`ReleaseRefused`.
     """
 
-    zf, parsed = _open_zip(io.BytesIO(blob))
+    out = io.BytesIO()
+    _rewrap_io(io.BytesIO(blob), out, keys=keys, roster=roster, to=to, agreements=agreements, at=at, consents=consents)
+    return out.getvalue()
+
+
+def _rewrap_io(
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    keys: PartyKeys,
+    roster: Roster,
+    to: str,
+    agreements: AgreementSet,
+    at: date,
+    consents: Sequence[Consent],
+) -> None:
+    zf, parsed = _open_zip(src)
     with zf:
         _verify(parsed, roster)  # the relay request is read only from a verified statement
     label = _label_obj(parsed.label_xml)
@@ -1237,10 +1253,10 @@ def rewrap(
         if not d.allowed:
             raise ReleaseRefused(to, d)
         basis = "decision"
-    out = io.BytesIO()
+    src.seek(0)
     rewrap_stream(
-        io.BytesIO(blob),
-        out,
+        src,
+        dst,
         keys=keys,
         roster=roster,
         to=to,
@@ -1249,7 +1265,6 @@ def rewrap(
         agreements=tuple(d.agreements),
         at=at,
     )
-    return out.getvalue()
 
 
 # --- files ------------------------------------------------------------------------------------------
@@ -1351,9 +1366,21 @@ def inspect_file(
         return inspect_stream(src, roster=roster, check_payload=check_payload, progress=progress)
 
 
-def rewrap_file(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], **kwargs: Any) -> None:
-    """File form of :func:`rewrap` (reads the item into memory only through :func:`rewrap`'s checks)."""
-    blob = Path(in_path).read_bytes()
-    data = rewrap(blob, **kwargs)
-    with _atomic_output(out_path, 0o644) as dst:
-        dst.write(data)
+def rewrap_file(
+    in_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    keys: PartyKeys,
+    roster: Roster,
+    to: str,
+    agreements: AgreementSet,
+    at: date,
+    consents: Sequence[Consent] = (),
+) -> None:
+    """File form of :func:`rewrap`, streaming (the payload is copied, never decrypted)."""
+    try:
+        src = open(in_path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
+    with src, _atomic_output(out_path, 0o644) as dst:
+        _rewrap_io(src, dst, keys=keys, roster=roster, to=to, agreements=agreements, at=at, consents=consents)
