@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -258,3 +259,28 @@ def test_streams_are_not_read_as_plaintext_until_verified(blob, parties, roster)
     with pytest.raises(IntegrityError):
         c.open_stream(io.BytesIO(bad), out, keys=parties["JPN"], roster=roster)
     assert out.getvalue() == b""  # signature checked before any segment is decrypted
+
+
+def test_alternative_label_from_a_non_recipient_is_rejected(parties, roster):
+    from accord.sealed.format import DS_ALT_LABEL
+
+    only_jpn = seal(PAYLOAD, parties, roster, to=("JPN",), segment_size=SEG)
+    alt = label_xml("USA", "SECRET").replace(b"originatorConfidentialityLabel", b"alternativeConfidentialityLabel")
+
+    def fn(m):
+        digest = hashlib.sha384(DS_STATEMENT + canonical_json(m["statement"])).hexdigest()
+        signed = {
+            "type": "accord-sealed-alternative-label",
+            "statement": digest,
+            "party": "USA",
+            "xml": base64.b64encode(alt).decode(),
+        }
+        sig = parties["USA"].sign(DS_ALT_LABEL + canonical_json(signed))
+        m["alternativeLabels"] = [
+            {
+                "signed": signed,
+                "signature": {"keyid": parties["USA"].sign_key_id, "sig": base64.b64encode(sig).decode()},
+            }
+        ]
+
+    _opens_fails(rebuild(only_jpn, fn), parties, roster)

@@ -695,6 +695,8 @@ def _verify(parsed: _Parsed, roster: Roster) -> _Verified:
         if s.get("type") != "accord-sealed-alternative-label" or s.get("statement") != digest_hex:
             raise IntegrityError()
         party = s.str("party", PARTY_RE)
+        if party not in {g.party for g in grants} or party in {a.party for a in alts}:
+            raise IntegrityError()  # only a recipient adds one, once
         xml = s.bytes("xml")
         labelxml.check(xml, alternative=True)
         sg = r.sub("signature")
