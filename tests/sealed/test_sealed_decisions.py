@@ -306,3 +306,41 @@ def test_receiving_nation_adds_its_alternative_label(parties, roster, aset):
             roster=roster,
         )
     assert json.dumps(m)
+
+
+def test_a_holder_re_releases_with_the_originators_consent_and_signs(parties, roster, aset):
+    """JK-R6: JPN may pass KOR's item to USA only with KOR's written consent; JPN signs its release."""
+    with pytest.raises(ReleaseRefused):
+        c.seal_bytes(
+            b"x",
+            label(),
+            recipients=["USA"],
+            signer=parties["JPN"],
+            roster=roster,
+            agreements=aset,
+            at=AFTER_GSOMIA,
+            holder="JPN",
+        )
+    consent = Consent(
+        id="KOR-2017-002",
+        originator="KOR",
+        holder="JPN",
+        recipient="USA",
+        granted=date(2017, 1, 1),
+        until=date(2017, 12, 31),
+        item="item-1",
+    )
+    blob = c.seal_bytes(
+        b"x",
+        label(),
+        recipients=["USA"],
+        signer=parties["JPN"],
+        roster=roster,
+        agreements=aset,
+        at=AFTER_GSOMIA,
+        holder="JPN",
+        consents=[consent],
+    )
+    opened = c.open_bytes(blob, keys=parties["USA"], roster=roster)
+    assert opened.signer == "JPN"
+    assert opened.label.originator == "KOR"

@@ -115,3 +115,43 @@ def test_open_file_writes_no_partial_plaintext(tmp_path_factory, parties, roster
         assert sorted(p.name for p in d.iterdir()) == ["in.tdf"]
     else:
         assert (d / "out.bin").read_bytes() == b"fuzz me " * 300
+
+
+@SETTINGS
+@given(data=st.binary(max_size=2048))
+def test_roster_entry_parser_raises_only_accord_errors(data):
+    from accord.sealed.keys import RosterEntry
+
+    with contextlib.suppress(AccordError):
+        RosterEntry.parse(data)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_roster_entries_raise_only_accord_errors(roster, data):
+    from accord.sealed.keys import Roster, RosterEntry
+
+    doc = json.loads(roster.latest("JPN").raw)
+    paths = [p for p in _paths(doc) if p]
+    path = data.draw(st.sampled_from(paths))
+    target = doc
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = data.draw(JSON)
+    try:
+        entry = RosterEntry.parse(json.dumps(doc).encode())
+        Roster().pin(entry)
+    except AccordError:
+        return
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.binary(max_size=1024))
+def test_party_keys_loader_raises_only_accord_errors(tmp_path_factory, data):
+    from accord.sealed.keys import PartyKeys
+
+    d = tmp_path_factory.mktemp("k")
+    (d / "party-keys.json").write_bytes(data)
+    (d / "party-keys.json").chmod(0o600)
+    with contextlib.suppress(AccordError):
+        PartyKeys.load(d)

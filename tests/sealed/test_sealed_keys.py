@@ -173,3 +173,13 @@ def test_fingerprint_is_stable(roster, tmp_path: Path):
     again = Roster.load(tmp_path)
     assert again.latest("KOR").fingerprint() == roster.latest("KOR").fingerprint()
     assert label_xml()  # conftest import used
+
+
+def test_loading_keys_whose_public_half_was_swapped_is_refused(tmp_path: Path):
+    path = PartyKeys.generate("KOR").save(tmp_path)
+    other = json.loads(PartyKeys.generate("KOR").to_json())
+    doc = json.loads(path.read_text())
+    doc["generations"][0]["enc"]["p384"]["public"] = other["generations"][0]["enc"]["p384"]["public"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="do not match"):
+        PartyKeys.load(tmp_path)

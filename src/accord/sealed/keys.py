@@ -38,8 +38,10 @@ from accord.sealed.suites import (
     KEY_SIGN,
     EncKeyPair,
     SignKeyPair,
+    enc_public_raw_of,
     get_suite,
     key_id,
+    sign_public_raw_of,
     verify_signature,
 )
 
@@ -193,13 +195,21 @@ class PartyKeys:
             g.only("created", "sign", "enc")
             s = g.sub("sign")
             sign = SignKeyPair(s.bytes("private"), s.bytes("public"))
-            if len(sign.private_raw) != 80:
-                raise InputError("bad signing key length", source=src, field=f"generations[{i}].sign")
+            try:
+                if sign_public_raw_of(sign.private_raw) != sign.public_raw:
+                    raise InputError("private and public keys do not match")
+            except InputError as e:
+                raise InputError(e.message, source=src, field=f"generations[{i}].sign") from None
             er = g.sub("enc")
             enc: dict[str, EncKeyPair] = {}
             for kt in ENC_KEY_TYPES:
                 kr = er.sub(kt)
                 enc[kt] = EncKeyPair(kt, kr.bytes("private"), kr.bytes("public"))
+                try:
+                    if enc_public_raw_of(kt, enc[kt].private_raw) != enc[kt].public_raw:
+                        raise InputError("private and public keys do not match")
+                except InputError as e:
+                    raise InputError(e.message, source=src, field=f"generations[{i}].enc.{kt}") from None
             gens.append(Generation(g.str("created"), sign, enc))
         return PartyKeys(party, tuple(gens))
 

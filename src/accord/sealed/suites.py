@@ -145,6 +145,30 @@ def enc_private_from_raw(key_type: str, raw: bytes) -> EncPrivate:
     raise InputError(f"unknown key type {key_type!r}")
 
 
+def enc_public_raw_of(key_type: str, private_raw: bytes) -> bytes:
+    """The public bytes that belong to ``private_raw`` (to check a loaded key pair)."""
+    try:
+        priv = enc_private_from_raw(key_type, private_raw)
+    except ValueError as e:
+        raise InputError(f"invalid {key_type} private key") from e
+    if isinstance(priv, ec.EllipticCurvePrivateKey):
+        return _p384_public_raw(priv.public_key())
+    kem = mlkem.MLKEM1024PrivateKey.from_seed_bytes(private_raw[:64])
+    return kem.public_key().public_bytes_raw() + _p384_public_raw(_p384_from_raw(private_raw[64:]).public_key())
+
+
+def sign_public_raw_of(private_raw: bytes) -> bytes:
+    """The hybrid signing public key that belongs to ``private_raw``."""
+    if len(private_raw) != 80:
+        raise InputError("bad signing key length")
+    try:
+        ecc = _p384_from_raw(private_raw[:48])
+        dsa = mldsa.MLDSA87PrivateKey.from_seed_bytes(private_raw[48:])
+    except ValueError as e:
+        raise InputError("invalid signing private key") from e
+    return _p384_public_raw(ecc.public_key()) + dsa.public_key().public_bytes_raw()
+
+
 @functools.lru_cache(maxsize=256)
 def enc_public_from_raw(key_type: str, raw: bytes) -> EncPublic:
     """A recipient's public key from its roster bytes (parsed once, cached)."""
