@@ -301,11 +301,11 @@ def _readinto_full(src: IO[bytes], buf: memoryview) -> int:
 class _Ring:
     """A few reused segment buffers: constant memory, no per-segment allocation.
 
-    Four are enough: the hasher keeps at most two segments pending, so a buffer is rewritten only after
-    its hash was folded into the root.
+    Three are enough: after each ``add`` the hasher keeps at most two segments pending, so the buffer
+    filled next (used three segments ago) has been hashed and folded into the root.
     """
 
-    def __init__(self, size: int, count: int = 4) -> None:
+    def __init__(self, size: int, count: int = 3) -> None:
         self._bufs = [memoryview(bytearray(size)) for _ in range(count)]
         self._i = 0
 
