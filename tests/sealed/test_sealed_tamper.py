@@ -284,3 +284,13 @@ def test_alternative_label_from_a_non_recipient_is_rejected(parties, roster):
         ]
 
     _opens_fails(rebuild(only_jpn, fn), parties, roster)
+
+
+def test_oversized_segments_are_refused_before_any_allocation(blob, parties, roster):
+    def fn(m):
+        m["statement"]["payload"]["segmentSize"] = 1 << 30
+
+    with pytest.raises(InputError, match="segmentSize"):
+        c.open_bytes(rebuild(blob, fn), keys=parties["JPN"], roster=roster)
+    with pytest.raises(InputError, match="segment size"):
+        seal(b"x", parties, roster, segment_size=64 * 1024 * 1024)
