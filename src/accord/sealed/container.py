@@ -29,7 +29,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -491,7 +491,6 @@ class _Parsed:
     alt_labels: list[dict[str, Any]]
     item_id: bytes = b""
     key_commitment: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _strs(r: Reader, key: str, pattern: Any = PARTY_RE, max_len: int = 16) -> tuple[str, ...]:
