@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import logging
 import stat
@@ -156,13 +158,8 @@ def test_replay_with_other_content_is_a_conflict(net: Net) -> None:
     net.pump()
     body, idem = _delivered_body(net, "KOR", "r2")
     env = json.loads(body)
-    sealed = net.nodes["KOR"].sealer.seal(
-        b"other",
-        net.nodes["KOR"].item_status("r2") and _lab("r2"),
-        recipients=["JPN"],
-        at=__import__("datetime").date(2017, 2, 12),
-    )
-    env["sealed"] = __import__("base64").b64encode(sealed).decode()
+    sealed = net.nodes["KOR"].sealer.seal(b"other", _lab("r2"), to="JPN", at=dt.date(2017, 2, 12))
+    env["sealed"] = base64.b64encode(sealed).decode()
     with pytest.raises(Conflict):
         net.dispatch("KOR", "delivery", "JPN", canonical(env), idem)
     assert len(_rows(net, "JPN", st.inbox)) == 1
@@ -174,54 +171,80 @@ def _lab(item: str, **kw: object):  # type: ignore[no-untyped-def]
     return label_from_dict(label(item, rel=("JPN",), **kw))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("what", ["label", "payload", "digest", "signer", "garbage"])
-def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, what: str) -> None:
-    import base64
-    import datetime as dt
+def _env(item: str, blob: bytes, at: str = "2017-02-12") -> bytes:
+    return canonical(
+        {
+            "item_id": item,
+            "sender": "KOR",
+            "final_recipient": "JPN",
+            "at": at,
+            "sealed": base64.b64encode(blob).decode(),
+            "consents": [],
+        }
+    )
 
-    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("t1"), recipients=["JPN"], at=dt.date(2017, 2, 12))
-    doc = json.loads(sealed)
-    if what == "label":
-        doc["header"]["label"]["classification"] = "군사Ⅲ급비밀"
-    elif what == "payload":
-        doc["payload"] = base64.b64encode(MARKER + b"!").decode()
-    elif what == "digest":
-        doc["header"]["digest"] = "0" * 64
-    elif what == "signer":
-        doc["header"]["signer"] = "JPN"
-    blob = b"\x00not json" if what == "garbage" else canonical(doc)
-    env = {
-        "item_id": "t1",
-        "sender": "KOR",
-        "final_recipient": "JPN",
-        "at": "2017-02-12",
-        "sealed": base64.b64encode(blob).decode(),
-        "consents": [],
-    }
+
+@pytest.mark.parametrize("where", [0.05, 0.3, 0.5, 0.7, 0.95, "garbage", "truncated", "forged-signer"])
+def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: object) -> None:
+    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("t1"), to="JPN", at=dt.date(2017, 2, 12))
+    if where == "garbage":
+        blob = b"\x00not a container"
+    elif where == "truncated":
+        blob = sealed[: len(sealed) // 2]
+    elif where == "forged-signer":
+        # a container signed by a KOR key that is not the pinned one (a key carried in a file is never trusted)
+        from accord.sealed.container import seal_bytes
+        from accord.sealed.keys import PartyKeys, Roster
+
+        forged = PartyKeys.generate("KOR")
+        theirs = Roster()
+        theirs.pin(Roster.first_entry(forged))
+        theirs.pin(net.nodes["KOR"].sealer.roster.latest("JPN"))  # type: ignore[attr-defined]
+        blob = seal_bytes(
+            MARKER,
+            _lab("t1"),
+            recipients=["JPN"],
+            signer=forged,
+            roster=theirs,
+            agreements=net.nodes["KOR"].agreements,
+            at=dt.date(2017, 2, 12),
+        )
+    else:
+        i = int(len(sealed) * float(where))  # type: ignore[arg-type]
+        blob = sealed[:i] + bytes([sealed[i] ^ 0x01]) + sealed[i + 1 :]
     with pytest.raises(IntegrityError) as e:
-        net.dispatch("KOR", "delivery", "JPN", canonical(env))
+        net.dispatch("KOR", "delivery", "JPN", _env("t1", blob))
     assert str(e.value) == "integrity check failed"
     assert _rows(net, "JPN", st.items) == []
     assert _rows(net, "JPN", st.inbox) == []
+    assert [r["type"] for r in _rows(net, "JPN", st.events)] == ["integrity_failure"]
+
+
+def test_item_id_must_match_the_sealed_statement(net: Net) -> None:
+    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("t2"), to="JPN", at=dt.date(2017, 2, 12))
+    with pytest.raises(IntegrityError):
+        net.dispatch("KOR", "delivery", "JPN", _env("another-id", sealed))
+    assert _rows(net, "JPN", st.items) == []
 
 
 def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(net: Net) -> None:
-    # 2015: no GSOMIA yet; KOR may reach JPN only through the US hub (T-R4). A KOR node that sends
-    # directly anyway is refused by the recipient, whatever the sender says.
-    import base64
-    import datetime as dt
+    # 2015: no GSOMIA yet; KOR may reach JPN only through the US hub (T-R4). A KOR node that seals for JPN
+    # (blind relay) and sends it directly anyway is refused by the recipient, whatever the sender says.
+    from accord.sealed.container import seal_bytes
 
-    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("d1"), recipients=["JPN"], at=dt.date(2015, 4, 12))
-    env = {
-        "item_id": "d1",
-        "sender": "KOR",
-        "final_recipient": "JPN",
-        "at": "2015-04-12",
-        "sealed": base64.b64encode(sealed).decode(),
-        "consents": [],
-    }
+    kor = net.nodes["KOR"].sealer
+    blob = seal_bytes(
+        MARKER,
+        _lab("d1"),
+        recipients=["JPN"],
+        signer=kor.keys,
+        roster=kor.roster,  # type: ignore[attr-defined]
+        agreements=net.nodes["KOR"].agreements,
+        at=dt.date(2015, 4, 12),
+        relay="blind",
+    )
     with pytest.raises(Refused) as e:
-        net.dispatch("KOR", "delivery", "JPN", canonical(env))
+        net.dispatch("KOR", "delivery", "JPN", _env("d1", blob, "2015-04-12"))
     assert e.value.extensions["decision"]["route"] == ["KOR", "USA", "JPN"]
     assert _rows(net, "JPN", st.items) == []
 

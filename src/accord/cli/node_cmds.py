@@ -121,6 +121,9 @@ def init(
         write_secret(cfg.key_file, key)
         write_secret(cfg.receipt_key_file, generate_receipt_key())
         cfg.save()
+        from accord.node.sealing import init_keys
+
+        init_keys(directory, party)
         Roster().save(directory)
         Store(cfg.db).dispose()
         import yaml
@@ -154,11 +157,16 @@ def add_peer(
             new.extend(Roster.parse(roster.read_text(), source=str(roster)).peers.values())
         if not new:
             raise InputError("give --entry or --roster")
+        from accord.node.sealing import pin_entry
+
         for p in new:
             if p.party == cfg.party:
                 continue
+            if not p.sealed_entry:
+                raise InputError(f"{p.party}: the entry has no sealed_entry (roster entry for sealed items)")
+            fp = pin_entry(directory, p.sealed_entry, source=f"{p.party} entry")
             current.peers[p.party] = p
-            typer.echo(f"pinned {p.party} at {p.url} (certificate sha256 {p.fingerprint[:16]}…)")
+            typer.echo(f"pinned {p.party} at {p.url}: certificate sha256 {p.fingerprint[:16]}…, keys {fp[:16]}…")
         current.save(directory)
 
     _run(body)

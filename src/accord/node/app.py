@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.node.config import NodeConfig, Roster
 from accord.node.errors import NodeError, PeerRefused
-from accord.node.identity import load_public_key_b64, load_receipt_key
+from accord.node.identity import load_receipt_key
 from accord.node.policy import load_agreement_set
 from accord.node.sealing import make_sealer
 from accord.node.service import Caller, NodeService
@@ -52,8 +52,7 @@ def load_service(directory: Path, *, db: str | None = None) -> NodeService:
     roster = Roster.load(directory)
     aset = load_agreement_set(cfg.agreements)
     key = load_receipt_key(cfg.receipt_key_file)
-    keys = {p.party: load_public_key_b64(p.receipt_key, source="roster") for p in roster.peers.values()}
-    sealer = make_sealer(cfg.party, key, keys, aset)
+    sealer = make_sealer(directory, aset)
     return NodeService(cfg, roster, Store(cfg.db), aset, sealer, key)
 
 

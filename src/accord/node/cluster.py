@@ -17,6 +17,7 @@ import yaml
 from accord.node.client import local_client
 from accord.node.config import NodeConfig, Peer, Roster, self_entry
 from accord.node.identity import generate_receipt_key, generate_tls_identity, write_secret
+from accord.node.sealing import init_keys, pin_entry
 from accord.node.store import Store
 
 
@@ -46,6 +47,7 @@ def init_node(
     write_secret(cfg.key_file, key)
     write_secret(cfg.receipt_key_file, generate_receipt_key())
     cfg.save()
+    init_keys(directory, party)
     Roster().save(directory)
     Store(cfg.db).dispose()
     (directory / "entry.yaml").write_text(yaml.safe_dump(self_entry(cfg), sort_keys=False))
@@ -58,7 +60,9 @@ def pin_each_other(cfgs: list[NodeConfig], *, extra: list[NodeConfig] = ()) -> N
         roster = Roster.load(cfg.dir)
         for other in [*cfgs, *extra]:
             if other.party != cfg.party:
-                roster.peers[other.party] = Peer.from_dict(self_entry(other), source="cluster")
+                peer = Peer.from_dict(self_entry(other), source="cluster")
+                roster.peers[other.party] = peer
+                pin_entry(cfg.dir, peer.sealed_entry, source="cluster")
         roster.save(cfg.dir)
 
 

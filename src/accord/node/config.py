@@ -50,6 +50,7 @@ class Peer:
     url: str
     cert_pem: str
     receipt_key: str
+    sealed_entry: str = ""  # the party's signed roster entry for sealed items (accord.sealed), JSON
 
     @property
     def fingerprint(self) -> str:
@@ -73,7 +74,10 @@ class Peer:
         if not isinstance(rk, str):
             raise InputError("receipt_key missing", source=source, field=f"{party}.receipt_key")
         load_public_key_b64(rk, source=source)
-        return Peer(party=party, url=url.rstrip("/"), cert_pem=cert, receipt_key=rk)
+        se = d.get("sealed_entry", "")
+        if not isinstance(se, str):
+            raise InputError("sealed_entry must be a roster entry (JSON)", source=source, field=f"{party}.sealed_entry")
+        return Peer(party=party, url=url.rstrip("/"), cert_pem=cert, receipt_key=rk, sealed_entry=se)
 
 
 @dataclass
@@ -188,10 +192,12 @@ class Roster:
 def self_entry(cfg: NodeConfig) -> dict[str, str]:
     """This node's own roster entry, to hand to partners (public data only)."""
     from accord.node.identity import load_receipt_key, public_key_b64
+    from accord.node.sealing import own_entry
 
     return {
         "party": cfg.party,
         "url": cfg.url,
         "cert_pem": cfg.cert_file.read_text(),
         "receipt_key": public_key_b64(load_receipt_key(cfg.receipt_key_file)),
+        "sealed_entry": own_entry(cfg.dir, cfg.party),
     }

@@ -1,37 +1,40 @@
-"""Adapter to the sealed-item format (issue 3): the node seals, opens and re-wraps only through here.
+"""Adapter to the sealed-item format (issue 3, ``accord.sealed``): the node seals, opens and re-wraps here.
 
-``accord.sealed.container`` (``seal_bytes``, ``open_bytes``, ``rewrap``) is used when it is installed and
-the node directory holds the nation's ``PartyKeys``. Until then, :class:`_PendingSealAdapter` stands in:
-it binds the label, the payload digest and the recipient list with the originator node's Ed25519 key
-(verified only against the roster) and records each hub re-wrap with the hub's signature, but it does
-**not encrypt** the payload (confidentiality rests on the mutual-TLS channel alone). It is temporary.
+A node directory holds the nation's ``PartyKeys`` in ``keys/`` (0600) and its trust roster in ``trust/``
+(``PARTY.N.json`` entries: its own and each pinned partner's). Signatures verify only against that roster.
+
+- submit: ``seal_bytes(..., recipients=[final], relay="rewrap")``: a recipient reached through a hub is
+  wrapped for the hub, and the originator's signed statement asks the hub to re-wrap for the final
+  recipient (T-R4/T-R5: the originator's own request is its approval; the hub may read the item).
+- relay / forward: ``rewrap`` (the hub adds a wrapped key for the next nation; the decision engine decides).
+- inbound: ``open_bytes`` (statement signature, key commitment, every segment), then the recipient adds its
+  ``alternativeConfidentialityLabel`` (JK-R4) with ``add_alternative_label_bytes``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pathlib import Path
+from typing import Protocol
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.labels import Label
-from accord.errors import InputError, IntegrityError
-from accord.node.canon import canonical, sha256_hex, sign, verify
+from accord.errors import InputError, IntegrityError, ReleaseRefused, TrustError
 from accord.node.errors import Refused
-from accord.node.policy import decide_release, label_from_dict, label_to_dict
+
+KEYS_DIR = "keys"
+TRUST_DIR = "trust"
 
 
 @dataclass(frozen=True)
 class Opened:
     label: Label
     payload: bytes
+    item_id: str
+    holder: str
 
 
 class Sealer(Protocol):
@@ -40,133 +43,113 @@ class Sealer(Protocol):
     name: str
 
     def seal(
-        self,
-        payload: bytes,
-        label: Label,
-        *,
-        recipients: Sequence[str],
-        at: dt.date,
-        consents: Sequence[Consent] = (),
+        self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()
     ) -> bytes: ...
 
     def open(self, blob: bytes) -> Opened: ...
 
     def rewrap(self, blob: bytes, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes: ...
 
+    def add_marking(self, blob: bytes, xml: bytes) -> bytes: ...
 
-_FORMAT = "accord-pending-seal/1"
+
+def _refused(e: ReleaseRefused) -> Refused:
+    d = e.decision
+    to_dict = getattr(d, "to_dict", None)
+    return Refused(f"sealing for {e.recipient} refused by the agreements", decision=to_dict() if to_dict else None)
 
 
-class _PendingSealAdapter:
-    """TEMPORARY stand-in for accord.sealed until it lands on main. Signs, does not encrypt."""
+class SealedFormat:
+    """The sealed-item format of issue 3 (ZTDF-like zip, HPKE per recipient, hybrid signature)."""
 
-    name = "pending"
+    name = "accord.sealed"
 
-    def __init__(
-        self,
-        party: str,
-        key: Ed25519PrivateKey,
-        keys: Mapping[str, Ed25519PublicKey],
-        agreements: AgreementSet,
-    ) -> None:
-        self.party = party
-        self.key = key
-        self.keys = dict(keys)
-        self.keys[party] = key.public_key()
+    def __init__(self, keys_dir: Path, trust_dir: Path, agreements: AgreementSet) -> None:
+        from accord.sealed.keys import PartyKeys, Roster
+
+        self.keys = PartyKeys.load(keys_dir)
+        self.roster = Roster.load(trust_dir)
         self.agreements = agreements
 
-    def _check(self, label: Label, holder: str, to: str, at: dt.date, consents: Sequence[Consent]) -> None:
-        d = decide_release(self.agreements, label, holder, to, at, consents)
-        if not d.allowed:
-            raise Refused(f"sealing for {to} refused by the agreements", decision=d.to_dict())
-
     def seal(
-        self,
-        payload: bytes,
-        label: Label,
-        *,
-        recipients: Sequence[str],
-        at: dt.date,
-        consents: Sequence[Consent] = (),
+        self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()
     ) -> bytes:
-        if not recipients:
-            raise InputError("no recipient: refusing to seal", field="recipients")
-        for r in recipients:
-            self._check(label, self.party, r, at, consents)
-        header = {
-            "format": _FORMAT,
-            "label": label_to_dict(label),
-            "recipients": sorted(set(recipients)),
-            "digest": sha256_hex(payload),
-            "signer": self.party,
-        }
-        doc = {
-            "header": header,
-            "sig": sign(self.key, "accord-seal", header),
-            "relays": [],
-            "payload": base64.b64encode(payload).decode(),
-        }
-        return canonical(doc)
+        from accord.sealed.container import seal_bytes
 
-    def _parse(self, blob: bytes) -> tuple[dict[str, Any], Label, bytes]:
         try:
-            doc = json.loads(blob)
-            header = doc["header"]
-            if header["format"] != _FORMAT:
-                raise IntegrityError()
-            signer = header["signer"]
-            label = label_from_dict(header["label"])
-            payload = base64.b64decode(doc["payload"], validate=True)
-        except (ValueError, KeyError, TypeError, binascii.Error) as e:
-            raise IntegrityError() from e
-        # The label is bound by the originator's signature, verified against the roster only.
-        pub = self.keys.get(signer)
-        if pub is None or signer != label.originator:
-            raise IntegrityError()
-        verify(pub, "accord-seal", header, doc["sig"])
-        if sha256_hex(payload) != header["digest"]:
-            raise IntegrityError()
-        readers = set(header["recipients"])
-        for relay in doc.get("relays", []):
-            by = relay.get("by")
-            rpub = self.keys.get(by)
-            if rpub is None or by not in readers:
-                raise IntegrityError()
-            verify(
-                rpub,
-                "accord-rewrap",
-                {"digest": header["digest"], "by": by, "to": relay.get("to")},
-                relay.get("sig", ""),
+            return seal_bytes(
+                payload, label, recipients=[to], signer=self.keys, roster=self.roster, agreements=self.agreements,
+                at=at, consents=consents, relay="rewrap",
             )
-            readers.add(relay["to"])
-        doc["_readers"] = readers
-        return doc, label, payload
+        except ReleaseRefused as e:
+            raise _refused(e) from None
 
     def open(self, blob: bytes) -> Opened:
-        doc, label, payload = self._parse(blob)
-        if self.party not in doc["_readers"]:
+        from accord.sealed.container import open_bytes
+
+        try:
+            o = open_bytes(blob, keys=self.keys, roster=self.roster)
+        except (InputError, TrustError) as e:
+            # A malformed or untrusted container from a peer: the same opaque answer as a failed check.
+            raise IntegrityError() from e
+        if o.label is None or o.payload is None:
             raise IntegrityError()
-        return Opened(label=label, payload=payload)
+        label = o.label
+        if label.id is None:  # the node's items are identified by the id in the signed label (STANAG 4774 @Id)
+            raise IntegrityError()
+        return Opened(label=label, payload=o.payload, item_id=label.id, holder=o.manifest.holder)
 
     def rewrap(self, blob: bytes, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes:
-        doc, label, _ = self._parse(blob)
-        if self.party not in doc["_readers"]:
-            raise IntegrityError()
-        self._check(label, self.party, to, at, consents)
-        digest = doc["header"]["digest"]
-        doc.pop("_readers")
-        doc["relays"].append(
-            {
-                "by": self.party,
-                "to": to,
-                "sig": sign(self.key, "accord-rewrap", {"digest": digest, "by": self.party, "to": to}),
-            }
-        )
-        return canonical(doc)
+        from accord.sealed.container import rewrap
+
+        try:
+            return rewrap(
+                blob, keys=self.keys, roster=self.roster, to=to, agreements=self.agreements, at=at, consents=consents
+            )
+        except ReleaseRefused as e:
+            raise _refused(e) from None
+
+    def add_marking(self, blob: bytes, xml: bytes) -> bytes:
+        from accord.sealed.container import add_alternative_label_bytes
+
+        return add_alternative_label_bytes(blob, keys=self.keys, roster=self.roster, xml=xml)
 
 
-def make_sealer(
-    party: str, key: Ed25519PrivateKey, keys: Mapping[str, Ed25519PublicKey], agreements: AgreementSet
-) -> Sealer:
-    """The sealer for this node: the real format when available, else the temporary stand-in."""
-    return _PendingSealAdapter(party, key, keys, agreements)
+def make_sealer(directory: Path, agreements: AgreementSet) -> Sealer:
+    """The sealer of the node in ``directory``."""
+    return SealedFormat(directory / KEYS_DIR, directory / TRUST_DIR, agreements)
+
+
+def init_keys(directory: Path, party: str) -> str:
+    """Create the nation's PartyKeys (0600) and a trust roster holding its own v1 entry.
+
+    Returns the entry (JSON text) to give to partners, who pin it after checking its fingerprint.
+    """
+    from accord.sealed.keys import PartyKeys, Roster
+
+    keys = PartyKeys.generate(party)
+    (directory / KEYS_DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys.save(directory / KEYS_DIR)
+    entry = Roster.first_entry(keys)
+    roster = Roster()
+    roster.pin(entry)
+    roster.save(directory / TRUST_DIR)
+    return entry.raw.decode()
+
+
+def pin_entry(directory: Path, entry_json: str, *, source: str) -> str:
+    """Add a partner's roster entry to this node's trust roster; returns its fingerprint."""
+    from accord.sealed.keys import Roster, RosterEntry
+
+    entry = RosterEntry.parse(entry_json.encode(), source=source)
+    roster = Roster.load(directory / TRUST_DIR)
+    roster.add(entry)
+    roster.save(directory / TRUST_DIR)
+    return entry.fingerprint()
+
+
+def own_entry(directory: Path, party: str) -> str:
+    """This nation's latest roster entry (JSON text), for partners."""
+    from accord.sealed.keys import Roster
+
+    return Roster.load(directory / TRUST_DIR).latest(party).raw.decode()

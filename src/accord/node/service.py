@@ -277,7 +277,7 @@ class NodeService:
                         )
                     )
                 )
-            sealed = self.sealer.seal(payload, label, recipients=[hop], at=day)
+            sealed = self.sealer.seal(payload, label, to=to, at=day)
             digest = sha256_hex(sealed)
             existing = conn.execute(
                 select(st.items.c.label_json).where(st.items.c.item_id == item_id)
@@ -547,6 +547,12 @@ class NodeService:
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             marking = d.markings.get(self.party)
             alt = _alternative_label(label, self.party, marking)
+            held = sealed
+            if alt is not None:
+                try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
+                    held = self.sealer.add_marking(sealed, alt.encode())
+                except AccordError:
+                    held = sealed
             if conn.execute(select(st.items.c.item_id).where(st.items.c.item_id == item_id)).first() is None:
                 conn.execute(
                     st.items.insert().values(
@@ -554,7 +560,7 @@ class NodeService:
                         originator=label.originator,
                         label_json=canonical(label_to_dict(label)).decode(),
                         digest=digest,
-                        sealed=sealed,
+                        sealed=held,
                         origin="received",
                         sender=peer.party,
                         marking=marking,
@@ -594,7 +600,7 @@ class NodeService:
             )
             status = "stored"
             if final != self.party:
-                status, _ = self._relay_or_hold(conn, label, item_id, sealed, final, day, carried)
+                status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried)
         log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
         return {"receipt": receipt, "signature": sig, "status": status, "replay": False}
 
