@@ -1,0 +1,609 @@
+"""The durable, tamper-evident audit log of one node (JK-R11: inventory and custody trail).
+
+- Leaves are canonical JSON events (:mod:`accord.audit.events`); the tree is RFC 6962.
+- Group commit: one writer thread drains a queue of appends and writes many events, plus one
+  signed checkpoint for the new tree size, in one transaction. ``append`` returns only after
+  that transaction committed (SQLite ``synchronous=FULL`` / PostgreSQL commit), so an index that
+  was acknowledged is durable and covered by a signed checkpoint.
+- ``verify`` recomputes everything from the stored events: contiguous indices, leaf hashes,
+  canonical encoding, and every checkpoint's signature (against trusted keys, not the database's
+  own record of its key) and root. Rows not covered by a trusted checkpoint are a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select
+
+from accord.audit import store
+from accord.audit.errors import AuditIntegrityError, MalformedNoteError, UnverifiedNoteError
+from accord.audit.events import encode_event, is_canonical
+from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
+from accord.audit.note import Checkpoint, NoteSigner, Verifier, open_checkpoint, parse_vkey, sign_note
+from accord.errors import AccordError, InputError
+
+EXPORT_FORMAT = "accord-audit-log/1"
+_CHUNK = 20_000
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_entries` found. ``ok`` is True iff ``problems`` is empty."""
+
+    size: int = 0
+    root: bytes = b""
+    checkpoints_verified: int = 0
+    last_checkpoint: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_entries(
+    *,
+    origin: str,
+    rows: Iterable[tuple[int, bytes, bytes | None]],
+    checkpoint_notes: Iterable[tuple[int, bytes]],
+    verifiers: Sequence[Verifier],
+    known_checkpoints: Sequence[bytes] = (),
+    cache_from_level: int = 4,
+    max_problems: int = 50,
+) -> VerifyReport:
+    """Recompute a log from its rows and check it against its signed checkpoints.
+
+    Args:
+        origin: the log's origin (checkpoint line 1).
+        rows: ``(index, event bytes, stored leaf hash or None)`` in index order.
+        checkpoint_notes: ``(size recorded with it, signed note)``.
+        verifiers: the trusted log keys.
+        known_checkpoints: signed checkpoints kept elsewhere (witnesses, receipts) that the log
+            must still contain (detects a truncated tail whose checkpoints were deleted too).
+    """
+    rep = VerifyReport()
+    tree = MerkleTree(cache_from_level=cache_from_level)
+
+    def problem(msg: str) -> None:
+        if len(rep.problems) < max_problems:
+            rep.problems.append(msg)
+
+    expected = 0
+    buf = bytearray()
+    for idx, ev, stored in rows:
+        if idx != expected:
+            problem(f"row index {idx} where {expected} was expected (row deleted, inserted or reordered)")
+            expected = idx
+        h = leaf_hash(ev)
+        if stored is not None and h != stored:
+            problem(f"leaf {idx}: event does not match its stored hash (edited)")
+        if not is_canonical(ev):
+            problem(f"leaf {idx}: event is not canonical JSON (edited)")
+        buf += h
+        if len(buf) >= _CHUNK * 32:
+            tree.extend_flat(buf)
+            buf = bytearray()
+        expected += 1
+    tree.extend_flat(buf)
+    rep.size = tree.size
+    rep.root = tree.root()
+
+    best = 0
+    for recorded, note in checkpoint_notes:
+        try:
+            cp, _ = open_checkpoint(note, verifiers, origin=origin)
+        except UnverifiedNoteError:
+            problem(f"checkpoint at size {recorded}: not signed by a trusted key")
+            continue
+        except MalformedNoteError as e:
+            problem(f"checkpoint at size {recorded}: malformed ({e})")
+            continue
+        if cp.size != recorded:
+            problem(f"checkpoint recorded at size {recorded} is for size {cp.size}")
+            continue
+        if cp.size > tree.size:
+            problem(f"checkpoint at size {cp.size} is beyond the {tree.size} rows present (rows deleted)")
+            continue
+        if tree.root(cp.size) != cp.root_hash:
+            problem(f"checkpoint at size {cp.size}: root does not match the rows (rows edited/reordered)")
+            continue
+        rep.checkpoints_verified += 1
+        best = max(best, cp.size)
+    for note in known_checkpoints:
+        try:
+            cp, _ = open_checkpoint(note, verifiers, origin=origin)
+        except AccordError as e:
+            problem(f"known checkpoint does not verify: {e}")
+            continue
+        if cp.size > tree.size:
+            problem(f"a checkpoint seen elsewhere has size {cp.size} > {tree.size} rows (tail removed)")
+        elif tree.root(cp.size) != cp.root_hash:
+            problem(f"a checkpoint seen elsewhere at size {cp.size} disagrees with the rows (log rewritten)")
+        else:
+            best = max(best, cp.size)
+    rep.last_checkpoint = best
+    if tree.size and best < tree.size:
+        problem(f"rows {best}..{tree.size - 1} are not covered by any trusted signed checkpoint")
+    return rep
+
+
+@dataclass
+class _Request:
+    leaves: list[bytes]
+    kinds: list[str]
+    items: list[str | None]
+    done: threading.Event = field(default_factory=threading.Event)
+    first: int = -1
+    error: BaseException | None = None
+
+
+class AuditLog:
+    """A node's audit log on SQLAlchemy Core (SQLite file/URL or PostgreSQL URL).
+
+    Args:
+        db: an SQLAlchemy URL, an SQLite file path, or an Engine.
+        origin: the log's origin (checkpoint line 1), e.g. ``accord.kor.example/audit``.
+        signer: the log's note signer; without it the log is read-only (verify, prove).
+        verifiers: trusted log keys for :meth:`verify` (default: the signer's own key).
+        max_batch: most events in one transaction.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | Engine,
+        *,
+        origin: str,
+        signer: NoteSigner | None = None,
+        verifiers: Sequence[Verifier] | None = None,
+        max_batch: int = 10_000,
+        cache_from_level: int = 4,
+    ) -> None:
+        Checkpoint(origin, 0, b"\0" * 32)  # validates the origin
+        self.origin = origin
+        self.engine = store.make_engine(db)
+        self._signer = signer
+        if verifiers is None:
+            verifiers = [signer.verifier()] if signer is not None else []
+        self._verifiers = list(verifiers)
+        self._max_batch = max_batch
+        self._tree = MerkleTree(cache_from_level=cache_from_level)
+        self._tree_lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._committed = 0
+        self._latest_note: bytes | None = None
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        self._load()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        with self.engine.begin() as conn:
+            metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
+            if "origin" in metas and metas["origin"] != self.origin:
+                raise InputError(
+                    f"database holds the log {metas['origin']!r}, not {self.origin!r}", source="audit log"
+                )
+            if self._signer is not None and metas.get("vkey", self._signer.vkey) != self._signer.vkey:
+                raise InputError(
+                    "the signer's key is not the key this log was created with", source="audit log"
+                )
+            new = {"origin": self.origin}
+            if self._signer is not None:
+                new["vkey"] = self._signer.vkey
+            for k, v in new.items():
+                if k not in metas:
+                    conn.execute(insert(store.meta), {"key": k, "value": v})
+            buf = bytearray()
+            result = conn.execution_options(stream_results=True).execute(
+                select(store.leaves.c.idx, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
+            )
+            for expected, (idx, h) in enumerate(result):
+                if idx != expected:
+                    raise InputError(
+                        f"audit log rows are not contiguous at {expected}; run `accord audit verify`",
+                        source="audit log",
+                    )
+                buf += h
+            self._tree.extend_flat(buf)
+            self._committed = self._tree.size
+            row = conn.execute(
+                select(store.checkpoints.c.note).order_by(store.checkpoints.c.size.desc()).limit(1)
+            ).first()
+            self._latest_note = bytes(row[0]) if row else None
+
+    @property
+    def vkey(self) -> str | None:
+        """The log's verifier key (``name+keyid+base64``)."""
+        return self._signer.vkey if self._signer is not None else None
+
+    @property
+    def size(self) -> int:
+        """Number of committed (acknowledged) events."""
+        return self._committed
+
+    # -- appending -----------------------------------------------------------------------------
+    def append(self, event: Mapping[str, Any]) -> int:
+        """Append one event; returns its index once it is durable and checkpointed."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Append events (one transaction or part of one); returns their indices once durable.
+
+        Raises:
+            InputError: an event is malformed (nothing is written).
+            AccordError: the log is read-only or closed, or the commit failed.
+        """
+        if self._signer is None:
+            raise AccordError("this audit log was opened without a signer (read-only)")
+        if not events:
+            return []
+        leaves = [encode_event(e) for e in events]
+        req = _Request(leaves, [str(e["type"]) for e in events], [str(e["item"]) for e in events])
+        self._submit(req)
+        return list(range(req.first, req.first + len(leaves)))
+
+    def _submit(self, req: _Request) -> None:
+        if self._closed:
+            raise AccordError("audit log is closed")
+        self._ensure_writer()
+        self._queue.put(req)
+        req.done.wait()
+        if req.error is not None:
+            raise AccordError("audit log commit failed") from req.error
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._write_lock:
+                if self._writer is None:
+                    t = threading.Thread(target=self._writer_loop, name="audit-writer", daemon=True)
+                    t.start()
+                    self._writer = t
+
+    def _writer_loop(self) -> None:
+        while True:
+            req = self._queue.get()
+            if req is None:
+                return
+            batch = [req]
+            n = len(req.leaves)
+            stop = False
+            while n < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+                n += len(nxt.leaves)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Request]) -> None:
+        assert self._signer is not None
+        with self._write_lock:
+            start = self._committed
+            rows: list[dict[str, Any]] = []
+            hashes = bytearray()
+            i = start
+            for req in batch:
+                req.first = i
+                for leaf, kind, item in zip(req.leaves, req.kinds, req.items, strict=True):
+                    h = leaf_hash(leaf)
+                    hashes += h
+                    rows.append({"idx": i, "leaf_hash": h, "event": leaf, "kind": kind, "item": item})
+                    i += 1
+            try:
+                with self._tree_lock:
+                    self._tree.extend_flat(hashes)
+                    root = self._tree.root(i)
+                note = sign_note(Checkpoint(self.origin, i, root).text(), [self._signer])
+                with self.engine.begin() as conn:
+                    conn.execute(insert(store.leaves), rows)
+                    conn.execute(
+                        insert(store.checkpoints),
+                        {"size": i, "note": note, "created_ms": int(time.time() * 1000)},
+                    )
+            except BaseException as e:  # roll the in-memory tree back; nothing was acknowledged
+                with self._tree_lock:
+                    self._tree.truncate(start)
+                for req in batch:
+                    req.error = e
+                    req.done.set()
+                return
+            self._committed = i
+            self._latest_note = note
+        for req in batch:
+            req.done.set()
+
+    def close(self) -> None:
+        """Stop the writer (after it drained the queue) and dispose of the engine."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+        self.engine.dispose()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- checkpoints and proofs ----------------------------------------------------------------
+    def checkpoint(self) -> bytes:
+        """The latest signed checkpoint (signing one for the empty log if none exists yet)."""
+        with self._write_lock:
+            if self._latest_note is not None:
+                return self._latest_note
+            if self._signer is None:
+                raise AccordError("the log has no checkpoint and no signer")
+            note = sign_note(Checkpoint(self.origin, 0, self._tree.root(0)).text(), [self._signer])
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(store.checkpoints),
+                    {"size": 0, "note": note, "created_ms": int(time.time() * 1000)},
+                )
+            self._latest_note = note
+            return note
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The stored signed checkpoint for ``size``, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)
+            ).first()
+        return bytes(row[0]) if row else None
+
+    def _size_arg(self, size: int | None) -> int:
+        n = self._committed if size is None else size
+        if not 0 <= n <= self._committed:
+            raise InputError(f"tree size {n} out of range (log has {self._committed})", source="audit log")
+        return n
+
+    def root(self, size: int | None = None) -> bytes:
+        with self._tree_lock:
+            return self._tree.root(self._size_arg(size))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of leaf ``index`` in the tree of ``size`` (default: current)."""
+        n = self._size_arg(size)
+        if not 0 <= index < n:
+            raise InputError(f"leaf index {index} out of range for size {n}", source="audit log")
+        with self._tree_lock:
+            return self._tree.inclusion_proof(index, n)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """Consistency proof from ``old`` to ``new`` (default: current)."""
+        n = self._size_arg(new)
+        if not 0 <= old <= n:
+            raise InputError(f"old size {old} out of range for size {n}", source="audit log")
+        with self._tree_lock:
+            return self._tree.consistency_proof(old, n)
+
+    def leaf_hash(self, index: int) -> bytes:
+        with self._tree_lock:
+            return self._tree.leaf_hash(index)
+
+    def event(self, index: int) -> bytes:
+        """The stored event bytes of leaf ``index``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(store.leaves.c.event).where(store.leaves.c.idx == index)).first()
+        if row is None:
+            raise InputError(f"no event at index {index}", source="audit log")
+        return bytes(row[0])
+
+    def find(self, item: str) -> list[int]:
+        """Indices of the events about ``item``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.leaves.c.idx).where(store.leaves.c.item == item).order_by(store.leaves.c.idx)
+            ).all()
+        return [int(r[0]) for r in rows if int(r[0]) < self._committed]
+
+    # -- verification --------------------------------------------------------------------------
+    def _rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+                select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(
+                    store.leaves.c.idx
+                )
+            )
+            for idx, ev, h in result:
+                yield int(idx), bytes(ev), bytes(h)
+
+    def _checkpoint_rows(self) -> list[tuple[int, bytes]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
+            ).all()
+        return [(int(s), bytes(n)) for s, n in rows]
+
+    def verify(
+        self, *, trusted: Sequence[Verifier] | None = None, known_checkpoints: Sequence[bytes] = ()
+    ) -> VerifyReport:
+        """Recompute the whole log from the database and check it.
+
+        Raises:
+            AuditIntegrityError: anything was deleted, edited, inserted, reordered, or signed by
+                a key that is not trusted. ``problems`` says what.
+        """
+        verifiers = list(trusted) if trusted is not None else self._verifiers
+        if not verifiers:
+            raise InputError("verify needs a trusted verifier key", source="audit log")
+        rep = verify_entries(
+            origin=self.origin,
+            rows=self._rows(),
+            checkpoint_notes=self._checkpoint_rows(),
+            verifiers=verifiers,
+            known_checkpoints=known_checkpoints,
+        )
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "vkey")).scalar()
+        if stored is not None and all(getattr(v, "vkey", None) != stored for v in verifiers):
+            rep.problems.append("the database records a log key that is not a trusted key")
+        if not rep.ok:
+            raise AuditIntegrityError(rep.problems)
+        return rep
+
+    # -- export / import -----------------------------------------------------------------------
+    def export(self, path: str | Path) -> int:
+        """Write the log (events and checkpoints) as JSON lines; returns the number of events."""
+        n = 0
+        p = Path(path)
+        with p.open("w", encoding="utf-8") as f:
+            header = {
+                "format": EXPORT_FORMAT,
+                "origin": self.origin,
+                "vkey": self.vkey,
+                "size": self._committed,
+            }
+            f.write(json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n")
+            for idx, ev, _h in self._rows():
+                f.write(json.dumps({"i": idx, "e": ev.decode("utf-8")}, ensure_ascii=False) + "\n")
+                n += 1
+            for size, note in self._checkpoint_rows():
+                f.write(
+                    json.dumps({"checkpoint": note.decode("utf-8"), "size": size}, ensure_ascii=False) + "\n"
+                )
+        return n
+
+    @classmethod
+    def import_file(
+        cls,
+        path: str | Path,
+        db: str | Path | Engine,
+        *,
+        trusted: Sequence[Verifier],
+        signer: NoteSigner | None = None,
+    ) -> AuditLog:
+        """Verify an exported log and load it into an empty database.
+
+        Raises:
+            AuditIntegrityError: the export does not verify against ``trusted``.
+            InputError: malformed file, or the target database is not empty.
+        """
+        exp = read_export(path)
+        rep = verify_entries(
+            origin=exp.origin, rows=exp.rows(), checkpoint_notes=exp.checkpoints, verifiers=trusted
+        )
+        if not rep.ok:
+            raise AuditIntegrityError(rep.problems)
+        engine = store.make_engine(db)
+        with engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(store.leaves)).scalar():
+                raise InputError("the target audit database is not empty", source=str(db))
+            batch: list[dict[str, Any]] = []
+            for idx, ev, _ in exp.rows():
+                obj = json.loads(ev)
+                batch.append(
+                    {
+                        "idx": idx,
+                        "leaf_hash": leaf_hash(ev),
+                        "event": ev,
+                        "kind": obj.get("type", ""),
+                        "item": obj.get("item"),
+                    }
+                )
+                if len(batch) >= _CHUNK:
+                    conn.execute(insert(store.leaves), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(store.leaves), batch)
+            now = int(time.time() * 1000)
+            for size, note in exp.checkpoints:
+                conn.execute(insert(store.checkpoints), {"size": size, "note": note, "created_ms": now})
+            conn.execute(insert(store.meta), {"key": "origin", "value": exp.origin})
+            if exp.vkey:
+                conn.execute(insert(store.meta), {"key": "vkey", "value": exp.vkey})
+        return cls(engine, origin=exp.origin, signer=signer, verifiers=list(trusted))
+
+
+@dataclass
+class Export:
+    """A parsed export file."""
+
+    origin: str
+    vkey: str | None
+    events: list[tuple[int, bytes]]
+    checkpoints: list[tuple[int, bytes]]
+
+    def rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        for idx, ev in self.events:
+            yield idx, ev, None
+
+
+def read_export(path: str | Path) -> Export:
+    """Parse an export file written by :meth:`AuditLog.export`.
+
+    Raises:
+        InputError: not an Accord audit export, or a malformed line.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {e}", source=str(p)) from e
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError as e:
+        raise InputError("not an Accord audit export", source=str(p)) from e
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        raise InputError("not an Accord audit export", source=str(p))
+    origin = header.get("origin")
+    if not isinstance(origin, str) or not origin:
+        raise InputError("export header has no origin", source=str(p), field="origin")
+    events: list[tuple[int, bytes]] = []
+    cps: list[tuple[int, bytes]] = []
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            obj = json.loads(line)
+            if "checkpoint" in obj:
+                cps.append((int(obj["size"]), obj["checkpoint"].encode("utf-8")))
+            else:
+                events.append((int(obj["i"]), obj["e"].encode("utf-8")))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+            raise InputError(f"malformed export line {n}", source=str(p)) from e
+    vkey = header.get("vkey")
+    if vkey is not None:
+        parse_vkey(vkey)
+    return Export(origin, vkey, events, cps)
+
+
+def verify_export(
+    path: str | Path, *, trusted: Sequence[Verifier], known_checkpoints: Sequence[bytes] = ()
+) -> VerifyReport:
+    """Verify an exported log file offline (raises :class:`AuditIntegrityError` on failure)."""
+    exp = read_export(path)
+    rep = verify_entries(
+        origin=exp.origin,
+        rows=exp.rows(),
+        checkpoint_notes=exp.checkpoints,
+        verifiers=trusted,
+        known_checkpoints=known_checkpoints,
+    )
+    if not rep.ok:
+        raise AuditIntegrityError(rep.problems)
+    return rep
+
+
+def check_consistent(
+    old_note: bytes, new_note: bytes, proof: Sequence[bytes], verifiers: Sequence[Verifier]
+) -> bool:
+    """True iff two signed checkpoints of one log are consistent given ``proof`` (old -> new)."""
+    a, _ = open_checkpoint(old_note, verifiers)
+    b, _ = open_checkpoint(new_note, verifiers, origin=a.origin)
+    return verify_consistency(a.size, b.size, a.root_hash, b.root_hash, proof)
