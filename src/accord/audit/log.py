@@ -28,6 +28,7 @@ from accord.audit.errors import AuditIntegrityError, MalformedNoteError, Unverif
 from accord.audit.events import encode_event, is_canonical
 from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
 from accord.audit.note import Checkpoint, NoteSigner, Verifier, open_checkpoint, parse_vkey, sign_note
+from accord.audit.receipt import ReceiptEvidence, receipt_evidence
 from accord.errors import AccordError, InputError
 
 EXPORT_FORMAT = "accord-audit-log/1"
@@ -405,6 +406,10 @@ class AuditLog:
         if row is None:
             raise InputError(f"no event at index {index}", source="audit log")
         return bytes(row[0])
+
+    def receipt_evidence(self, index: int) -> ReceiptEvidence:
+        """The latest checkpoint and the inclusion proof of event ``index`` (offline-verifiable)."""
+        return receipt_evidence(self, index)
 
     def find(self, item: str) -> list[int]:
         """Indices of the events about ``item``."""
