@@ -1,0 +1,310 @@
+"""The durable audit log (JK-R11 custody trail): tampering of every kind is detected.
+
+Runs on SQLite and on a real PostgreSQL 15 (shared ``postgres_db_url`` fixture): same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from accord.audit import store
+from accord.audit.errors import AuditIntegrityError, UnverifiedNoteError
+from accord.audit.log import AuditLog, verify_export
+from accord.audit.merkle import leaf_hash
+from accord.audit.note import Checkpoint, CosignatureSigner, NoteSigner, sign_note
+from accord.audit.receipt import ReceiptEvidence, verify_receipt_evidence
+from accord.audit.witness import LogFetcher, Partner, Witness
+from accord.errors import InputError, IntegrityError
+
+ORIGIN = "accord.kor.example/audit"
+
+
+def ev(i: int, kind: str = "decision") -> dict:
+    return {
+        "type": kind,
+        "item": f"item-{i}",
+        "digest": "sha256:" + hashlib.sha256(f"sealed-{i}".encode()).hexdigest(),
+        "at": "2017-01-05T09:00:00Z",
+        "label": {"originator": "KOR", "classification": "군사Ⅱ급비밀", "releasable_to": ["JPN"]},
+        "decision": {"allowed": i % 3 != 0, "route": ["KOR", "JPN"]},
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "audit.db")
+    return request.getfixturevalue("postgres_db_url")
+
+
+@pytest.fixture
+def signer() -> NoteSigner:
+    return NoteSigner.generate(ORIGIN)
+
+
+@pytest.fixture
+def log(db: str, signer: NoteSigner):
+    lg = AuditLog(db, origin=ORIGIN, signer=signer)
+    lg.append_many([ev(i) for i in range(40)])
+    for i in range(40, 50):
+        lg.append(ev(i))
+    yield lg
+    lg.close()
+
+
+def test_append_returns_indices_and_every_commit_is_checkpointed(log: AuditLog, signer: NoteSigner) -> None:
+    assert log.size == 50
+    rep = log.verify()
+    assert rep.size == 50
+    assert rep.last_checkpoint == 50
+    assert rep.checkpoints_verified == 11  # one batch of 40, then 10 single appends
+
+
+def test_concurrent_appends_are_group_committed(db: str, signer: NoteSigner) -> None:
+    with AuditLog(db, origin=ORIGIN, signer=signer) as lg:
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def worker(k: int) -> None:
+            for i in range(25):
+                idx = lg.append(ev(k * 100 + i))
+                with lock:
+                    got.append(idx)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got) == list(range(200))
+        rep = lg.verify()
+        assert rep.checkpoints_verified <= 200
+
+
+def test_reopen_rebuilds_the_same_tree(db: str, signer: NoteSigner, log: AuditLog) -> None:
+    root = log.root()
+    log.close()
+    with AuditLog(db, origin=ORIGIN, signer=signer) as again:
+        assert again.size == 50
+        assert again.root() == root
+        assert again.append(ev(99)) == 50
+
+
+def test_reopen_with_another_key_or_origin_is_refused(db: str, log: AuditLog) -> None:
+    log.close()
+    with pytest.raises(InputError, match="key"):
+        AuditLog(db, origin=ORIGIN, signer=NoteSigner.generate(ORIGIN))
+    with pytest.raises(InputError, match="holds the log"):
+        AuditLog(db, origin="other.example/log", signer=NoteSigner.generate("other.example/log"))
+
+
+def test_malformed_event_is_rejected_and_nothing_is_written(log: AuditLog) -> None:
+    bad = [ev(1), {**ev(2), "digest": "md5:abc"}]
+    with pytest.raises(InputError, match="digest"):
+        log.append_many(bad)
+    with pytest.raises(InputError, match="never content"):
+        log.append({**ev(3), "content": "SECRET TEXT"})
+    with pytest.raises(InputError, match="type"):
+        log.append({**ev(3), "type": "gossip"})
+    assert log.size == 50
+    log.verify()
+
+
+def _tamper(log: AuditLog, stmt) -> None:
+    with log.engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def test_deleted_row_is_detected(log: AuditLog) -> None:
+    _tamper(log, delete(store.leaves).where(store.leaves.c.idx == 17))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("17" in p for p in e.value.problems)
+
+
+def test_deleted_tail_row_is_detected(log: AuditLog) -> None:
+    _tamper(log, delete(store.leaves).where(store.leaves.c.idx == 49))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("beyond" in p for p in e.value.problems)
+
+
+def test_edited_row_is_detected_even_with_a_matching_stored_hash(log: AuditLog) -> None:
+    edited = log.event(5).replace(b'"allowed":true', b'"allowed":false')
+    if edited == log.event(5):
+        edited = log.event(5).replace(b'"allowed":false', b'"allowed":true')
+    _tamper(
+        log,
+        update(store.leaves).where(store.leaves.c.idx == 5).values(event=edited, leaf_hash=leaf_hash(edited)),
+    )
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("root does not match" in p for p in e.value.problems)
+
+
+def test_edited_row_without_rehash_is_detected(log: AuditLog) -> None:
+    _tamper(log, update(store.leaves).where(store.leaves.c.idx == 7).values(event=log.event(8)))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("leaf 7" in p for p in e.value.problems)
+
+
+def test_inserted_row_is_detected(log: AuditLog) -> None:
+    extra = (
+        b'{"at":"2017-01-05T09:00:00Z","digest":"sha256:' + b"0" * 64 + b'","item":"x","type":"access","v":1}'
+    )
+    _tamper(
+        log,
+        insert(store.leaves).values(idx=50, event=extra, leaf_hash=leaf_hash(extra), kind="access", item="x"),
+    )
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("not covered" in p for p in e.value.problems)
+
+
+def test_inserted_row_in_the_middle_is_detected(log: AuditLog) -> None:
+    with log.engine.begin() as conn:
+        rows = conn.execute(
+            select(store.leaves).where(store.leaves.c.idx >= 20).order_by(store.leaves.c.idx.desc())
+        ).all()
+        for r in rows:  # shift 20.. up by one, then put a forged event at 20
+            conn.execute(update(store.leaves).where(store.leaves.c.idx == r.idx).values(idx=r.idx + 1))
+        forged = log.event(3)
+        conn.execute(
+            insert(store.leaves).values(idx=20, event=forged, leaf_hash=leaf_hash(forged), kind="decision")
+        )
+    with pytest.raises(AuditIntegrityError):
+        log.verify()
+
+
+def test_reordered_rows_are_detected(log: AuditLog) -> None:
+    a, b = log.event(10), log.event(11)
+    with log.engine.begin() as conn:
+        conn.execute(
+            update(store.leaves).where(store.leaves.c.idx == 10).values(event=b, leaf_hash=leaf_hash(b))
+        )
+        conn.execute(
+            update(store.leaves).where(store.leaves.c.idx == 11).values(event=a, leaf_hash=leaf_hash(a))
+        )
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify()
+    assert any("root does not match" in p for p in e.value.problems)
+
+
+def test_tail_rewritten_and_resigned_with_a_new_key_is_detected(log: AuditLog, signer: NoteSigner) -> None:
+    # The attacker rewrites rows 30.., drops the checkpoints that covered them and signs new
+    # checkpoints with a key of their own, recording that key in the database.
+    from accord.audit.merkle import MerkleTree
+
+    evil = NoteSigner.generate(ORIGIN)
+    with log.engine.begin() as conn:
+        conn.execute(delete(store.checkpoints).where(store.checkpoints.c.size > 30))
+        hashes = [
+            bytes(h) for (h,) in conn.execute(select(store.leaves.c.leaf_hash).order_by(store.leaves.c.idx))
+        ]
+        for i in range(30, 50):
+            forged = log.event(i).replace(b"item-", b"ITEM-")
+            conn.execute(
+                update(store.leaves)
+                .where(store.leaves.c.idx == i)
+                .values(event=forged, leaf_hash=leaf_hash(forged))
+            )
+            hashes[i] = leaf_hash(forged)
+        t = MerkleTree(hashes)
+        note = sign_note(Checkpoint(ORIGIN, 50, t.root()).text(), [evil])
+        conn.execute(insert(store.checkpoints).values(size=50, note=note, created_ms=0))
+        conn.execute(update(store.meta).where(store.meta.c.key == "vkey").values(value=evil.vkey))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(trusted=[signer.verifier()])
+    problems = "\n".join(e.value.problems)
+    assert "not signed by a trusted key" in problems
+    assert "not covered" in problems
+    assert "not a trusted key" in problems
+
+
+def test_truncated_tail_with_its_checkpoints_is_caught_by_a_checkpoint_seen_elsewhere(log: AuditLog) -> None:
+    seen = log.checkpoint()  # e.g. held by a witness or carried in a receipt
+    with log.engine.begin() as conn:
+        conn.execute(delete(store.leaves).where(store.leaves.c.idx >= 45))
+        conn.execute(delete(store.checkpoints).where(store.checkpoints.c.size > 45))
+    with pytest.raises(AuditIntegrityError) as e:
+        log.verify(known_checkpoints=[seen])
+    assert any("tail removed" in p for p in e.value.problems)
+
+
+def test_proofs_from_the_log_verify(log: AuditLog) -> None:
+    from accord.audit.merkle import verify_consistency, verify_inclusion
+
+    for i in range(50):
+        assert verify_inclusion(log.leaf_hash(i), i, 50, log.inclusion_proof(i), log.root())
+    assert verify_consistency(10, 50, log.root(10), log.root(), log.consistency_proof(10))
+    with pytest.raises(InputError):
+        log.inclusion_proof(50)
+
+
+def test_receipt_evidence_verifies_offline_and_fails_when_tampered(log: AuditLog, signer: NoteSigner) -> None:
+    idx = log.append(ev(777, "receipt"))
+    evidence = ReceiptEvidence.from_json(log.receipt_evidence(idx).to_json())
+    event = verify_receipt_evidence(evidence, [signer.verifier()], origin=ORIGIN)
+    assert event["type"] == "receipt"
+    assert event["item"] == "item-777"
+    forged = ReceiptEvidence(
+        evidence.checkpoint, evidence.index, evidence.event.replace(b"777", b"778"), evidence.proof
+    )
+    with pytest.raises(IntegrityError):
+        verify_receipt_evidence(forged, [signer.verifier()])
+    with pytest.raises(UnverifiedNoteError):
+        verify_receipt_evidence(evidence, [NoteSigner.generate(ORIGIN).verifier()])
+
+
+def test_export_verify_and_import(log: AuditLog, signer: NoteSigner, tmp_path: Path) -> None:
+    path = tmp_path / "export.jsonl"
+    assert log.export(path) == 50
+    rep = verify_export(path, trusted=[signer.verifier()])
+    assert rep.size == 50
+    imported = AuditLog.import_file(path, tmp_path / "copy.db", trusted=[signer.verifier()])
+    assert imported.root() == log.root()
+    imported.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace("item-2", "item-X")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(AuditIntegrityError):
+        verify_export(path, trusted=[signer.verifier()])
+
+
+def test_witness_cosigns_partner_and_detects_equivocation(db: str, tmp_path: Path) -> None:
+    kor = NoteSigner.generate(ORIGIN)
+    log = AuditLog(tmp_path / "kor.db", origin=ORIGIN, signer=kor)
+    log.append_many([ev(i) for i in range(5)])
+    cos = CosignatureSigner.generate("accord.jpn.example/witness")
+    w = Witness(db, cosigner=cos, clock=lambda: 1_483_606_800.0)
+    partner = Partner(ORIGIN, [kor.verifier()], LogFetcher(log))
+    r = w.witness(partner)
+    assert (r.status, r.size) == ("new", 5)
+    from accord.audit.note import open_note
+
+    assert len(open_note(r.cosigned, [kor.verifier(), cos.verifier()]).sigs) == 2
+    log.append(ev(5))
+    assert w.witness(partner).status == "extended"
+    assert w.witness(partner).status == "unchanged"
+    log.close()
+    # The partner forks: a different history of the same size, signed with its real key.
+    fork = AuditLog(tmp_path / "fork.db", origin=ORIGIN, signer=kor)
+    fork.append_many([ev(100 + i) for i in range(6)])
+    from accord.audit.errors import EquivocationError
+
+    with pytest.raises(EquivocationError) as e:
+        w.witness(Partner(ORIGIN, [kor.verifier()], LogFetcher(fork)))
+    assert "different roots" in e.value.reason
+    fork.append(ev(200))  # a larger, non-consistent extension
+    with pytest.raises(EquivocationError, match="append-only"):
+        w.witness(Partner(ORIGIN, [kor.verifier()], LogFetcher(fork)))
+    found = w.equivocations(ORIGIN)
+    assert len(found) == 2
+    assert found[0].note_a != found[0].note_b
+    fork.close()
