@@ -1,0 +1,77 @@
+"""Helpers shared by the CLI modules: dates, agreement loading, error reporting."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from accord.core.agreements import AgreementSet
+from accord.errors import AccordError
+from accord.formats.agreement_yaml import load_agreements
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+AgreementsOpt = typer.Option(None, "--agreements", help="Directory (or file) of agreement YAML documents; "
+                             "default: the agreements bundled with Accord.")
+AtOpt = typer.Option(None, "--at", help="Day of the decision, YYYY-MM-DD (default: today).")
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def parse_day(value: str | None) -> date:
+    """The ``--at`` day; today when omitted (the CLI is the edge where the clock is read)."""
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return fail(f"--at: {value!r} is not a date YYYY-MM-DD")  # type: ignore[no-any-return]
+
+
+def agreements_from(path: Path | None) -> AgreementSet:
+    """Load agreements (exit 2 with the error on a bad document)."""
+    return load_agreements(path)
+
+
+def fail(message: str, code: int = 2) -> Any:
+    """Print ``error: message`` on stderr and exit (2: bad input)."""
+    err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn Accord's errors into a clear message and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AccordError as exc:
+            fail(exc.diagnostics())
+        except OSError as exc:
+            fail(f"{exc.filename or ''}: {exc.strerror}")
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def read_file(path: Path) -> bytes:
+    """Read a file or exit 2 with a clear message."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return fail(f"{path}: {exc.strerror}")  # type: ignore[no-any-return]
+
+
+def stdout_is_tty() -> bool:
+    """Whether stdout is a terminal."""
+    return sys.stdout.isatty()

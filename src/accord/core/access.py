@@ -1,0 +1,138 @@
+"""Access by a person to an item held by their nation (JK-R14, JK-R15, JK-R17).
+
+Access needs BOTH a personnel security clearance at or above the item's equivalent level in
+the holder's scheme AND need-to-know for every topic of the item. Rank, appointment or
+clearance alone is never enough (JK-R14, Art. 7.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from accord.core.agreements import AgreementSet
+from accord.core.labels import Caveat, Label
+from accord.core.persons import Person
+from accord.core.schemes import scheme_for
+
+
+class AccessCode(StrEnum):
+    """Stable reason codes of access decisions."""
+
+    UNKNOWN_PARTY = "UNKNOWN_PARTY"
+    UNKNOWN_LEVEL = "UNKNOWN_LEVEL"
+    NOT_HOLDER_NATIONAL = "NOT_HOLDER_NATIONAL"
+    NOT_HELD = "NOT_HELD"
+    NO_EQUIVALENT = "NO_EQUIVALENT"
+    NO_CLEARANCE = "NO_CLEARANCE"
+    UNKNOWN_CLEARANCE = "UNKNOWN_CLEARANCE"
+    CLEARANCE_EXPIRED = "CLEARANCE_EXPIRED"
+    CLEARANCE_TOO_LOW = "CLEARANCE_TOO_LOW"
+    NO_NEED_TO_KNOW = "NO_NEED_TO_KNOW"
+    CLEARANCE_OK = "CLEARANCE_OK"
+    NEED_TO_KNOW_OK = "NEED_TO_KNOW_OK"
+
+
+_ACCESS_DENIALS = frozenset(c for c in AccessCode if not c.value.endswith("_OK"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccessReason:
+    """One ground of an access decision."""
+
+    code: AccessCode
+    message: str
+    rule: str | None = None
+
+    @property
+    def denies(self) -> bool:
+        """True when this reason refuses access."""
+        return self.code in _ACCESS_DENIALS
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"code": self.code.value, "rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class AccessDecision:
+    """Whether a person may access an item; ``marking`` is the item's marking in the holder's scheme."""
+
+    allowed: bool
+    person: Person
+    holder: str
+    at: date
+    marking: str | None
+    reasons: tuple[AccessReason, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"allowed": self.allowed, "person": self.person.id, "holder": self.holder,
+                "at": self.at.isoformat(), "marking": self.marking,
+                "reasons": [r.to_dict() for r in self.reasons]}
+
+
+def access(person: Person, label: Label, holder: str, at: date, *, agreements: AgreementSet) -> AccessDecision:
+    """Decide whether ``person`` may access the item labelled ``label`` held by ``holder`` on ``at``.
+
+    The item's protection does not depend on the agreement still being in force: items already
+    exchanged stay protected after termination (JK-R31), so the equivalence is taken from any
+    agreement between originator and holder.
+    """
+
+    def deny(code: AccessCode, message: str, rule: str | None = None, marking: str | None = None
+             ) -> AccessDecision:
+        return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
+
+    holder_scheme = scheme_for(holder)
+    if holder_scheme is None or scheme_for(label.originator) is None:
+        unknown = holder if holder_scheme is None else label.originator
+        return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.")
+    level = label.level
+    if level is None:
+        return deny(AccessCode.UNKNOWN_LEVEL,
+                    f"{label.classification!r} is not a classification of {label.originator}'s scheme.")
+    if person.nationality != holder:
+        return deny(AccessCode.NOT_HOLDER_NATIONAL,
+                    f"{person.id} is a {person.nationality} national; access to an item held by {holder} is "
+                    f"for {holder}'s cleared officials (a foreign national needs the originator's consent).",
+                    "JK-R15")
+    if holder != label.originator and Caveat.ORIGINATOR_ONLY in label.caveats:
+        return deny(AccessCode.NOT_HELD, f"The item is {label.originator} ONLY: {holder} cannot hold it.",
+                    "JK-R6")
+    if holder == label.originator:
+        held = level
+    else:
+        found = agreements.equivalent_level(level, holder)
+        if found is None:
+            return deny(AccessCode.NO_EQUIVALENT, f"No agreement maps {level.marking} ({level.party}) into "
+                        f"{holder}'s scheme.", "JK-R4")
+        held = found[0]
+    if person.clearance is None:
+        return deny(AccessCode.NO_CLEARANCE, f"{person.id} holds no personnel security clearance; rank or "
+                    f"appointment alone never gives access.", "JK-R14", held.marking)
+    clearance = holder_scheme.level(person.clearance)
+    if clearance is None:
+        return deny(AccessCode.UNKNOWN_CLEARANCE, f"{person.clearance!r} is not a level of {holder}'s scheme.",
+                    "JK-R15", held.marking)
+    if person.clearance_until is not None and person.clearance_until < at:
+        return deny(AccessCode.CLEARANCE_EXPIRED, f"{person.id}'s clearance expired on "
+                    f"{person.clearance_until}.", "JK-R15", held.marking)
+    if clearance.rank < held.rank:
+        return deny(AccessCode.CLEARANCE_TOO_LOW, f"{person.id} is cleared to {clearance.marking}; the item is "
+                    f"{held.marking} in {holder}'s scheme.", "JK-R15", held.marking)
+    if not label.topics:
+        return deny(AccessCode.NO_NEED_TO_KNOW, "The item has no topic, so no need-to-know can be shown.",
+                    "JK-R15", held.marking)
+    missing = sorted(label.topics - person.need_to_know)
+    if missing:
+        return deny(AccessCode.NO_NEED_TO_KNOW, f"{person.id} has no need-to-know for {', '.join(missing)}; "
+                    f"clearance alone is never enough.", "JK-R14", held.marking)
+    return AccessDecision(True, person, holder, at, held.marking, (
+        AccessReason(AccessCode.CLEARANCE_OK, f"{person.id} is cleared to {clearance.marking}, at or above "
+                     f"{held.marking} ({holder}'s equivalent of {level.marking}).", "JK-R15"),
+        AccessReason(AccessCode.NEED_TO_KNOW_OK, f"{person.id} has need-to-know for "
+                     f"{', '.join(sorted(label.topics))}.", "JK-R15"),
+    ))

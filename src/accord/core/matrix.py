@@ -1,0 +1,121 @@
+"""The sharing matrix: for one day, who may share what with whom, by which route, under which agreements.
+
+For every ordered pair of parties and every topic, the matrix gives the highest level of the
+originator's scheme that may be released, the recipient's equivalent marking, the route and
+the agreements. Run it on a hypothetical agreement set (an event removed or added) to answer
+"what if the 2019 notice had never been suspended?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from accord.core.agreements import AgreementSet
+from accord.core.consent import Consent
+from accord.core.decision import Decision, decide
+from accord.core.labels import Label
+from accord.core.schemes import scheme_for
+
+#: The topic the matrix uses for information outside every topic-scoped agreement.
+OTHER_TOPIC = "OTHER-CMI"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One (holder, recipient, topic) entry of the matrix.
+
+    Attributes:
+        allowed: whether any level may be released.
+        level: the highest releasable level, as the holder's marking.
+        marking: its equivalent in the recipient's scheme.
+        decision: the decision at that level (or, when nothing is allowed, at the lowest level).
+    """
+
+    holder: str
+    recipient: str
+    topic: str
+    allowed: bool
+    level: str | None
+    marking: str | None
+    decision: Decision
+
+    @property
+    def route(self) -> tuple[str, ...]:
+        """The route of the decision."""
+        return self.decision.route
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        d = self.decision
+        return {"holder": self.holder, "recipient": self.recipient, "topic": self.topic,
+                "allowed": self.allowed, "level": self.level, "marking": self.marking,
+                "route": list(d.route), "agreements": list(d.agreements),
+                "reasons": [r.to_dict() for r in (d.denials if not self.allowed else d.reasons)]}
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """The matrix for one day."""
+
+    at: date
+    parties: tuple[str, ...]
+    topics: tuple[str, ...]
+    cells: tuple[Cell, ...]
+
+    def cell(self, holder: str, recipient: str, topic: str) -> Cell:
+        """The cell for a pair and topic."""
+        for c in self.cells:
+            if (c.holder, c.recipient, c.topic) == (holder, recipient, topic):
+                return c
+        raise KeyError((holder, recipient, topic))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"at": self.at.isoformat(), "parties": list(self.parties), "topics": list(self.topics),
+                "cells": [c.to_dict() for c in self.cells]}
+
+
+def default_topics(agreements: AgreementSet) -> tuple[str, ...]:
+    """Every topic some agreement is scoped to, plus :data:`OTHER_TOPIC`."""
+    topics: set[str] = set()
+    for ag in agreements:
+        if ag.terms.topics is not None:
+            topics |= ag.terms.topics
+    return (*sorted(topics), OTHER_TOPIC)
+
+
+def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] | None = None,
+                   parties: Sequence[str] | None = None, consents: Sequence[Consent] = ()) -> Matrix:
+    """Compute the sharing matrix for ``at`` (originator releasing its own information)."""
+    ps = tuple(parties) if parties is not None else agreements.parties
+    ts = tuple(topics) if topics is not None else default_topics(agreements)
+    created = datetime.combine(at, time(), UTC)
+    cells: list[Cell] = []
+    for a in ps:
+        scheme = scheme_for(a)
+        for b in ps:
+            if a == b:
+                continue
+            for t in ts:
+                last: Decision | None = None
+                found: Cell | None = None
+                levels = scheme.levels if scheme is not None else ()
+                for level in levels:
+                    label = Label(originator=a, classification=level.marking, topics=frozenset({t}),
+                                  releasable_to=frozenset({b}), created=created)
+                    d = decide(label, a, b, at, consents, agreements=agreements)
+                    last = d
+                    if d.allowed:
+                        found = Cell(a, b, t, True, level.marking, d.marking, d)
+                        break
+                if found is None:
+                    if last is None:  # unknown party: decide() explains
+                        label = Label(originator=a, classification="?", topics=frozenset({t}),
+                                      releasable_to=frozenset({b}), created=created)
+                        last = decide(label, a, b, at, consents, agreements=agreements)
+                    found = Cell(a, b, t, False, None, None, last)
+                cells.append(found)
+    return Matrix(at=at, parties=ps, topics=ts, cells=tuple(cells))

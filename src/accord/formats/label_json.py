@@ -1,0 +1,86 @@
+"""Accord's JSON form of a label (``docs/labels.md``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from accord.core.labels import Label
+from accord.errors import InputError, LabelError
+
+_KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
+
+
+def _when(value: Any, field: str, source: str | None) -> datetime:
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is not None:
+                return when
+    raise LabelError(f"expected an ISO 8601 date-time with a time zone, got {value!r}", source=source,
+                     field=field)
+
+
+def label_from_dict(data: Any, *, source: str | None = None) -> Label:
+    """Build a :class:`Label` from its JSON form; raise :class:`LabelError` naming the field."""
+    if not isinstance(data, Mapping):
+        raise LabelError("a label is a JSON object", source=source)
+    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    if unknown:
+        raise LabelError(f"unknown field(s) {', '.join(unknown)}", source=source)
+    for key in ("originator", "classification", "created"):
+        if key not in data:
+            raise LabelError("required field is missing", source=source, field=key)
+    lists: dict[str, list[str]] = {}
+    for key in ("topics", "releasable_to", "caveats"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise LabelError("expected a list of strings", source=source, field=key)
+        lists[key] = value
+    review = data.get("review")
+    item_id = data.get("id")
+    try:
+        return Label(
+            originator=data["originator"], classification=data["classification"],
+            topics=frozenset(lists["topics"]), releasable_to=frozenset(lists["releasable_to"]),
+            caveats=frozenset(lists["caveats"]),  # type: ignore[arg-type]  # validated by Label
+            created=_when(data["created"], "created", source),
+            review=None if review is None else _when(review, "review", source),
+            id=item_id,
+        )
+    except LabelError as exc:
+        raise LabelError(exc.message, source=source, field=exc.field) from None
+
+
+def label_to_dict(label: Label) -> dict[str, Any]:
+    """The JSON form of a label (sorted lists, UTC times)."""
+    return {
+        "originator": label.originator,
+        "classification": label.marking,
+        "topics": sorted(label.topics),
+        "releasable_to": sorted(label.releasable_to),
+        "caveats": sorted(c.value for c in label.caveats),
+        "created": label.created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "review": None if label.review is None else label.review.astimezone(UTC).isoformat()
+        .replace("+00:00", "Z"),
+        "id": label.id,
+    }
+
+
+def label_from_json(text: str | bytes, *, source: str | None = None) -> Label:
+    """Parse a label from JSON text."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON: {exc}", source=source) from None
+    return label_from_dict(data, source=source)
+
+
+def label_to_json(label: Label) -> str:
+    """Serialise a label to JSON text."""
+    return json.dumps(label_to_dict(label), ensure_ascii=False, indent=2)

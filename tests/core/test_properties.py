@@ -1,0 +1,104 @@
+"""Property tests (hypothesis) of the decision engine."""
+
+from datetime import UTC, date, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.core.agreements import AgreementSet
+from accord.core.consent import Consent
+from accord.core.decision import decide
+from accord.core.labels import Label
+from accord.core.schemes import SCHEMES, scheme_for
+from accord.formats.agreement_yaml import load_agreements
+
+AGREEMENTS = load_agreements()
+PARTIES = ["KOR", "JPN", "USA", "FRA"]
+SPELLINGS = [s for sc in SCHEMES.values() for lv in sc.levels for s in lv.spellings()] + ["ULTRA", "SECRET"]
+TOPICS = ["DPRK-MISSILE", "DPRK-NUCLEAR", "LOGISTICS", "NAVAL-OPS"]
+DAYS = st.dates(min_value=date(2010, 1, 1), max_value=date(2030, 12, 31))
+
+labels = st.builds(
+    lambda o, c, t, r, cav, item: Label(originator=o, classification=c, topics=frozenset(t),
+                                        releasable_to=frozenset(r), caveats=frozenset(cav),
+                                        created=datetime(2010, 1, 1, tzinfo=UTC), id=item),
+    st.sampled_from(PARTIES), st.sampled_from(SPELLINGS), st.sets(st.sampled_from(TOPICS), max_size=3),
+    st.sets(st.sampled_from(PARTIES), max_size=4),
+    st.sets(st.sampled_from(["ORIGINATOR-ONLY", "ORCON"]), max_size=2),
+    st.sampled_from([None, "item-1", "item-2"]),
+)
+
+
+@st.composite
+def consents(draw: st.DrawFn) -> Consent:
+    originator = draw(st.sampled_from(PARTIES))
+    holder = draw(st.sampled_from([p for p in PARTIES if p != originator]))
+    recipient = draw(st.sampled_from([p for p in PARTIES if p != holder]))
+    granted = draw(DAYS)
+    until = draw(st.dates(min_value=granted, max_value=date(2031, 1, 1)))
+    item = draw(st.sampled_from([None, "item-1", "item-2"]))
+    topics = draw(st.sets(st.sampled_from(TOPICS), min_size=0 if item else 1, max_size=3))
+    return Consent(id=f"c-{draw(st.integers(0, 99))}", originator=originator, holder=holder,
+                   recipient=recipient, granted=granted, until=until, item=item, topics=frozenset(topics))
+
+
+@st.composite
+def agreement_sets(draw: st.DrawFn) -> AgreementSet:
+    """The bundled set, a random subset of it, or with some of its dated events removed."""
+    kept = [a for a in AGREEMENTS if draw(st.booleans()) or draw(st.booleans())]
+    drops = []
+    for ag in kept:
+        for ev in ag.lifecycle.events:
+            if draw(st.booleans()):
+                drops.append((ag.id, ev.on))
+    return AgreementSet(kept).what_if(drop=drops)
+
+
+@settings(max_examples=400, deadline=None)
+@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
+       agreement_sets())
+def test_no_release_ever_routes_to_or_through_a_party_without_an_agreement_in_force(
+        label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet) -> None:
+    d = decide(label, holder, recipient, at, cons, agreements=aset)
+    if not d.allowed:
+        assert d.denials, "a denial always says why"
+        return
+    assert not d.denials
+    assert d.route[0] == holder and d.route[-1] == recipient
+    assert len(set(d.route)) == len(d.route)
+    assert recipient == label.originator or recipient in label.releasable_to
+    assert "ORIGINATOR-ONLY" not in label.caveats or recipient == label.originator
+    used = [aset.get(i) for i in d.agreements]
+    assert all(a is not None for a in used)
+    for a, b in zip(d.route, d.route[1:], strict=False):
+        assert scheme_for(a) is not None and scheme_for(b) is not None
+        covering = [ag for ag in used if ag is not None and (a, b) in set(ag.channels())
+                    and ag.state_at(at).exchange_allowed]
+        assert covering, f"hop {a}->{b} on {at} has no agreement in force"
+        for ag in covering:
+            terms = ag.terms_at(at)
+            assert terms.topics is None or (label.topics and label.topics <= terms.topics)
+    assert set(d.markings) == set(d.route)
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3))
+def test_same_inputs_give_the_same_decision(label: Label, holder: str, recipient: str, at: date,
+                                            cons: list[Consent]) -> None:
+    first = decide(label, holder, recipient, at, cons, agreements=AGREEMENTS).to_dict()
+    again = decide(label, holder, recipient, at, list(cons), agreements=load_agreements()).to_dict()
+    assert first == again
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
+       agreement_sets())
+def test_fewer_agreements_or_consents_never_allow_more(label: Label, holder: str, recipient: str, at: date,
+                                                       cons: list[Consent], subset: AgreementSet) -> None:
+    """Monotonicity: what a smaller set of agreements, or fewer consents, allows, the full set allows."""
+    full_events = {a.id: a for a in AGREEMENTS}
+    restored = AgreementSet(full_events[a.id] for a in subset)
+    if decide(label, holder, recipient, at, cons[:1], agreements=restored).allowed:
+        assert decide(label, holder, recipient, at, cons, agreements=restored).allowed
+    if decide(label, holder, recipient, at, cons, agreements=restored).allowed:
+        assert decide(label, holder, recipient, at, cons, agreements=AGREEMENTS).allowed
