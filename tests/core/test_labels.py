@@ -33,8 +33,8 @@ def test_originator_only_banner() -> None:
     ({"topics": "DPRK-MISSILE"}, "topics"),
     ({"releasable_to": frozenset({"JP"})}, "releasable_to"),
     ({"caveats": frozenset({"NOFORN"})}, "caveats"),
-    ({"created": datetime(2014, 1, 1)}, "created"),  # naive datetime  # noqa: DTZ001
-    ({"review": datetime(2014, 1, 1)}, "review"),  # noqa: DTZ001
+    ({"created": datetime(2014, 1, 1)}, "created"),  # naive datetime
+    ({"review": datetime(2014, 1, 1)}, "review"),
     ({"id": ""}, "id"),
 ])
 def test_malformed_label_is_refused_with_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -9,16 +9,27 @@ app = typer.Typer(
     help="Release classified military information only as the agreements in force allow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
+_registered = False
 
 
 def _register() -> None:
+    global _registered  # noqa: PLW0603 - registration happens once per process
+    if _registered:
+        return
+    _registered = True
     from accord.cli import core_cmds
 
     core_cmds.register(app)
 
 
+def get_app() -> typer.Typer:
+    """The root app with every sub-command registered (for tests and embedding)."""
+    _register()
+    return app
+
+
 def main() -> None:
     """Entry point of the ``accord`` console script."""
-    _register()
-    app()
+    get_app()()

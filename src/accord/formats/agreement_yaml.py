@@ -29,7 +29,7 @@ from accord.core.agreements import (
 )
 from accord.core.parties import is_alpha3
 from accord.core.schemes import scheme_for
-from accord.errors import AgreementError
+from accord.errors import AgreementError, InputError
 from accord.formats._yaml import load_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -256,7 +256,11 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
 
 def parse_agreement_text(text: str | bytes, *, source: str) -> Agreement:
     """Parse one agreement document from YAML text."""
-    return parse_agreement(load_yaml(text, source=source), source=source)
+    try:
+        data = load_yaml(text, source=source)
+    except InputError as exc:
+        raise AgreementError(exc.message, source=source) from None
+    return parse_agreement(data, source=source)
 
 
 def build_set(agreements: list[Agreement]) -> AgreementSet:
