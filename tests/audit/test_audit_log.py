@@ -155,9 +155,7 @@ def test_edited_row_without_rehash_is_detected(log: AuditLog) -> None:
 
 
 def test_inserted_row_is_detected(log: AuditLog) -> None:
-    extra = (
-        b'{"at":"2017-01-05T09:00:00Z","digest":"sha256:' + b"0" * 64 + b'","item":"x","type":"access","v":1}'
-    )
+    extra = b'{"at":"2017-01-05T09:00:00Z","digest":"sha256:' + b"0" * 64 + b'","item":"x","type":"access","v":1}'
     _tamper(
         log,
         insert(store.leaves).values(idx=50, event=extra, leaf_hash=leaf_hash(extra), kind="access", item="x"),
@@ -175,9 +173,7 @@ def test_inserted_row_in_the_middle_is_detected(log: AuditLog) -> None:
         for r in rows:  # shift 20.. up by one, then put a forged event at 20
             conn.execute(update(store.leaves).where(store.leaves.c.idx == r.idx).values(idx=r.idx + 1))
         forged = log.event(3)
-        conn.execute(
-            insert(store.leaves).values(idx=20, event=forged, leaf_hash=leaf_hash(forged), kind="decision")
-        )
+        conn.execute(insert(store.leaves).values(idx=20, event=forged, leaf_hash=leaf_hash(forged), kind="decision"))
     with pytest.raises(AuditIntegrityError):
         log.verify()
 
@@ -185,12 +181,8 @@ def test_inserted_row_in_the_middle_is_detected(log: AuditLog) -> None:
 def test_reordered_rows_are_detected(log: AuditLog) -> None:
     a, b = log.event(10), log.event(11)
     with log.engine.begin() as conn:
-        conn.execute(
-            update(store.leaves).where(store.leaves.c.idx == 10).values(event=b, leaf_hash=leaf_hash(b))
-        )
-        conn.execute(
-            update(store.leaves).where(store.leaves.c.idx == 11).values(event=a, leaf_hash=leaf_hash(a))
-        )
+        conn.execute(update(store.leaves).where(store.leaves.c.idx == 10).values(event=b, leaf_hash=leaf_hash(b)))
+        conn.execute(update(store.leaves).where(store.leaves.c.idx == 11).values(event=a, leaf_hash=leaf_hash(a)))
     with pytest.raises(AuditIntegrityError) as e:
         log.verify()
     assert any("root does not match" in p for p in e.value.problems)
@@ -204,15 +196,11 @@ def test_tail_rewritten_and_resigned_with_a_new_key_is_detected(log: AuditLog, s
     evil = NoteSigner.generate(ORIGIN)
     with log.engine.begin() as conn:
         conn.execute(delete(store.checkpoints).where(store.checkpoints.c.size > 30))
-        hashes = [
-            bytes(h) for (h,) in conn.execute(select(store.leaves.c.leaf_hash).order_by(store.leaves.c.idx))
-        ]
+        hashes = [bytes(h) for (h,) in conn.execute(select(store.leaves.c.leaf_hash).order_by(store.leaves.c.idx))]
         for i in range(30, 50):
             forged = log.event(i).replace(b"item-", b"ITEM-")
             conn.execute(
-                update(store.leaves)
-                .where(store.leaves.c.idx == i)
-                .values(event=forged, leaf_hash=leaf_hash(forged))
+                update(store.leaves).where(store.leaves.c.idx == i).values(event=forged, leaf_hash=leaf_hash(forged))
             )
             hashes[i] = leaf_hash(forged)
         t = MerkleTree(hashes)

@@ -22,9 +22,7 @@ from accord.audit.note import (
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "audit"
 GO = json.loads((VECTORS / "go_sumdb_note.json").read_text())
-BAD_NAME_SIG = (
-    "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
-)
+BAD_NAME_SIG = "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
 
 
 def test_go_signer_key_reproduces_go_signature_byte_for_byte() -> None:
@@ -82,10 +80,7 @@ def test_go_mangled_verifier_keys_are_rejected() -> None:
     vkey = GO["vkey"]
     bad = [*GO["bad_vkeys"]]
     bad += [
-        vkey[i:j]
-        for i in range(0, len(vkey), 7)
-        for j in range(i + 1, len(vkey) + 1, 5)
-        if (i, j) != (0, len(vkey))
+        vkey[i:j] for i in range(0, len(vkey), 7) for j in range(i + 1, len(vkey) + 1, 5) if (i, j) != (0, len(vkey))
     ]
     bad += [vkey[:i] + chr(ord(vkey[i]) + 1) + vkey[i + 1 :] for i in range(len(vkey))]
     for k in bad:

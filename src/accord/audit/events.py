@@ -42,9 +42,9 @@ _MAX_EVENT = 64 * 1024
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, ``,``/``:`` separators, UTF-8, no NaN."""
     try:
-        return json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+            "utf-8"
+        )
     except (TypeError, ValueError) as e:
         raise InputError(f"event is not JSON-serialisable: {e}", source="audit event") from e
 
@@ -53,9 +53,7 @@ def _check_forbidden(obj: Any, path: str) -> None:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
             if str(k).lower() in FORBIDDEN_KEYS:
-                raise InputError(
-                    "audit events carry digests, never content", source="audit event", field=f"{path}{k}"
-                )
+                raise InputError("audit events carry digests, never content", source="audit event", field=f"{path}{k}")
             _check_forbidden(v, f"{path}{k}.")
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
@@ -79,18 +77,12 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     if ev["v"] != EVENT_VERSION:
         raise InputError(f"unsupported event version {ev['v']!r}", source="audit event", field="v")
     if ev.get("type") not in EVENT_TYPES:
-        raise InputError(
-            f"type must be one of {', '.join(sorted(EVENT_TYPES))}", source="audit event", field="type"
-        )
+        raise InputError(f"type must be one of {', '.join(sorted(EVENT_TYPES))}", source="audit event", field="type")
     item = ev.get("item")
     if not isinstance(item, str) or not item or len(item) > 256:
-        raise InputError(
-            "item must be a non-empty id of at most 256 characters", source="audit event", field="item"
-        )
+        raise InputError("item must be a non-empty id of at most 256 characters", source="audit event", field="item")
     if not isinstance(ev.get("digest"), str) or not _DIGEST.match(ev["digest"]):
-        raise InputError(
-            "digest must be 'sha256:' and 64 lower-case hex digits", source="audit event", field="digest"
-        )
+        raise InputError("digest must be 'sha256:' and 64 lower-case hex digits", source="audit event", field="digest")
     at = ev.get("at")
     if not isinstance(at, str):
         raise InputError("at must be an ISO 8601 timestamp string", source="audit event", field="at")

@@ -35,6 +35,15 @@ EXPORT_FORMAT = "accord-audit-log/1"
 _CHUNK = 20_000
 
 
+def _as_bytes(v: object) -> bytes:
+    """A BLOB column's value as bytes (a tampered row may hold TEXT instead)."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    return b""  # NULL or another type: it will not match any hash
+
+
 @dataclass
 class VerifyReport:
     """What :func:`verify_entries` found. ``ok`` is True iff ``problems`` is empty."""
@@ -190,13 +199,9 @@ class AuditLog:
         with self.engine.begin() as conn:
             metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
             if "origin" in metas and metas["origin"] != self.origin:
-                raise InputError(
-                    f"database holds the log {metas['origin']!r}, not {self.origin!r}", source="audit log"
-                )
+                raise InputError(f"database holds the log {metas['origin']!r}, not {self.origin!r}", source="audit log")
             if self._signer is not None and metas.get("vkey", self._signer.vkey) != self._signer.vkey:
-                raise InputError(
-                    "the signer's key is not the key this log was created with", source="audit log"
-                )
+                raise InputError("the signer's key is not the key this log was created with", source="audit log")
             new = {"origin": self.origin}
             if self._signer is not None:
                 new["vkey"] = self._signer.vkey
@@ -364,9 +369,7 @@ class AuditLog:
     def checkpoint_at(self, size: int) -> bytes | None:
         """The stored signed checkpoint for ``size``, if any."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)
-            ).first()
+            row = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).first()
         return bytes(row[0]) if row else None
 
     def _size_arg(self, size: int | None) -> int:
@@ -423,12 +426,10 @@ class AuditLog:
     def _rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
-                select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(
-                    store.leaves.c.idx
-                )
+                select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
             )
             for idx, ev, h in result:
-                yield int(idx), bytes(ev), bytes(h)
+                yield int(idx), _as_bytes(ev), _as_bytes(h)
 
     def _checkpoint_rows(self) -> list[tuple[int, bytes]]:
         with self.engine.connect() as conn:
@@ -440,29 +441,9 @@ class AuditLog:
     def verify(
         self, *, trusted: Sequence[Verifier] | None = None, known_checkpoints: Sequence[bytes] = ()
     ) -> VerifyReport:
-        """Recompute the whole log from the database and check it.
-
-        Raises:
-            AuditIntegrityError: anything was deleted, edited, inserted, reordered, or signed by
-                a key that is not trusted. ``problems`` says what.
-        """
+        """Recompute the whole log from the database and check it (see :func:`verify_database`)."""
         verifiers = list(trusted) if trusted is not None else self._verifiers
-        if not verifiers:
-            raise InputError("verify needs a trusted verifier key", source="audit log")
-        rep = verify_entries(
-            origin=self.origin,
-            rows=self._rows(),
-            checkpoint_notes=self._checkpoint_rows(),
-            verifiers=verifiers,
-            known_checkpoints=known_checkpoints,
-        )
-        with self.engine.connect() as conn:
-            stored = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "vkey")).scalar()
-        if stored is not None and all(getattr(v, "vkey", None) != stored for v in verifiers):
-            rep.problems.append("the database records a log key that is not a trusted key")
-        if not rep.ok:
-            raise AuditIntegrityError(rep.problems)
-        return rep
+        return verify_database(self.engine, trusted=verifiers, known_checkpoints=known_checkpoints)
 
     # -- export / import -----------------------------------------------------------------------
     def export(self, path: str | Path) -> int:
@@ -481,9 +462,7 @@ class AuditLog:
                 f.write(json.dumps({"i": idx, "e": ev.decode("utf-8")}, ensure_ascii=False) + "\n")
                 n += 1
             for size, note in self._checkpoint_rows():
-                f.write(
-                    json.dumps({"checkpoint": note.decode("utf-8"), "size": size}, ensure_ascii=False) + "\n"
-                )
+                f.write(json.dumps({"checkpoint": note.decode("utf-8"), "size": size}, ensure_ascii=False) + "\n")
         return n
 
     @classmethod
@@ -502,9 +481,7 @@ class AuditLog:
             InputError: malformed file, or the target database is not empty.
         """
         exp = read_export(path)
-        rep = verify_entries(
-            origin=exp.origin, rows=exp.rows(), checkpoint_notes=exp.checkpoints, verifiers=trusted
-        )
+        rep = verify_entries(origin=exp.origin, rows=exp.rows(), checkpoint_notes=exp.checkpoints, verifiers=trusted)
         if not rep.ok:
             raise AuditIntegrityError(rep.problems)
         engine = store.make_engine(db)
@@ -535,6 +512,61 @@ class AuditLog:
             if exp.vkey:
                 conn.execute(insert(store.meta), {"key": "vkey", "value": exp.vkey})
         return cls(engine, origin=exp.origin, signer=signer, verifiers=list(trusted))
+
+
+def _db_rows(engine: Engine) -> Iterator[tuple[int, bytes, bytes | None]]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+            select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
+        )
+        for idx, ev, h in result:
+            yield int(idx), _as_bytes(ev), _as_bytes(h)
+
+
+def verify_database(
+    db: str | Path | Engine,
+    *,
+    trusted: Sequence[Verifier],
+    origin: str | None = None,
+    known_checkpoints: Sequence[bytes] = (),
+) -> VerifyReport:
+    """Recompute a node's audit database and check it against trusted log keys.
+
+    The origin is read from the database unless given. Works on a database that an
+    :class:`AuditLog` would refuse to open (e.g. with a gap in its rows).
+
+    Raises:
+        AuditIntegrityError: rows deleted, edited, inserted or reordered, checkpoints not signed by
+            a trusted key or not matching the rows, or rows not covered by a trusted checkpoint.
+        InputError: no trusted key, or no origin recorded or given.
+    """
+    if not trusted:
+        raise InputError("verify needs a trusted verifier key", source="audit log")
+    engine = db if isinstance(db, Engine) else store.make_engine(db)
+    with engine.connect() as conn:
+        metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
+        cps = [
+            (int(sz), bytes(n))
+            for sz, n in conn.execute(
+                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
+            )
+        ]
+    origin = origin or metas.get("origin")
+    if not origin:
+        raise InputError("the database records no log origin; give one", source="audit log")
+    rep = verify_entries(
+        origin=origin,
+        rows=_db_rows(engine),
+        checkpoint_notes=cps,
+        verifiers=trusted,
+        known_checkpoints=known_checkpoints,
+    )
+    stored = metas.get("vkey")
+    if stored is not None and all(getattr(v, "vkey", None) != stored for v in trusted):
+        rep.problems.append("the database records a log key that is not a trusted key")
+    if not rep.ok:
+        raise AuditIntegrityError(rep.problems)
+    return rep
 
 
 @dataclass
@@ -605,9 +637,7 @@ def verify_export(
     return rep
 
 
-def check_consistent(
-    old_note: bytes, new_note: bytes, proof: Sequence[bytes], verifiers: Sequence[Verifier]
-) -> bool:
+def check_consistent(old_note: bytes, new_note: bytes, proof: Sequence[bytes], verifiers: Sequence[Verifier]) -> bool:
     """True iff two signed checkpoints of one log are consistent given ``proof`` (old -> new)."""
     a, _ = open_checkpoint(old_note, verifiers)
     b, _ = open_checkpoint(new_note, verifiers, origin=a.origin)

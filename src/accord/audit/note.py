@@ -122,9 +122,7 @@ class CosignatureVerifier:
         if timestamp > 2**63 - 1:
             return False
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(
-                sig[8:], cosigned_message(msg, timestamp)
-            )
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig[8:], cosigned_message(msg, timestamp))
         except InvalidSignature:
             return False
         return True
@@ -445,9 +443,7 @@ class Checkpoint:
         return cls(origin, int(size_s), root, tuple(ext))
 
 
-def open_checkpoint(
-    msg: bytes, verifiers: Iterable[Verifier], *, origin: str | None = None
-) -> tuple[Checkpoint, Note]:
+def open_checkpoint(msg: bytes, verifiers: Iterable[Verifier], *, origin: str | None = None) -> tuple[Checkpoint, Note]:
     """Verify a signed checkpoint and parse its body; optionally require its origin.
 
     Raises:

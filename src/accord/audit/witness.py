@@ -98,9 +98,7 @@ def equivocation_reason(a: Checkpoint, b: Checkpoint, proof: Sequence[bytes] | N
     if a.origin != b.origin:
         raise InputError("checkpoints of different logs")
     if a.size == b.size:
-        return (
-            None if a.root_hash == b.root_hash else f"two checkpoints of size {a.size} with different roots"
-        )
+        return None if a.root_hash == b.root_hash else f"two checkpoints of size {a.size} with different roots"
     small, big = (a, b) if a.size < b.size else (b, a)
     if proof is not None and verify_consistency(small.size, big.size, small.root_hash, big.root_hash, proof):
         return None
@@ -135,9 +133,7 @@ class Witness:
     def last_seen(self, origin: str) -> bytes | None:
         """The last checkpoint of ``origin`` this witness cosigned."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(store.witness_state.c.note).where(store.witness_state.c.origin == origin)
-            ).first()
+            row = conn.execute(select(store.witness_state.c.note).where(store.witness_state.c.origin == origin)).first()
         return bytes(row[0]) if row else None
 
     def equivocations(self, origin: str | None = None) -> list[EquivocationError]:
