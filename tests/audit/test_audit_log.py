@@ -296,3 +296,27 @@ def test_witness_cosigns_partner_and_detects_equivocation(db: str, tmp_path: Pat
     assert len(found) == 2
     assert found[0].note_a != found[0].note_b
     fork.close()
+
+
+def test_core_decisions_are_logged_with_label_and_digest_never_content(tmp_path: Path, aset, label) -> None:
+    """JK-R11: every decision, allowed or denied, is on the custody trail (core Decision + Label)."""
+    from datetime import date
+
+    from accord.audit.events import decode_event, event_from_decision
+    from accord.core.decision import decide
+
+    lab = label(rel=("JPN",))
+    digest = "sha256:" + hashlib.sha256(b"the sealed item").hexdigest()
+    allowed = decide(lab, holder="KOR", recipient="JPN", at=date(2017, 1, 5), agreements=aset)
+    denied = decide(lab, holder="KOR", recipient="USA", at=date(2017, 1, 5), agreements=aset)
+    assert allowed.allowed
+    assert not denied.allowed
+    signer = NoteSigner.generate(ORIGIN)
+    with AuditLog(tmp_path / "a.db", origin=ORIGIN, signer=signer) as lg:
+        idx = lg.append_many([event_from_decision(d, lab, digest, node="KOR") for d in (allowed, denied)])
+        events = [decode_event(lg.event(i)) for i in idx]
+        lg.verify()
+    assert [e["decision"]["allowed"] for e in events] == [True, False]
+    assert events[0]["item"] == lab.id
+    assert events[0]["label"]["originator"] == "KOR"
+    assert events[0]["digest"] == digest

@@ -14,9 +14,13 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.errors import InputError
+
+if TYPE_CHECKING:
+    from accord.core.decision import Decision
+    from accord.core.labels import Label
 
 EVENT_VERSION = 1
 EVENT_TYPES = frozenset(
@@ -121,24 +125,26 @@ def now_iso() -> str:
 
 
 def event_from_decision(
-    decision: Any, label: Any, item_digest: str, *, at: str | None = None, node: str | None = None
+    decision: Decision | Mapping[str, Any],
+    label: Label | Mapping[str, Any],
+    item_digest: str,
+    *,
+    at: str | None = None,
+    node: str | None = None,
 ) -> dict[str, Any]:
     """A ``decision`` event from a core ``Decision`` and ``Label`` (JK-R11 audit trail).
 
-    Uses ``Decision.to_dict()`` and ``accord.formats.label_json.label_to_dict`` when the core
-    provides them; a plain mapping is accepted for either argument.
+    Uses ``Decision.to_dict()`` and ``accord.formats.label_json.label_to_dict``; plain mappings
+    are accepted too. The item id is the label's ``id``. ``item_digest`` is ``sha256:<hex>`` of the
+    sealed item; the item's content never enters the log.
     """
-    d = dict(decision) if isinstance(decision, Mapping) else decision.to_dict()
-    if isinstance(label, Mapping):
-        lab = dict(label)
-    else:
-        from accord.formats.label_json import label_to_dict  # type: ignore[import-not-found,unused-ignore]
+    from accord.formats.label_json import label_to_dict
 
-        lab = label_to_dict(label)
-    item = lab.get("id") or d.get("item")
+    d = dict(decision) if isinstance(decision, Mapping) else decision.to_dict()
+    lab = dict(label) if isinstance(label, Mapping) else label_to_dict(label)
     ev: dict[str, Any] = {
         "type": "decision",
-        "item": item,
+        "item": lab.get("id") or d.get("item"),
         "digest": item_digest,
         "label": lab,
         "decision": d,
