@@ -43,25 +43,30 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_EVENT = 64 * 1024
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, ``,``/``:`` separators, UTF-8, no NaN."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-            "utf-8"
-        )
+        return _ENCODER.encode(obj).encode("utf-8")
     except (TypeError, ValueError) as e:
         raise InputError(f"event is not JSON-serialisable: {e}", source="audit event") from e
 
 
-def _check_forbidden(obj: Any, path: str) -> None:
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
-            if str(k).lower() in FORBIDDEN_KEYS:
-                raise InputError("audit events carry digests, never content", source="audit event", field=f"{path}{k}")
-            _check_forbidden(v, f"{path}{k}.")
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _check_forbidden(v, f"{path}{i}.")
+_FORBIDDEN_RE = re.compile(
+    rb'"(' + b"|".join(k.encode() for k in sorted(FORBIDDEN_KEYS)) + rb')":', re.IGNORECASE
+)
+
+
+def _forbidden_key(canonical: bytes) -> str | None:
+    """A key of :data:`FORBIDDEN_KEYS` anywhere in the object, found in its canonical JSON.
+
+    In canonical JSON the sequence ``"name":`` can only be a key: inside a string value every
+    quote is escaped, so a quote there is preceded by a backslash, never by a letter.
+    """
+    m = _FORBIDDEN_RE.search(canonical)
+    return m.group(1).decode("ascii").lower() if m else None
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
@@ -74,7 +79,7 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     Raises:
         InputError: a missing or malformed field, or a key that would carry content.
     """
-    if not isinstance(event, Mapping):
+    if not isinstance(event, dict | Mapping):
         raise InputError("an audit event must be a JSON object", source="audit event")
     ev = dict(event)
     ev.setdefault("v", EVENT_VERSION)
@@ -95,10 +100,12 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     except ValueError as e:
         raise InputError("at must be an ISO 8601 timestamp", source="audit event", field="at") from e
     for key in ("label", "decision"):
-        if key in ev and not isinstance(ev[key], Mapping):
+        if key in ev and not isinstance(ev[key], dict | Mapping):
             raise InputError(f"{key} must be an object", source="audit event", field=key)
-    _check_forbidden(ev, "")
     out = canonical_json(ev)
+    bad = _forbidden_key(out)
+    if bad is not None:
+        raise InputError("audit events carry digests, never content", source="audit event", field=bad)
     if len(out) > _MAX_EVENT:
         raise InputError("audit event too large (max 64 KiB)", source="audit event")
     return out
