@@ -320,3 +320,39 @@ def test_core_decisions_are_logged_with_label_and_digest_never_content(tmp_path:
     assert events[0]["item"] == lab.id
     assert events[0]["label"]["originator"] == "KOR"
     assert events[0]["digest"] == digest
+
+
+def test_prepared_events_are_appended_and_a_forged_prepared_leaf_is_caught(tmp_path: Path) -> None:
+    from accord.audit.log import PreparedEvent, prepare_event
+
+    signer = NoteSigner.generate(ORIGIN)
+    with AuditLog(tmp_path / "p.db", origin=ORIGIN, signer=signer) as lg:
+        assert lg.append_many([prepare_event(ev(i)) for i in range(3)]) == [0, 1, 2]
+        lg.verify()
+        junk = b'{ "type": "access" }'  # not canonical, never went through prepare_event
+        lg.append(PreparedEvent(junk, leaf_hash(junk), "access", "x"))
+        with pytest.raises(AuditIntegrityError) as e:
+            lg.verify()
+        assert any("not canonical" in p for p in e.value.problems)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"content": "x"},
+        {"label": {"Payload": "x"}},
+        {"decision": {"reasons": [{"PLAINTEXT": "x"}]}},
+        {"ciphertext": "x"},
+    ],
+)
+def test_events_carrying_content_are_refused_at_any_depth(extra: dict) -> None:
+    from accord.audit.events import encode_event
+
+    with pytest.raises(InputError, match="never content"):
+        encode_event({**ev(1), **extra})
+
+
+def test_a_string_value_that_looks_like_a_key_is_not_refused() -> None:
+    from accord.audit.events import encode_event
+
+    encode_event({**ev(1), "note": 'the word "content": appears in a value'})
