@@ -356,3 +356,80 @@ def test_a_string_value_that_looks_like_a_key_is_not_refused() -> None:
     from accord.audit.events import encode_event
 
     encode_event({**ev(1), "note": 'the word "content": appears in a value'})
+
+
+def test_failed_commit_acknowledges_nothing_and_the_log_recovers(db: str, signer: NoteSigner) -> None:
+    from accord.errors import AccordError
+
+    with AuditLog(db, origin=ORIGIN, signer=signer) as lg:
+        lg.append_many([ev(i) for i in range(5)])
+        root = lg.root()
+        blocker = b"{}"
+        with lg.engine.begin() as conn:  # another writer took index 5: the next commit must fail
+            conn.execute(insert(store.leaves).values(idx=5, event=blocker, leaf_hash=leaf_hash(blocker), kind="x"))
+        with pytest.raises(AccordError, match="commit failed"):
+            lg.append(ev(5))
+        assert lg.size == 5
+        assert lg.root() == root
+        with lg.engine.begin() as conn:
+            conn.execute(delete(store.leaves).where(store.leaves.c.idx == 5))
+        assert lg.append(ev(5)) == 5
+        lg.verify()
+
+
+def test_witness_stale_checkpoint_is_not_cosigned_and_bad_key_is_refused(tmp_path: Path) -> None:
+    from accord.audit.witness import ExportFetcher
+
+    kor = NoteSigner.generate(ORIGIN)
+    cos = CosignatureSigner.generate("accord.usa.example/witness")
+    with AuditLog(tmp_path / "kor.db", origin=ORIGIN, signer=kor) as lg:
+        lg.append_many([ev(i) for i in range(3)])
+        lg.export(tmp_path / "old.jsonl")
+        lg.append_many([ev(i) for i in range(3, 9)])
+        lg.export(tmp_path / "new.jsonl")
+    w = Witness(tmp_path / "usa.db", cosigner=cos)
+    new, old = ExportFetcher(tmp_path / "new.jsonl"), ExportFetcher(tmp_path / "old.jsonl")
+    assert w.witness(Partner(ORIGIN, [kor.verifier()], new)).status == "new"
+    # An old export cannot prove 3 -> 9: a fetch failure, not evidence of equivocation.
+    from accord.errors import AccordError
+
+    with pytest.raises(AccordError, match="could not fetch"):
+        w.witness(Partner(ORIGIN, [kor.verifier()], old))
+
+    class Lagging:  # a mirror that serves an old checkpoint but can prove consistency
+        def fetch_checkpoint(self) -> bytes:
+            return old.fetch_checkpoint()
+
+        def fetch_consistency_proof(self, a: int, b: int) -> list[bytes]:
+            return new.fetch_consistency_proof(a, b)
+
+    stale = w.witness(Partner(ORIGIN, [kor.verifier()], Lagging()))
+    assert (stale.status, stale.cosigned) == ("stale", None)
+    assert b"\n9\n" in (w.last_seen(ORIGIN) or b"")
+    with pytest.raises(UnverifiedNoteError):
+        w.witness(Partner(ORIGIN, [NoteSigner.generate(ORIGIN).verifier()], ExportFetcher(tmp_path / "new.jsonl")))
+    assert w.equivocations() == []
+
+
+def test_equivocation_is_appended_to_the_witness_log_with_both_notes(tmp_path: Path) -> None:
+    from accord.audit.errors import EquivocationError
+    from accord.audit.events import decode_event
+
+    kor = NoteSigner.generate(ORIGIN)
+    a = AuditLog(tmp_path / "a.db", origin=ORIGIN, signer=kor)
+    b = AuditLog(tmp_path / "b.db", origin=ORIGIN, signer=kor)
+    a.append_many([ev(i) for i in range(4)])
+    b.append_many([ev(10 + i) for i in range(4)])
+    jpn = NoteSigner.generate("accord.jpn.example/audit")
+    own = AuditLog(tmp_path / "jpn.db", origin="accord.jpn.example/audit", signer=jpn)
+    w = Witness(own.engine, cosigner=CosignatureSigner.generate("accord.jpn.example/witness"), log=own)
+    w.witness(Partner(ORIGIN, [kor.verifier()], LogFetcher(a)))
+    with pytest.raises(EquivocationError) as e:
+        w.witness(Partner(ORIGIN, [kor.verifier()], LogFetcher(b)))
+    report = decode_event(own.event(own.size - 1))
+    assert report["type"] == "witness"
+    assert report["finding"] == "equivocation"
+    assert report["evidence"] == [e.value.note_a.decode(), e.value.note_b.decode()]
+    own.verify()
+    for lg in (a, b, own):
+        lg.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.audit.errors import MalformedNoteError, UnverifiedNoteError
 from accord.audit.note import (
@@ -175,3 +178,32 @@ def test_accord_vector_is_reproducible() -> None:
     note = sign_note(vec["checkpoint_text"], [log])
     assert note.decode() == vec["signed_checkpoint"]
     assert add_cosignature(note, wit, vec["cosignature_time"]).decode() == vec["cosigned_checkpoint"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_fuzz_open_note_fails_only_with_accord_errors(msg: bytes) -> None:
+    vk = parse_vkey(GO["vkey"])
+    with contextlib.suppress(MalformedNoteError, UnverifiedNoteError):
+        open_note(msg, [vk])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzz_checkpoint_and_vkey_parsers_fail_only_with_malformed(text: str) -> None:
+    for fn in (Checkpoint.parse, parse_vkey, NoteSigner.from_skey):
+        with contextlib.suppress(MalformedNoteError):
+            fn(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10), st.binary(min_size=1, max_size=120))
+def test_fuzz_mutated_signed_note_never_verifies_unless_unchanged(pos: int, junk: bytes) -> None:
+    msg = GO["signed"].encode()
+    i = (pos * 13) % len(msg)
+    mutated = msg[:i] + junk + msg[i + len(junk) :]
+    try:
+        n = open_note(mutated, [parse_vkey(GO["vkey"])])
+    except (MalformedNoteError, UnverifiedNoteError):
+        return
+    assert n.text == GO["text"]  # only mutations that left the text and signature intact verify

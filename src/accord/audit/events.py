@@ -54,9 +54,7 @@ def canonical_json(obj: Any) -> bytes:
         raise InputError(f"event is not JSON-serialisable: {e}", source="audit event") from e
 
 
-_FORBIDDEN_RE = re.compile(
-    rb'"(' + b"|".join(k.encode() for k in sorted(FORBIDDEN_KEYS)) + rb')":', re.IGNORECASE
-)
+_FORBIDDEN_RE = re.compile(rb'"(' + b"|".join(k.encode() for k in sorted(FORBIDDEN_KEYS)) + rb')":', re.IGNORECASE)
 
 
 def _forbidden_key(canonical: bytes) -> str | None:

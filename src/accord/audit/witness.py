@@ -27,7 +27,7 @@ from accord.audit.errors import EquivocationError
 from accord.audit.events import now_iso
 from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
 from accord.audit.note import Checkpoint, CosignatureSigner, Verifier, add_cosignature, open_checkpoint
-from accord.errors import InputError
+from accord.errors import AccordError, InputError
 
 if TYPE_CHECKING:
     from accord.audit.log import AuditLog
@@ -39,6 +39,15 @@ class CheckpointFetcher(Protocol):
     def fetch_checkpoint(self) -> bytes: ...
 
     def fetch_consistency_proof(self, old: int, new: int) -> list[bytes]: ...
+
+
+def _fetch_proof(fetcher: CheckpointFetcher, old: int, new: int) -> list[bytes]:
+    try:
+        return list(fetcher.fetch_consistency_proof(old, new))
+    except AccordError:
+        raise
+    except Exception as e:  # a fetcher's own failure (network, missing data) is not evidence
+        raise AccordError(f"could not fetch a consistency proof {old} -> {new} from the partner: {e}") from e
 
 
 class LogFetcher:
@@ -181,6 +190,7 @@ class Witness:
 
         Raises:
             EquivocationError: the new checkpoint contradicts the last one seen (recorded).
+            AccordError: the partner could not provide a consistency proof (nothing recorded).
             UnverifiedNoteError: the checkpoint is not signed by the partner's key.
             MalformedNoteError: the checkpoint is malformed or of another origin.
         """
@@ -196,11 +206,11 @@ class Witness:
                 reason = equivocation_reason(prev, cp, None)
                 status = "unchanged"
             elif cp.size > prev.size:
-                proof = partner.fetcher.fetch_consistency_proof(prev.size, cp.size)
+                proof = _fetch_proof(partner.fetcher, prev.size, cp.size)
                 reason = equivocation_reason(prev, cp, proof)
                 status = "extended"
             else:
-                proof = partner.fetcher.fetch_consistency_proof(cp.size, prev.size)
+                proof = _fetch_proof(partner.fetcher, cp.size, prev.size)
                 reason = equivocation_reason(cp, prev, proof)
                 status = "stale"
             if reason is not None:
