@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from accord.core.schemes import Level, scheme_for
 
@@ -354,7 +355,7 @@ def _state_at(agreement: Agreement, on: date) -> State:
 class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
-    __slots__ = ("_by_id", "_channels", "_hubs", "_parties")
+    __slots__ = ("_by_id", "_channels", "_hubs", "_parties", "memo")
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
@@ -380,6 +381,8 @@ class AgreementSet:
         self._channels = {k: tuple(v) for k, v in channels.items()}
         self._hubs = {k: tuple(v) for k, v in hubs.items()}
         self._parties = tuple(sorted(parties))
+        #: Memo of pure decisions over this set (see :func:`accord.core.decision.decide`).
+        self.memo: dict[object, Any] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
         return iter(self._by_id.values())
@@ -442,6 +445,15 @@ class AgreementSet:
 
         Used for items already held: their protection survives the agreement (JK-R31).
         """
+        key = ("equivalent", level, party)
+        if key in self.memo:
+            found: tuple[Level, Agreement] | None = self.memo[key]
+            return found
+        found = self._equivalent_level(level, party)
+        self.memo[key] = found
+        return found
+
+    def _equivalent_level(self, level: Level, party: str) -> tuple[Level, Agreement] | None:
         if level.party == party:
             return None
         target = scheme_for(party)

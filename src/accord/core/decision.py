@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
@@ -77,9 +78,8 @@ _DENIALS = frozenset({
 })
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """One ground of a decision.
+class Reason(NamedTuple):
+    """One ground of a decision (an immutable named tuple: cheap to build on the hot path).
 
     Attributes:
         code: stable code (:class:`Code`).
@@ -106,8 +106,7 @@ class Reason:
                 "rule": self.rule, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class ConsentNeed:
+class ConsentNeed(NamedTuple):
     """A hop that needs the originator's consent: ``holder`` releasing to ``recipient``."""
 
     originator: str
@@ -121,9 +120,11 @@ class ConsentNeed:
                 "item_only": self.item_only}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of :func:`decide`, with its reasons.
+_NO_MARKINGS: Mapping[str, str] = MappingProxyType({})
+
+
+class Decision(NamedTuple):
+    """The outcome of :func:`decide`, with its reasons (immutable; markings is a read-only mapping).
 
     Attributes:
         allowed: whether the release may be made.
@@ -147,7 +148,7 @@ class Decision:
     at: date
     route: tuple[str, ...] = ()
     agreements: tuple[str, ...] = ()
-    markings: Mapping[str, str] = field(default_factory=dict)
+    markings: Mapping[str, str] = _NO_MARKINGS
     consents_required: tuple[ConsentNeed, ...] = ()
     consents_used: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
@@ -200,8 +201,7 @@ class ReleaseDenied(Exception):
 # Hop evaluation (cached: agreements, levels and days are immutable values)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
+class _Hop(NamedTuple):
     ok: bool
     reasons: tuple[Reason, ...]
     level: Level | None = None  # the receiving party's level
@@ -410,6 +410,30 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
     Returns:
         A :class:`Decision`; never raises for a policy reason.
     """
+    # The decision is a pure function of these fields (the item id and the consents matter only
+    # for a holder that is not the originator), so it is memoised on the immutable agreement set.
+    if holder == label.originator:
+        key: tuple[object, ...] = (label.originator, label.classification, label.topics, label.releasable_to,
+                                   label.caveats, recipient, at)
+    else:
+        key = (label.originator, label.classification, label.topics, label.releasable_to, label.caveats,
+               recipient, at, holder, label.id, tuple(consents))
+    memo = agreements.memo
+    hit = memo.get(key)
+    if hit is None:
+        hit = _decide(label, holder, recipient, at, consents, agreements)
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = hit
+        return hit
+    return Decision._make((hit[0], label, *hit[2:]))
+
+
+_MEMO_MAX = 50_000
+
+
+def _decide(label: Label, holder: str, recipient: str, at: date, consents: Sequence[Consent],
+            agreements: AgreementSet) -> Decision:
     originator = label.originator
     # Rule 1: fail closed.
     if not agreements:
@@ -493,7 +517,7 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
                 denials.append(r)
     if pending is not None:
         return Decision(False, label, holder, recipient, at, route=pending.route,
-                        agreements=tuple(pending.agreements), markings=dict(pending.markings),
+                        agreements=tuple(pending.agreements), markings=MappingProxyType(pending.markings),
                         consents_required=tuple(pending.needs), consents_used=tuple(pending.used),
                         reasons=(*denials, *grounds, *(r for r in pending.reasons if not r.denies)))
     return Decision(False, label, holder, recipient, at, reasons=(*denials, *grounds))
@@ -502,7 +526,7 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
 def _allow(label: Label, holder: str, recipient: str, at: date, att: _Attempt,
            grounds: list[Reason]) -> Decision:
     return Decision(True, label, holder, recipient, at, route=att.route, agreements=tuple(att.agreements),
-                    markings=att.markings, consents_required=tuple(att.needs),
+                    markings=MappingProxyType(att.markings), consents_required=tuple(att.needs),
                     consents_used=tuple(att.used), reasons=(*grounds, *att.reasons))
 
 
