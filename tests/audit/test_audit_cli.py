@@ -145,3 +145,13 @@ def test_append_rejects_content_with_exit_2(node: dict[str, Path]) -> None:
     assert code == 2
     assert "never content" in err
     assert "SECRET" not in err
+
+
+def test_checkpoint_command_prints_a_note_that_verify_accepts_as_known(node: dict[str, Path]) -> None:
+    code, out, _ = run("audit", "checkpoint", "--db", str(node["db"]))
+    assert code == 0
+    assert out.startswith(ORIGIN + "\n3\n")
+    known = node["dir"] / "known.txt"
+    known.write_text(out)
+    assert run("audit", "note", "verify", "--vkey", str(node["vkey"]), str(known))[0] == 0
+    assert run("audit", "verify", str(node["db"]), "--vkey", str(node["vkey"]), "--known", str(known))[0] == 0

@@ -207,3 +207,11 @@ def test_fuzz_mutated_signed_note_never_verifies_unless_unchanged(pos: int, junk
     except (MalformedNoteError, UnverifiedNoteError):
         return
     assert n.text == GO["text"]  # only mutations that left the text and signature intact verify
+
+
+def test_key_id_syntax_is_exactly_eight_hex_digits() -> None:
+    vkey = GO["vkey"]
+    assert parse_vkey(vkey.replace("c74f20a3", "C74F20A3")).key_id == 0xC74F20A3  # Go accepts upper case
+    for bad_id in ("0xc74f20", "c74f_20a", " c74f20a", "+c74f20a"):
+        with pytest.raises(MalformedNoteError):
+            parse_vkey(vkey.replace("c74f20a3", bad_id))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04
 MAX_SIGNATURES = 100  # Go's limit; the spec requires accepting at least 16
 SIG_PREFIX = "— "  # em dash U+2014, space
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")  # as Go's strconv.ParseUint(s, 16, 32) with len(s) == 8
 COSIGNATURE_HEADER = "cosignature/v1\n"
 
 
@@ -145,7 +147,7 @@ def parse_vkey(vkey: str) -> Ed25519Verifier | CosignatureVerifier:
         raise MalformedNoteError("malformed verifier key", field="vkey")
     name, hex_id, key64 = parts
     try:
-        if len(hex_id) != 8 or hex_id != hex_id.lower():
+        if not _HEX8.fullmatch(hex_id):
             raise ValueError("key ID")
         kid = int(hex_id, 16)
         raw = _b64decode(key64)
@@ -187,7 +189,7 @@ class _Ed25519Base:
             raise MalformedNoteError("malformed signer key", field="skey")
         _, _, name, hex_id, key64 = parts
         try:
-            if len(hex_id) != 8:
+            if not _HEX8.fullmatch(hex_id):
                 raise ValueError("key ID")
             kid = int(hex_id, 16)
             raw = _b64decode(key64)

@@ -173,6 +173,28 @@ def prove(
             console.print(ev.to_json(), markup=False, soft_wrap=True)
 
 
+@audit_app.command("checkpoint")
+@handles_errors
+def checkpoint(
+    db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
+) -> None:
+    """Print the log's latest signed checkpoint (what witnesses fetch and receipts carry)."""
+    from sqlalchemy import select
+
+    from accord.audit import store
+
+    engine = store.make_engine(db)
+    with engine.connect() as conn:
+        note = conn.execute(
+            select(store.checkpoints.c.note).order_by(store.checkpoints.c.size.desc()).limit(1)
+        ).scalar()
+    engine.dispose()
+    if note is None:
+        fail(f"{db}: no checkpoint yet")
+    else:
+        sys.stdout.write(bytes(note).decode("utf-8"))
+
+
 @audit_app.command("export")
 @handles_errors
 def export(
