@@ -215,3 +215,25 @@ def test_key_id_syntax_is_exactly_eight_hex_digits() -> None:
     for bad_id in ("0xc74f20", "c74f_20a", " c74f20a", "+c74f20a"):
         with pytest.raises(MalformedNoteError):
             parse_vkey(vkey.replace("c74f20a3", bad_id))
+
+
+C2SP_COSIGNED = (
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+    "— example.com/behind-the-sofa "
+    "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+    "— witness.example.com/w1 "
+    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+
+
+def test_c2sp_cosignature_example_parses_with_its_timestamp() -> None:
+    """c2sp.org/tlog-cosignature's example: its cosignature carries ``time 1679315147``."""
+    from accord.audit.note import parse_note
+
+    text, sigs = parse_note(C2SP_COSIGNED.encode())
+    assert Checkpoint.parse(text).size == 20852163
+    assert [s.name for s in sigs] == ["example.com/behind-the-sofa", "witness.example.com/w1"]
+    assert cosignature_timestamp(sigs[1]) == 1679315147
+    assert len(sigs[1].signature) == 8 + 64
+    with pytest.raises(UnverifiedNoteError):  # no known key among them
+        open_note(C2SP_COSIGNED.encode(), [parse_vkey(GO["vkey"])])
