@@ -155,3 +155,17 @@ def test_checkpoint_command_prints_a_note_that_verify_accepts_as_known(node: dic
     known.write_text(out)
     assert run("audit", "note", "verify", "--vkey", str(node["vkey"]), str(known))[0] == 0
     assert run("audit", "verify", str(node["db"]), "--vkey", str(node["vkey"]), "--known", str(known))[0] == 0
+
+
+def test_verify_rejects_a_file_that_is_not_an_export_with_exit_2(node: dict[str, Path]) -> None:
+    bad = node["dir"] / "bad.jsonl"
+    bad.write_text('{"format": "something-else"}\n')
+    code, _, err = run("audit", "verify", str(bad), "--vkey", str(node["vkey"]))
+    assert code == 2
+    assert "not an Accord audit export" in err
+    exp = node["dir"] / "kor.jsonl"
+    run("audit", "export", "--db", str(node["db"]), "--out", str(exp))
+    exp.write_text(exp.read_text().replace('{"i": 1', '{"i": 1,,', 1))
+    code, _, err = run("audit", "verify", str(exp), "--vkey", str(node["vkey"]))
+    assert code == 2
+    assert "malformed export line 3" in err

@@ -609,53 +609,73 @@ def verify_database(
 
 @dataclass
 class Export:
-    """A parsed export file."""
+    """An export file: header and checkpoints read at once, events streamed by :meth:`rows`."""
 
+    path: Path
     origin: str
     vkey: str | None
-    events: list[tuple[int, bytes]]
+    size: int
     checkpoints: list[tuple[int, bytes]]
 
     def rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        for idx, ev in self.events:
-            yield idx, ev, None
+        """``(index, event bytes, None)`` in file order, read line by line (bounded memory)."""
+        for n, obj in _export_lines(self.path):
+            if "checkpoint" in obj:
+                continue
+            try:
+                yield int(obj["i"]), obj["e"].encode("utf-8"), None
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise InputError(f"malformed export line {n}", source=str(self.path)) from e
+
+
+def _export_lines(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            next(f, None)  # header
+            for n, line in enumerate(f, start=2):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"malformed export line {n}", source=str(p)) from e
+                if not isinstance(obj, dict):
+                    raise InputError(f"malformed export line {n}", source=str(p))
+                yield n, obj
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {e}", source=str(p)) from e
 
 
 def read_export(path: str | Path) -> Export:
-    """Parse an export file written by :meth:`AuditLog.export`.
+    """Parse an export file written by :meth:`AuditLog.export` (events are streamed later).
 
     Raises:
         InputError: not an Accord audit export, or a malformed line.
     """
     p = Path(path)
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read: {e}", source=str(p)) from e
-    try:
-        header = json.loads(lines[0]) if lines else {}
-    except json.JSONDecodeError as e:
+        with p.open("r", encoding="utf-8") as f:
+            first = f.readline()
+        header = json.loads(first) if first else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError("not an Accord audit export", source=str(p)) from e
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise InputError("not an Accord audit export", source=str(p))
     origin = header.get("origin")
     if not isinstance(origin, str) or not origin:
         raise InputError("export header has no origin", source=str(p), field="origin")
-    events: list[tuple[int, bytes]] = []
     cps: list[tuple[int, bytes]] = []
-    for n, line in enumerate(lines[1:], start=2):
-        try:
-            obj = json.loads(line)
-            if "checkpoint" in obj:
+    count = 0
+    for n, obj in _export_lines(p):
+        if "checkpoint" in obj:
+            try:
                 cps.append((int(obj["size"]), obj["checkpoint"].encode("utf-8")))
-            else:
-                events.append((int(obj["i"]), obj["e"].encode("utf-8")))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-            raise InputError(f"malformed export line {n}", source=str(p)) from e
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise InputError(f"malformed export line {n}", source=str(p)) from e
+        else:
+            count += 1
     vkey = header.get("vkey")
     if vkey is not None:
         parse_vkey(vkey)
-    return Export(origin, vkey, events, cps)
+    return Export(p, origin, vkey, count, cps)
 
 
 def verify_export(

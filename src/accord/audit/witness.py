@@ -70,7 +70,11 @@ class ExportFetcher:
         from accord.audit.log import read_export
 
         exp = read_export(path)
-        self._tree = MerkleTree(leaf_hash(e) for _, e in exp.events)
+        self._tree = MerkleTree()
+        buf = bytearray()
+        for _, e, _ in exp.rows():
+            buf += leaf_hash(e)
+        self._tree.extend_flat(buf)
         if not exp.checkpoints:
             raise InputError("export holds no checkpoint", source=str(path))
         self._note = max(exp.checkpoints)[1]
