@@ -295,6 +295,13 @@ def test_witness_cosigns_partner_and_detects_equivocation(db: str, tmp_path: Pat
     found = w.equivocations(ORIGIN)
     assert len(found) == 2
     assert found[0].note_a != found[0].note_b
+    # Anyone holding the log's key can check the evidence offline.
+    from accord.audit.witness import check_evidence
+
+    assert "different roots" in (check_evidence(found[0].note_a, found[0].note_b, [kor.verifier()]) or "")
+    assert check_evidence(found[0].note_a, found[0].note_a, [kor.verifier()]) is None
+    with pytest.raises(UnverifiedNoteError):
+        check_evidence(found[0].note_a, found[0].note_b, [NoteSigner.generate(ORIGIN).verifier()])
     fork.close()
 
 

@@ -118,6 +118,23 @@ def equivocation_reason(a: Checkpoint, b: Checkpoint, proof: Sequence[bytes] | N
     return f"checkpoint of size {big.size} is not an append-only extension of size {small.size}"
 
 
+def check_evidence(
+    note_a: bytes, note_b: bytes, verifiers: Sequence[Verifier], proof: Sequence[bytes] | None = None
+) -> str | None:
+    """Check equivocation evidence offline (a third party, an auditor): both notes must be signed
+    by the log's key; returns the reason they cannot both be true, or None.
+
+    Two checkpoints of the same size with different roots are self-contained proof. For different
+    sizes, pass the consistency proof the log gave (or None: the log could not give one).
+
+    Raises:
+        UnverifiedNoteError: a note is not signed by ``verifiers`` (no evidence against that log).
+    """
+    a, _ = open_checkpoint(note_a, verifiers)
+    b, _ = open_checkpoint(note_b, verifiers, origin=a.origin)
+    return equivocation_reason(a, b, proof)
+
+
 class Witness:
     """A witness with its own cosigner key and state (last checkpoint seen per partner).
 
