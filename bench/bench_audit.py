@@ -34,6 +34,7 @@ from accord.audit.note import Checkpoint, NoteSigner, open_checkpoint, sign_note
 from bench.common import Result
 
 ORIGIN = "accord.kor.example/audit"
+ROUNDS = 3
 
 
 def _event(i: int) -> dict[str, object]:
@@ -97,16 +98,21 @@ def _ours_batched(path: Path, events: list[Any], batch: int, producers: int) -> 
 
 
 def _durable(tmp: Path) -> list[Result]:
-    n, batch = 50_000, 1_000
+    n, batch = 30_000, 1_000
     events = [_event(i) for i in range(n)]
     leaves = [encode_event(e) for e in events]
     rows = [(i, leaf_hash(b), b, str(events[i]["type"]), str(events[i]["item"])) for i, b in enumerate(leaves)]
-    note = "WAL, synchronous=FULL; ours: validation, canonical JSON, hashing, tree, signed checkpoint per txn"
-    peer = _raw_sqlite(tmp / "raw.db", rows, batch)
-    peer_enc = _raw_sqlite(tmp / "raw-enc.db", rows, batch, events)
-    ours1 = _ours_batched(tmp / "ours1.db", events, batch, 1)
+    note = ("WAL, synchronous=FULL; ours: validation, canonical JSON, hashing, tree, signed checkpoint per txn;"
+            f" best of {ROUNDS} alternating rounds")
     prepared = [prepare_event(e) for e in events]
-    ours_p = _ours_batched(tmp / "oursp.db", prepared, batch, 1)
+    peer = peer_enc = ours1 = ours_p = 0.0
+    # Alternate ours and the peer and keep each side's best round: the machine is shared, and a
+    # burst of load on one side's only round would decide the ratio.
+    for r in range(ROUNDS):
+        peer = max(peer, _raw_sqlite(tmp / f"raw{r}.db", rows, batch))
+        ours_p = max(ours_p, _ours_batched(tmp / f"oursp{r}.db", prepared, batch, 1))
+        peer_enc = max(peer_enc, _raw_sqlite(tmp / f"raw-enc{r}.db", rows, batch, events))
+        ours1 = max(ours1, _ours_batched(tmp / f"ours1{r}.db", events, batch, 1))
     out = [
         Result("audit.durable_same_rows", "events/s", ours_p, "raw sqlite3 executemany of the same encoded "
                "rows, 1,000/txn", peer, True, "events prepared (encoded+hashed) by the caller; " + note),
@@ -131,7 +137,7 @@ def _durable(tmp: Path) -> list[Result]:
         for t in ts:
             t.join()
         ours_c = threads * per / (time.perf_counter() - t0)
-    peer_c = _raw_sqlite(tmp / "raw1.db", rows[: threads * per], 1)
+    peer_c = _raw_sqlite(tmp / "raw-autocommit.db", rows[: threads * per], 1)
     out.append(Result("audit.durable_concurrent", "events/s", ours_c, "raw sqlite3 autocommit per row",
                       peer_c, True, f"{threads} threads x append(); every ack durable and checkpointed"))
     return out

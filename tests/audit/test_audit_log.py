@@ -440,3 +440,28 @@ def test_equivocation_is_appended_to_the_witness_log_with_both_notes(tmp_path: P
     own.verify()
     for lg in (a, b, own):
         lg.close()
+
+
+def test_append_after_close_is_refused(tmp_path: Path) -> None:
+    from accord.errors import AccordError
+
+    lg = AuditLog(tmp_path / "c.db", origin=ORIGIN, signer=NoteSigner.generate(ORIGIN))
+    lg.append(ev(1))
+    lg.close()
+    with pytest.raises(AccordError, match="closed"):
+        lg.append(ev(2))
+    lg.close()  # idempotent
+
+
+def test_read_only_log_refuses_appends_but_proves(tmp_path: Path) -> None:
+    from accord.errors import AccordError
+
+    signer = NoteSigner.generate(ORIGIN)
+    with AuditLog(tmp_path / "r.db", origin=ORIGIN, signer=signer) as lg:
+        lg.append_many([ev(i) for i in range(4)])
+    with AuditLog(tmp_path / "r.db", origin=ORIGIN, verifiers=[signer.verifier()]) as ro:
+        with pytest.raises(AccordError, match="read-only"):
+            ro.append(ev(9))
+        assert ro.verify().size == 4
+        ev_ = ro.receipt_evidence(2)
+        assert verify_receipt_evidence(ev_, [signer.verifier()])["item"] == "item-2"

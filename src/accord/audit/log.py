@@ -379,6 +379,15 @@ class AuditLog:
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join()
+        # An append that raced with close() and queued behind the stop marker is refused, not hung.
+        while True:
+            try:
+                left = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                left.error = AccordError("audit log is closed")
+                left.done.set()
         self.engine.dispose()
 
     def __enter__(self) -> AuditLog:
