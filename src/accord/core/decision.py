@@ -36,6 +36,7 @@ from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
 from accord.core.labels import Caveat, Label
 from accord.core.schemes import Level, scheme_for
+from accord.errors import AccordError
 
 
 class Code(StrEnum):
