@@ -189,7 +189,7 @@ class Decision(NamedTuple):
         }
 
 
-class ReleaseDenied(Exception):
+class ReleaseDenied(AccordError):
     """Raised by :func:`enforce` when a decision refuses; carries the decision."""
 
     def __init__(self, decision: Decision) -> None:
