@@ -55,3 +55,23 @@ class IntegrityError(AccordError):
 
     def __init__(self, message: str = "integrity check failed") -> None:
         super().__init__(message)
+
+
+class TrustError(AccordError):
+    """A key, signer or roster is not trusted (unknown key id, broken rotation chain, rollback)."""
+
+
+class ReleaseRefused(AccordError):
+    """Sealing or re-wrapping for a recipient was refused because the decision denied it.
+
+    Carries the recipient and the :class:`accord.core.decision.Decision` (typed ``object`` here so that
+    this module does not import the core).
+    """
+
+    def __init__(self, recipient: str, decision: object, message: str | None = None) -> None:
+        self.recipient = recipient
+        self.decision = decision
+        reasons = getattr(decision, "reasons", ())
+        why = "; ".join(str(getattr(r, "message", r)) for r in reasons) if reasons else ""
+        text = message or f"release to {recipient} refused" + (f": {why}" if why else "")
+        super().__init__(text)

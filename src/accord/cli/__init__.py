@@ -25,6 +25,9 @@ def _register() -> None:
     from accord.cli import audit_cmds
 
     audit_cmds.register(app)
+    from accord.cli import sealed_cmds
+
+    sealed_cmds.register(app)
 
 
 def get_app() -> typer.Typer:

@@ -1,0 +1,311 @@
+"""CLI for sealed items: ``accord keys …``, ``accord seal``, ``accord open``, ``accord inspect``, ``accord rewrap``.
+
+Exit codes: 0 ok; 1 refused (a decision denied a recipient) or a failed check (signature, integrity,
+untrusted key); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from accord.cli._common import AgreementsOpt, AtOpt, agreements_from, console, err_console, fail, parse_day, read_file
+from accord.core.consent import Consent
+from accord.errors import AccordError, IntegrityError, ReleaseRefused, TrustError
+from accord.formats.documents import load_consents
+from accord.formats.stanag4774 import load_label
+from accord.sealed import container
+from accord.sealed.keys import KEYS_FILE, PartyKeys, Roster, RosterEntry
+from accord.sealed.suites import CLASSICAL, HYBRID
+
+F = TypeVar("F", bound=Callable[..., Any])
+SUITE_NAMES = {"hybrid": HYBRID, "classical": CLASSICAL}
+PROGRESS_MIN = 8 * 1024 * 1024
+
+keys_app = typer.Typer(help="Create and rotate a nation's keys; manage the trust roster.", no_args_is_help=True)
+
+KeysOpt = typer.Option(..., "--keys", help="Directory holding this nation's party-keys.json (mode 0600).")
+RosterOpt = typer.Option(Path("roster"), "--roster", help="Trust roster directory (PARTY.N.json entries).")
+
+
+def _handles(fn: F) -> F:
+    """Refusals and failed checks exit 1, bad input exits 2; both print ``error: …`` on stderr."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReleaseRefused as exc:
+            fail(f"refused: {exc}", 1)
+        except (IntegrityError, TrustError) as exc:
+            fail(str(exc), 1)
+        except AccordError as exc:
+            fail(exc.diagnostics())
+        except OSError as exc:
+            fail(f"{exc.filename or ''}: {exc.strerror}")
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar on stderr for long work (files over 8 MiB); None otherwise."""
+    if total < PROGRESS_MIN:
+        yield None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as prog:
+        task = prog.add_task(what, total=total)
+        yield lambda n: prog.advance(task, n)
+
+
+def _consents(paths: list[Path]) -> list[Consent]:
+    out: list[Consent] = []
+    for p in paths:
+        out.extend(load_consents(p))
+    return out
+
+
+# ---------------------------------------------------------------- keys
+
+
+@keys_app.command("init")
+@_handles
+def keys_init(
+    party: str = typer.Option(..., "--party", help="ISO 3166 alpha-3 code of the nation, e.g. KOR."),
+    directory: Path | None = typer.Option(None, "--dir", help="Where to write the keys (default: keys/PARTY)."),
+    roster: Path | None = typer.Option(None, "--roster", help="Also write the public entry into this roster."),
+) -> None:
+    """Create a nation's signing and encryption keys (0600) and its self-signed public roster entry (v1)."""
+    d = directory or Path("keys") / party
+    if (d / KEYS_FILE).exists():
+        fail(f"{d / KEYS_FILE} already exists; use `accord keys rotate` to make new keys")
+    keys = PartyKeys.generate(party)
+    path = keys.save(d)
+    entry = Roster.first_entry(keys)
+    (d / f"{party}.1.json").write_bytes(entry.raw)
+    if roster is not None:
+        r = Roster.load(roster) if roster.is_dir() else Roster()
+        r.add(entry)
+        r.save(roster)
+    console.print(f"wrote {path} (0600) and {d / f'{party}.1.json'}")
+    console.print(f"signing key {keys.sign_key_id}; roster entry fingerprint {entry.fingerprint()}")
+    console.print("partners pin this entry after checking the fingerprint out of band.")
+
+
+@keys_app.command("rotate")
+@_handles
+def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
+    """Add a new key generation (old keys kept for reading) and a roster entry signed by old and new keys."""
+    keys = PartyKeys.load(keys_dir)
+    r = Roster.load(roster)
+    new = keys.rotate()
+    entry = r.rotate(new)
+    new.save(keys_dir)
+    r.save(roster)
+    (keys_dir / f"{new.party}.{entry.version}.json").write_bytes(entry.raw)
+    console.print(f"{new.party} v{entry.version}: signing key {new.sign_key_id}; fingerprint {entry.fingerprint()}")
+
+
+@keys_app.command("add")
+@_handles
+def keys_add(
+    entry_file: Path = typer.Argument(..., help="A partner's roster entry PARTY.N.json."),
+    roster: Path = RosterOpt,
+    fingerprint: str | None = typer.Option(
+        None, "--fingerprint", help="Required to pin a new party (v1): the fingerprint checked out of band."
+    ),
+) -> None:
+    """Pin a partner's first entry (with its fingerprint) or accept its next, rotation-signed, version."""
+    entry = RosterEntry.parse(read_file(entry_file), source=str(entry_file))
+    r = Roster.load(roster) if roster.is_dir() else Roster()
+    if entry.party not in r.chains and fingerprint != entry.fingerprint():
+        fail(f"pinning {entry.party} needs --fingerprint {entry.fingerprint()} checked out of band", 1)
+    r.add(entry)
+    r.save(roster)
+    console.print(f"{entry.party} v{entry.version} accepted into {roster}")
+
+
+@keys_app.command("show")
+@_handles
+def keys_show(roster: Path = RosterOpt) -> None:
+    """List the roster: parties, versions, active key ids and pin fingerprints."""
+    r = Roster.load(roster)
+    table = Table(title=f"Trust roster {roster}")
+    for col in ("party", "version", "signing key", "keys held", "v1 fingerprint"):
+        table.add_column(col)
+    for p in r.parties:
+        e = r.latest(p)
+        table.add_row(p, str(e.version), e.active_sign.keyid, str(len(e.keys)), r.chains[p][0].fingerprint()[:32])
+    console.print(table)
+
+
+# ---------------------------------------------------------------- seal / open / inspect / rewrap
+
+
+def seal(
+    label: Path = typer.Option(..., "--label", help="Label file: STANAG 4774 XML or Accord JSON."),
+    to: list[str] = typer.Option(..., "--to", help="Recipient nation (repeat for several)."),
+    in_file: Path = typer.Option(..., "--in", help="Plaintext file."),
+    out_file: Path = typer.Option(..., "--out", help="Sealed item to write (.tdf)."),
+    keys_dir: Path = KeysOpt,
+    roster: Path = RosterOpt,
+    holder: str | None = typer.Option(None, "--from", help="Releasing nation (default: the keys' nation)."),
+    at: str | None = AtOpt,
+    agreements: Path | None = AgreementsOpt,
+    consent: list[Path] = typer.Option([], "--consent", help="Consent document(s) of the originator."),
+    suite: str = typer.Option("hybrid", "--suite", help="hybrid (ML-KEM-1024+P-384) or classical (P-384)."),
+    relay: str = typer.Option("blind", "--relay", help="Through a hub: blind (end to end) or rewrap (hub reads)."),
+) -> None:
+    """Seal a file for the recipients the agreements allow (each is decided; a denial refuses)."""
+    if suite not in SUITE_NAMES:
+        fail(f"--suite must be one of {', '.join(SUITE_NAMES)}")
+    lab = load_label(read_file(label), source=str(label))
+    keys = PartyKeys.load(keys_dir)
+    r = Roster.load(roster)
+    size = in_file.stat().st_size if in_file.exists() else 0
+    with _progress(size, "sealing") as prog:
+        info = container.seal_file(
+            in_file,
+            out_file,
+            lab,
+            recipients=to,
+            signer=keys,
+            roster=r,
+            agreements=agreements_from(agreements),
+            at=parse_day(at),
+            holder=holder,
+            consents=_consents(consent),
+            suite=SUITE_NAMES[suite],
+            relay=relay,
+            progress=prog,
+        )
+    console.print(f"sealed {info.size} bytes in {info.segments} segment(s) for {', '.join(to)} → {out_file}")
+    console.print(f"{lab.banner}")
+
+
+def open_(
+    in_file: Path = typer.Option(..., "--in", help="Sealed item."),
+    out_file: Path = typer.Option(..., "--out", help="Where to write the plaintext (only after every check)."),
+    keys_dir: Path = KeysOpt,
+    roster: Path = RosterOpt,
+) -> None:
+    """Verify and decrypt a sealed item; nothing is written unless every check passes."""
+    keys = PartyKeys.load(keys_dir)
+    r = Roster.load(roster)
+    size = in_file.stat().st_size if in_file.exists() else 0
+    with _progress(size, "opening") as prog:
+        opened = container.open_file(in_file, out_file, keys=keys, roster=r, progress=prog)
+    console.print(f"{opened.banner}")
+    console.print(f"signed by {opened.signer}; {opened.manifest.size} bytes → {out_file}")
+
+
+def inspect(
+    in_file: Path = typer.Argument(..., help="Sealed item."),
+    roster: Path | None = typer.Option(None, "--roster", help="Trust roster to check signatures against."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show the banner, labels, recipients, suite and integrity status without decrypting."""
+    r = Roster.load(roster) if roster is not None else None
+    size = in_file.stat().st_size if in_file.exists() else 0
+    with _progress(size, "checking") as prog:
+        ins = container.inspect_file(in_file, roster=r, progress=prog)
+    m = ins.manifest
+    doc = {
+        "banner": ins.banner,
+        "originator_label": ins.label_xml.decode("utf-8", "replace"),
+        "alternative_labels": [
+            {"party": a.party, "xml": a.xml.decode("utf-8", "replace")} for a in ins.alternative_labels
+        ],
+        "holder": m.holder,
+        "signer": m.signer,
+        "signer_key": m.signer_keyid,
+        "at": m.at,
+        "suite": m.suite,
+        "suite_description": ins.suite_description,
+        "recipients": [
+            {
+                "party": g.party,
+                "key": g.keyid,
+                "granted_by": g.granted_by,
+                "route": list(g.route),
+                "agreements": list(g.agreements),
+            }
+            for g in ins.recipients
+        ],
+        "relays": [{"to": x.to, "via": list(x.via)} for x in ins.relays],
+        "size": m.size,
+        "segments": m.segments,
+        "segment_size": m.segment_size,
+        "signature": ins.signature,
+        "payload": ins.payload,
+        "problems": list(ins.problems),
+    }
+    if as_json:
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        console.print(f"[bold]{ins.banner}[/bold]")
+        console.print(f"released by {m.holder} on {m.at}; suite {ins.suite_description}")
+        for g in ins.recipients:
+            via = " → ".join(g.route) if g.route else g.party
+            console.print(f"  recipient {g.party} (key {g.keyid[:12]}…, granted by {g.granted_by}; {via})")
+        for x in ins.relays:
+            console.print(f"  re-wrap requested: {x.to} via {', '.join(x.via)}")
+        for a in ins.alternative_labels:
+            console.print(f"  alternative label by {a.party}")
+        console.print(f"{m.size} bytes in {m.segments} segment(s)")
+        style = "green" if ins.ok else "red"
+        console.print(f"[{style}]signature: {ins.signature}; payload: {ins.payload}[/{style}]")
+        for p in ins.problems:
+            console.print(f"  [red]{p}[/red]")
+    if not ins.ok and r is not None:
+        raise typer.Exit(1)
+
+
+def rewrap(
+    in_file: Path = typer.Option(..., "--in", help="Sealed item received by this hub."),
+    out_file: Path = typer.Option(..., "--out", help="Re-wrapped item to write."),
+    to: str = typer.Option(..., "--to", help="Next nation."),
+    keys_dir: Path = KeysOpt,
+    roster: Path = RosterOpt,
+    at: str | None = AtOpt,
+    agreements: Path | None = AgreementsOpt,
+    consent: list[Path] = typer.Option([], "--consent", help="Consent document(s) of the originator."),
+) -> None:
+    """At a hub: re-wrap an item for the next nation (the originator's signature stays valid)."""
+    container.rewrap_file(
+        in_file,
+        out_file,
+        keys=PartyKeys.load(keys_dir),
+        roster=Roster.load(roster),
+        to=to,
+        agreements=agreements_from(agreements),
+        at=parse_day(at),
+        consents=_consents(consent),
+    )
+    console.print(f"re-wrapped for {to} → {out_file}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the sealed-item commands to the root app."""
+    app.add_typer(keys_app, name="keys")
+    app.command("seal")(_handles(seal))
+    app.command("open")(_handles(open_))
+    app.command("inspect")(_handles(inspect))
+    app.command("rewrap")(_handles(rewrap))
