@@ -1,4 +1,7 @@
-"""Shared fixtures: the bundled agreements and a label factory."""
+"""Shared fixtures: the bundled agreements, a label factory, and PostgreSQL.
+
+``postgres_url`` / ``postgres_db_url``: a real PostgreSQL 15 for tests, see tests/support/postgres.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ import pytest
 from accord.core.agreements import AgreementSet
 from accord.core.labels import Label
 from accord.formats.agreement_yaml import load_agreements
+from tests.support.postgres import postgres_db_url, postgres_url
+
+__all__ = ["postgres_db_url", "postgres_url"]
 
 LabelFactory = Callable[..., Label]
 

@@ -126,6 +126,26 @@ def test_minimum_suite_is_enforced(parties, roster, aset):
     assert c.inspect_bytes(blob, roster=roster).manifest.suite == HYBRID
 
 
+def test_agreement_minimum_suite_is_enforced(parties, roster, tmp_path):
+    """An agreement document's min_suite refuses a weaker suite for releases under it."""
+
+    from accord.formats.agreement_yaml import bundled_dir
+
+    for f in bundled_dir().glob("*.yaml"):
+        text = f.read_text(encoding="utf-8")
+        if f.name == "jpn-kor-gsomia.yaml":
+            text = text.replace("legal_status: legally-binding", f"min_suite: {HYBRID}\nlegal_status: legally-binding",
+                                1)
+        (tmp_path / f.name).write_text(text, encoding="utf-8")
+    strict = load_agreements(tmp_path)
+    assert strict.get("jpn-kor-gsomia").min_suite == HYBRID
+    with pytest.raises(InputError, match="weaker than the minimum"):
+        c.seal_bytes(b"x", label(), recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=strict,
+                     at=AFTER_GSOMIA, suite=CLASSICAL)
+    c.seal_bytes(b"x", label(), recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=strict,
+                 at=AFTER_GSOMIA, suite=HYBRID)
+
+
 def test_blind_forwarding_hub_cannot_read_final_recipient_can(parties, roster, aset):
     """T-R5 relay through the US hub, sealed end to end for JPN: the hub forwards the bytes unread."""
     blob = c.seal_bytes(

@@ -22,6 +22,9 @@ def _register() -> None:
     from accord.cli import core_cmds
 
     core_cmds.register(app)
+    from accord.cli import audit_cmds
+
+    audit_cmds.register(app)
     from accord.cli import sealed_cmds
 
     sealed_cmds.register(app)

@@ -224,6 +224,8 @@ class Agreement:
         legal_status: legally binding or not.
         protection_basis: ids of the agreements under which items exchanged through this
             arrangement are protected (TISA para. 3); each hop must also be covered by one of them.
+        min_suite: the weakest sealing suite items released under it may use (``docs/sealed-format.md``),
+            or None for the default policy.
         citations: concern -> article and rule id.
         lifecycle: signature, entry into force, term, events.
         provenance: field -> what is sourced and what is assumed.
@@ -240,6 +242,7 @@ class Agreement:
     legal_status: LegalStatus
     lifecycle: Lifecycle
     protection_basis: tuple[str, ...] = ()
+    min_suite: str | None = None
     citations: Mapping[str, Citation] = field(default_factory=dict)
     provenance: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None

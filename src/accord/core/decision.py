@@ -36,6 +36,7 @@ from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
 from accord.core.labels import Caveat, Label
 from accord.core.schemes import Level, scheme_for
+from accord.errors import AccordError
 
 
 class Code(StrEnum):
@@ -188,7 +189,7 @@ class Decision(NamedTuple):
         }
 
 
-class ReleaseDenied(Exception):
+class ReleaseDenied(AccordError):
     """Raised by :func:`enforce` when a decision refuses; carries the decision."""
 
     def __init__(self, decision: Decision) -> None:

@@ -36,7 +36,8 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 
 _TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
-             "scope", "equivalence", "protection_basis", "citations", "lifecycle", "provenance", "sources"}
+             "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
+             "sources"}
 _REQUIRED = {"id", "title", "kind", "parties", "legal_status", "onward_release_requires_consent", "scope",
              "equivalence", "lifecycle"}
 _LIFE_KEYS = {"signed", "in_force", "term_years", "auto_renewal", "notice_days", "events"}
@@ -184,6 +185,12 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
     basis_raw = doc.get("protection_basis", [])
     if not isinstance(basis_raw, list) or not all(isinstance(b, str) for b in basis_raw):
         raise ctx.err("protection_basis", "expected a list of agreement ids")
+    min_suite = doc.get("min_suite")
+    if min_suite is not None:
+        from accord.sealed.suites import SUITES
+
+        if min_suite not in SUITES:
+            raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
     cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
@@ -250,7 +257,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         onward_release_requires_consent=consent, legal_status=legal,
         lifecycle=Lifecycle(signed=signed, in_force=in_force, term_years=term_years,
                             auto_renewal=auto_renewal, notice_days=notice_days, events=tuple(events)),
-        protection_basis=tuple(basis_raw), citations=citations,
+        protection_basis=tuple(basis_raw), min_suite=min_suite, citations=citations,
         provenance={str(k): v for k, v in prov_raw.items()}, source=source)
 
 

@@ -1,0 +1,711 @@
+"""The durable, tamper-evident audit log of one node (JK-R11: inventory and custody trail).
+
+- Leaves are canonical JSON events (:mod:`accord.audit.events`); the tree is RFC 6962.
+- Group commit: one writer thread drains a queue of appends and writes many events, plus one
+  signed checkpoint for the new tree size, in one transaction. ``append`` returns only after
+  that transaction committed (SQLite ``synchronous=FULL`` / PostgreSQL commit), so an index that
+  was acknowledged is durable and covered by a signed checkpoint.
+- ``verify`` recomputes everything from the stored events: contiguous indices, leaf hashes,
+  canonical encoding, and every checkpoint's signature (against trusted keys, not the database's
+  own record of its key) and root. Rows not covered by a trusted checkpoint are a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select
+
+from accord.audit import store
+from accord.audit.errors import AuditIntegrityError, MalformedNoteError, UnverifiedNoteError
+from accord.audit.events import encode_event, is_canonical
+from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
+from accord.audit.note import Checkpoint, NoteSigner, Verifier, open_checkpoint, parse_vkey, sign_note
+from accord.audit.receipt import ReceiptEvidence, receipt_evidence
+from accord.errors import AccordError, InputError
+
+EXPORT_FORMAT = "accord-audit-log/1"
+_CHUNK = 20_000
+
+
+def _as_bytes(v: object) -> bytes:
+    """A BLOB column's value as bytes (a tampered row may hold TEXT instead)."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    return b""  # NULL or another type: it will not match any hash
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_entries` found. ``ok`` is True iff ``problems`` is empty."""
+
+    size: int = 0
+    root: bytes = b""
+    checkpoints_verified: int = 0
+    last_checkpoint: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_entries(
+    *,
+    origin: str,
+    rows: Iterable[tuple[int, bytes, bytes | None]],
+    checkpoint_notes: Iterable[tuple[int, bytes]],
+    verifiers: Sequence[Verifier],
+    known_checkpoints: Sequence[bytes] = (),
+    cache_from_level: int = 4,
+    max_problems: int = 50,
+) -> VerifyReport:
+    """Recompute a log from its rows and check it against its signed checkpoints.
+
+    Args:
+        origin: the log's origin (checkpoint line 1).
+        rows: ``(index, event bytes, stored leaf hash or None)`` in index order.
+        checkpoint_notes: ``(size recorded with it, signed note)``.
+        verifiers: the trusted log keys.
+        known_checkpoints: signed checkpoints kept elsewhere (witnesses, receipts) that the log
+            must still contain (detects a truncated tail whose checkpoints were deleted too).
+    """
+    rep = VerifyReport()
+    tree = MerkleTree(cache_from_level=cache_from_level)
+
+    def problem(msg: str) -> None:
+        if len(rep.problems) < max_problems:
+            rep.problems.append(msg)
+
+    expected = 0
+    buf = bytearray()
+    for idx, ev, stored in rows:
+        if idx != expected:
+            problem(f"row index {idx} where {expected} was expected (row deleted, inserted or reordered)")
+            expected = idx
+        h = leaf_hash(ev)
+        if stored is not None and h != stored:
+            problem(f"leaf {idx}: event does not match its stored hash (edited)")
+        if not is_canonical(ev):
+            problem(f"leaf {idx}: event is not canonical JSON (edited)")
+        buf += h
+        if len(buf) >= _CHUNK * 32:
+            tree.extend_flat(buf)
+            buf = bytearray()
+        expected += 1
+    tree.extend_flat(buf)
+    rep.size = tree.size
+    rep.root = tree.root()
+
+    best = 0
+    for recorded, note in checkpoint_notes:
+        try:
+            cp, _ = open_checkpoint(note, verifiers, origin=origin)
+        except UnverifiedNoteError:
+            problem(f"checkpoint at size {recorded}: not signed by a trusted key")
+            continue
+        except MalformedNoteError as e:
+            problem(f"checkpoint at size {recorded}: malformed ({e})")
+            continue
+        if cp.size != recorded:
+            problem(f"checkpoint recorded at size {recorded} is for size {cp.size}")
+            continue
+        if cp.size > tree.size:
+            problem(f"checkpoint at size {cp.size} is beyond the {tree.size} rows present (rows deleted)")
+            continue
+        if tree.root(cp.size) != cp.root_hash:
+            problem(f"checkpoint at size {cp.size}: root does not match the rows (rows edited/reordered)")
+            continue
+        rep.checkpoints_verified += 1
+        best = max(best, cp.size)
+    for note in known_checkpoints:
+        try:
+            cp, _ = open_checkpoint(note, verifiers, origin=origin)
+        except AccordError as e:
+            problem(f"known checkpoint does not verify: {e}")
+            continue
+        if cp.size > tree.size:
+            problem(f"a checkpoint seen elsewhere has size {cp.size} > {tree.size} rows (tail removed)")
+        elif tree.root(cp.size) != cp.root_hash:
+            problem(f"a checkpoint seen elsewhere at size {cp.size} disagrees with the rows (log rewritten)")
+        else:
+            best = max(best, cp.size)
+    rep.last_checkpoint = best
+    if tree.size and best < tree.size:
+        problem(f"rows {best}..{tree.size - 1} are not covered by any trusted signed checkpoint")
+    return rep
+
+
+def _driver_insert_sql(engine: Engine) -> str:
+    """``INSERT INTO audit_leaves`` with 5 positional placeholders in the driver's paramstyle."""
+    style = engine.dialect.paramstyle
+    if style == "qmark":
+        ph = ", ".join("?" * 5)
+    elif style in ("format", "pyformat"):
+        ph = ", ".join(["%s"] * 5)
+    elif style == "numeric":
+        ph = ", ".join(f":{i}" for i in range(1, 6))
+    else:  # pragma: no cover - no supported driver uses named placeholders
+        raise InputError(f"unsupported DB-API paramstyle {style!r}", source="audit log")
+    # Only fixed placeholder text is interpolated; values are bound by the driver.
+    return f"INSERT INTO audit_leaves (idx, leaf_hash, event, kind, item) VALUES ({ph})"  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event already validated and encoded by :func:`prepare_event` (leaf bytes and hash).
+
+    Callers may prepare events in their own threads, off the log's writer; build these only
+    with :func:`prepare_event` (``verify`` re-checks every leaf's canonical form anyway).
+    """
+
+    leaf: bytes
+    leaf_hash: bytes
+    kind: str
+    item: str
+
+
+def prepare_event(event: Mapping[str, Any]) -> PreparedEvent:
+    """Validate and encode an event (see :func:`accord.audit.events.encode_event`)."""
+    leaf = encode_event(event)
+    return PreparedEvent(leaf, leaf_hash(leaf), str(event["type"]), str(event["item"]))
+
+
+@dataclass
+class _Request:
+    events: list[PreparedEvent]
+    done: threading.Event = field(default_factory=threading.Event)
+    first: int = -1
+    error: BaseException | None = None
+
+
+class AuditLog:
+    """A node's audit log on SQLAlchemy Core (SQLite file/URL or PostgreSQL URL).
+
+    Args:
+        db: an SQLAlchemy URL, an SQLite file path, or an Engine.
+        origin: the log's origin (checkpoint line 1), e.g. ``accord.kor.example/audit``.
+        signer: the log's note signer; without it the log is read-only (verify, prove).
+        verifiers: trusted log keys for :meth:`verify` (default: the signer's own key).
+        max_batch: most events in one transaction.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | Engine,
+        *,
+        origin: str,
+        signer: NoteSigner | None = None,
+        verifiers: Sequence[Verifier] | None = None,
+        max_batch: int = 10_000,
+        cache_from_level: int = 4,
+    ) -> None:
+        Checkpoint(origin, 0, b"\0" * 32)  # validates the origin
+        self.origin = origin
+        self.engine = store.make_engine(db)
+        self._signer = signer
+        if verifiers is None:
+            verifiers = [signer.verifier()] if signer is not None else []
+        self._verifiers = list(verifiers)
+        self._max_batch = max_batch
+        self._tree = MerkleTree(cache_from_level=cache_from_level)
+        self._tree_lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._committed = 0
+        self._latest_note: bytes | None = None
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._insert_sql = _driver_insert_sql(self.engine)
+        self._closed = False
+        self._load()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        with self.engine.begin() as conn:
+            metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
+            if "origin" in metas and metas["origin"] != self.origin:
+                raise InputError(f"database holds the log {metas['origin']!r}, not {self.origin!r}", source="audit log")
+            if self._signer is not None and metas.get("vkey", self._signer.vkey) != self._signer.vkey:
+                raise InputError("the signer's key is not the key this log was created with", source="audit log")
+            new = {"origin": self.origin}
+            if self._signer is not None:
+                new["vkey"] = self._signer.vkey
+            for k, v in new.items():
+                if k not in metas:
+                    conn.execute(insert(store.meta), {"key": k, "value": v})
+            buf = bytearray()
+            result = conn.execution_options(stream_results=True).execute(
+                select(store.leaves.c.idx, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
+            )
+            for expected, (idx, h) in enumerate(result):
+                if idx != expected:
+                    raise InputError(
+                        f"audit log rows are not contiguous at {expected}; run `accord audit verify`",
+                        source="audit log",
+                    )
+                buf += h
+            self._tree.extend_flat(buf)
+            self._committed = self._tree.size
+            row = conn.execute(
+                select(store.checkpoints.c.note).order_by(store.checkpoints.c.size.desc()).limit(1)
+            ).first()
+            self._latest_note = bytes(row[0]) if row else None
+
+    @property
+    def vkey(self) -> str | None:
+        """The log's verifier key (``name+keyid+base64``)."""
+        return self._signer.vkey if self._signer is not None else None
+
+    @property
+    def size(self) -> int:
+        """Number of committed (acknowledged) events."""
+        return self._committed
+
+    # -- appending -----------------------------------------------------------------------------
+    def append(self, event: Mapping[str, Any] | PreparedEvent) -> int:
+        """Append one event; returns its index once it is durable and checkpointed."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Mapping[str, Any] | PreparedEvent]) -> list[int]:
+        """Append events (one transaction or part of one); returns their indices once durable.
+
+        Events are dicts (validated and encoded here) or :class:`PreparedEvent` from
+        :func:`prepare_event` (validated and encoded by the caller, e.g. in its own thread).
+
+        Raises:
+            InputError: an event is malformed (nothing is written).
+            AccordError: the log is read-only or closed, or the commit failed.
+        """
+        if self._signer is None:
+            raise AccordError("this audit log was opened without a signer (read-only)")
+        if not events:
+            return []
+        prepared = [e if isinstance(e, PreparedEvent) else prepare_event(e) for e in events]
+        req = _Request(prepared)
+        self._submit(req)
+        return list(range(req.first, req.first + len(prepared)))
+
+    def _submit(self, req: _Request) -> None:
+        if self._closed:
+            raise AccordError("audit log is closed")
+        self._ensure_writer()
+        self._queue.put(req)
+        req.done.wait()
+        if req.error is not None:
+            raise AccordError("audit log commit failed") from req.error
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            with self._write_lock:
+                if self._writer is None:
+                    t = threading.Thread(target=self._writer_loop, name="audit-writer", daemon=True)
+                    t.start()
+                    self._writer = t
+
+    def _writer_loop(self) -> None:
+        while True:
+            req = self._queue.get()
+            if req is None:
+                return
+            batch = [req]
+            n = len(req.events)
+            stop = False
+            while n < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+                n += len(nxt.events)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Request]) -> None:
+        assert self._signer is not None
+        with self._write_lock:
+            start = self._committed
+            rows: list[tuple[int, bytes, bytes, str, str | None]] = []
+            hashes = bytearray()
+            i = start
+            for req in batch:
+                req.first = i
+                for e in req.events:
+                    hashes += e.leaf_hash
+                    rows.append((i, e.leaf_hash, e.leaf, e.kind, e.item))
+                    i += 1
+            try:
+                with self._tree_lock:
+                    self._tree.extend_flat(hashes)
+                    root = self._tree.root(i)
+                note = sign_note(Checkpoint(self.origin, i, root).text(), [self._signer])
+                with self.engine.begin() as conn:
+                    # The hot path: one DB-API executemany (psycopg pipelines it), placeholders in
+                    # the dialect's own paramstyle; everything else goes through SQLAlchemy Core.
+                    conn.exec_driver_sql(self._insert_sql, rows)
+                    conn.execute(
+                        insert(store.checkpoints),
+                        {"size": i, "note": note, "created_ms": int(time.time() * 1000)},
+                    )
+            except BaseException as e:  # roll the in-memory tree back; nothing was acknowledged
+                with self._tree_lock:
+                    self._tree.truncate(start)
+                for req in batch:
+                    req.error = e
+                    req.done.set()
+                return
+            self._committed = i
+            self._latest_note = note
+        for req in batch:
+            req.done.set()
+
+    def close(self) -> None:
+        """Stop the writer (after it drained the queue) and dispose of the engine."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+        # An append that raced with close() and queued behind the stop marker is refused, not hung.
+        while True:
+            try:
+                left = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                left.error = AccordError("audit log is closed")
+                left.done.set()
+        self.engine.dispose()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- checkpoints and proofs ----------------------------------------------------------------
+    def checkpoint(self) -> bytes:
+        """The latest signed checkpoint (signing one for the empty log if none exists yet)."""
+        with self._write_lock:
+            if self._latest_note is not None:
+                return self._latest_note
+            if self._signer is None:
+                raise AccordError("the log has no checkpoint and no signer")
+            note = sign_note(Checkpoint(self.origin, 0, self._tree.root(0)).text(), [self._signer])
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(store.checkpoints),
+                    {"size": 0, "note": note, "created_ms": int(time.time() * 1000)},
+                )
+            self._latest_note = note
+            return note
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The stored signed checkpoint for ``size``, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).first()
+        return bytes(row[0]) if row else None
+
+    def _size_arg(self, size: int | None) -> int:
+        n = self._committed if size is None else size
+        if not 0 <= n <= self._committed:
+            raise InputError(f"tree size {n} out of range (log has {self._committed})", source="audit log")
+        return n
+
+    def root(self, size: int | None = None) -> bytes:
+        with self._tree_lock:
+            return self._tree.root(self._size_arg(size))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of leaf ``index`` in the tree of ``size`` (default: current)."""
+        n = self._size_arg(size)
+        if not 0 <= index < n:
+            raise InputError(f"leaf index {index} out of range for size {n}", source="audit log")
+        with self._tree_lock:
+            return self._tree.inclusion_proof(index, n)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """Consistency proof from ``old`` to ``new`` (default: current)."""
+        n = self._size_arg(new)
+        if not 0 <= old <= n:
+            raise InputError(f"old size {old} out of range for size {n}", source="audit log")
+        with self._tree_lock:
+            return self._tree.consistency_proof(old, n)
+
+    def leaf_hash(self, index: int) -> bytes:
+        with self._tree_lock:
+            return self._tree.leaf_hash(index)
+
+    def event(self, index: int) -> bytes:
+        """The stored event bytes of leaf ``index``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(store.leaves.c.event).where(store.leaves.c.idx == index)).first()
+        if row is None:
+            raise InputError(f"no event at index {index}", source="audit log")
+        return bytes(row[0])
+
+    def receipt_evidence(self, index: int) -> ReceiptEvidence:
+        """The latest checkpoint and the inclusion proof of event ``index`` (offline-verifiable)."""
+        return receipt_evidence(self, index)
+
+    def find(self, item: str) -> list[int]:
+        """Indices of the events about ``item``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.leaves.c.idx).where(store.leaves.c.item == item).order_by(store.leaves.c.idx)
+            ).all()
+        return [int(r[0]) for r in rows if int(r[0]) < self._committed]
+
+    # -- verification --------------------------------------------------------------------------
+    def _rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+                select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
+            )
+            for idx, ev, h in result:
+                yield int(idx), _as_bytes(ev), _as_bytes(h)
+
+    def _checkpoint_rows(self) -> list[tuple[int, bytes]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
+            ).all()
+        return [(int(s), bytes(n)) for s, n in rows]
+
+    def verify(
+        self, *, trusted: Sequence[Verifier] | None = None, known_checkpoints: Sequence[bytes] = ()
+    ) -> VerifyReport:
+        """Recompute the whole log from the database and check it (see :func:`verify_database`)."""
+        verifiers = list(trusted) if trusted is not None else self._verifiers
+        return verify_database(self.engine, trusted=verifiers, known_checkpoints=known_checkpoints)
+
+    # -- export / import -----------------------------------------------------------------------
+    def export(self, path: str | Path) -> int:
+        """Write the log (events and checkpoints) as JSON lines; returns the number of events."""
+        n = 0
+        p = Path(path)
+        with p.open("w", encoding="utf-8") as f:
+            header = {
+                "format": EXPORT_FORMAT,
+                "origin": self.origin,
+                "vkey": self.vkey,
+                "size": self._committed,
+            }
+            f.write(json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n")
+            for idx, ev, _h in self._rows():
+                f.write(json.dumps({"i": idx, "e": ev.decode("utf-8")}, ensure_ascii=False) + "\n")
+                n += 1
+            for size, note in self._checkpoint_rows():
+                f.write(json.dumps({"checkpoint": note.decode("utf-8"), "size": size}, ensure_ascii=False) + "\n")
+        return n
+
+    @classmethod
+    def import_file(
+        cls,
+        path: str | Path,
+        db: str | Path | Engine,
+        *,
+        trusted: Sequence[Verifier],
+        signer: NoteSigner | None = None,
+    ) -> AuditLog:
+        """Verify an exported log and load it into an empty database.
+
+        Raises:
+            AuditIntegrityError: the export does not verify against ``trusted``.
+            InputError: malformed file, or the target database is not empty.
+        """
+        exp = read_export(path)
+        rep = verify_entries(origin=exp.origin, rows=exp.rows(), checkpoint_notes=exp.checkpoints, verifiers=trusted)
+        if not rep.ok:
+            raise AuditIntegrityError(rep.problems)
+        engine = store.make_engine(db)
+        with engine.begin() as conn:
+            if conn.execute(select(func.count()).select_from(store.leaves)).scalar():
+                raise InputError("the target audit database is not empty", source=str(db))
+            batch: list[dict[str, Any]] = []
+            for idx, ev, _ in exp.rows():
+                obj = json.loads(ev)
+                batch.append(
+                    {
+                        "idx": idx,
+                        "leaf_hash": leaf_hash(ev),
+                        "event": ev,
+                        "kind": obj.get("type", ""),
+                        "item": obj.get("item"),
+                    }
+                )
+                if len(batch) >= _CHUNK:
+                    conn.execute(insert(store.leaves), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(store.leaves), batch)
+            now = int(time.time() * 1000)
+            for size, note in exp.checkpoints:
+                conn.execute(insert(store.checkpoints), {"size": size, "note": note, "created_ms": now})
+            conn.execute(insert(store.meta), {"key": "origin", "value": exp.origin})
+            if exp.vkey:
+                conn.execute(insert(store.meta), {"key": "vkey", "value": exp.vkey})
+        return cls(engine, origin=exp.origin, signer=signer, verifiers=list(trusted))
+
+
+def _db_rows(engine: Engine) -> Iterator[tuple[int, bytes, bytes | None]]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
+            select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
+        )
+        for idx, ev, h in result:
+            yield int(idx), _as_bytes(ev), _as_bytes(h)
+
+
+def verify_database(
+    db: str | Path | Engine,
+    *,
+    trusted: Sequence[Verifier],
+    origin: str | None = None,
+    known_checkpoints: Sequence[bytes] = (),
+) -> VerifyReport:
+    """Recompute a node's audit database and check it against trusted log keys.
+
+    The origin is read from the database unless given. Works on a database that an
+    :class:`AuditLog` would refuse to open (e.g. with a gap in its rows).
+
+    Raises:
+        AuditIntegrityError: rows deleted, edited, inserted or reordered, checkpoints not signed by
+            a trusted key or not matching the rows, or rows not covered by a trusted checkpoint.
+        InputError: no trusted key, or no origin recorded or given.
+    """
+    if not trusted:
+        raise InputError("verify needs a trusted verifier key", source="audit log")
+    engine = db if isinstance(db, Engine) else store.make_engine(db)
+    with engine.connect() as conn:
+        metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
+        cps = [
+            (int(sz), bytes(n))
+            for sz, n in conn.execute(
+                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
+            )
+        ]
+    origin = origin or metas.get("origin")
+    if not origin:
+        raise InputError("the database records no log origin; give one", source="audit log")
+    rep = verify_entries(
+        origin=origin,
+        rows=_db_rows(engine),
+        checkpoint_notes=cps,
+        verifiers=trusted,
+        known_checkpoints=known_checkpoints,
+    )
+    stored = metas.get("vkey")
+    if stored is not None and all(getattr(v, "vkey", None) != stored for v in trusted):
+        rep.problems.append("the database records a log key that is not a trusted key")
+    if not rep.ok:
+        raise AuditIntegrityError(rep.problems)
+    return rep
+
+
+@dataclass
+class Export:
+    """An export file: header and checkpoints read at once, events streamed by :meth:`rows`."""
+
+    path: Path
+    origin: str
+    vkey: str | None
+    size: int
+    checkpoints: list[tuple[int, bytes]]
+
+    def rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """``(index, event bytes, None)`` in file order, read line by line (bounded memory)."""
+        for n, obj in _export_lines(self.path):
+            if "checkpoint" in obj:
+                continue
+            try:
+                yield int(obj["i"]), obj["e"].encode("utf-8"), None
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise InputError(f"malformed export line {n}", source=str(self.path)) from e
+
+
+def _export_lines(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            next(f, None)  # header
+            for n, line in enumerate(f, start=2):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"malformed export line {n}", source=str(p)) from e
+                if not isinstance(obj, dict):
+                    raise InputError(f"malformed export line {n}", source=str(p))
+                yield n, obj
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {e}", source=str(p)) from e
+
+
+def read_export(path: str | Path) -> Export:
+    """Parse an export file written by :meth:`AuditLog.export` (events are streamed later).
+
+    Raises:
+        InputError: not an Accord audit export, or a malformed line.
+    """
+    p = Path(path)
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            first = f.readline()
+        header = json.loads(first) if first else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError("not an Accord audit export", source=str(p)) from e
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        raise InputError("not an Accord audit export", source=str(p))
+    origin = header.get("origin")
+    if not isinstance(origin, str) or not origin:
+        raise InputError("export header has no origin", source=str(p), field="origin")
+    cps: list[tuple[int, bytes]] = []
+    count = 0
+    for n, obj in _export_lines(p):
+        if "checkpoint" in obj:
+            try:
+                cps.append((int(obj["size"]), obj["checkpoint"].encode("utf-8")))
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise InputError(f"malformed export line {n}", source=str(p)) from e
+        else:
+            count += 1
+    vkey = header.get("vkey")
+    if vkey is not None:
+        parse_vkey(vkey)
+    return Export(p, origin, vkey, count, cps)
+
+
+def verify_export(
+    path: str | Path, *, trusted: Sequence[Verifier], known_checkpoints: Sequence[bytes] = ()
+) -> VerifyReport:
+    """Verify an exported log file offline (raises :class:`AuditIntegrityError` on failure)."""
+    exp = read_export(path)
+    rep = verify_entries(
+        origin=exp.origin,
+        rows=exp.rows(),
+        checkpoint_notes=exp.checkpoints,
+        verifiers=trusted,
+        known_checkpoints=known_checkpoints,
+    )
+    if not rep.ok:
+        raise AuditIntegrityError(rep.problems)
+    return rep
+
+
+def check_consistent(old_note: bytes, new_note: bytes, proof: Sequence[bytes], verifiers: Sequence[Verifier]) -> bool:
+    """True iff two signed checkpoints of one log are consistent given ``proof`` (old -> new)."""
+    a, _ = open_checkpoint(old_note, verifiers)
+    b, _ = open_checkpoint(new_note, verifiers, origin=a.origin)
+    return verify_consistency(a.size, b.size, a.root_hash, b.root_hash, proof)

@@ -1,0 +1,98 @@
+"""Receipt evidence: a recipient's signed checkpoint plus the inclusion proof of its receipt event.
+
+A delivery receipt carries this, so the originator can prove, offline and without trusting the
+recipient's database, that the recipient logged the receipt (JK-R11 custody trail, JK-R19: once
+received, custody is the receiving party's).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from accord.audit.errors import MalformedNoteError
+from accord.audit.events import decode_event
+from accord.audit.merkle import leaf_hash, verify_inclusion
+from accord.audit.note import Checkpoint, Verifier, open_checkpoint, parse_note
+from accord.errors import InputError, IntegrityError
+
+if TYPE_CHECKING:
+    from accord.audit.log import AuditLog
+
+RECEIPT_FORMAT = "accord-audit-receipt/1"
+
+
+@dataclass(frozen=True)
+class ReceiptEvidence:
+    """A signed checkpoint, a leaf index and event, and the inclusion proof between them."""
+
+    checkpoint: bytes
+    index: int
+    event: bytes
+    proof: tuple[bytes, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": RECEIPT_FORMAT,
+                "checkpoint": self.checkpoint.decode("utf-8"),
+                "index": self.index,
+                "event": self.event.decode("utf-8"),
+                "proof": [base64.b64encode(p).decode("ascii") for p in self.proof],
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReceiptEvidence:
+        """Parse receipt evidence.
+
+        Raises:
+            InputError: not receipt evidence, or a malformed field.
+        """
+        try:
+            obj: Any = json.loads(text)
+            if obj.get("format") != RECEIPT_FORMAT:
+                raise InputError("not Accord receipt evidence", source="receipt")
+            proof = tuple(base64.b64decode(p, validate=True) for p in obj["proof"])
+            return cls(
+                checkpoint=str(obj["checkpoint"]).encode("utf-8"),
+                index=int(obj["index"]),
+                event=str(obj["event"]).encode("utf-8"),
+                proof=proof,
+            )
+        except InputError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"malformed receipt evidence: {e}", source="receipt") from e
+
+
+def receipt_evidence(log: AuditLog, index: int) -> ReceiptEvidence:
+    """Evidence that event ``index`` is in ``log``: its latest checkpoint and an inclusion proof."""
+    note = log.checkpoint()
+    text, _ = parse_note(note)
+    cp = Checkpoint.parse(text)
+    if not 0 <= index < cp.size:
+        raise InputError(f"event {index} is not covered by the latest checkpoint", source="audit log")
+    return ReceiptEvidence(note, index, log.event(index), tuple(log.inclusion_proof(index, cp.size)))
+
+
+def verify_receipt_evidence(
+    ev: ReceiptEvidence, verifiers: list[Verifier], *, origin: str | None = None
+) -> dict[str, Any]:
+    """Check receipt evidence offline; returns the logged event.
+
+    Raises:
+        MalformedNoteError: the checkpoint is malformed.
+        IntegrityError: the checkpoint is not signed by a trusted key or the proof fails.
+    """
+    cp, _ = open_checkpoint(ev.checkpoint, verifiers, origin=origin)
+    if not verify_inclusion(leaf_hash(ev.event), ev.index, cp.size, list(ev.proof), cp.root_hash):
+        raise IntegrityError()
+    try:
+        return decode_event(ev.event)
+    except ValueError as e:  # pragma: no cover - a proven leaf is what the log signed
+        raise MalformedNoteError("receipt event is not JSON") from e

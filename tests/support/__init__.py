@@ -1,0 +1,1 @@
+"""Reusable test support (fixtures shared across test modules and engineers)."""
