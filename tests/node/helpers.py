@@ -46,13 +46,14 @@ class Net:
         what_if: bool = True,
         extra: tuple[str, ...] = (),
         dbs: dict[str, str] | None = None,
+        audit: bool = True,
     ) -> None:
         dbs = dbs or {}
         self.cfgs: dict[str, NodeConfig] = {
             p: init_node(root / p.lower(), p, what_if=what_if, port=1, db=dbs.get(p)) for p in parties + extra
         }
         pin_each_other([self.cfgs[p] for p in parties], extra=[self.cfgs[p] for p in extra])
-        self.nodes: dict[str, NodeService] = {p: load_service(root / p.lower()) for p in parties + extra}
+        self.nodes: dict[str, NodeService] = {p: load_service(root / p.lower(), audit=audit) for p in parties + extra}
         self.refusals: list[tuple[str, str, str]] = []
 
     def caller(self, sender: str, recipient: str) -> Caller:

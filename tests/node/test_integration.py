@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +195,29 @@ def test_kill_9_during_delivery_loses_nothing_and_duplicates_nothing(tmp_path: P
     assert len(rows(kor, st.receipts)) == n
     stored = [r for r in rows(jpn, st.events) if r["type"] == "delivery"]
     assert len(stored) == n  # each stored exactly once (re-sends after the crash were recognised as replays)
+    # the audit logs survived the kill -9 too: they verify, and hold every journal event exactly once
+    for cfg in (kor, jpn):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "accord",
+                "audit",
+                "verify",
+                str(cfg.dir / "node.db"),
+                "--vkey",
+                (cfg.dir / "audit.vkey").read_text().strip(),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        journal = rows(cfg, st.events)
+        assert all(j["audit_idx"] is not None for j in journal)
+        store = st.Store(cfg.db, create=False)
+        with store.engine.connect() as c:
+            logged = [json.loads(bytes(e)) for (e,) in c.exec_driver_sql("SELECT event FROM audit_leaves ORDER BY idx")]
+        store.dispose()
+        assert sorted(e["journal"] for e in logged) == [j["id"] for j in journal]  # no event lost or logged twice

@@ -364,3 +364,61 @@ def test_inbox_is_unique_on_item_and_sender(net: Net) -> None:
         row = dict(conn.execute(select(st.inbox)).mappings().one())
         row.pop("id")
         assert not st.insert_ignore_duplicate(conn, st.inbox, row)
+
+
+def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net: Net) -> None:
+    net.submit("KOR", label("a1"), "JPN", "2015-04-12", MARKER)
+    net.pump()
+    with pytest.raises(Refused):
+        net.submit("KOR", label("a2"), "CHN", "2015-04-12", MARKER)
+    for party, svc in net.nodes.items():
+        if party == "CHN":
+            continue
+        assert svc.feeder is not None
+        journal = _rows(net, party, st.events)
+        assert journal and all(r["audit_idx"] is not None for r in journal)
+        assert svc.feeder.log.size == len(journal)
+        report = svc.feeder.log.verify()
+        assert report.ok, report.problems
+        leaves = [json.loads(svc.feeder.log.event(i)) for i in range(svc.feeder.log.size)]
+        assert [lf["journal"] for lf in leaves] == [r["id"] for r in journal]
+        assert all(MARKER.decode() not in json.dumps(lf, ensure_ascii=False) for lf in leaves)
+    kor = [json.loads(net.nodes["KOR"].feeder.log.event(i)) for i in range(net.nodes["KOR"].feeder.log.size)]  # type: ignore[union-attr]
+    assert [(e["type"], e["item"]) for e in kor] == [
+        ("decision", "a1"),
+        ("release", "a1"),
+        ("receipt", "a1"),
+        ("decision", "a2"),
+    ]
+    assert kor[0]["decision"]["allowed"] and not kor[3]["decision"]["allowed"]  # denials are logged too
+    assert kor[0]["label"]["classification"] == "군사Ⅱ급비밀"
+
+
+def test_events_journaled_by_another_process_reach_the_log_through_the_writer(net: Net) -> None:
+    from accord.node.app import load_service
+
+    cli = load_service(net.cfgs["KOR"].dir)  # like `accord node submit`: journals, does not append
+    assert cli.feeder is None
+    cli.submit(label("c1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
+    pending = [r for r in _rows(net, "KOR", st.events) if r["audit_idx"] is None]
+    assert [r["type"] for r in pending] == ["decision", "release"]
+    writer = net.nodes["KOR"].feeder
+    assert writer is not None
+    assert writer.flush() == 2
+    assert all(r["audit_idx"] is not None for r in _rows(net, "KOR", st.events))
+
+
+def test_a_crash_between_the_log_and_the_journal_does_not_append_twice(net: Net) -> None:
+    from accord.node.audit import AuditFeeder, to_audit_event
+
+    kor = net.nodes["KOR"]
+    kor.feeder = None  # journal only
+    kor.submit(label("x1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
+    rows = _rows(net, "KOR", st.events)
+    writer = AuditFeeder(kor.store, net.cfgs["KOR"].dir, "KOR")
+    writer.log.append_many([to_audit_event(r, "KOR") for r in rows])  # ... and the process dies here
+    writer.log.close()
+    again = AuditFeeder(kor.store, net.cfgs["KOR"].dir, "KOR")  # restart: reconcile from the log
+    assert again.flush() == 0
+    assert again.log.size == len(rows)
+    again.log.close()

@@ -124,6 +124,9 @@ def init(
         from accord.node.sealing import init_keys
 
         init_keys(directory, party)
+        from accord.node.audit import init_audit_key
+
+        init_audit_key(directory, party)
         Roster().save(directory)
         Store(cfg.db).dispose()
         import yaml
@@ -179,6 +182,7 @@ def run(
     workers: Annotated[int, typer.Option(help="delivery threads")] = 4,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
     port: Annotated[int | None, typer.Option(help="override the configured port (extra processes)")] = None,
+    audit: Annotated[bool, typer.Option(help="write the audit log (one process per nation)")] = True,
 ) -> None:
     """Serve the node (FastAPI on uvicorn, mutual TLS) and deliver its outbox until interrupted."""
     import logging
@@ -190,7 +194,7 @@ def run(
     )
     from accord.node.app import serve
 
-    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level, port=port))
+    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit))
 
 
 @node_app.command("submit")

@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--port", type=int)
+    p.add_argument("--no-audit", action="store_true", help="another process of this nation writes the audit log")
     p.add_argument("--log-level", default="warning")
     a = p.parse_args(argv)
     logging.basicConfig(
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    serve(a.dir, db=a.db, workers=a.workers, log_level=a.log_level, port=a.port)
+    serve(a.dir, db=a.db, workers=a.workers, log_level=a.log_level, port=a.port, audit=not a.no_audit)
     return 0
 
 

@@ -44,8 +44,12 @@ ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-
 MAX_PAYLOAD = 64 * 1024 * 1024
 
 
-def load_service(directory: Path, *, db: str | None = None) -> NodeService:
-    """Build a node's service from its directory (config, roster, keys, database)."""
+def load_service(directory: Path, *, db: str | None = None, audit: bool = False) -> NodeService:
+    """Build a node's service from its directory (config, roster, keys, database).
+
+    ``audit``: this process is the nation's audit writer (appends the journal to the audit log). Exactly one
+    process per nation should be: the node server (``accord node run``); CLI commands only journal.
+    """
     cfg = NodeConfig.load(directory)
     if db:
         cfg.db = db
@@ -53,7 +57,14 @@ def load_service(directory: Path, *, db: str | None = None) -> NodeService:
     aset = load_agreement_set(cfg.agreements)
     key = load_receipt_key(cfg.receipt_key_file)
     sealer = make_sealer(directory, aset)
-    return NodeService(cfg, roster, Store(cfg.db), aset, sealer, key)
+    store = Store(cfg.db)
+    feeder = None
+    if audit:
+        from accord.node.audit import AUDIT_KEY, AuditFeeder
+
+        if (directory / AUDIT_KEY).exists():
+            feeder = AuditFeeder(store, directory, cfg.party)
+    return NodeService(cfg, roster, store, aset, sealer, key, feeder)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -179,12 +190,16 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if service.feeder:
+            service.feeder.start()
         if worker:
             worker.start()
         log.info("accord node %s serving at %s", service.party, service.cfg.url)
         yield
         if worker:
             worker.stop()
+        if service.feeder:
+            service.feeder.stop()
 
     app = FastAPI(
         title=f"Accord node ({service.party})",
@@ -373,7 +388,13 @@ def _pinned_protocol() -> type:
 
 
 def serve(
-    directory: Path, *, db: str | None = None, workers: int = 4, log_level: str = "info", port: int | None = None
+    directory: Path,
+    *,
+    db: str | None = None,
+    workers: int = 4,
+    log_level: str = "info",
+    port: int | None = None,
+    audit: bool = True,
 ) -> None:
     """Run the node until interrupted: uvicorn, TLS 1.3, client certificate required and pinned.
 
@@ -384,7 +405,7 @@ def serve(
 
     from accord.node.identity import server_context
 
-    service = load_service(directory, db=db)
+    service = load_service(directory, db=db, audit=audit)
     cfg = service.cfg
     if port is not None:
         cfg.port = port

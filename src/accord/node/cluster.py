@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from accord.node.audit import init_audit_key
 from accord.node.client import local_client
 from accord.node.config import NodeConfig, Peer, Roster, self_entry
 from accord.node.identity import generate_receipt_key, generate_tls_identity, write_secret
@@ -48,6 +49,7 @@ def init_node(
     write_secret(cfg.receipt_key_file, generate_receipt_key())
     cfg.save()
     init_keys(directory, party)
+    init_audit_key(directory, party)
     Roster().save(directory)
     Store(cfg.db).dispose()
     (directory / "entry.yaml").write_text(yaml.safe_dump(self_entry(cfg), sort_keys=False))
@@ -73,6 +75,7 @@ class NodeProcess:
     workers: int = 4
     log_level: str = "warning"
     port: int | None = None
+    audit: bool = True
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -93,6 +96,8 @@ class NodeProcess:
             cmd += ["--db", self.db]
         if self.port:
             cmd += ["--port", str(self.port)]
+        if not self.audit:
+            cmd += ["--no-audit"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd,

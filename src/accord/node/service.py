@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, update
@@ -48,6 +48,9 @@ from accord.node.policy import (
     label_to_dict,
 )
 from accord.node.sealing import Sealer
+
+if TYPE_CHECKING:
+    from accord.node.audit import AuditFeeder
 
 log = logging.getLogger("accord.node")
 
@@ -76,7 +79,7 @@ class NodeService:
         agreements: AgreementSet,
         sealer: Sealer,
         receipt_key: Ed25519PrivateKey,
-        audit: Any = None,
+        feeder: AuditFeeder | None = None,
     ) -> None:
         self.cfg = cfg
         self.party = cfg.party
@@ -85,7 +88,7 @@ class NodeService:
         self.agreements = agreements
         self.sealer = sealer
         self.receipt_key = receipt_key
-        self.audit = audit
+        self.feeder = feeder
         self._keys: dict[str, Ed25519PublicKey] = {
             p.party: load_public_key_b64(p.receipt_key, source="roster") for p in roster.peers.values()
         }
@@ -116,8 +119,6 @@ class NodeService:
                 type=type_, item_id=item_id, body=canonical(record).decode(), created_at=st.now()
             )
         )
-        if self.audit is not None:
-            self.audit.append(record)
 
     def _decide(
         self,
@@ -150,18 +151,33 @@ class NodeService:
         return d
 
     @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One transaction; once committed, its events go into the audit log before the caller answers."""
+        with self.store.tx() as conn:
+            yield conn
+        self.flush_audit()
+
+    def flush_audit(self) -> None:
+        if self.feeder is None:
+            return
+        try:
+            self.feeder.flush()
+        except Exception:  # the events stay in the journal; the feeder's thread retries
+            log.exception("%s: audit log append failed", self.party)
+
+    @contextmanager
     def _recorded_tx(self, item_id: str | None, context: str) -> Iterator[Connection]:
         """A transaction whose refusals are still recorded: a denied decision or a failed integrity check
         rolls the transaction back, then is appended to the custody trail in a transaction of its own."""
         try:
-            with self.store.tx() as conn:
+            with self._tx() as conn:
                 yield conn
         except Refused as e:
-            with self.store.tx() as conn:
+            with self._tx() as conn:
                 self._event(conn, "decision", item_id, {"context": context, **getattr(e, "audit_body", {})})
             raise
         except IntegrityError:
-            with self.store.tx() as conn:
+            with self._tx() as conn:
                 self._event(conn, "integrity_failure", item_id, {"context": context})
             raise
 
@@ -459,7 +475,7 @@ class NodeService:
 
     def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             if entry.kind == "delivery":
                 env = json.loads(entry.body)
                 digest = sha256_hex(base64.b64decode(env["sealed"]))
@@ -492,7 +508,7 @@ class NodeService:
 
     def refused_by_peer(self, entry: st.OutboxEntry, worker: str, problem: str) -> None:
         self.store.mark_retry(entry.id, worker, problem, 0, give_up=True)
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             self._event(
                 conn,
                 "delivery_refused",
@@ -617,7 +633,7 @@ class NodeService:
         if label.originator != self.party or label.id != body.get("item_id"):
             raise InputError("the label does not match the request", field="label")
         recipient = check_party(body.get("recipient"), source="consent request", field="recipient")
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             ok = st.insert_ignore_duplicate(
                 conn,
                 st.consent_requests,
@@ -663,7 +679,7 @@ class NodeService:
         """The originator's security officer approves or denies a holder's request."""
         if not officer.strip():
             raise InputError("the deciding officer must be named", field="officer")
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             row = (
                 conn.execute(
                     select(st.consent_requests)
@@ -744,7 +760,7 @@ class NodeService:
             standing=True,
         )
         doc = self.sign_consent(c)
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             self.store.enqueue(
                 conn,
                 idem_key=f"consent:{c.id}",
@@ -761,7 +777,7 @@ class NodeService:
         day = self.resolve_at(body.get("at"))
         peer = self.admit(caller, day)
         request_id = str(body.get("request_id"))
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             row = (
                 conn.execute(
                     select(st.consent_requests)
@@ -816,7 +832,7 @@ class NodeService:
         if c.originator != peer.party or c.holder != self.party:
             raise PeerRefused("a consent comes from the originator to the holder it names")
         released = []
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             self._store_consent(conn, c, body["consent"], str(body.get("officer", "")))
             for row in (
                 conn.execute(

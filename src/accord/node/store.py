@@ -151,6 +151,7 @@ events = Table(
     Column("type", String(32), nullable=False),
     Column("item_id", String(200)),
     Column("body", Text, nullable=False),  # canonical JSON: label, decision, digest -- never content
+    Column("audit_idx", Integer),  # index in the audit log once appended (-1: appended, index not kept)
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

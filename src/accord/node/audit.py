@@ -1,0 +1,149 @@
+"""Feeding the node's custody trail into the tamper-evident audit log (issue 5, ``accord.audit``).
+
+Every state change writes its events to the node's ``events`` table in the same transaction (atomic with
+the change). One process per nation -- the *audit writer* -- appends them, in order, to the Merkle-tree
+audit log (``audit_*`` tables in the same database): synchronously after each of its own operations
+(so an answer is given only once the events are in the signed log) and from a background thread for
+events written by other processes of the nation (CLI commands, extra node processes). Each leaf carries
+its journal id, so that after a crash between the log's commit and the journal update, the journal is
+reconciled from the log instead of appending twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from accord.node import store as st
+from accord.node.canon import canonical
+from accord.node.identity import write_secret
+
+log = logging.getLogger("accord.node.audit")
+
+AUDIT_KEY = "audit-note.key"
+AUDIT_VKEY = "audit.vkey"
+_TYPES = {
+    "decision": "decision",
+    "release": "release",
+    "delivery_refused": "release",
+    "delivery": "delivery",
+    "replay": "delivery",
+    "integrity_failure": "delivery",
+    "receipt": "receipt",
+    "consent": "consent",
+    "consent_request": "consent",
+    "consent_requested": "consent",
+    "consent_decision": "consent",
+}
+
+
+def origin(party: str) -> str:
+    return f"accord.{party.lower()}.node/audit"
+
+
+def init_audit_key(directory: Path, party: str) -> str:
+    """Create the log's note signing key (0600) and its verifier key; returns the verifier key."""
+    from accord.audit.note import NoteSigner
+
+    signer = NoteSigner.generate(origin(party))
+    write_secret(directory / AUDIT_KEY, (signer.skey + "\n").encode())
+    (directory / AUDIT_VKEY).write_text(signer.vkey + "\n")
+    return signer.vkey
+
+
+def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
+    """A journal row as an audit event: label, decision and digests, never content."""
+    body = json.loads(str(row["body"]))
+    kind = str(row["type"])
+    ev: dict[str, Any] = {k: v for k, v in body.items() if k not in ("type", "item_id", "digest")}
+    digest = body.get("digest")
+    if isinstance(digest, str) and len(digest) == 64:
+        ev["digest"] = f"sha256:{digest}"
+    else:  # nothing sealed yet (e.g. a refused release): the digest of the event itself
+        ev["digest"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+        ev["digest_of"] = "event"
+    ev["type"] = _TYPES.get(kind, "decision")
+    ev["node_event"] = kind
+    ev["node"] = party
+    ev["journal"] = int(row["id"])
+    consent = body.get("consent")
+    ev["item"] = str(row.get("item_id") or (consent.get("id") if isinstance(consent, dict) else None) or party)
+    created = row["created_at"]
+    ev["at"] = (created if isinstance(created, dt.datetime) else st.now()).isoformat()
+    return ev
+
+
+class AuditFeeder:
+    """The audit writer of one nation: drains the journal into the audit log."""
+
+    def __init__(self, store: st.Store, directory: Path, party: str, *, poll_seconds: float = 0.5) -> None:
+        from accord.audit.log import AuditLog
+        from accord.audit.note import NoteSigner
+
+        signer = NoteSigner.from_skey((directory / AUDIT_KEY).read_text())
+        if not isinstance(signer, NoteSigner):
+            raise TypeError("not a note signer key")
+        self.log = AuditLog(store.url, origin=origin(party), signer=signer)
+        self.store = store
+        self.party = party
+        self.poll_seconds = poll_seconds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reconcile()
+
+    def reconcile(self) -> None:
+        """Mark journal rows the log already holds (a crash after the log's commit) as appended."""
+        size = self.log.size
+        if size == 0:
+            return
+        last = json.loads(self.log.event(size - 1))
+        journal = last.get("journal")
+        if isinstance(journal, int):
+            with self.store.tx() as conn:
+                conn.execute(update(st.events).where(st.events.c.id <= journal)
+                             .where(st.events.c.audit_idx.is_(None)).values(audit_idx=-1))
+
+    def flush(self, limit: int = 2000) -> int:
+        """Append every journal row not yet in the log; returns how many. Durable when it returns."""
+        with self._lock:
+            total = 0
+            while True:
+                with self.store.engine.connect() as conn:
+                    rows = [dict(r) for r in conn.execute(
+                        select(st.events).where(st.events.c.audit_idx.is_(None)).order_by(st.events.c.id).limit(limit)
+                    ).mappings()]
+                if not rows:
+                    return total
+                idx = self.log.append_many([to_audit_event(r, self.party) for r in rows])
+                with self.store.tx() as conn:
+                    for r, i in zip(rows, idx, strict=True):
+                        conn.execute(update(st.events).where(st.events.c.id == r["id"]).values(audit_idx=i))
+                total += len(rows)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="accord-audit")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.flush()
+            except Exception:
+                log.exception("audit flush failed; the events stay in the journal")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.flush()
+        finally:
+            self.log.close()
