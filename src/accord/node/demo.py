@@ -242,6 +242,21 @@ def _what_if_no_suspension() -> None:
     _explain(d.to_dict(), limit=1)
 
 
+def _audit_summary(cfgs: dict[str, NodeConfig]) -> None:
+    """Each node's tamper-evident audit log (issue 5), checked against its verifier key."""
+    from accord.audit.log import verify_database
+    from accord.audit.note import parse_vkey
+    from accord.node.audit import AUDIT_VKEY
+
+    console.rule("[bold]Custody trail (JK-R11): each node's audit log, verified")
+    for party, cfg in cfgs.items():
+        vkey = (cfg.dir / AUDIT_VKEY).read_text().strip()
+        report = verify_database(cfg.db, trusted=[parse_vkey(vkey)])
+        verdict = "[green]verifies[/green]" if report.ok else f"[red]FAILS: {report.problems[:2]}[/red]"
+        console.print(f"  {party}: {report.size} events, {report.checkpoints_verified} signed checkpoints, "
+                      f"root {report.root.hex()[:16]}… {verdict}")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="accord-demo-") as tmp:
         root = Path(tmp)
@@ -266,5 +281,6 @@ def main() -> int:
         finally:
             for p in procs:
                 p.stop()
+        _audit_summary(cfgs)
         console.print("[bold green]demo complete[/bold green]: nodes stopped")
     return 0
