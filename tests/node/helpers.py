@@ -50,7 +50,8 @@ class Net:
     ) -> None:
         dbs = dbs or {}
         self.cfgs: dict[str, NodeConfig] = {
-            p: init_node(root / p.lower(), p, what_if=what_if, port=1, db=dbs.get(p)) for p in parties + extra
+            p: init_node(root / p.lower(), p, what_if=what_if, port=1, db=dbs.get(p), audit_sync=True)
+            for p in parties + extra
         }
         pin_each_other([self.cfgs[p] for p in parties], extra=[self.cfgs[p] for p in extra])
         self.nodes: dict[str, NodeService] = {p: load_service(root / p.lower(), audit=audit) for p in parties + extra}

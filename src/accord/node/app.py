@@ -63,7 +63,7 @@ def load_service(directory: Path, *, db: str | None = None, audit: bool = False)
         from accord.node.audit import AUDIT_KEY, AuditFeeder
 
         if (directory / AUDIT_KEY).exists():
-            feeder = AuditFeeder(store, directory, cfg.party)
+            feeder = AuditFeeder(store, directory, cfg.party, poll_seconds=cfg.audit_poll_seconds)
     return NodeService(cfg, roster, store, aset, sealer, key, feeder)
 
 

@@ -1,11 +1,12 @@
 """Feeding the node's custody trail into the tamper-evident audit log (issue 5, ``accord.audit``).
 
 Every state change writes its events to the node's ``events`` table in the same transaction (atomic with
-the change). One process per nation -- the *audit writer* -- appends them, in order, to the Merkle-tree
-audit log (``audit_*`` tables in the same database): synchronously after each of its own operations
-(so an answer is given only once the events are in the signed log) and from a background thread for
-events written by other processes of the nation (CLI commands, extra node processes). Each leaf carries
-its journal id, so that after a crash between the log's commit and the journal update, the journal is
+the change, durable before the answer). One process per nation -- the *audit writer* -- appends them, in
+order, to the Merkle-tree audit log (``audit_*`` tables in the same database), from a background thread
+woken after each operation (group commit: whatever is pending goes in one batch), which also picks up
+events journaled by other processes of the nation (CLI commands, extra node processes). With
+``audit_sync: true`` the node answers only once its events are in the signed log. Each leaf carries its
+journal id, so that after a crash between the log's commit and the journal update, the journal is
 reconciled from the log instead of appending twice.
 """
 
@@ -96,6 +97,7 @@ class AuditFeeder:
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.reconcile()
 
@@ -132,8 +134,14 @@ class AuditFeeder:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="accord-audit")
         self._thread.start()
 
+    def wake(self) -> None:
+        """Events were journaled: append them now (group commit: whatever is pending goes in one batch)."""
+        self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
             try:
                 self.flush()
             except Exception:
@@ -141,6 +149,7 @@ class AuditFeeder:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:

@@ -97,6 +97,8 @@ class NodeConfig:
     max_attempts: int = 50
     poll_seconds: float = 0.05
     agreements: str | None = None  # path of an agreements YAML; None = the bundled set
+    audit_sync: bool = False  # answer only once the events are in the audit log (else: within audit_poll)
+    audit_poll_seconds: float = 0.05
     dir: Path = field(default=Path("."), compare=False)
 
     def __post_init__(self) -> None:

@@ -160,6 +160,9 @@ class NodeService:
     def flush_audit(self) -> None:
         if self.feeder is None:
             return
+        if not self.cfg.audit_sync:
+            self.feeder.wake()
+            return
         try:
             self.feeder.flush()
         except Exception:  # the events stay in the journal; the feeder's thread retries
