@@ -6,7 +6,8 @@ JPN's node, which verifies, re-decides, marks, commits and signs a receipt; KOR 
 receipt. An item counts when its receipt is stored at KOR.
 
 Peer, per item: the client POSTs the same 10 KB to uvicorn process A, which POSTs them to uvicorn process B
-(both Starlette, same mutual TLS, h11), and answers when B has answered. No decision, no crypto, no disk.
+(both Starlette, same mutual TLS, httptools + uvloop like the nodes), and answers when B has answered.
+No decision, no crypto, no disk.
 """
 
 from __future__ import annotations

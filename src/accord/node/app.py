@@ -236,9 +236,7 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
             {"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type")}
             for err in e.errors()
         ]
-        return problem(
-            422, "validation", "Invalid request", "the request does not match the schema", errors=errors
-        )
+        return problem(422, "validation", "Invalid request", "the request does not match the schema", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -299,9 +297,7 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     @app.post("/v1/consents/standing")
     def standing(req: StandingConsentRequest, _: Local) -> dict[str, Any]:
         """Grant a standing consent to a holder (applies there at once, e.g. TISA missile warnings)."""
-        out = service.grant_standing(
-            req.holder, req.recipient, req.topics, req.granted, req.until, req.officer
-        )
+        out = service.grant_standing(req.holder, req.recipient, req.topics, req.granted, req.until, req.officer)
         wake()
         return out
 
@@ -363,28 +359,43 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
 
 
 def _pinned_protocol() -> type:
-    """uvicorn's h11 protocol, passing the TLS client certificate's fingerprint to the app in the scope."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    """uvicorn's HTTP protocol (httptools when installed, else h11), passing the fingerprint of the TLS
+    client certificate to the app in the scope (``extensions.tls.client_cert_sha256``)."""
+    base: type
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class PinnedH11Protocol(H11Protocol):
+        base = HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is a dependency
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+
+    class PinnedProtocol(base):  # type: ignore[misc]
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             ssl_obj = transport.get_extra_info("ssl_object")
             der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
             fp = hashlib.sha256(der).hexdigest() if der else None
-            inner = self.app
+            inner: Any = vars(self)["app"]
 
             async def app(
-                scope: dict[str, Any],
-                receive: Callable[[], Awaitable[Any]],
-                send: Callable[[Any], Awaitable[None]],
+                scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
             ) -> None:
                 scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
                 await inner(scope, receive, send)
 
-            self.app = app
+            object.__setattr__(self, "app", app)
 
-    return PinnedH11Protocol
+    return PinnedProtocol
+
+
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return "asyncio"
+    return "uvloop"
 
 
 def serve(

@@ -98,7 +98,7 @@ class NodeConfig:
     poll_seconds: float = 0.05
     agreements: str | None = None  # path of an agreements YAML; None = the bundled set
     audit_sync: bool = False  # answer only once the events are in the audit log (else: within audit_poll)
-    audit_poll_seconds: float = 0.05
+    audit_poll_seconds: float = 0.25
     dir: Path = field(default=Path("."), compare=False)
 
     def __post_init__(self) -> None:

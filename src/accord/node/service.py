@@ -161,8 +161,7 @@ class NodeService:
         if self.feeder is None:
             return
         if not self.cfg.audit_sync:
-            self.feeder.wake()
-            return
+            return  # the feeder's thread appends in batches (group commit) every audit_poll_seconds
         try:
             self.feeder.flush()
         except Exception:  # the events stay in the journal; the feeder's thread retries

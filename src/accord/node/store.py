@@ -12,7 +12,9 @@ Several processes of one nation may share one database and the outbox: on Postgr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,6 +188,9 @@ class Store:
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._wlock: threading.RLock | contextlib.nullcontext[None] = (
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        )
         if self.is_sqlite:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _sqlite_setup(self.engine)
@@ -200,7 +205,9 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[Connection]:
         """One transaction, committed on exit (durable before the caller acknowledges anything)."""
-        with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
+        # SQLite has one writer at a time: threads of this process queue on a lock (fast hand-over) instead
+        # of SQLite's busy handler, which sleeps in steps of milliseconds. Other processes still wait there.
+        with self._wlock, self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
             yield conn
 
     # -- outbox ---------------------------------------------------------------------------------------
