@@ -78,6 +78,8 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     assert item["marking"] == "極秘"
     wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "it-2015"), what="KOR stores USA's receipt")
     wait_for(lambda: rows(usa, st.receipts, st.receipts.c.item_id == "it-2015"), what="USA stores JPN's receipt")
+    for holder in (kor, usa):  # each receipt came with proof that the recipient logged the delivery
+        assert rows(holder, st.receipts, st.receipts.c.item_id == "it-2015")[0]["evidence"] is not None
     with local_client(jpn) as c:
         status = c.get("/v1/items/it-2015").json()
     assert status["label"]["classification"] == "군사Ⅱ급비밀"

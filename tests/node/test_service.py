@@ -422,3 +422,47 @@ def test_a_crash_between_the_log_and_the_journal_does_not_append_twice(net: Net)
     assert again.flush() == 0
     assert again.log.size == len(rows)
     again.log.close()
+
+
+def test_receipt_carries_proof_that_the_recipient_logged_the_delivery(net: Net) -> None:
+    net.submit("KOR", label("ev1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.pump()
+    (rec,) = _rows(net, "KOR", st.receipts)
+    assert rec["evidence"] is not None
+    ev = json.loads(str(rec["evidence"]))
+    event = json.loads(ev["event"])
+    assert (event["node"], event["item"], event["node_event"], event["sender"]) == ("JPN", "ev1", "delivery", "KOR")
+    assert ev["checkpoint"].startswith("accord.jpn.node/audit\n")
+    receipt_event = next(json.loads(str(r["body"])) for r in _rows(net, "KOR", st.events) if r["type"] == "receipt")
+    assert receipt_event["recipient_logged"]["index"] == ev["index"]
+
+
+@pytest.mark.parametrize("tamper", ["event", "proof", "checkpoint", "other-item", "unknown-key"])
+def test_bad_receipt_evidence_is_refused(net: Net, tamper: str) -> None:
+    net.submit("KOR", label("ev2", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("ev3", rel=("JPN",)), "JPN", "2017-02-12")
+    entries = net.nodes["KOR"].store.claim("w", limit=10, lease_seconds=60)
+    answers = {e.item_id: net.dispatch("KOR", "delivery", "JPN", e.body, e.idem_key) for e in entries}
+    entry = next(e for e in entries if e.item_id == "ev2")
+    answer = answers["ev2"]
+    ev = answer["evidence"]
+    if tamper == "event":
+        ev["event"] = ev["event"].replace('"ev2"', '"evX"')
+    elif tamper == "proof":
+        ev["proof"] = list(reversed(ev["proof"])) if len(ev["proof"]) > 1 else [base64.b64encode(b"\0" * 32).decode()]
+    elif tamper == "checkpoint":
+        lines = ev["checkpoint"].split("\n")
+        lines[1] = str(int(lines[1]) + 1)
+        ev["checkpoint"] = "\n".join(lines)
+    elif tamper == "other-item":
+        answer["evidence"] = answers["ev3"]["evidence"]  # a valid proof, of another delivery
+    else:
+        from accord.audit.note import NoteSigner
+
+        peer = net.nodes["KOR"].roster.peers["JPN"]
+        net.nodes["KOR"].roster.peers["JPN"] = type(peer)(
+            **{**peer.__dict__, "audit_vkey": NoteSigner.generate("accord.jpn.node/audit").vkey}
+        )
+    with pytest.raises(IntegrityError):
+        net.nodes["KOR"].acknowledged(entry, answer)
+    assert _rows(net, "KOR", st.receipts) == []

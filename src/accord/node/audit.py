@@ -110,8 +110,12 @@ class AuditFeeder:
         journal = last.get("journal")
         if isinstance(journal, int):
             with self.store.tx() as conn:
-                conn.execute(update(st.events).where(st.events.c.id <= journal)
-                             .where(st.events.c.audit_idx.is_(None)).values(audit_idx=-1))
+                conn.execute(
+                    update(st.events)
+                    .where(st.events.c.id <= journal)
+                    .where(st.events.c.audit_idx.is_(None))
+                    .values(audit_idx=-1)
+                )
 
     def flush(self, limit: int = 2000) -> int:
         """Append every journal row not yet in the log; returns how many. Durable when it returns."""
@@ -119,9 +123,15 @@ class AuditFeeder:
             total = 0
             while True:
                 with self.store.engine.connect() as conn:
-                    rows = [dict(r) for r in conn.execute(
-                        select(st.events).where(st.events.c.audit_idx.is_(None)).order_by(st.events.c.id).limit(limit)
-                    ).mappings()]
+                    rows = [
+                        dict(r)
+                        for r in conn.execute(
+                            select(st.events)
+                            .where(st.events.c.audit_idx.is_(None))
+                            .order_by(st.events.c.id)
+                            .limit(limit)
+                        ).mappings()
+                    ]
                 if not rows:
                     return total
                 idx = self.log.append_many([to_audit_event(r, self.party) for r in rows])

@@ -51,6 +51,7 @@ class Peer:
     cert_pem: str
     receipt_key: str
     sealed_entry: str = ""  # the party's signed roster entry for sealed items (accord.sealed), JSON
+    audit_vkey: str = ""  # the verifier key of the party's audit log (receipt evidence)
 
     @property
     def fingerprint(self) -> str:
@@ -63,9 +64,7 @@ class Peer:
         party = check_party(d.get("party"), source=source)
         url = d.get("url")
         if not isinstance(url, str) or not _URL.match(url):
-            raise InputError(
-                f"url must be https://host:port, got {url!r}", source=source, field=f"{party}.url"
-            )
+            raise InputError(f"url must be https://host:port, got {url!r}", source=source, field=f"{party}.url")
         cert = d.get("cert_pem")
         if not isinstance(cert, str):
             raise InputError("cert_pem missing", source=source, field=f"{party}.cert_pem")
@@ -77,7 +76,10 @@ class Peer:
         se = d.get("sealed_entry", "")
         if not isinstance(se, str):
             raise InputError("sealed_entry must be a roster entry (JSON)", source=source, field=f"{party}.sealed_entry")
-        return Peer(party=party, url=url.rstrip("/"), cert_pem=cert, receipt_key=rk, sealed_entry=se)
+        av = d.get("audit_vkey", "")
+        if not isinstance(av, str):
+            raise InputError("audit_vkey must be a verifier key", source=source, field=f"{party}.audit_vkey")
+        return Peer(party=party, url=url.rstrip("/"), cert_pem=cert, receipt_key=rk, sealed_entry=se, audit_vkey=av)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class NodeConfig:
     agreements: str | None = None  # path of an agreements YAML; None = the bundled set
     audit_sync: bool = False  # answer only once the events are in the audit log (else: within audit_poll)
     audit_poll_seconds: float = 0.25
+    receipt_evidence: bool = True  # receipts carry the audit checkpoint + inclusion proof of the delivery
     dir: Path = field(default=Path("."), compare=False)
 
     def __post_init__(self) -> None:
@@ -202,4 +205,5 @@ def self_entry(cfg: NodeConfig) -> dict[str, str]:
         "cert_pem": cfg.cert_file.read_text(),
         "receipt_key": public_key_b64(load_receipt_key(cfg.receipt_key_file)),
         "sealed_entry": own_entry(cfg.dir, cfg.party),
+        "audit_vkey": (cfg.dir / "audit.vkey").read_text().strip() if (cfg.dir / "audit.vkey").exists() else "",
     }

@@ -43,9 +43,7 @@ class DeliveryWorker:
         self.wake_event = threading.Event()
         base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.threads = [
-            threading.Thread(
-                target=self._loop, args=(f"{base}:{i}",), daemon=True, name=f"accord-delivery-{i}"
-            )
+            threading.Thread(target=self._loop, args=(f"{base}:{i}",), daemon=True, name=f"accord-delivery-{i}")
             for i in range(threads)
         ]
 
@@ -67,9 +65,7 @@ class DeliveryWorker:
     def _loop(self, worker: str) -> None:
         while not self.stop_event.is_set():
             try:
-                entries = self.service.store.claim(
-                    worker, limit=self.batch, lease_seconds=self.cfg.lease_seconds
-                )
+                entries = self.service.store.claim(worker, limit=self.batch, lease_seconds=self.cfg.lease_seconds)
             except Exception:
                 log.exception("outbox claim failed")
                 entries = []

@@ -88,10 +88,17 @@ def _held_by(c: httpx.Client, item: str, party: str) -> Any:
 
 def _receipted(c: httpx.Client, item: str, recipient: str, holder: str) -> None:
     st = _wait(c, f"/v1/items/{item}", lambda s: any(r["recipient"] == recipient for r in s["receipts"]))
-    rec = next(r for r in st["receipts"] if r["recipient"] == recipient)["receipt"]
+    entry = next(r for r in st["receipts"] if r["recipient"] == recipient)
+    rec = entry["receipt"]
+    proof = entry.get("evidence")
+    logged = (
+        f",\n      with proof that {recipient} logged it: leaf {proof['index']} of its signed audit tree"
+        if proof
+        else ""
+    )
     console.print(
         f"    {holder} stored {recipient}'s signed receipt (digest {rec['digest'][:16]}…, "
-        f"{rec['received_at'][:19]})"
+        f"{rec['received_at'][:19]}){logged}"
     )
 
 
@@ -102,9 +109,7 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         console.rule("[bold]2015 — trilateral arrangement (TISA): Korea → Japan only through the US hub")
         item = "kor-2015-0412"
         lab = _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-04-12")
-        console.print(
-            f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12"
-        )
+        console.print(f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12")
         r = _submit(kor, lab, "JPN", "2015-04-12", payload)
         r.raise_for_status()
         _explain(r.json()["decision"])
@@ -123,9 +128,7 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         r.raise_for_status()
         console.print(f"  USA asks to pass {item2} to JPN: [yellow]{r.json()['status']}[/yellow]")
         _explain(r.json()["decision"], limit=1)
-        reqs = _wait(
-            kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs)
-        )
+        reqs = _wait(kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs))
         req = next(x for x in reqs if x["item_id"] == item2)
         console.print(f"  KOR's security officer sees request {req['request_id']} and approves it")
         kor.post(
@@ -198,9 +201,7 @@ def play(nodes: dict[str, NodeConfig]) -> None:
 
         console.rule("[bold]2019 — notice of termination (23 Aug) and its suspension (22 Nov)")
         for day, item5 in (("2019-09-02", "kor-2019-0902"), ("2019-12-02", "kor-2019-1202")):
-            r = _submit(
-                kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload
-            )
+            r = _submit(kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload)
             r.raise_for_status()
             d = r.json()["decision"]
             console.print(f"  {day}: KOR → JPN {item5}")
@@ -253,18 +254,17 @@ def _audit_summary(cfgs: dict[str, NodeConfig]) -> None:
         vkey = (cfg.dir / AUDIT_VKEY).read_text().strip()
         report = verify_database(cfg.db, trusted=[parse_vkey(vkey)])
         verdict = "[green]verifies[/green]" if report.ok else f"[red]FAILS: {report.problems[:2]}[/red]"
-        console.print(f"  {party}: {report.size} events, {report.checkpoints_verified} signed checkpoints, "
-                      f"root {report.root.hex()[:16]}… {verdict}")
+        console.print(
+            f"  {party}: {report.size} events, {report.checkpoints_verified} signed checkpoints, "
+            f"root {report.root.hex()[:16]}… {verdict}"
+        )
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="accord-demo-") as tmp:
         root = Path(tmp)
         console.print(f"[bold]Accord node demo[/bold]: three nodes on 127.0.0.1, SQLite in {root}")
-        cfgs = {
-            p: init_node(root / p.lower(), p, what_if=True, retry_base_seconds=0.2)
-            for p in ("KOR", "JPN", "USA")
-        }
+        cfgs = {p: init_node(root / p.lower(), p, what_if=True, retry_base_seconds=0.2) for p in ("KOR", "JPN", "USA")}
         pin_each_other(list(cfgs.values()))
         procs = [NodeProcess(cfgs[p], workers=2) for p in cfgs]
         try:

@@ -39,9 +39,7 @@ def write_secret(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
-def generate_tls_identity(
-    party: str, hosts: Iterable[str] = ("127.0.0.1", "localhost")
-) -> tuple[bytes, bytes]:
+def generate_tls_identity(party: str, hosts: Iterable[str] = ("127.0.0.1", "localhost")) -> tuple[bytes, bytes]:
     """A fresh self-signed P-384 certificate for ``party``'s node. Returns (cert PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP384R1())
     name = x509.Name(
@@ -85,9 +83,7 @@ def generate_tls_identity(
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage(
-                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
         .sign(key, hashes.SHA384())

@@ -71,15 +71,20 @@ class SealedFormat:
         self.roster = Roster.load(trust_dir)
         self.agreements = agreements
 
-    def seal(
-        self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()
-    ) -> bytes:
+    def seal(self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes:
         from accord.sealed.container import seal_bytes
 
         try:
             return seal_bytes(
-                payload, label, recipients=[to], signer=self.keys, roster=self.roster, agreements=self.agreements,
-                at=at, consents=consents, relay="rewrap",
+                payload,
+                label,
+                recipients=[to],
+                signer=self.keys,
+                roster=self.roster,
+                agreements=self.agreements,
+                at=at,
+                consents=consents,
+                relay="rewrap",
             )
         except ReleaseRefused as e:
             raise _refused(e) from None

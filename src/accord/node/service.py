@@ -111,14 +111,13 @@ class NodeService:
             raise InputError("decisions are made as of today; other dates need a what-if node", field="at")
         return at
 
-    def _event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        """Append a custody event (JK-R11): label, decision, digest, parties -- never the content."""
+    def _event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
+        """Journal a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
-        conn.execute(
-            st.events.insert().values(
-                type=type_, item_id=item_id, body=canonical(record).decode(), created_at=st.now()
-            )
+        res = conn.execute(
+            st.events.insert().values(type=type_, item_id=item_id, body=canonical(record).decode(), created_at=st.now())
         )
+        return int(res.inserted_primary_key[0])  # type: ignore[index]
 
     def _decide(
         self,
@@ -255,9 +254,7 @@ class NodeService:
     # ------------------------------------------------------------------------------------------------
     # outbound
 
-    def submit(
-        self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None
-    ) -> dict[str, Any]:
+    def submit(self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None) -> dict[str, Any]:
         """Decide, seal and queue a release of this nation's own item. Durable before it returns."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
@@ -297,9 +294,7 @@ class NodeService:
                 )
             sealed = self.sealer.seal(payload, label, to=to, at=day)
             digest = sha256_hex(sealed)
-            existing = conn.execute(
-                select(st.items.c.label_json).where(st.items.c.item_id == item_id)
-            ).first()
+            existing = conn.execute(select(st.items.c.label_json).where(st.items.c.item_id == item_id)).first()
             if existing is None:
                 conn.execute(
                     st.items.insert().values(
@@ -375,9 +370,7 @@ class NodeService:
             if row is None:
                 raise NotFound(f"no item {item_id} held here")
             if row["origin"] == "local":
-                raise InputError(
-                    "this node's own item: submit it to the new recipient instead", field="item_id"
-                )
+                raise InputError("this node's own item: submit it to the new recipient instead", field="item_id")
             label = label_from_dict(json.loads(row["label_json"]))
             outcome, d = self._relay_or_hold(conn, label, item_id, bytes(row["sealed"]), to, day, [])
             if outcome == "denied":
@@ -494,6 +487,10 @@ class NodeService:
                 }
                 if any(receipt.get(k) != v for k, v in expect.items()):
                     raise IntegrityError()
+                evidence = answer.get("evidence")
+                checked = None
+                if evidence is not None:
+                    checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
                 st.insert_ignore_duplicate(
                     conn,
                     st.receipts,
@@ -502,11 +499,49 @@ class NodeService:
                         "recipient": entry.recipient,
                         "receipt_json": canonical(receipt).decode(),
                         "receipt_sig": sig,
+                        "evidence": json.dumps(evidence, sort_keys=True, ensure_ascii=False) if checked else None,
                         "stored_at": st.now(),
                     },
                 )
-                self._event(conn, "receipt", entry.item_id, {"receipt": receipt, "signature": sig})
+                self._event(
+                    conn,
+                    "receipt",
+                    entry.item_id,
+                    {"receipt": receipt, "signature": sig, "recipient_logged": checked},
+                )
             self.store.mark_delivered(conn, entry.id)
+
+    def check_evidence(self, recipient: str, item_id: str, digest: str, evidence: object) -> dict[str, Any] | None:
+        """Check that the recipient logged this delivery: its signed audit checkpoint (against the roster's
+        verifier key) and the inclusion proof of an event for this item, digest and sender.
+
+        Returns what was proven (log index, tree size) or None when the recipient's audit key is unknown.
+        Raises IntegrityError when the evidence does not prove it.
+        """
+        from accord.audit.errors import MalformedNoteError
+        from accord.audit.note import Checkpoint, parse_note, parse_vkey
+        from accord.audit.receipt import ReceiptEvidence, verify_receipt_evidence
+        from accord.node.audit import origin
+
+        peer = self.roster.peers.get(recipient)
+        if peer is None or not peer.audit_vkey:
+            return None
+        try:
+            ev = ReceiptEvidence.from_json(json.dumps(evidence))
+            event = verify_receipt_evidence(ev, [parse_vkey(peer.audit_vkey)], origin=origin(recipient))
+            size = Checkpoint.parse(parse_note(ev.checkpoint)[0]).size
+        except (MalformedNoteError, InputError) as e:
+            raise IntegrityError() from e
+        want = {
+            "item": item_id,
+            "digest": f"sha256:{digest}",
+            "node": recipient,
+            "sender": self.party,
+            "node_event": "delivery",
+        }
+        if any(event.get(k) != v for k, v in want.items()):
+            raise IntegrityError()
+        return {"index": ev.index, "size": size}
 
     def refused_by_peer(self, entry: st.OutboxEntry, worker: str, problem: str) -> None:
         self.store.mark_retry(entry.id, worker, problem, 0, give_up=True)
@@ -522,7 +557,33 @@ class NodeService:
     # inbound
 
     def receive_delivery(self, caller: Caller, env: dict[str, Any]) -> dict[str, Any]:
-        """Verify, re-decide from the sender's side, mark, store and sign a receipt. Replays store once."""
+        """Verify, re-decide from the sender's side, mark, store and sign a receipt. Replays store once.
+
+        With an audit writer in this process, the answer also carries receipt evidence: the audit log's
+        signed checkpoint and the inclusion proof of this delivery's event (issue 5).
+        """
+        out, journal_id = self._receive_delivery(caller, env)
+        evidence = self._evidence(journal_id)
+        if evidence is not None:
+            out["evidence"] = evidence
+        return out
+
+    def _evidence(self, journal_id: int | None) -> dict[str, Any] | None:
+        if self.feeder is None or not self.cfg.receipt_evidence or journal_id is None:
+            return None
+        try:
+            self.feeder.flush()
+            with self.store.engine.connect() as conn:
+                idx = conn.execute(select(st.events.c.audit_idx).where(st.events.c.id == journal_id)).scalar()
+            if idx is None or idx < 0:
+                return None
+            ev: dict[str, Any] = json.loads(self.feeder.log.receipt_evidence(int(idx)).to_json())
+            return ev
+        except Exception:  # the receipt stands without evidence; the event stays journaled
+            log.exception("%s: no receipt evidence", self.party)
+            return None
+
+    def _receive_delivery(self, caller: Caller, env: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         day = self.resolve_at(env.get("at"))
         peer = self.admit(caller, day)
         item_id = str(env["item_id"])
@@ -537,9 +598,7 @@ class NodeService:
         with self._recorded_tx(item_id, "inbound") as conn:
             prior = (
                 conn.execute(
-                    select(st.inbox)
-                    .where(st.inbox.c.item_id == item_id)
-                    .where(st.inbox.c.sender == peer.party)
+                    select(st.inbox).where(st.inbox.c.item_id == item_id).where(st.inbox.c.sender == peer.party)
                 )
                 .mappings()
                 .first()
@@ -553,7 +612,7 @@ class NodeService:
                     "signature": prior["receipt_sig"],
                     "status": prior["state"],
                     "replay": True,
-                }
+                }, prior["journal_id"]
             opened = self.sealer.open(sealed)  # seal and label binding (IntegrityError if anything is off)
             label = opened.label
             if label.id != item_id:
@@ -610,17 +669,23 @@ class NodeService:
                     received_at=received_at,
                 )
             )
-            self._event(
+            journal_id = self._event(
                 conn,
                 "delivery",
                 item_id,
                 {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
             )
+            conn.execute(
+                update(st.inbox)
+                .where(st.inbox.c.item_id == item_id)
+                .where(st.inbox.c.sender == peer.party)
+                .values(journal_id=journal_id)
+            )
             status = "stored"
             if final != self.party:
                 status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried)
         log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
-        return {"receipt": receipt, "signature": sig, "status": status, "replay": False}
+        return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
 
     # ------------------------------------------------------------------------------------------------
     # consent
@@ -811,9 +876,7 @@ class NodeService:
                     decided_at=st.now(),
                 )
             )
-            self._event(
-                conn, "consent_decision", row["item_id"], {"request_id": request_id, "approved": approved}
-            )
+            self._event(conn, "consent_decision", row["item_id"], {"request_id": request_id, "approved": approved})
             status = "denied"
             if approved:
                 status = self._release_held(conn, row)
@@ -920,11 +983,14 @@ class NodeService:
                 }
                 for o in out
             ],
-            "inbox": [
-                {"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb
-            ],
+            "inbox": [{"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb],
             "receipts": [
-                {"recipient": r["recipient"], "receipt": json.loads(r["receipt_json"])} for r in rec
+                {
+                    "recipient": r["recipient"],
+                    "receipt": json.loads(r["receipt_json"]),
+                    "evidence": json.loads(r["evidence"]) if r["evidence"] else None,
+                }
+                for r in rec
             ],
         }
 

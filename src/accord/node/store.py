@@ -92,6 +92,7 @@ inbox = Table(
     Column("state", String(16), nullable=False),  # stored | held | relayed | denied
     Column("receipt_json", Text, nullable=False),
     Column("receipt_sig", String(200), nullable=False),
+    Column("journal_id", Integer),  # the journal event of this delivery (for receipt evidence)
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("item_id", "sender", name="uq_inbox_item_sender"),
 )
@@ -104,6 +105,7 @@ receipts = Table(
     Column("recipient", String(3), nullable=False),
     Column("receipt_json", Text, nullable=False),
     Column("receipt_sig", String(200), nullable=False),
+    Column("evidence", Text),  # the recipient's audit checkpoint + inclusion proof of its delivery event
     Column("stored_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("item_id", "recipient", name="uq_receipt_item_recipient"),
 )
