@@ -466,3 +466,17 @@ def test_bad_receipt_evidence_is_refused(net: Net, tamper: str) -> None:
     with pytest.raises(IntegrityError):
         net.nodes["KOR"].acknowledged(entry, answer)
     assert _rows(net, "KOR", st.receipts) == []
+
+
+def test_a_production_node_judges_inbound_messages_as_of_its_own_today(tmp_path: Path) -> None:
+    # queued yesterday, delivered today: the recipient decides as of today, it does not refuse the date
+    net = Net(tmp_path, what_if=False)
+    net.nodes["KOR"].submit(label("t-1", rel=("JPN",)), b"x", "JPN")
+    (entry,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=60)
+    env = json.loads(entry.body)
+    env["at"] = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    answer = net.dispatch("KOR", "delivery", "JPN", canonical(env), entry.idem_key)
+    assert answer["replay"] is False
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    decision = next(json.loads(str(r["body"])) for r in _rows(net, "JPN", st.events) if r["type"] == "decision")
+    assert decision["decision"]["at"] == today

@@ -97,10 +97,14 @@ class NodeService:
     # ------------------------------------------------------------------------------------------------
     # helpers
 
-    def resolve_at(self, at: dt.date | str | None) -> dt.date:
-        """The decision date: today (UTC) unless the node runs in what-if mode (demo, analysis)."""
+    def resolve_at(self, at: dt.date | str | None, *, inbound: bool = False) -> dt.date:
+        """The decision date: today (UTC) unless the node runs in what-if mode (demo, analysis).
+
+        ``inbound``: the date a partner's message carries. A production node ignores it and decides as of
+        its own today (a message queued yesterday and delivered today is judged by today's agreements).
+        """
         today = dt.datetime.now(dt.UTC).date()
-        if at is None:
+        if at is None or (inbound and not self.cfg.what_if):
             return today
         if isinstance(at, str):
             try:
@@ -584,7 +588,7 @@ class NodeService:
             return None
 
     def _receive_delivery(self, caller: Caller, env: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-        day = self.resolve_at(env.get("at"))
+        day = self.resolve_at(env.get("at"), inbound=True)
         peer = self.admit(caller, day)
         item_id = str(env["item_id"])
         if env.get("sender") != peer.party:
@@ -692,7 +696,7 @@ class NodeService:
 
     def receive_consent_request(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         """A holder asks this node, the originator, to approve an onward release (T-R5, JK-R6)."""
-        day = self.resolve_at(body.get("at"))
+        day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
         if body.get("originator") != self.party or body.get("holder") != peer.party:
             raise PeerRefused("a consent request goes from the holder to the originator")
@@ -841,7 +845,7 @@ class NodeService:
 
     def receive_consent_decision(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         """The originator answered our request: record it, and pass the item on if approved."""
-        day = self.resolve_at(body.get("at"))
+        day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
         request_id = str(body.get("request_id"))
         with self._tx() as conn:
@@ -891,7 +895,7 @@ class NodeService:
 
     def receive_consent(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         """A standing consent from an originator: store it and release the held items it covers."""
-        day = self.resolve_at(body.get("at"))
+        day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
         c = self.verify_consent(body.get("consent"))
         if c.originator != peer.party or c.holder != self.party:
