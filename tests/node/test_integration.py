@@ -82,7 +82,10 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
         assert rows(holder, st.receipts, st.receipts.c.item_id == "it-2015")[0]["evidence"] is not None
     with local_client(jpn) as c:
         status = c.get("/v1/items/it-2015").json()
+        opened = c.get("/v1/items/it-2015/payload")
     assert status["label"]["classification"] == "군사Ⅱ급비밀"
+    assert opened.content == b"trajectory"  # JPN's own systems read it; JPN could open what USA re-wrapped
+    assert "DPRK-MISSILE" in opened.headers["accord-banner"]
 
 
 def test_peer_with_valid_certificate_but_no_agreement_is_refused_and_logged(cluster: dict[str, Any]) -> None:

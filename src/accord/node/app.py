@@ -20,10 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -267,6 +268,12 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     def item(item_id: str, _: Local) -> dict[str, Any]:
         """Custody of one item: its label, marking, outbox, inbox and receipts."""
         return service.item_status(item_id)
+
+    @app.get("/v1/items/{item_id}/payload", response_class=Response)
+    def payload(item_id: str, _: Local) -> Response:
+        """The plaintext of a held item, opened for this nation's own systems (never logged)."""
+        label, data = service.open_item(item_id)
+        return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
 
     @app.post("/v1/items/{item_id}/forward")
     def forward(item_id: str, req: ForwardRequest, _: Local) -> dict[str, Any]:

@@ -7,7 +7,6 @@ the core's API (``accord.core.decision.decide``, ``AgreementSet``, ``Consent``, 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,9 @@ from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.errors import InputError, LabelError
+from accord.formats.agreement_yaml import load_agreements
+from accord.formats.label_json import label_from_dict as _label_from_dict
+from accord.formats.label_json import label_to_dict
 
 __all__ = [
     "Consent",
@@ -34,9 +36,7 @@ __all__ = [
 
 def load_agreement_set(path: str | None) -> AgreementSet:
     """The agreements the node decides under: a YAML file, or the set bundled with Accord."""
-    mod = importlib.import_module("accord.formats.agreement_yaml")
-    aset: AgreementSet = mod.load_agreements(Path(path) if path else None)
-    return aset
+    return load_agreements(Path(path) if path else None)
 
 
 def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list[str]:
@@ -45,73 +45,16 @@ def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list
 
 
 def decide_release(
-    aset: AgreementSet,
-    label: Label,
-    holder: str,
-    recipient: str,
-    at: dt.date,
-    consents: Sequence[Consent] = (),
+    aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
 ) -> Decision:
     return decide(label, holder, recipient, at, consents, agreements=aset)
 
 
-def label_to_dict(label: Label) -> dict[str, Any]:
-    try:
-        mod = importlib.import_module("accord.formats.label_json")
-    except ImportError:
-        return _label_to_dict(label)
-    d: dict[str, Any] = mod.label_to_dict(label)
-    return d
-
-
 def label_from_dict(d: object, *, source: str = "label") -> Label:
+    """A label from its JSON form (``accord.formats.label_json``); LabelError names the field."""
     if not isinstance(d, dict):
         raise LabelError("a label must be a JSON object", source=source)
-    try:
-        mod = importlib.import_module("accord.formats.label_json")
-    except ImportError:
-        return _label_from_dict(d, source=source)
-    label: Label = mod.label_from_dict(d)
-    return label
-
-
-# Fallbacks used until accord.formats.label_json is on main.
-def _label_to_dict(label: Label) -> dict[str, Any]:
-    return {
-        "originator": label.originator,
-        "classification": label.classification,
-        "topics": sorted(label.topics),
-        "releasable_to": sorted(label.releasable_to),
-        "caveats": sorted(c.value for c in label.caveats),
-        "created": label.created.isoformat(),
-        "review": label.review.isoformat() if label.review else None,
-        "id": label.id,
-    }
-
-
-def _label_from_dict(d: dict[str, Any], *, source: str) -> Label:
-    known = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
-    unknown = set(d) - known
-    if unknown:
-        raise LabelError(f"unknown fields {sorted(unknown)}", source=source)
-    try:
-        created = dt.datetime.fromisoformat(str(d["created"]))
-        review = dt.datetime.fromisoformat(str(d["review"])) if d.get("review") else None
-    except (KeyError, ValueError) as e:
-        raise LabelError(f"bad or missing date: {e}", source=source, field="created") from e
-    for f in ("topics", "releasable_to", "caveats"):
-        if not isinstance(d.get(f, []), list):
-            raise LabelError("must be a list", source=source, field=f)
-    return Label(
-        originator=d.get("originator"),  # type: ignore[arg-type]
-        classification=d.get("classification"),  # type: ignore[arg-type]
-        topics=frozenset(d.get("topics", [])),
-        releasable_to=frozenset(d.get("releasable_to", [])),
-        caveats=frozenset(d.get("caveats", [])),
-        created=created,
-        review=review,
-        id=d.get("id"),
-    )
+    return _label_from_dict(d, source=source)
 
 
 def consent_to_dict(c: Consent) -> dict[str, Any]:

@@ -1008,17 +1008,12 @@ class NodeService:
 
 
 def _alternative_label(label: Label, party: str, marking: str | None) -> str | None:
-    """JK-R4: this nation's alternativeConfidentialityLabel (STANAG 4774), when the format module is there."""
+    """JK-R4: this nation's alternativeConfidentialityLabel (STANAG 4774) with its equivalent marking."""
+    from accord.formats.stanag4774 import alternative_label_xml
+
     if marking is None:
         return None
     try:
-        import importlib
-
-        mod = importlib.import_module("accord.formats.stanag4774")
-    except ImportError:
-        return None
-    try:
-        xml: bytes = mod.alternative_label_xml(label, party, marking, dt.datetime.now(dt.UTC))
+        return alternative_label_xml(label, party, marking, dt.datetime.now(dt.UTC)).decode()
     except AccordError:
         return None
-    return xml.decode()
