@@ -103,3 +103,30 @@ def test_two_processes_of_one_nation_share_the_outbox(tmp_path: Path, backend: s
     pids = {str(r["leased_by"]).split(":")[1] for r in rows(kor, st.outbox)}
     assert len(pids) == 2, pids  # both processes delivered part of the outbox
     assert len(rows(kor, st.receipts)) == n
+
+
+def test_concurrent_duplicate_deliveries_store_once_on_postgres(tmp_path: Path, node_pg_url: str) -> None:
+    # the same delivery arriving twice at the same moment (a retry racing the original): one stores it,
+    # the other is told to retry (503) or gets the replayed receipt; never a second copy
+    from accord.node.errors import Busy
+
+    net = Net(tmp_path, parties=("KOR", "JPN"), dbs={"JPN": node_pg_url})
+    net.submit("KOR", label("cc-1", rel=("JPN",)), "JPN", "2017-02-12")
+    (entry,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=60)
+    outcomes: list[str] = []
+
+    def deliver() -> None:
+        try:
+            a = net.dispatch("KOR", "delivery", "JPN", entry.body, entry.idem_key)
+            outcomes.append("replay" if a["replay"] else "stored")
+        except Busy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("stored") == 1, outcomes
+    assert len(net.nodes["JPN"].store.rows(st.inbox)) == 1
+    assert len(net.nodes["JPN"].store.rows(st.items)) == 1

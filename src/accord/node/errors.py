@@ -42,3 +42,10 @@ class Conflict(NodeError):
 
     status = 409
     kind = "conflict"
+
+
+class Busy(NodeError):
+    """A concurrent request is storing the same thing; the sender retries (and then gets a replay)."""
+
+    status = 503
+    kind = "retry"

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from accord.core.agreements import AgreementSet
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.node import store as st
 from accord.node.canon import canonical, sha256_hex, sign, verify
 from accord.node.config import NodeConfig, Peer, Roster, check_party
-from accord.node.errors import Conflict, NotFound, PeerRefused, Refused
+from accord.node.errors import Busy, Conflict, NotFound, PeerRefused, Refused
 from accord.node.identity import load_public_key_b64
 from accord.node.policy import (
     Consent,
@@ -566,7 +567,10 @@ class NodeService:
         With an audit writer in this process, the answer also carries receipt evidence: the audit log's
         signed checkpoint and the inclusion proof of this delivery's event (issue 5).
         """
-        out, journal_id = self._receive_delivery(caller, env)
+        try:
+            out, journal_id = self._receive_delivery(caller, env)
+        except DBIntegrityError as e:  # a concurrent delivery of the same item won the unique key
+            raise Busy("the same delivery is being stored concurrently; retry") from e
         evidence = self._evidence(journal_id)
         if evidence is not None:
             out["evidence"] = evidence
