@@ -77,6 +77,8 @@ _DENIALS = frozenset({
     Code.SUSPENDED, Code.OUT_OF_SCOPE, Code.LEVEL_NOT_COVERED, Code.NO_PROTECTION_BASIS,
     Code.CONSENT_REQUIRED,
 })
+for _code in Code:  # a plain attribute: cheaper on the hot path than hashing the enum member
+    _code.refuses = _code in _DENIALS  # type: ignore[attr-defined]
 
 
 class Reason(NamedTuple):
@@ -99,7 +101,7 @@ class Reason(NamedTuple):
     @property
     def denies(self) -> bool:
         """True when this reason is a ground for refusal."""
-        return self.code in _DENIALS
+        return self.code.refuses  # type: ignore[attr-defined, no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -318,12 +320,8 @@ def _third_party(att: _Attempt, label: Label, a: str, b: str, at: date, consents
     need = ConsentNeed(originator, a, b, item_only=orcon)
     att.needs.append(need)
     if relay is not None and a == relay.hub and holder == originator:
-        cite = relay.cite("relay")
         att.used.append("originator-request")
-        att.reasons.append(Reason(
-            Code.RELAY_APPROVED,
-            f"{a} relays for {originator} as hub of the {relay.title}; {originator}'s own request to reach "
-            f"{b} through {a} is its approval of the relay.", relay.id, cite.article, cite.rule or "T-R5"))
+        att.reasons.append(_relay_approved(relay, originator, a, b))
         return
     for consent in consents:
         if consent.covers(label, a, b, at):
@@ -335,14 +333,25 @@ def _third_party(att: _Attempt, label: Label, a: str, b: str, at: date, consents
                 f"{originator} consented ({consent.id}) to {a} releasing {what} to {b}, "
                 f"from {consent.granted} until {consent.until}.", hop_ag.id, cite.article, cite.rule))
             return
-    cite = (relay or hop_ag).cite("relay" if relay is not None else "third_party")
-    rule = cite.rule or ("T-R5" if relay is not None else None)
+    att.fail((_consent_required(relay or hop_ag, relay is not None, originator, a, b, at, orcon),), consent=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relay_approved(relay: Agreement, originator: str, a: str, b: str) -> Reason:
+    cite = relay.cite("relay")
+    return Reason(Code.RELAY_APPROVED,
+                  f"{a} relays for {originator} as hub of the {relay.title}; {originator}'s own request to reach "
+                  f"{b} through {a} is its approval of the relay.", relay.id, cite.article, cite.rule or "T-R5")
+
+
+@functools.lru_cache(maxsize=65536)
+def _consent_required(ag: Agreement, relay: bool, originator: str, a: str, b: str, at: date, orcon: bool) -> Reason:
+    cite = ag.cite("relay" if relay else "third_party")
+    rule = cite.rule or ("T-R5" if relay else None)
     extra = " ORCON: only a consent naming this very item will do." if orcon else ""
-    att.fail([Reason(
-        Code.CONSENT_REQUIRED,
-        f"{a} is not the originator: releasing {originator}'s item to {b} needs {originator}'s prior "
-        f"written approval, and no consent covers it on {at}.{extra}",
-        (relay or hop_ag).id, cite.article, rule)], consent=True)
+    return Reason(Code.CONSENT_REQUIRED,
+                  f"{a} is not the originator: releasing {originator}'s item to {b} needs {originator}'s prior "
+                  f"written approval, and no consent covers it on {at}.{extra}", ag.id, cite.article, rule)
 
 
 def _direct(ag: Agreement, label: Label, holder: str, recipient: str, level: Level, at: date,
@@ -390,6 +399,20 @@ def _relay(arr: Agreement, agreements: AgreementSet, label: Label, holder: str, 
         att.markings[b] = current.marking
         _third_party(att, label, a, b, at, consents, arr, arr, holder)
     return att
+
+
+@functools.lru_cache(maxsize=4096)
+def _grounds(originator: str, holder: str, recipient: str) -> tuple[Reason, ...]:
+    """Rule 2's grounds: releasability, and the originator's own release decision (JK-R3)."""
+    if recipient == originator:
+        out = [Reason(Code.RELEASABLE, f"{recipient} is the originator of the item.")]
+    else:
+        out = [Reason(Code.RELEASABLE, f"The originator {originator} marked the item releasable to {recipient}.",
+                      rule="JK-R3")]
+    if holder == originator:
+        out.append(Reason(Code.ORIGINATOR_RELEASE,
+                          f"{holder} is the originator: the release is its own case-by-case decision.", rule="JK-R3"))
+    return tuple(out)
 
 
 def _deny(label: Label, holder: str, recipient: str, at: date, *reasons: Reason) -> Decision:
@@ -463,19 +486,11 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
             return _deny(label, holder, recipient, at, Reason(
                 Code.NOT_RELEASABLE, f"The originator {originator} did not mark the item releasable to "
                 f"{recipient} (releasable to {rel}).", rule="JK-R3"))
-    grounds: list[Reason] = []
-    if recipient == originator:
-        grounds.append(Reason(Code.RELEASABLE, f"{recipient} is the originator of the item."))
-    else:
-        grounds.append(Reason(Code.RELEASABLE,
-                              f"The originator {originator} marked the item releasable to {recipient}.",
-                              rule="JK-R3"))
+    grounds = list(_grounds(originator, holder, recipient))
     # The holder's own level: the originator's, or its equivalent under the agreement the holder
     # received the item by. That protection survives the agreement (JK-R31).
     if holder == originator:
         held = level
-        grounds.append(Reason(Code.ORIGINATOR_RELEASE, f"{holder} is the originator: the release is its own "
-                              f"case-by-case decision.", rule="JK-R3"))
     else:
         found = agreements.equivalent_level(level, holder)
         if found is None:
