@@ -119,6 +119,8 @@ class AuditFeeder:
 
     def flush(self, limit: int = 2000) -> int:
         """Append every journal row not yet in the log; returns how many. Durable when it returns."""
+        from accord.audit.log import prepare_event
+
         with self._lock:
             total = 0
             while True:
@@ -134,10 +136,14 @@ class AuditFeeder:
                     ]
                 if not rows:
                     return total
-                idx = self.log.append_many([to_audit_event(r, self.party) for r in rows])
-                with self.store.tx() as conn:
-                    for r, i in zip(rows, idx, strict=True):
-                        conn.execute(update(st.events).where(st.events.c.id == r["id"]).values(audit_idx=i))
+                prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]  # outside the lock
+                # The log writes through its own engine: take this process's writer lock for its commit and
+                # the journal update, so that neither meets the node's transactions in SQLite's busy handler.
+                with self.store.write_lock():
+                    idx = self.log.append_many(prepared)
+                    with self.store.tx() as conn:
+                        for r, i in zip(rows, idx, strict=True):
+                            conn.execute(update(st.events).where(st.events.c.id == r["id"]).values(audit_idx=i))
                 total += len(rows)
 
     def start(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -32,19 +33,28 @@ PATHS = {
 
 
 class DeliveryWorker:
-    """``threads`` delivery threads sharing one :class:`PeerClients`."""
+    """One claimer thread and ``threads`` delivery threads sharing one :class:`PeerClients`.
 
-    def __init__(self, service: NodeService, *, threads: int = 4, batch: int = 8) -> None:
+    The claimer leases as many due messages as there are idle delivery threads and hands them over: up to
+    ``threads`` deliveries are in flight at once, none waits behind another's slow peer, and an idle node
+    polls the outbox from one thread only (with a plain read, see :meth:`Store.claim`). :meth:`wake` (called
+    after a transaction that queued something) makes the claimer look at once instead of at the next poll.
+    """
+
+    def __init__(self, service: NodeService, *, threads: int = 4) -> None:
         self.service = service
         self.cfg = service.cfg
         self.clients = PeerClients(service.cfg, service.roster)
-        self.batch = batch
+        self.size = max(1, threads)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
-        base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.threads = [
-            threading.Thread(target=self._loop, args=(f"{base}:{i}",), daemon=True, name=f"accord-delivery-{i}")
-            for i in range(threads)
+        self._queue: queue.SimpleQueue[OutboxEntry | None] = queue.SimpleQueue()
+        self._capacity = threading.Condition()
+        self._in_flight = 0
+        self.threads = [threading.Thread(target=self._claim_loop, daemon=True, name="accord-claim")] + [
+            threading.Thread(target=self._deliver_loop, daemon=True, name=f"accord-delivery-{i}")
+            for i in range(self.size)
         ]
 
     def start(self) -> None:
@@ -54,6 +64,10 @@ class DeliveryWorker:
     def stop(self) -> None:
         self.stop_event.set()
         self.wake_event.set()
+        with self._capacity:
+            self._capacity.notify_all()
+        for _ in range(self.size):
+            self._queue.put(None)
         for t in self.threads:
             t.join(timeout=5)
         self.clients.close()
@@ -62,21 +76,42 @@ class DeliveryWorker:
         """Something was queued: look now rather than at the next poll."""
         self.wake_event.set()
 
-    def _loop(self, worker: str) -> None:
+    def _claim_loop(self) -> None:
         while not self.stop_event.is_set():
+            with self._capacity:
+                while self._in_flight >= self.size and not self.stop_event.is_set():
+                    self._capacity.wait()
+                free = self.size - self._in_flight
+            if self.stop_event.is_set():
+                return
+            self.wake_event.clear()  # a wake from now on is seen by the wait below
             try:
-                entries = self.service.store.claim(worker, limit=self.batch, lease_seconds=self.cfg.lease_seconds)
+                entries = self.service.store.claim(self.worker, limit=free, lease_seconds=self.cfg.lease_seconds)
             except Exception:
                 log.exception("outbox claim failed")
                 entries = []
             if not entries:
                 self.wake_event.wait(self.cfg.poll_seconds)
-                self.wake_event.clear()
                 continue
+            with self._capacity:
+                self._in_flight += len(entries)
             for e in entries:
-                if self.stop_event.is_set():
-                    return
-                self.deliver(e, worker)
+                self._queue.put(e)
+
+    def _deliver_loop(self) -> None:
+        while True:
+            e = self._queue.get()
+            if e is None:
+                return
+            try:
+                if not self.stop_event.is_set():  # else: the lease runs out and the message is claimed again
+                    self.deliver(e, self.worker)
+            except Exception:
+                log.exception("delivery of %s %s failed", e.kind, e.item_id)
+            finally:
+                with self._capacity:
+                    self._in_flight -= 1
+                    self._capacity.notify()
 
     def deliver(self, e: OutboxEntry, worker: str) -> None:
         peer = self.service.roster.peers.get(e.recipient)

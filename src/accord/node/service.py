@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -135,13 +135,23 @@ class NodeService:
         *,
         context: str,
     ) -> Decision:
-        d = decide_release(self.agreements, label, holder, recipient, at, consents)
+        d = self._decision(label, holder, recipient, at, consents)
+        self._journal_decision(conn, label, d, context)
+        return d
+
+    def _journal_decision(self, conn: Connection, label: Label, d: Decision, context: str) -> None:
         self._event(
             conn,
             "decision",
             label.id,
             {"context": context, "decision": d.to_dict(), "label": label_to_dict(label)},
         )
+
+    def _decision(
+        self, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent]
+    ) -> Decision:
+        """The decision alone (pure: no I/O), logged when refused; the caller journals it in its transaction."""
+        d = decide_release(self.agreements, label, holder, recipient, at, consents)
         if not d.allowed:
             log.info(
                 "%s: release %s %s->%s on %s refused: %s",
@@ -275,30 +285,42 @@ class NodeService:
             label = dataclasses.replace(label, id=f"{self.party.lower()}-{uuid.uuid4()}")
         assert label.id is not None
         item_id = label.id
-        with self._recorded_tx(item_id, "submit") as conn:
-            d = self._decide(conn, label, self.party, to, day, (), context="submit")
-            if not d.allowed:
-                raise self._refuse(f"release of {item_id} to {to} refused", d)
-            hop = d.route[1]
-            consents: list[dict[str, Any]] = []
-            if len(d.route) > 2:
-                # T-R5: the originator's own request to reach `to` through the hub is its approval of the
-                # relay; it travels with the item as a consent signed by this node.
-                consents.append(
-                    self.sign_consent(
-                        Consent(
-                            id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}->{to}",
-                            originator=self.party,
-                            holder=hop,
-                            recipient=to,
-                            granted=day,
-                            until=day,
-                            item=item_id,
+        # Decide and seal before the write transaction (the seal's ML-DSA-87 signature and HPKE are the bulk of
+        # the CPU time; no other writer of this database should wait for them). What they raise is raised
+        # inside the transaction below, so that a refusal is journaled exactly as if it had happened there.
+        d = self._decision(label, self.party, to, day, ())
+        hop = d.route[1] if d.allowed else to
+        consents: list[dict[str, Any]] = []
+        sealed = b""
+        failure: Exception | None = None
+        if d.allowed:
+            try:
+                if len(d.route) > 2:
+                    # T-R5: the originator's own request to reach `to` through the hub is its approval of the
+                    # relay; it travels with the item as a consent signed by this node.
+                    consents.append(
+                        self.sign_consent(
+                            Consent(
+                                id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}->{to}",
+                                originator=self.party,
+                                holder=hop,
+                                recipient=to,
+                                granted=day,
+                                until=day,
+                                item=item_id,
+                            )
                         )
                     )
-                )
-            sealed = self.sealer.seal(payload, label, to=to, at=day)
-            digest = sha256_hex(sealed)
+                sealed = self.sealer.seal(payload, label, to=to, at=day)
+            except Exception as e:  # re-raised in the transaction
+                failure = e
+        digest = sha256_hex(sealed)
+        with self._recorded_tx(item_id, "submit") as conn:
+            self._journal_decision(conn, label, d, "submit")
+            if not d.allowed:
+                raise self._refuse(f"release of {item_id} to {to} refused", d)
+            if failure is not None:
+                raise failure
             existing = conn.execute(select(st.items.c.label_json).where(st.items.c.item_id == item_id)).first()
             if existing is None:
                 conn.execute(
@@ -475,27 +497,29 @@ class NodeService:
 
     def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
+        receipt: Any = None
+        if entry.kind == "delivery":  # every check before the write transaction; a failed one changes nothing
+            env = json.loads(entry.body)
+            digest = sha256_hex(base64.b64decode(env["sealed"]))
+            receipt, sig = answer.get("receipt"), answer.get("signature")
+            pub = self._keys.get(entry.recipient)
+            if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
+                raise IntegrityError()
+            verify(pub, RECEIPT_DOMAIN, receipt, sig)
+            expect = {
+                "item_id": entry.item_id,
+                "digest": digest,
+                "recipient": entry.recipient,
+                "sender": self.party,
+            }
+            if any(receipt.get(k) != v for k, v in expect.items()):
+                raise IntegrityError()
+            evidence = answer.get("evidence")
+            checked = None
+            if evidence is not None:
+                checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
         with self._tx() as conn:
             if entry.kind == "delivery":
-                env = json.loads(entry.body)
-                digest = sha256_hex(base64.b64decode(env["sealed"]))
-                receipt, sig = answer.get("receipt"), answer.get("signature")
-                pub = self._keys.get(entry.recipient)
-                if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
-                    raise IntegrityError()
-                verify(pub, RECEIPT_DOMAIN, receipt, sig)
-                expect = {
-                    "item_id": entry.item_id,
-                    "digest": digest,
-                    "recipient": entry.recipient,
-                    "sender": self.party,
-                }
-                if any(receipt.get(k) != v for k, v in expect.items()):
-                    raise IntegrityError()
-                evidence = answer.get("evidence")
-                checked = None
-                if evidence is not None:
-                    checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
                 st.insert_ignore_duplicate(
                     conn,
                     st.receipts,
@@ -603,14 +627,14 @@ class NodeService:
         except (binascii.Error, ValueError) as e:
             raise InputError("sealed is not base64", field="sealed") from e
         digest = sha256_hex(sealed)
+        # Verify, decide and mark before the write transaction (open and the marking's ML-DSA-87 signature are
+        # most of the CPU time), unless this is a replay. What they raise is raised inside the transaction,
+        # so that a failed check or a refusal is journaled exactly as if it had happened there.
+        work: _Inbound | None = None
+        if self._prior_delivery(None, item_id, peer.party) is None:
+            work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
         with self._recorded_tx(item_id, "inbound") as conn:
-            prior = (
-                conn.execute(
-                    select(st.inbox).where(st.inbox.c.item_id == item_id).where(st.inbox.c.sender == peer.party)
-                )
-                .mappings()
-                .first()
-            )
+            prior = self._prior_delivery(conn, item_id, peer.party)
             if prior is not None:
                 if prior["digest"] != digest:
                     raise Conflict(f"item {item_id} was already delivered by {peer.party} with other content")
@@ -621,23 +645,16 @@ class NodeService:
                     "status": prior["state"],
                     "replay": True,
                 }, prior["journal_id"]
-            opened = self.sealer.open(sealed)  # seal and label binding (IntegrityError if anything is off)
-            label = opened.label
-            if label.id != item_id:
-                raise IntegrityError()
-            carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
-            # Re-run the decision from the sender's side: refuse what the agreements do not allow.
-            d = self._decide(conn, label, peer.party, final, day, [c for c, _ in carried], context="inbound")
+            if work is None:  # stored and gone since the first look: cannot happen (inbox rows stay); be safe
+                work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
+            if work.failure is not None:
+                raise work.failure
+            label, d, carried, marking, alt = work.label, work.decision, work.carried, work.marking, work.alt
+            held = work.held
+            assert label is not None and d is not None
+            self._journal_decision(conn, label, d, "inbound")
             if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
-            marking = d.markings.get(self.party)
-            alt = _alternative_label(label, self.party, marking)
-            held = sealed
-            if alt is not None:
-                try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
-                    held = self.sealer.add_marking(sealed, alt.encode())
-                except AccordError:
-                    held = sealed
             if conn.execute(select(st.items.c.item_id).where(st.items.c.item_id == item_id)).first() is None:
                 conn.execute(
                     st.items.insert().values(
@@ -663,6 +680,12 @@ class NodeService:
                 "received_at": received_at.isoformat(),
             }
             sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
+            journal_id = self._event(
+                conn,
+                "delivery",
+                item_id,
+                {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
+            )
             conn.execute(
                 st.inbox.insert().values(
                     item_id=item_id,
@@ -674,26 +697,50 @@ class NodeService:
                     state="stored",
                     receipt_json=canonical(receipt).decode(),
                     receipt_sig=sig,
+                    journal_id=journal_id,
                     received_at=received_at,
                 )
-            )
-            journal_id = self._event(
-                conn,
-                "delivery",
-                item_id,
-                {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
-            )
-            conn.execute(
-                update(st.inbox)
-                .where(st.inbox.c.item_id == item_id)
-                .where(st.inbox.c.sender == peer.party)
-                .values(journal_id=journal_id)
             )
             status = "stored"
             if final != self.party:
                 status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried)
         log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
         return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
+
+    def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
+        q = select(st.inbox).where(st.inbox.c.item_id == item_id).where(st.inbox.c.sender == sender)
+        if conn is not None:
+            return conn.execute(q).mappings().first()
+        with self.store.engine.connect() as c:  # a read: WAL readers neither wait for nor block the writer
+            return c.execute(q).mappings().first()
+
+    def _inbound_work(
+        self, sender: str, item_id: str, final: str, day: dt.date, sealed: bytes, env: dict[str, Any]
+    ) -> _Inbound:
+        """Open (seal and label binding), the decision from the sender's side, this nation's marking: no I/O."""
+        w = _Inbound()
+        try:
+            opened = self.sealer.open(sealed)  # IntegrityError if anything is off
+            label = opened.label
+            if label.id != item_id:
+                raise IntegrityError()
+            w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
+            # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
+            w.label = label
+            w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
+            if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
+                return w
+            w.marking = d.markings.get(self.party)
+            w.alt = _alternative_label(label, self.party, w.marking)
+            w.held = sealed
+            if w.alt is not None:
+                try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
+                    w.held = self.sealer.add_marking(sealed, w.alt.encode())
+                except AccordError:
+                    w.held = sealed
+        except Exception as e:  # re-raised in the transaction
+            w.failure = e
+        return w
 
     # ------------------------------------------------------------------------------------------------
     # consent
@@ -1009,6 +1056,19 @@ class NodeService:
             raise NotFound(f"no item {item_id}")
         opened = self.sealer.open(bytes(rows[0]["sealed"]))
         return opened.label, opened.payload
+
+
+@dataclass
+class _Inbound:
+    """What an inbound delivery needs before its transaction: the checked label, the decision, the marking."""
+
+    failure: Exception | None = None
+    label: Label | None = None
+    decision: Decision | None = None
+    carried: list[tuple[Consent, dict[str, Any]]] = field(default_factory=list)
+    marking: str | None = None
+    alt: str | None = None
+    held: bytes = b""
 
 
 def _alternative_label(label: Label, party: str, marking: str | None) -> str | None:

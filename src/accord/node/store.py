@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -160,6 +161,18 @@ events = Table(
 )
 
 
+def _due(t: Any) -> Any:
+    """Outbox messages that are pending, due at ``t`` and not leased (or whose lease ran out)."""
+    return (
+        (outbox.c.state == "pending")
+        & (outbox.c.next_attempt_at <= t)
+        & ((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < t))
+    )
+
+
+_ANY_DUE = select(outbox.c.id).where(_due(bindparam("t", type_=DateTime(timezone=True)))).limit(1)
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -212,6 +225,12 @@ class Store:
         with self._wlock, self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
             yield conn
 
+    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The in-process writer lock of :meth:`tx` (SQLite; a no-op on PostgreSQL), for another writer on
+        the same database file -- the audit log's own engine -- so that it queues here too instead of
+        meeting this process's transactions in SQLite's busy handler (sleeps of 1-100 ms)."""
+        return self._wlock
+
     # -- outbox ---------------------------------------------------------------------------------------
 
     @staticmethod
@@ -255,15 +274,13 @@ class Store:
         SQLite: the transaction began with ``BEGIN IMMEDIATE`` so claims are serialised.
         """
         t = now()
+        # An idle poll is a plain read (WAL: it neither waits for nor blocks the writers), built once; only when
+        # something is due does the claim take the write lock, and it re-checks everything under that lock.
+        with self.engine.connect() as conn:
+            if conn.execute(_ANY_DUE, {"t": t}).first() is None:
+                return []
         with self.tx() as conn:
-            q = (
-                select(outbox)
-                .where(outbox.c.state == "pending")
-                .where(outbox.c.next_attempt_at <= t)
-                .where((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < t))
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
+            q = select(outbox).where(_due(t)).order_by(outbox.c.id).limit(limit)
             if not self.is_sqlite:
                 q = q.with_for_update(skip_locked=True)
             rows = conn.execute(q).mappings().all()
