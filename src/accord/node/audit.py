@@ -17,10 +17,12 @@ import hashlib
 import json
 import logging
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from accord.node import store as st
 from accord.node.canon import canonical
@@ -43,6 +45,10 @@ _TYPES = {
     "consent_requested": "consent",
     "consent_decision": "consent",
 }
+
+
+_RECENT = 10_000
+_SET_AUDIT_IDX = update(st.events).where(st.events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx"))
 
 
 def origin(party: str) -> str:
@@ -96,6 +102,10 @@ class AuditFeeder:
         self.party = party
         self.poll_seconds = poll_seconds
         self._lock = threading.Lock()
+        # journal id -> log index of the latest appends, kept from the log's commit on (before the journal's
+        # own update), so that a waiter for receipt evidence is answered as soon as its event is durable.
+        self._recent: OrderedDict[int, int] = OrderedDict()
+        self._appended = threading.Condition()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,10 +151,43 @@ class AuditFeeder:
                 # the journal update, so that neither meets the node's transactions in SQLite's busy handler.
                 with self.store.write_lock():
                     idx = self.log.append_many(prepared)
-                    with self.store.tx() as conn:
+                    with self._appended:
                         for r, i in zip(rows, idx, strict=True):
-                            conn.execute(update(st.events).where(st.events.c.id == r["id"]).values(audit_idx=i))
+                            self._recent[int(r["id"])] = i
+                        while len(self._recent) > _RECENT:
+                            self._recent.popitem(last=False)
+                        self._appended.notify_all()
+                    marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
+                    with self.store.tx() as conn:
+                        conn.execute(_SET_AUDIT_IDX, marks)  # one executemany
                 total += len(rows)
+
+    def index_of(self, journal_id: int, *, timeout: float = 10.0) -> int | None:
+        """The log index of journal event ``journal_id`` once it is durable in the log (None: not in time).
+
+        With the feeder's thread running, this wakes it and waits: concurrent waiters share one append (group
+        commit) and are answered as soon as the log has committed, before the journal records the indices (a
+        crash in between is reconciled at start). Without the thread, it appends the journal itself.
+        """
+        if self._thread is None or not self._thread.is_alive():
+            self.flush()
+        else:
+            self.wake()
+        with self._appended:
+            if journal_id in self._recent:
+                return self._recent[journal_id]
+        with self.store.engine.connect() as conn:
+            idx = conn.execute(select(st.events.c.audit_idx).where(st.events.c.id == journal_id)).scalar()
+        if idx is not None:
+            return int(idx) if idx >= 0 else None
+        deadline = time.monotonic() + timeout
+        with self._appended:
+            while journal_id not in self._recent:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return None
+                self._appended.wait(left)
+            return self._recent[journal_id]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="accord-audit")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
@@ -56,6 +56,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("accord.node")
 
 RECEIPT_DOMAIN = "accord-receipt/1"
+
+# Statements of the release path, built once (SQLAlchemy then only binds parameters: no per-call construction).
+_INSERT_EVENT = st.events.insert()
+_INSERT_ITEM = st.items.insert()
+_INSERT_INBOX = st.inbox.insert()
+_ITEM_LABEL = select(st.items.c.label_json).where(st.items.c.item_id == bindparam("item_id"))
+_PRIOR_DELIVERY = (
+    select(st.inbox).where(st.inbox.c.item_id == bindparam("item_id")).where(st.inbox.c.sender == bindparam("sender"))
+)
 CONSENT_DOMAIN = "accord-consent/1"
 ORIGINATOR_REQUEST = "originator-request"
 
@@ -119,9 +128,8 @@ class NodeService:
     def _event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
         """Journal a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
-        res = conn.execute(
-            st.events.insert().values(type=type_, item_id=item_id, body=canonical(record).decode(), created_at=st.now())
-        )
+        row = {"type": type_, "item_id": item_id, "body": canonical(record).decode(), "created_at": st.now()}
+        res = conn.execute(_INSERT_EVENT, row)
         return int(res.inserted_primary_key[0])  # type: ignore[index]
 
     def _decide(
@@ -321,20 +329,21 @@ class NodeService:
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
             if failure is not None:
                 raise failure
-            existing = conn.execute(select(st.items.c.label_json).where(st.items.c.item_id == item_id)).first()
+            existing = conn.execute(_ITEM_LABEL, {"item_id": item_id}).first()
             if existing is None:
                 conn.execute(
-                    st.items.insert().values(
-                        item_id=item_id,
-                        originator=self.party,
-                        label_json=canonical(label_to_dict(label)).decode(),
-                        digest=digest,
-                        sealed=sealed,
-                        origin="local",
-                        sender=None,
-                        marking=label.marking,
-                        created_at=st.now(),
-                    )
+                    _INSERT_ITEM,
+                    {
+                        "item_id": item_id,
+                        "originator": self.party,
+                        "label_json": canonical(label_to_dict(label)).decode(),
+                        "digest": digest,
+                        "sealed": sealed,
+                        "origin": "local",
+                        "sender": None,
+                        "marking": label.marking,
+                        "created_at": st.now(),
+                    },
                 )
             elif json.loads(existing.label_json) != label_to_dict(label):
                 raise Conflict(f"item {item_id} already exists with another label")
@@ -604,10 +613,8 @@ class NodeService:
         if self.feeder is None or not self.cfg.receipt_evidence or journal_id is None:
             return None
         try:
-            self.feeder.flush()
-            with self.store.engine.connect() as conn:
-                idx = conn.execute(select(st.events.c.audit_idx).where(st.events.c.id == journal_id)).scalar()
-            if idx is None or idx < 0:
+            idx = self.feeder.index_of(journal_id)
+            if idx is None:
                 return None
             ev: dict[str, Any] = json.loads(self.feeder.log.receipt_evidence(int(idx)).to_json())
             return ev
@@ -655,20 +662,21 @@ class NodeService:
             self._journal_decision(conn, label, d, "inbound")
             if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
-            if conn.execute(select(st.items.c.item_id).where(st.items.c.item_id == item_id)).first() is None:
+            if conn.execute(_ITEM_LABEL, {"item_id": item_id}).first() is None:
                 conn.execute(
-                    st.items.insert().values(
-                        item_id=item_id,
-                        originator=label.originator,
-                        label_json=canonical(label_to_dict(label)).decode(),
-                        digest=digest,
-                        sealed=held,
-                        origin="received",
-                        sender=peer.party,
-                        marking=marking,
-                        alt_label_xml=alt,
-                        created_at=st.now(),
-                    )
+                    _INSERT_ITEM,
+                    {
+                        "item_id": item_id,
+                        "originator": label.originator,
+                        "label_json": canonical(label_to_dict(label)).decode(),
+                        "digest": digest,
+                        "sealed": held,
+                        "origin": "received",
+                        "sender": peer.party,
+                        "marking": marking,
+                        "alt_label_xml": alt,
+                        "created_at": st.now(),
+                    },
                 )
             received_at = st.now()
             receipt = {
@@ -687,19 +695,20 @@ class NodeService:
                 {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
             )
             conn.execute(
-                st.inbox.insert().values(
-                    item_id=item_id,
-                    sender=peer.party,
-                    idem_key=str(env.get("idem_key", "")),
-                    final_recipient=final,
-                    at_date=day.isoformat(),
-                    digest=digest,
-                    state="stored",
-                    receipt_json=canonical(receipt).decode(),
-                    receipt_sig=sig,
-                    journal_id=journal_id,
-                    received_at=received_at,
-                )
+                _INSERT_INBOX,
+                {
+                    "item_id": item_id,
+                    "sender": peer.party,
+                    "idem_key": str(env.get("idem_key", "")),
+                    "final_recipient": final,
+                    "at_date": day.isoformat(),
+                    "digest": digest,
+                    "state": "stored",
+                    "receipt_json": canonical(receipt).decode(),
+                    "receipt_sig": sig,
+                    "journal_id": journal_id,
+                    "received_at": received_at,
+                },
             )
             status = "stored"
             if final != self.party:
@@ -708,11 +717,11 @@ class NodeService:
         return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
 
     def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
-        q = select(st.inbox).where(st.inbox.c.item_id == item_id).where(st.inbox.c.sender == sender)
+        args = {"item_id": item_id, "sender": sender}
         if conn is not None:
-            return conn.execute(q).mappings().first()
+            return conn.execute(_PRIOR_DELIVERY, args).mappings().first()
         with self.store.engine.connect() as c:  # a read: WAL readers neither wait for nor block the writer
-            return c.execute(q).mappings().first()
+            return c.execute(_PRIOR_DELIVERY, args).mappings().first()
 
     def _inbound_work(
         self, sender: str, item_id: str, final: str, day: dt.date, sealed: bytes, env: dict[str, Any]

@@ -171,6 +171,19 @@ def _due(t: Any) -> Any:
 
 
 _ANY_DUE = select(outbox.c.id).where(_due(bindparam("t", type_=DateTime(timezone=True)))).limit(1)
+_OUTBOX_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
+_INSERT_OUTBOX = insert(outbox)
+_MARK_DELIVERED = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("entry_id"))
+    .values(
+        state="delivered",
+        delivered_at=bindparam("t", type_=DateTime(timezone=True)),
+        lease_until=None,  # leased_by is kept: which worker delivered it
+        attempts=outbox.c.attempts + 1,
+        last_error=None,
+    )
+)
 
 
 def now() -> dt.datetime:
@@ -246,24 +259,25 @@ class Store:
         final_recipient: str | None = None,
     ) -> bool:
         """Add a message to the outbox within ``conn``'s transaction. False if the key was already queued."""
-        exists = conn.execute(select(outbox.c.id).where(outbox.c.idem_key == idem_key)).first()
+        exists = conn.execute(_OUTBOX_BY_KEY, {"idem_key": idem_key}).first()
         if exists:
             return False
         t = now()
         conn.execute(
-            insert(outbox).values(
-                idem_key=idem_key,
-                kind=kind,
-                item_id=item_id,
-                recipient=recipient,
-                final_recipient=final_recipient,
-                at_date=at_date,
-                body=body,
-                state="pending",
-                attempts=0,
-                next_attempt_at=t,
-                created_at=t,
-            )
+            _INSERT_OUTBOX,
+            {
+                "idem_key": idem_key,
+                "kind": kind,
+                "item_id": item_id,
+                "recipient": recipient,
+                "final_recipient": final_recipient,
+                "at_date": at_date,
+                "body": body,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": t,
+                "created_at": t,
+            },
         )
         return True
 
@@ -309,17 +323,7 @@ class Store:
 
     @staticmethod
     def mark_delivered(conn: Connection, entry_id: int) -> None:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == entry_id)
-            .values(
-                state="delivered",
-                delivered_at=now(),
-                lease_until=None,  # leased_by is kept: which worker delivered it
-                attempts=outbox.c.attempts + 1,
-                last_error=None,
-            )
-        )
+        conn.execute(_MARK_DELIVERED, {"entry_id": entry_id, "t": now()})
 
     def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
         with self.tx() as conn:
@@ -379,7 +383,7 @@ def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, An
     """Insert a row inside a SAVEPOINT; False (and nothing changed) if a unique key already holds it."""
     try:
         with conn.begin_nested():
-            conn.execute(insert(table).values(**values))
+            conn.execute(insert(table), values)
     except DBIntegrityError:
         return False
     return True
