@@ -188,6 +188,7 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     from accord.node.delivery import DeliveryWorker
 
     worker = DeliveryWorker(service, threads=workers) if workers else None
+    service.courier = worker
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -72,6 +72,23 @@ class DeliveryWorker:
             t.join(timeout=5)
         self.clients.close()
 
+    def reserve(self) -> bool:
+        """Reserve an idle delivery thread for a message about to be committed (see :meth:`hand_over`)."""
+        with self._capacity:
+            if self.stop_event.is_set() or self._in_flight >= self.size:
+                return False
+            self._in_flight += 1
+            return True
+
+    def hand_over(self, entry: OutboxEntry | None) -> None:
+        """Give the reserved thread ``entry`` -- committed and leased to :attr:`worker` -- or give it back."""
+        if entry is None:
+            with self._capacity:
+                self._in_flight -= 1
+                self._capacity.notify()
+            return
+        self._queue.put(entry)
+
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
         self.wake_event.set()

@@ -259,13 +259,45 @@ class Store:
         final_recipient: str | None = None,
     ) -> bool:
         """Add a message to the outbox within ``conn``'s transaction. False if the key was already queued."""
+        return Store.enqueue_entry(
+            conn,
+            idem_key=idem_key,
+            kind=kind,
+            recipient=recipient,
+            body=body,
+            at_date=at_date,
+            item_id=item_id,
+            final_recipient=final_recipient,
+        ) is not None
+
+    @staticmethod
+    def enqueue_entry(
+        conn: Connection,
+        *,
+        idem_key: str,
+        kind: str,
+        recipient: str,
+        body: bytes,
+        at_date: str,
+        item_id: str | None = None,
+        final_recipient: str | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> OutboxEntry | None:
+        """:meth:`enqueue`, returning the entry (None if the key was already queued).
+
+        ``lease=(worker, seconds)``: the message is inserted already leased to ``worker`` -- the caller hands it
+        to that worker in memory once the transaction has committed (no claim, no poll). Should the process die
+        first, the lease runs out and any worker claims the message as usual.
+        """
         exists = conn.execute(_OUTBOX_BY_KEY, {"idem_key": idem_key}).first()
         if exists:
-            return False
+            return None
         t = now()
-        conn.execute(
+        res = conn.execute(
             _INSERT_OUTBOX,
             {
+                "leased_by": lease[0] if lease else None,
+                "lease_until": t + dt.timedelta(seconds=lease[1]) if lease else None,
                 "idem_key": idem_key,
                 "kind": kind,
                 "item_id": item_id,
@@ -279,7 +311,17 @@ class Store:
                 "created_at": t,
             },
         )
-        return True
+        return OutboxEntry(
+            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
+            idem_key=idem_key,
+            kind=kind,
+            item_id=item_id,
+            recipient=recipient,
+            final_recipient=final_recipient,
+            at_date=at_date,
+            body=body,
+            attempts=0,
+        )
 
     def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[OutboxEntry]:
         """Lease up to ``limit`` due outbox messages to ``worker``; other workers skip them.

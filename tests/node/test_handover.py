@@ -1,0 +1,121 @@
+"""The release path's shortcuts keep the outbox's guarantees: a message handed from the submit transaction
+straight to a delivery thread is leased in that same commit (no other worker claims it, and it is claimed
+again once the lease runs out if the process dies), and a refused or failed submit gives the thread back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from accord.node import store as st
+from accord.node.errors import Refused
+from accord.node.service import NodeService
+from tests.node.helpers import Net, label
+
+
+class FakeCourier:
+    """Records what the service hands over instead of delivering it (a process that dies right after)."""
+
+    def __init__(self, free: int = 1) -> None:
+        self.worker = "host:1:courier"
+        self.free = free
+        self.handed: list[st.OutboxEntry | None] = []
+
+    def reserve(self) -> bool:
+        if self.free == 0:
+            return False
+        self.free -= 1
+        return True
+
+    def hand_over(self, entry: st.OutboxEntry | None) -> None:
+        self.handed.append(entry)
+        if entry is None:
+            self.free += 1
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Net:
+    return Net(tmp_path, parties=("KOR", "JPN"))
+
+
+def _kor(net: Net, courier: FakeCourier) -> NodeService:
+    svc = net.nodes["KOR"]
+    svc.courier = courier
+    return svc
+
+
+def test_a_handed_over_message_is_leased_in_the_submit_commit_and_reclaimed_after_the_lease(net: Net) -> None:
+    kor = _kor(net, FakeCourier())
+    kor.cfg.lease_seconds = 0.3
+    out = kor.submit(label("h1", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
+    assert out["status"] == "queued"
+    (entry,) = kor.courier.handed  # type: ignore[union-attr]
+    assert entry is not None and entry.item_id == "h1" and entry.kind == "delivery"
+    (row,) = kor.store.rows(st.outbox)
+    assert row["id"] == entry.id and row["leased_by"] == "host:1:courier" and row["state"] == "pending"
+    assert kor.store.claim("other", limit=10, lease_seconds=30) == []  # nobody else takes it meanwhile
+    time.sleep(0.35)  # the courier's process died: the lease runs out, the outbox still has the message
+    (again,) = kor.store.claim("other", limit=10, lease_seconds=30)
+    assert again.id == entry.id and again.body == entry.body
+    # "other" delivers it, as any worker of the nation would
+    answer = net.dispatch("KOR", again.kind, again.recipient, again.body, again.idem_key)
+    kor.acknowledged(again, answer)
+    assert kor.store.rows(st.outbox)[0]["state"] == "delivered"
+    assert len(kor.store.rows(st.receipts)) == 1
+
+
+def test_a_refused_submit_gives_the_reserved_thread_back_JK_R3(net: Net) -> None:
+    courier = FakeCourier()
+    kor = _kor(net, courier)
+    with pytest.raises(Refused):
+        kor.submit(label("h2", rel=("USA",)), b"x" * 64, "JPN", "2017-02-12")  # not releasable to Japan
+    assert courier.handed == [None] and courier.free == 1
+    assert kor.store.rows(st.outbox) == []
+
+
+def test_a_resubmission_hands_nothing_over_and_busy_threads_leave_it_to_the_claimer(net: Net) -> None:
+    courier = FakeCourier(free=5)
+    kor = _kor(net, courier)
+    lab = label("h3", rel=("JPN",))
+    kor.submit(lab, b"x" * 64, "JPN", "2017-02-12")
+    assert kor.submit(lab, b"x" * 64, "JPN", "2017-02-12")["status"] == "already-queued"
+    assert [e is not None for e in courier.handed] == [True, False]
+    courier.free = 0  # every delivery thread busy: not leased, the claimer finds it
+    kor.submit(label("h4", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
+    assert len(courier.handed) == 2 and courier.free == 0
+    assert [e.item_id for e in kor.store.claim("w", limit=10, lease_seconds=30)] == ["h4"]
+
+
+def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> None:
+    from accord.node.delivery import DeliveryWorker
+
+    w = DeliveryWorker(net.nodes["KOR"], threads=2)
+    assert w.reserve() and w.reserve() and not w.reserve()  # two threads, both reserved
+    w.hand_over(None)
+    assert w.reserve()
+    w.stop_event.set()
+    assert not w.reserve()  # stopping: nothing new is taken
+    w.clients.close()
+
+
+def test_receipt_evidence_waits_for_the_feeder_thread_group_commit(tmp_path: Path) -> None:
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    jpn = net.nodes["JPN"]
+    jpn.cfg.audit_sync = False
+    assert jpn.feeder is not None
+    jpn.feeder.poll_seconds = 30  # only a wake-up makes it append
+    jpn.feeder.start()
+    try:
+        net.submit("KOR", label("h5", rel=("JPN",)), "JPN", "2017-02-12")
+        (e,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=30)
+        t = time.monotonic()
+        answer = net.dispatch("KOR", e.kind, e.recipient, e.body, e.idem_key)
+        assert time.monotonic() - t < 10
+        assert answer["evidence"]["format"] == "accord-audit-receipt/1"
+        net.nodes["KOR"].acknowledged(e, answer)  # the sender checks the proof against JPN's audit key
+        (rec,) = net.nodes["KOR"].store.rows(st.receipts)
+        assert rec["evidence"] is not None
+    finally:
+        jpn.feeder.stop()
