@@ -106,6 +106,7 @@ class AuditFeeder:
         # own update), so that a waiter for receipt evidence is answered as soon as its event is durable.
         self._recent: OrderedDict[int, int] = OrderedDict()
         self._appended = threading.Condition()
+        self._marks: list[dict[str, int]] = []  # journal id -> index of the last batch, not yet in the journal
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,66 +129,85 @@ class AuditFeeder:
                 )
 
     def flush(self, limit: int = 2000) -> int:
-        """Append every journal row not yet in the log; returns how many. Durable when it returns."""
+        """Append every journal row not yet in the log and record the indices in the journal; returns how many.
+        Durable when it returns."""
+        with self._lock:
+            n = self._append_pending(limit)
+            self._settle()
+            return n
+
+    def _settle(self) -> None:
+        """Record in the journal the log indices of the last batch (one executemany). Called with the lock."""
+        if self._marks:
+            with self.store.tx() as conn:
+                conn.execute(_SET_AUDIT_IDX, self._marks)
+            self._marks = []
+
+    def _append_pending(self, limit: int = 2000) -> int:
+        """Append the journal rows not yet in the log (the lock held). The last batch's indices may be left
+        for :meth:`_settle` (the next append settles them first, so nothing is appended twice)."""
         from accord.audit.log import prepare_event
 
-        with self._lock:
-            total = 0
-            while True:
-                with self.store.engine.connect() as conn:
-                    rows = [
-                        dict(r)
-                        for r in conn.execute(
-                            select(st.events)
-                            .where(st.events.c.audit_idx.is_(None))
-                            .order_by(st.events.c.id)
-                            .limit(limit)
-                        ).mappings()
-                    ]
-                if not rows:
-                    return total
-                prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]  # outside the lock
-                # The log writes through its own engine: take this process's writer lock for its commit and
-                # the journal update, so that neither meets the node's transactions in SQLite's busy handler.
-                with self.store.write_lock():
-                    idx = self.log.append_many(prepared)
-                    with self._appended:
-                        for r, i in zip(rows, idx, strict=True):
-                            self._recent[int(r["id"])] = i
-                        while len(self._recent) > _RECENT:
-                            self._recent.popitem(last=False)
-                        self._appended.notify_all()
-                    marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
-                    with self.store.tx() as conn:
-                        conn.execute(_SET_AUDIT_IDX, marks)  # one executemany
-                total += len(rows)
+        total = 0
+        while True:
+            self._settle()
+            with self.store.engine.connect() as conn:
+                rows = [
+                    dict(r)
+                    for r in conn.execute(
+                        select(st.events).where(st.events.c.audit_idx.is_(None)).order_by(st.events.c.id).limit(limit)
+                    ).mappings()
+                ]
+            if not rows:
+                return total
+            prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
+            # The log writes through its own engine: take this process's writer lock for its commit, so that it
+            # does not meet the node's transactions in SQLite's busy handler (sleeps of milliseconds).
+            with self.store.write_lock():
+                idx = self.log.append_many(prepared)
+            self._marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
+            with self._appended:
+                for r, i in zip(rows, idx, strict=True):
+                    self._recent[int(r["id"])] = i
+                while len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
+                self._appended.notify_all()
+            total += len(rows)
+            if len(rows) < limit:
+                return total
 
     def index_of(self, journal_id: int, *, timeout: float = 10.0) -> int | None:
         """The log index of journal event ``journal_id`` once it is durable in the log (None: not in time).
 
-        With the feeder's thread running, this wakes it and waits: concurrent waiters share one append (group
-        commit) and are answered as soon as the log has committed, before the journal records the indices (a
-        crash in between is reconciled at start). Without the thread, it appends the journal itself.
+        Group commit, leader and followers: a caller that finds no append in progress appends everything
+        pending itself (its own event and any other caller's); one that finds an append in progress waits
+        for it and is answered as soon as the log has committed -- before the journal records the indices
+        (a crash in between is reconciled at start) -- or, if its event came too late for that batch, leads
+        the next one. No hand-over to the feeder's thread on the way.
         """
-        if self._thread is None or not self._thread.is_alive():
-            self.flush()
-        else:
-            self.wake()
-        with self._appended:
-            if journal_id in self._recent:
-                return self._recent[journal_id]
         with self.store.engine.connect() as conn:
             idx = conn.execute(select(st.events.c.audit_idx).where(st.events.c.id == journal_id)).scalar()
         if idx is not None:
             return int(idx) if idx >= 0 else None
         deadline = time.monotonic() + timeout
-        with self._appended:
-            while journal_id not in self._recent:
+        while True:
+            with self._appended:
+                if journal_id in self._recent:
+                    return self._recent[journal_id]
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._append_pending()
+                finally:
+                    self._lock.release()
+                self.wake()  # the feeder's thread records the indices in the journal, off this caller's path
+                continue
+            with self._appended:
+                if journal_id in self._recent:
+                    return self._recent[journal_id]
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return None
-                self._appended.wait(left)
-            return self._recent[journal_id]
+                self._appended.wait(min(left, 0.05))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="accord-audit")
