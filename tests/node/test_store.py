@@ -58,3 +58,58 @@ def test_a_lease_runs_out_and_a_retry_waits_for_its_back_off(tmp_path: Path) -> 
     s.mark_retry(e.id, "other", "refused", 0, give_up=True)
     assert s.outbox_rows()[0]["state"] == "failed"
     s.dispose()
+
+
+def test_group_commit_shares_one_commit_and_returns_only_once_durable(tmp_path: Path) -> None:
+    """Queued writers share a COMMIT; each tx() returns only after it; a failing member rolls back alone."""
+    from sqlalchemy import event as sa_event
+    from sqlalchemy import select
+
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+    commits: list[int] = []
+    sa_event.listen(s.engine, "commit", lambda _conn: commits.append(1))
+    inside = threading.Event()
+    go = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def visible(key: str) -> bool:
+        with s.engine.connect() as c:  # another connection: sees only what is committed
+            return c.execute(select(st.outbox.c.id).where(st.outbox.c.idem_key == key)).first() is not None
+
+    def writer(key: str, *, block: bool = False, fail: bool = False) -> None:
+        try:
+            with s.tx() as c:
+                st.Store.enqueue(c, idem_key=key, kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+                if block:
+                    inside.set()
+                    go.wait(5)
+                if fail:
+                    raise RuntimeError("refused")
+        except RuntimeError:
+            seen[key] = visible(key)
+            return
+        seen[key] = visible(key)  # durable before tx() returned
+
+    first = threading.Thread(target=writer, args=("a",), kwargs={"block": True})
+    first.start()
+    assert inside.wait(5)
+    others = [
+        threading.Thread(target=writer, args=("b",)),
+        threading.Thread(target=writer, args=("c",), kwargs={"fail": True}),
+        threading.Thread(target=writer, args=("d",)),
+    ]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 5
+    while s._queued < 3 and time.monotonic() < deadline:  # all three wait behind the first
+        time.sleep(0.01)
+    go.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert seen == {"a": True, "b": True, "c": False, "d": True}
+    assert [r["idem_key"] for r in s.outbox_rows()] == ["a", "b", "d"]
+    assert len(commits) == 1  # four transactions, one COMMIT
+    with s.tx() as c:  # alone: a commit of its own, at once
+        st.Store.enqueue(c, idem_key="e", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+    assert len(commits) == 2
+    s.dispose()

@@ -197,6 +197,19 @@ def _aware(t: dt.datetime | None) -> dt.datetime | None:
     return t
 
 
+GROUP_MAX = 32  # most transactions sharing one COMMIT
+
+
+class _Group:
+    """Transactions sharing one COMMIT: their connection, how many, and the outcome."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.members = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -224,6 +237,10 @@ class Store:
             _sqlite_setup(self.engine)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self._group = threading.Lock()  # guards _queued
+        self._queued = 0  # threads waiting for the writer lock in tx()
+        self._current: _Group | None = None  # the open group transaction (the writer lock guards it)
+        self._local = threading.local()
         if create:
             metadata.create_all(self.engine)
 
@@ -232,17 +249,93 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """One transaction, committed on exit (durable before the caller acknowledges anything)."""
-        # SQLite has one writer at a time: threads of this process queue on a lock (fast hand-over) instead
-        # of SQLite's busy handler, which sleeps in steps of milliseconds. Other processes still wait there.
-        with self._wlock, self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
-            yield conn
+        """One transaction, durable when the ``with`` block exits (before the caller acknowledges anything).
 
-    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        SQLite has one writer at a time: threads of this process queue on a lock (fast hand-over) instead of
+        SQLite's busy handler, which sleeps in steps of milliseconds (other processes still wait there). And
+        they share commits (group commit): a thread that finds others queued behind it leaves the transaction
+        open for them, its own work in a SAVEPOINT; the last of the queue (or the ``GROUP_MAX``-th) commits,
+        and every member's ``tx()`` returns only after that COMMIT (``synchronous=FULL``). A member whose block
+        raises rolls back its SAVEPOINT only; a failed COMMIT fails every member.
+        """
+        if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
+            # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
+            with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
+                yield conn
+            return
+        with self._group:
+            self._queued += 1
+        self._wlock.acquire()  # type: ignore[union-attr]
+        with self._group:
+            self._queued -= 1
+        group = self._open_group()
+        failed = False
+        try:
+            sp = group.conn.begin_nested()
+            try:
+                yield group.conn
+            except BaseException:
+                failed = True
+                try:
+                    sp.rollback()
+                except Exception as e:  # the connection is unusable: the whole group fails
+                    group.error = e
+                raise
+            else:
+                sp.commit()
+        finally:
+            group.members += 1
+            with self._group:
+                last = self._queued == 0
+            if last or group.members >= GROUP_MAX or group.error is not None:
+                self._commit_group()
+            self._wlock.release()  # type: ignore[union-attr]
+        if not failed:
+            group.done.wait()
+            if group.error is not None:
+                raise group.error
+
+    def _open_group(self) -> _Group:
+        if self._current is None:
+            conn = self.engine.connect().execution_options(accord_write=True)
+            conn.begin()  # BEGIN IMMEDIATE
+            self._current = _Group(conn)
+        return self._current
+
+    def _commit_group(self) -> None:
+        """Commit the open group (the writer lock held) and release its members."""
+        group, self._current = self._current, None
+        if group is None:
+            return
+        try:
+            if group.error is None:
+                group.conn.commit()
+            else:
+                group.conn.rollback()
+        except Exception as e:
+            group.error = e
+        finally:
+            try:
+                group.conn.close()
+            finally:
+                group.done.set()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
         """The in-process writer lock of :meth:`tx` (SQLite; a no-op on PostgreSQL), for another writer on
         the same database file -- the audit log's own engine -- so that it queues here too instead of
-        meeting this process's transactions in SQLite's busy handler (sleeps of 1-100 ms)."""
-        return self._wlock
+        meeting this process's transactions in SQLite's busy handler (sleeps of 1-100 ms). An open group is
+        committed first; :meth:`tx` inside it runs a transaction of its own."""
+        if not self.is_sqlite:
+            yield
+            return
+        with self._wlock:
+            self._commit_group()
+            self._local.held = getattr(self._local, "held", 0) + 1
+            try:
+                yield
+            finally:
+                self._local.held -= 1
 
     # -- outbox ---------------------------------------------------------------------------------------
 
