@@ -171,6 +171,18 @@ def _due(t: Any) -> Any:
 
 
 _ANY_DUE = select(outbox.c.id).where(_due(bindparam("t", type_=DateTime(timezone=True)))).limit(1)
+_CLAIM = (
+    select(outbox)
+    .where(_due(bindparam("t", type_=DateTime(timezone=True))))
+    .order_by(outbox.c.id)
+    .limit(bindparam("n", type_=Integer))
+)
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_LEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(leased_by=bindparam("worker"), lease_until=bindparam("until", type_=DateTime(timezone=True)))
+)
 _OUTBOX_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
 _INSERT_OUTBOX = insert(outbox)
 _MARK_DELIVERED = (
@@ -429,18 +441,12 @@ class Store:
             if conn.execute(_ANY_DUE, {"t": t}).first() is None:
                 return []
         with self.tx() as conn:
-            q = select(outbox).where(_due(t)).order_by(outbox.c.id).limit(limit)
-            if not self.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
-            rows = conn.execute(q).mappings().all()
+            q = _CLAIM if self.is_sqlite else _CLAIM_SKIP_LOCKED
+            rows = conn.execute(q, {"t": t, "n": limit}).mappings().all()
             if not rows:
                 return []
             ids = [r["id"] for r in rows]
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(leased_by=worker, lease_until=t + dt.timedelta(seconds=lease_seconds))
-            )
+            conn.execute(_LEASE, {"ids": ids, "worker": worker, "until": t + dt.timedelta(seconds=lease_seconds)})
         return [
             OutboxEntry(
                 id=r["id"],
