@@ -42,6 +42,7 @@ from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.errors import AccordError, InputError, IntegrityError, ReleaseRefused, TrustError
+from accord.formats.canonical import canonical_json
 from accord.formats.stanag4774 import label_to_xml
 from accord.sealed import labelxml
 from accord.sealed.format import (
@@ -67,7 +68,6 @@ from accord.sealed.format import (
     VERSION,
     Reader,
     b64e,
-    canonical_json,
     parse_json,
 )
 from accord.sealed.keys import PartyKeys, Roster

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from accord.errors import InputError, IntegrityError, TrustError
-from accord.sealed.format import DS_ROSTER, KEYID_RE, PARTY_RE, Reader, b64e, canonical_json, parse_json
+from accord.formats.canonical import canonical_json
+from accord.sealed.format import DS_ROSTER, KEYID_RE, PARTY_RE, Reader, b64e, parse_json
 from accord.sealed.suites import (
     KEY_MLKEM1024_P384,
     KEY_P384,
