@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from accord.core.agreements import AgreementSet
-from accord.errors import AccordError
+from accord.errors import AccordError, IntegrityError, ReleaseRefused, TrustError
 from accord.formats.agreement_yaml import load_agreements
 
 console = Console(highlight=False)
@@ -50,12 +50,25 @@ def fail(message: str, code: int = 2) -> Any:
 
 def handles_errors(fn: F) -> F:
     """Turn Accord's errors into a clear message and exit code 2."""
+    return _handling(fn, checks=False)
 
+
+def handles_refusals(fn: F) -> F:
+    """As :func:`handles_errors`, but a refused release (``refused: …``) and a failed check (signature,
+    integrity, untrusted key) exit 1; bad input still exits 2."""
+    return _handling(fn, checks=True)
+
+
+def _handling(fn: F, *, checks: bool) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except AccordError as exc:
+            if checks and isinstance(exc, ReleaseRefused):
+                fail(f"refused: {exc}", 1)
+            if checks and isinstance(exc, (IntegrityError, TrustError)):
+                fail(str(exc), 1)
             fail(exc.diagnostics())
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror}")

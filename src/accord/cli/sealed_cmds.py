@@ -9,24 +9,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from accord.cli._common import AgreementsOpt, AtOpt, agreements_from, console, err_console, fail, parse_day, read_file
+from accord.cli._common import (
+    AgreementsOpt,
+    AtOpt,
+    agreements_from,
+    console,
+    err_console,
+    fail,
+    handles_refusals,
+    parse_day,
+    read_file,
+)
 from accord.core.consent import Consent
-from accord.errors import AccordError, IntegrityError, ReleaseRefused, TrustError
 from accord.formats.documents import load_consents
 from accord.formats.stanag4774 import load_label
 from accord.sealed import container
 from accord.sealed.keys import KEYS_FILE, PartyKeys, Roster, RosterEntry
 from accord.sealed.suites import CLASSICAL, HYBRID
 
-F = TypeVar("F", bound=Callable[..., Any])
 SUITE_NAMES = {"hybrid": HYBRID, "classical": CLASSICAL}
 PROGRESS_MIN = 8 * 1024 * 1024
 
@@ -34,26 +40,6 @@ keys_app = typer.Typer(help="Create and rotate a nation's keys; manage the trust
 
 KeysOpt = typer.Option(..., "--keys", help="Directory holding this nation's party-keys.json (mode 0600).")
 RosterOpt = typer.Option(Path("roster"), "--roster", help="Trust roster directory (PARTY.N.json entries).")
-
-
-def _handles(fn: F) -> F:
-    """Refusals and failed checks exit 1, bad input exits 2; both print ``error: …`` on stderr."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReleaseRefused as exc:
-            fail(f"refused: {exc}", 1)
-        except (IntegrityError, TrustError) as exc:
-            fail(str(exc), 1)
-        except AccordError as exc:
-            fail(exc.diagnostics())
-        except OSError as exc:
-            fail(f"{exc.filename or ''}: {exc.strerror}")
-        return None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @contextmanager
@@ -86,7 +72,7 @@ def _consents(paths: list[Path]) -> list[Consent]:
 
 
 @keys_app.command("init")
-@_handles
+@handles_refusals
 def keys_init(
     party: str = typer.Option(..., "--party", help="ISO 3166 alpha-3 code of the nation, e.g. KOR."),
     directory: Path | None = typer.Option(None, "--dir", help="Where to write the keys (default: keys/PARTY)."),
@@ -110,7 +96,7 @@ def keys_init(
 
 
 @keys_app.command("rotate")
-@_handles
+@handles_refusals
 def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
     """Add a new key generation (old keys kept for reading) and a roster entry signed by old and new keys."""
     keys = PartyKeys.load(keys_dir)
@@ -124,7 +110,7 @@ def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
 
 
 @keys_app.command("add")
-@_handles
+@handles_refusals
 def keys_add(
     entry_file: Path = typer.Argument(..., help="A partner's roster entry PARTY.N.json."),
     roster: Path = RosterOpt,
@@ -143,7 +129,7 @@ def keys_add(
 
 
 @keys_app.command("show")
-@_handles
+@handles_refusals
 def keys_show(roster: Path = RosterOpt) -> None:
     """List the roster: parties, versions, active key ids and pin fingerprints."""
     r = Roster.load(roster)
@@ -305,7 +291,7 @@ def rewrap(
 def register(app: typer.Typer) -> None:
     """Add the sealed-item commands to the root app."""
     app.add_typer(keys_app, name="keys")
-    app.command("seal")(_handles(seal))
-    app.command("open")(_handles(open_))
-    app.command("inspect")(_handles(inspect))
-    app.command("rewrap")(_handles(rewrap))
+    app.command("seal")(handles_refusals(seal))
+    app.command("open")(handles_refusals(open_))
+    app.command("inspect")(handles_refusals(inspect))
+    app.command("rewrap")(handles_refusals(rewrap))
