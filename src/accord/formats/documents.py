@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from accord.core.consent import Consent
 from accord.core.persons import Person
 from accord.errors import ConsentError, InputError
-from accord.formats._yaml import load_yaml
+from accord.formats._yaml import document_day, load_yaml
 
 _CONSENT_KEYS = {"id", "originator", "holder", "recipient", "granted", "until", "item", "topics", "standing"}
 _PERSON_KEYS = {"id", "nationality", "clearance", "need_to_know", "clearance_until", "rank"}
-
-
-def _day(value: Any, field: str, source: str, *, optional: bool = False) -> date | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InputError(f"expected a date YYYY-MM-DD, got {value!r}", source=source, field=field)
 
 
 def _check_keys(data: Any, allowed: set[str], required: set[str], source: str, what: str) -> Mapping[str, Any]:
@@ -48,8 +34,8 @@ def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     topics = d.get("topics", [])
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise ConsentError("expected a list of topics", source=source, field="topics")
-    granted = _day(d["granted"], "granted", source)
-    until = _day(d["until"], "until", source)
+    granted = document_day(d["granted"], source=source, field="granted")
+    until = document_day(d["until"], source=source, field="until")
     assert granted is not None and until is not None
     try:
         return Consent(id=str(d["id"]), originator=d["originator"], holder=d["holder"],
@@ -93,7 +79,8 @@ def person_from_dict(data: Any, *, source: str = "person") -> Person:
     try:
         return Person(id=str(d["id"]), nationality=d["nationality"], clearance=clearance,
                       need_to_know=frozenset(ntk),
-                      clearance_until=_day(d.get("clearance_until"), "clearance_until", source, optional=True),
+                      clearance_until=document_day(d.get("clearance_until"), source=source, field="clearance_until",
+                                                   optional=True),
                       rank=None if d.get("rank") is None else str(d["rank"]))
     except InputError as exc:
         raise InputError(exc.message, source=source, field=exc.field) from None
