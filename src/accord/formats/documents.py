@@ -27,6 +27,16 @@ def _check_keys(data: Any, allowed: set[str], required: set[str], source: str, w
     return data
 
 
+def _read_document(path: str | Path, error: type[InputError]) -> tuple[Path, Any]:
+    """Read and parse a YAML/JSON document; an unreadable file raises ``error`` naming it."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", source=str(p)) from None
+    return p, load_yaml(text, source=str(p))
+
+
 def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     """Build a :class:`Consent`; raise :class:`ConsentError` naming the field."""
     d = _check_keys(data, _CONSENT_KEYS, {"id", "originator", "holder", "recipient", "granted", "until"},
@@ -56,12 +66,7 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
 
 def load_consents(path: str | Path) -> list[Consent]:
     """Read one consent, or a list of consents, from a YAML/JSON file."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise ConsentError(f"cannot read: {exc.strerror}", source=str(p)) from None
-    data = load_yaml(text, source=str(p))
+    p, data = _read_document(path, ConsentError)
     items = data if isinstance(data, list) else [data]
     return [consent_from_dict(item, source=f"{p}[{i}]" if isinstance(data, list) else str(p))
             for i, item in enumerate(items)]
@@ -88,9 +93,5 @@ def person_from_dict(data: Any, *, source: str = "person") -> Person:
 
 def load_person(path: str | Path) -> Person:
     """Read a person from a YAML/JSON file."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", source=str(p)) from None
-    return person_from_dict(load_yaml(text, source=str(p)), source=str(p))
+    p, data = _read_document(path, InputError)
+    return person_from_dict(data, source=str(p))
