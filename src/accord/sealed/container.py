@@ -23,7 +23,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections import deque
@@ -31,7 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
@@ -70,7 +68,7 @@ from accord.sealed.format import (
     b64e,
     parse_json,
 )
-from accord.sealed.keys import PartyKeys, Roster
+from accord.sealed.keys import PartyKeys, Roster, atomic_output
 from accord.sealed.suites import (
     DEFAULT_SUITE,
     enc_public_from_raw,
@@ -1271,24 +1269,6 @@ def _rewrap_io(
 # --- files ------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_output(path: str | os.PathLike[str], mode: int = 0o600) -> Iterator[IO[bytes]]:
-    """A temp file in the destination directory, renamed over ``path`` only if the block succeeds."""
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def seal_file(
     in_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -1330,7 +1310,7 @@ def seal_path(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
         src = open(in_path, "rb")  # noqa: SIM115
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path, 0o644) as dst:
+    with src, atomic_output(out_path, 0o644) as dst:
         return seal_stream(src, dst, **kwargs)
 
 
@@ -1348,7 +1328,7 @@ def open_file(
         src = open(in_path, "rb")  # noqa: SIM115
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path) as dst:
+    with src, atomic_output(out_path) as dst:
         return open_stream(src, dst, keys=keys, roster=roster, progress=progress)
 
 
@@ -1383,5 +1363,5 @@ def rewrap_file(
         src = open(in_path, "rb")  # noqa: SIM115
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path, 0o644) as dst:
+    with src, atomic_output(out_path, 0o644) as dst:
         _rewrap_io(src, dst, keys=keys, roster=roster, to=to, agreements=agreements, at=at, consents=consents)
