@@ -853,10 +853,6 @@ def _check_payload(zf: zipfile.ZipFile, parsed: _Parsed, progress: Progress | No
         raise IntegrityError()
 
 
-def _label_obj(label_xml: bytes) -> Label | None:
-    return labelxml.parse_label(label_xml)
-
-
 def open_stream(
     src: IO[bytes],
     out: IO[bytes] | None,
@@ -876,7 +872,7 @@ def open_stream(
         _decrypt_to(zf, parsed, dek, out, progress)
     return Opened(
         parsed.label_xml,
-        _label_obj(parsed.label_xml),
+        labelxml.parse_label(parsed.label_xml),
         None,
         parsed.info,
         parsed.info.signer,
@@ -933,7 +929,7 @@ def inspect_stream(
                 problems.append("the payload does not match the signed root")
         else:
             pay_status = "not checked"
-    label = _label_obj(parsed.label_xml)
+    label = labelxml.parse_label(parsed.label_xml)
     return Inspection(
         labelxml.banner(parsed.label_xml, label),
         parsed.label_xml,
@@ -1094,8 +1090,8 @@ def _min_suite(agreements: AgreementSet, ids: Sequence[str]) -> str | None:
     """The strongest minimum suite set by any agreement relied on (``min_suite`` attribute, if any)."""
     best: str | None = None
     for ag_id in ids:
-        ag = agreements.get(ag_id) if hasattr(agreements, "get") else None
-        ms = getattr(ag, "min_suite", None)
+        ag = agreements.get(ag_id)
+        ms = ag.min_suite if ag is not None else None
         if ms and (best is None or get_suite(ms).rank > get_suite(best).rank):
             best = ms
     return best
@@ -1235,7 +1231,7 @@ def _rewrap_io(
     zf, parsed = _open_zip(src)
     with zf:
         _verify(parsed, roster)  # the relay request is read only from a verified statement
-    label = _label_obj(parsed.label_xml)
+    label = labelxml.parse_label(parsed.label_xml)
     if label is None:
         raise InputError("the item's label cannot be read by the core; cannot decide", field="label")
     requested = next((r for r in parsed.relays if r.to == to and keys.party in r.via), None)
