@@ -21,7 +21,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -78,23 +78,22 @@ class Verifier(Protocol):
 
 
 @dataclass(frozen=True)
-class Ed25519Verifier:
-    """A type 0x01 key: Ed25519 over the note text."""
+class _VerifierKey:
+    """A verifier key of type ``alg``: its name and raw Ed25519 public key."""
 
+    alg: ClassVar[int]
     name: str
     public_key: bytes
 
     @property
     def key_id(self) -> int:
-        return key_id(self.name, bytes([ALG_ED25519]) + self.public_key)
+        return key_id(self.name, bytes([self.alg]) + self.public_key)
 
     @property
     def vkey(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([ALG_ED25519]) + self.public_key)}"
+        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([self.alg]) + self.public_key)}"
 
-    def verify(self, msg: bytes, sig: bytes) -> bool:
-        if len(sig) != 64:
-            return False
+    def _ed25519_valid(self, sig: bytes, msg: bytes) -> bool:
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig, msg)
         except InvalidSignature:
@@ -103,19 +102,22 @@ class Ed25519Verifier:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class Ed25519Verifier(_VerifierKey):
+    """A type 0x01 key: Ed25519 over the note text."""
+
+    alg: ClassVar[int] = ALG_ED25519
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        if len(sig) != 64:
+            return False
+        return self._ed25519_valid(sig, msg)
+
+
+@dataclass(frozen=True)
+class CosignatureVerifier(_VerifierKey):
     """A type 0x04 key: timestamped Ed25519 cosignature of c2sp.org/tlog-cosignature."""
 
-    name: str
-    public_key: bytes
-
-    @property
-    def key_id(self) -> int:
-        return key_id(self.name, bytes([ALG_COSIGNATURE_V1]) + self.public_key)
-
-    @property
-    def vkey(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([ALG_COSIGNATURE_V1]) + self.public_key)}"
+    alg: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         if len(sig) != 8 + 64:
@@ -123,11 +125,7 @@ class CosignatureVerifier:
         (timestamp,) = struct.unpack(">Q", sig[:8])
         if timestamp > 2**63 - 1:
             return False
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig[8:], cosigned_message(msg, timestamp))
-        except InvalidSignature:
-            return False
-        return True
+        return self._ed25519_valid(sig[8:], cosigned_message(msg, timestamp))
 
 
 def cosigned_message(note_text: bytes, timestamp: int) -> bytes:
