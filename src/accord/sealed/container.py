@@ -73,6 +73,7 @@ from accord.sealed.suites import (
     DEFAULT_SUITE,
     enc_public_from_raw,
     get_suite,
+    suite_satisfies,
     unwrap_key,
     verify_signature,
     wrap_key,
@@ -1086,15 +1087,12 @@ def _plan(
     return list(plans.values()), relays
 
 
-def _min_suite(agreements: AgreementSet, ids: Sequence[str]) -> str | None:
-    """The strongest minimum suite set by any agreement relied on (``min_suite`` attribute, if any)."""
-    best: str | None = None
-    for ag_id in ids:
-        ag = agreements.get(ag_id)
-        ms = ag.min_suite if ag is not None else None
-        if ms and (best is None or get_suite(ms).rank > get_suite(best).rank):
-            best = ms
-    return best
+def _min_suite(agreements: AgreementSet, ids: Sequence[str], requested: str | None) -> str | None:
+    """The strongest minimum suite: any set by an agreement relied on, and the caller's ``requested``."""
+    minima = [ag.min_suite for ag in map(agreements.get, ids) if ag is not None and ag.min_suite]
+    if requested is not None:
+        minima.append(requested)
+    return max(minima, key=lambda m: get_suite(m).rank, default=None)  # on a tie, the first (an agreement's)
 
 
 def _label_xml_of(label: Label) -> bytes:
@@ -1176,11 +1174,9 @@ def _seal_args(
         consents=consents,
         relay=relay,
     )
-    minimum = _min_suite(agreements, [a for p in plans for a in p.agreements])
-    if min_suite is not None and (minimum is None or get_suite(min_suite).rank > get_suite(minimum).rank):
-        minimum = min_suite
+    minimum = _min_suite(agreements, [a for p in plans for a in p.agreements], min_suite)
     suite_id = suite or DEFAULT_SUITE
-    if minimum is not None and get_suite(suite_id).rank < get_suite(minimum).rank:
+    if not suite_satisfies(suite_id, minimum):
         raise InputError(f"suite {suite_id} is weaker than the minimum {minimum} set by the agreements", field="suite")
     return {
         "label_xml": _label_xml_of(label),
