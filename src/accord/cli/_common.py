@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -83,8 +82,3 @@ def read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         return fail(f"{path}: {exc.strerror}")  # type: ignore[no-any-return]
-
-
-def stdout_is_tty() -> bool:
-    """Whether stdout is a terminal."""
-    return sys.stdout.isatty()
