@@ -64,6 +64,17 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def _key_id_and_key(hex_id: str, key64: str) -> tuple[int, bytes]:
+    """The hex key ID (8 digits, as Go's ``strconv.ParseUint``) and the base64 key of a key string.
+
+    Raises:
+        ValueError: either is malformed.
+    """
+    if not _HEX8.fullmatch(hex_id):
+        raise ValueError("key ID")
+    return int(hex_id, 16), _b64decode(key64)
+
+
 # -- verifiers ----------------------------------------------------------------------------------
 class Verifier(Protocol):
     """One known key: its name, key ID, and a signature check over the note text."""
@@ -145,10 +156,7 @@ def parse_vkey(vkey: str) -> Ed25519Verifier | CosignatureVerifier:
         raise MalformedNoteError("malformed verifier key", field="vkey")
     name, hex_id, key64 = parts
     try:
-        if not _HEX8.fullmatch(hex_id):
-            raise ValueError("key ID")
-        kid = int(hex_id, 16)
-        raw = _b64decode(key64)
+        kid, raw = _key_id_and_key(hex_id, key64)
     except ValueError as e:
         raise MalformedNoteError("malformed verifier key", field="vkey") from e
     if not is_valid_name(name) or not raw:
@@ -187,10 +195,7 @@ class _Ed25519Base:
             raise MalformedNoteError("malformed signer key", field="skey")
         _, _, name, hex_id, key64 = parts
         try:
-            if not _HEX8.fullmatch(hex_id):
-                raise ValueError("key ID")
-            kid = int(hex_id, 16)
-            raw = _b64decode(key64)
+            kid, raw = _key_id_and_key(hex_id, key64)
         except ValueError as e:
             raise MalformedNoteError("malformed signer key", field="skey") from e
         if not raw or raw[0] != cls.alg or len(raw) != 33 or not is_valid_name(name):
