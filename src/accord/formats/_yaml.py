@@ -1,10 +1,7 @@
-"""Strict YAML loading: safe, and a duplicated key is an error rather than a silent overwrite.
-
-Also the one reader of a document's dates (a YAML date, or an ISO string in JSON)."""
+"""Strict YAML loading: safe, and a duplicated key is an error rather than a silent overwrite."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import yaml
@@ -37,20 +34,3 @@ def load_yaml(text: str | bytes, *, source: str) -> Any:
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", source=source) from None
 
-
-def document_day(value: Any, *, source: str, field: str, optional: bool = False,
-                 error: type[InputError] = InputError) -> date | None:
-    """A document's date field: a YAML date or a ``YYYY-MM-DD`` string; None only when ``optional``.
-
-    Raises ``error`` (an :class:`InputError` subclass) naming the source and field otherwise.
-    """
-    if value is None and optional:
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise error(f"expected a date YYYY-MM-DD, got {value!r}", source=source, field=field)

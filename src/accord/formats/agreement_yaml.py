@@ -30,7 +30,8 @@ from accord.core.agreements import (
 from accord.core.parties import is_alpha3
 from accord.core.schemes import scheme_for
 from accord.errors import AgreementError, InputError
-from accord.formats._yaml import document_day, load_yaml
+from accord.formats._dates import document_day
+from accord.formats._yaml import load_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")

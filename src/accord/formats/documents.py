@@ -9,7 +9,8 @@ from typing import Any
 from accord.core.consent import Consent
 from accord.core.persons import Person
 from accord.errors import ConsentError, InputError
-from accord.formats._yaml import document_day, load_yaml
+from accord.formats._dates import document_day
+from accord.formats._yaml import load_yaml
 
 _CONSENT_KEYS = {"id", "originator", "holder", "recipient", "granted", "until", "item", "topics", "standing"}
 _PERSON_KEYS = {"id", "nationality", "clearance", "need_to_know", "clearance_until", "rank"}
