@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: dates, agreement loading, error reporting."""
+"""Helpers shared by the CLI modules: dates, agreement and consent loading, error reporting."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import typer
 from rich.console import Console
 
 from accord.core.agreements import AgreementSet
+from accord.core.consent import Consent
 from accord.errors import AccordError, IntegrityError, ReleaseRefused, TrustError
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.documents import load_consents
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -39,6 +41,11 @@ def parse_day(value: str | None) -> date:
 def agreements_from(path: Path | None) -> AgreementSet:
     """Load agreements (exit 2 with the error on a bad document)."""
     return load_agreements(path)
+
+
+def consents_from(paths: list[Path] | None) -> list[Consent]:
+    """Every consent in the ``--consent`` files (each holds one consent or a list)."""
+    return [c for p in paths or [] for c in load_consents(p)]
 
 
 def fail(message: str, code: int = 2) -> Any:

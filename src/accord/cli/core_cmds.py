@@ -15,6 +15,7 @@ from accord.cli._common import (
     AtOpt,
     JsonOpt,
     agreements_from,
+    consents_from,
     console,
     fail,
     handles_errors,
@@ -23,13 +24,12 @@ from accord.cli._common import (
 )
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
-from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
-from accord.formats.documents import load_consents, load_person
+from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
 
 agreements_app = typer.Typer(help="List, show and check agreement documents.", no_args_is_help=True)
@@ -180,13 +180,6 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
 # ---------------------------------------------------------------- decide
 
 
-def _consents(paths: list[Path] | None) -> list[Consent]:
-    out: list[Consent] = []
-    for p in paths or []:
-        out.extend(load_consents(p))
-    return out
-
-
 def print_decision(d: Decision) -> None:
     """Human-readable decision."""
     verdict = "[bold green]ALLOWED[/bold green]" if d.allowed else "[bold red]DENIED[/bold red]"
@@ -220,7 +213,7 @@ def decide_cmd(
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
     lab = load_label(read_file(label), source=str(label))
     aset = agreements_from(agreements)
-    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), _consents(consent), agreements=aset)
+    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
     if as_json:
         _dump(d.to_dict())
     else:

@@ -19,6 +19,7 @@ from accord.cli._common import (
     AgreementsOpt,
     AtOpt,
     agreements_from,
+    consents_from,
     console,
     err_console,
     fail,
@@ -26,8 +27,6 @@ from accord.cli._common import (
     parse_day,
     read_file,
 )
-from accord.core.consent import Consent
-from accord.formats.documents import load_consents
 from accord.formats.stanag4774 import load_label
 from accord.sealed import container
 from accord.sealed.keys import KEYS_FILE, PartyKeys, Roster, RosterEntry
@@ -59,13 +58,6 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
     ) as prog:
         task = prog.add_task(what, total=total)
         yield lambda n: prog.advance(task, n)
-
-
-def _consents(paths: list[Path]) -> list[Consent]:
-    out: list[Consent] = []
-    for p in paths:
-        out.extend(load_consents(p))
-    return out
 
 
 # ---------------------------------------------------------------- keys
@@ -177,7 +169,7 @@ def seal(
             agreements=agreements_from(agreements),
             at=parse_day(at),
             holder=holder,
-            consents=_consents(consent),
+            consents=consents_from(consent),
             suite=SUITE_NAMES[suite],
             relay=relay,
             progress=prog,
@@ -283,7 +275,7 @@ def rewrap(
         to=to,
         agreements=agreements_from(agreements),
         at=parse_day(at),
-        consents=_consents(consent),
+        consents=consents_from(consent),
     )
     console.print(f"re-wrapped for {to} → {out_file}")
 
