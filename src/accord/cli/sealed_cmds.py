@@ -42,8 +42,9 @@ RosterOpt = typer.Option(Path("roster"), "--roster", help="Trust roster director
 
 
 @contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
-    """A Rich progress bar on stderr for long work (files over 8 MiB); None otherwise."""
+def _progress(path: Path, what: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar on stderr for long work (``path`` over 8 MiB); None otherwise."""
+    total = path.stat().st_size if path.exists() else 0
     if total < PROGRESS_MIN:
         yield None
         return
@@ -157,8 +158,7 @@ def seal(
     lab = load_label(read_file(label), source=str(label))
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "sealing") as prog:
+    with _progress(in_file, "sealing") as prog:
         info = container.seal_file(
             in_file,
             out_file,
@@ -187,8 +187,7 @@ def open_(
     """Verify and decrypt a sealed item; nothing is written unless every check passes."""
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "opening") as prog:
+    with _progress(in_file, "opening") as prog:
         opened = container.open_file(in_file, out_file, keys=keys, roster=r, progress=prog)
     console.print(f"{opened.banner}")
     console.print(f"signed by {opened.signer}; {opened.manifest.size} bytes → {out_file}")
@@ -201,8 +200,7 @@ def inspect(
 ) -> None:
     """Show the banner, labels, recipients, suite and integrity status without decrypting."""
     r = Roster.load(roster) if roster is not None else None
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "checking") as prog:
+    with _progress(in_file, "checking") as prog:
         ins = container.inspect_file(in_file, roster=r, progress=prog)
     m = ins.manifest
     doc = {
