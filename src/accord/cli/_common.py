@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
@@ -81,6 +82,11 @@ def _handling(fn: F, *, checks: bool) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout (``--json``)."""
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
 def read_file(path: Path) -> bytes:

@@ -6,7 +6,6 @@ untrusted key); 2 bad input.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from accord.cli._common import (
     fail,
     handles_refusals,
     parse_day,
+    print_json,
     read_file,
 )
 from accord.formats.stanag4774 import load_label
@@ -234,7 +234,7 @@ def inspect(
         "problems": list(ins.problems),
     }
     if as_json:
-        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        print_json(doc)
     else:
         console.print(f"[bold]{ins.banner}[/bold]")
         console.print(f"released by {m.holder} on {m.at}; suite {ins.suite_description}")
