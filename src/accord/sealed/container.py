@@ -1261,6 +1261,14 @@ def _rewrap_io(
 # --- files ------------------------------------------------------------------------------------------
 
 
+def _open_input(path: str | os.PathLike[str]) -> IO[bytes]:
+    """``path`` opened for reading (the caller closes it); an unreadable file is bad input naming it."""
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", source=str(path)) from e
+
+
 def seal_file(
     in_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -1298,11 +1306,7 @@ def seal_file(
 
 def seal_path(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], **kwargs: Any) -> ManifestInfo:
     """Low level file sealing (``kwargs`` as :func:`seal_stream`), written atomically."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, atomic_output(out_path, 0o644) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path, 0o644) as dst:
         return seal_stream(src, dst, **kwargs)
 
 
@@ -1316,11 +1320,7 @@ def open_file(
 ) -> Opened:
     """Open a sealed file into ``out_path``: plaintext is written to a 0600 temp file in the destination
     directory and renamed only after every check passed; on any failure the temp file is deleted."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, atomic_output(out_path) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path) as dst:
         return open_stream(src, dst, keys=keys, roster=roster, progress=progress)
 
 
@@ -1331,11 +1331,7 @@ def inspect_file(
     check_payload: bool = True,
     progress: Progress | None = None,
 ) -> Inspection:
-    try:
-        src = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(path)) from e
-    with src:
+    with _open_input(path) as src:
         return inspect_stream(src, roster=roster, check_payload=check_payload, progress=progress)
 
 
@@ -1351,9 +1347,5 @@ def rewrap_file(
     consents: Sequence[Consent] = (),
 ) -> None:
     """File form of :func:`rewrap`, streaming (the payload is copied, never decrypted)."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, atomic_output(out_path, 0o644) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path, 0o644) as dst:
         _rewrap_io(src, dst, keys=keys, roster=roster, to=to, agreements=agreements, at=at, consents=consents)
