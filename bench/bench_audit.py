@@ -24,6 +24,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,17 @@ def _raw_sqlite(path: Path, rows: list[tuple[int, bytes, bytes, str, str]], batc
     return len(rows) / dt
 
 
+def _threads_seconds(target: Callable[[int], None], n: int) -> float:
+    """Wall-clock seconds for ``n`` threads running ``target(k)``, k = 0..n-1, to finish."""
+    ts = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def _ours_batched(path: Path, events: list[Any], batch: int, producers: int) -> float:
     signer = NoteSigner.generate(ORIGIN)
     n = len(events)
@@ -86,13 +98,7 @@ def _ours_batched(path: Path, events: list[Any], batch: int, producers: int) -> 
             for i in range(k * batch, n, batch * producers):
                 log.append_many(events[i : i + batch])
 
-        ts = [threading.Thread(target=producer, args=(k,)) for k in range(producers)]
-        t0 = time.perf_counter()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        rate = n / (time.perf_counter() - t0)
+        rate = n / _threads_seconds(producer, producers)
         assert log.size == n
     return rate
 
@@ -130,13 +136,7 @@ def _durable(tmp: Path) -> list[Result]:
             for i in range(per):
                 log.append(events[k * per + i])
 
-        ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
-        t0 = time.perf_counter()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        ours_c = threads * per / (time.perf_counter() - t0)
+        ours_c = threads * per / _threads_seconds(worker, threads)
     peer_c = _raw_sqlite(tmp / "raw-autocommit.db", rows[: threads * per], 1)
     out.append(Result("audit.durable_concurrent", "events/s", ours_c, "raw sqlite3 autocommit per row",
                       peer_c, True, f"{threads} threads x append(); every ack durable and checkpointed"))

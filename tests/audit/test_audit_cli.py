@@ -7,12 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from accord.cli import _register, app
+from tests.support.cli import run
 
-_register()
-runner = CliRunner()
 ORIGIN = "accord.kor.example/audit"
 EVENTS = [
     {
@@ -24,11 +21,6 @@ EVENTS = [
     }
     for t in ("decision", "release", "receipt")
 ]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = runner.invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
 
 
 @pytest.fixture

@@ -6,18 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from accord.cli import get_app
 from accord.formats.agreement_yaml import bundled_dir
+from tests.support.cli import run
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "labels"
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(get_app(), list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.mark.parametrize("label", ["kor-missile-secret.xml", "kor-missile-secret.json"])

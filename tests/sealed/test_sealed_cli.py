@@ -50,6 +50,13 @@ def world(tmp_path: Path, cli, monkeypatch):
     return tmp_path
 
 
+def seal(cli, *to: str, out: str = "r.tdf", at: str = "2017-01-05", extra: tuple[str, ...] = ()):
+    """``accord seal`` of report.bin under label.xml by KOR for ``to``."""
+    recipients = [a for p in to for a in ("--to", p)]
+    return cli("seal", "--label", "label.xml", *recipients, "--in", "report.bin", "--out", out, "--keys", "keys/KOR",
+               "--at", at, *extra)
+
+
 def test_keys_init_writes_0600_keys_and_roster_entry(world, cli):
     mode = stat.S_IMODE((world / "keys/KOR/party-keys.json").stat().st_mode)
     assert mode == 0o600
@@ -60,23 +67,7 @@ def test_keys_init_writes_0600_keys_and_roster_entry(world, cli):
 
 
 def test_seal_inspect_open(world, cli):
-    r = cli(
-        "seal",
-        "--label",
-        "label.xml",
-        "--to",
-        "JPN",
-        "--to",
-        "USA",
-        "--in",
-        "report.bin",
-        "--out",
-        "r.tdf",
-        "--keys",
-        "keys/KOR",
-        "--at",
-        "2017-01-05",
-    )
+    r = seal(cli, "JPN", "USA")
     assert r.exit_code == 0, r.output
     r = cli("inspect", "r.tdf", "--roster", "roster", "--json")
     assert r.exit_code == 0, r.output
@@ -91,21 +82,7 @@ def test_seal_inspect_open(world, cli):
 
 
 def test_denied_recipient_exits_1_and_writes_nothing(world, cli):
-    r = cli(
-        "seal",
-        "--label",
-        "label.xml",
-        "--to",
-        "CHN",
-        "--in",
-        "report.bin",
-        "--out",
-        "x.tdf",
-        "--keys",
-        "keys/KOR",
-        "--at",
-        "2017-01-05",
-    )
+    r = seal(cli, "CHN", out="x.tdf")
     assert r.exit_code == 1
     assert "refused" in r.output
     assert not Path("x.tdf").exists()
@@ -122,21 +99,7 @@ def test_bad_input_exits_2(world, cli):
 
 
 def test_tampered_item_exits_1_and_leaves_no_plaintext(world, cli):
-    cli(
-        "seal",
-        "--label",
-        "label.xml",
-        "--to",
-        "JPN",
-        "--in",
-        "report.bin",
-        "--out",
-        "r.tdf",
-        "--keys",
-        "keys/KOR",
-        "--at",
-        "2017-01-05",
-    )
+    seal(cli, "JPN")
     data = bytearray(Path("r.tdf").read_bytes())
     data[200] ^= 1
     Path("r.tdf").write_bytes(bytes(data))
@@ -149,23 +112,7 @@ def test_tampered_item_exits_1_and_leaves_no_plaintext(world, cli):
 
 
 def test_hub_rewrap_via_cli(world, cli):
-    r = cli(
-        "seal",
-        "--label",
-        "label.xml",
-        "--to",
-        "JPN",
-        "--in",
-        "report.bin",
-        "--out",
-        "r.tdf",
-        "--keys",
-        "keys/KOR",
-        "--at",
-        "2015-06-01",
-        "--relay",
-        "rewrap",
-    )
+    r = seal(cli, "JPN", at="2015-06-01", extra=("--relay", "rewrap"))
     assert r.exit_code == 0, r.output
     assert cli("open", "--in", "r.tdf", "--out", "o.bin", "--keys", "keys/JPN").exit_code == 1
     r = cli("rewrap", "--in", "r.tdf", "--out", "r2.tdf", "--to", "JPN", "--keys", "keys/USA", "--at", "2015-06-01")

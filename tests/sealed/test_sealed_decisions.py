@@ -23,11 +23,6 @@ BEFORE_GSOMIA = date(2015, 6, 1)  # KOR->JPN only through the US hub (trilateral
 AFTER_GSOMIA = date(2017, 1, 5)  # KOR->JPN direct under the Japan-ROK GSOMIA
 
 
-@pytest.fixture(scope="module")
-def aset():
-    return load_agreements()
-
-
 def label(rel=("JPN", "USA")) -> Label:
     return Label(
         originator="KOR",
@@ -39,16 +34,26 @@ def label(rel=("JPN", "USA")) -> Label:
     )
 
 
-def test_seal_asks_decide_for_every_recipient_and_both_open(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"launch data",
-        label(),
-        recipients=["JPN", "USA"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=AFTER_GSOMIA,
-    )
+@pytest.fixture
+def seal(parties, roster, aset):
+    """``c.seal_bytes`` of ``label()`` by KOR for JPN after the GSOMIA, under the bundled agreements."""
+
+    def run(payload=b"x", *, lab=None, recipients=("JPN",), signer="KOR", at=AFTER_GSOMIA, agreements=None, **kw):
+        return c.seal_bytes(payload, label() if lab is None else lab, recipients=list(recipients),
+                            signer=parties[signer], roster=roster,
+                            agreements=aset if agreements is None else agreements, at=at, **kw)
+
+    return run
+
+
+def consent(cid, holder, recipient, year) -> Consent:
+    """KOR's written consent for item-1, valid through ``year``."""
+    return Consent(id=cid, originator="KOR", holder=holder, recipient=recipient, granted=date(year, 1, 1),
+                   until=date(year, 12, 31), item="item-1")
+
+
+def test_seal_asks_decide_for_every_recipient_and_both_open(parties, roster, seal):
+    blob = seal(b"launch data", recipients=["JPN", "USA"])
     for p in ("JPN", "USA"):
         opened = c.open_bytes(blob, keys=parties[p], roster=roster)
         assert opened.payload == b"launch data"
@@ -59,74 +64,36 @@ def test_seal_asks_decide_for_every_recipient_and_both_open(parties, roster, ase
     assert rec["USA"]["route"] == ["KOR", "USA"]
 
 
-def test_denied_recipient_is_refused_with_the_decision(parties, roster, aset):
+def test_denied_recipient_is_refused_with_the_decision(seal):
     # JK-R6 / releasability: the originator did not mark the item releasable to JPN.
     with pytest.raises(ReleaseRefused) as info:
-        c.seal_bytes(
-            b"x",
-            label(rel=("USA",)),
-            recipients=["USA", "JPN"],
-            signer=parties["KOR"],
-            roster=roster,
-            agreements=aset,
-            at=AFTER_GSOMIA,
-        )
+        seal(lab=label(rel=("USA",)), recipients=["USA", "JPN"])
     assert info.value.recipient == "JPN"
     assert isinstance(info.value.decision, Decision)
     assert not info.value.decision.allowed
     assert "JPN" in str(info.value)
 
 
-def test_unknown_nation_is_refused(parties, roster, aset):
+def test_unknown_nation_is_refused(seal):
     with pytest.raises(ReleaseRefused):
-        c.seal_bytes(
-            b"x", label(), recipients=["CHN"], signer=parties["KOR"], roster=roster, agreements=aset, at=AFTER_GSOMIA
-        )
+        seal(recipients=["CHN"])
 
 
-def test_no_agreement_loaded_fails_closed(parties, roster):
+def test_no_agreement_loaded_fails_closed(seal):
     from accord.core.agreements import AgreementSet
 
     with pytest.raises(ReleaseRefused):
-        c.seal_bytes(
-            b"x",
-            label(),
-            recipients=["JPN"],
-            signer=parties["KOR"],
-            roster=roster,
-            agreements=AgreementSet(),
-            at=AFTER_GSOMIA,
-        )
+        seal(agreements=AgreementSet())
 
 
-def test_minimum_suite_is_enforced(parties, roster, aset):
+def test_minimum_suite_is_enforced(roster, seal):
     with pytest.raises(InputError, match="weaker than the minimum"):
-        c.seal_bytes(
-            b"x",
-            label(),
-            recipients=["JPN"],
-            signer=parties["KOR"],
-            roster=roster,
-            agreements=aset,
-            at=AFTER_GSOMIA,
-            suite=CLASSICAL,
-            min_suite=HYBRID,
-        )
-    blob = c.seal_bytes(
-        b"x",
-        label(),
-        recipients=["JPN"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=AFTER_GSOMIA,
-        suite=HYBRID,
-        min_suite=CLASSICAL,
-    )
+        seal(suite=CLASSICAL, min_suite=HYBRID)
+    blob = seal(suite=HYBRID, min_suite=CLASSICAL)
     assert c.inspect_bytes(blob, roster=roster).manifest.suite == HYBRID
 
 
-def test_agreement_minimum_suite_is_enforced(parties, roster, tmp_path):
+def test_agreement_minimum_suite_is_enforced(seal, tmp_path):
     """An agreement document's min_suite refuses a weaker suite for releases under it."""
 
     from accord.formats.agreement_yaml import bundled_dir
@@ -140,24 +107,13 @@ def test_agreement_minimum_suite_is_enforced(parties, roster, tmp_path):
     strict = load_agreements(tmp_path)
     assert strict.get("jpn-kor-gsomia").min_suite == HYBRID
     with pytest.raises(InputError, match="weaker than the minimum"):
-        c.seal_bytes(b"x", label(), recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=strict,
-                     at=AFTER_GSOMIA, suite=CLASSICAL)
-    c.seal_bytes(b"x", label(), recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=strict,
-                 at=AFTER_GSOMIA, suite=HYBRID)
+        seal(agreements=strict, suite=CLASSICAL)
+    seal(agreements=strict, suite=HYBRID)
 
 
-def test_blind_forwarding_hub_cannot_read_final_recipient_can(parties, roster, aset):
+def test_blind_forwarding_hub_cannot_read_final_recipient_can(parties, roster, seal):
     """T-R5 relay through the US hub, sealed end to end for JPN: the hub forwards the bytes unread."""
-    blob = c.seal_bytes(
-        b"warning",
-        label(),
-        recipients=["JPN"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=BEFORE_GSOMIA,
-        relay="blind",
-    )
+    blob = seal(b"warning", at=BEFORE_GSOMIA, relay="blind")
     manifest, _ = read_zip(blob)
     assert manifest["statement"]["recipients"][0]["route"] == ["KOR", "USA", "JPN"]
     with pytest.raises(TrustError, match="not a recipient"):
@@ -168,17 +124,8 @@ def test_blind_forwarding_hub_cannot_read_final_recipient_can(parties, roster, a
     assert c.open_bytes(forwarded, keys=parties["JPN"], roster=roster).payload == b"warning"
 
 
-def test_rewrap_at_the_hub_on_the_originators_request(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"warning",
-        label(),
-        recipients=["JPN"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=BEFORE_GSOMIA,
-        relay="rewrap",
-    )
+def test_rewrap_at_the_hub_on_the_originators_request(parties, roster, aset, seal):
+    blob = seal(b"warning", at=BEFORE_GSOMIA, relay="rewrap")
     manifest, _ = read_zip(blob)
     assert [k["recipient"] for k in manifest["keyAccess"]] == ["USA"]
     assert manifest["statement"]["relays"][0]["to"] == "JPN"
@@ -200,59 +147,30 @@ def test_rewrap_at_the_hub_on_the_originators_request(parties, roster, aset):
     assert c.inspect_bytes(relayed, roster=roster).ok
 
 
-def test_rewrap_without_request_or_consent_is_refused(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"x", label(), recipients=["USA"], signer=parties["KOR"], roster=roster, agreements=aset, at=AFTER_GSOMIA
-    )
+def test_rewrap_without_request_or_consent_is_refused(parties, roster, aset, seal):
+    blob = seal(recipients=["USA"])
     with pytest.raises(ReleaseRefused) as info:
         c.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA)
     assert not info.value.decision.allowed
 
 
-def test_rewrap_with_the_originators_written_consent(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"x", label(), recipients=["USA"], signer=parties["KOR"], roster=roster, agreements=aset, at=AFTER_GSOMIA
-    )
-    consent = Consent(
-        id="KOR-2017-001",
-        originator="KOR",
-        holder="USA",
-        recipient="JPN",
-        granted=date(2017, 1, 1),
-        until=date(2017, 12, 31),
-        item="item-1",
-    )
+def test_rewrap_with_the_originators_written_consent(parties, roster, aset, seal):
+    blob = seal(recipients=["USA"])
+    written = consent("KOR-2017-001", "USA", "JPN", 2017)
     out = c.rewrap(
-        blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA, consents=[consent]
+        blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA, consents=[written]
     )
     assert c.open_bytes(out, keys=parties["JPN"], roster=roster).payload == b"x"
     m, _ = read_zip(out)
     assert m["rewraps"][0]["signed"]["basis"] == "decision"
 
 
-def test_rewrap_by_a_party_that_cannot_read_is_refused(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"x",
-        label(),
-        recipients=["JPN"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=BEFORE_GSOMIA,
-        relay="blind",
-    )
-    consent = Consent(
-        id="c1",
-        originator="KOR",
-        holder="USA",
-        recipient="JPN",
-        granted=date(2015, 1, 1),
-        until=date(2015, 12, 31),
-        item="item-1",
-    )
+def test_rewrap_by_a_party_that_cannot_read_is_refused(parties, roster, aset, seal):
+    blob = seal(at=BEFORE_GSOMIA, relay="blind")
+    written = consent("c1", "USA", "JPN", 2015)
     with pytest.raises(InputError, match="already holds a key"):
         c.rewrap(
-            blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA, consents=[consent]
+            blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA, consents=[written]
         )
     with pytest.raises(TrustError, match="not a recipient"):
         c.rewrap_stream(
@@ -261,17 +179,8 @@ def test_rewrap_by_a_party_that_cannot_read_is_refused(parties, roster, aset):
 
 
 @pytest.fixture
-def relayed(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"warning",
-        label(),
-        recipients=["JPN"],
-        signer=parties["KOR"],
-        roster=roster,
-        agreements=aset,
-        at=BEFORE_GSOMIA,
-        relay="rewrap",
-    )
+def relayed(parties, roster, aset, seal):
+    blob = seal(b"warning", at=BEFORE_GSOMIA, relay="rewrap")
     return c.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA)
 
 
@@ -304,10 +213,8 @@ def test_rewrap_record_dropped_is_detected(parties, roster, relayed):
         c.open_bytes(rebuild(relayed, fn), keys=parties["JPN"], roster=roster)
 
 
-def test_receiving_nation_adds_its_alternative_label(parties, roster, aset):
-    blob = c.seal_bytes(
-        b"x", label(), recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=aset, at=AFTER_GSOMIA
-    )
+def test_receiving_nation_adds_its_alternative_label(parties, roster, aset, seal):
+    blob = seal()
     from accord.core.decision import decide
 
     d = decide(label(), "KOR", "JPN", AFTER_GSOMIA, agreements=aset)
@@ -328,39 +235,11 @@ def test_receiving_nation_adds_its_alternative_label(parties, roster, aset):
     assert json.dumps(m)
 
 
-def test_a_holder_re_releases_with_the_originators_consent_and_signs(parties, roster, aset):
+def test_a_holder_re_releases_with_the_originators_consent_and_signs(parties, roster, seal):
     """JK-R6: JPN may pass KOR's item to USA only with KOR's written consent; JPN signs its release."""
     with pytest.raises(ReleaseRefused):
-        c.seal_bytes(
-            b"x",
-            label(),
-            recipients=["USA"],
-            signer=parties["JPN"],
-            roster=roster,
-            agreements=aset,
-            at=AFTER_GSOMIA,
-            holder="JPN",
-        )
-    consent = Consent(
-        id="KOR-2017-002",
-        originator="KOR",
-        holder="JPN",
-        recipient="USA",
-        granted=date(2017, 1, 1),
-        until=date(2017, 12, 31),
-        item="item-1",
-    )
-    blob = c.seal_bytes(
-        b"x",
-        label(),
-        recipients=["USA"],
-        signer=parties["JPN"],
-        roster=roster,
-        agreements=aset,
-        at=AFTER_GSOMIA,
-        holder="JPN",
-        consents=[consent],
-    )
+        seal(recipients=["USA"], signer="JPN", holder="JPN")
+    blob = seal(recipients=["USA"], signer="JPN", holder="JPN", consents=[consent("KOR-2017-002", "JPN", "USA", 2017)])
     opened = c.open_bytes(blob, keys=parties["USA"], roster=roster)
     assert opened.signer == "JPN"
     assert opened.label.originator == "KOR"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from accord.errors import AccordError, InputError, IntegrityError, TrustError
+from accord.formats.canonical import canonical_json
 from accord.sealed import container as c
-from accord.sealed.format import DS_STATEMENT, canonical_json
+from accord.sealed.format import DS_STATEMENT
 from accord.sealed.keys import PartyKeys, Roster
 from tests.sealed.util import AT, label_xml, read_zip, rebuild, seal
 

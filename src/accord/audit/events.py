@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import InputError
+from accord.formats.canonical import canonical_json as _canonical_json
 
 if TYPE_CHECKING:
     from accord.core.decision import Decision
@@ -43,13 +44,10 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_EVENT = 64 * 1024
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, ``,``/``:`` separators, UTF-8, no NaN."""
+    """:func:`accord.formats.canonical.canonical_json`, with a non-JSON value reported as bad input."""
     try:
-        return _ENCODER.encode(obj).encode("utf-8")
+        return _canonical_json(obj)
     except (TypeError, ValueError) as e:
         raise InputError(f"event is not JSON-serialisable: {e}", source="audit event") from e
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from accord.audit import store
 from accord.audit.errors import AuditIntegrityError, MalformedNoteError, UnverifiedNoteError
@@ -471,19 +471,11 @@ class AuditLog:
 
     # -- verification --------------------------------------------------------------------------
     def _rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
-                select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
-            )
-            for idx, ev, h in result:
-                yield int(idx), _as_bytes(ev), _as_bytes(h)
+        return _db_rows(self.engine)
 
     def _checkpoint_rows(self) -> list[tuple[int, bytes]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
-            ).all()
-        return [(int(s), bytes(n)) for s, n in rows]
+            return _db_checkpoints(conn)
 
     def verify(
         self, *, trusted: Sequence[Verifier] | None = None, known_checkpoints: Sequence[bytes] = ()
@@ -570,6 +562,14 @@ def _db_rows(engine: Engine) -> Iterator[tuple[int, bytes, bytes | None]]:
             yield int(idx), _as_bytes(ev), _as_bytes(h)
 
 
+def _db_checkpoints(conn: Connection) -> list[tuple[int, bytes]]:
+    """The stored signed checkpoints as (size, note), by size."""
+    rows = conn.execute(
+        select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
+    ).all()
+    return [(int(sz), bytes(n)) for sz, n in rows]
+
+
 def verify_database(
     db: str | Path | Engine,
     *,
@@ -592,12 +592,7 @@ def verify_database(
     engine = db if isinstance(db, Engine) else store.make_engine(db)
     with engine.connect() as conn:
         metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
-        cps = [
-            (int(sz), bytes(n))
-            for sz, n in conn.execute(
-                select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
-            )
-        ]
+        cps = _db_checkpoints(conn)
     origin = origin or metas.get("origin")
     if not origin:
         raise InputError("the database records no log origin; give one", source="audit log")

@@ -21,7 +21,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -64,6 +64,17 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def _key_id_and_key(hex_id: str, key64: str) -> tuple[int, bytes]:
+    """The hex key ID (8 digits, as Go's ``strconv.ParseUint``) and the base64 key of a key string.
+
+    Raises:
+        ValueError: either is malformed.
+    """
+    if not _HEX8.fullmatch(hex_id):
+        raise ValueError("key ID")
+    return int(hex_id, 16), _b64decode(key64)
+
+
 # -- verifiers ----------------------------------------------------------------------------------
 class Verifier(Protocol):
     """One known key: its name, key ID, and a signature check over the note text."""
@@ -78,23 +89,22 @@ class Verifier(Protocol):
 
 
 @dataclass(frozen=True)
-class Ed25519Verifier:
-    """A type 0x01 key: Ed25519 over the note text."""
+class _VerifierKey:
+    """A verifier key of type ``alg``: its name and raw Ed25519 public key."""
 
+    alg: ClassVar[int]
     name: str
     public_key: bytes
 
     @property
     def key_id(self) -> int:
-        return key_id(self.name, bytes([ALG_ED25519]) + self.public_key)
+        return key_id(self.name, bytes([self.alg]) + self.public_key)
 
     @property
     def vkey(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([ALG_ED25519]) + self.public_key)}"
+        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([self.alg]) + self.public_key)}"
 
-    def verify(self, msg: bytes, sig: bytes) -> bool:
-        if len(sig) != 64:
-            return False
+    def _ed25519_valid(self, sig: bytes, msg: bytes) -> bool:
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig, msg)
         except InvalidSignature:
@@ -103,19 +113,22 @@ class Ed25519Verifier:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class Ed25519Verifier(_VerifierKey):
+    """A type 0x01 key: Ed25519 over the note text."""
+
+    alg: ClassVar[int] = ALG_ED25519
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        if len(sig) != 64:
+            return False
+        return self._ed25519_valid(sig, msg)
+
+
+@dataclass(frozen=True)
+class CosignatureVerifier(_VerifierKey):
     """A type 0x04 key: timestamped Ed25519 cosignature of c2sp.org/tlog-cosignature."""
 
-    name: str
-    public_key: bytes
-
-    @property
-    def key_id(self) -> int:
-        return key_id(self.name, bytes([ALG_COSIGNATURE_V1]) + self.public_key)
-
-    @property
-    def vkey(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{_b64(bytes([ALG_COSIGNATURE_V1]) + self.public_key)}"
+    alg: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         if len(sig) != 8 + 64:
@@ -123,11 +136,7 @@ class CosignatureVerifier:
         (timestamp,) = struct.unpack(">Q", sig[:8])
         if timestamp > 2**63 - 1:
             return False
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(sig[8:], cosigned_message(msg, timestamp))
-        except InvalidSignature:
-            return False
-        return True
+        return self._ed25519_valid(sig[8:], cosigned_message(msg, timestamp))
 
 
 def cosigned_message(note_text: bytes, timestamp: int) -> bytes:
@@ -147,10 +156,7 @@ def parse_vkey(vkey: str) -> Ed25519Verifier | CosignatureVerifier:
         raise MalformedNoteError("malformed verifier key", field="vkey")
     name, hex_id, key64 = parts
     try:
-        if not _HEX8.fullmatch(hex_id):
-            raise ValueError("key ID")
-        kid = int(hex_id, 16)
-        raw = _b64decode(key64)
+        kid, raw = _key_id_and_key(hex_id, key64)
     except ValueError as e:
         raise MalformedNoteError("malformed verifier key", field="vkey") from e
     if not is_valid_name(name) or not raw:
@@ -189,10 +195,7 @@ class _Ed25519Base:
             raise MalformedNoteError("malformed signer key", field="skey")
         _, _, name, hex_id, key64 = parts
         try:
-            if not _HEX8.fullmatch(hex_id):
-                raise ValueError("key ID")
-            kid = int(hex_id, 16)
-            raw = _b64decode(key64)
+            kid, raw = _key_id_and_key(hex_id, key64)
         except ValueError as e:
             raise MalformedNoteError("malformed signer key", field="skey") from e
         if not raw or raw[0] != cls.alg or len(raw) != 33 or not is_valid_name(name):

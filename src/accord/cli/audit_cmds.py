@@ -54,6 +54,20 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text + "\n")
 
 
+def _open_database(db: str) -> tuple[Any, str]:
+    """An engine on an existing audit database and the log origin it records (exit 2 if none)."""
+    from sqlalchemy import select
+
+    from accord.audit import store
+
+    engine = store.make_engine(db)
+    with engine.connect() as conn:
+        origin = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "origin")).scalar()
+    if not origin:
+        fail(f"{db}: not an Accord audit database")
+    return engine, str(origin)
+
+
 def _report_problems(problems: list[str]) -> None:
     err_console.print("[bold red]audit log verification FAILED[/bold red]")
     for p in problems:
@@ -149,19 +163,12 @@ def prove(
     vkey: list[str] = typer.Option([], "--vkey", help="Check the evidence against these keys before printing."),
 ) -> None:
     """Print receipt evidence (checkpoint + inclusion proof) for every event about ITEM, as JSON lines."""
-    from sqlalchemy import select
-
-    from accord.audit import store
     from accord.audit.log import AuditLog
     from accord.audit.receipt import verify_receipt_evidence
 
-    engine = store.make_engine(db)
-    with engine.connect() as conn:
-        origin = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "origin")).scalar()
-    if not origin:
-        fail(f"{db}: not an Accord audit database")
+    engine, origin = _open_database(db)
     verifiers = _vkeys(vkey) if vkey else []
-    with AuditLog(engine, origin=str(origin)) as log:
+    with AuditLog(engine, origin=origin) as log:
         found = log.find(item)
         if not found:
             err_console.print(f"no event about {item!r} in the log")
@@ -169,7 +176,7 @@ def prove(
         for idx in found:
             ev = log.receipt_evidence(idx)
             if verifiers:
-                verify_receipt_evidence(ev, verifiers, origin=str(origin))
+                verify_receipt_evidence(ev, verifiers, origin=origin)
             console.print(ev.to_json(), markup=False, soft_wrap=True)
 
 
@@ -202,17 +209,10 @@ def export(
     out: Path = typer.Option(..., "--out", help="Export file (JSON lines)."),
 ) -> None:
     """Export the log (events and signed checkpoints) to a file that partners can verify offline."""
-    from sqlalchemy import select
-
-    from accord.audit import store
     from accord.audit.log import AuditLog
 
-    engine = store.make_engine(db)
-    with engine.connect() as conn:
-        origin = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "origin")).scalar()
-    if not origin:
-        fail(f"{db}: not an Accord audit database")
-    with AuditLog(engine, origin=str(origin)) as log:
+    engine, origin = _open_database(db)
+    with AuditLog(engine, origin=origin) as log:
         n = log.export(out)
     console.print(f"exported {n} events to {out}")
 

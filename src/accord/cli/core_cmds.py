@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,28 +14,25 @@ from accord.cli._common import (
     AtOpt,
     JsonOpt,
     agreements_from,
+    consents_from,
     console,
     fail,
     handles_errors,
     parse_day,
+    print_json,
     read_file,
 )
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
-from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
-from accord.formats.documents import load_consents, load_person
+from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
 
 agreements_app = typer.Typer(help="List, show and check agreement documents.", no_args_is_help=True)
-
-
-def _dump(obj: Any) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
 # ---------------------------------------------------------------- agreements
@@ -56,7 +52,7 @@ def agreements_list(agreements: Path | None = AgreementsOpt, at: str | None = At
                      "hub": ag.hub, "status": st.status.value, "state": st.message,
                      "exchange_allowed": st.exchange_allowed})
     if as_json:
-        _dump({"at": day.isoformat(), "agreements": rows})
+        print_json({"at": day.isoformat(), "agreements": rows})
         return
     table = Table(title=f"Agreements on {day}")
     for col in ("id", "title", "parties", "status", "state"):
@@ -117,7 +113,7 @@ def agreements_show(agreement_id: str = typer.Argument(..., help="Agreement id."
         return
     d = _agreement_dict(ag, parse_day(at))
     if as_json:
-        _dump(d)
+        print_json(d)
         return
     console.print(f"[bold]{ag.title}[/bold] ({ag.id}) — {ag.kind.value}, {ag.legal_status.value}")
     console.print(f"parties: {', '.join(ag.parties)}" + (f"; hub: {ag.hub}" if ag.hub else ""))
@@ -180,13 +176,6 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
 # ---------------------------------------------------------------- decide
 
 
-def _consents(paths: list[Path] | None) -> list[Consent]:
-    out: list[Consent] = []
-    for p in paths or []:
-        out.extend(load_consents(p))
-    return out
-
-
 def print_decision(d: Decision) -> None:
     """Human-readable decision."""
     verdict = "[bold green]ALLOWED[/bold green]" if d.allowed else "[bold red]DENIED[/bold red]"
@@ -220,9 +209,9 @@ def decide_cmd(
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
     lab = load_label(read_file(label), source=str(label))
     aset = agreements_from(agreements)
-    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), _consents(consent), agreements=aset)
+    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
     if as_json:
-        _dump(d.to_dict())
+        print_json(d.to_dict())
     else:
         print_decision(d)
     raise typer.Exit(0 if d.allowed else 1)
@@ -242,7 +231,7 @@ def access_cmd(
     who = load_person(person)
     d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements))
     if as_json:
-        _dump(d.to_dict())
+        print_json(d.to_dict())
     else:
         verdict = "[bold green]ACCESS[/bold green]" if d.allowed else "[bold red]NO ACCESS[/bold red]"
         console.print(f"{verdict} {who.id} ({who.nationality}) to {lab.banner} held by {d.holder}")
@@ -334,7 +323,7 @@ def matrix_cmd(
     aset = hypothetical(agreements_from(agreements), drop_event, add_event)
     m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
     if as_json:
-        _dump(m.to_dict())
+        print_json(m.to_dict())
     else:
         print_matrix(m, "Hypothetical sharing matrix" if (drop_event or add_event) else None)
 

@@ -6,27 +6,32 @@ untrusted key); 2 bad input.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from accord.cli._common import AgreementsOpt, AtOpt, agreements_from, console, err_console, fail, parse_day, read_file
-from accord.core.consent import Consent
-from accord.errors import AccordError, IntegrityError, ReleaseRefused, TrustError
-from accord.formats.documents import load_consents
+from accord.cli._common import (
+    AgreementsOpt,
+    AtOpt,
+    agreements_from,
+    consents_from,
+    console,
+    err_console,
+    fail,
+    handles_refusals,
+    parse_day,
+    print_json,
+    read_file,
+)
 from accord.formats.stanag4774 import load_label
 from accord.sealed import container
 from accord.sealed.keys import KEYS_FILE, PartyKeys, Roster, RosterEntry
 from accord.sealed.suites import CLASSICAL, HYBRID
 
-F = TypeVar("F", bound=Callable[..., Any])
 SUITE_NAMES = {"hybrid": HYBRID, "classical": CLASSICAL}
 PROGRESS_MIN = 8 * 1024 * 1024
 
@@ -36,29 +41,10 @@ KeysOpt = typer.Option(..., "--keys", help="Directory holding this nation's part
 RosterOpt = typer.Option(Path("roster"), "--roster", help="Trust roster directory (PARTY.N.json entries).")
 
 
-def _handles(fn: F) -> F:
-    """Refusals and failed checks exit 1, bad input exits 2; both print ``error: …`` on stderr."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ReleaseRefused as exc:
-            fail(f"refused: {exc}", 1)
-        except (IntegrityError, TrustError) as exc:
-            fail(str(exc), 1)
-        except AccordError as exc:
-            fail(exc.diagnostics())
-        except OSError as exc:
-            fail(f"{exc.filename or ''}: {exc.strerror}")
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
-    """A Rich progress bar on stderr for long work (files over 8 MiB); None otherwise."""
+def _progress(path: Path, what: str) -> Iterator[Callable[[int], None] | None]:
+    """A Rich progress bar on stderr for long work (``path`` over 8 MiB); None otherwise."""
+    total = path.stat().st_size if path.exists() else 0
     if total < PROGRESS_MIN:
         yield None
         return
@@ -75,18 +61,11 @@ def _progress(total: int, what: str) -> Iterator[Callable[[int], None] | None]:
         yield lambda n: prog.advance(task, n)
 
 
-def _consents(paths: list[Path]) -> list[Consent]:
-    out: list[Consent] = []
-    for p in paths:
-        out.extend(load_consents(p))
-    return out
-
-
 # ---------------------------------------------------------------- keys
 
 
 @keys_app.command("init")
-@_handles
+@handles_refusals
 def keys_init(
     party: str = typer.Option(..., "--party", help="ISO 3166 alpha-3 code of the nation, e.g. KOR."),
     directory: Path | None = typer.Option(None, "--dir", help="Where to write the keys (default: keys/PARTY)."),
@@ -110,7 +89,7 @@ def keys_init(
 
 
 @keys_app.command("rotate")
-@_handles
+@handles_refusals
 def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
     """Add a new key generation (old keys kept for reading) and a roster entry signed by old and new keys."""
     keys = PartyKeys.load(keys_dir)
@@ -124,7 +103,7 @@ def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
 
 
 @keys_app.command("add")
-@_handles
+@handles_refusals
 def keys_add(
     entry_file: Path = typer.Argument(..., help="A partner's roster entry PARTY.N.json."),
     roster: Path = RosterOpt,
@@ -143,7 +122,7 @@ def keys_add(
 
 
 @keys_app.command("show")
-@_handles
+@handles_refusals
 def keys_show(roster: Path = RosterOpt) -> None:
     """List the roster: parties, versions, active key ids and pin fingerprints."""
     r = Roster.load(roster)
@@ -179,8 +158,7 @@ def seal(
     lab = load_label(read_file(label), source=str(label))
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "sealing") as prog:
+    with _progress(in_file, "sealing") as prog:
         info = container.seal_file(
             in_file,
             out_file,
@@ -191,7 +169,7 @@ def seal(
             agreements=agreements_from(agreements),
             at=parse_day(at),
             holder=holder,
-            consents=_consents(consent),
+            consents=consents_from(consent),
             suite=SUITE_NAMES[suite],
             relay=relay,
             progress=prog,
@@ -209,8 +187,7 @@ def open_(
     """Verify and decrypt a sealed item; nothing is written unless every check passes."""
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "opening") as prog:
+    with _progress(in_file, "opening") as prog:
         opened = container.open_file(in_file, out_file, keys=keys, roster=r, progress=prog)
     console.print(f"{opened.banner}")
     console.print(f"signed by {opened.signer}; {opened.manifest.size} bytes → {out_file}")
@@ -223,8 +200,7 @@ def inspect(
 ) -> None:
     """Show the banner, labels, recipients, suite and integrity status without decrypting."""
     r = Roster.load(roster) if roster is not None else None
-    size = in_file.stat().st_size if in_file.exists() else 0
-    with _progress(size, "checking") as prog:
+    with _progress(in_file, "checking") as prog:
         ins = container.inspect_file(in_file, roster=r, progress=prog)
     m = ins.manifest
     doc = {
@@ -258,7 +234,7 @@ def inspect(
         "problems": list(ins.problems),
     }
     if as_json:
-        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        print_json(doc)
     else:
         console.print(f"[bold]{ins.banner}[/bold]")
         console.print(f"released by {m.holder} on {m.at}; suite {ins.suite_description}")
@@ -297,7 +273,7 @@ def rewrap(
         to=to,
         agreements=agreements_from(agreements),
         at=parse_day(at),
-        consents=_consents(consent),
+        consents=consents_from(consent),
     )
     console.print(f"re-wrapped for {to} → {out_file}")
 
@@ -305,7 +281,7 @@ def rewrap(
 def register(app: typer.Typer) -> None:
     """Add the sealed-item commands to the root app."""
     app.add_typer(keys_app, name="keys")
-    app.command("seal")(_handles(seal))
-    app.command("open")(_handles(open_))
-    app.command("inspect")(_handles(inspect))
-    app.command("rewrap")(_handles(rewrap))
+    app.command("seal")(handles_refusals(seal))
+    app.command("open")(handles_refusals(open_))
+    app.command("inspect")(handles_refusals(inspect))
+    app.command("rewrap")(handles_refusals(rewrap))

@@ -36,7 +36,7 @@ from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
 from accord.core.labels import Caveat, Label
 from accord.core.schemes import Level, scheme_for
-from accord.errors import AccordError
+from accord.errors import ReleaseRefused
 
 
 class Code(StrEnum):
@@ -191,13 +191,19 @@ class Decision(NamedTuple):
         }
 
 
-class ReleaseDenied(AccordError):
-    """Raised by :func:`enforce` when a decision refuses; carries the decision."""
+class ReleaseDenied(ReleaseRefused):
+    """Raised by :func:`enforce` when a decision refuses; carries the decision.
+
+    The same error as a sealed item's refused recipient (:class:`accord.errors.ReleaseRefused`), so that
+    one ``except ReleaseRefused`` catches both; only the message names the holder too.
+    """
+
+    decision: Decision
 
     def __init__(self, decision: Decision) -> None:
-        self.decision = decision
         first = decision.denials[0].message if decision.denials else "denied"
-        super().__init__(f"release {decision.holder}→{decision.recipient} refused: {first}")
+        super().__init__(decision.recipient, decision,
+                         f"release {decision.holder}→{decision.recipient} refused: {first}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,3 +33,4 @@ def load_yaml(text: str | bytes, *, source: str) -> Any:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", source=source) from None
+

@@ -30,6 +30,7 @@ from accord.core.agreements import (
 from accord.core.parties import is_alpha3
 from accord.core.schemes import scheme_for
 from accord.errors import AgreementError, InputError
+from accord.formats._dates import document_day
 from accord.formats._yaml import load_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -71,16 +72,7 @@ class _Ctx:
         return value.strip()
 
     def day(self, value: Any, field: str, *, optional: bool = False) -> date | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise self.err(field, f"expected a date YYYY-MM-DD, got {value!r}")
+        return document_day(value, source=self.source, field=field, optional=optional, error=AgreementError)
 
     def boolean(self, value: Any, field: str) -> bool:
         if not isinstance(value, bool):

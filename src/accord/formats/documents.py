@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from accord.core.consent import Consent
 from accord.core.persons import Person
 from accord.errors import ConsentError, InputError
+from accord.formats._dates import document_day
 from accord.formats._yaml import load_yaml
 
 _CONSENT_KEYS = {"id", "originator", "holder", "recipient", "granted", "until", "item", "topics", "standing"}
 _PERSON_KEYS = {"id", "nationality", "clearance", "need_to_know", "clearance_until", "rank"}
-
-
-def _day(value: Any, field: str, source: str, *, optional: bool = False) -> date | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InputError(f"expected a date YYYY-MM-DD, got {value!r}", source=source, field=field)
 
 
 def _check_keys(data: Any, allowed: set[str], required: set[str], source: str, what: str) -> Mapping[str, Any]:
@@ -41,6 +28,16 @@ def _check_keys(data: Any, allowed: set[str], required: set[str], source: str, w
     return data
 
 
+def _read_document(path: str | Path, error: type[InputError]) -> tuple[Path, Any]:
+    """Read and parse a YAML/JSON document; an unreadable file raises ``error`` naming it."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", source=str(p)) from None
+    return p, load_yaml(text, source=str(p))
+
+
 def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     """Build a :class:`Consent`; raise :class:`ConsentError` naming the field."""
     d = _check_keys(data, _CONSENT_KEYS, {"id", "originator", "holder", "recipient", "granted", "until"},
@@ -48,8 +45,8 @@ def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     topics = d.get("topics", [])
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise ConsentError("expected a list of topics", source=source, field="topics")
-    granted = _day(d["granted"], "granted", source)
-    until = _day(d["until"], "until", source)
+    granted = document_day(d["granted"], source=source, field="granted")
+    until = document_day(d["until"], source=source, field="until")
     assert granted is not None and until is not None
     try:
         return Consent(id=str(d["id"]), originator=d["originator"], holder=d["holder"],
@@ -70,12 +67,7 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
 
 def load_consents(path: str | Path) -> list[Consent]:
     """Read one consent, or a list of consents, from a YAML/JSON file."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise ConsentError(f"cannot read: {exc.strerror}", source=str(p)) from None
-    data = load_yaml(text, source=str(p))
+    p, data = _read_document(path, ConsentError)
     items = data if isinstance(data, list) else [data]
     return [consent_from_dict(item, source=f"{p}[{i}]" if isinstance(data, list) else str(p))
             for i, item in enumerate(items)]
@@ -93,7 +85,8 @@ def person_from_dict(data: Any, *, source: str = "person") -> Person:
     try:
         return Person(id=str(d["id"]), nationality=d["nationality"], clearance=clearance,
                       need_to_know=frozenset(ntk),
-                      clearance_until=_day(d.get("clearance_until"), "clearance_until", source, optional=True),
+                      clearance_until=document_day(d.get("clearance_until"), source=source, field="clearance_until",
+                                                   optional=True),
                       rank=None if d.get("rank") is None else str(d["rank"]))
     except InputError as exc:
         raise InputError(exc.message, source=source, field=exc.field) from None
@@ -101,9 +94,5 @@ def person_from_dict(data: Any, *, source: str = "person") -> Person:
 
 def load_person(path: str | Path) -> Person:
     """Read a person from a YAML/JSON file."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", source=str(p)) from None
-    return person_from_dict(load_yaml(text, source=str(p)), source=str(p))
+    p, data = _read_document(path, InputError)
+    return person_from_dict(data, source=str(p))

@@ -9,19 +9,14 @@ from typing import Any
 
 from accord.core.labels import Label
 from accord.errors import InputError, LabelError
+from accord.formats._dates import aware_datetime
 
 _KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
 
 
 def _when(value: Any, field: str, source: str | None) -> datetime:
-    if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            if when.tzinfo is not None:
-                return when
+    if isinstance(value, str) and (when := aware_datetime(value)) is not None:
+        return when
     raise LabelError(f"expected an ISO 8601 date-time with a time zone, got {value!r}", source=source,
                      field=field)
 

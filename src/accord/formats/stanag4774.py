@@ -23,6 +23,7 @@ from lxml import etree
 
 from accord.core.labels import Caveat, Label
 from accord.errors import LabelError
+from accord.formats._dates import aware_datetime
 
 NS = "urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"
 _Q = f"{{{NS}}}"
@@ -97,14 +98,8 @@ def alternative_label_xml(label: Label, party: str, marking: str, created: datet
 
 
 def _parse_dt(text: str | None, field: str, source: str | None) -> datetime:
-    if text:
-        try:
-            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            if when.tzinfo is not None:
-                return when
+    if text and (when := aware_datetime(text.strip())) is not None:
+        return when
     raise LabelError(f"expected an xs:dateTime with a time zone, got {text!r}", source=source, field=field)
 
 

@@ -23,7 +23,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections import deque
@@ -31,7 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
@@ -42,6 +40,7 @@ from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.errors import AccordError, InputError, IntegrityError, ReleaseRefused, TrustError
+from accord.formats.canonical import canonical_json
 from accord.formats.stanag4774 import label_to_xml
 from accord.sealed import labelxml
 from accord.sealed.format import (
@@ -67,14 +66,14 @@ from accord.sealed.format import (
     VERSION,
     Reader,
     b64e,
-    canonical_json,
     parse_json,
 )
-from accord.sealed.keys import PartyKeys, Roster
+from accord.sealed.keys import PartyKeys, Roster, atomic_output
 from accord.sealed.suites import (
     DEFAULT_SUITE,
     enc_public_from_raw,
     get_suite,
+    suite_satisfies,
     unwrap_key,
     verify_signature,
     wrap_key,
@@ -855,10 +854,6 @@ def _check_payload(zf: zipfile.ZipFile, parsed: _Parsed, progress: Progress | No
         raise IntegrityError()
 
 
-def _label_obj(label_xml: bytes) -> Label | None:
-    return labelxml.parse_label(label_xml)
-
-
 def open_stream(
     src: IO[bytes],
     out: IO[bytes] | None,
@@ -878,7 +873,7 @@ def open_stream(
         _decrypt_to(zf, parsed, dek, out, progress)
     return Opened(
         parsed.label_xml,
-        _label_obj(parsed.label_xml),
+        labelxml.parse_label(parsed.label_xml),
         None,
         parsed.info,
         parsed.info.signer,
@@ -935,7 +930,7 @@ def inspect_stream(
                 problems.append("the payload does not match the signed root")
         else:
             pay_status = "not checked"
-    label = _label_obj(parsed.label_xml)
+    label = labelxml.parse_label(parsed.label_xml)
     return Inspection(
         labelxml.banner(parsed.label_xml, label),
         parsed.label_xml,
@@ -1092,15 +1087,12 @@ def _plan(
     return list(plans.values()), relays
 
 
-def _min_suite(agreements: AgreementSet, ids: Sequence[str]) -> str | None:
-    """The strongest minimum suite set by any agreement relied on (``min_suite`` attribute, if any)."""
-    best: str | None = None
-    for ag_id in ids:
-        ag = agreements.get(ag_id) if hasattr(agreements, "get") else None
-        ms = getattr(ag, "min_suite", None)
-        if ms and (best is None or get_suite(ms).rank > get_suite(best).rank):
-            best = ms
-    return best
+def _min_suite(agreements: AgreementSet, ids: Sequence[str], requested: str | None) -> str | None:
+    """The strongest minimum suite: any set by an agreement relied on, and the caller's ``requested``."""
+    minima = [ag.min_suite for ag in map(agreements.get, ids) if ag is not None and ag.min_suite]
+    if requested is not None:
+        minima.append(requested)
+    return max(minima, key=lambda m: get_suite(m).rank, default=None)  # on a tie, the first (an agreement's)
 
 
 def _label_xml_of(label: Label) -> bytes:
@@ -1182,11 +1174,9 @@ def _seal_args(
         consents=consents,
         relay=relay,
     )
-    minimum = _min_suite(agreements, [a for p in plans for a in p.agreements])
-    if min_suite is not None and (minimum is None or get_suite(min_suite).rank > get_suite(minimum).rank):
-        minimum = min_suite
+    minimum = _min_suite(agreements, [a for p in plans for a in p.agreements], min_suite)
     suite_id = suite or DEFAULT_SUITE
-    if minimum is not None and get_suite(suite_id).rank < get_suite(minimum).rank:
+    if not suite_satisfies(suite_id, minimum):
         raise InputError(f"suite {suite_id} is weaker than the minimum {minimum} set by the agreements", field="suite")
     return {
         "label_xml": _label_xml_of(label),
@@ -1237,7 +1227,7 @@ def _rewrap_io(
     zf, parsed = _open_zip(src)
     with zf:
         _verify(parsed, roster)  # the relay request is read only from a verified statement
-    label = _label_obj(parsed.label_xml)
+    label = labelxml.parse_label(parsed.label_xml)
     if label is None:
         raise InputError("the item's label cannot be read by the core; cannot decide", field="label")
     requested = next((r for r in parsed.relays if r.to == to and keys.party in r.via), None)
@@ -1271,22 +1261,12 @@ def _rewrap_io(
 # --- files ------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_output(path: str | os.PathLike[str], mode: int = 0o600) -> Iterator[IO[bytes]]:
-    """A temp file in the destination directory, renamed over ``path`` only if the block succeeds."""
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.", suffix=".part")
+def _open_input(path: str | os.PathLike[str]) -> IO[bytes]:
+    """``path`` opened for reading (the caller closes it); an unreadable file is bad input naming it."""
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        return open(path, "rb")
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", source=str(path)) from e
 
 
 def seal_file(
@@ -1326,11 +1306,7 @@ def seal_file(
 
 def seal_path(in_path: str | os.PathLike[str], out_path: str | os.PathLike[str], **kwargs: Any) -> ManifestInfo:
     """Low level file sealing (``kwargs`` as :func:`seal_stream`), written atomically."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path, 0o644) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path, 0o644) as dst:
         return seal_stream(src, dst, **kwargs)
 
 
@@ -1344,11 +1320,7 @@ def open_file(
 ) -> Opened:
     """Open a sealed file into ``out_path``: plaintext is written to a 0600 temp file in the destination
     directory and renamed only after every check passed; on any failure the temp file is deleted."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path) as dst:
         return open_stream(src, dst, keys=keys, roster=roster, progress=progress)
 
 
@@ -1359,11 +1331,7 @@ def inspect_file(
     check_payload: bool = True,
     progress: Progress | None = None,
 ) -> Inspection:
-    try:
-        src = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(path)) from e
-    with src:
+    with _open_input(path) as src:
         return inspect_stream(src, roster=roster, check_payload=check_payload, progress=progress)
 
 
@@ -1379,9 +1347,5 @@ def rewrap_file(
     consents: Sequence[Consent] = (),
 ) -> None:
     """File form of :func:`rewrap`, streaming (the payload is copied, never decrypted)."""
-    try:
-        src = open(in_path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", source=str(in_path)) from e
-    with src, _atomic_output(out_path, 0o644) as dst:
+    with _open_input(in_path) as src, atomic_output(out_path, 0o644) as dst:
         _rewrap_io(src, dst, keys=keys, roster=roster, to=to, agreements=agreements, at=at, consents=consents)

@@ -1,4 +1,6 @@
-"""Wire format of a sealed item: constants, canonical JSON and strict manifest field readers.
+"""Wire format of a sealed item: constants and strict manifest field readers.
+
+Canonical JSON is :func:`accord.formats.canonical.canonical_json`, shared with the audit log.
 
 Pure functions, no I/O. The layout is specified in ``docs/sealed-format.md``.
 """
@@ -40,11 +42,6 @@ SIG_CONTEXT = b"accord-sealed/v1"
 PARTY_RE = re.compile(r"^[A-Z]{3}$")
 KEYID_RE = re.compile(r"^[0-9a-f]{32}$")
 HEX384_RE = re.compile(r"^[0-9a-f]{96}$")
-
-
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no floats (RFC 8785 for our subset)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def b64e(data: bytes) -> str:

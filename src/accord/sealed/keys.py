@@ -24,14 +24,15 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from accord.errors import InputError, IntegrityError, TrustError
-from accord.sealed.format import DS_ROSTER, KEYID_RE, PARTY_RE, Reader, b64e, canonical_json, parse_json
+from accord.formats.canonical import canonical_json
+from accord.sealed.format import DS_ROSTER, KEYID_RE, PARTY_RE, Reader, b64e, parse_json
 from accord.sealed.suites import (
     KEY_MLKEM1024_P384,
     KEY_P384,
@@ -50,21 +51,30 @@ KEYS_FILE = "party-keys.json"
 ENTRY_FILE_RE = re.compile(r"^([A-Z]{3})\.([1-9][0-9]{0,8})\.json$")
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically to ``path`` with mode 0600 (created 0600, never widened)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], mode: int = 0o600) -> Iterator[IO[bytes]]:
+    """A temp file (created with ``mode``) in the destination directory, fsynced and renamed over
+    ``path`` only if the block succeeds; removed otherwise."""
+    dest = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically to ``path`` with mode 0600 (created 0600, never widened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as f:
+        f.write(data)
 
 
 @dataclass(frozen=True)

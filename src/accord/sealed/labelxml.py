@@ -8,8 +8,6 @@ label. XML is parsed without entities, DTDs or network access.
 
 from __future__ import annotations
 
-from typing import Any
-
 from lxml import etree
 
 from accord.core.labels import Label
@@ -56,11 +54,10 @@ def parse_label(xml: bytes) -> Label | None:
         return None
 
 
-def banner(xml: bytes, label: Any = None) -> str:
+def banner(xml: bytes, label: Label | None = None) -> str:
     """The core's banner when it can read the label; else one built from the XML."""
-    b = getattr(label, "banner", None)
-    if isinstance(b, str):
-        return b
+    if label is not None:
+        return label.banner
     root = _root(xml)
     info = root.find(f"{{{NS}}}ConfidentialityInformation")
     if info is None:

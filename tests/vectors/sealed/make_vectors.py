@@ -17,9 +17,10 @@ from pathlib import Path
 
 from accord.core.labels import Label
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.canonical import canonical_json
 from accord.formats.stanag4774 import label_to_xml
 from accord.sealed import container as c
-from accord.sealed.format import DS_STATEMENT, canonical_json
+from accord.sealed.format import DS_STATEMENT
 from accord.sealed.keys import PartyKeys, Roster
 from accord.sealed.suites import CLASSICAL, HYBRID
 
