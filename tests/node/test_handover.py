@@ -100,12 +100,12 @@ def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> No
     w.clients.close()
 
 
-def test_receipt_evidence_waits_for_the_feeder_thread_group_commit(tmp_path: Path) -> None:
+def test_receipt_evidence_without_audit_sync_is_appended_by_the_request_and_checks_out(tmp_path: Path) -> None:
     net = Net(tmp_path, parties=("KOR", "JPN"))
     jpn = net.nodes["JPN"]
     jpn.cfg.audit_sync = False
     assert jpn.feeder is not None
-    jpn.feeder.poll_seconds = 30  # only a wake-up makes it append
+    jpn.feeder.poll_seconds = 30  # the feeder's thread would not append in time: the request leads the append
     jpn.feeder.start()
     try:
         net.submit("KOR", label("h5", rel=("JPN",)), "JPN", "2017-02-12")
@@ -119,3 +119,36 @@ def test_receipt_evidence_waits_for_the_feeder_thread_group_commit(tmp_path: Pat
         assert rec["evidence"] is not None
     finally:
         jpn.feeder.stop()
+
+
+def test_concurrent_evidence_requests_share_appends_and_each_gets_its_own_event(tmp_path: Path) -> None:
+    """Leader and followers: several requests waiting for their events at once each get the right index."""
+    import json
+    import threading
+
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    jpn = net.nodes["JPN"]
+    jpn.cfg.audit_sync = False
+    feeder = jpn.feeder
+    assert feeder is not None
+    ids = []
+    for i in range(12):
+        with jpn.store.tx() as conn:
+            ids.append(jpn._event(conn, "delivery", f"e{i}", {"sender": "KOR", "digest": "0" * 64}))
+    got: dict[int, int | None] = {}
+
+    def wait(jid: int) -> None:
+        got[jid] = feeder.index_of(jid, timeout=10)
+
+    threads = [threading.Thread(target=wait, args=(j,)) for j in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert set(got) == set(ids) and all(v is not None for v in got.values())
+    for jid, idx in got.items():
+        assert idx is not None and json.loads(feeder.log.event(idx))["journal"] == jid
+    feeder.flush()  # settles the journal's indices
+    rows = {r["id"]: r["audit_idx"] for r in jpn.store.rows(st.events)}
+    assert all(rows[j] == got[j] for j in ids)
+    feeder.stop()
