@@ -112,4 +112,23 @@ def test_group_commit_shares_one_commit_and_returns_only_once_durable(tmp_path: 
     with s.tx() as c:  # alone: a commit of its own, at once
         st.Store.enqueue(c, idem_key="e", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
     assert len(commits) == 2
+
+    # the group's first member fails while others wait behind it: it alone is rolled back
+    inside.clear()
+    go.clear()
+    seen.clear()
+    first = threading.Thread(target=writer, args=("f",), kwargs={"block": True, "fail": True})
+    first.start()
+    assert inside.wait(5)
+    others = [threading.Thread(target=writer, args=(k,)) for k in ("g", "h")]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 5
+    while s._queued < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert seen == {"f": False, "g": True, "h": True}
+    assert [r["idem_key"] for r in s.outbox_rows()] == ["a", "b", "d", "e", "g", "h"]
     s.dispose()

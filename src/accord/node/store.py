@@ -283,24 +283,30 @@ class Store:
         group = self._open_group()
         failed = False
         try:
-            sp = group.conn.begin_nested()
+            # The group's first member needs no SAVEPOINT: should it fail, the transaction holds its work only.
+            sp = group.conn.begin_nested() if group.members else None
             try:
                 yield group.conn
             except BaseException:
                 failed = True
-                try:
-                    sp.rollback()
-                except Exception as e:  # the connection is unusable: the whole group fails
-                    group.error = e
+                if sp is None:
+                    self._commit_group(discard=True)
+                else:
+                    try:
+                        sp.rollback()
+                    except Exception as e:  # the connection is unusable: the whole group fails
+                        group.error = e
                 raise
             else:
-                sp.commit()
+                if sp is not None:
+                    sp.commit()
         finally:
-            group.members += 1
-            with self._group:
-                last = self._queued == 0
-            if last or group.members >= GROUP_MAX or group.error is not None:
-                self._commit_group()
+            if self._current is group:
+                group.members += 1
+                with self._group:
+                    last = self._queued == 0
+                if last or group.members >= GROUP_MAX or group.error is not None:
+                    self._commit_group()
             self._wlock.release()  # type: ignore[union-attr]
         if not failed:
             group.done.wait()
@@ -314,13 +320,14 @@ class Store:
             self._current = _Group(conn)
         return self._current
 
-    def _commit_group(self) -> None:
-        """Commit the open group (the writer lock held) and release its members."""
+    def _commit_group(self, *, discard: bool = False) -> None:
+        """Commit the open group (the writer lock held) and release its members; ``discard``: roll it back
+        (its only member failed)."""
         group, self._current = self._current, None
         if group is None:
             return
         try:
-            if group.error is None:
+            if group.error is None and not discard:
                 group.conn.commit()
             else:
                 group.conn.rollback()
