@@ -146,16 +146,15 @@ def add_peer(
     """Pin a partner (party, URL, TLS certificate, receipt key) in this node's roster."""
 
     def body() -> None:
-        import yaml
-
         from accord.errors import InputError
+        from accord.formats._yaml import load_yaml
         from accord.node.config import NodeConfig, Peer, Roster
 
         cfg = NodeConfig.load(directory)
         current = Roster.load(directory)
         new: list[Peer] = []
         if entry is not None:
-            new.append(Peer.from_dict(yaml.safe_load(entry.read_text()), source=str(entry)))
+            new.append(Peer.from_dict(load_yaml(entry.read_bytes(), source=str(entry)), source=str(entry)))
         if roster is not None:
             new.extend(Roster.parse(roster.read_text(), source=str(roster)).peers.values())
         if not new:

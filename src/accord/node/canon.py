@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from accord.errors import IntegrityError
+from accord.formats.canonical import canonical_json
 
-
-def canonical(obj: Any) -> bytes:
-    """The one byte string an object signs as: JSON, sorted keys, no whitespace, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+#: The one byte string an object signs as: JSON, sorted keys, no whitespace, UTF-8 (shared with the
+#: sealed-item and audit formats).
+canonical = canonical_json
 
 
 def sha256_hex(data: bytes) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from accord.errors import InputError
+from accord.formats._yaml import load_yaml
 from accord.node.identity import (
     RECEIPT_KEY,
     TLS_CERT,
@@ -132,10 +133,7 @@ class NodeConfig:
         path = directory / NODE_FILE
         if not path.is_file():
             raise InputError("no node configuration here (run `accord node init` first)", source=str(path))
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise InputError(f"invalid YAML: {e}", source=str(path)) from e
+        raw = load_yaml(path.read_bytes(), source=str(path))  # strict: a duplicated key is an error
         if not isinstance(raw, dict):
             raise InputError("must be a mapping", source=str(path))
         known = {f for f in NodeConfig.__dataclass_fields__ if f != "dir"}
@@ -172,10 +170,7 @@ class Roster:
 
     @staticmethod
     def parse(text: str, *, source: str) -> Roster:
-        try:
-            raw: Any = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise InputError(f"invalid YAML: {e}", source=source) from e
+        raw: Any = load_yaml(text, source=source) or {}
         if not isinstance(raw, dict) or not isinstance(raw.get("peers", []), list):
             raise InputError("roster must be a mapping with a `peers` list", source=source)
         r = Roster()
