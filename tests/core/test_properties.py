@@ -102,3 +102,14 @@ def test_fewer_agreements_or_consents_never_allow_more(label: Label, holder: str
         assert decide(label, holder, recipient, at, cons, agreements=restored).allowed
     if decide(label, holder, recipient, at, cons, agreements=restored).allowed:
         assert decide(label, holder, recipient, at, cons, agreements=AGREEMENTS).allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels, st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3))
+def test_an_originator_needs_no_consent(label: Label, recipient: str, at: date, cons: list[Consent]) -> None:
+    """The memo keys an originator's release without consents: they must indeed play no part."""
+    fresh = AgreementSet(list(AGREEMENTS))
+    with_consents = decide(label, label.originator, recipient, at, cons, agreements=fresh).to_dict()
+    fresh.memo.clear()
+    without = decide(label, label.originator, recipient, at, (), agreements=fresh).to_dict()
+    assert with_consents == without
