@@ -857,17 +857,7 @@ class NodeService:
         if not officer.strip():
             raise InputError("the deciding officer must be named", field="officer")
         with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(st.consent_requests)
-                    .where(st.consent_requests.c.request_id == request_id)
-                    .where(st.consent_requests.c.role == "incoming")
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"no consent request {request_id}")
+            row = _consent_request(conn, request_id, "incoming")
             if row["state"] != "pending":
                 raise Conflict(f"consent request {request_id} is already {row['state']}")
             at = dt.date.fromisoformat(row["at_date"])
@@ -955,17 +945,7 @@ class NodeService:
         peer = self.admit(caller, day)
         request_id = str(body.get("request_id"))
         with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(st.consent_requests)
-                    .where(st.consent_requests.c.request_id == request_id)
-                    .where(st.consent_requests.c.role == "outgoing")
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"no consent request {request_id}")
+            row = _consent_request(conn, request_id, "outgoing")
             if row["originator"] != peer.party:
                 raise PeerRefused("only the originator decides on its items")
             if row["state"] != "pending":
@@ -1136,3 +1116,19 @@ def _alternative_label(label: Label, party: str, marking: str | None) -> str | N
         return alternative_label_xml(label, party, marking, dt.datetime.now(dt.UTC)).decode()
     except AccordError:
         return None
+
+
+def _consent_request(conn: Any, request_id: str, role: str) -> Any:
+    """The consent request ``request_id`` in this role ("incoming" to the originator, "outgoing" from the holder)."""
+    row = (
+        conn.execute(
+            select(st.consent_requests)
+            .where(st.consent_requests.c.request_id == request_id)
+            .where(st.consent_requests.c.role == role)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no consent request {request_id}")
+    return row
