@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
@@ -35,7 +34,7 @@ from typing import Any, NamedTuple
 from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
 from accord.core.labels import Caveat, Label
-from accord.core.schemes import Level, scheme_for
+from accord.core.schemes import SCHEMES, Level, scheme_for
 from accord.errors import ReleaseRefused
 
 
@@ -292,16 +291,20 @@ def _protection(basis: tuple[Agreement, ...], a: str, b: str, level: Level, at: 
 # Route attempts
 
 
-@dataclass(slots=True)
 class _Attempt:
-    route: tuple[str, ...]
-    ok: bool = True
-    consent_only: bool = True
-    agreements: list[str] = field(default_factory=list)
-    markings: dict[str, str] = field(default_factory=dict)
-    reasons: list[Reason] = field(default_factory=list)
-    needs: list[ConsentNeed] = field(default_factory=list)
-    used: list[str] = field(default_factory=list)
+    """One route being tried (mutable scratch state of :func:`decide`)."""
+
+    __slots__ = ("agreements", "consent_only", "markings", "needs", "ok", "reasons", "route", "used")
+
+    def __init__(self, route: tuple[str, ...]) -> None:
+        self.route = route
+        self.ok = True
+        self.consent_only = True
+        self.agreements: list[str] = []
+        self.markings: dict[str, str] = {}
+        self.reasons: list[Reason] = []
+        self.needs: list[ConsentNeed] = []
+        self.used: list[str] = []
 
     def fail(self, reasons: Iterable[Reason], *, consent: bool = False) -> None:
         self.ok = False
@@ -322,7 +325,7 @@ def _third_party(att: _Attempt, label: Label, a: str, b: str, at: date, consents
         return
     if not hop_ag.onward_release_requires_consent and relay is None:
         return
-    orcon = Caveat.ORIGINATOR_CONTROL in label.caveats
+    orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
     need = ConsentNeed(originator, a, b, item_only=orcon)
     att.needs.append(need)
     if relay is not None and a == relay.hub and holder == originator:
@@ -469,11 +472,12 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if not agreements:
         return _deny(label, holder, recipient, at, Reason(
             Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."))
-    for role, party in (("originator", originator), ("holder", holder), ("recipient", recipient)):
-        if scheme_for(party) is None:
-            return _deny(label, holder, recipient, at, Reason(
-                Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
-                f"for: nothing is released to, from or about an unknown party."))
+    if originator not in SCHEMES or holder not in SCHEMES or recipient not in SCHEMES:
+        role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
+                                               ("recipient", recipient)) if p not in SCHEMES)
+        return _deny(label, holder, recipient, at, Reason(
+            Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
+            f"for: nothing is released to, from or about an unknown party."))
     level = label.level
     if level is None:
         return _deny(label, holder, recipient, at, Reason(
@@ -483,7 +487,7 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
             Code.SAME_PARTY, f"{holder} is both holder and recipient: there is no release to decide."))
     # Rule 2: releasability and caveats.
     if recipient != originator:
-        if Caveat.ORIGINATOR_ONLY in label.caveats:
+        if label.caveats and Caveat.ORIGINATOR_ONLY in label.caveats:
             return _deny(label, holder, recipient, at, Reason(
                 Code.ORIGINATOR_ONLY, f"The item is marked {originator} ONLY (originator's nation only): "
                 f"it is never released to {recipient}.", rule="JK-R6"))

@@ -21,9 +21,12 @@ def normalise_marking(text: str) -> str:
     return " ".join(folded.split())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Level:
     """One classification level of a national scheme.
+
+    Levels are singletons of their scheme, so they compare and hash by identity (they key the
+    decision engine's caches).
 
     Attributes:
         party: alpha-3 code of the nation whose scheme this is.
