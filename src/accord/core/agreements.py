@@ -358,7 +358,7 @@ def _state_at(agreement: Agreement, on: date) -> State:
 class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
-    __slots__ = ("_by_id", "_channels", "_hubs", "_parties", "memo")
+    __slots__ = ("_by_id", "_channels", "_equivalents", "_hubs", "_parties", "memo")
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
@@ -386,6 +386,7 @@ class AgreementSet:
         self._parties = tuple(sorted(parties))
         #: Memo of pure decisions over this set (see :func:`accord.core.decision.decide`).
         self.memo: dict[object, Any] = {}
+        self._equivalents: dict[tuple[Level, str], tuple[Level, Agreement] | None] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
         return iter(self._by_id.values())
@@ -448,12 +449,10 @@ class AgreementSet:
 
         Used for items already held: their protection survives the agreement (JK-R31).
         """
-        key = ("equivalent", level, party)
-        if key in self.memo:
-            found: tuple[Level, Agreement] | None = self.memo[key]
-            return found
-        found = self._equivalent_level(level, party)
-        self.memo[key] = found
+        key = (level, party)
+        if key in self._equivalents:
+            return self._equivalents[key]
+        found = self._equivalents[key] = self._equivalent_level(level, party)
         return found
 
     def _equivalent_level(self, level: Level, party: str) -> tuple[Level, Agreement] | None:
