@@ -105,33 +105,13 @@ def init(
 
     def body() -> None:
         from accord.errors import InputError
-        from accord.node.config import NODE_FILE, NodeConfig, Roster, check_party, self_entry
-        from accord.node.identity import generate_receipt_key, generate_tls_identity, write_secret
-        from accord.node.store import Store
+        from accord.node.cluster import init_node
+        from accord.node.config import NODE_FILE, check_party
 
         check_party(party, source="--party")
         if (directory / NODE_FILE).exists():
             raise InputError("a node is already configured here", source=str(directory))
-        directory.mkdir(parents=True, exist_ok=True)
-        cfg = NodeConfig(
-            party=party, host=host, port=port, url=url or "", db=db or "", what_if=what_if, dir=directory
-        )
-        cert, key = generate_tls_identity(party, hosts=sorted({host, "127.0.0.1", "localhost"}))
-        cfg.cert_file.write_bytes(cert)
-        write_secret(cfg.key_file, key)
-        write_secret(cfg.receipt_key_file, generate_receipt_key())
-        cfg.save()
-        from accord.node.sealing import init_keys
-
-        init_keys(directory, party)
-        from accord.node.audit import init_audit_key
-
-        init_audit_key(directory, party)
-        Roster().save(directory)
-        Store(cfg.db).dispose()
-        import yaml
-
-        (directory / "entry.yaml").write_text(yaml.safe_dump(self_entry(cfg), sort_keys=False))
+        init_node(directory, party, port=port, db=db, what_if=what_if, host=host, url=url or "")
         typer.echo(f"node {party} initialised in {directory}; give partners {directory / 'entry.yaml'}")
 
     _run(body)

@@ -40,10 +40,9 @@ def init_node(
 ) -> NodeConfig:
     """What ``accord node init`` does, for programs."""
     directory.mkdir(parents=True, exist_ok=True)
-    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory)
-    for k, v in options.items():
-        setattr(cfg, k, v)
-    cert, key = generate_tls_identity(party)
+    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory,
+                     **options)  # type: ignore[arg-type]
+    cert, key = generate_tls_identity(party, hosts=sorted({cfg.host, "127.0.0.1", "localhost"}))
     cfg.cert_file.write_bytes(cert)
     write_secret(cfg.key_file, key)
     write_secret(cfg.receipt_key_file, generate_receipt_key())
