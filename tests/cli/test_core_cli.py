@@ -84,7 +84,7 @@ def test_agreements_list_show_check(tmp_path: Path) -> None:
     code, _, err = run("agreements", "show", "nope")
     assert code == 2 and "no agreement 'nope'" in err
     code, out, _ = run("agreements", "check")
-    assert code == 0 and "4 agreement(s) valid" in out
+    assert code == 0 and "5 agreement(s) valid" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text((bundled_dir() / "jpn-kor-gsomia.yaml").read_text().replace("term_years: 1", "term_years: -1"))
     code, _, err = run("agreements", "check", str(bad))

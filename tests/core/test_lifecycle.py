@@ -125,4 +125,5 @@ def test_hub_arrangement_has_no_spoke_to_spoke_channel(aset: AgreementSet) -> No
     pairs = set(tisa.channels())
     assert ("KOR", "JPN") not in pairs and ("JPN", "KOR") not in pairs
     assert {("KOR", "USA"), ("USA", "JPN"), ("JPN", "USA"), ("USA", "KOR")} <= pairs
-    assert aset.hub_arrangements("KOR", "JPN") == (tisa,)
+    warning = aset.get("kor-jpn-usa-missile-warning")  # M-R4: the 2023 mechanism relays through the same hub
+    assert aset.hub_arrangements("KOR", "JPN") == (warning, tisa)

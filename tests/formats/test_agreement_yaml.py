@@ -15,7 +15,7 @@ GSOMIA = bundled_dir() / "jpn-kor-gsomia.yaml"
 def test_bundled_agreements_load_with_provenance() -> None:
     aset = load_agreements()
     assert [a.id for a in aset] == ["jpn-kor-gsomia", "jpn-usa-gsomia", "kor-usa-security-agreement",
-                                    "kor-jpn-usa-tisa"]
+                                    "kor-jpn-usa-missile-warning", "kor-jpn-usa-tisa"]
     for ag in aset:
         assert ag.provenance, f"{ag.id} must say what is sourced and what is assumed"
         assert ag.source is not None and ag.source.endswith(".yaml")

@@ -230,6 +230,8 @@ class Agreement:
         lifecycle: signature, entry into force, term, events.
         provenance: field -> what is sourced and what is assumed.
         source: where the document came from (a file path), for error messages.
+        based_on: id of the arrangement this one rests on (M-R5: the missile-warning mechanism on top
+            of TISA), or None; users of it (the feed) require both in force on the day.
     """
 
     id: str
@@ -246,6 +248,7 @@ class Agreement:
     citations: Mapping[str, Citation] = field(default_factory=dict)
     provenance: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    based_on: str | None = None
 
     def cite(self, concern: str) -> Citation:
         """The article and rule id the agreement gives for a concern."""

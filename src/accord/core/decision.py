@@ -424,6 +424,13 @@ def _grounds(originator: str, holder: str, recipient: str) -> tuple[Reason, ...]
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
+def _topical(ag: Agreement, topics: frozenset[str]) -> bool:
+    """Whether ``ag``'s scope, at any time (amendments included), shares a topic with ``topics``."""
+    terms = [ag.terms, *(e.terms for e in ag.lifecycle.events if e.terms is not None)]
+    return any(t.topics is None or bool(t.topics & topics) for t in terms)
+
+
 def _deny(label: Label, holder: str, recipient: str, at: date, *reasons: Reason) -> Decision:
     return Decision(False, label, holder, recipient, at, reasons=tuple(reasons))
 
@@ -517,6 +524,11 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     # Rule 5: route search, direct first.
     direct = agreements.channels(holder, recipient)
     relays = agreements.hub_arrangements(holder, recipient)
+    if any(a.based_on is not None for a in (*direct, *relays)):
+        # M-R5: a mechanism on top of another arrangement (the missile-warning feed on TISA) speaks only
+        # for its own topics; for any other item its base arrangement decides.
+        direct = tuple(a for a in direct if a.based_on is None or _topical(a, label.topics))
+        relays = tuple(a for a in relays if a.based_on is None or _topical(a, label.topics))
     if not direct and not relays:
         return _deny(label, holder, recipient, at, Reason(
             Code.NO_CHANNEL, f"No agreement between {holder} and {recipient}, and no arrangement whose hub "

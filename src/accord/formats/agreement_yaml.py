@@ -37,7 +37,7 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 
 _TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
-             "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
+             "scope", "equivalence", "protection_basis", "min_suite", "based_on", "citations", "lifecycle", "provenance",
              "sources"}
 _REQUIRED = {"id", "title", "kind", "parties", "legal_status", "onward_release_requires_consent", "scope",
              "equivalence", "lifecycle"}
@@ -183,6 +183,10 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
 
         if min_suite not in SUITES:
             raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
+    based_on = doc.get("based_on")
+    if based_on is not None and (not isinstance(based_on, str) or not _ID.fullmatch(based_on)
+                                 or based_on == agreement_id):
+        raise ctx.err("based_on", f"{based_on!r} is not the id of another agreement")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
     cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
@@ -250,7 +254,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         lifecycle=Lifecycle(signed=signed, in_force=in_force, term_years=term_years,
                             auto_renewal=auto_renewal, notice_days=notice_days, events=tuple(events)),
         protection_basis=tuple(basis_raw), min_suite=min_suite, citations=citations,
-        provenance={str(k): v for k, v in prov_raw.items()}, source=source)
+        provenance={str(k): v for k, v in prov_raw.items()}, source=source, based_on=based_on)
 
 
 def parse_agreement_text(text: str | bytes, *, source: str) -> Agreement:
@@ -279,6 +283,14 @@ def build_set(agreements: list[Agreement]) -> AgreementSet:
             if not set(other.parties) <= set(ag.parties):
                 raise AgreementError(f"{ref} has parties outside this arrangement", source=ag.source,
                                      field=f"protection_basis[{i}]")
+        if ag.based_on is not None:
+            base = ids.get(ag.based_on)
+            if base is None:
+                raise AgreementError(f"no agreement with id {ag.based_on!r} is loaded", source=ag.source,
+                                     field="based_on")
+            if not set(ag.parties) <= set(base.parties):
+                raise AgreementError(f"{ag.based_on} does not bind every party of this arrangement",
+                                     source=ag.source, field="based_on")
     return AgreementSet(agreements)
 
 
