@@ -48,7 +48,7 @@ class FeedCryptoError(IntegrityError):
     """A handshake, signature or ciphertext that does not verify."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, source="feed crypto")
+        super().__init__(f"feed crypto: {message}")
 
 
 def b64e(b: bytes) -> str:

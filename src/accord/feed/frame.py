@@ -52,7 +52,7 @@ class FrameError(InputError):
 
 def check_stream(stream: str) -> str:
     """A stream id ``ORIGINATOR-RECIPIENT`` (two alpha-3 codes, different)."""
-    if not isinstance(stream, str) or not _STREAM.fullmatch(stream) or stream[:3] == stream[4:]:
+    if not _STREAM.fullmatch(stream) or stream[:3] == stream[4:]:
         raise FrameError(f"bad stream id {stream!r}")
     return stream
 
