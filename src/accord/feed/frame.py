@@ -68,13 +68,13 @@ def json_frame(ftype: int, obj: Mapping[str, Any]) -> bytes:
     return frame(ftype, json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
 
 
-def parse_json(body: bytes, keys: frozenset[str] | set[str]) -> dict[str, Any]:
-    """A JSON object body with only ``keys`` (bounded by :data:`MAX_FRAME`)."""
+def parse_json(body: bytes, keys: frozenset[str] | set[str] | None) -> dict[str, Any]:
+    """A JSON object body with only ``keys`` (any keys when None; bounded by :data:`MAX_FRAME`)."""
     try:
         obj = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise FrameError("body is not JSON") from None
-    if not isinstance(obj, dict) or not set(obj) <= set(keys):
+    if not isinstance(obj, dict) or (keys is not None and not set(obj) <= set(keys)):
         raise FrameError("unexpected JSON body")
     return obj
 
