@@ -211,60 +211,62 @@ class FeedClient:
         chains: dict[str, fc.BatchChain] = {}
         started: set[str] = set()
         dirty = False
-        while True:
-            if self._queue.empty() and dirty:
-                self._save_hwm(hwm)
-                dirty = False
-            if not follow and self._queue.empty():
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), 0.5)
-                except TimeoutError:
-                    return
-            else:
-                item = await self._queue.get()
-            if item is None:
-                if dirty:
+        try:
+            while True:
+                if self._queue.empty() and dirty:
                     self._save_hwm(hwm)
-                raise FeedError("the node closed the connection")
-            ftype, body = item
-            if ftype == ff.ERR:
-                obj = ff.parse_json(body, None)
-                raise FeedError(f"{obj.get('code')}: {obj.get('message')}")
-            rec = ff.parse_record(body)
-            s = rec.stream
-            okey = self.ident.verify_key(s[:3])
-            if okey is None:
-                raise FeedError(f"{s[:3]} is not pinned")
-            if rec.rtype == ff.HS:
-                opened = fc.open_session(rec.payload, s, okey, offer, priv)
-                sessions[(s, opened.epoch)] = opened
-                chains.setdefault(s, fc.BatchChain())
-            if rec.rtype == ff.BSIG:
-                b = fc.parse_batch(rec.payload)
-                ch = chains.get(s)
-                if ch is not None and ch.first == b.first:
-                    fc.verify_batch(s, b, ch, okey)
-                elif s in started:
-                    raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
-                chains[s] = fc.BatchChain()
-                started.add(s)
-            else:
-                ch = chains.setdefault(s, fc.BatchChain())
-                if ch.first == 0 or ch.last + 1 == rec.seq:
-                    ch.add(rec.seq, rec.raw)
-            if rec.rtype == ff.DATA and rec.seq >= start.get(s, 1):
-                epoch = fc.data_epoch(rec.payload)
-                sess = sessions.get((s, epoch))
-                if sess is None:
-                    raise fc.FeedCryptoError(f"{s} #{rec.seq}: no session for epoch {epoch}")
-                msg = decode_message(sess.open(rec.raw, rec.seq))
-                if rec.seq > hwm.get(s, 0):
+                    dirty = False
+                if not follow and self._queue.empty():
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), 0.5)
+                    except TimeoutError:
+                        return
+                else:
+                    item = await self._queue.get()
+                if item is None:
+                    raise FeedError("the node closed the connection")
+                ftype, body = item
+                if ftype == ff.ERR:
+                    obj = ff.parse_json(body, None)
+                    raise FeedError(f"{obj.get('code')}: {obj.get('message')}")
+                rec = ff.parse_record(body)
+                s = rec.stream
+                okey = self.ident.verify_key(s[:3])
+                if okey is None:
+                    raise FeedError(f"{s[:3]} is not pinned")
+                if rec.rtype == ff.HS:
+                    opened = fc.open_session(rec.payload, s, okey, offer, priv)
+                    sessions[(s, opened.epoch)] = opened
+                    chains.setdefault(s, fc.BatchChain())
+                if rec.rtype == ff.BSIG:
+                    b = fc.parse_batch(rec.payload)
+                    ch = chains.get(s)
+                    if ch is not None and ch.first == b.first:
+                        fc.verify_batch(s, b, ch, okey)
+                    elif s in started:
+                        raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
+                    chains[s] = fc.BatchChain()
+                    started.add(s)
+                else:
+                    ch = chains.setdefault(s, fc.BatchChain())
+                    if ch.first == 0 or ch.last + 1 == rec.seq:
+                        ch.add(rec.seq, rec.raw)
+                if rec.rtype == ff.DATA and rec.seq >= start.get(s, 1):
+                    epoch = fc.data_epoch(rec.payload)
+                    sess = sessions.get((s, epoch))
+                    if sess is None:
+                        raise fc.FeedCryptoError(f"{s} #{rec.seq}: no session for epoch {epoch}")
+                    msg = decode_message(sess.open(rec.raw, rec.seq))
+                    if rec.seq > hwm.get(s, 0):
+                        hwm[s] = rec.seq
+                        dirty = True
+                    yield Delivery(s, rec.seq, msg, time.time_ns() // 1000 - msg.issued_us)
+                elif rec.seq > hwm.get(s, 0) and rec.seq >= start.get(s, 1):
                     hwm[s] = rec.seq
                     dirty = True
-                yield Delivery(s, rec.seq, msg, time.time_ns() // 1000 - msg.issued_us)
-            elif rec.seq > hwm.get(s, 0) and rec.seq >= start.get(s, 1):
-                hwm[s] = rec.seq
-                dirty = True
+        finally:
+            if dirty:  # what the consumer took before closing the generator counts as processed
+                self._save_hwm(hwm)
 
 
 def _result(obj: dict[str, Any]) -> dict[str, int]:
