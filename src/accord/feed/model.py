@@ -242,7 +242,7 @@ class EventWindows:
 
     def check(self, m: WarningMessage, now_us: int) -> None:
         """Raise :class:`FeedRefused` unless ``m`` lies in its event's window at ``now_us``; else record it."""
-        if m.time_us > now_us + MAX_FUTURE_SKEW_US and m.kind is not Kind.IMPACT:
+        if m.time_us > now_us + MAX_FUTURE_SKEW_US and m.kind is Kind.TRACK:
             raise FeedRefused(Code.OUTSIDE_WINDOW, f"{m.kind.name.lower()} time is in the future",
                               rule="M-R2", field="time")
         w = self._events.get(m.event)

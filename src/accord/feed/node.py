@@ -27,6 +27,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -51,6 +52,7 @@ from accord.feed.store import FeedStore
 log = logging.getLogger("accord.feed")
 
 HIGH_WATER = 1 << 20  # bytes buffered for one subscriber before it is served from the log
+SNDBUF = 256 << 10  # kernel send buffer per connection (fixed: the lag shows instead of hiding in the kernel)
 BATCH_INTERVAL = 0.010  # M-R: a batch signature at most every 10 ms
 OFFER_KEY = "offer-key.pem"
 STATE_DIR = "feed"
@@ -126,8 +128,10 @@ class FeedNode:
     def __init__(self, ident: NodeIdentity, agreements: AgreementSet, *, port: int = 0, host: str = "127.0.0.1",
                  hub_addr: tuple[str, int] | None = None, today: Callable[[], date] = utc_today,
                  clock_us: Callable[[], int] = now_us, state_dir: Path | None = None, sync: str = "normal",
-                 audit: bool = True) -> None:
+                 audit: bool = True, high_water: int = HIGH_WATER, sndbuf: int = SNDBUF) -> None:
         self.ident = ident
+        self.high_water = high_water
+        self.sndbuf = sndbuf
         self.party = ident.party
         self.agreements = agreements
         hub = hub_of(agreements)
@@ -280,6 +284,7 @@ class FeedNode:
             writer.close()
             return
         conn = Conn(party, party == self.party, reader, writer)
+        self._tune(writer)
         if not conn.local:
             old = self.peers.get(party)
             if old is not None:
@@ -303,11 +308,20 @@ class FeedNode:
                 continue
             delay = 0.05
             conn = Conn(self.hub, False, reader, writer)
+            self._tune(writer)
             self.peers[self.hub] = conn
             self._subscribe_upstream(conn)
             await self._serve(conn)
             if not self._stopping:
                 await asyncio.sleep(0.05)
+
+    def _tune(self, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.transport.set_write_buffer_limits(high=self.high_water)
 
     def _subscribe_upstream(self, conn: Conn) -> None:
         """Ask a newly connected peer for every stream this node receives from it, from our head on."""
@@ -348,7 +362,7 @@ class FeedNode:
                 for ftype, body in reader.feed(data):
                     self._handle(conn, ftype, body)
                 self._flush()
-                if conn.buffered > HIGH_WATER:
+                if conn.buffered > self.high_water:
                     await conn.writer.drain()
         except (ff.FrameError, fc.FeedCryptoError) as e:
             log.warning("%s: closing %s: %s", self.party, conn.party, e)
@@ -662,7 +676,7 @@ class FeedNode:
             if seq == sub.cursor:
                 conn.send(ff.frame(ff.REC, raw))
                 sub.cursor += 1
-        if conn.buffered > HIGH_WATER:
+        if conn.buffered > self.high_water:
             sub.live = False  # a slow subscriber: its task serves it from the log after a drain
             sub.wake.set()
 
