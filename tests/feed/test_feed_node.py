@@ -223,8 +223,8 @@ def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> No
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", n["USA"].port))
             sock.setblocking(False)
-            r, w = await asyncio.open_connection(sock=sock, ssl=n["USA"].ident.client_ssl("USA"),
-                                                 server_hostname="127.0.0.1", limit=1 << 16)
+            _r, w = await asyncio.open_connection(sock=sock, ssl=n["USA"].ident.client_ssl("USA"),
+                                                  server_hostname="127.0.0.1", limit=1 << 16)
             from accord.feed.frame import SUB, json_frame
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
