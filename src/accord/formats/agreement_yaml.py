@@ -37,8 +37,8 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 
 _TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
-             "scope", "equivalence", "protection_basis", "min_suite", "based_on", "citations", "lifecycle", "provenance",
-             "sources"}
+             "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
+             "sources", "based_on"}
 _REQUIRED = {"id", "title", "kind", "parties", "legal_status", "onward_release_requires_consent", "scope",
              "equivalence", "lifecycle"}
 _LIFE_KEYS = {"signed", "in_force", "term_years", "auto_renewal", "notice_days", "events"}
