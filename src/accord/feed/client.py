@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import struct
 import time
@@ -78,8 +79,13 @@ class FeedClient:
         await self.close()
 
     async def connect(self, timeout: float = 10.0) -> None:
-        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
             self.host, self.port, ssl=self.ident.client_ssl(self.party), limit=ff.MAX_FRAME * 4), timeout)
+        self._reader, self._writer = reader, writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._pump = asyncio.create_task(self._read_loop())
 
     async def close(self) -> None:
@@ -98,8 +104,8 @@ class FeedClient:
                     break
                 for ftype, body in self._frames.feed(data):
                     if ftype == ff.PUBOK:
-                        obj = ff.parse_json(body, None)
-                        fut = self._waiting.pop(int(obj.get("id", -1)), None)
+                        pid, obj = ff.parse_pubok(body)
+                        fut = self._waiting.pop(pid, None)
                         if fut is not None and not fut.done():
                             fut.set_result(obj)
                     elif ftype == ff.ERR:

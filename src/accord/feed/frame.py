@@ -32,7 +32,7 @@ REC = 2  # a stream record
 ACK = 3  # stream 7 | seq u64: durable up to seq (lag figure)
 ERR = 4  # JSON {"code", "message", "stream"?}
 PUB = 5  # u32 id | encoded warning message (a local publisher to its own node)
-PUBOK = 6  # JSON {"id", "ok", "seq"? | "code", "message", "rule"?}
+PUBOK = 6  # u32 id | 0 | (stream 7, seq u64)*  (accepted) or  u32 id | 1 | JSON {"code", "message", "rule"}
 PING = 7  # empty
 FRAME_TYPES = frozenset({SUB, REC, ACK, ERR, PUB, PUBOK, PING})
 
@@ -104,6 +104,39 @@ def parse_record(raw: bytes) -> Record:
     if rtype not in REC_TYPES or seq == 0:
         raise FrameError("record has a bad type or sequence number 0")
     return Record(stream, seq, rtype, raw[REC_HEADER:], raw)
+
+
+def pubok_accepted(pid: int, seqs: dict[str, int]) -> bytes:
+    """A PUBOK frame for an accepted message: where it went in each stream."""
+    return frame(PUBOK, struct.pack(">IB", pid, 0) + b"".join(_ACK.pack(s.encode("ascii"), q) for s, q in seqs.items()))
+
+
+def pubok_refused(pid: int, obj: Mapping[str, Any]) -> bytes:
+    return frame(PUBOK, struct.pack(">IB", pid, 1) + json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
+
+
+def parse_pubok(body: bytes) -> tuple[int, dict[str, Any]]:
+    """``(id, {"ok": True, "seq": {stream: seq}})`` or ``(id, {"ok": False, "code", "message", "rule"})``."""
+    if len(body) < 5 or body[4] not in (0, 1):
+        raise FrameError("bad publish answer")
+    (pid,) = struct.unpack_from(">I", body)
+    if body[4] == 1:
+        obj = parse_json(body[5:], {"code", "message", "rule"})
+        return pid, {"ok": False, **obj}
+    rest = body[5:]
+    if len(rest) % _ACK.size:
+        raise FrameError("bad publish answer")
+    seqs: dict[str, int] = {}
+    for i in range(0, len(rest), _ACK.size):
+        s, q = _ACK.unpack_from(rest, i)
+        try:
+            seqs[check_stream(s.decode("ascii"))] = q
+        except UnicodeDecodeError:
+            raise FrameError("stream id is not ASCII") from None
+    return pid, {"ok": True, "seq": seqs}
+
+
+_ACK = struct.Struct(">7sQ")
 
 
 def ack_body(stream: str, seq: int) -> bytes:

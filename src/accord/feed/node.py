@@ -545,12 +545,10 @@ class FeedNode:
             else:
                 raise FeedRefused(Code.MALFORMED, "unknown publish format")
         except FeedRefused as e:
-            conn.send(ff.json_frame(ff.PUBOK, {"id": pid, "ok": False, "code": e.code, "rule": e.rule,
-                                               "message": e.message}))
+            conn.send(ff.pubok_refused(pid, {"code": e.code, "rule": e.rule, "message": e.message}))
             return
         except ff.FrameError as e:
-            conn.send(ff.json_frame(ff.PUBOK, {"id": pid, "ok": False, "code": Code.MALFORMED, "rule": None,
-                                               "message": e.message}))
+            conn.send(ff.pubok_refused(pid, {"code": Code.MALFORMED, "rule": None, "message": e.message}))
             return
         self._acks.append((conn, pid, seqs))
 
@@ -642,24 +640,35 @@ class FeedNode:
     # -- durability and fan-out ---------------------------------------------------------------
 
     def _flush(self) -> None:
-        """Commit pending records, then acknowledge and forward them (durable before anything leaves)."""
+        """Make pending records durable and pass them on.
+
+        Records this node originates are committed before anything leaves (their sequence numbers are
+        assigned here). Records it relays or receives are forwarded first and committed right after: the
+        originator's log is authoritative, so a crash in between only makes the next hop see them again
+        from the same sequence numbers (ignored as duplicates). The hop upstream is acknowledged, and a
+        local publisher answered, only after the commit.
+        """
         pending, self._pending = self._pending, []
         acks, self._acks = self._acks, []
-        if pending:
+        own = any(stream[:3] == self.party for stream, _, _, _ in pending)
+        if own:
             self.store.append(pending)
         for conn, pid, seqs in acks:
-            conn.send(ff.json_frame(ff.PUBOK, {"id": pid, "ok": True, "seq": seqs}))
+            conn.send(ff.pubok_accepted(pid, seqs))
         if not pending:
             return
         touched: dict[str, list[tuple[int, bytes]]] = {}
         for stream, seq, _, raw in pending:
             touched.setdefault(stream, []).append((seq, raw))
         for stream, recs in touched.items():
+            for sub in list(self.subs.get(stream, ())):
+                self._fan_out(sub, recs)
+        if not own:
+            self.store.append(pending)
+        for stream, recs in touched.items():
             src = self._source_of(stream)
             if src is not None and src in self.peers:
                 self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, recs[-1][0])))
-            for sub in list(self.subs.get(stream, ())):
-                self._fan_out(sub, recs)
 
     def _fan_out(self, sub: Sub, recs: list[tuple[int, bytes]]) -> None:
         if not sub.live:
