@@ -16,6 +16,7 @@ node's offer key and checking every batch signature of the originator.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -37,7 +38,7 @@ from accord.feed import crypto as fc
 from accord.feed import frame as ff
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import FeedRefused, WarningMessage, decode_message, encode_message
-from accord.feed.node import OFFER_KEY, STATE_DIR
+from accord.feed.node import OFFER_KEY, QUIET, STATE_DIR
 
 
 class FeedError(AccordError):
@@ -68,8 +69,12 @@ class FeedClient:
         self._next_id = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._pump: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        # frames of one read, for the reader; bounded: a slow reader slows the node's sending, not memory
+        self._queue: asyncio.Queue[list[tuple[int, bytes]] | None] = asyncio.Queue(maxsize=64)
         self.errors: list[dict[str, Any]] = []
+        self.refusals: list[dict[str, Any]] = []  # refusals of messages sent with fire()
+        self.sent_quiet = 0
+        self._out: list[bytes] = []
 
     async def __aenter__(self) -> FeedClient:
         await self.connect()
@@ -102,17 +107,22 @@ class FeedClient:
                 data = await self._reader.read(1 << 16)
                 if not data:
                     break
+                batch: list[tuple[int, bytes]] = []
                 for ftype, body in self._frames.feed(data):
                     if ftype == ff.PUBOK:
                         pid, obj = ff.parse_pubok(body)
                         fut = self._waiting.pop(pid, None)
+                        if fut is None and not obj.get("ok"):
+                            self.refusals.append({"id": pid, **obj})
                         if fut is not None and not fut.done():
                             fut.set_result(obj)
                     elif ftype == ff.ERR:
                         self.errors.append(ff.parse_json(body, None))
-                        await self._queue.put((ftype, body))
+                        batch.append((ftype, body))
                     elif ftype == ff.REC:
-                        await self._queue.put((ftype, body))
+                        batch.append((ftype, body))
+                if batch:
+                    await self._queue.put(batch)
         except (ConnectionError, OSError, ff.FrameError):
             pass
         finally:
@@ -122,18 +132,37 @@ class FeedClient:
             await self._queue.put(None)
 
     # -- publishing ---------------------------------------------------------------------------
-    def _send_pub(self, msg: dict[str, Any] | WarningMessage) -> asyncio.Future[dict[str, Any]]:
-        assert self._writer is not None
+    def _send_pub(self, msg: dict[str, Any] | WarningMessage, *, quiet: bool = False) -> asyncio.Future[dict[str, Any]]:
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
         pid = self._next_id
+        flag = QUIET if quiet else 0
         if isinstance(msg, WarningMessage):
-            body = struct.pack(">IB", pid, 1) + encode_message(msg)
+            body = struct.pack(">IB", pid, 1 | flag) + encode_message(msg)
         else:
-            body = struct.pack(">IB", pid, 0) + json.dumps(msg, separators=(",", ":")).encode()
+            body = struct.pack(">IB", pid, flag) + json.dumps(msg, separators=(",", ":")).encode()
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[pid] = fut
-        self._writer.write(ff.frame(ff.PUB, body))
+        if quiet:
+            fut.set_result({"ok": True, "seq": {}})
+            self.sent_quiet += 1
+        else:
+            self._waiting[pid] = fut
+        self._write(ff.frame(ff.PUB, body))
         return fut
+
+    def _write(self, data: bytes) -> None:
+        """Frames written during one turn of the event loop leave in one write."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush_out)
+        self._out.append(data)
+
+    def _flush_out(self) -> None:
+        if self._out and self._writer is not None:
+            self._writer.write(b"".join(self._out))
+        self._out.clear()
+
+    def fire(self, msg: dict[str, Any] | WarningMessage) -> None:
+        """Publish without waiting for an answer; a refusal still comes back (in :attr:`refusals`)."""
+        self._send_pub(msg, quiet=True)
 
     async def publish(self, msg: dict[str, Any] | WarningMessage) -> dict[str, int]:
         """Publish one message; returns ``{stream: seq}`` once durable at the node.
@@ -143,6 +172,7 @@ class FeedClient:
         """
         assert self._writer is not None
         fut = self._send_pub(msg)
+        self._flush_out()
         await self._writer.drain()
         return _result(await fut)
 
@@ -150,6 +180,7 @@ class FeedClient:
         """Pipelined publishing: every answer, in order (a refusal in place of a refused message)."""
         assert self._writer is not None
         futs = [self._send_pub(m) for m in msgs]
+        self._flush_out()
         await self._writer.drain()
         out: list[dict[str, int] | FeedRefused] = []
         for f in futs:
@@ -211,27 +242,31 @@ class FeedClient:
         hwm = self._load_hwm()
         start = {s: (from_seq or {}).get(s, hwm.get(s, 0) + 1) for s in streams}
         for s, first in start.items():
-            self._writer.write(ff.json_frame(ff.SUB, {"stream": ff.check_stream(s), "from": first}))
+            self._write(ff.json_frame(ff.SUB, {"stream": ff.check_stream(s), "from": first}))
+        self._flush_out()
         await self._writer.drain()
         sessions: dict[tuple[str, int], fc.Session] = {}
         chains: dict[str, fc.BatchChain] = {}
         started: set[str] = set()
         dirty = False
+        buf: collections.deque[tuple[int, bytes]] = collections.deque()
         try:
             while True:
-                if self._queue.empty() and dirty:
-                    self._save_hwm(hwm)
-                    dirty = False
-                if not follow and self._queue.empty():
-                    try:
-                        item = await asyncio.wait_for(self._queue.get(), 0.5)
-                    except TimeoutError:
-                        return
-                else:
-                    item = await self._queue.get()
-                if item is None:
-                    raise FeedError("the node closed the connection")
-                ftype, body = item
+                if not buf:
+                    if self._queue.empty() and dirty:
+                        self._save_hwm(hwm)
+                        dirty = False
+                    if not follow and self._queue.empty():
+                        try:
+                            item = await asyncio.wait_for(self._queue.get(), 0.5)
+                        except TimeoutError:
+                            return
+                    else:
+                        item = await self._queue.get()
+                    if item is None:
+                        raise FeedError("the node closed the connection")
+                    buf.extend(item)
+                ftype, body = buf.popleft()
                 if ftype == ff.ERR:
                     obj = ff.parse_json(body, None)
                     raise FeedError(f"{obj.get('code')}: {obj.get('message')}")
@@ -243,7 +278,8 @@ class FeedClient:
                 if rec.rtype == ff.HS:
                     opened = fc.open_session(rec.payload, s, okey, offer, priv)
                     sessions[(s, opened.epoch)] = opened
-                    chains.setdefault(s, fc.BatchChain())
+                    if s not in chains:
+                        chains[s] = fc.BatchChain()
                 if rec.rtype == ff.BSIG:
                     b = fc.parse_batch(rec.payload)
                     ch = chains.get(s)
@@ -254,7 +290,7 @@ class FeedClient:
                     chains[s] = fc.BatchChain()
                     started.add(s)
                 else:
-                    ch = chains.setdefault(s, fc.BatchChain())
+                    ch = chains.get(s) or chains.setdefault(s, fc.BatchChain())
                     if ch.first == 0 or ch.last + 1 == rec.seq:
                         ch.add(rec.seq, rec.raw)
                 if rec.rtype == ff.DATA and rec.seq >= start.get(s, 1):

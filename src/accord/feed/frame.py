@@ -50,10 +50,17 @@ class FrameError(InputError):
         super().__init__(message, source="feed frame")
 
 
+_VALID: set[str] = set()
+
+
 def check_stream(stream: str) -> str:
     """A stream id ``ORIGINATOR-RECIPIENT`` (two alpha-3 codes, different)."""
+    if stream in _VALID:
+        return stream
     if not _STREAM.fullmatch(stream) or stream[:3] == stream[4:]:
         raise FrameError(f"bad stream id {stream!r}")
+    if len(_VALID) < 4096:
+        _VALID.add(stream)
     return stream
 
 

@@ -55,6 +55,7 @@ HIGH_WATER = 1 << 20  # bytes buffered for one subscriber before it is served fr
 SNDBUF = 256 << 10  # kernel send buffer per connection (fixed: the lag shows instead of hiding in the kernel)
 BATCH_INTERVAL = 0.010  # M-R: a batch signature at most every 10 ms
 OFFER_KEY = "offer-key.pem"
+QUIET = 0x80  # PUB format flag: answer only a refusal
 STATE_DIR = "feed"
 
 
@@ -68,7 +69,10 @@ def now_us() -> int:
 
 @dataclass(eq=False)
 class Conn:
-    """One TLS connection, to a peer node or a local client (``party`` is who presented the certificate)."""
+    """One TLS connection, to a peer node or a local client (``party`` is who presented the certificate).
+
+    Frames sent during one turn of the event loop leave in one write (one TLS record, one system call).
+    """
 
     party: str
     local: bool
@@ -76,17 +80,31 @@ class Conn:
     writer: asyncio.StreamWriter
     subs: dict[str, Sub] = field(default_factory=dict)
     closed: bool = False
+    _out: list[bytes] = field(default_factory=list)
 
     def send(self, data: bytes) -> None:
-        if not self.closed:
-            self.writer.write(data)
+        if self.closed:
+            return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self.flush_out)
+        self._out.append(data)
+
+    def flush_out(self) -> None:
+        if self._out and not self.closed:
+            data = b"".join(self._out)
+            self._out.clear()
+            with contextlib.suppress(Exception):
+                self.writer.write(data)
+        else:
+            self._out.clear()
 
     @property
     def buffered(self) -> int:
-        return self.writer.transport.get_write_buffer_size()
+        return self.writer.transport.get_write_buffer_size() + sum(map(len, self._out))
 
     def close(self) -> None:
         if not self.closed:
+            self.flush_out()
             self.closed = True
             with contextlib.suppress(Exception):
                 self.writer.close()
@@ -172,6 +190,8 @@ class FeedNode:
         self.counters = {"published": 0, "refused": 0, "relayed": 0, "received": 0, "batches": 0, "cut_off": 0}
         self._pending: list[tuple[str, int, int, bytes]] = []
         self._acks: list[tuple[Conn, int, dict[str, int]]] = []
+        self._pending_heads: dict[str, int] = {}
+        self._scopes: dict[str, Scope] = {}
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -202,7 +222,11 @@ class FeedNode:
 
     # -- scope --------------------------------------------------------------------------------
     def scope(self, stream: str) -> Scope:
-        return feed_scope(self.agreements, stream[:3], stream[4:], self.today())
+        day = self.today()
+        hit = self._scopes.get(stream)
+        if hit is None or hit.at != day:
+            hit = self._scopes[stream] = feed_scope(self.agreements, stream[:3], stream[4:], day)
+        return hit
 
     def next_hop(self, stream: str) -> str | None:
         """To whom this node forwards ``stream`` (None: it is the recipient or not on the route)."""
@@ -473,17 +497,17 @@ class FeedNode:
         seq = self._next_seq(stream)
         raw = build(seq)
         self._pending.append((stream, seq, rtype, raw))
+        self._pending_heads[stream] = seq
         if rtype != ff.BSIG and stream[:3] == self.party:
-            self.chains.setdefault(stream, fc.BatchChain()).add(seq, raw)
+            chain = self.chains.get(stream)
+            if chain is None:
+                chain = self.chains[stream] = fc.BatchChain()
+            chain.add(seq, raw)
         return seq
 
     def _next_seq(self, stream: str) -> int:
-        last = self.store.head(stream)
-        for s, q, _, _ in reversed(self._pending):
-            if s == stream:
-                last = q
-                break
-        return last + 1
+        last = self._pending_heads.get(stream)
+        return (self.store.head(stream) if last is None else last) + 1
 
     def publish(self, msg: dict[str, Any] | bytes, *, now: int | None = None) -> dict[str, int]:
         """Check and publish one message (a JSON mapping or its binary form) to every recipient in scope.
@@ -535,7 +559,8 @@ class FeedNode:
         if len(body) < 5:
             raise ff.FrameError("publish frame too short")
         (pid,) = struct.unpack_from(">I", body)
-        fmt, data = body[4], body[5:]
+        quiet = bool(body[4] & QUIET)  # the publisher wants refusals only
+        fmt, data = body[4] & ~QUIET, body[5:]
         try:
             if fmt == 0:
                 obj = ff.parse_json(data, None)
@@ -550,7 +575,8 @@ class FeedNode:
         except ff.FrameError as e:
             conn.send(ff.pubok_refused(pid, {"code": Code.MALFORMED, "rule": None, "message": e.message}))
             return
-        self._acks.append((conn, pid, seqs))
+        if not quiet:
+            self._acks.append((conn, pid, seqs))
 
     # -- batches ------------------------------------------------------------------------------
     async def _batch_loop(self) -> None:
@@ -616,7 +642,9 @@ class FeedNode:
             return  # already held (a resend after reconnect): idempotent
         if rec.seq != head + 1:
             raise ff.FrameError(f"{rec.stream}: record {rec.seq} after {head} (gap)")
-        ing = self.ingest.setdefault(rec.stream, _Ingest())
+        ing = self.ingest.get(rec.stream)
+        if ing is None:
+            ing = self.ingest[rec.stream] = _Ingest()
         okey = self.ident.verify_key(rec.stream[:3])
         if okey is None:
             raise fc.FeedCryptoError(f"{rec.stream[:3]} is not pinned")
@@ -635,6 +663,7 @@ class FeedNode:
         else:
             ing.chain.add(rec.seq, rec.raw)
         self._pending.append((rec.stream, rec.seq, rec.rtype, rec.raw))
+        self._pending_heads[rec.stream] = rec.seq
         self.counters["relayed" if rec.stream[4:] != self.party else "received"] += 1
 
     # -- durability and fan-out ---------------------------------------------------------------
@@ -649,6 +678,7 @@ class FeedNode:
         local publisher answered, only after the commit.
         """
         pending, self._pending = self._pending, []
+        self._pending_heads.clear()
         acks, self._acks = self._acks, []
         own = any(stream[:3] == self.party for stream, _, _, _ in pending)
         if own:
@@ -714,6 +744,7 @@ class FeedNode:
                     for seq, raw in self.store.read(sub.stream, sub.cursor, 256):
                         sub.conn.send(ff.frame(ff.REC, raw))
                         sub.cursor = seq + 1
+                    sub.conn.flush_out()
                     await sub.conn.writer.drain()
                 sub.live = True
                 await sub.wake.wait()
