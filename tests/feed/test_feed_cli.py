@@ -59,6 +59,8 @@ def test_publish_subscribe_and_status_from_the_cli(nodes: dict[str, Path], tmp_p
         r = accord("feed", "subscribe", "--dir", str(nodes["JPN"]), "--port", str(jpn.port), "--json", "--once",
                    "--hwm", str(hwm))
         assert r.returncode == 0 and r.stdout == ""  # resumed after the high-water mark: nothing twice
+        r = accord("feed", "subscribe", "--dir", str(nodes["JPN"]), "--port", str(jpn.port), "--once")
+        assert r.returncode == 0 and "CLI1" in r.stdout and "latency p50" in r.stdout  # the live view
         wait_for(lambda: jpn.status().get("received", 0) > 0, what="status")
         r = accord("feed", "status", "--dir", str(nodes["JPN"]))
         assert r.returncode == 0 and "JPN (hub USA)" in r.stdout

@@ -273,13 +273,21 @@ async def _live_view(c: Any, once: bool) -> None:
     tracks: dict[str, dict[str, Any]] = {}
     lat: deque[int] = deque(maxlen=5000)
     counts: dict[str, int] = {}
+    status_file = c.dir / "feed" / "status.json"
+
+    def lag(stream: str, seq: int) -> str:
+        """Records the node holds that this view has not shown yet (from the node's status, once a second)."""
+        with contextlib.suppress(OSError, ValueError):
+            head = int(json.loads(status_file.read_text()).get("heads", {}).get(stream, seq))
+            return f" lag {max(0, head - seq)}"
+        return ""
 
     def render() -> Table:
         ordered = sorted(lat)
         p50 = ordered[len(ordered) // 2] / 1000 if ordered else 0.0
         p99 = ordered[int(len(ordered) * 0.99)] / 1000 if ordered else 0.0
         t = Table(title=f"{c.party}: missile warning — latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
-                  + ", ".join(f"{s} #{n}" for s, n in sorted(counts.items())))
+                  + ", ".join(f"{s} #{n}{lag(s, n)}" for s, n in sorted(counts.items())))
         for col in ("event", "from", "launch (UTC)", "position", "alt km", "speed m/s", "impact point",
                     "impact in s"):
             t.add_column(col)
@@ -291,6 +299,7 @@ async def _live_view(c: Any, once: bool) -> None:
                       f"{imp[2] / 1e6 - now:.0f}" if imp else "-")
         return t
 
+    last = 0.0
     with Live(render(), refresh_per_second=4) as live:
         async for d in c.deliveries(follow=not once):
             m = d.message
@@ -305,7 +314,10 @@ async def _live_view(c: Any, once: bool) -> None:
                 tr["speed"] = f"{(m.vel[0] ** 2 + m.vel[1] ** 2 + m.vel[2] ** 2) ** 0.5:.0f}"
             else:
                 tr["impact"] = (m.lat, m.lon, m.time_us)
-            live.update(render())
+            if time.monotonic() - last > 0.25:  # redraw at most 4 times a second, whatever the rate
+                last = time.monotonic()
+                live.update(render())
+        live.update(render())
 
 
 def register(app: typer.Typer) -> None:
