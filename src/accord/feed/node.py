@@ -190,7 +190,7 @@ class FeedNode:
         self.counters = {"published": 0, "refused": 0, "relayed": 0, "received": 0, "batches": 0, "cut_off": 0}
         self._pending: list[tuple[str, int, int, bytes]] = []
         self._acks: list[tuple[Conn, int, dict[str, int]]] = []
-        self._pending_heads: dict[str, int] = {}
+        self._accepted: dict[str, int] = {st: self.store.head(st) for st in self.store.streams()}
         self._scopes: dict[str, Scope] = {}
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -366,7 +366,7 @@ class FeedNode:
             offer = self.offers[r].raw
         if offer is None:
             return  # the recipient has not subscribed yet: nobody to carry it for
-        conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self.store.head(stream) + 1,
+        conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self._next_seq(stream),
                                          "offer": offer.decode()}))
 
     def _drop(self, conn: Conn) -> None:
@@ -497,7 +497,7 @@ class FeedNode:
         seq = self._next_seq(stream)
         raw = build(seq)
         self._pending.append((stream, seq, rtype, raw))
-        self._pending_heads[stream] = seq
+        self._accepted[stream] = seq
         if rtype != ff.BSIG and stream[:3] == self.party:
             chain = self.chains.get(stream)
             if chain is None:
@@ -506,8 +506,7 @@ class FeedNode:
         return seq
 
     def _next_seq(self, stream: str) -> int:
-        last = self._pending_heads.get(stream)
-        return (self.store.head(stream) if last is None else last) + 1
+        return self._accepted.get(stream, 0) + 1
 
     def publish(self, msg: dict[str, Any] | bytes, *, now: int | None = None) -> dict[str, int]:
         """Check and publish one message (a JSON mapping or its binary form) to every recipient in scope.
@@ -663,7 +662,7 @@ class FeedNode:
         else:
             ing.chain.add(rec.seq, rec.raw)
         self._pending.append((rec.stream, rec.seq, rec.rtype, rec.raw))
-        self._pending_heads[rec.stream] = rec.seq
+        self._accepted[rec.stream] = rec.seq
         self.counters["relayed" if rec.stream[4:] != self.party else "received"] += 1
 
     # -- durability and fan-out ---------------------------------------------------------------
@@ -678,27 +677,40 @@ class FeedNode:
         local publisher answered, only after the commit.
         """
         pending, self._pending = self._pending, []
-        self._pending_heads.clear()
         acks, self._acks = self._acks, []
-        own = any(stream[:3] == self.party for stream, _, _, _ in pending)
-        if own:
-            self.store.append(pending)
-        for conn, pid, seqs in acks:
-            conn.send(ff.pubok_accepted(pid, seqs))
         if not pending:
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
             return
+        own = any(stream[:3] == self.party for stream, _, _, _ in pending)
         touched: dict[str, list[tuple[int, bytes]]] = {}
         for stream, seq, _, raw in pending:
-            touched.setdefault(stream, []).append((seq, raw))
-        for stream, recs in touched.items():
-            for sub in list(self.subs.get(stream, ())):
-                self._fan_out(sub, recs)
+            recs = touched.get(stream)
+            if recs is None:
+                recs = touched[stream] = []
+            recs.append((seq, raw))
+        loop = asyncio.get_running_loop()
+
+        def durable() -> None:
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
+            for stream, recs in touched.items():
+                if own:
+                    for sub in list(self.subs.get(stream, ())):
+                        self._fan_out(sub, recs)
+                else:
+                    src = self._source_of(stream)
+                    if src is not None and src in self.peers:
+                        self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, recs[-1][0])))
+                    for sub in self.subs.get(stream, ()):
+                        if sub.cursor <= recs[-1][0]:
+                            sub.wake.set()  # a subscriber behind: its task reads what is now durable
+
         if not own:
-            self.store.append(pending)
-        for stream, recs in touched.items():
-            src = self._source_of(stream)
-            if src is not None and src in self.peers:
-                self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, recs[-1][0])))
+            for stream, recs in touched.items():
+                for sub in list(self.subs.get(stream, ())):
+                    self._fan_out(sub, recs)
+        self.store.append_async(pending, durable, loop)
 
     def _fan_out(self, sub: Sub, recs: list[tuple[int, bytes]]) -> None:
         if not sub.live:
