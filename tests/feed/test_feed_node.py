@@ -273,3 +273,32 @@ def test_feed_error_when_the_node_refuses(nodes: dict[str, Path]) -> None:
                     pass
 
     asyncio.run(go())
+
+
+def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: dict[str, Path]) -> None:
+    """A DATA record altered in JPN's log (a compromised relay or disk): the reader skips it with an alarm,
+    flags the batch signature that no longer matches, and delivers every other message."""
+    import sqlite3
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            msgs = flight_messages("T1", 30)
+            await kor.publish_many(msgs)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
+            db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
+            seq, body = db.execute("SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 "
+                                   "ORDER BY seq LIMIT 1 OFFSET 10").fetchone()
+            bad = bytearray(body)
+            bad[-1] ^= 0xFF
+            db.execute("UPDATE records SET body=? WHERE stream='KOR-JPN' AND seq=?", (bytes(bad), seq))
+            db.commit()
+            db.close()
+            got = []
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port) as c:
+                async for d in c.deliveries(["KOR-JPN"], follow=False):
+                    got.append(d)
+            assert len(got) == len(msgs) - 1 and seq not in [d.seq for d in got]
+            assert any(s == "KOR-JPN" and q == seq and "quarantined" in w for s, q, w in c.alarms)
+            assert any("does not cover" in w or "does not match" in w for _, _, w in c.alarms)
+
+    asyncio.run(go())

@@ -19,6 +19,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -39,6 +40,8 @@ from accord.feed import frame as ff
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import FeedRefused, WarningMessage, decode_message, encode_message
 from accord.feed.node import OFFER_KEY, QUIET, STATE_DIR
+
+log = logging.getLogger("accord.feed.client")
 
 
 class FeedError(AccordError):
@@ -74,6 +77,7 @@ class FeedClient:
         self.errors: list[dict[str, Any]] = []
         self.refusals: list[dict[str, Any]] = []  # refusals of messages sent with fire()
         self.sent_quiet = 0
+        self.alarms: list[tuple[str, int, str]] = []  # quarantined records and failed batch signatures
         self._out: list[bytes] = []
 
     async def __aenter__(self) -> FeedClient:
@@ -225,6 +229,10 @@ class FeedClient:
             raise InputError("the node has not started its feed yet", source=str(state))
         return priv, fc.open_offer(bytes(row[0]), self.ident.sign_key.public_key(), self.party)
 
+    def _alarm(self, stream: str, seq: int, what: str) -> None:
+        self.alarms.append((stream, seq, what))
+        log.error("ALARM %s #%d: %s", stream, seq, what)
+
     async def deliveries(self, streams: Iterable[str] | None = None, *, from_seq: dict[str, int] | None = None,
                          follow: bool = True) -> AsyncIterator[Delivery]:
         """Decrypted, verified messages addressed to this nation, in order per stream.
@@ -276,36 +284,45 @@ class FeedClient:
                 if okey is None:
                     raise FeedError(f"{s[:3]} is not pinned")
                 if rec.rtype == ff.HS:
-                    opened = fc.open_session(rec.payload, s, okey, offer, priv)
-                    sessions[(s, opened.epoch)] = opened
+                    try:
+                        opened = fc.open_session(rec.payload, s, okey, offer, priv)
+                        sessions[(s, opened.epoch)] = opened
+                    except fc.FeedCryptoError as e:
+                        self._alarm(s, rec.seq, f"session record refused: {e}")
                     if s not in chains:
                         chains[s] = fc.BatchChain()
                 if rec.rtype == ff.BSIG:
                     b = fc.parse_batch(rec.payload)
                     ch = chains.get(s)
-                    if ch is not None and ch.first == b.first:
-                        fc.verify_batch(s, b, ch, okey)
-                    elif s in started:
-                        raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
+                    try:
+                        if ch is not None and ch.first == b.first:
+                            fc.verify_batch(s, b, ch, okey)
+                        elif s in started:
+                            raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
+                    except fc.FeedCryptoError as e:
+                        self._alarm(s, rec.seq, str(e))
                     chains[s] = fc.BatchChain()
                     started.add(s)
                 else:
                     ch = chains.get(s) or chains.setdefault(s, fc.BatchChain())
                     if ch.first == 0 or ch.last + 1 == rec.seq:
                         ch.add(rec.seq, rec.raw)
+                msg = None
                 if rec.rtype == ff.DATA and rec.seq >= start.get(s, 1):
-                    epoch = fc.data_epoch(rec.payload)
-                    sess = sessions.get((s, epoch))
-                    if sess is None:
-                        raise fc.FeedCryptoError(f"{s} #{rec.seq}: no session for epoch {epoch}")
-                    msg = decode_message(sess.open(rec.raw, rec.seq))
-                    if rec.seq > hwm.get(s, 0):
-                        hwm[s] = rec.seq
-                        dirty = True
-                    yield Delivery(s, rec.seq, msg, time.time_ns() // 1000 - msg.issued_us)
-                elif rec.seq > hwm.get(s, 0) and rec.seq >= start.get(s, 1):
+                    try:
+                        epoch = fc.data_epoch(rec.payload)
+                        sess = sessions.get((s, epoch))
+                        if sess is None:
+                            raise fc.FeedCryptoError(f"{s} #{rec.seq}: no session for epoch {epoch}")
+                        msg = decode_message(sess.open(rec.raw, rec.seq))
+                    except (fc.FeedCryptoError, FeedRefused, ff.FrameError) as e:
+                        # one bad record never stalls the reader: quarantined, alarmed, and the next one follows
+                        self._alarm(s, rec.seq, f"record quarantined: {e}")
+                if rec.seq > hwm.get(s, 0) and rec.seq >= start.get(s, 1):
                     hwm[s] = rec.seq
                     dirty = True
+                if msg is not None:
+                    yield Delivery(s, rec.seq, msg, time.time_ns() // 1000 - msg.issued_us)
         finally:
             if dirty:  # what the consumer took before closing the generator counts as processed
                 self._save_hwm(hwm)

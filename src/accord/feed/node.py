@@ -394,6 +394,8 @@ class FeedNode:
             conn.send(ff.json_frame(ff.ERR, {"code": "PROTOCOL", "message": str(e)[:500]}))
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
+        except Exception:  # a bug must not take the node down: this connection closes, the others go on
+            log.exception("%s: connection with %s failed", self.party, conn.party)
         finally:
             self._flush()
             self._drop(conn)
