@@ -672,47 +672,40 @@ class FeedNode:
     def _flush(self) -> None:
         """Make pending records durable and pass them on.
 
-        Records this node originates are committed before anything leaves (their sequence numbers are
-        assigned here). Records it relays or receives are forwarded first and committed right after: the
-        originator's log is authoritative, so a crash in between only makes the next hop see them again
-        from the same sequence numbers (ignored as duplicates). The hop upstream is acknowledged, and a
-        local publisher answered, only after the commit.
+        Records of this node's own streams are committed here and now, before anything leaves (their
+        numbers are assigned here). Records it relays or receives are forwarded first and committed by the
+        store's writer thread: the originator's log is authoritative, so a crash in between only makes the
+        next hop see them again under the same numbers (ignored as duplicates). The hop upstream is
+        acknowledged, and a local publisher answered, only once the records are durable.
         """
         pending, self._pending = self._pending, []
         acks, self._acks = self._acks, []
-        if not pending:
-            for conn, pid, seqs in acks:
-                conn.send(ff.pubok_accepted(pid, seqs))
+        own = [r for r in pending if r[0][:3] == self.party]
+        relayed = [r for r in pending if r[0][:3] != self.party] if len(own) != len(pending) else []
+        if own:
+            self.store.append(own)
+        for conn, pid, seqs in acks:
+            conn.send(ff.pubok_accepted(pid, seqs))
+        for stream, recs in _by_stream(own).items():
+            for sub in list(self.subs.get(stream, ())):
+                self._fan_out(sub, recs)
+        if not relayed:
             return
-        own = any(stream[:3] == self.party for stream, _, _, _ in pending)
-        touched: dict[str, list[tuple[int, bytes]]] = {}
-        for stream, seq, _, raw in pending:
-            recs = touched.get(stream)
-            if recs is None:
-                recs = touched[stream] = []
-            recs.append((seq, raw))
-        loop = asyncio.get_running_loop()
+        touched = _by_stream(relayed)
+        for stream, recs in touched.items():
+            for sub in list(self.subs.get(stream, ())):
+                self._fan_out(sub, recs)
 
         def durable() -> None:
-            for conn, pid, seqs in acks:
-                conn.send(ff.pubok_accepted(pid, seqs))
             for stream, recs in touched.items():
-                if own:
-                    for sub in list(self.subs.get(stream, ())):
-                        self._fan_out(sub, recs)
-                else:
-                    src = self._source_of(stream)
-                    if src is not None and src in self.peers:
-                        self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, recs[-1][0])))
-                    for sub in self.subs.get(stream, ()):
-                        if sub.cursor <= recs[-1][0]:
-                            sub.wake.set()  # a subscriber behind: its task reads what is now durable
+                src = self._source_of(stream)
+                if src is not None and src in self.peers:
+                    self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, recs[-1][0])))
+                for sub in self.subs.get(stream, ()):
+                    if sub.cursor <= recs[-1][0]:
+                        sub.wake.set()  # a subscriber behind: its task reads what is now durable
 
-        if not own:
-            for stream, recs in touched.items():
-                for sub in list(self.subs.get(stream, ())):
-                    self._fan_out(sub, recs)
-        self.store.append_async(pending, durable, loop)
+        self.store.append_async(relayed, durable, asyncio.get_running_loop())
 
     def _fan_out(self, sub: Sub, recs: list[tuple[int, bytes]]) -> None:
         if not sub.live:
@@ -768,6 +761,16 @@ class FeedNode:
         except asyncio.CancelledError:
             pass
 
+
+
+def _by_stream(rows: list[tuple[str, int, int, bytes]]) -> dict[str, list[tuple[int, bytes]]]:
+    out: dict[str, list[tuple[int, bytes]]] = {}
+    for stream, seq, _, raw in rows:
+        recs = out.get(stream)
+        if recs is None:
+            recs = out[stream] = []
+        recs.append((seq, raw))
+    return out
 
 
 def _seal(session: fc.Session, plain: bytes, seq: int) -> bytes:

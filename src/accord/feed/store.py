@@ -49,6 +49,7 @@ class FeedStore:
             s: int(h) for s, h in self.db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")}
         self._q: queue.Queue[tuple[list[Row], Callable[[], None] | None,
                                    asyncio.AbstractEventLoop | None] | None] = queue.Queue()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._writer, daemon=True, name="accord-feed-store")
         self._thread.start()
         self.failed: BaseException | None = None
@@ -68,17 +69,37 @@ class FeedStore:
 
     def append_async(self, rows: list[Row], done: Callable[[], None] | None = None,
                      loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Queue records ``(stream, seq, rtype, raw)`` (each following the last queued); ``done`` runs on
-        ``loop`` once they are committed."""
+        """Queue records ``(stream, seq, rtype, raw)`` for the writer thread (relayed streams: forwarded
+        first, acknowledged once durable); ``done`` runs on ``loop`` once they are committed."""
         self._q.put((rows, done, loop))
 
     def append(self, rows: Iterable[Row]) -> None:
-        """Commit records now (waits for the writer thread)."""
-        ev = threading.Event()
-        self._q.put((list(rows), ev.set, None))
-        ev.wait()
-        if self.failed is not None:
-            raise RuntimeError("feed store write failed") from self.failed
+        """Commit records now, on the caller's connection (a node's own streams: their numbers are
+        assigned here, so they are durable before they leave). A stream is appended to by one path only."""
+        rows = list(rows)
+        self._check(rows)
+        if rows:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        self._advance(rows)
+
+    def _check(self, rows: list[Row]) -> None:
+        heads: dict[str, int] = {}
+        for stream, seq, _, _ in rows:
+            last = heads.get(stream, self._heads.get(stream, 0))
+            if seq != last + 1:
+                raise ValueError(f"{stream}: record {seq} does not follow {last}")
+            heads[stream] = seq
+
+    def _advance(self, rows: list[Row]) -> None:
+        with self._lock:
+            for stream, seq, _, _ in rows:
+                self._heads[stream] = seq
 
     def _writer(self) -> None:
         while True:
@@ -98,20 +119,16 @@ class FeedStore:
                 batch.append(nxt)
             rows = [r for rs, _, _ in batch for r in rs]
             try:
-                heads = dict(self._heads)
-                for stream, seq, _, _ in rows:
-                    if seq != heads.get(stream, 0) + 1:
-                        raise ValueError(f"{stream}: record {seq} does not follow {heads.get(stream, 0)}")
-                    heads[stream] = seq
+                self._check(rows)
                 if rows:
-                    self._wdb.execute("BEGIN")
+                    self._wdb.execute("BEGIN IMMEDIATE")
                     try:
                         self._wdb.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
                         self._wdb.execute("COMMIT")
                     except BaseException:
                         self._wdb.execute("ROLLBACK")
                         raise
-                self._heads = heads
+                self._advance(rows)
             except Exception as e:  # nothing is acknowledged; the senders resend after a reconnect
                 self.failed = e
                 log.exception("feed store: commit failed; %d records not acknowledged", len(rows))
