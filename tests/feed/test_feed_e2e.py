@@ -87,7 +87,7 @@ def test_resume_after_kill9_of_hub_and_subscriber_no_loss_no_duplicate(cluster: 
                                                                         tmp_path: Path) -> None:
     wait_for(lambda: _kor_jpn_ready(cluster), what="KOR-JPN session at JPN")
     hwm = tmp_path / "reader.hwm"
-    parts = [flight_messages(f"R{i}", 60) for i in range(4)]
+    parts = [flight_messages(f"R{i}", 60) for i in range(5)]
     asyncio.run(_publish(cluster["KOR"], parts[0]))
     first = asyncio.run(_read(cluster["JPN"], len(parts[0]), hwm))
 
@@ -101,6 +101,13 @@ def test_resume_after_kill9_of_hub_and_subscriber_no_loss_no_duplicate(cluster: 
     cluster["JPN"].kill9()  # the subscriber's node dies
     asyncio.run(_publish(cluster["KOR"], parts[3]))
     cluster["JPN"].start()
+
+    cluster["KOR"].kill9()  # the publisher's node dies mid-flight: its events' windows survive, a new epoch
+    cluster["KOR"].start()
+    late = flight_messages("R3", 5)[1:-1]  # more track points of an event launched before the crash
+    asyncio.run(_publish(cluster["KOR"], late))
+    asyncio.run(_publish(cluster["KOR"], parts[4]))
+    parts.insert(4, late)
 
     rest = asyncio.run(_read(cluster["JPN"], sum(map(len, parts[1:])), hwm))
     got = first + rest

@@ -276,6 +276,15 @@ class EventWindows:
             raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: track point after the impact",
                               rule="M-R2", field="time")
 
+    def window(self, event: str) -> tuple[int, int | None] | None:
+        """``(launch_us, impact_us)`` of an open event (to persist it), or None."""
+        w = self._events.get(event)
+        return (w.launch_us, w.impact_us) if w is not None else None
+
+    def restore(self, event: str, launch_us: int, impact_us: int | None) -> None:
+        """Reopen an event after a restart of the publisher (its window survives the restart)."""
+        self._events[event] = _Window(launch_us, impact_us)
+
     def _expire(self, now_us: int) -> None:
         for k in [k for k, w in self._events.items()
                   if (w.impact_us or w.launch_us + MAX_FLIGHT_US) + IMPACT_GRACE_US < now_us]:

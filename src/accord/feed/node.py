@@ -45,7 +45,15 @@ from accord.feed import crypto as fc
 from accord.feed import frame as ff
 from accord.feed.audit import FeedAudit
 from accord.feed.identity import NodeIdentity
-from accord.feed.model import Code, EventWindows, FeedRefused, decode_message, encode_message, parse_message
+from accord.feed.model import (
+    Code,
+    EventWindows,
+    FeedRefused,
+    Kind,
+    decode_message,
+    encode_message,
+    parse_message,
+)
 from accord.feed.scope import Scope, feed_scope, hub_of, mechanisms
 from accord.feed.store import FeedStore
 
@@ -182,6 +190,9 @@ class FeedNode:
                 with contextlib.suppress(AccordError):
                     self.offers[p] = self._check_offer(raw, p)
         self.windows = EventWindows()
+        for k, v in self.store.db.execute("SELECT k, v FROM kv WHERE k LIKE 'window:%'"):
+            launch, impact = struct.unpack(">qq", bytes(v))
+            self.windows.restore(str(k)[7:], launch, impact or None)
         self.sessions: dict[str, fc.Session] = {}  # originator side, by stream
         self.chains: dict[str, fc.BatchChain] = {}  # originator side: records not yet under a batch signature
         self.ingest: dict[str, _Ingest] = {}
@@ -522,6 +533,10 @@ class FeedNode:
             if m.issued_us == 0 or m.issued_us > t:
                 m = type(m)(m.event, m.kind, m.time_us, m.lat, m.lon, m.alt_m, m.vel, t)
             self.windows.check(m, t)
+            if m.kind is not Kind.TRACK:  # the window survives a restart of the publishing node
+                w = self.windows.window(m.event)
+                if w is not None:
+                    self.store.put(f"window:{m.event}", struct.pack(">qq", w[0], w[1] or 0))
         except FeedRefused as e:
             self.counters["refused"] += 1
             what = msg if isinstance(msg, bytes) else repr(sorted(msg.items())).encode()
