@@ -42,6 +42,7 @@ from accord.feed.model import FeedRefused, WarningMessage, decode_message, encod
 from accord.feed.node import OFFER_KEY, QUIET, STATE_DIR
 
 log = logging.getLogger("accord.feed.client")
+_PUB_HEAD = struct.Struct(">IB")
 
 
 class FeedError(AccordError):
@@ -136,21 +137,21 @@ class FeedClient:
             await self._queue.put(None)
 
     # -- publishing ---------------------------------------------------------------------------
-    def _send_pub(self, msg: dict[str, Any] | WarningMessage, *, quiet: bool = False) -> asyncio.Future[dict[str, Any]]:
+    def _send_pub(self, msg: dict[str, Any] | WarningMessage, *,
+                  quiet: bool = False) -> asyncio.Future[dict[str, Any]] | None:
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
         pid = self._next_id
         flag = QUIET if quiet else 0
         if isinstance(msg, WarningMessage):
-            body = struct.pack(">IB", pid, 1 | flag) + encode_message(msg)
+            body = _PUB_HEAD.pack(pid, 1 | flag) + encode_message(msg)
         else:
-            body = struct.pack(">IB", pid, flag) + json.dumps(msg, separators=(",", ":")).encode()
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        if quiet:
-            fut.set_result({"ok": True, "seq": {}})
-            self.sent_quiet += 1
-        else:
-            self._waiting[pid] = fut
+            body = _PUB_HEAD.pack(pid, flag) + json.dumps(msg, separators=(",", ":")).encode()
         self._write(ff.frame(ff.PUB, body))
+        if quiet:
+            self.sent_quiet += 1
+            return None
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[pid] = fut
         return fut
 
     def _write(self, data: bytes) -> None:
@@ -176,6 +177,7 @@ class FeedClient:
         """
         assert self._writer is not None
         fut = self._send_pub(msg)
+        assert fut is not None
         self._flush_out()
         await self._writer.drain()
         return _result(await fut)
@@ -188,6 +190,7 @@ class FeedClient:
         await self._writer.drain()
         out: list[dict[str, int] | FeedRefused] = []
         for f in futs:
+            assert f is not None
             try:
                 out.append(_result(await f))
             except FeedRefused as e:
@@ -195,8 +198,10 @@ class FeedClient:
         return out
 
     def send_nowait(self, msg: dict[str, Any] | WarningMessage) -> asyncio.Future[dict[str, Any]]:
-        """Fire one message without waiting (rate-paced publishers); the future holds the node's answer."""
-        return self._send_pub(msg)
+        """Send one message without waiting (rate-paced publishers); the future holds the node's answer."""
+        fut = self._send_pub(msg)
+        assert fut is not None
+        return fut
 
     # -- reading ------------------------------------------------------------------------------
     def _load_hwm(self) -> dict[str, int]:
