@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from accord.core.ids import id_problem as _id_problem
+from accord.core.ids import is_id
 from accord.core.parties import is_alpha3, is_text, is_topic
 from accord.core.schemes import Level, resolve_level
 from accord.errors import LabelError
@@ -89,8 +91,8 @@ class Label:
                 continue
             if not _aware(value):
                 raise LabelError("must be a timezone-aware date and time", field=name)
-        if self.id is not None and not is_text(self.id):
-            raise LabelError("item id must be a non-empty string", field="id")
+        if self.id is not None and not is_id(self.id):
+            raise LabelError(_id_problem(self.id), field="id")
         object.__setattr__(self, "_level", resolve_level(self.originator, self.classification))
 
     @property

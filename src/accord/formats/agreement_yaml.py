@@ -31,10 +31,19 @@ from accord.core.parties import is_alpha3
 from accord.core.schemes import scheme_for
 from accord.errors import AgreementError, InputError
 from accord.formats._dates import document_day
+from accord.formats._read import read_bounded
 from accord.formats._yaml import load_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
+
+#: Bounds of the lifecycle numbers (the sane range: no treaty runs a term of more than a century or asks
+#: more than ten years' notice); with the day range of :mod:`accord.formats._dates` they keep every lifecycle
+#: computation (anniversaries, notice expiry) inside Python's calendar.
+MAX_TERM_YEARS = 100
+MAX_NOTICE_DAYS = 3650
+#: Largest agreement document read (the bundled ones are a few KiB).
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 _TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
              "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
@@ -79,11 +88,12 @@ class _Ctx:
             raise self.err(field, f"expected true or false, got {value!r}")
         return value
 
-    def integer(self, value: Any, field: str, *, optional: bool = False) -> int | None:
+    def integer(self, value: Any, field: str, *, most: int, optional: bool = False) -> int | None:
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.err(field, f"expected a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:40]) + "…"
+            raise self.err(field, f"expected a positive integer up to {most}, got {shown}")
         return value
 
     def party(self, value: Any, field: str, parties: tuple[str, ...] | None = None) -> str:
@@ -200,11 +210,12 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         raise ctx.err("lifecycle.signed", "an agreement in force must have been signed")
     if in_force is not None and signed is not None and in_force < signed:
         raise ctx.err("lifecycle.in_force", f"entry into force {in_force} is before signature {signed}")
-    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", optional=True)
+    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", most=MAX_TERM_YEARS, optional=True)
     auto_renewal = ctx.boolean(life.get("auto_renewal", False), "lifecycle.auto_renewal")
     if auto_renewal and term_years is None:
         raise ctx.err("lifecycle.auto_renewal", "automatic renewal needs a term (term_years)")
-    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", optional=True)
+    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS,
+                              optional=True)
     events: list[Event] = []
     raw_events = life.get("events", [])
     if not isinstance(raw_events, list):
@@ -256,7 +267,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
 def parse_agreement_text(text: str | bytes, *, source: str) -> Agreement:
     """Parse one agreement document from YAML text."""
     try:
-        data = load_yaml(text, source=source)
+        data = load_yaml(text, source=source, max_bytes=MAX_DOCUMENT_BYTES)
     except InputError as exc:
         raise AgreementError(exc.message, source=source) from None
     return parse_agreement(data, source=source)
@@ -305,9 +316,6 @@ def load_agreements(path: str | Path | None = None) -> AgreementSet:
         raise AgreementError("no agreement documents (*.yaml) found", source=str(directory))
     parsed: list[Agreement] = []
     for f in files:
-        try:
-            text = f.read_bytes()
-        except OSError as exc:
-            raise AgreementError(f"cannot read: {exc.strerror}", source=str(f)) from None
+        text = read_bounded(f, max_bytes=MAX_DOCUMENT_BYTES, error=AgreementError)
         parsed.append(parse_agreement_text(text, source=str(f)))
     return build_set(parsed)
