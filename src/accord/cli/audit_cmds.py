@@ -82,11 +82,13 @@ def _is_export(source: str) -> bool:
         return f.read(1) == b"{"
 
 
-def _existing(db: str, *, readonly: bool) -> Any:
-    """An engine on an existing audit database (never creates one); exit 2 naming it otherwise."""
+def _existing(db: str, *, readonly: bool = True, witness: bool = False) -> Any:
+    """An engine on an existing audit database (never creates one, never changes one it does not
+    recognise); :class:`InputError` naming it otherwise."""
     from accord.audit import store
 
-    return store.open_existing(db, readonly=readonly)
+    tables = (store.witness_state,) if witness else tuple(store.metadata.sorted_tables)
+    return store.open_existing(db, readonly=readonly, tables=tables)
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -101,7 +103,7 @@ def _open_database(db: str) -> tuple[Any, str]:
 
     from accord.audit import store
 
-    engine = _existing(db, readonly=False)
+    engine = _existing(db)
     with engine.connect() as conn:
         origin = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "origin")).scalar()
     if not origin:
@@ -185,7 +187,7 @@ def verify(
         else:
             if "://" not in source and not Path(source).exists():
                 fail(f"{source}: no such database or export file")
-            engine = _existing(source, readonly=True)
+            engine = _existing(source)
             try:
                 rep = verify_database(engine, trusted=verifiers, known_checkpoints=known_notes)
             finally:
@@ -237,7 +239,7 @@ def checkpoint(
 
     from accord.audit import store
 
-    engine = _existing(db, readonly=True)
+    engine = _existing(db)
     with engine.connect() as conn:
         note = conn.execute(
             select(store.checkpoints.c.note).order_by(store.checkpoints.c.size.desc()).limit(1)
@@ -290,10 +292,10 @@ def witness(
     if _is_export(partner):
         fetcher = ExportFetcher(partner)
     else:
-        plog = AuditLog(_existing(partner, readonly=True), origin=origin)
+        plog = AuditLog(_existing(partner), origin=origin)
         fetcher = LogFetcher(plog)
     if "://" not in db and Path(db).exists():
-        _existing(db, readonly=False).dispose()  # this node's database: an SQLite audit database, if it exists
+        _existing(db, witness=True).dispose()  # this node's database: an audit database, if it exists
     try:
         w = Witness(db, cosigner=cos)
         res = w.witness(Partner(origin, _vkeys(vkey), fetcher))

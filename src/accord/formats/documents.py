@@ -65,8 +65,8 @@ def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     topics = d.get("topics", [])
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise ConsentError("expected a list of topics", source=source, field="topics")
-    granted = document_day(d["granted"], source=source, field="granted")
-    until = document_day(d["until"], source=source, field="until")
+    granted = document_day(d["granted"], source=source, field="granted", error=ConsentError)
+    until = document_day(d["until"], source=source, field="until", error=ConsentError)
     assert granted is not None and until is not None
     consent_id = _id(d["id"], source=source, field="id", what="consent id", error=ConsentError)
     item = None if d.get("item") is None else _id(d["item"], source=source, field="item", what="item id",
