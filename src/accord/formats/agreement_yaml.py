@@ -191,7 +191,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
     if min_suite is not None:
         from accord.sealed.suites import SUITES
 
-        if min_suite not in SUITES:
+        if not isinstance(min_suite, str) or min_suite not in SUITES:
             raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
