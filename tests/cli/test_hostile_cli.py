@@ -21,6 +21,8 @@ from accord.cli._common import run_app
 from accord.formats.agreement_yaml import bundled_dir
 from tests.support.reliability import record
 
+pytestmark = pytest.mark.reliability
+
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "labels"
 LABEL = str(VECTORS / "kor-missile-secret.json")
 DUP = b'{"originator":"KOR","classification":"SECRET","originator":"USA","created":"2017-01-01T00:00:00Z"}'

@@ -26,6 +26,8 @@ from accord.formats.documents import consent_from_dict, load_consents, load_pers
 from accord.formats.label_json import label_from_json
 from accord.formats.stanag4774 import load_label
 
+pytestmark = pytest.mark.reliability
+
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "labels"
 GOOD_LABEL = json.loads((VECTORS / "kor-missile-secret.json").read_text())
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +24,8 @@ from accord.formats.label_json import label_from_dict, label_from_json
 from accord.formats.stanag4774 import label_from_xml, load_label
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.util import EDITS, VALUES, mutate, paths, refused_or_accepted, text_edits
+
+pytestmark = pytest.mark.reliability
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = ROOT / "vectors" / "labels"

@@ -38,6 +38,7 @@ class Row:
 
 
 _TALLY: dict[str, Row] = {}
+_RECORDS = [0]  # how many times record() was called (to see whether a test recorded its own rows)
 
 #: Node-side cases of issue 9, to be measured by the node's reliability tests (case name -> group).
 PLANNED: dict[str, str] = {
@@ -59,6 +60,7 @@ PLANNED: dict[str, str] = {
 def record(case: str, *, group: str = "input", attempts: int = 1, refused: int = 0, accepted: int = 0,
            crashed: int = 0, lost: int | None = None, duplicated: int | None = None) -> None:
     """Add to the tally of ``case``."""
+    _RECORDS[0] += 1
     row = _TALLY.setdefault(case, Row(group))
     row.attempts += attempts
     row.refused += refused
@@ -76,6 +78,27 @@ def tally() -> dict[str, Row]:
 
 
 # ---------------------------------------------------------------- pytest plugin (make reliability)
+
+
+_BEFORE: dict[str, int] = {}
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    _BEFORE[item.nodeid] = _RECORDS[0]
+
+
+def pytest_runtest_makereport(item: Any, call: Any) -> None:
+    """A test marked ``reliability`` that records nothing itself (an attack test named after the attack) is
+    one attempt of the case named after its function: refused when it passed, crashed when it failed."""
+    if call.when != "call" or item.get_closest_marker("reliability") is None:
+        return
+    if _RECORDS[0] != _BEFORE.get(item.nodeid, _RECORDS[0]):
+        return
+    name = getattr(item, "originalname", None) or item.name.split("[")[0]
+    passed = call.excinfo is None
+    positive = any(w in name for w in ("still", "accepts", "stay"))  # the control: valid input goes through
+    record(f"attack: {name.removeprefix('test_').replace('_', ' ')}", refused=int(passed and not positive),
+           accepted=int(passed and positive), crashed=int(not passed))
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
