@@ -327,3 +327,44 @@ def test_a_huge_consent_file_is_refused_before_it_is_read_whole(tmp_path: Path) 
     f.write_bytes(b"#" * (2 * 1024 * 1024))
     with pytest.raises(ConsentError, match="larger than"):
         load_consents(f)
+
+
+# ------------------------------------------------------------------ XML bounds, audit documents from partners
+
+
+def test_stanag_4774_label_nested_100000_deep_is_a_label_error() -> None:
+    with pytest.raises(LabelError):
+        load_label(b"<a>" * 100_000 + b"</a>" * 100_000, source="deep.xml")
+
+
+def test_stanag_4774_billion_laughs_is_not_expanded() -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>')
+    with pytest.raises(LabelError):
+        load_label(bomb, source="bomb.xml")
+
+
+def test_duplicate_key_in_partner_receipt_evidence_is_refused() -> None:
+    from accord.audit.receipt import ReceiptEvidence
+
+    text = ('{"format": "accord-audit-receipt/1", "checkpoint": "a", "index": 0, "index": 5, "event": "{}", '
+            '"proof": []}')
+    with pytest.raises(InputError, match="duplicate key 'index'"):
+        ReceiptEvidence.from_json(text)
+
+
+def test_duplicate_key_in_an_audit_export_line_is_refused(tmp_path: Path) -> None:
+    from accord.audit.log import read_export
+
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"format": "accord-audit-log/1", "origin": "o", "origin": "p"}\n')
+    with pytest.raises(InputError, match="not an Accord audit export"):
+        read_export(f)
+
+
+def test_audit_leaf_that_is_not_strict_json_is_an_input_error() -> None:
+    from accord.audit.events import decode_event
+
+    for leaf in (b"\xef\xbb\xbf{}", b"0\x00", b"\x80", b'{"a":1,"a":2}', b"[" * 100_000):
+        with pytest.raises(InputError):
+            decode_event(leaf)
