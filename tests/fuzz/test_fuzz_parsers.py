@@ -236,3 +236,32 @@ def test_fuzz_sealed_inspect_random_bytes(raw: bytes) -> None:
 
     blob = b"PK\x03\x04" + raw if raw[:1] == b"\x00" else raw
     refused_or_accepted("sealed container: inspect random bytes", inspect_bytes, blob, roster=None, crypto=True)
+
+
+_KEYS: dict[str, Any] = {}
+
+
+def _jpn_keys() -> tuple[Any, Any]:
+    from accord.sealed.keys import PartyKeys, Roster
+
+    if not _KEYS:
+        keys = {p: PartyKeys.generate(p) for p in ("KOR", "JPN")}
+        roster = Roster()
+        for k in keys.values():
+            roster.pin(Roster.first_entry(k))
+        _KEYS.update(jpn=keys["JPN"], roster=roster)
+    return _KEYS["jpn"], _KEYS["roster"]
+
+
+@FUZZ
+@given(raw=st.binary(max_size=3000))
+def test_fuzz_sealed_open_random_bytes(raw: bytes) -> None:
+    import io
+
+    from accord.sealed.container import open_stream
+
+    keys, roster = _jpn_keys()
+    out = io.BytesIO()
+    refused_or_accepted("sealed container: open random bytes", open_stream, io.BytesIO(raw), out, keys=keys,
+                        roster=roster, crypto=True)
+    assert out.getvalue() == b""  # nothing written from an item that did not verify
