@@ -309,3 +309,36 @@ def test_pre_stop_smoke_prints_one_error_line_and_exits_2(tmp_path: Path, case: 
                        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert r.returncode in (0, 2) and "Traceback" not in r.stderr
     assert not (tmp_path / "missing.db").exists()
+
+
+# ------------------------------------------------------------------ outputs: never the input, a device, or replaced
+
+
+def test_audit_export_never_replaces_a_file_without_force(accord: Run, audit_log: dict[str, Path]) -> None:
+    out = audit_log["dir"] / "exists.jsonl"
+    out.write_text("keep me\n")
+    refused(accord, "audit export over an existing file", "audit", "export", "--db", str(audit_log["db"]), "--out",
+            str(out), needle="--force")
+    assert out.read_text() == "keep me\n"
+    code, _, _ = accord("audit", "export", "--db", str(audit_log["db"]), "--out", str(out), "--force")
+    assert code == 0 and out.read_text().startswith('{"format"')
+    assert not list(audit_log["dir"].glob(".exists.jsonl.*"))
+
+
+def test_audit_export_onto_its_own_database_is_refused(accord: Run, audit_log: dict[str, Path]) -> None:
+    before = audit_log["db"].read_bytes()
+    refused(accord, "audit export --out = --db", "audit", "export", "--db", str(audit_log["db"]), "--out",
+            str(audit_log["db"]), "--force", needle="is the input")
+    assert audit_log["db"].read_bytes() == before
+
+
+def test_audit_export_to_a_device_or_through_a_symlink_is_refused(accord: Run, audit_log: dict[str, Path]) -> None:
+    refused(accord, "audit export --out /dev/null", "audit", "export", "--db", str(audit_log["db"]), "--out",
+            "/dev/null", "--force", needle="not a regular file")
+    target = audit_log["dir"] / "target.txt"
+    target.write_text("x")
+    link = audit_log["dir"] / "link.jsonl"
+    link.symlink_to(target)
+    refused(accord, "audit export through a symlink", "audit", "export", "--db", str(audit_log["db"]), "--out",
+            str(link), "--force", needle="symbolic link")
+    assert target.read_text() == "x"

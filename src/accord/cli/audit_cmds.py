@@ -82,6 +82,38 @@ def _is_export(source: str) -> bool:
         return f.read(1) == b"{"
 
 
+ForceOpt = typer.Option(False, "--force", help="Replace an existing output file.")
+
+
+def _check_output(out: Path, *, force: bool, inputs: tuple[str, ...]) -> None:
+    """An output is never an input, never a device, directory or symlink, and never replaced without --force."""
+    for i in inputs:
+        if "://" not in i and Path(i).exists() and out.exists() and out.resolve() == Path(i).resolve():
+            fail(f"{out}: is the input {i}; refusing to overwrite it")
+    if out.is_symlink():
+        fail(f"{out}: is a symbolic link; refusing to write through it")
+    if out.exists():
+        if not out.is_file():
+            fail(f"{out}: exists and is not a regular file; refusing to write to it")
+        if not force:
+            fail(f"{out}: exists; use --force to replace it")
+
+
+def _write_atomically(out: Path, write: Callable[[Path], Any]) -> Any:
+    """Write to a temporary file beside ``out``, then rename it into place: never a partial output."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent if str(out.parent) else ".")
+    os.close(fd)
+    try:
+        result = write(Path(tmp))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return result
+
+
 def _existing(db: str, *, readonly: bool = True, witness: bool = False) -> Any:
     """An engine on an existing audit database (never creates one, never changes one it does not
     recognise); :class:`InputError` naming it otherwise."""
@@ -256,14 +288,16 @@ def checkpoint(
 @_database_errors
 def export(
     db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
-    out: Path = typer.Option(..., "--out", help="Export file (JSON lines)."),
+    out: Path = typer.Option(..., "--out", help="Export file (JSON lines); never replaced without --force."),
+    force: bool = ForceOpt,
 ) -> None:
     """Export the log (events and signed checkpoints) to a file that partners can verify offline."""
     from accord.audit.log import AuditLog
 
+    _check_output(out, force=force, inputs=(db,))
     engine, origin = _open_database(db)
     with AuditLog(engine, origin=origin) as log:
-        n = log.export(out)
+        n = _write_atomically(out, log.export)
     console.print(f"exported {n} events to {out}")
 
 
@@ -276,7 +310,9 @@ def witness(
     vkey: list[str] = VkeyOpt,
     db: str = typer.Option(..., "--db", help="This node's database (witness state and evidence)."),
     key: Path = typer.Option(..., "--key", help="This witness's cosigner key file (keygen --cosigner)."),
-    out: Path | None = typer.Option(None, "--out", help="Write the cosigned checkpoint here."),
+    out: Path | None = typer.Option(None, "--out", help="Write the cosigned checkpoint here (never replaced "
+                                    "without --force)."),
+    force: bool = ForceOpt,
 ) -> None:
     """Fetch the partner's checkpoint, check consistency with the last one seen, and cosign it.
 
@@ -286,6 +322,8 @@ def witness(
     from accord.audit.log import AuditLog
     from accord.audit.witness import CheckpointFetcher, ExportFetcher, LogFetcher, Partner, Witness
 
+    if out is not None:
+        _check_output(out, force=force, inputs=(partner, db))
     cos = _load_signer(key, cosigner=True)
     fetcher: CheckpointFetcher
     plog: AuditLog | None = None
@@ -309,7 +347,8 @@ def witness(
     console.print(f"{res.status}: {origin} at size {res.size}")
     if res.cosigned is not None:
         if out is not None:
-            out.write_bytes(res.cosigned)
+            cosigned = res.cosigned
+            _write_atomically(out, lambda p: p.write_bytes(cosigned))
         else:
             sys.stdout.write(res.cosigned.decode())
 
