@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from accord.core.ids import id_problem as _id_problem
-from accord.core.ids import is_id
 from accord.core.parties import is_alpha3, is_text, is_topic
 from accord.core.schemes import Level, resolve_level
 from accord.errors import LabelError
@@ -91,8 +89,11 @@ class Label:
                 continue
             if not _aware(value):
                 raise LabelError("must be a timezone-aware date and time", field=name)
-        if self.id is not None and not is_id(self.id):
-            raise LabelError(_id_problem(self.id), field="id")
+        if self.id is not None:  # one id grammar everywhere (core/ids.py, issue 9)
+            from accord.core.ids import id_problem, is_id
+
+            if not is_id(self.id):
+                raise LabelError(id_problem(self.id), field="id")
         object.__setattr__(self, "_level", resolve_level(self.originator, self.classification))
 
     @property

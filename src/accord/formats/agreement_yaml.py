@@ -187,11 +187,13 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
     basis_raw = doc.get("protection_basis", [])
     if not isinstance(basis_raw, list) or not all(isinstance(b, str) for b in basis_raw):
         raise ctx.err("protection_basis", "expected a list of agreement ids")
+    if not isinstance(doc.get("min_suite", ""), str):
+        raise ctx.err("min_suite", f"expected the name of a sealing suite, got {doc['min_suite']!r}")
     min_suite = doc.get("min_suite")
     if min_suite is not None:
         from accord.sealed.suites import SUITES
 
-        if not isinstance(min_suite, str) or min_suite not in SUITES:
+        if min_suite not in SUITES:
             raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
