@@ -94,6 +94,8 @@ class Label:
 
             if not is_id(self.id):
                 raise LabelError(id_problem(self.id), field="id")
+        if self.id is not None and not is_text(self.id):
+            raise LabelError("item id must be a non-empty string", field="id")
         object.__setattr__(self, "_level", resolve_level(self.originator, self.classification))
 
     @property
