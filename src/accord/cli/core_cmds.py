@@ -210,10 +210,11 @@ def decide_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
-    holder, recipient, day = party_arg(holder, "--from"), party_arg(recipient, "--to"), parse_day(at)
+    # Strict before anything is read: ASCII, then upper-cased (`--to uſa` never reaches USA), and the day.
+    holder, recipient, _ = party_arg(holder, "--from"), party_arg(recipient, "--to"), parse_day(at)
     lab = load_label(read_file(label), source=str(label))
     aset = agreements_from(agreements)
-    d = decide(lab, holder, recipient, day, consents_from(consent), agreements=aset)
+    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
     if as_json:
         print_json(d.to_dict())
     else:
@@ -231,10 +232,10 @@ def access_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide whether a person may access an item. Exit 0 allowed, 1 denied, 2 bad input."""
-    holder, day = party_arg(holder, "--holder"), parse_day(at)
+    holder, _ = party_arg(holder, "--holder"), parse_day(at)  # strict: ASCII before upper-casing
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
-    d = access(who, lab, holder, day, agreements=agreements_from(agreements))
+    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements))
     if as_json:
         print_json(d.to_dict())
     else:
@@ -326,7 +327,9 @@ def matrix_cmd(
 ) -> None:
     """The sharing matrix for a day: who may share what with whom, by which route, under which agreements."""
     aset = hypothetical(agreements_from(agreements), drop_event, add_event)
-    m = sharing_matrix(aset, parse_day(at), topics=[topic_arg(t) for t in topic] if topic else None)
+    m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
+    for t in topic or []:  # strict: ASCII before upper-casing (`--topic dprk-miſſile` is refused, not shown)
+        topic_arg(t)
     if as_json:
         print_json(m.to_dict())
     else:
