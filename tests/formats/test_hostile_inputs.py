@@ -118,7 +118,7 @@ def test_duplicate_key_in_a_yaml_agreement_is_refused() -> None:
     ("x: !!timestamp 2019-02-30\n", "timestamp"),
     ("x: !!python/object/apply:os.system [ls]\n", "constructor"),
     ("x: " + "[" * 100 + "]" * 100, "nested more than 64"),
-    ("[" * 100_000, "nested more than 64"),
+    ("[" * 100_000, "nest"),  # libyaml stops at 1,000 itself; the pure-Python parser at 64
     ("x: " + "9" * 5000, "not valid YAML"),
     ("a: [1, 2\n", "not valid YAML"),
 ])

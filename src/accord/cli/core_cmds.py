@@ -30,7 +30,6 @@ from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.core.schemes import scheme_for
-from accord.formats._dates import parse_day as strict_day
 from accord.formats.agreement_yaml import load_agreements
 from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
@@ -250,6 +249,8 @@ def access_cmd(
 
 
 def _parse_event_spec(spec: str, *, add: bool) -> tuple[str, date, Event | None]:
+    from accord.formats._dates import parse_day as strict_day
+
     parts = spec.split(":")
     need = 3 if add else 2
     if len(parts) < need or len(parts) > need + 1:

@@ -31,7 +31,6 @@ from accord.core.parties import is_alpha3
 from accord.core.schemes import scheme_for
 from accord.errors import AgreementError, InputError
 from accord.formats._dates import document_day
-from accord.formats._read import read_bounded
 from accord.formats._yaml import load_yaml
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
@@ -269,7 +268,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
 def parse_agreement_text(text: str | bytes, *, source: str) -> Agreement:
     """Parse one agreement document from YAML text."""
     try:
-        data = load_yaml(text, source=source, max_bytes=MAX_DOCUMENT_BYTES)
+        data = load_yaml(text, source=source)
     except InputError as exc:
         raise AgreementError(exc.message, source=source) from None
     return parse_agreement(data, source=source)
@@ -318,6 +317,9 @@ def load_agreements(path: str | Path | None = None) -> AgreementSet:
         raise AgreementError("no agreement documents (*.yaml) found", source=str(directory))
     parsed: list[Agreement] = []
     for f in files:
-        text = read_bounded(f, max_bytes=MAX_DOCUMENT_BYTES, error=AgreementError)
+        try:
+            text = f.read_bytes()
+        except OSError as exc:
+            raise AgreementError(f"cannot read: {exc.strerror}", source=str(f)) from None
         parsed.append(parse_agreement_text(text, source=str(f)))
     return build_set(parsed)
