@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 else:  # libyaml's parser when present: a world of hundreds of documents loads ~10x faster
     _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
+class _StrictLoader(_Base):
+    pass
+
+
 #: Deepest nesting of sequences and mappings accepted.
 MAX_DEPTH = 64
 #: Largest document (bytes) accepted unless the caller sets another bound.
@@ -37,10 +42,10 @@ class _Refused(yaml.YAMLError):
     pass
 
 
-class _StrictLoader(_Base):
-    """Safe loading with Accord's constructors; libyaml's parser and composer when available. Aliases,
-    anchors and depth are checked on the event stream first (:func:`_check_events`), so they hold for
-    either parser; ``compose_node`` below repeats them for the pure-Python composer."""
+class _Loader(_StrictLoader):
+    """Safe loading with Accord's constructors (on :class:`_StrictLoader`), libyaml's parser and composer when
+    available. Aliases, anchors and depth are checked on the event stream first (:func:`_check_events`), so
+    they hold for either parser; ``compose_node`` repeats them for the pure-Python composer."""
 
     _depth = 0
 
@@ -120,7 +125,7 @@ def load_yaml(text: str | bytes, *, source: str, max_bytes: int = MAX_BYTES) -> 
         raise InputError(f"document is {len(text)} bytes; at most {max_bytes} are accepted", source=source)
     try:
         _check_events(text)
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except _Refused as exc:
         raise InputError(f"not accepted: {exc}", source=source) from None
     except yaml.YAMLError as exc:
