@@ -26,7 +26,7 @@ MAX_DEPTH = 64
 #: Largest document (bytes) Accord parses unless the caller sets another bound.
 MAX_BYTES = 4 * 1024 * 1024
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -39,6 +39,8 @@ class _Refused(Exception):
 
 def nesting_depth(text: str, limit: int) -> int:
     """The nesting depth of brackets outside strings, stopping as soon as it exceeds ``limit``."""
+    if text.count("[") + text.count("{") <= limit:  # cannot be deeper than the number of openings
+        return 0
     depth = deepest = 0
     for m in _BRACKET.finditer(_STRING.sub('""', text)):
         if m.group() in "[{":
@@ -53,11 +55,13 @@ def nesting_depth(text: str, limit: int) -> int:
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Refused(f"duplicate key {key!r} (ambiguous: refused rather than picking one)")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"duplicate key {key!r} (ambiguous: refused rather than picking one)")
+            seen.add(key)
     return out
 
 
@@ -95,7 +99,8 @@ def load_json(data: str | bytes, *, source: str | None, max_bytes: int = MAX_BYT
         raise error(f"not accepted: nested more than {max_depth} deep", source=source)
     try:
         value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
-        _check_strings(value)
+        if "\\u" in text or (not isinstance(data, bytes) and _SURROGATE.search(text)):  # else none can be there
+            _check_strings(value)
     except _Refused as exc:
         raise error(f"not accepted: {exc.message}", source=source) from None
     except RecursionError:  # cannot happen after the depth scan; kept as a last guard
