@@ -263,9 +263,14 @@ class FeedClient:
         started: set[str] = set()
         dirty = False
         buf: collections.deque[tuple[int, bytes]] = collections.deque()
+        acked: dict[str, int] = {}
         try:
             while True:
                 if not buf:
+                    for st, q in hwm.items():  # tell the node how far this reader is (its lag in `status`)
+                        if q > acked.get(st, 0):
+                            acked[st] = q
+                            self._write(ff.frame(ff.ACK, ff.ack_body(st, q)))
                     if self._queue.empty() and dirty:
                         self._save_hwm(hwm)
                         dirty = False

@@ -473,7 +473,7 @@ class FeedNode:
         old = conn.subs.get(stream)
         if old is not None:
             self._unsubscribe(old)
-        sub = Sub(conn, stream, first)
+        sub = Sub(conn, stream, first, acked=first - 1)
         if conn.local:
             # context for a local reader: the session governing `first` and the start of its batch
             hs = self.store.last_of_type(stream, ff.HS, first)
