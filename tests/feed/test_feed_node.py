@@ -164,6 +164,7 @@ def test_subscriber_is_cut_off_on_the_day_its_agreement_ends_what_if(nodes: dict
                 await kor.publish(m)
             got = await _drain(n["JPN"], "KOR-JPN", len(first))
             assert len(got) == len(first)
+            await asyncio.sleep(0.2)  # the last batch signature of DAY reaches JPN and is committed
             days.day = ends
             before = n["JPN"].store.head("KOR-JPN")
             later = flight_messages("C2", 20)
@@ -285,6 +286,7 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             msgs = flight_messages("T1", 30)
             await kor.publish_many(msgs)
             assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
+            await asyncio.sleep(0.2)  # JPN's writer thread has committed what it relayed to the reader
             db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
             seq, body = db.execute("SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 "
                                    "ORDER BY seq LIMIT 1 OFFSET 10").fetchone()
