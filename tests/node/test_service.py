@@ -193,7 +193,7 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: obj
         blob = sealed[: len(sealed) // 2]
     elif where == "forged-signer":
         # a container signed by a KOR key that is not the pinned one (a key carried in a file is never trusted)
-        from accord.sealed.container import seal_bytes
+        from accord.release import seal_bytes
         from accord.sealed.keys import PartyKeys, Roster
 
         forged = PartyKeys.generate("KOR")
@@ -230,7 +230,7 @@ def test_item_id_must_match_the_sealed_statement(net: Net) -> None:
 def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(net: Net) -> None:
     # 2015: no GSOMIA yet; KOR may reach JPN only through the US hub (T-R4). A KOR node that seals for JPN
     # (blind relay) and sends it directly anyway is refused by the recipient, whatever the sender says.
-    from accord.sealed.container import seal_bytes
+    from accord.release import seal_bytes
 
     kor = net.nodes["KOR"].sealer
     blob = seal_bytes(

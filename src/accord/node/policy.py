@@ -13,7 +13,7 @@ from typing import Any
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
-from accord.core.decision import Decision, decide
+from accord.core.decision import Decision
 from accord.core.labels import Label
 from accord.errors import InputError, LabelError
 from accord.formats.agreement_yaml import load_agreements
@@ -47,7 +47,9 @@ def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list
 def decide_release(
     aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
 ) -> Decision:
-    return decide(label, holder, recipient, at, consents, agreements=aset)
+    from accord.release import decide_hop  # the one enforcement point (issue 8)
+
+    return decide_hop(label, holder, recipient, at, aset, consents)
 
 
 def label_from_dict(d: object, *, source: str = "label") -> Label:

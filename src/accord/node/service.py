@@ -49,6 +49,8 @@ from accord.node.policy import (
     label_to_dict,
 )
 from accord.node.sealing import Sealer
+from accord.release import plan_from_decisions, plan_rewrap
+from accord.sealed.item import VerifiedItem
 
 if TYPE_CHECKING:
     from accord.node.audit import AuditFeeder
@@ -334,7 +336,10 @@ class NodeService:
                             )
                         )
                     )
-                sealed = self.sealer.seal(payload, label, to=to, at=day)
+                plan = plan_from_decisions(
+                    label, [d], holder=self.party, at=day, agreements=self.agreements, relay="rewrap"
+                )
+                sealed = self.sealer.seal(payload, label, to=to, at=day, plan=plan)
             except Exception as e:  # re-raised in the transaction
                 failure = e
         digest = sha256_hex(sealed)
@@ -468,15 +473,20 @@ class NodeService:
         to: str,
         day: dt.date,
         carried: list[tuple[Consent, dict[str, Any]]],
+        item: VerifiedItem | None = None,
     ) -> tuple[str, Decision]:
-        """As holder: pass the item on if allowed; hold it and ask the originator if only consent lacks."""
+        """As holder: pass the item on if allowed; hold it and ask the originator if only consent lacks.
+
+        ``item``: the verified form of ``sealed`` when the caller has it (an inbound hop: no second check).
+        """
         pairs = carried + self._held_consents(conn, self.party)
         d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay")
         if d.allowed:
             hop = d.route[1]
             used = [doc for c, doc in pairs if c.id in d.consents_used]
-            cons = [c for c, _ in pairs if c.id in d.consents_used]
-            blob = self.sealer.rewrap(sealed, to=hop, at=day, consents=cons)
+            verified = item if item is not None else self.sealer.verify(sealed)
+            plan = plan_rewrap(verified, hub=self.party, to=hop, at=day, decision=d)  # this hop's one decision
+            blob = self.sealer.rewrap(verified, plan).to_bytes()
             self._enqueue_delivery(conn, item_id, hop, to, day, blob, used)
             self._event(
                 conn,
@@ -758,7 +768,7 @@ class NodeService:
             )
             status = "stored"
             if final != self.party:
-                status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried)
+                status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried, work.item)
         log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
         return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
 
@@ -775,7 +785,8 @@ class NodeService:
         """Open (seal and label binding), the decision from the sender's side, this nation's marking: no I/O."""
         w = _Inbound()
         try:
-            opened = self.sealer.open(sealed)  # IntegrityError if anything is off
+            item = self.sealer.verify(sealed)  # the one verification of this hop
+            opened = self.sealer.open(item)  # IntegrityError if anything is off
             label = opened.label
             if label.id != item_id:
                 raise IntegrityError()
@@ -787,12 +798,13 @@ class NodeService:
                 return w
             w.marking = d.markings.get(self.party)
             w.alt = _alternative_label(label, self.party, w.marking)
-            w.held = sealed
+            w.held, w.item = sealed, item
             if w.alt is not None:
                 try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
-                    w.held = self.sealer.add_marking(sealed, w.alt.encode())
+                    w.item = self.sealer.add_marking(item, w.alt.encode())
+                    w.held = w.item.to_bytes()
                 except AccordError:
-                    w.held = sealed
+                    w.held, w.item = sealed, item
         except Exception as e:  # re-raised in the transaction
             w.failure = e
         return w
@@ -1104,6 +1116,7 @@ class _Inbound:
     marking: str | None = None
     alt: str | None = None
     held: bytes = b""
+    item: VerifiedItem | None = None
 
 
 def _alternative_label(label: Label, party: str, marking: str | None) -> str | None:
