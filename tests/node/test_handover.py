@@ -97,7 +97,7 @@ def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> No
     assert w.reserve()
     w.stop_event.set()
     assert not w.reserve()  # stopping: nothing new is taken
-    w.clients.close()
+    w.transport.close()
 
 
 def test_receipt_evidence_without_audit_sync_is_appended_by_the_request_and_checks_out(tmp_path: Path) -> None:

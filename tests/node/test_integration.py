@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from accord.node import store as st
-from accord.node.app import load_service
 from accord.node.client import local_client
 from accord.node.cluster import NodeProcess, init_node, pin_each_other
 from accord.node.config import NodeConfig
 from accord.node.identity import client_context
+from accord.node.wiring import load_service
 from tests.node.helpers import label
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from accord.node import store as st
-from accord.node.app import load_service
 from accord.node.cluster import NodeProcess, free_port, init_node, pin_each_other
+from accord.node.wiring import load_service
 from tests.node.helpers import Net, label
 from tests.node.test_integration import FAST, rows, wait_for
 

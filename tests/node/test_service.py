@@ -395,7 +395,7 @@ def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net
 
 
 def test_events_journaled_by_another_process_reach_the_log_through_the_writer(net: Net) -> None:
-    from accord.node.app import load_service
+    from accord.node.wiring import load_service
 
     cli = load_service(net.cfgs["KOR"].dir)  # like `accord node submit`: journals, does not append
     assert cli.feeder is None

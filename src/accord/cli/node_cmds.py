@@ -189,7 +189,7 @@ def submit(
 
     def body() -> None:
         from accord.errors import InputError
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         try:
             doc = json.loads(label.read_text())
@@ -213,7 +213,7 @@ def forward(
     """Release a held item onward (the third-party rule applies). Exit 1 when refused."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         out = load_service(directory, db=db).forward(item, to, _date(at))
         typer.echo(f"{item}: {out['status']}")
@@ -226,7 +226,7 @@ def status(directory: DirOpt, item: Annotated[str, typer.Option(help="item id")]
     """Custody of an item: label, marking, outbox, inbox, receipts."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).item_status(item))
 
@@ -238,7 +238,7 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
     """The outbox: every message, its state and attempts."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).store.outbox_rows())
 
@@ -252,7 +252,7 @@ def consent_list(
     """Consent requests (default: pending)."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         for r in load_service(directory, db=db).consent_requests(state):
             typer.echo(
@@ -274,7 +274,7 @@ def consent_approve(
     """Approve a holder's request to release one of this nation's items onward."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).decide_consent(request, True, officer, reason))
 
@@ -292,7 +292,7 @@ def consent_deny(
     """Deny a holder's request."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).decide_consent(request, False, officer, reason))
 
@@ -315,7 +315,7 @@ def consent_grant(
     """Grant a standing consent for topics (e.g. DPRK-MISSILE relayed by USA to JPN)."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         g, u = _date(granted), _date(until)
         if g is None or u is None:

@@ -28,44 +28,17 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from accord.errors import AccordError, InputError, IntegrityError
-from accord.node.config import NodeConfig, Roster
-from accord.node.errors import NodeError, PeerRefused
-from accord.node.identity import load_receipt_key
-from accord.node.policy import load_agreement_set
-from accord.node.sealing import make_sealer
+from accord.errors import AccordError, InputError
+from accord.node.api.problems import PROBLEM, problem_body, problem_of, title
+from accord.node.errors import PeerRefused
 from accord.node.service import Caller, NodeService
-from accord.node.store import Store
+from accord.node.wiring import load_service
 
 log = logging.getLogger("accord.node")
 
-PROBLEM = "application/problem+json"
 Party = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166 alpha-3 party code")]
 ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
 MAX_PAYLOAD = 64 * 1024 * 1024
-
-
-def load_service(directory: Path, *, db: str | None = None, audit: bool = False) -> NodeService:
-    """Build a node's service from its directory (config, roster, keys, database).
-
-    ``audit``: this process is the nation's audit writer (appends the journal to the audit log). Exactly one
-    process per nation should be: the node server (``accord node run``); CLI commands only journal.
-    """
-    cfg = NodeConfig.load(directory)
-    if db:
-        cfg.db = db
-    roster = Roster.load(directory)
-    aset = load_agreement_set(cfg.agreements)
-    key = load_receipt_key(cfg.receipt_key_file)
-    sealer = make_sealer(directory, aset)
-    store = Store(cfg.db)
-    feeder = None
-    if audit:
-        from accord.node.audit import AUDIT_KEY, AuditFeeder
-
-        if (directory / AUDIT_KEY).exists():
-            feeder = AuditFeeder(store, directory, cfg.party, poll_seconds=cfg.audit_poll_seconds)
-    return NodeService(cfg, roster, store, aset, sealer, key, feeder)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -144,25 +117,11 @@ class ConsentMessage(_Strict):
 
 
 def problem(status: int, kind: str, title: str, detail: str, **ext: Any) -> JSONResponse:
-    body = {
-        "type": f"https://accord.invalid/problems/{kind}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **ext,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(problem_body(status, kind, title, detail, **ext), status_code=status, media_type=PROBLEM)
 
 
 def _titles(status: int) -> str:
-    return {
-        400: "Bad request",
-        403: "Forbidden",
-        404: "Not found",
-        409: "Conflict",
-        422: "Unprocessable",
-        500: "Internal error",
-    }.get(status, "Error")
+    return title(status)
 
 
 def caller(request: Request) -> Caller:
@@ -215,21 +174,10 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         if worker:
             worker.wake()
 
-    @app.exception_handler(NodeError)
-    async def _node_error(_: Request, e: NodeError) -> JSONResponse:
-        return problem(e.status, e.kind, _titles(e.status), str(e), **e.extensions)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, e: IntegrityError) -> JSONResponse:
-        return problem(422, "integrity", "Integrity check failed", str(e))
-
-    @app.exception_handler(InputError)
-    async def _input(_: Request, e: InputError) -> JSONResponse:
-        return problem(400, "bad-input", "Bad input", e.diagnostics(), field=e.field)
-
     @app.exception_handler(AccordError)
     async def _accord(_: Request, e: AccordError) -> JSONResponse:
-        return problem(400, "bad-input", "Bad input", e.diagnostics())
+        doc = problem_of(e)  # one mapping for the API and the in-memory transport
+        return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:

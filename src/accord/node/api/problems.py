@@ -1,0 +1,48 @@
+"""RFC 9457 problem documents: one mapping from Accord's errors to an HTTP status and a body.
+
+Used by the HTTP API (:mod:`accord.node.app`) and by the in-memory peer transport that tests use, so that
+both answer a refused or malformed message the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accord.errors import AccordError, InputError, IntegrityError
+from accord.node.errors import NodeError
+
+PROBLEM = "application/problem+json"
+
+TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    422: "Unprocessable",
+    500: "Internal error",
+}
+
+
+def title(status: int) -> str:
+    return TITLES.get(status, "Error")
+
+
+def problem_body(status: int, kind: str, title_: str, detail: str, **ext: Any) -> dict[str, Any]:
+    return {
+        "type": f"https://accord.invalid/problems/{kind}",
+        "title": title_,
+        "status": status,
+        "detail": detail,
+        **ext,
+    }
+
+
+def problem_of(e: AccordError) -> dict[str, Any]:
+    """The problem document for an error Accord raised on purpose (its ``status`` says the HTTP status)."""
+    if isinstance(e, NodeError):
+        return problem_body(e.status, e.kind, title(e.status), str(e), **e.extensions)
+    if isinstance(e, IntegrityError):
+        return problem_body(422, "integrity", "Integrity check failed", str(e))
+    if isinstance(e, InputError):
+        return problem_body(400, "bad-input", "Bad input", e.diagnostics(), field=e.field)
+    return problem_body(400, "bad-input", "Bad input", e.diagnostics())
