@@ -43,7 +43,7 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 def _ours(root: Path) -> tuple[float, list[float]]:
-    from accord.node import store as st
+    from accord.node import db as st
     from accord.node.client import local_client
     from accord.node.cluster import NodeProcess, init_node, pin_each_other
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.errors import Refused
 from accord.node.service import NodeService
 from tests.node.helpers import Net, label

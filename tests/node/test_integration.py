@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.client import local_client
 from accord.node.cluster import NodeProcess, init_node, pin_each_other
 from accord.node.config import NodeConfig

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.cluster import NodeProcess, free_port, init_node, pin_each_other
 from accord.node.wiring import load_service
 from tests.node.helpers import Net, label

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from accord.errors import InputError, IntegrityError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical
 from accord.node.errors import Conflict, PeerRefused, Refused
 from accord.node.service import Caller

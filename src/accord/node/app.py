@@ -265,7 +265,7 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
 
     @app.get("/v1/events")
     def events(_: Local, item_id: str | None = None) -> list[dict[str, Any]]:
-        from accord.node import store as st
+        from accord.node import db as st
 
         where = [st.events.c.item_id == item_id] if item_id else []
         return [

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical
 from accord.node.identity import write_secret
 

@@ -17,9 +17,9 @@ import yaml
 from accord.node.audit import init_audit_key
 from accord.node.client import local_client
 from accord.node.config import NodeConfig, Peer, Roster, self_entry
+from accord.node.db import Store
 from accord.node.identity import generate_receipt_key, generate_tls_identity, write_secret
 from accord.node.sealing import init_keys, pin_entry
-from accord.node.store import Store
 
 
 def free_port() -> int:

@@ -16,8 +16,8 @@ import threading
 import uuid
 
 from accord.errors import AccordError
+from accord.node.db import OutboxEntry
 from accord.node.service import NodeService
-from accord.node.store import OutboxEntry
 from accord.node.transport import HttpsTransport, PeerTransport, TransportError
 
 log = logging.getLogger("accord.node.delivery")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from accord.node.config import NodeConfig, Roster
+from accord.node.db import Store
 from accord.node.identity import load_receipt_key
 from accord.node.policy import load_agreement_set
 from accord.node.sealing import make_sealer
 from accord.node.service import NodeService
-from accord.node.store import Store
 from accord.node.transport import HttpsTransport, InMemoryTransport, PeerTransport
 
 __all__ = ["HttpsTransport", "InMemoryTransport", "PeerTransport", "load_service"]

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical
 from accord.node.config import check_party
 from accord.node.errors import Conflict, NotFound, PeerRefused

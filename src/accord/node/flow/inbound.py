@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from accord.errors import AccordError, InputError, IntegrityError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical, sha256_hex, sign
 from accord.node.config import check_party
 from accord.node.errors import Busy, Conflict, PeerRefused

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
 from accord.errors import InputError, IntegrityError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical
 from accord.node.config import NodeConfig, Peer, Roster
 from accord.node.errors import Refused

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical, sha256_hex
 from accord.node.config import check_party
 from accord.node.errors import Conflict, NotFound

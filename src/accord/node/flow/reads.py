@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.errors import NotFound
 from accord.node.flow.journal import Journal
 from accord.node.policy import (

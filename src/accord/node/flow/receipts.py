@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import InputError, IntegrityError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import canonical, sha256_hex, verify
 from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
 

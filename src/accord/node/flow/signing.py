@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError, IntegrityError
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.canon import sign, verify
 from accord.node.flow.journal import CONSENT_DOMAIN, Journal
 from accord.node.policy import (
