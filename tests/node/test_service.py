@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from accord.errors import InputError, IntegrityError
+from accord.formats.canonical import canonical_json as canonical
 from accord.node import db as st
-from accord.node.canon import canonical
 from accord.node.errors import Conflict, PeerRefused, Refused
 from accord.node.service import Caller
 from tests.node.helpers import Net, label
@@ -63,7 +63,7 @@ def test_direct_under_gsomia_2017_marks_with_alternative_label_JK_R4(net: Net) -
 def test_release_to_unknown_third_country_refused_and_nothing_queued(net: Net) -> None:
     with pytest.raises(Refused) as e:
         net.submit("KOR", label("k3"), "CHN", "2017-02-12")
-    assert e.value.extensions["decision"]["allowed"] is False
+    assert e.value.extensions()["decision"]["allowed"] is False
     assert _rows(net, "KOR", st.outbox) == []
     assert _rows(net, "KOR", st.items) == []
     events = [r["type"] for r in _rows(net, "KOR", st.events)]
@@ -75,7 +75,7 @@ def test_holder_may_not_pass_on_what_the_originator_did_not_make_releasable_JK_R
     net.pump()
     with pytest.raises(Refused) as e:
         net.nodes["JPN"].forward("k4", "USA", "2017-02-13")
-    codes = [r["code"] for r in e.value.extensions["decision"]["reasons"]]
+    codes = [r["code"] for r in e.value.extensions()["decision"]["reasons"]]
     assert "NOT_RELEASABLE" in codes
     assert _rows(net, "JPN", st.outbox) == []
 
@@ -245,7 +245,7 @@ def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(n
     )
     with pytest.raises(Refused) as e:
         net.dispatch("KOR", "delivery", "JPN", _env("d1", blob, "2015-04-12"))
-    assert e.value.extensions["decision"]["route"] == ["KOR", "USA", "JPN"]
+    assert e.value.extensions()["decision"]["route"] == ["KOR", "USA", "JPN"]
     assert _rows(net, "JPN", st.items) == []
 
 

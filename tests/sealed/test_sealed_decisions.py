@@ -40,17 +40,31 @@ def seal(parties, roster, aset):
     """``release.seal_bytes`` of ``label()`` by KOR for JPN after the GSOMIA, under the bundled agreements."""
 
     def run(payload=b"x", *, lab=None, recipients=("JPN",), signer="KOR", at=AFTER_GSOMIA, agreements=None, **kw):
-        return release.seal_bytes(payload, label() if lab is None else lab, recipients=list(recipients),
-                            signer=parties[signer], roster=roster,
-                            agreements=aset if agreements is None else agreements, at=at, **kw)
+        return release.seal_bytes(
+            payload,
+            label() if lab is None else lab,
+            recipients=list(recipients),
+            signer=parties[signer],
+            roster=roster,
+            agreements=aset if agreements is None else agreements,
+            at=at,
+            **kw,
+        )
 
     return run
 
 
 def consent(cid, holder, recipient, year) -> Consent:
     """KOR's written consent for item-1, valid through ``year``."""
-    return Consent(id=cid, originator="KOR", holder=holder, recipient=recipient, granted=date(year, 1, 1),
-                   until=date(year, 12, 31), item="item-1")
+    return Consent(
+        id=cid,
+        originator="KOR",
+        holder=holder,
+        recipient=recipient,
+        granted=date(year, 1, 1),
+        until=date(year, 12, 31),
+        item="item-1",
+    )
 
 
 def test_seal_asks_decide_for_every_recipient_and_both_open(parties, roster, seal):
@@ -102,8 +116,9 @@ def test_agreement_minimum_suite_is_enforced(seal, tmp_path):
     for f in bundled_dir().glob("*.yaml"):
         text = f.read_text(encoding="utf-8")
         if f.name == "jpn-kor-gsomia.yaml":
-            text = text.replace("legal_status: legally-binding", f"min_suite: {HYBRID}\nlegal_status: legally-binding",
-                                1)
+            text = text.replace(
+                "legal_status: legally-binding", f"min_suite: {HYBRID}\nlegal_status: legally-binding", 1
+            )
         (tmp_path / f.name).write_text(text, encoding="utf-8")
     strict = load_agreements(tmp_path)
     assert strict.get("jpn-kor-gsomia").min_suite == HYBRID

@@ -32,15 +32,15 @@ def register(app: typer.Typer) -> None:
 
 def _run(fn: Callable[[], T]) -> T:
     """Run a command body: AccordError -> exit 2 (bad input) or 1 (refused, integrity)."""
-    from accord.errors import AccordError, InputError
-    from accord.node.errors import NodeError
+    from accord.errors import AccordError, Busy, Conflict, InputError, NotFound, Refusal
 
     try:
         return fn()
-    except NodeError as e:
+    except (Refusal, NotFound, Conflict, Busy) as e:
         typer.echo(f"error: {e}", err=True)
-        if e.extensions.get("decision"):
-            for r in e.extensions["decision"].get("reasons", []):
+        decision = e.extensions().get("decision")
+        if decision:
+            for r in decision.get("reasons", []):
                 if r["code"] in _DENIAL_CODES:
                     typer.echo(
                         f"  {r['code']} [{r.get('agreement') or '-'} {r.get('rule') or ''}] {r['message']}",

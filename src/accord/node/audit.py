@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical
 from accord.node.identity import write_secret
 
 log = logging.getLogger("accord.node.audit")
@@ -74,7 +74,7 @@ def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
     if isinstance(digest, str) and len(digest) == 64:
         ev["digest"] = f"sha256:{digest}"
     else:  # nothing sealed yet (e.g. a refused release): the digest of the event itself
-        ev["digest"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+        ev["digest"] = "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
         ev["digest_of"] = "event"
     ev["type"] = _TYPES.get(kind, "decision")
     ev["node_event"] = kind

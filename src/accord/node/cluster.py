@@ -40,8 +40,7 @@ def init_node(
 ) -> NodeConfig:
     """What ``accord node init`` does, for programs."""
     directory.mkdir(parents=True, exist_ok=True)
-    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory,
-                     **options)  # type: ignore[arg-type]
+    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory, **options)  # type: ignore[arg-type]
     cert, key = generate_tls_identity(party, hosts=sorted({cfg.host, "127.0.0.1", "localhost"}))
     cfg.cert_file.write_bytes(cert)
     write_secret(cfg.key_file, key)

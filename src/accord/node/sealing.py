@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -26,20 +25,12 @@ from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.labels import Label
 from accord.errors import InputError, IntegrityError, ReleaseRefused, TrustError
-from accord.node.errors import Refused
 from accord.sealed.item import VerifiedItem
+from accord.sealed.model import Opened
 from accord.sealed.plan import ReleasePlan, RewrapPlan
 
 KEYS_DIR = "keys"
 TRUST_DIR = "trust"
-
-
-@dataclass(frozen=True)
-class Opened:
-    label: Label
-    payload: bytes
-    item_id: str
-    holder: str
 
 
 class Sealer(Protocol):
@@ -67,10 +58,8 @@ class Sealer(Protocol):
     def add_marking(self, item: VerifiedItem, xml: bytes) -> VerifiedItem: ...
 
 
-def _refused(e: ReleaseRefused) -> Refused:
-    d = e.decision
-    to_dict = getattr(d, "to_dict", None)
-    return Refused(f"sealing for {e.recipient} refused by the agreements", decision=to_dict() if to_dict else None)
+def _refused(e: ReleaseRefused) -> ReleaseRefused:
+    return ReleaseRefused(e.recipient, e.decision, f"sealing for {e.recipient} refused by the agreements")
 
 
 class SealedFormat:
@@ -144,12 +133,10 @@ class SealedFormat:
             o = open_item(item, keys=self.keys)
         except (InputError, TrustError) as e:
             raise IntegrityError() from e
-        if o.label is None or o.payload is None:
+        # The node's items are identified by the id in the signed label (STANAG 4774 @Id).
+        if o.label is None or o.payload is None or o.label.id is None:
             raise IntegrityError()
-        label = o.label
-        if label.id is None:  # the node's items are identified by the id in the signed label (STANAG 4774 @Id)
-            raise IntegrityError()
-        return Opened(label=label, payload=o.payload, item_id=label.id, holder=o.manifest.holder)
+        return o
 
     def rewrap(self, item: VerifiedItem, plan: RewrapPlan) -> VerifiedItem:
         from accord.sealed.item import rewrap_item

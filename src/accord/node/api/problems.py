@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from accord.errors import AccordError, InputError, IntegrityError
-from accord.node.errors import NodeError
 
 PROBLEM = "application/problem+json"
 
@@ -38,11 +37,8 @@ def problem_body(status: int, kind: str, title_: str, detail: str, **ext: Any) -
 
 
 def problem_of(e: AccordError) -> dict[str, Any]:
-    """The problem document for an error Accord raised on purpose (its ``status`` says the HTTP status)."""
-    if isinstance(e, NodeError):
-        return problem_body(e.status, e.kind, title(e.status), str(e), **e.extensions)
-    if isinstance(e, IntegrityError):
-        return problem_body(422, "integrity", "Integrity check failed", str(e))
-    if isinstance(e, InputError):
-        return problem_body(400, "bad-input", "Bad input", e.diagnostics(), field=e.field)
-    return problem_body(400, "bad-input", "Bad input", e.diagnostics())
+    """The problem document for an error Accord raised on purpose (its ``status`` is the HTTP status)."""
+    title_ = "Integrity check failed" if isinstance(e, IntegrityError) else title(e.status)
+    if isinstance(e, InputError) and e.status == 400:
+        title_ = "Bad input"
+    return problem_body(e.status, e.kind, title_, e.diagnostics(), **e.extensions())

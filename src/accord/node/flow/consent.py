@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical
 from accord.node.config import check_party
 from accord.node.errors import Conflict, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
@@ -53,7 +53,7 @@ class Consents(Outbound, Admission):
                     "originator": self.party,
                     "holder": peer.party,
                     "recipient": recipient,
-                    "label_json": canonical(label_to_dict(label)).decode(),
+                    "label_json": canonical_json(label_to_dict(label)).decode(),
                     "digest": str(body.get("digest", "")),
                     "at_date": day.isoformat(),
                     "state": "pending",
@@ -126,7 +126,7 @@ class Consents(Outbound, Admission):
                 idem_key=f"consent_decision:{request_id}",
                 kind="consent_decision",
                 recipient=row["holder"],
-                body=canonical(msg),
+                body=canonical_json(msg),
                 at_date=row["at_date"],
                 item_id=row["item_id"],
             )
@@ -165,7 +165,7 @@ class Consents(Outbound, Admission):
                 idem_key=f"consent:{c.id}",
                 kind="consent",
                 recipient=holder,
-                body=canonical({"consent": doc, "officer": officer, "at": granted.isoformat()}),
+                body=canonical_json({"consent": doc, "officer": officer, "at": granted.isoformat()}),
                 at_date=granted.isoformat(),
             )
             self._event(conn, "consent", None, {"consent": consent_to_dict(c), "officer": officer})
@@ -255,7 +255,7 @@ class Consents(Outbound, Admission):
                 "granted_by": officer or c.originator,
                 "valid_from": c.granted.isoformat(),
                 "valid_until": c.until.isoformat(),
-                "doc": canonical(doc).decode(),
+                "doc": canonical_json(doc).decode(),
                 "created_at": st.now(),
             },
         )

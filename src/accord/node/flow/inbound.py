@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from accord.errors import AccordError, InputError, IntegrityError
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical, sha256_hex, sign
+from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
 from accord.node.errors import Busy, Conflict, PeerRefused
 from accord.node.flow.admission import Admission
@@ -112,7 +113,7 @@ class Inbound(Outbound, Admission):
                     {
                         "item_id": item_id,
                         "originator": label.originator,
-                        "label_json": canonical(label_to_dict(label)).decode(),
+                        "label_json": canonical_json(label_to_dict(label)).decode(),
                         "digest": digest,
                         "sealed": held,
                         "origin": "received",
@@ -148,7 +149,7 @@ class Inbound(Outbound, Admission):
                     "at_date": day.isoformat(),
                     "digest": digest,
                     "state": "stored",
-                    "receipt_json": canonical(receipt).decode(),
+                    "receipt_json": canonical_json(receipt).decode(),
                     "receipt_sig": sig,
                     "journal_id": journal_id,
                     "received_at": received_at,
@@ -176,6 +177,7 @@ class Inbound(Outbound, Admission):
             item = self.sealer.verify(sealed)  # the one verification of this hop
             opened = self.sealer.open(item)  # IntegrityError if anything is off
             label = opened.label
+            assert label is not None  # checked by the sealer
             if label.id != item_id:
                 raise IntegrityError()
             w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]

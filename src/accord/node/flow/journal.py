@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
 from accord.errors import InputError, IntegrityError
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical
 from accord.node.config import NodeConfig, Peer, Roster
 from accord.node.errors import Refused
 from accord.node.identity import load_public_key_b64
@@ -119,7 +119,7 @@ class Journal:
     def _event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
         """Journal a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
-        row = {"type": type_, "item_id": item_id, "body": canonical(record).decode(), "created_at": st.now()}
+        row = {"type": type_, "item_id": item_id, "body": canonical_json(record).decode(), "created_at": st.now()}
         res = conn.execute(_INSERT_EVENT, row)
         return int(res.inserted_primary_key[0])  # type: ignore[index]
 
@@ -197,6 +197,6 @@ class Journal:
             raise
 
     def _refuse(self, message: str, d: Decision) -> Refused:
-        e = Refused(message, decision=d.to_dict())
+        e = Refused(d.recipient, d, message)
         e.audit_body = {"decision": d.to_dict(), "label": label_to_dict(d.label)}  # type: ignore[attr-defined]
         return e

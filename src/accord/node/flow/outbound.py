@@ -12,8 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical, sha256_hex
+from accord.node.canon import sha256_hex
 from accord.node.config import check_party
 from accord.node.errors import Conflict, NotFound
 from accord.node.flow.journal import _INSERT_ITEM, _ITEM_LABEL, ORIGINATOR_REQUEST, Courier
@@ -123,7 +124,7 @@ class Outbound(Signing):
                     {
                         "item_id": item_id,
                         "originator": self.party,
-                        "label_json": canonical(label_to_dict(label)).decode(),
+                        "label_json": canonical_json(label_to_dict(label)).decode(),
                         "digest": digest,
                         "sealed": sealed,
                         "origin": "local",
@@ -183,7 +184,7 @@ class Outbound(Signing):
             idem_key=f"delivery:{item_id}:{self.party}->{hop}",
             kind="delivery",
             recipient=hop,
-            body=canonical(env),
+            body=canonical_json(env),
             at_date=day.isoformat(),
             item_id=item_id,
             final_recipient=final,
@@ -274,7 +275,7 @@ class Outbound(Signing):
                         originator=label.originator,
                         holder=self.party,
                         recipient=to,
-                        label_json=canonical(label_to_dict(label)).decode(),
+                        label_json=canonical_json(label_to_dict(label)).decode(),
                         digest=sha256_hex(sealed),
                         at_date=day.isoformat(),
                         state="pending",
@@ -286,7 +287,7 @@ class Outbound(Signing):
                     idem_key=f"consent_request:{request_id}",
                     kind="consent_request",
                     recipient=label.originator,
-                    body=canonical(body),
+                    body=canonical_json(body),
                     at_date=day.isoformat(),
                     item_id=item_id,
                 )

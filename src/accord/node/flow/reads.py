@@ -62,4 +62,5 @@ class Reads(Journal):
         if not rows:
             raise NotFound(f"no item {item_id}")
         opened = self.sealer.open(bytes(rows[0]["sealed"]))
+        assert opened.label is not None and opened.payload is not None  # checked by the sealer
         return opened.label, opened.payload

@@ -7,8 +7,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import InputError, IntegrityError
+from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import canonical, sha256_hex, verify
+from accord.node.canon import sha256_hex, verify
 from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class Receipts(Journal):
                     {
                         "item_id": entry.item_id,
                         "recipient": entry.recipient,
-                        "receipt_json": canonical(receipt).decode(),
+                        "receipt_json": canonical_json(receipt).decode(),
                         "receipt_sig": sig,
                         "evidence": json.dumps(evidence, sort_keys=True, ensure_ascii=False) if checked else None,
                         "stored_at": st.now(),
