@@ -337,7 +337,7 @@ def test_no_payload_plaintext_in_events_logs_or_errors(net: Net, caplog: pytest.
         for ev in _rows(net, party, st.events):
             assert text not in str(ev["body"])
     assert all(text not in r.getMessage() for r in caplog.records)
-    assert text not in str(e.value) and text not in json.dumps(e.value.extensions, ensure_ascii=False)
+    assert text not in str(e.value) and text not in json.dumps(e.value.extensions(), ensure_ascii=False)
 
 
 def test_keys_are_private_files(net: Net) -> None:
