@@ -34,8 +34,16 @@ CONCURRENCY = 8
 
 
 def _label(i: int, tag: str) -> dict[str, object]:
-    return {"originator": "KOR", "classification": "군사Ⅱ급비밀", "topics": ["DPRK-MISSILE"], "releasable_to": ["JPN"],
-            "caveats": [], "created": "2017-02-12T00:00:00Z", "review": None, "id": f"bench-{tag}-{i:05d}"}
+    return {
+        "originator": "KOR",
+        "classification": "군사Ⅱ급비밀",
+        "topics": ["DPRK-MISSILE"],
+        "releasable_to": ["JPN"],
+        "caveats": [],
+        "created": "2017-02-12T00:00:00Z",
+        "review": None,
+        "id": f"bench-{tag}-{i:05d}",
+    }
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -73,7 +81,8 @@ def _ours(root: Path, *, relay: bool = False) -> tuple[float, list[float]]:
 
         def submit(i: int, tag: str) -> None:
             r = clients[i % CONCURRENCY].post(
-                "/v1/items", json={"label": _label(i, tag), "to": "JPN", "at": at, "payload_b64": payload})
+                "/v1/items", json={"label": _label(i, tag), "to": "JPN", "at": at, "payload_b64": payload}
+            )
             r.raise_for_status()
 
         for i in range(20):  # warm-up
@@ -118,8 +127,18 @@ def _peer(root: Path) -> tuple[float, list[float]]:
     pa, pb = free_port(), free_port()
     procs = [
         subprocess.Popen([sys.executable, "-m", "bench._plain_https", str(d), str(pb)], cwd=ROOT),
-        subprocess.Popen([sys.executable, "-m", "bench._plain_https", str(d), str(pa),
-                          f"https://127.0.0.1:{pb}/post", str(d / "tls-cert.pem")], cwd=ROOT),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench._plain_https",
+                str(d),
+                str(pa),
+                f"https://127.0.0.1:{pb}/post",
+                str(d / "tls-cert.pem"),
+            ],
+            cwd=ROOT,
+        ),
     ]
     body = b"\xa5" * SIZE
     try:
@@ -224,14 +243,49 @@ def run() -> list[Result]:
     note = f"10 KB, {CONCURRENCY} submitters; SQLite FULL; {dt.date.today()}"
     return [
         Result("release.throughput", "releases/s", ours_rate, peer, peer_rate, True, note),
-        Result("release.latency_p50", "ms", _pct(ours_lat, 0.50), peer, _pct(peer_lat, 0.50), False,
-               "one at a time, submit → receipt stored"),
-        Result("release.latency_p99", "ms", _pct(ours_lat, 0.99), peer, _pct(peer_lat, 0.99), False,
-               "one at a time, submit → receipt stored"),
-        Result("release.relay_throughput", "releases/s", relay_rate, peer, peer_rate, True,
-               "KOR→USA→JPN (2015, T-R5): the hub verifies once, re-wraps, receipts both hops"),
-        Result("release.relay_latency_p50", "ms", _pct(relay_lat, 0.50), peer, _pct(peer_lat, 0.50), False,
-               "one at a time, submit → the hub holds JPN's receipt"),
-        Result("release.crypto_floor", "ms", floor, "release KOR→JPN p50 (this run)", _pct(ours_lat, 0.50), False,
-               "sign + HPKE wrap + verify + unwrap + AES-GCM 10 KB + Ed25519 receipt, sequential; ratio = p50/floor"),
+        Result(
+            "release.latency_p50",
+            "ms",
+            _pct(ours_lat, 0.50),
+            peer,
+            _pct(peer_lat, 0.50),
+            False,
+            "one at a time, submit → receipt stored",
+        ),
+        Result(
+            "release.latency_p99",
+            "ms",
+            _pct(ours_lat, 0.99),
+            peer,
+            _pct(peer_lat, 0.99),
+            False,
+            "one at a time, submit → receipt stored",
+        ),
+        Result(
+            "release.relay_throughput",
+            "releases/s",
+            relay_rate,
+            peer,
+            peer_rate,
+            True,
+            "KOR→USA→JPN (2015, T-R5): the hub verifies once, re-wraps, receipts both hops",
+        ),
+        Result(
+            "release.relay_latency_p50",
+            "ms",
+            _pct(relay_lat, 0.50),
+            peer,
+            _pct(peer_lat, 0.50),
+            False,
+            "one at a time, submit → the hub holds JPN's receipt",
+        ),
+        Result(
+            "release.crypto_floor",
+            "ms",
+            floor,
+            "release KOR→JPN p50 (this run)",
+            _pct(ours_lat, 0.50),
+            False,
+            "sign + HPKE wrap + verify + unwrap + AES-GCM 10 KB + Ed25519 receipt, sequential; ratio = p50/floor",
+        ),
     ]

@@ -97,9 +97,7 @@ def init(
     port: Annotated[int, typer.Option(help="listen port")] = 8443,
     url: Annotated[str | None, typer.Option(help="URL partners use (default https://host:port)")] = None,
     db: DbOpt = None,
-    what_if: Annotated[
-        bool, typer.Option("--what-if", help="accept decision dates other than today")
-    ] = False,
+    what_if: Annotated[bool, typer.Option("--what-if", help="accept decision dates other than today")] = False,
 ) -> None:
     """Create the configuration, TLS identity, receipt key and database of a node."""
 
@@ -246,9 +244,7 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
 
 
 @consent_app.command("list")
-def consent_list(
-    directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending", db: DbOpt = None
-) -> None:
+def consent_list(directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending", db: DbOpt = None) -> None:
     """Consent requests (default: pending)."""
 
     def body() -> None:
@@ -307,9 +303,7 @@ def consent_grant(
     topic: Annotated[list[str], typer.Option(help="topic covered (repeat)")],
     officer: Annotated[str, typer.Option(help="the security officer granting")],
     granted: Annotated[str, typer.Option(help="first day")] = dt.date.today().isoformat(),
-    until: Annotated[str, typer.Option(help="last day")] = (
-        dt.date.today() + dt.timedelta(days=365)
-    ).isoformat(),
+    until: Annotated[str, typer.Option(help="last day")] = (dt.date.today() + dt.timedelta(days=365)).isoformat(),
     db: DbOpt = None,
 ) -> None:
     """Grant a standing consent for topics (e.g. DPRK-MISSILE relayed by USA to JPN)."""

@@ -96,13 +96,7 @@ def seal_stream(
         statement["payload"] = payload
         msg = statement_message(statement)
         digest = digest384(msg)
-        ws = get_suite(plan.suite)
-        key_access = []
-        for p in plan.recipients:
-            rec = enc_keys[p]
-            wrapped = wrap_key(ws, enc_public_from_raw(rec.type, rec.public), dek, wrap_info(digest, p, rec.keyid))
-            access = {"recipient": p, "keyid": rec.keyid, "suite": plan.suite, "wrappedKey": b64e(wrapped)}
-            key_access.append({**access, "grant": "statement"})
+        key_access = _wrap_for_hops(plan, enc_keys, dek, digest)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -129,6 +123,18 @@ def seal_stream(
         root,
         mime_type,
     )
+
+
+def _wrap_for_hops(plan: ReleasePlan, enc_keys: dict[str, Any], dek: bytes, digest: bytes) -> list[dict[str, Any]]:
+    """One HPKE-wrapped data key per hop, its ``info`` binding the statement digest, the party and the key id."""
+    ws = get_suite(plan.suite)
+    key_access = []
+    for p in plan.recipients:
+        rec = enc_keys[p]
+        wrapped = wrap_key(ws, enc_public_from_raw(rec.type, rec.public), dek, wrap_info(digest, p, rec.keyid))
+        access = {"recipient": p, "keyid": rec.keyid, "suite": plan.suite, "wrappedKey": b64e(wrapped)}
+        key_access.append({**access, "grant": "statement"})
+    return key_access
 
 
 def _statement(

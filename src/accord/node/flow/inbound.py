@@ -101,65 +101,81 @@ class Inbound(Outbound, Admission):
                 work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
             if work.failure is not None:
                 raise work.failure
-            label, d, carried, marking, alt = work.label, work.decision, work.carried, work.marking, work.alt
-            held = work.held
+            label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
             self._journal_decision(conn, label, d, "inbound")
             if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
-            if conn.execute(_ITEM_LABEL, {"item_id": item_id}).first() is None:
-                conn.execute(
-                    _INSERT_ITEM,
-                    {
-                        "item_id": item_id,
-                        "originator": label.originator,
-                        "label_json": canonical_json(label_to_dict(label)).decode(),
-                        "digest": digest,
-                        "sealed": held,
-                        "origin": "received",
-                        "sender": peer.party,
-                        "marking": marking,
-                        "alt_label_xml": alt,
-                        "created_at": st.now(),
-                    },
-                )
-            received_at = st.now()
-            receipt = {
-                "v": 1,
-                "item_id": item_id,
-                "digest": digest,
-                "sender": peer.party,
-                "recipient": self.party,
-                "received_at": received_at.isoformat(),
-            }
-            sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
-            journal_id = self._event(
-                conn,
-                "delivery",
-                item_id,
-                {"sender": peer.party, "digest": digest, "marking": marking, "label": label_to_dict(label)},
-            )
-            conn.execute(
-                _INSERT_INBOX,
-                {
-                    "item_id": item_id,
-                    "sender": peer.party,
-                    "idem_key": str(env.get("idem_key", "")),
-                    "final_recipient": final,
-                    "at_date": day.isoformat(),
-                    "digest": digest,
-                    "state": "stored",
-                    "receipt_json": canonical_json(receipt).decode(),
-                    "receipt_sig": sig,
-                    "journal_id": journal_id,
-                    "received_at": received_at,
-                },
-            )
+            receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
             status = "stored"
             if final != self.party:
                 status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried, work.item)
         log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
         return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
+
+    def _store_delivery(
+        self,
+        conn: Connection,
+        work: _Inbound,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        env: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, int]:
+        """Store the (marked) item once, sign the receipt, journal the delivery and record it in the inbox."""
+        label, marking, alt, held = work.label, work.marking, work.alt, work.held
+        assert label is not None
+        if conn.execute(_ITEM_LABEL, {"item_id": item_id}).first() is None:
+            conn.execute(
+                _INSERT_ITEM,
+                {
+                    "item_id": item_id,
+                    "originator": label.originator,
+                    "label_json": canonical_json(label_to_dict(label)).decode(),
+                    "digest": digest,
+                    "sealed": held,
+                    "origin": "received",
+                    "sender": sender,
+                    "marking": marking,
+                    "alt_label_xml": alt,
+                    "created_at": st.now(),
+                },
+            )
+        received_at = st.now()
+        receipt = {
+            "v": 1,
+            "item_id": item_id,
+            "digest": digest,
+            "sender": sender,
+            "recipient": self.party,
+            "received_at": received_at.isoformat(),
+        }
+        sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
+        journal_id = self._event(
+            conn,
+            "delivery",
+            item_id,
+            {"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
+        )
+        conn.execute(
+            _INSERT_INBOX,
+            {
+                "item_id": item_id,
+                "sender": sender,
+                "idem_key": str(env.get("idem_key", "")),
+                "final_recipient": final,
+                "at_date": day.isoformat(),
+                "digest": digest,
+                "state": "stored",
+                "receipt_json": canonical_json(receipt).decode(),
+                "receipt_sig": sig,
+                "journal_id": journal_id,
+                "received_at": received_at,
+            },
+        )
+        return receipt, sig, journal_id
 
     def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
         args = {"item_id": item_id, "sender": sender}

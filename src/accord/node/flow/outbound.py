@@ -224,80 +224,96 @@ class Outbound(Signing):
         pairs = carried + self._held_consents(conn, self.party)
         d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay")
         if d.allowed:
-            hop = d.route[1]
-            used = [doc for c, doc in pairs if c.id in d.consents_used]
-            verified = item if item is not None else self.sealer.verify(sealed)
-            plan = plan_rewrap(verified, hub=self.party, to=hop, at=day, decision=d)  # this hop's one decision
-            blob = self.sealer.rewrap(verified, plan).to_bytes()
-            self._enqueue_delivery(conn, item_id, hop, to, day, blob, used)
-            self._event(
-                conn,
-                "release",
-                item_id,
-                {
-                    "to": to,
-                    "next_hop": hop,
-                    "digest": sha256_hex(blob),
-                    "route": list(d.route),
-                    "consents": list(d.consents_used),
-                },
-            )
-            conn.execute(
-                update(st.inbox)
-                .where(st.inbox.c.item_id == item_id)
-                .where(st.inbox.c.final_recipient == to)
-                .where(st.inbox.c.state.in_(("stored", "held")))
-                .values(state="relayed")
-            )
+            self._relay(conn, d, item_id, sealed, to, day, pairs, item)
             return "relayed", d
         if d.awaiting_consent:
-            request_id = f"cr:{item_id}:{self.party}->{to}"
-            exists = conn.execute(
-                select(st.consent_requests.c.state).where(st.consent_requests.c.request_id == request_id)
-            ).first()
-            if exists is None:
-                body = {
-                    "request_id": request_id,
-                    "item_id": item_id,
-                    "originator": label.originator,
-                    "holder": self.party,
-                    "recipient": to,
-                    "label": label_to_dict(label),
-                    "digest": sha256_hex(sealed),
-                    "at": day.isoformat(),
-                    "reasons": [r.to_dict() for r in d.denials],
-                }
-                conn.execute(
-                    st.consent_requests.insert().values(
-                        request_id=request_id,
-                        role="outgoing",
-                        item_id=item_id,
-                        originator=label.originator,
-                        holder=self.party,
-                        recipient=to,
-                        label_json=canonical_json(label_to_dict(label)).decode(),
-                        digest=sha256_hex(sealed),
-                        at_date=day.isoformat(),
-                        state="pending",
-                        created_at=st.now(),
-                    )
-                )
-                self.store.enqueue(
-                    conn,
-                    idem_key=f"consent_request:{request_id}",
-                    kind="consent_request",
-                    recipient=label.originator,
-                    body=canonical_json(body),
-                    at_date=day.isoformat(),
-                    item_id=item_id,
-                )
-                self._event(conn, "consent_requested", item_id, {"request_id": request_id, "to": to})
-            conn.execute(
-                update(st.inbox)
-                .where(st.inbox.c.item_id == item_id)
-                .where(st.inbox.c.state == "stored")
-                .where(st.inbox.c.final_recipient == to)
-                .values(state="held")
-            )
+            self._hold(conn, d, label, item_id, sealed, to, day)
             return "held", d
         return "denied", d
+
+    def _relay(
+        self,
+        conn: Connection,
+        d: Decision,
+        item_id: str,
+        sealed: bytes,
+        to: str,
+        day: dt.date,
+        pairs: list[tuple[Consent, dict[str, Any]]],
+        item: VerifiedItem | None,
+    ) -> None:
+        """Re-wrap the (verified) item for the next hop under this hop's decision and queue it."""
+        hop = d.route[1]
+        used = [doc for c, doc in pairs if c.id in d.consents_used]
+        verified = item if item is not None else self.sealer.verify(sealed)
+        plan = plan_rewrap(verified, hub=self.party, to=hop, at=day, decision=d)  # this hop's one decision
+        blob = self.sealer.rewrap(verified, plan).to_bytes()
+        self._enqueue_delivery(conn, item_id, hop, to, day, blob, used)
+        body = {
+            "to": to,
+            "next_hop": hop,
+            "digest": sha256_hex(blob),
+            "route": list(d.route),
+            "consents": list(d.consents_used),
+        }
+        self._event(conn, "release", item_id, body)
+        conn.execute(
+            update(st.inbox)
+            .where(st.inbox.c.item_id == item_id)
+            .where(st.inbox.c.final_recipient == to)
+            .where(st.inbox.c.state.in_(("stored", "held")))
+            .values(state="relayed")
+        )
+
+    def _hold(
+        self, conn: Connection, d: Decision, label: Label, item_id: str, sealed: bytes, to: str, day: dt.date
+    ) -> None:
+        """Only the originator's consent lacks: hold the item and ask the originator once (T-R5, JK-R6)."""
+        request_id = f"cr:{item_id}:{self.party}->{to}"
+        exists = conn.execute(
+            select(st.consent_requests.c.state).where(st.consent_requests.c.request_id == request_id)
+        ).first()
+        if exists is None:
+            body = {
+                "request_id": request_id,
+                "item_id": item_id,
+                "originator": label.originator,
+                "holder": self.party,
+                "recipient": to,
+                "label": label_to_dict(label),
+                "digest": sha256_hex(sealed),
+                "at": day.isoformat(),
+                "reasons": [r.to_dict() for r in d.denials],
+            }
+            conn.execute(
+                st.consent_requests.insert().values(
+                    request_id=request_id,
+                    role="outgoing",
+                    item_id=item_id,
+                    originator=label.originator,
+                    holder=self.party,
+                    recipient=to,
+                    label_json=canonical_json(label_to_dict(label)).decode(),
+                    digest=sha256_hex(sealed),
+                    at_date=day.isoformat(),
+                    state="pending",
+                    created_at=st.now(),
+                )
+            )
+            self.store.enqueue(
+                conn,
+                idem_key=f"consent_request:{request_id}",
+                kind="consent_request",
+                recipient=label.originator,
+                body=canonical_json(body),
+                at_date=day.isoformat(),
+                item_id=item_id,
+            )
+            self._event(conn, "consent_requested", item_id, {"request_id": request_id, "to": to})
+        conn.execute(
+            update(st.inbox)
+            .where(st.inbox.c.item_id == item_id)
+            .where(st.inbox.c.state == "stored")
+            .where(st.inbox.c.final_recipient == to)
+            .values(state="held")
+        )
