@@ -33,8 +33,8 @@ def _rows(net: Net, party: str, table: st.Table) -> list[dict[str, object]]:
 
 def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
     out = net.submit("KOR", label("k1"), "JPN", "2015-04-12", MARKER)
-    assert out["decision"]["route"] == ["KOR", "USA", "JPN"]
-    assert out["next_hop"] == "USA"
+    assert out.decision["route"] == ["KOR", "USA", "JPN"]
+    assert out.next_hop == "USA"
     assert net.pump() >= 2
     jpn = net.nodes["JPN"].item_status("k1")
     assert jpn["sender"] == "USA"
@@ -50,7 +50,7 @@ def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
 
 def test_direct_under_gsomia_2017_marks_with_alternative_label_JK_R4(net: Net) -> None:
     out = net.submit("KOR", label("k2", rel=("JPN",)), "JPN", "2017-02-12")
-    assert out["decision"]["route"] == ["KOR", "JPN"]
+    assert out.decision["route"] == ["KOR", "JPN"]
     net.pump()
     jpn = net.nodes["JPN"].item_status("k2")
     assert jpn["sender"] == "KOR"
@@ -84,7 +84,7 @@ def test_hub_holds_until_the_originator_approves_T_R5(net: Net) -> None:
     net.submit("KOR", label("k5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
     out = net.nodes["USA"].forward("k5", "JPN", "2015-06-22")
-    assert out["status"] == "held"
+    assert out.status == "held"
     net.pump()
     pending = net.nodes["KOR"].consent_requests("pending")
     assert [(r["holder"], r["recipient"], r["item_id"], r["role"]) for r in pending] == [
@@ -117,7 +117,7 @@ def test_standing_consent_applies_at_once_and_releases_held_items(net: Net) -> N
     # one item already held at the hub, waiting for KOR
     net.submit("KOR", label("k7"), "USA", "2015-10-10")
     net.pump()
-    assert net.nodes["USA"].forward("k7", "JPN", "2015-10-11")["status"] == "held"
+    assert net.nodes["USA"].forward("k7", "JPN", "2015-10-11").status == "held"
     import datetime as dt
 
     net.nodes["KOR"].grant_standing("USA", "JPN", ["DPRK-MISSILE"], dt.date(2015, 1, 1), dt.date(2016, 12, 31), "Kim")
@@ -126,13 +126,13 @@ def test_standing_consent_applies_at_once_and_releases_held_items(net: Net) -> N
     # a later item goes on at once
     net.submit("KOR", label("k8"), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k8", "JPN", "2015-11-02")["status"] == "relayed"
+    assert net.nodes["USA"].forward("k8", "JPN", "2015-11-02").status == "relayed"
     net.pump()
     assert net.nodes["JPN"].item_status("k8")["sender"] == "USA"
     # outside the consent's topics it does not apply
     net.submit("KOR", label("k9", topics=("DPRK-NUCLEAR",)), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k9", "JPN", "2015-11-02")["status"] == "held"
+    assert net.nodes["USA"].forward("k9", "JPN", "2015-11-02").status == "held"
 
 
 def _delivered_body(net: Net, party: str, item: str) -> tuple[bytes, str]:
@@ -323,7 +323,7 @@ def test_dates_other_than_today_need_a_what_if_node(tmp_path: Path) -> None:
         net.submit("KOR", label("w1", rel=("JPN",)), "JPN", "2017-02-12")
     assert _rows(net, "KOR", st.outbox) == []
     out = net.nodes["KOR"].submit(label("w2", rel=("JPN",)), b"x", "JPN")  # today
-    assert out["decision"]["at"] == __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
+    assert out.decision["at"] == __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
 
 
 def test_no_payload_plaintext_in_events_logs_or_errors(net: Net, caplog: pytest.LogCaptureFixture) -> None:

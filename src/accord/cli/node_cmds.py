@@ -195,7 +195,7 @@ def submit(
             raise InputError(f"cannot read label: {e}", source=str(label)) from None
         svc = load_service(directory, db=db)
         out = svc.submit(doc, infile.read_bytes(), to, _date(at))
-        typer.echo(f"{out['item_id']}: queued for {to} via {' → '.join(out['decision']['route'])}")
+        typer.echo(f"{out.item_id}: queued for {to} via {' → '.join(out.decision['route'])}")
 
     _run(body)
 
@@ -214,7 +214,7 @@ def forward(
         from accord.node.wiring import load_service
 
         out = load_service(directory, db=db).forward(item, to, _date(at))
-        typer.echo(f"{item}: {out['status']}")
+        typer.echo(f"{item}: {out.status}")
 
     _run(body)
 

@@ -16,6 +16,7 @@ import httpx
 from accord.errors import AccordError
 from accord.node.config import NodeConfig, Peer, Roster
 from accord.node.identity import client_context
+from accord.node.results import Forwarded, Submitted
 
 
 class PeerClients:
@@ -61,26 +62,6 @@ def problem_title(r: httpx.Response) -> str:
 
 
 # --- the typed client of a node's HTTP API (SDK) -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """The node's answer to a submitted release: queued durably (or already queued) for ``next_hop``."""
-
-    item_id: str
-    status: str
-    next_hop: str
-    digest: str
-    decision: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Forwarded:
-    """The node's answer to a forward: ``relayed``, ``held`` (awaiting the originator's consent) or other."""
-
-    item_id: str
-    status: str
-    decision: dict[str, Any]
 
 
 @dataclass(frozen=True)

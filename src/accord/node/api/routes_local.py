@@ -35,7 +35,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
             raise InputError("payload_b64 is not base64", field="payload_b64") from e
         out = service.submit(req.label, payload, req.to, req.at)
         wake()
-        return out
+        return out.to_dict()
 
     @router.get("/v1/items/{item_id}")
     def item(item_id: str, _: Local) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         """Release a held item onward (third-party rule; may wait for the originator's consent)."""
         out = service.forward(item_id, req.to, req.at)
         wake()
-        return out
+        return out.to_dict()
 
     @router.get("/v1/consent-requests")
     def consent_list(

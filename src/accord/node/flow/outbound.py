@@ -26,6 +26,7 @@ from accord.node.policy import (
     label_from_dict,
     label_to_dict,
 )
+from accord.node.results import Forwarded, Submitted
 from accord.release import plan_from_decisions, plan_rewrap
 from accord.sealed.item import VerifiedItem
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 class Outbound(Signing):
     """Outbound: submit an own item, forward a held one, relay or hold; all through the durable outbox."""
 
-    def submit(self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None) -> dict[str, Any]:
+    def submit(self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None) -> Submitted:
         """Decide, seal and queue a release of this nation's own item. Durable before it returns."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
@@ -90,8 +91,7 @@ class Outbound(Signing):
         courier = self.courier if self.courier is not None and self.courier.reserve() else None
         entry: st.OutboxEntry | None = None
         try:
-            out = self._submit_tx(label, item_id, to, day, d, hop, sealed, digest, consents, failure, courier)
-            entry = out.pop("entry")
+            out, entry = self._submit_tx(label, item_id, to, day, d, hop, sealed, digest, consents, failure, courier)
         finally:
             if courier is not None:
                 courier.hand_over(entry)  # None: gives the reserved thread back
@@ -110,7 +110,7 @@ class Outbound(Signing):
         consents: list[dict[str, Any]],
         failure: Exception | None,
         courier: Courier | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[Submitted, st.OutboxEntry | None]:
         with self._recorded_tx(item_id, "submit") as conn:
             self._journal_decision(conn, label, d, "submit")
             if not d.allowed:
@@ -149,14 +149,8 @@ class Outbound(Signing):
                     "agreements": list(d.agreements),
                 },
             )
-        return {
-            "item_id": item_id,
-            "status": "queued" if entry is not None else "already-queued",
-            "next_hop": hop,
-            "decision": d.to_dict(),
-            "digest": digest,
-            "entry": entry,
-        }
+        status = "queued" if entry is not None else "already-queued"
+        return Submitted(item_id, status, hop, digest, d.to_dict()), entry
 
     def _enqueue_delivery(
         self,
@@ -190,7 +184,7 @@ class Outbound(Signing):
             final_recipient=final,
         )
 
-    def forward(self, item_id: str, to: str, at: dt.date | str | None = None) -> dict[str, Any]:
+    def forward(self, item_id: str, to: str, at: dt.date | str | None = None) -> Forwarded:
         """Release an item this node holds (received from a partner) onward: the third-party rule applies."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
@@ -204,7 +198,7 @@ class Outbound(Signing):
             outcome, d = self._relay_or_hold(conn, label, item_id, bytes(row["sealed"]), to, day, [])
             if outcome == "denied":
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
-        return {"item_id": item_id, "status": outcome, "decision": d.to_dict()}
+        return Forwarded(item_id, outcome, d.to_dict())
 
     def _relay_or_hold(
         self,
