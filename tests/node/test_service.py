@@ -480,3 +480,13 @@ def test_a_production_node_judges_inbound_messages_as_of_its_own_today(tmp_path:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     decision = next(json.loads(str(r["body"])) for r in _rows(net, "JPN", st.events) if r["type"] == "decision")
     assert decision["decision"]["at"] == today
+
+
+def test_node_and_audit_tables_share_one_storage_engine(net: Net) -> None:
+    """Issue 8: the audit log writes through the node's engine (its pragmas, its writer lock), not a second one."""
+    kor = net.nodes["KOR"]
+    assert kor.feeder is not None
+    assert kor.feeder.log.engine is kor.store.engine
+    net.submit("KOR", label("one-engine", rel=("JPN",)), "JPN", "2017-02-12")
+    net.pump()
+    assert kor.feeder.log.size > 0  # the journal reached the log through that engine

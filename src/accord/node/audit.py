@@ -97,7 +97,9 @@ class AuditFeeder:
         signer = NoteSigner.from_skey((directory / AUDIT_KEY).read_text())
         if not isinstance(signer, NoteSigner):
             raise TypeError("not a note signer key")
-        self.log = AuditLog(store.url, origin=origin(party), signer=signer)
+        # One storage engine for the node's and the audit log's tables (issue 8): the log writes through the
+        # node's engine, its pragmas and its writer lock; no second pool on the same database.
+        self.log = AuditLog(store.engine, origin=origin(party), signer=signer)
         self.store = store
         self.party = party
         self.poll_seconds = poll_seconds
@@ -161,8 +163,8 @@ class AuditFeeder:
             if not rows:
                 return total
             prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
-            # The log writes through its own engine: take this process's writer lock for its commit, so that it
-            # does not meet the node's transactions in SQLite's busy handler (sleeps of milliseconds).
+            # The log's commit takes this process's writer lock, so that it does not meet the node's
+            # transactions in SQLite's busy handler (sleeps of milliseconds).
             with self.store.write_lock():
                 idx = self.log.append_many(prepared)
             self._marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
