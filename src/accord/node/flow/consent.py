@@ -7,13 +7,14 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.config import check_party
+from accord.node.db import consents_sql as db_consents
+from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.journal import Caller
@@ -43,9 +44,8 @@ class Consents(Outbound, Admission):
             raise InputError("the label does not match the request", field="label")
         recipient = check_party(body.get("recipient"), source="consent request", field="recipient")
         with self._tx() as conn:
-            ok = st.insert_ignore_duplicate(
+            ok = db_consents.insert_request(
                 conn,
-                st.consent_requests,
                 {
                     "request_id": str(body["request_id"]),
                     "role": "incoming",
@@ -111,15 +111,13 @@ class Consents(Outbound, Admission):
                     item=row["item_id"],
                 )
                 msg["consent"] = self.sign_consent(c)
-            conn.execute(
-                update(st.consent_requests)
-                .where(st.consent_requests.c.id == row["id"])
-                .values(
-                    state="approved" if approve else "denied",
-                    decided_by=officer,
-                    reason=reason,
-                    decided_at=st.now(),
-                )
+            db_consents.decide_request(
+                conn,
+                row["id"],
+                state="approved" if approve else "denied",
+                decided_by=officer,
+                reason=reason,
+                decided_at=st.now(),
             )
             self.store.enqueue(
                 conn,
@@ -188,27 +186,20 @@ class Consents(Outbound, Admission):
                 if c.originator != peer.party or c.holder != self.party:
                     raise InputError("consent does not match the request", field="consent")
                 self._store_consent(conn, c, body["consent"], str(body.get("officer", "")))
-            conn.execute(
-                update(st.consent_requests)
-                .where(st.consent_requests.c.id == row["id"])
-                .values(
-                    state="approved" if approved else "denied",
-                    decided_by=str(body.get("officer", "")),
-                    reason=str(body.get("reason", "")),
-                    decided_at=st.now(),
-                )
+            db_consents.decide_request(
+                conn,
+                row["id"],
+                state="approved" if approved else "denied",
+                decided_by=str(body.get("officer", "")),
+                reason=str(body.get("reason", "")),
+                decided_at=st.now(),
             )
             self._event(conn, "consent_decision", row["item_id"], {"request_id": request_id, "approved": approved})
             status = "denied"
             if approved:
                 status = self._release_held(conn, row)
             else:
-                conn.execute(
-                    update(st.inbox)
-                    .where(st.inbox.c.item_id == row["item_id"])
-                    .where(st.inbox.c.state == "held")
-                    .values(state="denied")
-                )
+                db_items.set_inbox_state(conn, row["item_id"], "denied", where_states=("held",))
         return {"request_id": request_id, "state": "approved" if approved else "denied", "item": status}
 
     def receive_consent(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
@@ -221,29 +212,17 @@ class Consents(Outbound, Admission):
         released = []
         with self._tx() as conn:
             self._store_consent(conn, c, body["consent"], str(body.get("officer", "")))
-            for row in (
-                conn.execute(
-                    select(st.consent_requests)
-                    .where(st.consent_requests.c.role == "outgoing")
-                    .where(st.consent_requests.c.state == "pending")
-                    .where(st.consent_requests.c.originator == peer.party)
-                )
-                .mappings()
-                .all()
-            ):
+            for row in db_consents.pending_outgoing(conn, peer.party):
                 if self._release_held(conn, row) == "relayed":
-                    conn.execute(
-                        update(st.consent_requests)
-                        .where(st.consent_requests.c.id == row["id"])
-                        .values(state="approved", decided_by=f"standing consent {c.id}", decided_at=st.now())
+                    db_consents.decide_request(
+                        conn, row["id"], state="approved", decided_by=f"standing consent {c.id}", decided_at=st.now()
                     )
                     released.append(row["item_id"])
         return {"consent": c.id, "released": released}
 
     def _store_consent(self, conn: Connection, c: Consent, doc: dict[str, Any], officer: str) -> None:
-        st.insert_ignore_duplicate(
+        db_consents.insert_consent(
             conn,
-            st.consents,
             {
                 "consent_id": c.id,
                 "originator": c.originator,
@@ -261,7 +240,7 @@ class Consents(Outbound, Admission):
         )
 
     def _release_held(self, conn: Connection, req: Any) -> str:
-        item = conn.execute(select(st.items).where(st.items.c.item_id == req["item_id"])).mappings().first()
+        item = db_items.get_item(conn, req["item_id"])
         if item is None:
             return "missing"
         label = label_from_dict(json.loads(item["label_json"]))
@@ -279,15 +258,7 @@ class Consents(Outbound, Admission):
 
 def _consent_request(conn: Any, request_id: str, role: str) -> Any:
     """The consent request ``request_id`` in this role ("incoming" to the originator, "outgoing" from the holder)."""
-    row = (
-        conn.execute(
-            select(st.consent_requests)
-            .where(st.consent_requests.c.request_id == request_id)
-            .where(st.consent_requests.c.role == role)
-        )
-        .mappings()
-        .first()
-    )
+    row = db_consents.get_request(conn, request_id, role)
     if row is None:
         raise NotFound(f"no consent request {request_id}")
     return row

@@ -18,9 +18,10 @@ from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
+from accord.node.db import items_sql as db_items
 from accord.node.errors import Busy, Conflict, PeerRefused
 from accord.node.flow.admission import Admission
-from accord.node.flow.journal import _INSERT_INBOX, _INSERT_ITEM, _ITEM_LABEL, _PRIOR_DELIVERY, RECEIPT_DOMAIN, Caller
+from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import (
     Consent,
@@ -127,9 +128,9 @@ class Inbound(Outbound, Admission):
         """Store the (marked) item once, sign the receipt, journal the delivery and record it in the inbox."""
         label, marking, alt, held = work.label, work.marking, work.alt, work.held
         assert label is not None
-        if conn.execute(_ITEM_LABEL, {"item_id": item_id}).first() is None:
-            conn.execute(
-                _INSERT_ITEM,
+        if db_items.item_label_json(conn, item_id) is None:
+            db_items.insert_item(
+                conn,
                 {
                     "item_id": item_id,
                     "originator": label.originator,
@@ -159,8 +160,8 @@ class Inbound(Outbound, Admission):
             item_id,
             {"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
         )
-        conn.execute(
-            _INSERT_INBOX,
+        db_items.insert_inbox(
+            conn,
             {
                 "item_id": item_id,
                 "sender": sender,
@@ -178,11 +179,10 @@ class Inbound(Outbound, Admission):
         return receipt, sig, journal_id
 
     def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
-        args = {"item_id": item_id, "sender": sender}
         if conn is not None:
-            return conn.execute(_PRIOR_DELIVERY, args).mappings().first()
+            return db_items.prior_delivery(conn, item_id, sender)
         with self.store.engine.connect() as c:  # a read: WAL readers neither wait for nor block the writer
-            return c.execute(_PRIOR_DELIVERY, args).mappings().first()
+            return db_items.prior_delivery(c, item_id, sender)
 
     def _inbound_work(
         self, sender: str, item_id: str, final: str, day: dt.date, sealed: bytes, env: dict[str, Any]

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
@@ -18,6 +17,7 @@ from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.config import NodeConfig, Peer, Roster
+from accord.node.db.events_sql import insert_event
 from accord.node.errors import Refused
 from accord.node.identity import load_public_key_b64
 from accord.node.policy import (
@@ -36,14 +36,6 @@ log = logging.getLogger("accord.node")
 
 RECEIPT_DOMAIN = "accord-receipt/1"
 
-# Statements of the release path, built once (SQLAlchemy then only binds parameters: no per-call construction).
-_INSERT_EVENT = st.events.insert()
-_INSERT_ITEM = st.items.insert()
-_INSERT_INBOX = st.inbox.insert()
-_ITEM_LABEL = select(st.items.c.label_json).where(st.items.c.item_id == bindparam("item_id"))
-_PRIOR_DELIVERY = (
-    select(st.inbox).where(st.inbox.c.item_id == bindparam("item_id")).where(st.inbox.c.sender == bindparam("sender"))
-)
 CONSENT_DOMAIN = "accord-consent/1"
 ORIGINATOR_REQUEST = "originator-request"
 
@@ -120,8 +112,7 @@ class Journal:
         """Journal a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
         row = {"type": type_, "item_id": item_id, "body": canonical_json(record).decode(), "created_at": st.now()}
-        res = conn.execute(_INSERT_EVENT, row)
-        return int(res.inserted_primary_key[0])  # type: ignore[index]
+        return insert_event(conn, row)
 
     def _decide(
         self,

@@ -8,7 +8,6 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError
@@ -16,8 +15,10 @@ from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex
 from accord.node.config import check_party
+from accord.node.db import consents_sql as db_consents
+from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound
-from accord.node.flow.journal import _INSERT_ITEM, _ITEM_LABEL, ORIGINATOR_REQUEST, Courier
+from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
 from accord.node.flow.signing import Signing
 from accord.node.policy import (
     Consent,
@@ -117,10 +118,10 @@ class Outbound(Signing):
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
             if failure is not None:
                 raise failure
-            existing = conn.execute(_ITEM_LABEL, {"item_id": item_id}).first()
+            existing = db_items.item_label_json(conn, item_id)
             if existing is None:
-                conn.execute(
-                    _INSERT_ITEM,
+                db_items.insert_item(
+                    conn,
                     {
                         "item_id": item_id,
                         "originator": self.party,
@@ -133,7 +134,7 @@ class Outbound(Signing):
                         "created_at": st.now(),
                     },
                 )
-            elif json.loads(existing.label_json) != label_to_dict(label):
+            elif json.loads(existing) != label_to_dict(label):
                 raise Conflict(f"item {item_id} already exists with another label")
             lease = (courier.worker, self.cfg.lease_seconds) if courier is not None else None
             entry = self._enqueue_delivery(conn, item_id, hop, to, day, sealed, consents, lease=lease)
@@ -189,7 +190,7 @@ class Outbound(Signing):
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
         with self._recorded_tx(item_id, "forward") as conn:
-            row = conn.execute(select(st.items).where(st.items.c.item_id == item_id)).mappings().first()
+            row = db_items.get_item(conn, item_id)
             if row is None:
                 raise NotFound(f"no item {item_id} held here")
             if row["origin"] == "local":
@@ -251,23 +252,14 @@ class Outbound(Signing):
             "consents": list(d.consents_used),
         }
         self._event(conn, "release", item_id, body)
-        conn.execute(
-            update(st.inbox)
-            .where(st.inbox.c.item_id == item_id)
-            .where(st.inbox.c.final_recipient == to)
-            .where(st.inbox.c.state.in_(("stored", "held")))
-            .values(state="relayed")
-        )
+        db_items.set_inbox_state(conn, item_id, "relayed", final_recipient=to, where_states=("stored", "held"))
 
     def _hold(
         self, conn: Connection, d: Decision, label: Label, item_id: str, sealed: bytes, to: str, day: dt.date
     ) -> None:
         """Only the originator's consent lacks: hold the item and ask the originator once (T-R5, JK-R6)."""
         request_id = f"cr:{item_id}:{self.party}->{to}"
-        exists = conn.execute(
-            select(st.consent_requests.c.state).where(st.consent_requests.c.request_id == request_id)
-        ).first()
-        if exists is None:
+        if db_consents.request_state(conn, request_id) is None:
             body = {
                 "request_id": request_id,
                 "item_id": item_id,
@@ -279,20 +271,21 @@ class Outbound(Signing):
                 "at": day.isoformat(),
                 "reasons": [r.to_dict() for r in d.denials],
             }
-            conn.execute(
-                st.consent_requests.insert().values(
-                    request_id=request_id,
-                    role="outgoing",
-                    item_id=item_id,
-                    originator=label.originator,
-                    holder=self.party,
-                    recipient=to,
-                    label_json=canonical_json(label_to_dict(label)).decode(),
-                    digest=sha256_hex(sealed),
-                    at_date=day.isoformat(),
-                    state="pending",
-                    created_at=st.now(),
-                )
+            db_consents.insert_request(
+                conn,
+                {
+                    "request_id": request_id,
+                    "role": "outgoing",
+                    "item_id": item_id,
+                    "originator": label.originator,
+                    "holder": self.party,
+                    "recipient": to,
+                    "label_json": canonical_json(label_to_dict(label)).decode(),
+                    "digest": sha256_hex(sealed),
+                    "at_date": day.isoformat(),
+                    "state": "pending",
+                    "created_at": st.now(),
+                },
             )
             self.store.enqueue(
                 conn,
@@ -304,10 +297,4 @@ class Outbound(Signing):
                 item_id=item_id,
             )
             self._event(conn, "consent_requested", item_id, {"request_id": request_id, "to": to})
-        conn.execute(
-            update(st.inbox)
-            .where(st.inbox.c.item_id == item_id)
-            .where(st.inbox.c.state == "stored")
-            .where(st.inbox.c.final_recipient == to)
-            .values(state="held")
-        )
+        db_items.set_inbox_state(conn, item_id, "held", final_recipient=to, where_states=("stored",))

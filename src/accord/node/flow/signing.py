@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from accord.errors import InputError, IntegrityError
-from accord.node import db as st
 from accord.node.canon import sign, verify
+from accord.node.db import consents_sql as db_consents
 from accord.node.flow.journal import CONSENT_DOMAIN, Journal
 from accord.node.policy import (
     Consent,
@@ -42,7 +41,7 @@ class Signing(Journal):
 
     def _held_consents(self, conn: Connection, holder: str) -> list[tuple[Consent, dict[str, Any]]]:
         out = []
-        for r in conn.execute(select(st.consents.c.doc).where(st.consents.c.holder == holder)):
-            doc = json.loads(r.doc)
+        for text in db_consents.consent_docs(conn, holder):
+            doc = json.loads(text)
             out.append((consent_from_dict(doc["consent"]), doc))
         return out
