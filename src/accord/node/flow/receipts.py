@@ -52,7 +52,7 @@ class Receipts(Journal):
                         "recipient": entry.recipient,
                         "receipt_json": canonical_json(receipt).decode(),
                         "receipt_sig": sig,
-                        "evidence": json.dumps(evidence, sort_keys=True, ensure_ascii=False) if checked else None,
+                        "evidence": canonical_json(evidence).decode() if checked else None,
                         "stored_at": st.now(),
                     },
                 )
