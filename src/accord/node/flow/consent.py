@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -147,7 +148,7 @@ class Consents(Outbound, Admission):
     ) -> dict[str, Any]:
         """A standing consent (e.g. TISA missile warnings): sent to the holder, applies there at once."""
         c = Consent(
-            id=f"standing:{self.party}:{holder}->{recipient}:{'+'.join(sorted(topics))}:{granted}",
+            id=f"standing:{self.party}:{holder}-{recipient}:{_topics_key(topics)}:{granted}",
             originator=self.party,
             holder=check_party(holder, source="consent", field="holder"),
             recipient=check_party(recipient, source="consent", field="recipient"),
@@ -262,3 +263,9 @@ def _consent_request(conn: Any, request_id: str, role: str) -> Any:
     if row is None:
         raise NotFound(f"no consent request {request_id}")
     return row
+
+
+def _topics_key(topics: Sequence[str]) -> str:
+    """A short key for a set of topics inside a consent id (the id grammar has no ``+`` or ``/``; the topics
+    themselves travel in the consent)."""
+    return hashlib.sha256("\n".join(sorted(set(topics))).encode()).hexdigest()[:16]

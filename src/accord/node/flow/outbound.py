@@ -70,7 +70,7 @@ class Outbound(Signing):
                     consents.append(
                         self.sign_consent(
                             Consent(
-                                id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}->{to}",
+                                id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}-{to}",  # ids: core/ids.py grammar
                                 originator=self.party,
                                 holder=hop,
                                 recipient=to,
@@ -258,7 +258,7 @@ class Outbound(Signing):
         self, conn: Connection, d: Decision, label: Label, item_id: str, sealed: bytes, to: str, day: dt.date
     ) -> None:
         """Only the originator's consent lacks: hold the item and ask the originator once (T-R5, JK-R6)."""
-        request_id = f"cr:{item_id}:{self.party}->{to}"
+        request_id = f"cr:{item_id}:{self.party}-{to}"
         if db_consents.request_state(conn, request_id) is None:
             body = {
                 "request_id": request_id,
