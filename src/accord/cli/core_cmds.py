@@ -27,7 +27,6 @@ from accord.core.agreements import Agreement, AgreementSet, Event, EventType
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
-from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
 from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
@@ -73,7 +72,7 @@ def _agreement_dict(ag: Agreement, day: date) -> dict[str, Any]:
         "onward_release_requires_consent": ag.onward_release_requires_consent,
         "protection_basis": list(ag.protection_basis),
         "scope": "all" if terms.topics is None else sorted(terms.topics),
-        "equivalence": [{"name": r.name, "levels": {p: _marking(p, k) for p, k in r.levels.items()}}
+        "equivalence": [{"name": r.name, "levels": {p: _marking(ag, p, k) for p, k in r.levels.items()}}
                         for r in terms.equivalence],
         "citations": {k: {"article": c.article, "rule": c.rule} for k, c in ag.citations.items()},
         "lifecycle": {
@@ -94,8 +93,8 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
-def _marking(party: str, key: str) -> str:
-    scheme = scheme_for(party)
+def _marking(ag: Agreement, party: str, key: str) -> str:
+    scheme = ag.schemes.get(party) if ag.schemes is not None else None
     level = scheme.by_key(key) if scheme is not None else None
     return level.marking if level is not None else key
 

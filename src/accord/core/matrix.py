@@ -17,7 +17,6 @@ from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
-from accord.core.schemes import scheme_for
 
 #: The topic the matrix uses for information outside every topic-scoped agreement.
 OTHER_TOPIC = "OTHER-CMI"
@@ -95,7 +94,7 @@ def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] 
     created = datetime.combine(at, time(), UTC)
     cells: list[Cell] = []
     for a in ps:
-        scheme = scheme_for(a)
+        scheme = agreements.schemes.get(a)
         for b in ps:
             if a == b:
                 continue

@@ -1,0 +1,153 @@
+"""A world: the national policies (SPIFs) and the agreements between them, loaded and checked together.
+
+Layout of a world directory (``docs/spif.md``)::
+
+    DIR/spif/*.xml                       one SPIF per nation (added to the bundled KOR, JPN, USA)
+    DIR/agreements/*.yaml                the agreements (or *.yaml directly in DIR)
+    DIR/equivalence/<agreement>/*.xml    optional: an agreement's equivalence as SPIF equivalent policies
+
+Adding a nation and its agreements is adding files. Everything is parsed and cross-checked before
+anything is returned: a nation defined twice with different content, an agreement naming a
+nation without a SPIF or a level the SPIF does not have, or a SPIF equivalence that contradicts an
+agreement's equivalence table is refused with ``file: field: problem``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from accord.core.agreements import Agreement, AgreementSet
+from accord.core.schemes import Scheme, SchemeRegistry
+from accord.errors import AgreementError, SpifError
+from accord.formats.agreement_yaml import bundled_dir, load_agreements
+from accord.formats.spif import Spif, bundled_spif_dir, bundled_spifs, load_spifs
+
+
+def _same_scheme(a: Scheme, b: Scheme) -> str | None:
+    """What differs between two definitions of one nation's scheme, or None."""
+    if len(a.levels) != len(b.levels):
+        return f"{len(b.levels)} classifications, not {len(a.levels)}"
+    for x, y in zip(a.levels, b.levels, strict=True):
+        if not x.same_as(y):
+            return f"classification {y.marking!r} (key {y.key}) differs from {x.marking!r} (key {x.key})"
+    return None
+
+
+def world_registry(spifs: Iterable[Spif]) -> SchemeRegistry:
+    """The bundled nations plus ``spifs``; a bundled nation may be repeated only with the same levels."""
+    base = {s.scheme.party: s for s in bundled_spifs()}
+    extra: dict[str, Spif] = {}
+    for sp in spifs:
+        party = sp.scheme.party
+        if party in base:
+            diff = _same_scheme(base[party].scheme, sp.scheme)
+            if diff is not None:
+                raise SpifError(f"{party} contradicts the bundled policy {base[party].source}: {diff}",
+                                source=sp.source, field="securityClassifications")
+            continue
+        if party in extra:
+            raise SpifError(f"{party} is already defined by {extra[party].source}", source=sp.source,
+                            field="securityPolicyId/@name")
+        extra[party] = sp
+    return SchemeRegistry([*(s.scheme for s in base.values()), *(s.scheme for s in extra.values())])
+
+
+def check_equivalences(spif: Spif, aset: AgreementSet, *, agreement: str | None = None) -> None:
+    """Refuse a SPIF whose equivalent classifications contradict the agreements' equivalence tables.
+
+    Each ``equivalentClassification`` (level L of the SPIF's nation A → lacv X of policy B) must be
+    what an agreement between A and B says: some version of its table (as signed, or amended) puts
+    L and B's level X in one row. When the SPIF names its agreement (``docRefURI``, or
+    ``equivalence/<agreement>/``), only that agreement counts.
+    """
+    schemes = aset.schemes
+    a = spif.scheme.party
+    for eq in spif.equivalences:
+        where = eq.field
+        ref = eq.agreement or agreement
+        if agreement is not None and eq.agreement is not None and eq.agreement != agreement:
+            raise SpifError(f"names agreement {eq.agreement} inside equivalence/{agreement}/", source=spif.source,
+                            field=f"{where}/@policyRef")
+        target_scheme = schemes.get(eq.policy)
+        if target_scheme is None:
+            raise SpifError(f"equivalent policy {eq.policy} has no SPIF in this world", source=spif.source,
+                            field=f"{where}/@policyRef")
+        target = target_scheme.by_lacv(eq.lacv)
+        if target is None:
+            raise SpifError(f"{eq.policy} has no classification with lacv {eq.lacv}", source=spif.source,
+                            field=f"{where}/@lacv")
+        candidates: list[Agreement]
+        if ref is not None:
+            ag = aset.get(ref)
+            if ag is None:
+                raise SpifError(f"no agreement {ref!r} is loaded", source=spif.source, field=f"{where}/@policyRef")
+            if a not in ag.parties or eq.policy not in ag.parties:
+                raise SpifError(f"{ref} is not between {a} and {eq.policy}", source=spif.source,
+                                field=f"{where}/@policyRef")
+            candidates = [ag]
+        else:
+            candidates = [ag for ag in aset if a in ag.parties and eq.policy in ag.parties]
+        mapped: list[tuple[Agreement, str, str]] = []  # (agreement, row name, B key)
+        for ag in candidates:
+            versions = [ag.terms, *(e.terms for e in ag.lifecycle.events if e.terms is not None)]
+            for terms in versions:
+                row = terms.row_for(eq.level)
+                if row is not None and eq.policy in row.levels:
+                    mapped.append((ag, row.name, row.levels[eq.policy]))
+        if not mapped:
+            scope = f"the {ref}" if ref else f"any agreement between {a} and {eq.policy}"
+            raise SpifError(f"{eq.level.marking} → {target.marking} ({eq.policy}) is not in the equivalence "
+                            f"table of {scope}: the SPIF contradicts the agreement", source=spif.source,
+                            field=where)
+        if not any(key == target.key for _, _, key in mapped):
+            first, row_name, key = mapped[0]
+            said = target_scheme.by_key(key)
+            raise SpifError(f"{eq.level.marking} → {target.marking} ({eq.policy}) contradicts the {first.id} "
+                            f"equivalence table, which maps it to {said.marking if said else key} (row {row_name})",
+                            source=spif.source, field=f"{where}/@lacv")
+
+
+def _layout(path: Path | None) -> tuple[Path, Path | None, Path | None]:
+    """(agreements path, spif dir or None, equivalence dir or None) of a world path."""
+    if path is None:
+        return bundled_dir(), None, None
+    if path.is_file():
+        return path, None, None
+    if not path.is_dir():
+        raise AgreementError("no such file or directory", source=str(path))
+    agreements = path / "agreements" if (path / "agreements").is_dir() else path
+    spif = path / "spif" if (path / "spif").is_dir() else None
+    if spif is not None and spif.resolve() == bundled_spif_dir().resolve():
+        spif = None
+    equivalence = path / "equivalence" if (path / "equivalence").is_dir() else None
+    return agreements, spif, equivalence
+
+
+def load_world(path: str | Path | None = None) -> AgreementSet:
+    """Load and cross-check a world (the bundled agreements and nations when None).
+
+    Raises:
+        AgreementError: (or :class:`SpifError`) the first problem, as ``file: field: problem``;
+            nothing is loaded.
+    """
+    agreements_path, spif_dir, eq_dir = _layout(None if path is None else Path(path))
+    spifs = load_spifs(spif_dir) if spif_dir is not None else []
+    registry = world_registry(spifs)
+    aset = load_agreements(agreements_path, schemes=registry)
+    for sp in (*bundled_spifs(), *spifs):
+        check_equivalences(sp, aset)
+    if eq_dir is not None:
+        for sub in sorted(p for p in eq_dir.iterdir() if p.is_dir()):
+            if aset.get(sub.name) is None:
+                raise SpifError(f"no agreement {sub.name!r} is loaded", source=str(sub))
+            for sp in load_spifs(sub):
+                if sp.scheme.party not in aset.get(sub.name).parties:  # type: ignore[union-attr]
+                    raise SpifError(f"{sp.scheme.party} is not a party to {sub.name}", source=sp.source,
+                                    field="securityPolicyId/@name")
+                diff = _same_scheme(registry[sp.scheme.party], sp.scheme) if sp.scheme.party in registry else None
+                if diff is not None:
+                    raise SpifError(f"{sp.scheme.party} contradicts its policy: {diff}", source=sp.source,
+                                    field="securityClassifications")
+                check_equivalences(sp, aset, agreement=sub.name)
+    return aset
