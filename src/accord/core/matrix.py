@@ -9,7 +9,7 @@ the agreements. Run it on a hypothetical agreement set (an event removed or adde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -63,13 +63,19 @@ class Matrix:
     parties: tuple[str, ...]
     topics: tuple[str, ...]
     cells: tuple[Cell, ...]
+    _index: dict[tuple[str, str, str], Cell] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {(c.holder, c.recipient, c.topic): c for c in self.cells})
 
     def cell(self, holder: str, recipient: str, topic: str) -> Cell:
-        """The cell for a pair and topic."""
-        for c in self.cells:
-            if (c.holder, c.recipient, c.topic) == (holder, recipient, topic):
-                return c
-        raise KeyError((holder, recipient, topic))
+        """The cell for a pair and topic (raises KeyError when the matrix has none)."""
+        return self._index[(holder, recipient, topic)]
+
+    @property
+    def allowed_count(self) -> int:
+        """How many cells allow some level."""
+        return sum(1 for c in self.cells if c.allowed)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -88,24 +94,31 @@ def default_topics(agreements: AgreementSet) -> tuple[str, ...]:
 
 def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] | None = None,
                    parties: Sequence[str] | None = None, consents: Sequence[Consent] = ()) -> Matrix:
-    """Compute the sharing matrix for ``at`` (originator releasing its own information)."""
+    """Compute the sharing matrix for ``at`` (originator releasing its own information).
+
+    Scales with the world: a pair with no channel and no hub between them is decided once per
+    topic at its lowest level (every level is denied alike, NO_CHANNEL), and cells are indexed.
+    """
     ps = tuple(parties) if parties is not None else agreements.parties
     ts = tuple(topics) if topics is not None else default_topics(agreements)
     created = datetime.combine(at, time(), UTC)
+    everyone = frozenset(ps)  # one label per (originator, level, topic), releasable to every party
     cells: list[Cell] = []
     for a in ps:
         scheme = agreements.schemes.get(a)
+        all_levels = scheme.levels if scheme is not None else ()
+        labels = {(lv.key, t): Label(originator=a, classification=lv.marking, topics=frozenset({t}),
+                                     releasable_to=everyone, created=created) for lv in all_levels for t in ts}
         for b in ps:
             if a == b:
                 continue
+            linked = bool(agreements.channels(a, b) or agreements.hub_arrangements(a, b))
+            levels = all_levels if linked else all_levels[-1:]
             for t in ts:
                 last: Decision | None = None
                 found: Cell | None = None
-                levels = scheme.levels if scheme is not None else ()
                 for level in levels:
-                    label = Label(originator=a, classification=level.marking, topics=frozenset({t}),
-                                  releasable_to=frozenset({b}), created=created)
-                    d = decide(label, a, b, at, consents, agreements=agreements)
+                    d = decide(labels[(level.key, t)], a, b, at, consents, agreements=agreements)
                     last = d
                     if d.allowed:
                         found = Cell(a, b, t, True, level.marking, d.marking, d)
@@ -113,7 +126,7 @@ def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] 
                 if found is None:
                     if last is None:  # unknown party: decide() explains
                         label = Label(originator=a, classification="?", topics=frozenset({t}),
-                                      releasable_to=frozenset({b}), created=created)
+                                      releasable_to=everyone, created=created)
                         last = decide(label, a, b, at, consents, agreements=agreements)
                     found = Cell(a, b, t, False, None, None, last)
                 cells.append(found)

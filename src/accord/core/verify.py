@@ -1,0 +1,272 @@
+"""The exhaustive flow check behind ``accord verify``: nothing reaches a party outside an agreement in force.
+
+For every ordered pair of parties (the originator releasing its own item), every level of the
+originator's scheme, every topic class and every interval between lifecycle dates, the engine's
+decision is taken and every *allowed* one is re-checked by an independent oracle written from
+the agreements alone (not from :mod:`accord.core.decision`'s code):
+
+- the route starts at the holder and ends at the recipient, the recipient is within the
+  label's "Releasable To" and no caveat forbids it (JK-R3, JK-R6);
+- every hop is covered by an agreement the decision cites, in force that day (lifecycle,
+  JK-R31), to which both ends are parties, whose topology allows the hop (a hub arrangement
+  joins the hub with a spoke, never two spokes: T-R4), whose scope holds the topic (T-R1) and
+  whose equivalence table maps the level carried on that hop (JK-R2); a hop through a hub is
+  also protected by one of the arrangement's basis agreements in force (T-R3);
+- the recipient's marking is the one the tables give (JK-R4).
+
+States change only on lifecycle dates (signature, entry into force, events, effective dates,
+expiry after a notice, the end of a fixed term), so checking one day per interval between them
+checks every day. Topics are grouped into classes that every agreement treats alike (the same
+scopes hold them); each class is checked through one representative, plus an item with no topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from accord.core.agreements import Agreement, AgreementSet, EventType
+from accord.core.decision import Decision, decide
+from accord.core.labels import Caveat, Label
+from accord.core.schemes import Level
+
+#: The representative topic of the class no agreement scope holds.
+OTHER = "OTHER-CMI"
+#: The class of an item with no topic.
+NO_TOPIC = "(no topic)"
+
+DecideFn = Callable[..., Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """An interval during which the holder may release something to the recipient for a topic class.
+
+    Attributes:
+        start, end: the interval (``end`` excluded; None when open-ended).
+        level: the highest level of the holder's scheme allowed; marking: the recipient's marking.
+    """
+
+    holder: str
+    recipient: str
+    topics: str
+    start: date
+    end: date | None
+    level: str
+    marking: str
+    route: tuple[str, ...]
+    agreements: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """An allowed decision the oracle cannot justify."""
+
+    holder: str
+    recipient: str
+    topics: str
+    level: str
+    at: date
+    route: tuple[str, ...]
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What :func:`verify` checked and found."""
+
+    parties: tuple[str, ...]
+    topic_classes: tuple[tuple[str, ...], ...]
+    pairs: int
+    days: int
+    decisions: int
+    allowed: int
+    flows: tuple[Flow, ...]
+    violations: tuple[Violation, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every allowed flow is justified."""
+        return not self.violations
+
+
+def lifecycle_dates(ag: Agreement) -> set[date]:
+    """Every day on which the agreement's state or terms may change."""
+    life = ag.lifecycle
+    out = {d for d in (life.signed, life.in_force) if d is not None}
+    if life.in_force is not None and life.term_years and not life.auto_renewal:
+        out.add(life.anniversary(life.term_years))
+    for ev in life.events:
+        out.add(ev.on)
+        if ev.effective is not None:
+            out.add(ev.effective)
+        if ev.type is EventType.NOTICE_OF_TERMINATION and ev.effective is None and life.in_force is not None:
+            out.add(life.expiry_after_notice(ev.on))
+    return out
+
+
+def topic_classes(agreements: AgreementSet) -> tuple[tuple[str, ...], ...]:
+    """Topics grouped by the set of scopes (of every version of every agreement) that hold them.
+
+    The class of topics no scope holds is represented by :data:`OTHER`; a final class is the item
+    with no topic at all.
+    """
+    scopes: list[frozenset[str]] = []
+    for ag in agreements:
+        for terms in (ag.terms, *(e.terms for e in ag.lifecycle.events if e.terms is not None)):
+            if terms.topics is not None:
+                scopes.append(terms.topics)
+    topics = sorted({t for s in scopes for t in s})
+    by_sig: dict[tuple[int, ...], list[str]] = {}
+    for t in topics:
+        by_sig.setdefault(tuple(i for i, s in enumerate(scopes) if t in s), []).append(t)
+    return (*(tuple(v) for v in by_sig.values()), (OTHER,), ())
+
+
+def _relevant(aset: AgreementSet, a: str, b: str) -> list[Agreement]:
+    out = list(aset.channels(a, b)) + list(aset.hub_arrangements(a, b))
+    for arr in aset.hub_arrangements(a, b):
+        out.extend(g for g in (aset.get(i) for i in arr.protection_basis) if g is not None)
+    return out
+
+
+def _hop_ok(g: Agreement, x: str, y: str, level: Level, topics: frozenset[str], at: date) -> Level | str:
+    """The level at ``y`` if ``g`` covers the hop, else why not (the oracle's own reading)."""
+    if x not in g.parties or y not in g.parties:
+        return f"{g.id} is not between {x} and {y}"
+    if g.hub is not None and g.hub not in (x, y):
+        return f"{g.id} relays through {g.hub}: {x}→{y} joins two spokes"
+    if not g.state_at(at).exchange_allowed:
+        return f"{g.id} is {g.state_at(at).status.value} on {at}"
+    terms = g.terms_at(at)
+    if terms.topics is not None and (not topics or not topics <= terms.topics):
+        return f"{g.id} does not cover the topics {sorted(topics) or '(none)'}"
+    row = next((r for r in terms.equivalence if r.levels.get(level.party) == level.key), None)
+    if row is None or y not in row.levels:
+        return f"{g.id} does not map {level.marking} to {y}"
+    target = g.schemes.get(y) if g.schemes is not None else None
+    out = target.by_key(row.levels[y]) if target is not None else None
+    if out is None:
+        return f"{g.id} maps {level.marking} to an unknown level of {y}"
+    return out
+
+
+def check(d: Decision, level: Level, aset: AgreementSet, warnings: list[str] | None = None) -> str | None:
+    """Why an allowed decision (originator releasing) is not justified, or None when it is.
+
+    T-R3 (a relay's hops also protected by a basis agreement) is an invariant for a relay; a direct
+    hop between a hub and a spoke made under the arrangement alone, without a basis agreement in
+    force, is reported in ``warnings`` (the engine's rule 5 checks the basis on relays only).
+    """
+    lab, at = d.label, d.at
+    route = d.route
+    if len(route) < 2 or route[0] != d.holder or route[-1] != d.recipient:
+        return f"route {route} does not lead from {d.holder} to {d.recipient}"
+    if d.recipient != lab.originator:
+        if Caveat.ORIGINATOR_ONLY in lab.caveats:
+            return "the item is originator-only"
+        if d.recipient not in lab.releasable_to:
+            return f"{d.recipient} is not in Releasable To"
+    cited = [g for g in (aset.get(i) for i in d.agreements) if g is not None]
+    if len(cited) != len(d.agreements):
+        return f"cites an agreement that is not loaded ({', '.join(d.agreements)})"
+    current = level
+    for x, y in zip(route, route[1:], strict=False):
+        why: list[str] = []
+        nxt: Level | None = None
+        for g in cited:
+            got = _hop_ok(g, x, y, current, lab.topics, at)
+            if isinstance(got, str):
+                why.append(got)
+                continue
+            if g.hub is not None and g.protection_basis:
+                basis = [b for b in (aset.get(i) for i in g.protection_basis) if b is not None]
+                if not any(isinstance(_hop_ok(b, x, y, current, lab.topics, at), Level) for b in basis):
+                    if len(route) > 2:
+                        why.append(f"hop {x}→{y} under {g.id} has no protecting agreement in force (T-R3)")
+                        continue
+                    if warnings is not None:
+                        warnings.append(f"{x}→{y} {current.marking} on {at}: direct under {g.id} without a "
+                                        "basis agreement in force (T-R3 is checked on relays only)")
+            nxt = got
+            break
+        if nxt is None:
+            return f"hop {x}→{y} is not covered by an agreement in force: " + "; ".join(why or ["none cited"])
+        current = nxt
+    if d.marking != current.marking:
+        return f"recipient marking {d.marking!r} is not the tables' {current.marking!r}"
+    return None
+
+
+def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, decide_fn: DecideFn = decide,
+           flows: bool = True) -> Report:
+    """Check every allowed flow of the world (see the module docstring)."""
+    ps = tuple(parties) if parties is not None else agreements.parties
+    classes = topic_classes(agreements)
+    created = datetime(1900, 1, 1, tzinfo=UTC)
+    out_flows: list[Flow] = []
+    violations: list[Violation] = []
+    warnings: list[str] = []
+    decisions = allowed = pairs = days_total = 0
+    everyone = frozenset(ps)  # one label per (originator, level, topic class), releasable to every party
+    label_cache: dict[tuple[str, str], list[Label]] = {}
+    for a in ps:
+        scheme = agreements.schemes.get(a)
+        levels: tuple[Level, ...] = scheme.levels if scheme is not None else ()
+        for b in ps:
+            if a == b:
+                continue
+            pairs += 1
+            dates: set[date] = set()
+            for g in _relevant(agreements, a, b):
+                dates |= lifecycle_dates(g)
+            days = sorted(dates)
+            days = [days[0] - timedelta(days=1), *days] if days else [date(2000, 1, 1)]
+            days_total += len(days)
+            for cls in classes:
+                topics = frozenset(cls[:1])
+                name = "|".join(cls) if cls else NO_TOPIC
+                labels = label_cache.get((a, name))
+                if labels is None:
+                    labels = label_cache[(a, name)] = [
+                        Label(originator=a, classification=lv.marking, topics=topics, releasable_to=everyone,
+                              created=created) for lv in levels]
+                outcome: list[tuple[date, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]] = []
+                for day in days:
+                    best: tuple[str, str, tuple[str, ...], tuple[str, ...]] | None = None
+                    for lv, lab in zip(levels, labels, strict=True):
+                        d = decide_fn(lab, a, b, day, agreements=agreements)
+                        decisions += 1
+                        if not d.allowed:
+                            continue
+                        allowed += 1
+                        problem = check(d, lv, agreements, warnings)
+                        if problem is not None:
+                            violations.append(Violation(a, b, name, lv.marking, day, d.route, problem))
+                        if best is None:
+                            best = (lv.marking, d.marking or "", d.route, d.agreements)
+                    outcome.append((day, best))
+                if flows:
+                    out_flows.extend(_intervals(a, b, name, outcome))
+    return Report(parties=ps, topic_classes=classes, pairs=pairs, days=days_total, decisions=decisions,
+                  allowed=allowed, flows=tuple(out_flows), violations=tuple(violations),
+                  warnings=tuple(warnings))
+
+
+def _intervals(a: str, b: str, name: str,
+               outcome: Iterable[tuple[date, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]]) -> list[Flow]:
+    out: list[Flow] = []
+    items = list(outcome)
+    i = 0
+    while i < len(items):
+        day, best = items[i]
+        j = i + 1
+        while j < len(items) and items[j][1] == best:
+            j += 1
+        if best is not None:
+            end = items[j][0] if j < len(items) else None
+            out.append(Flow(a, b, name, day, end, best[0], best[1], best[2], best[3]))
+        i = j
+    return out
