@@ -170,6 +170,8 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
         for ag in aset:
             console.print(f"[green]ok[/green] {ag.id}: {ag.title} ({ag.source})")
     console.print(f"{total} agreement(s) valid")
+    if len(targets) == 1:  # the world's national policies, checked against the agreements (formats/world.py)
+        console.print(f"{len(aset.schemes)} national policies (SPIF): {', '.join(aset.schemes.parties)}")
 
 
 # ---------------------------------------------------------------- decide

@@ -153,7 +153,8 @@ def _hop_ok(g: Agreement, x: str, y: str, level: Level, topics: frozenset[str], 
     return out
 
 
-def check(d: Decision, level: Level, aset: AgreementSet, warnings: list[str] | None = None) -> str | None:
+def check(d: Decision, level: Level, aset: AgreementSet,
+          warnings: dict[tuple[str, str, str], str] | None = None) -> str | None:
     """Why an allowed decision (originator releasing) is not justified, or None when it is.
 
     T-R3 (a relay's hops also protected by a basis agreement) is an invariant for a relay; a direct
@@ -187,9 +188,10 @@ def check(d: Decision, level: Level, aset: AgreementSet, warnings: list[str] | N
                     if len(route) > 2:
                         why.append(f"hop {x}→{y} under {g.id} has no protecting agreement in force (T-R3)")
                         continue
-                    if warnings is not None:
-                        warnings.append(f"{x}→{y} {current.marking} on {at}: direct under {g.id} without a "
-                                        "basis agreement in force (T-R3 is checked on relays only)")
+                    if warnings is not None and (x, y, g.id) not in warnings:
+                        warnings[(x, y, g.id)] = (f"{x}→{y} directly under {g.id} (hub {g.hub}) without a basis "
+                                                  f"agreement in force, first on {at} (T-R3 is checked on relays "
+                                                  "only)")
             nxt = got
             break
         if nxt is None:
@@ -208,7 +210,7 @@ def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, de
     created = datetime(1900, 1, 1, tzinfo=UTC)
     out_flows: list[Flow] = []
     violations: list[Violation] = []
-    warnings: list[str] = []
+    warnings: dict[tuple[str, str, str], str] = {}
     decisions = allowed = pairs = days_total = 0
     everyone = frozenset(ps)  # one label per (originator, level, topic class), releasable to every party
     label_cache: dict[tuple[str, str], list[Label]] = {}
@@ -252,7 +254,7 @@ def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, de
                     out_flows.extend(_intervals(a, b, name, outcome))
     return Report(parties=ps, topic_classes=classes, pairs=pairs, days=days_total, decisions=decisions,
                   allowed=allowed, flows=tuple(out_flows), violations=tuple(violations),
-                  warnings=tuple(warnings))
+                  warnings=tuple(warnings.values()))
 
 
 def _intervals(a: str, b: str, name: str,

@@ -9,8 +9,8 @@ import yaml
 from accord.errors import InputError
 
 
-class _StrictLoader(yaml.SafeLoader):
-    pass
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when present (a world of hundreds of documents loads ~10x faster)."""
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -24,8 +24,18 @@ from pathlib import Path
 
 from lxml import etree
 
+from accord.core.labels import Caveat, Label
 from accord.core.parties import is_alpha3, is_topic
-from accord.core.schemes import CAVEAT, RELEASABLE_TO, TOPIC, Category, Level, Scheme, SchemeRegistry, normalise_marking
+from accord.core.schemes import (
+    CAVEAT,
+    RELEASABLE_TO,
+    TOPIC,
+    Category,
+    Level,
+    Scheme,
+    SchemeRegistry,
+    normalise_marking,
+)
 from accord.errors import SpifError
 
 NS = "http://www.xmlspif.org/spif"
@@ -509,3 +519,33 @@ def validate_label_fields(scheme: Scheme, classification: str, topics: Iterable[
             elif check is not None and not check(v):
                 problems.append(f"{tag}: {v!r} is malformed")
     return problems
+
+
+def render_banner(label: Label, schemes: SchemeRegistry) -> str:
+    """A label's banner rendered from its policy's SPIF: the canonical national marking of the
+    classification and the ``Releasable To`` prefix and separator of the policy's marking qualifier
+    (``KOR 군사Ⅱ급비밀 // DPRK-MISSILE // REL TO JPN, USA``). Falls back to the label's own text for a
+    policy the registry does not hold."""
+    scheme = schemes.get(label.originator)
+    if scheme is None:
+        return label.banner
+    level = scheme.level(label.classification)
+    parts = [f"{label.originator} {level.marking if level is not None else label.classification}"]
+    if label.topics:
+        parts.append(" ".join(sorted(label.topics)))
+    if Caveat.ORIGINATOR_ONLY in label.caveats:
+        parts.append(f"{label.originator} ONLY")
+    elif label.releasable_to:
+        parts.append(scheme.rel_marking(label.releasable_to))
+    if Caveat.ORIGINATOR_CONTROL in label.caveats:
+        parts.append("ORCON")
+    return " // ".join(parts)
+
+
+def validate_label(label: Label, schemes: SchemeRegistry) -> list[str]:
+    """Problems of a label against its policy's SPIF (empty when it conforms)."""
+    scheme = schemes.get(label.originator)
+    if scheme is None:
+        return [f"PolicyIdentifier: no SPIF is loaded for {label.originator}"]
+    return validate_label_fields(scheme, label.classification, label.topics, label.releasable_to,
+                                 [c.value for c in label.caveats])

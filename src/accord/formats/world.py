@@ -15,13 +15,14 @@ agreement's equivalence table is refused with ``file: field: problem``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
-from accord.core.agreements import Agreement, AgreementSet
-from accord.core.schemes import Scheme, SchemeRegistry
+from accord.core.agreements import Agreement, AgreementSet, Terms
+from accord.core.schemes import Level, Scheme, SchemeRegistry
 from accord.errors import AgreementError, SpifError
 from accord.formats.agreement_yaml import bundled_dir, load_agreements
-from accord.formats.spif import Spif, bundled_spif_dir, bundled_spifs, load_spifs
+from accord.formats.spif import Spif, bundled_spif_dir, bundled_spifs, load_spifs, write_spif
 
 
 def _same_scheme(a: Scheme, b: Scheme) -> str | None:
@@ -151,3 +152,126 @@ def load_world(path: str | Path | None = None) -> AgreementSet:
                                     field="securityClassifications")
                 check_equivalences(sp, aset, agreement=sub.name)
     return aset
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a world and exporting its policies
+
+
+def agreement_document(ag: Agreement) -> dict[str, object]:
+    """The agreement as a document :func:`accord.formats.agreement_yaml.parse_agreement` reads back."""
+
+    def terms(t: Terms) -> tuple[dict[str, object], list[dict[str, object]]]:
+        scope: dict[str, object] = {"topics": "all" if t.topics is None else sorted(t.topics)}
+        return scope, [{"name": r.name, "levels": dict(r.levels)} for r in t.equivalence]
+
+    scope, equivalence = terms(ag.terms)
+    life = ag.lifecycle
+    events: list[dict[str, object]] = []
+    for e in life.events:
+        ev: dict[str, object] = {"date": e.on.isoformat(), "type": e.type.value}
+        if e.note:
+            ev["note"] = e.note
+        if e.by:
+            ev["by"] = e.by
+        if e.effective:
+            ev["effective"] = e.effective.isoformat()
+        if e.terms is not None:
+            s, q = terms(e.terms)
+            ev["terms"] = {"scope": s, "equivalence": q}
+        if not e.sourced:
+            ev["sourced"] = False
+        events.append(ev)
+    lifecycle: dict[str, object] = {
+        "signed": life.signed.isoformat() if life.signed else None,
+        "in_force": life.in_force.isoformat() if life.in_force else None}
+    if life.term_years:
+        lifecycle["term_years"] = life.term_years
+    if life.auto_renewal:
+        lifecycle["auto_renewal"] = True
+    if life.notice_days:
+        lifecycle["notice_days"] = life.notice_days
+    if events:
+        lifecycle["events"] = events
+    doc: dict[str, object] = {
+        "id": ag.id, "title": ag.title, "kind": ag.kind.value, "parties": list(ag.parties),
+        "legal_status": ag.legal_status.value, "onward_release_requires_consent": ag.onward_release_requires_consent,
+        "scope": scope, "equivalence": equivalence}
+    if ag.hub:
+        doc["hub"] = ag.hub
+    if ag.protection_basis:
+        doc["protection_basis"] = list(ag.protection_basis)
+    if ag.min_suite:
+        doc["min_suite"] = ag.min_suite
+    if ag.citations:
+        doc["citations"] = {k: ({"article": c.article, "rule": c.rule} if c.rule else {"article": c.article})
+                            for k, c in ag.citations.items()}
+    doc["lifecycle"] = lifecycle
+    if ag.provenance:
+        doc["provenance"] = dict(ag.provenance)
+    return doc
+
+
+def write_world(aset: AgreementSet, out: Path) -> list[Path]:
+    """Write a world as files (``spif/`` for every nation not bundled, ``agreements/``); returns the files."""
+    import yaml
+
+    bundled = {s.scheme.party for s in bundled_spifs()}
+    written: list[Path] = []
+    (out / "spif").mkdir(parents=True, exist_ok=True)
+    (out / "agreements").mkdir(parents=True, exist_ok=True)
+    for scheme in aset.schemes:
+        if scheme.party in bundled:
+            continue
+        path = out / "spif" / f"{scheme.party}.xml"
+        path.write_bytes(write_spif(scheme))
+        written.append(path)
+    for ag in aset:
+        path = out / "agreements" / f"{ag.id}.yaml"
+        path.write_text(yaml.safe_dump(agreement_document(ag), allow_unicode=True, sort_keys=False), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def equivalence_pairs(ag: Agreement, terms: Terms, party: str) -> dict[str, list[tuple[Level, Level]]]:
+    """Per other party: (party's level, its equivalent there) under ``terms`` of ``ag``."""
+    schemes = ag.schemes
+    out: dict[str, list[tuple[Level, Level]]] = {}
+    if schemes is None or party not in schemes:
+        return out
+    own = schemes[party]
+    for row in terms.equivalence:
+        mine = own.by_key(row.levels[party]) if party in row.levels else None
+        if mine is None:
+            continue
+        for other, key in row.levels.items():
+            target = schemes.get(other)
+            lv = target.by_key(key) if target is not None and other != party else None
+            if lv is not None:
+                out.setdefault(other, []).append((mine, lv))
+    return out
+
+
+def export_spifs(aset: AgreementSet, out: Path, *, at: date | None = None) -> list[Path]:
+    """Write each nation's SPIF (``spif/``) and, per agreement, each party's SPIF with the equivalence
+    as equivalent policies (``equivalence/<agreement>/<party>.xml``; the terms in effect on ``at``,
+    or as signed when None). The output is itself a world's policy part: the agreements' table and
+    the exported SPIFs agree, and :func:`load_world` checks it."""
+    written: list[Path] = []
+    (out / "spif").mkdir(parents=True, exist_ok=True)
+    for scheme in aset.schemes:
+        path = out / "spif" / f"{scheme.party}.xml"
+        path.write_bytes(write_spif(scheme))
+        written.append(path)
+    for ag in aset:
+        terms = ag.terms_at(at) if at is not None else ag.terms
+        sub = out / "equivalence" / ag.id
+        sub.mkdir(parents=True, exist_ok=True)
+        for party in ag.parties:
+            scheme = aset.schemes.get(party)
+            if scheme is None:
+                continue
+            path = sub / f"{party}.xml"
+            path.write_bytes(write_spif(scheme, equivalences=equivalence_pairs(ag, terms, party), agreement=ag.id))
+            written.append(path)
+    return written
