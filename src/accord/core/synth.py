@@ -138,21 +138,21 @@ def synth_world(nations: int, bilaterals: int, multilaterals: int, *, seed: int 
         raise ValueError(f"{nations} nations have only {len(pairs)} pairs for {bilaterals} bilaterals")
     if multilaterals and nations < 3:
         raise ValueError("a multilateral needs at least three nations")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible world, not a secret
     codes = [nation_code(i) for i in range(nations)]
     schemes = SchemeRegistry(_scheme(c, rng) for c in codes)
     out: list[Agreement] = []
     by_pair: dict[tuple[str, str], str] = {}
     for n, (i, j) in enumerate(sorted(rng.sample(pairs, bilaterals))):
-        ps = (codes[i], codes[j])
+        pair = (codes[i], codes[j])
         topics = frozenset(rng.sample(TOPICS, rng.choice((1, 2)))) if rng.random() < 0.2 else None
-        ag_id = f"b{n:04d}-{ps[0].lower()}-{ps[1].lower()}"
-        by_pair[ps] = ag_id
+        ag_id = f"b{n:04d}-{pair[0].lower()}-{pair[1].lower()}"
+        by_pair[pair] = ag_id
         out.append(Agreement(
-            id=ag_id, title=f"Security agreement {ps[0]}–{ps[1]}", kind=Kind.BILATERAL, parties=ps, hub=None,
-            terms=Terms(topics=topics, equivalence=_rows(ps, schemes, rng.random() < 0.25)),
+            id=ag_id, title=f"Security agreement {pair[0]}–{pair[1]}", kind=Kind.BILATERAL, parties=pair, hub=None,
+            terms=Terms(topics=topics, equivalence=_rows(pair, schemes, rng.random() < 0.25)),
             onward_release_requires_consent=True, legal_status=LegalStatus.LEGALLY_BINDING,
-            lifecycle=_lifecycle(rng, ps), citations=_CITE, provenance={"everything": "synthetic"},
+            lifecycle=_lifecycle(rng, pair), citations=_CITE, provenance={"everything": "synthetic"},
             source=f"synthetic:{seed}", schemes=schemes))
     for n in range(multilaterals):
         ps = tuple(sorted(rng.sample(codes, min(nations, rng.randint(3, 6)))))

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from accord.core.agreements import Agreement, AgreementSet, EventType
 from accord.core.decision import Decision, decide
@@ -174,7 +175,7 @@ def check(d: Decision, level: Level, aset: AgreementSet,
     if len(cited) != len(d.agreements):
         return f"cites an agreement that is not loaded ({', '.join(d.agreements)})"
     current = level
-    for x, y in zip(route, route[1:], strict=False):
+    for x, y in pairwise(route):
         why: list[str] = []
         nxt: Level | None = None
         for g in cited:

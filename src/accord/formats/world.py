@@ -268,10 +268,10 @@ def export_spifs(aset: AgreementSet, out: Path, *, at: date | None = None) -> li
         sub = out / "equivalence" / ag.id
         sub.mkdir(parents=True, exist_ok=True)
         for party in ag.parties:
-            scheme = aset.schemes.get(party)
-            if scheme is None:
+            own = aset.schemes.get(party)
+            if own is None:
                 continue
             path = sub / f"{party}.xml"
-            path.write_bytes(write_spif(scheme, equivalences=equivalence_pairs(ag, terms, party), agreement=ag.id))
+            path.write_bytes(write_spif(own, equivalences=equivalence_pairs(ag, terms, party), agreement=ag.id))
             written.append(path)
     return written
