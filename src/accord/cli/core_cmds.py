@@ -171,7 +171,8 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
             console.print(f"[green]ok[/green] {ag.id}: {ag.title} ({ag.source})")
     console.print(f"{total} agreement(s) valid")
     if len(targets) == 1:  # the world's national policies, checked against the agreements (formats/world.py)
-        console.print(f"{len(aset.schemes)} national policies (SPIF): {', '.join(aset.schemes.parties)}")
+        nations = ", ".join(aset.schemes.parties)
+        console.print(f"{len(aset.schemes)} national policies (SPIF): {nations}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------- decide

@@ -49,10 +49,17 @@ class Cell:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         d = self.decision
-        return {"holder": self.holder, "recipient": self.recipient, "topic": self.topic,
-                "allowed": self.allowed, "level": self.level, "marking": self.marking,
-                "route": list(d.route), "agreements": list(d.agreements),
-                "reasons": [r.to_dict() for r in (d.denials if not self.allowed else d.reasons)]}
+        return {
+            "holder": self.holder,
+            "recipient": self.recipient,
+            "topic": self.topic,
+            "allowed": self.allowed,
+            "level": self.level,
+            "marking": self.marking,
+            "route": list(d.route),
+            "agreements": list(d.agreements),
+            "reasons": [r.to_dict() for r in (d.denials if not self.allowed else d.reasons)],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +86,12 @@ class Matrix:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"at": self.at.isoformat(), "parties": list(self.parties), "topics": list(self.topics),
-                "cells": [c.to_dict() for c in self.cells]}
+        return {
+            "at": self.at.isoformat(),
+            "parties": list(self.parties),
+            "topics": list(self.topics),
+            "cells": [c.to_dict() for c in self.cells],
+        }
 
 
 def default_topics(agreements: AgreementSet) -> tuple[str, ...]:
@@ -92,8 +103,14 @@ def default_topics(agreements: AgreementSet) -> tuple[str, ...]:
     return (*sorted(topics), OTHER_TOPIC)
 
 
-def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] | None = None,
-                   parties: Sequence[str] | None = None, consents: Sequence[Consent] = ()) -> Matrix:
+def sharing_matrix(
+    agreements: AgreementSet,
+    at: date,
+    *,
+    topics: Sequence[str] | None = None,
+    parties: Sequence[str] | None = None,
+    consents: Sequence[Consent] = (),
+) -> Matrix:
     """Compute the sharing matrix for ``at`` (originator releasing its own information).
 
     Scales with the world: a pair with no channel and no hub between them is decided once per
@@ -107,8 +124,13 @@ def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] 
     for a in ps:
         scheme = agreements.schemes.get(a)
         all_levels = scheme.levels if scheme is not None else ()
-        labels = {(lv.key, t): Label(originator=a, classification=lv.marking, topics=frozenset({t}),
-                                     releasable_to=everyone, created=created) for lv in all_levels for t in ts}
+        labels = {
+            (lv.key, t): Label(
+                originator=a, classification=lv.marking, topics=frozenset({t}), releasable_to=everyone, created=created
+            )
+            for lv in all_levels
+            for t in ts
+        }
         for b in ps:
             if a == b:
                 continue
@@ -125,8 +147,13 @@ def sharing_matrix(agreements: AgreementSet, at: date, *, topics: Sequence[str] 
                         break
                 if found is None:
                     if last is None:  # unknown party: decide() explains
-                        label = Label(originator=a, classification="?", topics=frozenset({t}),
-                                      releasable_to=everyone, created=created)
+                        label = Label(
+                            originator=a,
+                            classification="?",
+                            topics=frozenset({t}),
+                            releasable_to=everyone,
+                            created=created,
+                        )
                         last = decide(label, a, b, at, consents, agreements=agreements)
                     found = Cell(a, b, t, False, None, None, last)
                 cells.append(found)

@@ -63,9 +63,25 @@ class Level:
 
     def same_as(self, other: Level) -> bool:
         """True when two levels (from two loads of a scheme) carry the same data."""
-        return (self.party, self.key, self.marking, self.rank, self.english, self.other_markings,
-                self.aliases, self.lacv) == (other.party, other.key, other.marking, other.rank, other.english,
-                                             other.other_markings, other.aliases, other.lacv)
+        return (
+            self.party,
+            self.key,
+            self.marking,
+            self.rank,
+            self.english,
+            self.other_markings,
+            self.aliases,
+            self.lacv,
+        ) == (
+            other.party,
+            other.key,
+            other.marking,
+            other.rank,
+            other.english,
+            other.other_markings,
+            other.aliases,
+            other.lacv,
+        )
 
     def __str__(self) -> str:
         return self.marking

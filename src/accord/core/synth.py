@@ -39,10 +39,16 @@ ENGLISH = ("TOP SECRET", "SECRET", "CONFIDENTIAL", "RESTRICTED")
 _KEYS = ("TS", "S", "C", "R", "U")
 #: Topics synthetic agreements may be scoped to.
 TOPICS = ("MISSILE", "NUCLEAR", "MARITIME", "CYBER")
-_CITE = {"parties": Citation("Art. 1", "US-R1"), "scope": Citation("Art. 1", "T-R1"),
-         "equivalence": Citation("Art. 4", "JK-R2"), "third_party": Citation("Art. 6", "JK-R6"),
-         "relay": Citation("para. 4", "T-R5"), "protection": Citation("para. 3", "T-R3"),
-         "lifecycle": Citation("Art. 21", "JK-R31"), "survival": Citation("Art. 21.4", "JK-R31")}
+_CITE = {
+    "parties": Citation("Art. 1", "US-R1"),
+    "scope": Citation("Art. 1", "T-R1"),
+    "equivalence": Citation("Art. 4", "JK-R2"),
+    "third_party": Citation("Art. 6", "JK-R6"),
+    "relay": Citation("para. 4", "T-R5"),
+    "protection": Citation("para. 3", "T-R3"),
+    "lifecycle": Citation("Art. 21", "JK-R31"),
+    "survival": Citation("Art. 21.4", "JK-R31"),
+}
 
 
 def nation_code(i: int) -> str:
@@ -71,10 +77,18 @@ class World:
 def _scheme(code: str, rng: random.Random) -> Scheme:
     n = rng.choice((3, 4, 4, 5))
     names = [*ENGLISH, "UNCLASSIFIED-CONTROLLED"][:n]
-    levels = tuple(Level(party=code, key=_KEYS[i], marking=f"{code} {names[i]}", rank=n - i,
-                         english=names[i],
-                         aliases=(f"{code}-{_KEYS[i]}",), lacv=n - i)
-                   for i in range(n))
+    levels = tuple(
+        Level(
+            party=code,
+            key=_KEYS[i],
+            marking=f"{code} {names[i]}",
+            rank=n - i,
+            english=names[i],
+            aliases=(f"{code}-{_KEYS[i]}",),
+            lacv=n - i,
+        )
+        for i in range(n)
+    )
     return Scheme(party=code, name=f"Synthetic scheme of {code}", levels=levels, basis="synthetic")
 
 
@@ -105,8 +119,9 @@ def _lifecycle(rng: random.Random, parties: tuple[str, ...]) -> Lifecycle:
     r = rng.random()
     on = in_force + timedelta(days=rng.randrange(200, 3000))
     if r < 0.15:
-        events.append(Event(on, EventType.NOTICE_OF_TERMINATION, "synthetic notice", by=rng.choice(parties),
-                            sourced=False))
+        events.append(
+            Event(on, EventType.NOTICE_OF_TERMINATION, "synthetic notice", by=rng.choice(parties), sourced=False)
+        )
         r2 = rng.random()
         if r2 < 0.4:
             events.append(Event(on + timedelta(days=30), EventType.NOTICE_SUSPENDED, sourced=False))
@@ -120,8 +135,9 @@ def _lifecycle(rng: random.Random, parties: tuple[str, ...]) -> Lifecycle:
             events.append(Event(on + timedelta(days=rng.randrange(30, 700)), EventType.RESUMED, sourced=False))
     elif r < 0.30:
         events.append(Event(on, EventType.TERMINATED, "synthetic termination", sourced=False))
-    return Lifecycle(signed=signed, in_force=in_force, term_years=term, auto_renewal=renewing,
-                     notice_days=90, events=tuple(events))
+    return Lifecycle(
+        signed=signed, in_force=in_force, term_years=term, auto_renewal=renewing, notice_days=90, events=tuple(events)
+    )
 
 
 def synth_world(nations: int, bilaterals: int, multilaterals: int, *, seed: int = 0) -> World:
@@ -148,12 +164,23 @@ def synth_world(nations: int, bilaterals: int, multilaterals: int, *, seed: int 
         topics = frozenset(rng.sample(TOPICS, rng.choice((1, 2)))) if rng.random() < 0.2 else None
         ag_id = f"b{n:04d}-{pair[0].lower()}-{pair[1].lower()}"
         by_pair[pair] = ag_id
-        out.append(Agreement(
-            id=ag_id, title=f"Security agreement {pair[0]}–{pair[1]}", kind=Kind.BILATERAL, parties=pair, hub=None,
-            terms=Terms(topics=topics, equivalence=_rows(pair, schemes, rng.random() < 0.25)),
-            onward_release_requires_consent=True, legal_status=LegalStatus.LEGALLY_BINDING,
-            lifecycle=_lifecycle(rng, pair), citations=_CITE, provenance={"everything": "synthetic"},
-            source=f"synthetic:{seed}", schemes=schemes))
+        out.append(
+            Agreement(
+                id=ag_id,
+                title=f"Security agreement {pair[0]}–{pair[1]}",
+                kind=Kind.BILATERAL,
+                parties=pair,
+                hub=None,
+                terms=Terms(topics=topics, equivalence=_rows(pair, schemes, rng.random() < 0.25)),
+                onward_release_requires_consent=True,
+                legal_status=LegalStatus.LEGALLY_BINDING,
+                lifecycle=_lifecycle(rng, pair),
+                citations=_CITE,
+                provenance={"everything": "synthetic"},
+                source=f"synthetic:{seed}",
+                schemes=schemes,
+            )
+        )
     for n in range(multilaterals):
         ps = tuple(sorted(rng.sample(codes, min(nations, rng.randint(3, 6)))))
         hub = rng.choice(ps) if rng.random() < 0.5 else None
@@ -161,12 +188,22 @@ def synth_world(nations: int, bilaterals: int, multilaterals: int, *, seed: int 
         if hub is not None:
             basis = tuple(by_pair[k] for k in (tuple(sorted((hub, p))) for p in ps if p != hub) if k in by_pair)
         topics = frozenset(rng.sample(TOPICS, rng.choice((1, 2)))) if rng.random() < 0.6 else None
-        out.append(Agreement(
-            id=f"m{n:04d}", title=f"Multilateral arrangement {n}" + (f" (hub {hub})" if hub else ""),
-            kind=Kind.MULTILATERAL, parties=ps, hub=hub,
-            terms=Terms(topics=topics, equivalence=_rows(ps, schemes, rng.random() < 0.5)),
-            onward_release_requires_consent=True,
-            legal_status=LegalStatus.NOT_LEGALLY_BINDING if hub else LegalStatus.LEGALLY_BINDING,
-            lifecycle=_lifecycle(rng, ps), protection_basis=basis, citations=_CITE,
-            provenance={"everything": "synthetic"}, source=f"synthetic:{seed}", schemes=schemes))
+        out.append(
+            Agreement(
+                id=f"m{n:04d}",
+                title=f"Multilateral arrangement {n}" + (f" (hub {hub})" if hub else ""),
+                kind=Kind.MULTILATERAL,
+                parties=ps,
+                hub=hub,
+                terms=Terms(topics=topics, equivalence=_rows(ps, schemes, rng.random() < 0.5)),
+                onward_release_requires_consent=True,
+                legal_status=LegalStatus.NOT_LEGALLY_BINDING if hub else LegalStatus.LEGALLY_BINDING,
+                lifecycle=_lifecycle(rng, ps),
+                protection_basis=basis,
+                citations=_CITE,
+                provenance={"everything": "synthetic"},
+                source=f"synthetic:{seed}",
+                schemes=schemes,
+            )
+        )
     return World(seed=seed, schemes=schemes, agreements=AgreementSet(out))

@@ -154,8 +154,9 @@ def _hop_ok(g: Agreement, x: str, y: str, level: Level, topics: frozenset[str], 
     return out
 
 
-def check(d: Decision, level: Level, aset: AgreementSet,
-          warnings: dict[tuple[str, str, str], str] | None = None) -> str | None:
+def check(
+    d: Decision, level: Level, aset: AgreementSet, warnings: dict[tuple[str, str, str], str] | None = None
+) -> str | None:
     """Why an allowed decision (originator releasing) is not justified, or None when it is.
 
     T-R3 (a relay's hops also protected by a basis agreement) is an invariant for a relay; a direct
@@ -190,9 +191,11 @@ def check(d: Decision, level: Level, aset: AgreementSet,
                         why.append(f"hop {x}→{y} under {g.id} has no protecting agreement in force (T-R3)")
                         continue
                     if warnings is not None and (x, y, g.id) not in warnings:
-                        warnings[(x, y, g.id)] = (f"{x}→{y} directly under {g.id} (hub {g.hub}) without a basis "
-                                                  f"agreement in force, first on {at} (T-R3 is checked on relays "
-                                                  "only)")
+                        warnings[(x, y, g.id)] = (
+                            f"{x}→{y} directly under {g.id} (hub {g.hub}) without a basis "
+                            f"agreement in force, first on {at} (T-R3 is checked on relays "
+                            "only)"
+                        )
             nxt = got
             break
         if nxt is None:
@@ -203,9 +206,19 @@ def check(d: Decision, level: Level, aset: AgreementSet,
     return None
 
 
-def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, decide_fn: DecideFn = decide,
-           flows: bool = True) -> Report:
-    """Check every allowed flow of the world (see the module docstring)."""
+def verify(
+    agreements: AgreementSet,
+    *,
+    parties: Sequence[str] | None = None,
+    decide_fn: DecideFn | None = None,
+    flows: bool = True,
+) -> Report:
+    """Check every allowed flow of the world (see the module docstring).
+
+    ``decide_fn`` is the engine under test (:func:`accord.core.decision.decide` by default).
+    """
+    if decide_fn is None:
+        decide_fn = decide
     ps = tuple(parties) if parties is not None else agreements.parties
     classes = topic_classes(agreements)
     created = datetime(1900, 1, 1, tzinfo=UTC)
@@ -234,8 +247,15 @@ def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, de
                 labels = label_cache.get((a, name))
                 if labels is None:
                     labels = label_cache[(a, name)] = [
-                        Label(originator=a, classification=lv.marking, topics=topics, releasable_to=everyone,
-                              created=created) for lv in levels]
+                        Label(
+                            originator=a,
+                            classification=lv.marking,
+                            topics=topics,
+                            releasable_to=everyone,
+                            created=created,
+                        )
+                        for lv in levels
+                    ]
                 outcome: list[tuple[date, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]] = []
                 for day in days:
                     best: tuple[str, str, tuple[str, ...], tuple[str, ...]] | None = None
@@ -253,13 +273,22 @@ def verify(agreements: AgreementSet, *, parties: Sequence[str] | None = None, de
                     outcome.append((day, best))
                 if flows:
                     out_flows.extend(_intervals(a, b, name, outcome))
-    return Report(parties=ps, topic_classes=classes, pairs=pairs, days=days_total, decisions=decisions,
-                  allowed=allowed, flows=tuple(out_flows), violations=tuple(violations),
-                  warnings=tuple(warnings.values()))
+    return Report(
+        parties=ps,
+        topic_classes=classes,
+        pairs=pairs,
+        days=days_total,
+        decisions=decisions,
+        allowed=allowed,
+        flows=tuple(out_flows),
+        violations=tuple(violations),
+        warnings=tuple(warnings.values()),
+    )
 
 
-def _intervals(a: str, b: str, name: str,
-               outcome: Iterable[tuple[date, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]]) -> list[Flow]:
+def _intervals(
+    a: str, b: str, name: str, outcome: Iterable[tuple[date, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]]
+) -> list[Flow]:
     out: list[Flow] = []
     items = list(outcome)
     i = 0

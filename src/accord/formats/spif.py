@@ -45,8 +45,11 @@ _S = f"{{{NS}}}"
 _A = f"{{{ACC}}}"
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _KEY = re.compile(r"[A-Z0-9][A-Z0-9_]{0,31}")
-_KINDS = {"PERMISSIVE": ("enumerated", "permissive"), "RESTRICTIVE": ("enumerated", "restrictive"),
-          "INFORMATIVE": ("tagType7", None)}
+_KINDS = {
+    "PERMISSIVE": ("enumerated", "permissive"),
+    "RESTRICTIVE": ("enumerated", "restrictive"),
+    "INFORMATIVE": ("tagType7", None),
+}
 MAX_BYTES = 1 << 20
 
 
@@ -109,8 +112,11 @@ class _Ctx:
         for name, value in el.attrib.items():
             key = str(name)
             if key not in allowed:
-                raise self.err(f"{field}/@{_short(key)}", "attribute not supported by Accord's SPIF subset "
-                               f"(allowed: {', '.join(sorted(_short(a) for a in allowed)) or 'none'})")
+                raise self.err(
+                    f"{field}/@{_short(key)}",
+                    "attribute not supported by Accord's SPIF subset "
+                    f"(allowed: {', '.join(sorted(_short(a) for a in allowed)) or 'none'})",
+                )
             out[key] = str(value)
         for name in sorted(required):
             if not out.get(name, "").strip():
@@ -126,8 +132,11 @@ class _Ctx:
         out = []
         for child in el:
             if child.tag not in allowed:
-                raise self.err(f"{field}/{_short(child.tag)}", "element not supported by Accord's SPIF subset "
-                               f"(allowed here: {', '.join(sorted(_short(a) for a in allowed))})")
+                raise self.err(
+                    f"{field}/{_short(child.tag)}",
+                    "element not supported by Accord's SPIF subset "
+                    f"(allowed here: {', '.join(sorted(_short(a) for a in allowed))})",
+                )
             if child.tail is not None and child.tail.strip():
                 raise self.err(field, "text between elements")
             out.append(child)
@@ -154,8 +163,9 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
     ctx = _Ctx(source)
     if len(data) > MAX_BYTES:
         raise ctx.err("(document)", f"larger than {MAX_BYTES} bytes")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             remove_comments=True, remove_pis=True)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
+    )
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -164,12 +174,25 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
         raise ctx.err("(document)", "a DTD is not allowed")
     if root.tag != f"{_S}SPIF":
         raise ctx.err("(document)", f"root element is {_short(root.tag)}, expected spif:SPIF in namespace {NS}")
-    top = ctx.attrs(root, "SPIF", {"schemaVersion", "version", "creationDate", "originatorDN", "keyIdentifier",
-                                   "privilegeId", "rbacId"}, {"schemaVersion", "version"})
+    top = ctx.attrs(
+        root,
+        "SPIF",
+        {"schemaVersion", "version", "creationDate", "originatorDN", "keyIdentifier", "privilegeId", "rbacId"},
+        {"schemaVersion", "version"},
+    )
     if top["schemaVersion"] != "2.1":
         raise ctx.err("SPIF/@schemaVersion", f"SPIF {top['schemaVersion']} is not supported (Accord reads 2.1)")
-    kids = ctx.children(root, "SPIF", {f"{_S}securityPolicyId", f"{_A}scheme", f"{_S}securityClassifications",
-                                       f"{_S}securityCategoryTagSets", f"{_S}equivalentPolicies"})
+    kids = ctx.children(
+        root,
+        "SPIF",
+        {
+            f"{_S}securityPolicyId",
+            f"{_A}scheme",
+            f"{_S}securityClassifications",
+            f"{_S}securityCategoryTagSets",
+            f"{_S}equivalentPolicies",
+        },
+    )
     by_tag: dict[str, etree._Element] = {}
     for k in kids:
         if k.tag in by_tag:
@@ -181,8 +204,10 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
     pa = ctx.attrs(pol, "securityPolicyId", {"name", "id"}, {"name", "id"})
     party = pa["name"].strip()
     if not is_alpha3(party):
-        raise ctx.err("securityPolicyId/@name", f"{party!r} is not an ISO 3166 alpha-3 code (Accord names a "
-                      "national policy by its nation)")
+        raise ctx.err(
+            "securityPolicyId/@name",
+            f"{party!r} is not an ISO 3166 alpha-3 code (Accord names a national policy by its nation)",
+        )
     oid = pa["id"].strip()
     if not _OID.fullmatch(oid):
         raise ctx.err("securityPolicyId/@id", f"{oid!r} is not an object identifier")
@@ -207,8 +232,12 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
 
     for i, el in enumerate(ctx.children(classes, "securityClassifications", {f"{_S}securityClassification"})):
         f = f"securityClassification[{i + 1}]"
-        a = ctx.attrs(el, f, {"name", "lacv", "hierarchy", "color", "obsolete", f"{_A}key", f"{_A}english"},
-                      {"name", "lacv", "hierarchy", f"{_A}key", f"{_A}english"})
+        a = ctx.attrs(
+            el,
+            f,
+            {"name", "lacv", "hierarchy", "color", "obsolete", f"{_A}key", f"{_A}english"},
+            {"name", "lacv", "hierarchy", f"{_A}key", f"{_A}english"},
+        )
         marking = a["name"].strip()
         lacv = ctx.integer(a["lacv"], f"{f}/@lacv")
         rank = ctx.integer(a["hierarchy"], f"{f}/@hierarchy")
@@ -224,15 +253,19 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
         others: list[str] = []
         aliases: list[str] = []
         equivs: list[tuple[str, int, str]] = []
-        for j, ch in enumerate(ctx.children(el, f, {f"{_S}markingData", f"{_A}marking", f"{_A}alias",
-                                                     f"{_S}equivalentClassification"})):
+        for j, ch in enumerate(
+            ctx.children(el, f, {f"{_S}markingData", f"{_A}marking", f"{_A}alias", f"{_S}equivalentClassification"})
+        ):
             cf = f"{f}/{_short(ch.tag)}[{j + 1}]"
             if ch.tag == f"{_S}markingData":
                 md = ctx.attrs(ch, cf, {"phrase", XML_LANG}, {"phrase"})
                 codes = [_text(ctx, c, f"{cf}/spif:code") for c in ctx.children(ch, cf, {f"{_S}code"})]
                 if md["phrase"].strip() != marking:
-                    raise ctx.err(f"{cf}/@phrase", f"{md['phrase']!r} differs from the classification name "
-                                  f"{marking!r}; put other national markings in accord:marking")
+                    raise ctx.err(
+                        f"{cf}/@phrase",
+                        f"{md['phrase']!r} differs from the classification name "
+                        f"{marking!r}; put other national markings in accord:marking",
+                    )
                 if not codes:
                     raise ctx.err(cf, "markingData needs at least one spif:code")
             elif ch.tag == f"{_A}marking":
@@ -248,8 +281,16 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
                     raise ctx.err(f"{cf}/@applied", f"{ea['applied']!r} is not one of both, encrypt, decrypt")
                 equivs.append((ea["policyRef"].strip(), ctx.integer(ea["lacv"], f"{cf}/@lacv"), cf))
         english = a[f"{_A}english"].strip()
-        level = Level(party=party, key=key, marking=marking, rank=rank, english=english,
-                      other_markings=tuple(others), aliases=tuple(aliases), lacv=lacv)
+        level = Level(
+            party=party,
+            key=key,
+            marking=marking,
+            rank=rank,
+            english=english,
+            other_markings=tuple(others),
+            aliases=tuple(aliases),
+            lacv=lacv,
+        )
         for spelling in level.spellings():
             norm = normalise_marking(spelling)
             if seen["spelling"].get(norm, f) != f:
@@ -273,8 +314,15 @@ def parse_spif(data: bytes, *, source: str) -> Spif:
             raise ctx.err(f"{cf}/@policyRef", f"{ref!r} is not declared in spif:equivalentPolicies")
         equivalences.append(Equivalence(level, ref, lv, refs[ref], cf))
     try:
-        scheme = Scheme(party=party, name=name, levels=tuple(levels), policy_id=oid,
-                        categories=categories, source=source, basis=basis)
+        scheme = Scheme(
+            party=party,
+            name=name,
+            levels=tuple(levels),
+            policy_id=oid,
+            categories=categories,
+            source=source,
+            basis=basis,
+        )
     except ValueError as exc:
         raise ctx.err("securityClassifications", str(exc)) from None
     return Spif(scheme=scheme, equivalences=tuple(equivalences), source=source)
@@ -300,11 +348,13 @@ def _categories(ctx: _Ctx, el: etree._Element | None) -> tuple[Category, ...]:
             raise ctx.err(f, "Accord's subset has exactly one securityCategoryTag per tag set")
         tf = f"{f}/spif:securityCategoryTag"
         tg = ctx.attrs(tags[0], tf, {"name", "tagType", "enumType"}, {"name", "tagType"})
-        kind = next((k for k, (tt, et) in _KINDS.items()
-                     if tg["tagType"] == tt and tg.get("enumType") == et), None)
+        kind = next((k for k, (tt, et) in _KINDS.items() if tg["tagType"] == tt and tg.get("enumType") == et), None)
         if kind is None:
-            raise ctx.err(tf, f"tagType {tg['tagType']!r} enumType {tg.get('enumType')!r} is not supported "
-                          "(enumerated permissive/restrictive, or tagType7)")
+            raise ctx.err(
+                tf,
+                f"tagType {tg['tagType']!r} enumType {tg.get('enumType')!r} is not supported "
+                "(enumerated permissive/restrictive, or tagType7)",
+            )
         values: list[tuple[str, int]] = []
         prefix, sep = "", ", "
         seen_v: set[str] = set()
@@ -323,17 +373,24 @@ def _categories(ctx: _Ctx, el: etree._Element | None) -> tuple[Category, ...]:
             else:
                 ctx.attrs(ch, cf, {"markingCode"}, set())
                 for k, q in enumerate(ctx.children(ch, cf, {f"{_S}qualifier"})):
-                    qa = ctx.attrs(q, f"{cf}/spif:qualifier[{k + 1}]", {"markingQualifier", "qualifierCode"},
-                                   {"markingQualifier", "qualifierCode"})
+                    qa = ctx.attrs(
+                        q,
+                        f"{cf}/spif:qualifier[{k + 1}]",
+                        {"markingQualifier", "qualifierCode"},
+                        {"markingQualifier", "qualifierCode"},
+                    )
                     if qa["qualifierCode"] == "prefix":
                         prefix = qa["markingQualifier"]
                     elif qa["qualifierCode"] == "separator":
                         sep = qa["markingQualifier"]
                     elif qa["qualifierCode"] != "suffix":
-                        raise ctx.err(f"{cf}/spif:qualifier[{k + 1}]/@qualifierCode",
-                                      f"{qa['qualifierCode']!r} is not prefix, suffix or separator")
-        out.append(Category(name=tname, kind=kind, values=tuple(values), prefix=prefix, separator=sep,
-                            oid=ta["id"].strip()))
+                        raise ctx.err(
+                            f"{cf}/spif:qualifier[{k + 1}]/@qualifierCode",
+                            f"{qa['qualifierCode']!r} is not prefix, suffix or separator",
+                        )
+        out.append(
+            Category(name=tname, kind=kind, values=tuple(values), prefix=prefix, separator=sep, oid=ta["id"].strip())
+        )
     return tuple(out)
 
 
@@ -370,13 +427,16 @@ def default_categories(party: str) -> tuple[Category, ...]:
     return (
         Category(TOPIC, "RESTRICTIVE", oid=tagset_oid(party, TOPIC)),
         Category(RELEASABLE_TO, "PERMISSIVE", prefix="REL TO ", separator=", ", oid=tagset_oid(party, RELEASABLE_TO)),
-        Category(CAVEAT, "RESTRICTIVE", values=(("ORIGINATOR-ONLY", 1), ("ORCON", 2)),
-                 oid=tagset_oid(party, CAVEAT)),
+        Category(CAVEAT, "RESTRICTIVE", values=(("ORIGINATOR-ONLY", 1), ("ORCON", 2)), oid=tagset_oid(party, CAVEAT)),
     )
 
 
-def write_spif(scheme: Scheme, *, equivalences: Mapping[str, Iterable[tuple[Level, Level]]] | None = None,
-               agreement: str | None = None) -> bytes:
+def write_spif(
+    scheme: Scheme,
+    *,
+    equivalences: Mapping[str, Iterable[tuple[Level, Level]]] | None = None,
+    agreement: str | None = None,
+) -> bytes:
     """The SPIF document of ``scheme``.
 
     Args:
@@ -385,9 +445,17 @@ def write_spif(scheme: Scheme, *, equivalences: Mapping[str, Iterable[tuple[Leve
         agreement: the agreement the equivalences come from (``docRefURI``).
     """
     oid = scheme.policy_id or policy_oid(scheme.party)
-    root = etree.Element(f"{_S}SPIF", nsmap={"spif": NS, "accord": ACC}, schemaVersion="2.1", version="1",
-                         creationDate="20260101000000Z", originatorDN="CN=Accord", keyIdentifier="00",
-                         privilegeId=oid, rbacId=oid)
+    root = etree.Element(
+        f"{_S}SPIF",
+        nsmap={"spif": NS, "accord": ACC},
+        schemaVersion="2.1",
+        version="1",
+        creationDate="20260101000000Z",
+        originatorDN="CN=Accord",
+        keyIdentifier="00",
+        privilegeId=oid,
+        rbacId=oid,
+    )
     etree.SubElement(root, f"{_S}securityPolicyId", name=scheme.party, id=oid)
     meta = etree.SubElement(root, f"{_A}scheme", name=scheme.name)
     if scheme.basis:
@@ -395,8 +463,9 @@ def write_spif(scheme: Scheme, *, equivalences: Mapping[str, Iterable[tuple[Leve
     classes = etree.SubElement(root, f"{_S}securityClassifications")
     eq = {p: dict(pairs) for p, pairs in (equivalences or {}).items()}
     for lv in sorted(scheme.levels, key=lambda x: x.rank):
-        el = etree.SubElement(classes, f"{_S}securityClassification", name=lv.marking, lacv=str(lv.lacv),
-                              hierarchy=str(lv.rank))
+        el = etree.SubElement(
+            classes, f"{_S}securityClassification", name=lv.marking, lacv=str(lv.lacv), hierarchy=str(lv.rank)
+        )
         el.set(f"{_A}key", lv.key)
         el.set(f"{_A}english", lv.english)
         md = etree.SubElement(el, f"{_S}markingData", phrase=lv.marking)
@@ -408,13 +477,15 @@ def write_spif(scheme: Scheme, *, equivalences: Mapping[str, Iterable[tuple[Leve
         for policy in sorted(eq):
             target = eq[policy].get(lv)
             if target is not None:
-                etree.SubElement(el, f"{_S}equivalentClassification", policyRef=policy, lacv=str(target.lacv),
-                                 applied="both")
+                etree.SubElement(
+                    el, f"{_S}equivalentClassification", policyRef=policy, lacv=str(target.lacv), applied="both"
+                )
     cats = scheme.categories or default_categories(scheme.party)
     sets = etree.SubElement(root, f"{_S}securityCategoryTagSets")
     for c in cats:
-        ts = etree.SubElement(sets, f"{_S}securityCategoryTagSet", name=c.name,
-                              id=c.oid or tagset_oid(scheme.party, c.name))
+        ts = etree.SubElement(
+            sets, f"{_S}securityCategoryTagSet", name=c.name, id=c.oid or tagset_oid(scheme.party, c.name)
+        )
         tt, et = _KINDS[c.kind]
         tag = etree.SubElement(ts, f"{_S}securityCategoryTag", name=c.name, tagType=tt)
         if et is not None:
@@ -457,8 +528,9 @@ def load_spifs(directory: Path) -> list[Spif]:
         spif = read_spif(f)
         party = spif.scheme.party
         if party in seen:
-            raise SpifError(f"{party} is already defined by {seen[party]}", source=str(f),
-                            field="securityPolicyId/@name")
+            raise SpifError(
+                f"{party} is already defined by {seen[party]}", source=str(f), field="securityPolicyId/@name"
+            )
         seen[party] = str(f)
         out.append(spif)
     return out
@@ -470,8 +542,11 @@ def registry_of(spifs: Iterable[Spif], base: SchemeRegistry | None = None) -> Sc
     known = {s.party: s.source for s in schemes}
     for sp in spifs:
         if sp.scheme.party in known:
-            raise SpifError(f"{sp.scheme.party} is already defined by {known[sp.scheme.party]}",
-                            source=sp.source, field="securityPolicyId/@name")
+            raise SpifError(
+                f"{sp.scheme.party} is already defined by {known[sp.scheme.party]}",
+                source=sp.source,
+                field="securityPolicyId/@name",
+            )
         known[sp.scheme.party] = sp.source
         schemes.append(sp.scheme)
     return SchemeRegistry(schemes)
@@ -494,17 +569,22 @@ def bundled_registry() -> SchemeRegistry:
     return registry_of(bundled_spifs())
 
 
-def validate_label_fields(scheme: Scheme, classification: str, topics: Iterable[str], releasable_to: Iterable[str],
-                          caveats: Iterable[str]) -> list[str]:
+def validate_label_fields(
+    scheme: Scheme, classification: str, topics: Iterable[str], releasable_to: Iterable[str], caveats: Iterable[str]
+) -> list[str]:
     """Problems of a label against its policy's SPIF (empty when it conforms)."""
     problems: list[str] = []
     if scheme.level(classification) is None:
         known = ", ".join(lv.marking for lv in scheme.levels)
-        problems.append(f"classification: {classification!r} is not a classification of the {scheme.party} "
-                        f"policy (known: {known})")
+        problems.append(
+            f"classification: {classification!r} is not a classification of the {scheme.party} policy (known: {known})"
+        )
     cats = {c.name.casefold(): c for c in scheme.categories}
-    for tag, values, check in ((TOPIC, topics, is_topic), (RELEASABLE_TO, releasable_to, is_alpha3),
-                               (CAVEAT, caveats, None)):
+    for tag, values, check in (
+        (TOPIC, topics, is_topic),
+        (RELEASABLE_TO, releasable_to, is_alpha3),
+        (CAVEAT, caveats, None),
+    ):
         vals = list(values)
         if not vals:
             continue
@@ -547,5 +627,6 @@ def validate_label(label: Label, schemes: SchemeRegistry) -> list[str]:
     scheme = schemes.get(label.originator)
     if scheme is None:
         return [f"PolicyIdentifier: no SPIF is loaded for {label.originator}"]
-    return validate_label_fields(scheme, label.classification, label.topics, label.releasable_to,
-                                 [c.value for c in label.caveats])
+    return validate_label_fields(
+        scheme, label.classification, label.topics, label.releasable_to, [c.value for c in label.caveats]
+    )

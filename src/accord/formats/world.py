@@ -44,12 +44,16 @@ def world_registry(spifs: Iterable[Spif]) -> SchemeRegistry:
         if party in base:
             diff = _same_scheme(base[party].scheme, sp.scheme)
             if diff is not None:
-                raise SpifError(f"{party} contradicts the bundled policy {base[party].source}: {diff}",
-                                source=sp.source, field="securityClassifications")
+                raise SpifError(
+                    f"{party} contradicts the bundled policy {base[party].source}: {diff}",
+                    source=sp.source,
+                    field="securityClassifications",
+                )
             continue
         if party in extra:
-            raise SpifError(f"{party} is already defined by {extra[party].source}", source=sp.source,
-                            field="securityPolicyId/@name")
+            raise SpifError(
+                f"{party} is already defined by {extra[party].source}", source=sp.source, field="securityPolicyId/@name"
+            )
         extra[party] = sp
     return SchemeRegistry([*(s.scheme for s in base.values()), *(s.scheme for s in extra.values())])
 
@@ -68,24 +72,32 @@ def check_equivalences(spif: Spif, aset: AgreementSet, *, agreement: str | None 
         where = eq.field
         ref = eq.agreement or agreement
         if agreement is not None and eq.agreement is not None and eq.agreement != agreement:
-            raise SpifError(f"names agreement {eq.agreement} inside equivalence/{agreement}/", source=spif.source,
-                            field=f"{where}/@policyRef")
+            raise SpifError(
+                f"names agreement {eq.agreement} inside equivalence/{agreement}/",
+                source=spif.source,
+                field=f"{where}/@policyRef",
+            )
         target_scheme = schemes.get(eq.policy)
         if target_scheme is None:
-            raise SpifError(f"equivalent policy {eq.policy} has no SPIF in this world", source=spif.source,
-                            field=f"{where}/@policyRef")
+            raise SpifError(
+                f"equivalent policy {eq.policy} has no SPIF in this world",
+                source=spif.source,
+                field=f"{where}/@policyRef",
+            )
         target = target_scheme.by_lacv(eq.lacv)
         if target is None:
-            raise SpifError(f"{eq.policy} has no classification with lacv {eq.lacv}", source=spif.source,
-                            field=f"{where}/@lacv")
+            raise SpifError(
+                f"{eq.policy} has no classification with lacv {eq.lacv}", source=spif.source, field=f"{where}/@lacv"
+            )
         candidates: list[Agreement]
         if ref is not None:
             ag = aset.get(ref)
             if ag is None:
                 raise SpifError(f"no agreement {ref!r} is loaded", source=spif.source, field=f"{where}/@policyRef")
             if a not in ag.parties or eq.policy not in ag.parties:
-                raise SpifError(f"{ref} is not between {a} and {eq.policy}", source=spif.source,
-                                field=f"{where}/@policyRef")
+                raise SpifError(
+                    f"{ref} is not between {a} and {eq.policy}", source=spif.source, field=f"{where}/@policyRef"
+                )
             candidates = [ag]
         else:
             candidates = [ag for ag in aset if a in ag.parties and eq.policy in ag.parties]
@@ -98,15 +110,21 @@ def check_equivalences(spif: Spif, aset: AgreementSet, *, agreement: str | None 
                     mapped.append((ag, row.name, row.levels[eq.policy]))
         if not mapped:
             scope = f"the {ref}" if ref else f"any agreement between {a} and {eq.policy}"
-            raise SpifError(f"{eq.level.marking} → {target.marking} ({eq.policy}) is not in the equivalence "
-                            f"table of {scope}: the SPIF contradicts the agreement", source=spif.source,
-                            field=where)
+            raise SpifError(
+                f"{eq.level.marking} → {target.marking} ({eq.policy}) is not in the equivalence "
+                f"table of {scope}: the SPIF contradicts the agreement",
+                source=spif.source,
+                field=where,
+            )
         if not any(key == target.key for _, _, key in mapped):
             first, row_name, key = mapped[0]
             said = target_scheme.by_key(key)
-            raise SpifError(f"{eq.level.marking} → {target.marking} ({eq.policy}) contradicts the {first.id} "
-                            f"equivalence table, which maps it to {said.marking if said else key} (row {row_name})",
-                            source=spif.source, field=f"{where}/@lacv")
+            raise SpifError(
+                f"{eq.level.marking} → {target.marking} ({eq.policy}) contradicts the {first.id} "
+                f"equivalence table, which maps it to {said.marking if said else key} (row {row_name})",
+                source=spif.source,
+                field=f"{where}/@lacv",
+            )
 
 
 def _layout(path: Path | None) -> tuple[Path, Path | None, Path | None]:
@@ -144,12 +162,18 @@ def load_world(path: str | Path | None = None) -> AgreementSet:
                 raise SpifError(f"no agreement {sub.name!r} is loaded", source=str(sub))
             for sp in load_spifs(sub):
                 if sp.scheme.party not in aset.get(sub.name).parties:  # type: ignore[union-attr]
-                    raise SpifError(f"{sp.scheme.party} is not a party to {sub.name}", source=sp.source,
-                                    field="securityPolicyId/@name")
+                    raise SpifError(
+                        f"{sp.scheme.party} is not a party to {sub.name}",
+                        source=sp.source,
+                        field="securityPolicyId/@name",
+                    )
                 diff = _same_scheme(registry[sp.scheme.party], sp.scheme) if sp.scheme.party in registry else None
                 if diff is not None:
-                    raise SpifError(f"{sp.scheme.party} contradicts its policy: {diff}", source=sp.source,
-                                    field="securityClassifications")
+                    raise SpifError(
+                        f"{sp.scheme.party} contradicts its policy: {diff}",
+                        source=sp.source,
+                        field="securityClassifications",
+                    )
                 check_equivalences(sp, aset, agreement=sub.name)
     return aset
 
@@ -184,7 +208,8 @@ def agreement_document(ag: Agreement) -> dict[str, object]:
         events.append(ev)
     lifecycle: dict[str, object] = {
         "signed": life.signed.isoformat() if life.signed else None,
-        "in_force": life.in_force.isoformat() if life.in_force else None}
+        "in_force": life.in_force.isoformat() if life.in_force else None,
+    }
     if life.term_years:
         lifecycle["term_years"] = life.term_years
     if life.auto_renewal:
@@ -194,9 +219,15 @@ def agreement_document(ag: Agreement) -> dict[str, object]:
     if events:
         lifecycle["events"] = events
     doc: dict[str, object] = {
-        "id": ag.id, "title": ag.title, "kind": ag.kind.value, "parties": list(ag.parties),
-        "legal_status": ag.legal_status.value, "onward_release_requires_consent": ag.onward_release_requires_consent,
-        "scope": scope, "equivalence": equivalence}
+        "id": ag.id,
+        "title": ag.title,
+        "kind": ag.kind.value,
+        "parties": list(ag.parties),
+        "legal_status": ag.legal_status.value,
+        "onward_release_requires_consent": ag.onward_release_requires_consent,
+        "scope": scope,
+        "equivalence": equivalence,
+    }
     if ag.hub:
         doc["hub"] = ag.hub
     if ag.protection_basis:
@@ -204,8 +235,10 @@ def agreement_document(ag: Agreement) -> dict[str, object]:
     if ag.min_suite:
         doc["min_suite"] = ag.min_suite
     if ag.citations:
-        doc["citations"] = {k: ({"article": c.article, "rule": c.rule} if c.rule else {"article": c.article})
-                            for k, c in ag.citations.items()}
+        doc["citations"] = {
+            k: ({"article": c.article, "rule": c.rule} if c.rule else {"article": c.article})
+            for k, c in ag.citations.items()
+        }
     doc["lifecycle"] = lifecycle
     if ag.provenance:
         doc["provenance"] = dict(ag.provenance)
