@@ -21,7 +21,8 @@ from pathlib import Path
 from accord.core.agreements import Agreement, AgreementSet, Terms
 from accord.core.schemes import Level, Scheme, SchemeRegistry
 from accord.errors import AgreementError, SpifError
-from accord.formats.agreement_yaml import bundled_dir, load_agreements
+from accord.formats._yaml import load_yaml
+from accord.formats.agreement_yaml import build_set, bundled_dir, parse_agreement_text
 from accord.formats.spif import Spif, bundled_spif_dir, bundled_spifs, load_spifs, write_spif
 
 
@@ -127,20 +128,48 @@ def check_equivalences(spif: Spif, aset: AgreementSet, *, agreement: str | None 
             )
 
 
-def _layout(path: Path | None) -> tuple[Path, Path | None, Path | None]:
-    """(agreements path, spif dir or None, equivalence dir or None) of a world path."""
+def _includes_bundled(path: Path) -> bool:
+    """Whether ``DIR/world.yaml`` (optional) says the world includes the bundled agreements."""
+    manifest = path / "world.yaml"
+    if not manifest.is_file():
+        return False
+    try:
+        doc = load_yaml(manifest.read_bytes(), source=str(manifest))
+    except OSError as exc:
+        raise AgreementError(f"cannot read: {exc.strerror}", source=str(manifest)) from None
+    if not isinstance(doc, dict) or set(doc) - {"include"}:
+        raise AgreementError("expected a mapping with only 'include'", source=str(manifest), field="(document)")
+    include = doc.get("include", [])
+    if not isinstance(include, list) or any(i != "bundled" for i in include):
+        raise AgreementError(
+            "expected a list whose only possible item is 'bundled'", source=str(manifest), field="include"
+        )
+    return bool(include)
+
+
+def _layout(path: Path | None) -> tuple[list[Path], Path | None, Path | None]:
+    """(agreement files, spif dir or None, equivalence dir or None) of a world path."""
     if path is None:
-        return bundled_dir(), None, None
+        return _yaml_files(bundled_dir()), None, None
     if path.is_file():
-        return path, None, None
+        return [path], None, None
     if not path.is_dir():
         raise AgreementError("no such file or directory", source=str(path))
     agreements = path / "agreements" if (path / "agreements").is_dir() else path
+    files = _yaml_files(agreements)
+    if _includes_bundled(path):
+        files = _yaml_files(bundled_dir()) + files
+    if not files:
+        raise AgreementError("no agreement documents (*.yaml) found", source=str(agreements))
     spif = path / "spif" if (path / "spif").is_dir() else None
     if spif is not None and spif.resolve() == bundled_spif_dir().resolve():
         spif = None
     equivalence = path / "equivalence" if (path / "equivalence").is_dir() else None
-    return agreements, spif, equivalence
+    return files, spif, equivalence
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted(f for f in [*directory.glob("*.yaml"), *directory.glob("*.yml")] if f.name != "world.yaml")
 
 
 def load_world(path: str | Path | None = None) -> AgreementSet:
@@ -150,10 +179,17 @@ def load_world(path: str | Path | None = None) -> AgreementSet:
         AgreementError: (or :class:`SpifError`) the first problem, as ``file: field: problem``;
             nothing is loaded.
     """
-    agreements_path, spif_dir, eq_dir = _layout(None if path is None else Path(path))
+    files, spif_dir, eq_dir = _layout(None if path is None else Path(path))
     spifs = load_spifs(spif_dir) if spif_dir is not None else []
     registry = world_registry(spifs)
-    aset = load_agreements(agreements_path, schemes=registry)
+    parsed: list[Agreement] = []
+    for f in files:
+        try:
+            text = f.read_bytes()
+        except OSError as exc:
+            raise AgreementError(f"cannot read: {exc.strerror}", source=str(f)) from None
+        parsed.append(parse_agreement_text(text, source=str(f), schemes=registry))
+    aset = build_set(parsed)
     for sp in (*bundled_spifs(), *spifs):
         check_equivalences(sp, aset)
     if eq_dir is not None:
