@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,3 +194,18 @@ def test_labels_validated_against_their_policy_and_banners_rendered_from_it() ->
     bad = validate_label(_label(classification="SECRET"), reg)
     assert bad and bad[0].startswith("classification: 'SECRET' is not a classification of the KOR policy")
     assert validate_label(_label(originator="FRA"), reg) == ["PolicyIdentifier: no SPIF is loaded for FRA"]
+
+
+VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "spif"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((VECTORS / "invalid" / "expected.json").read_text())))
+def test_invalid_vectors_are_refused(name: str) -> None:
+    want = json.loads((VECTORS / "invalid" / "expected.json").read_text())[name]
+    _refused((VECTORS / "invalid" / name).read_bytes(), want["field"], want["problem"])
+
+
+def test_every_bundled_spif_is_valid() -> None:
+    world = Path(str(bundled_spif_dir())).parent / "world" / "spif"
+    for f in [*bundled_spif_dir().glob("*.xml"), *world.glob("*.xml")]:
+        assert parse_spif(f.read_bytes(), source=str(f)).scheme.party == f.stem
