@@ -177,6 +177,10 @@ def test_adding_a_nation_is_adding_files(tmp_path: Path) -> None:
         "lifecycle: {signed: 2013-07-04, in_force: 2014-01-01}\n",
         encoding="utf-8",
     )
+    (spif / "GBR.xml").rename(spif / "GBX.xml")
+    with pytest.raises(AgreementError, match="named GBX but defines GBR"):
+        load_world(tmp_path)
+    (spif / "GBX.xml").rename(spif / "GBR.xml")
     aset = load_world(tmp_path)
     lab = Label(
         originator="GBR",

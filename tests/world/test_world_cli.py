@@ -111,3 +111,11 @@ def test_world_generate_then_decide_and_matrix_with_agreements_dir(tmp_path: Pat
     assert code == 0 and len(json.loads(out)["parties"]) == 6
     code, out, _ = run("verify", "--agreements", str(tmp_path), "--json")
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_spif_export_at_a_day_uses_the_terms_then(tmp_path: Path) -> None:
+    code, _, _ = run("spif", "export", "--out", str(tmp_path), "--at", "2020-01-01")
+    assert code == 0
+    text = (tmp_path / "equivalence" / "jpn-kor-gsomia" / "KOR.xml").read_text(encoding="utf-8")
+    assert text.count('policyRef="JPN"') == 2  # SECRET and CONFIDENTIAL rows only (JK-R2)
+    assert 'docRefURI="urn:accord:agreement:jpn-kor-gsomia"' in text
