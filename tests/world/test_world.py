@@ -237,3 +237,37 @@ def test_property_every_allowed_flow_of_any_synthetic_world_is_justified(seed: i
     w = synth_world(n, min(pairs, 2 * n), n // 3, seed=seed)
     r = verify(w.agreements, flows=False)
     assert r.ok, r.violations[:3]
+
+
+def test_verify_onward_releases_ok_on_the_bundled_worlds() -> None:
+    assert verify(load_world(), onward=True, flows=False).ok
+    assert verify(synth_world(6, 10, 2, seed=9).agreements, onward=True, flows=False).ok
+
+
+def test_verify_onward_fails_an_engine_that_ignores_the_third_party_rule() -> None:
+    """JK-R6: an engine releasing JPN's item from the US to Korea without JPN's consent is caught."""
+
+    def broken(
+        label: Label, holder: str, recipient: str, at: date, consents: Any = (), *, agreements: AgreementSet
+    ) -> Decision:
+        d = decide(label, holder, recipient, at, consents, agreements=agreements)
+        if d.awaiting_consent:
+            return d._replace(allowed=True)
+        return d
+
+    r = verify(load_world(), decide_fn=broken, onward=True, flows=False)
+    assert not r.ok
+    assert any("without its consent (JK-R6)" in v.problem and "without consent" in v.topics for v in r.violations)
+
+
+def test_verify_onward_fails_an_engine_with_a_wrong_held_marking() -> None:
+    def broken(
+        label: Label, holder: str, recipient: str, at: date, consents: Any = (), *, agreements: AgreementSet
+    ) -> Decision:
+        d = decide(label, holder, recipient, at, consents, agreements=agreements)
+        if d.allowed and holder != label.originator:
+            return d._replace(markings=MappingProxyType({**d.markings, holder: "HELD WRONG"}))
+        return d
+
+    r = verify(load_world(), decide_fn=broken, onward=True, flows=False)
+    assert any("holds" in v.problem and "HELD WRONG" in v.problem for v in r.violations)

@@ -119,3 +119,9 @@ def test_spif_export_at_a_day_uses_the_terms_then(tmp_path: Path) -> None:
     text = (tmp_path / "equivalence" / "jpn-kor-gsomia" / "KOR.xml").read_text(encoding="utf-8")
     assert text.count('policyRef="JPN"') == 2  # SECRET and CONFIDENTIAL rows only (JK-R2)
     assert 'docRefURI="urn:accord:agreement:jpn-kor-gsomia"' in text
+
+
+def test_verify_onward_json() -> None:
+    code, out, _ = run("verify", "--onward", "--json", "--limit", "0")
+    d = json.loads(out)
+    assert code == 0 and d["ok"] is True and d["decisions"] > 1000

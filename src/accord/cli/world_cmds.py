@@ -98,13 +98,19 @@ def verify_cmd(
     synthetic: str | None = SyntheticOpt,
     seed: int = SeedOpt,
     limit: int | None = typer.Option(None, "--limit", help="Print at most this many flows (all by default)."),
+    onward: bool = typer.Option(
+        False,
+        "--onward",
+        help="Also check releases by holders other than the originator, without and with its consent "
+        "(cubic in the parties: for worlds of a few dozen nations).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Check every flow of a world: for every ordered pair, level, topic class and interval between
     lifecycle dates, nothing allowed reaches a party outside an agreement in force.
     Exit 0 when every invariant holds, 1 when one breaks, 2 on bad input."""
     aset = _synthetic(synthetic, seed) if synthetic else agreements_from(agreements)
-    report = verify(aset)
+    report = verify(aset, onward=onward)
     if as_json:
         print_json(_report_dict(report, limit))
         raise typer.Exit(0 if report.ok else 1)

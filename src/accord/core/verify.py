@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
 from accord.core.agreements import Agreement, AgreementSet, EventType
+from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Caveat, Label
 from accord.core.schemes import Level
@@ -154,10 +155,36 @@ def _hop_ok(g: Agreement, x: str, y: str, level: Level, topics: frozenset[str], 
     return out
 
 
+def held_levels(level: Level, holder: str, aset: AgreementSet) -> list[Level]:
+    """The levels of ``holder``'s scheme that any agreement between the originator and ``holder`` (any
+    version, in force or not: JK-R31) gives as equivalent to ``level``."""
+    out: list[Level] = []
+    target = aset.schemes.get(holder)
+    if target is None:
+        return out
+    for g in aset:
+        if level.party not in g.parties or holder not in g.parties:
+            continue
+        for terms in (g.terms, *(e.terms for e in g.lifecycle.events if e.terms is not None)):
+            row = terms.row_for(level)
+            found = target.by_key(row.levels[holder]) if row is not None and holder in row.levels else None
+            if found is not None and found not in out:
+                out.append(found)
+    return out
+
+
 def check(
-    d: Decision, level: Level, aset: AgreementSet, warnings: dict[tuple[str, str, str], str] | None = None
+    d: Decision,
+    level: Level,
+    aset: AgreementSet,
+    warnings: dict[tuple[str, str, str], str] | None = None,
+    consents: Sequence[Consent] = (),
 ) -> str | None:
-    """Why an allowed decision (originator releasing) is not justified, or None when it is.
+    """Why an allowed decision is not justified, or None when it is.
+
+    For an onward release (the holder is not the originator), the holder's marking must be an
+    equivalent of the item's level under an agreement between originator and holder, and every hop
+    between two parties other than the originator needs one of ``consents`` covering it (JK-R6).
 
     T-R3 (a relay's hops also protected by a basis agreement) is an invariant for a relay; a direct
     hop between a hub and a spoke made under the arrangement alone, without a basis agreement in
@@ -176,6 +203,16 @@ def check(
     if len(cited) != len(d.agreements):
         return f"cites an agreement that is not loaded ({', '.join(d.agreements)})"
     current = level
+    if d.holder != lab.originator:
+        held = d.markings.get(d.holder)
+        candidates = held_levels(level, d.holder, aset)
+        match = next((c for c in candidates if c.marking == held), None)
+        if match is None:
+            return (
+                f"{d.holder} holds {level.marking} as {held!r}, not as an agreement with "
+                f"{lab.originator} gives it ({', '.join(c.marking for c in candidates) or 'none'})"
+            )
+        current = match
     for x, y in pairwise(route):
         why: list[str] = []
         nxt: Level | None = None
@@ -196,6 +233,11 @@ def check(
                             f"agreement in force, first on {at} (T-R3 is checked on relays "
                             "only)"
                         )
+            third = lab.originator not in (x, y) and (g.onward_release_requires_consent or len(route) > 2)
+            requested = d.holder == lab.originator and g.hub == x  # the originator's own relay request (T-R5)
+            if third and not requested and not any(c.covers(lab, x, y, at) for c in consents):
+                why.append(f"{x}→{y} releases {lab.originator}'s item without its consent (JK-R6)")
+                continue
             nxt = got
             break
         if nxt is None:
@@ -212,10 +254,15 @@ def verify(
     parties: Sequence[str] | None = None,
     decide_fn: DecideFn | None = None,
     flows: bool = True,
+    onward: bool = False,
 ) -> Report:
     """Check every allowed flow of the world (see the module docstring).
 
-    ``decide_fn`` is the engine under test (:func:`accord.core.decision.decide` by default).
+    ``decide_fn`` is the engine under test (:func:`accord.core.decision.decide` by default). With
+    ``onward``, releases by a holder that is not the originator are checked too: for every
+    originator, holder (that an agreement with the originator makes a holder) and recipient, each
+    level, topic class and interval, once without any consent and once with the originator's
+    consent for that very item (cubic in the parties: meant for worlds of a few dozen nations).
     """
     if decide_fn is None:
         decide_fn = decide
@@ -273,6 +320,10 @@ def verify(
                     outcome.append((day, best))
                 if flows:
                     out_flows.extend(_intervals(a, b, name, outcome))
+    if onward:
+        counts = _onward(agreements, ps, classes, decide_fn, violations, warnings)
+        decisions += counts[0]
+        allowed += counts[1]
     return Report(
         parties=ps,
         topic_classes=classes,
@@ -284,6 +335,71 @@ def verify(
         violations=tuple(violations),
         warnings=tuple(warnings.values()),
     )
+
+
+def _onward(
+    aset: AgreementSet,
+    ps: Sequence[str],
+    classes: Sequence[tuple[str, ...]],
+    decide_fn: DecideFn,
+    violations: list[Violation],
+    warnings: dict[tuple[str, str, str], str],
+) -> tuple[int, int]:
+    """Onward releases (holder ≠ originator), without and with the originator's consent for the item."""
+    created = datetime(1900, 1, 1, tzinfo=UTC)
+    everyone = frozenset(ps)
+    decisions = allowed = 0
+    for o in ps:
+        scheme = aset.schemes.get(o)
+        if scheme is None:
+            continue
+        for h in ps:
+            if h == o or not any(o in g.parties and h in g.parties for g in aset):
+                continue
+            held = [(lv, held_levels(lv, h, aset)) for lv in scheme.levels]
+            held = [(lv, c) for lv, c in held if c]
+            for r in ps:
+                if r in (o, h) or not (aset.channels(h, r) or aset.hub_arrangements(h, r)):
+                    continue
+                dates: set[date] = set()
+                for g in (*_relevant(aset, h, r), *(g for g in aset if o in g.parties and h in g.parties)):
+                    dates |= lifecycle_dates(g)
+                days = sorted(dates)
+                for cls in classes:
+                    name = "|".join(cls) if cls else NO_TOPIC
+                    for lv, _ in held:
+                        item = f"verify-{o}-{lv.key}-{name}"
+                        lab = Label(
+                            originator=o,
+                            classification=lv.marking,
+                            topics=frozenset(cls[:1]),
+                            releasable_to=everyone,
+                            created=created,
+                            id=item,
+                        )
+                        consent = Consent(
+                            id=f"consent-{item}-{h}-{r}",
+                            originator=o,
+                            holder=h,
+                            recipient=r,
+                            granted=date(1900, 1, 1),
+                            until=date(9999, 1, 1),
+                            item=item,
+                        )
+                        for day in days:
+                            for given in ((), (consent,)):
+                                d = decide_fn(lab, h, r, day, given, agreements=aset)
+                                decisions += 1
+                                if not d.allowed:
+                                    continue
+                                allowed += 1
+                                problem = check(d, lv, aset, warnings, given)
+                                if problem is not None:
+                                    what = "with consent" if given else "without consent"
+                                    violations.append(
+                                        Violation(h, r, f"{name} ({o}'s, {what})", lv.marking, day, d.route, problem)
+                                    )
+    return decisions, allowed
 
 
 def _intervals(
