@@ -15,7 +15,7 @@ from typing import Any
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
-from accord.core.decision import Decision, decide
+from accord.core.decision import Code, Decision, decide
 from accord.core.labels import Label
 
 #: The topic the matrix uses for information outside every topic-scoped agreement.
@@ -113,8 +113,9 @@ def sharing_matrix(
 ) -> Matrix:
     """Compute the sharing matrix for ``at`` (originator releasing its own information).
 
-    Scales with the world: a pair with no channel and no hub between them is decided once per
-    topic at its lowest level (every level is denied alike, NO_CHANNEL), and cells are indexed.
+    Scales with the world: a pair with no channel and no hub between them is decided once, at its
+    lowest level; when the engine answers NO_CHANNEL (a denial that names neither topic nor level),
+    the other topics' cells carry that decision with their own label. Cells are indexed.
     """
     ps = tuple(parties) if parties is not None else agreements.parties
     ts = tuple(topics) if topics is not None else default_topics(agreements)
@@ -136,9 +137,15 @@ def sharing_matrix(
                 continue
             linked = bool(agreements.channels(a, b) or agreements.hub_arrangements(a, b))
             levels = all_levels if linked else all_levels[-1:]
+            no_channel: Decision | None = None  # an unlinked pair's denial names neither topic nor level
             for t in ts:
                 last: Decision | None = None
                 found: Cell | None = None
+                if no_channel is not None:
+                    cells.append(
+                        Cell(a, b, t, False, None, None, no_channel._replace(label=labels[(levels[0].key, t)]))
+                    )
+                    continue
                 for level in levels:
                     d = decide(labels[(level.key, t)], a, b, at, consents, agreements=agreements)
                     last = d
@@ -156,5 +163,7 @@ def sharing_matrix(
                         )
                         last = decide(label, a, b, at, consents, agreements=agreements)
                     found = Cell(a, b, t, False, None, None, last)
+                    if not linked and last.reasons and all(r.code is Code.NO_CHANNEL for r in last.denials):
+                        no_channel = last
                 cells.append(found)
     return Matrix(at=at, parties=ps, topics=ts, cells=tuple(cells))
