@@ -125,3 +125,10 @@ def test_verify_onward_json() -> None:
     code, out, _ = run("verify", "--onward", "--json", "--limit", "0")
     d = json.loads(out)
     assert code == 0 and d["ok"] is True and d["decisions"] > 1000
+
+
+def test_spif_show_refuses_a_look_alike_party() -> None:
+    code, _, err = run("spif", "show", "kor\u017f"[:2] + "\u017f")  # 'ko' + U+017F LONG S: upper() would be 'KOS'
+    assert code == 2 and "look-alike" in err
+    code, out, _ = run("spif", "show", "kor")
+    assert code == 0 and "군사Ⅱ급비밀" in out

@@ -16,6 +16,7 @@ from accord.cli._common import (
     fail,
     handles_errors,
     parse_day,
+    party_arg,
     print_json,
     read_file,
 )
@@ -185,8 +186,9 @@ def spif_show(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show a nation's policy: levels (highest first) with LACVs, English equivalents, aliases; categories."""
+    code = party_arg(party, "PARTY")
     aset = agreements_from(agreements)
-    scheme = aset.schemes.get(party.upper())
+    scheme = aset.schemes.get(code)
     if scheme is None:
         fail(f"no SPIF for {party!r}; loaded: {', '.join(aset.schemes.parties)}")
         return

@@ -365,10 +365,10 @@ def _onward(
                 for g in (*_relevant(aset, h, r), *(g for g in aset if o in g.parties and h in g.parties)):
                     dates |= lifecycle_dates(g)
                 days = sorted(dates)
-                for cls in classes:
+                for ci, cls in enumerate(classes):
                     name = "|".join(cls) if cls else NO_TOPIC
                     for lv, _ in held:
-                        item = f"verify-{o}-{lv.key}-{name}"
+                        item = f"verify-{o}-{lv.key}-{ci}"
                         lab = Label(
                             originator=o,
                             classification=lv.marking,
