@@ -86,6 +86,7 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
              ) -> AccessDecision:
         return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
 
+    label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
     holder_scheme = scheme_for(holder)
     if holder_scheme is None or scheme_for(label.originator) is None:
         unknown = holder if holder_scheme is None else label.originator

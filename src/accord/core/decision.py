@@ -443,6 +443,7 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
     Returns:
         A :class:`Decision`; never raises for a policy reason.
     """
+    label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
     # The decision is a pure function of these fields (the item id and the consents matter only
     # for a holder that is not the originator), so it is memoised on the immutable agreement set.
     if holder == label.originator:
@@ -475,9 +476,11 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if originator not in SCHEMES or holder not in SCHEMES or recipient not in SCHEMES:
         role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
                                                ("recipient", recipient)) if p not in SCHEMES)
+        why = (f"The item is labelled under the {party} policy, which no agreement Accord holds covers"
+               if role == "originator" and len(party) != 3 else  # an organisation's policy (accord.core.groups)
+               f"The {role} {party!r} is not a party Accord has a classification scheme for")
         return _deny(label, holder, recipient, at, Reason(
-            Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
-            f"for: nothing is released to, from or about an unknown party."))
+            Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party."))
     level = label.level
     if level is None:
         return _deny(label, holder, recipient, at, Reason(
