@@ -116,7 +116,8 @@ def test_every_vector_is_schema_valid() -> None:
         assert_valid(data, binding_schema() if binding else None)
 
 
-ITEM_IDS = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn", "Co")), min_size=1, max_size=40).filter(str.strip)
+ITEM_IDS = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn", "Co")), min_size=1,
+                   max_size=40).filter(str.strip)
 
 
 @settings(max_examples=150, deadline=None)

@@ -114,10 +114,15 @@ def test_successor_under_another_policy_is_refused() -> None:
 
 
 def test_too_long_a_chain_is_refused() -> None:
-    with pytest.raises(LabelError, match="successive labels"):
+    def chain(n: int) -> Label:
         lab = kor("군사Ⅲ급비밀")
-        for year in range(2040, 2020, -1):
+        for year in range(2020 + n, 2020, -1):
             lab = kor(successor=then(at(year, 1, 1), lab))
+        return lab
+
+    assert chain(8).effective_at(date(2040, 1, 1)).classification == "군사Ⅲ급비밀"
+    with pytest.raises(LabelError, match="successive labels"):
+        chain(9)
 
 
 def test_unknown_successor_level_is_denied_not_skipped(aset: AgreementSet) -> None:
