@@ -249,6 +249,7 @@ class Label:
         parts = [f"{self.originator} {self.marking}"]
         if self.topics:
             parts.append(" ".join(sorted(self.topics)))
+        parts.extend(" ".join(c.values) for c in self.categories if c.type == "RESTRICTIVE")
         if Caveat.ORIGINATOR_ONLY in self.caveats:
             parts.append(f"{self.originator} ONLY")
         else:
