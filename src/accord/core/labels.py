@@ -204,7 +204,7 @@ class Label:
 
     def _in_force(self, day: date) -> Label:
         start = datetime.combine(day, time(0), UTC)
-        end = start + timedelta(days=1)
+        end = start + timedelta(days=1) if day < date.max else datetime.max.replace(tzinfo=UTC)
         cur: Label = self
         while cur.successor is not None:
             nxt = cur.successor
@@ -219,7 +219,11 @@ class Label:
     def _nations(self, day: date) -> Label:
         if self.successor is None and not self.only and all(is_alpha3(c) for c in self.releasable_to):
             return self
-        days = (self.created.astimezone(UTC).date(), day)
+        try:
+            created = self.created.astimezone(UTC).date()
+        except OverflowError:  # a creation time at the edge of the calendar
+            created = self.created.date()
+        days = (created, day)
 
         def nations(values: frozenset[str]) -> frozenset[str]:
             out: set[str] = set()

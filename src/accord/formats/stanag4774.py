@@ -212,12 +212,13 @@ def _when(text: str | None, field: str, source: str | None) -> tuple[datetime, d
         raise _err(f"expected an xs:dateTime, got {text!r}", source, field)
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise _err(f"expected an xs:dateTime, got {text!r}", source, field) from None
-    if when.tzinfo is not None:
-        return when, when
-    base = when.replace(tzinfo=UTC)
-    return base - _ZONELESS, base + _ZONELESS
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)
+            return when, when
+        base = when.replace(tzinfo=UTC)
+        return base - _ZONELESS, base + _ZONELESS
+    except (ValueError, OverflowError):
+        raise _err(f"expected an xs:dateTime (years 0002 to 9998), got {text!r}", source, field) from None
 
 
 def _one(parent: etree._Element, name: str, source: str | None, *, required: bool = True) -> etree._Element | None:
