@@ -143,3 +143,23 @@ def test_ambiguous_label_exits_2_with_one_line(tmp_path: Path, mutation: tuple[s
         assert r.exit_code == 2, r.output
         assert r.output.startswith("error: ") and needle in r.output
         assert "Traceback" not in r.output and "ALLOWED" not in r.output
+
+
+def test_label_values_that_would_write_an_ambiguous_label_are_refused() -> None:
+    from datetime import UTC, datetime
+
+    from accord.core.labels import Caveat, Label, PolicyCategory
+
+    base = {"originator": "NATO", "classification": "SECRET", "topics": frozenset(),
+            "releasable_to": frozenset(), "created": datetime(2020, 1, 1, tzinfo=UTC)}
+    with pytest.raises(LabelError, match="interpreted by Accord"):
+        Label(**base, categories=(PolicyCategory("Releasable to", "PERMISSIVE", ("CHN",)),))  # type: ignore[arg-type]
+    with pytest.raises(LabelError, match="repeated"):
+        Label(**base, categories=(PolicyCategory("Context", "PERMISSIVE", ("NATO",)),  # type: ignore[arg-type]
+                                  PolicyCategory("context", "PERMISSIVE", ("EAPC",))))
+    with pytest.raises(LabelError, match="national policy"):
+        Label(**{**base, "originator": "KOR"},  # type: ignore[arg-type]
+              categories=(PolicyCategory("Context", "PERMISSIVE", ("NATO",)),))
+    with pytest.raises(LabelError, match="originator only"):
+        Label(**{**base, "originator": "KOR"}, only=frozenset({"JPN"}),  # type: ignore[arg-type]
+              caveats=frozenset({Caveat.ORIGINATOR_ONLY}))

@@ -31,6 +31,9 @@ def _aware(value: object) -> bool:
 #: Longest chain of successors accepted (a label is refused beyond it, never truncated).
 MAX_SUCCESSION = 8
 
+#: Tag names Accord interprets itself (case-folded); a PolicyCategory may not reuse them.
+_INTERPRETED = frozenset({"topic", "releasable to", "only", "dissemination control"})
+
 #: The category types of STANAG 4774 (ADatP-4774 Table 7).
 CATEGORY_TYPES = ("RESTRICTIVE", "PERMISSIVE", "INFORMATIVE")
 
@@ -160,9 +163,17 @@ class Label:
             raise LabelError("must be a tuple of categories", field="categories")
         if self.categories and national:
             raise LabelError("a national policy's label has no uninterpreted categories", field="categories")
+        tags: set[str] = set()
         for cat in self.categories:
             if cat.type not in CATEGORY_TYPES or not is_text(cat.tag) or not all(is_text(v) for v in cat.values):
                 raise LabelError(f"malformed category {cat!r}", field="categories")
+            tag = " ".join(cat.tag.split()).casefold()
+            if tag in _INTERPRETED or tag in tags:
+                raise LabelError(f"category {cat.tag!r} is interpreted by Accord or repeated", field="categories")
+            tags.add(tag)
+        if self.only and Caveat.ORIGINATOR_ONLY in self.caveats:
+            raise LabelError("both 'originator only' and an Only list: refusing rather than choosing",
+                             field="only")
 
     def _check_successor(self) -> None:
         depth, prev, cur = 0, None, self.successor
