@@ -159,3 +159,13 @@ def test_stricter_successor_cli(tmp_path: Path) -> None:
                                        "--at", "2017-06-01"])
     assert r.exit_code == 1, r.output
     assert "LEVEL_NOT_COVERED" in r.output
+
+
+def test_review_date_before_succession_makes_both_govern_until_the_successor_does(aset: AgreementSet) -> None:
+    """One reading of §4.3 applies the successor once the review date has passed: honoured fail-closed."""
+    lab = kor(review=at(2017, 2, 1), successor=then(at(2017, 3, 1), kor("군사Ⅰ급비밀")))
+    assert decide(lab, "KOR", "JPN", date(2017, 1, 31), agreements=aset).allowed
+    assert not decide(lab, "KOR", "JPN", date(2017, 2, 15), agreements=aset).allowed  # stricter of both
+    looser = kor(review=at(2017, 2, 1), successor=then(at(2017, 3, 1), kor("군사Ⅲ급비밀")))
+    assert looser.effective_at(date(2017, 2, 15)).classification == "군사Ⅱ급비밀"  # not loosened early
+    assert looser.effective_at(date(2017, 3, 1)).classification == "군사Ⅲ급비밀"

@@ -203,6 +203,8 @@ class Label:
           chain in order. On a day the succession falls *within* (not at midnight UTC), both the
           label and its successor govern: the result is their dominant label (ADatP-4774.1 §4.4:
           the higher level, the union of topics and caveats, the intersection of releasability).
+          Both also govern from a ``ReviewDateTime`` earlier than the succession time (one reading
+          of §4.3 lets the successor apply once the review date has passed): fail closed either way.
         - Groups in ``releasable_to`` and ``only`` become their member nations on both the label's
           creation day and ``day`` (:mod:`accord.core.groups`); ``only`` is folded into
           ``releasable_to`` (both are permissive: a recipient must match each).
@@ -222,7 +224,10 @@ class Label:
             if nxt.end <= start:  # the successor already governs at the start of the day
                 cur = nxt.label
                 continue
-            if nxt.start < end:  # the succession falls within the day: both govern
+            # Both govern from the earlier of the succession time and a review date before it: read with
+            # ADatP-4774 §4.3 either way (successor from SuccessionDateTime, or once ReviewDateTime passed).
+            begin = nxt.start if cur.review is None else min(nxt.start, cur.review)
+            if begin < end:  # the succession may fall within (or before the end of) the day: both govern
                 return _dominant(cur._nations(day), nxt.label._in_force(day)._nations(day))
             break
         return dataclasses.replace(cur, successor=None) if cur.successor is not None else cur
