@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.core.agreements import AgreementSet
 from accord.core.decision import Code, decide
@@ -169,3 +171,48 @@ def test_review_date_before_succession_makes_both_govern_until_the_successor_doe
     looser = kor(review=at(2017, 2, 1), successor=then(at(2017, 3, 1), kor("군사Ⅲ급비밀")))
     assert looser.effective_at(date(2017, 2, 15)).classification == "군사Ⅱ급비밀"  # not loosened early
     assert looser.effective_at(date(2017, 3, 1)).classification == "군사Ⅲ급비밀"
+
+
+LEVELS = ["군사Ⅲ급비밀", "군사Ⅱ급비밀", "군사Ⅰ급비밀"]
+
+
+@st.composite
+def chains(draw: st.DrawFn) -> tuple[Label, list[tuple[datetime, datetime, Label]]]:
+    """A label with 0-4 successors at increasing times (some within a day, some zoneless windows)."""
+    n = draw(st.integers(0, 4))
+    times = sorted(draw(st.lists(st.integers(0, 400 * 24), min_size=n, max_size=n, unique=True)))
+    plain = [kor(draw(st.sampled_from(LEVELS)), rel=tuple(draw(st.sets(st.sampled_from(["JPN", "USA"])))))
+             for _ in range(n + 1)]
+    windows = [(at(2017, 1, 1) + timedelta(hours=h), draw(st.sampled_from([0, 0, 28]))) for h in times]
+    lab = plain[-1]
+    spans = []
+    for i in range(n - 1, -1, -1):
+        start, width = windows[i]
+        end = start + timedelta(hours=width)
+        if i + 1 < n and end > windows[i + 1][0]:
+            end = start
+        lab = Label(originator="KOR", classification=plain[i].classification, topics=plain[i].topics,
+                    releasable_to=plain[i].releasable_to, created=T0, id="2017-0042",
+                    successor=Succession(start, end, lab))
+        spans.insert(0, (start, end, plain[i + 1]))
+    return (lab if n else plain[0]), [(at(1, 1, 1), at(1, 1, 1), plain[0]), *spans]
+
+
+@settings(max_examples=300, deadline=None)
+@given(chain=chains(), day=st.integers(-5, 420))
+def test_the_label_in_force_is_never_looser_than_any_label_that_may_govern_that_day(chain, day) -> None:  # type: ignore[no-untyped-def]
+    lab, spans = chain
+    d = date(2017, 1, 1) + timedelta(days=day)
+    lo = datetime.combine(d, datetime.min.time(), UTC)
+    hi = lo + timedelta(days=1)
+    # label k may govern on d if its own span [start_k, next span's end) meets the day
+    governing = []
+    for k, (start, _end, label) in enumerate(spans):
+        nxt_end = spans[k + 1][1] if k + 1 < len(spans) else datetime.max.replace(tzinfo=UTC)
+        if start < hi and nxt_end > lo:
+            governing.append(label)
+    eff = lab.effective_at(d)
+    assert eff.successor is None and governing
+    for g in governing:
+        assert eff.level is not None and g.level is not None and eff.level.rank >= g.level.rank
+        assert eff.releasable_to <= g.releasable_to
