@@ -117,7 +117,7 @@ class Label:
 
     def __post_init__(self) -> None:
         national = is_alpha3(self.originator)
-        if not national and self.originator not in ORGANISATION_POLICIES:
+        if not national and str(self.originator) not in ORGANISATION_POLICIES:  # str(): a non-string is refused too
             raise LabelError(f"originator {self.originator!r} is not an ISO 3166 alpha-3 code (nor an organisation "
                              f"policy: {', '.join(sorted(ORGANISATION_POLICIES))})", field="originator")
         if not is_text(self.classification):

@@ -35,6 +35,7 @@ from typing import Literal
 from lxml import etree
 
 from accord.core.groups import ORGANISATION_POLICIES
+from accord.core.ids import MAX_ID_LENGTH, is_id
 from accord.core.labels import MAX_SUCCESSION, Caveat, Label, PolicyCategory, Succession
 from accord.core.parties import is_alpha3
 from accord.errors import LabelError
@@ -407,9 +408,14 @@ def parse_label_element(root: etree._Element, *, source: str | None = None) -> L
     if review == created:
         review = None  # "due for review at creation", as Accord writes a label without a review date
     label_attr = root.get("Id")
+    if label_attr is not None and len(label_attr) > MAX_ID_LENGTH:  # bounded like every id (accord.core.ids)
+        raise _err(f"label Id {label_attr[:40]!r}… is {len(label_attr)} characters long; at most {MAX_ID_LENGTH}",
+                   source, "Id")
     item_id = root.get(ITEM_ID_ATTR)
-    if item_id is None:
-        item_id = label_attr  # a label from elsewhere: its label id is the only identifier the item has
+    if item_id is None and label_attr is not None and is_id(label_attr):
+        # A label from elsewhere: its label id is the only identifier the item has, when it is one in
+        # Accord's id grammar (an NCName such as "_x" or "étiquette" is not: the item then has no id).
+        item_id = label_attr
     successor = _successor(root, item_id, 0, source)
     return LabelDocument(kind, _build(info, created, review, item_id, successor, source), label_attr)
 
