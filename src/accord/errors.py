@@ -42,6 +42,10 @@ class AgreementError(InputError):
     """An agreement document is invalid."""
 
 
+class SpifError(AgreementError):
+    """A national policy (SPIF) is invalid or contradicts an agreement (a world document, like an agreement)."""
+
+
 class LabelError(InputError):
     """A security label is invalid."""
 

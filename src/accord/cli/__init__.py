@@ -34,6 +34,9 @@ def _register() -> None:
     from accord.cli import label_cmds
 
     label_cmds.register(app)
+    from accord.cli import world_cmds
+
+    world_cmds.register(app)
 
 
 def get_app() -> typer.Typer:

@@ -15,7 +15,6 @@ from typing import Any
 from accord.core.agreements import AgreementSet
 from accord.core.labels import Caveat, Label
 from accord.core.persons import Person
-from accord.core.schemes import scheme_for
 
 
 class AccessCode(StrEnum):
@@ -87,11 +86,11 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
         return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
 
     label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
-    holder_scheme = scheme_for(holder)
-    if holder_scheme is None or scheme_for(label.originator) is None:
+    holder_scheme = agreements.schemes.get(holder)
+    if holder_scheme is None or label.originator not in agreements.schemes:
         unknown = holder if holder_scheme is None else label.originator
         return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.")
-    level = label.level
+    level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
         return deny(AccessCode.UNKNOWN_LEVEL,
                     f"{label.classification!r} is not a classification of {label.originator}'s scheme.")

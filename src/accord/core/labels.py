@@ -259,6 +259,12 @@ class Label:
         return dataclasses.replace(self, releasable_to=rel, only=frozenset(), successor=None)
 
     @property
+    def uninterpreted(self) -> bool:
+        """True when the label carries access-control categories Accord keeps but does not interpret
+        (an organisation policy's): no decision may rest on its level (fail closed)."""
+        return any(c.type != "INFORMATIVE" for c in self.categories)
+
+    @property
     def level(self) -> Level | None:
         """The originator-scheme level named by the classification, or None when unknown."""
         return self._level
@@ -289,14 +295,14 @@ class Label:
 
 def _dominant(a: Label, b: Label) -> Label:
     """The dominant label of two labels of one item under one policy (ADatP-4774.1 §4.4): the higher
-    level, restrictive categories united, permissive ones intersected. A label whose level is unknown
-    dominates (so that the decision denies it)."""
-    if a.level is None:
-        classification = a.classification
-    elif b.level is None:
-        classification = b.classification
-    else:
+    level, restrictive categories united, permissive ones intersected. When the two levels cannot be
+    compared (unknown to the bundled schemes), the result names no level, so the decision denies it."""
+    if a.level is not None and b.level is not None:
         classification = a.classification if a.level.rank >= b.level.rank else b.classification
+    elif a.level is None and b.level is None and a.classification == b.classification:
+        classification = a.classification
+    else:  # levels that cannot be compared here: a classification no scheme names (UNKNOWN_LEVEL)
+        classification = f"{a.classification} | {b.classification}"
     cats = tuple(dict.fromkeys((*a.categories, *b.categories)))
     return dataclasses.replace(a, classification=classification, topics=a.topics | b.topics,
                                releasable_to=a.releasable_to & b.releasable_to, caveats=a.caveats | b.caveats,
