@@ -198,10 +198,10 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         raise ctx.err("min_suite", f"expected the name of a sealing suite, got {doc['min_suite']!r}")
     min_suite = doc.get("min_suite")
     if min_suite is not None:
-        from accord.sealed.suites import SUITES
+        from accord.formats.suite_ids import SUITE_IDS
 
-        if min_suite not in SUITES:
-            raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
+        if min_suite not in SUITE_IDS:
+            raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITE_IDS))})")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
     cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
