@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from accord import release
 from accord.core.ids import ID_PATTERN
 from accord.core.labels import Caveat, Label, Succession
 from accord.formats.stanag4774 import (
@@ -101,7 +102,7 @@ def test_label_in_a_sealed_manifest_is_valid(aset: object) -> None:
     for k in parties.values():
         roster.pin(Roster.first_entry(k))
     lab = kor(str(uuid.UUID(int=7)))  # an id starting with a digit
-    blob = c.seal_bytes(b"x", lab, recipients=["JPN"], signer=parties["KOR"], roster=roster,
+    blob = release.seal_bytes(b"x", lab, recipients=["JPN"], signer=parties["KOR"], roster=roster,
                         agreements=aset, at=date(2017, 6, 1))  # type: ignore[arg-type]
     xml = c.inspect_bytes(blob, roster=roster).label_xml
     assert_valid(xml)
