@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -271,9 +271,13 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         return service.item_status(item_id)
 
     @app.get("/v1/items/{item_id}/payload", response_class=Response)
-    def payload(item_id: str, _: Local) -> Response:
-        """The plaintext of a held item, opened for this nation's own systems (never logged)."""
-        label, data = service.open_item(item_id)
+    def payload(item_id: str, _: Local, person: Annotated[str, Header(alias="Accord-Person", max_length=100)],
+                purpose: Annotated[str, Header(alias="Accord-Purpose", max_length=1500)]) -> Response:
+        """The plaintext of a held item, for a registered person with a stated (percent-encoded) purpose:
+        decided by clearance and need-to-know, and audited, allowed or refused (JK-R7, JK-R15; issue 12)."""
+        from accord.console import person_read
+
+        label, data = person_read(service, item_id, person, unquote(purpose))
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
 
     @app.post("/v1/items/{item_id}/forward")
@@ -324,6 +328,10 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
             {"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": r["body"]}
             for r in service.store.rows(st.events, *where)
         ]
+
+    from accord.console import mount_console  # issue 12: the console, for the node's own certificate
+
+    mount_console(app, service)
 
     # -- partner endpoints --------------------------------------------------------------------------
 
