@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -68,10 +69,24 @@ class _Deny(Exception):
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
+    env.globals["deny_codes"] = _deny_codes()
     env.filters["day"] = lambda v: v.isoformat()[:10] if hasattr(v, "isoformat") else (str(v)[:10] if v else "")
     env.filters["when"] = lambda v: v.isoformat(timespec="seconds")[:19].replace("T", " ") if hasattr(
         v, "isoformat") else (str(v) if v else "")
     return env
+
+
+def _deny_codes() -> frozenset[str]:
+    """Reason codes that refuse (decision engine, access, reads): shown in red, the others in green."""
+    from accord.core.access import AccessCode
+    from accord.core.decision import Code
+    from accord.core.people import ReadCode
+
+    out = {c.value for c in Code if getattr(c, "refuses", False)}
+    out |= {c.value for c in AccessCode if not c.value.endswith("_OK")}
+    out |= {c.value for c in ReadCode if not c.value.endswith("_OK")}
+    return frozenset(out)
 
 
 def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
@@ -248,7 +263,7 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         it = backend.item(item_id)
         decisions = [e for e in backend.events(item_id=item_id, limit=500) if e["type"] == "decision"]
         reads = list(backend.events(item_id=item_id, type_="access", limit=50))
-        return page(request, "item.html", s, status=status, it=it, banner=_banner(it["label"]),
+        return page(request, "item.html", s, status=status, it=it, item_banner=_banner(it["label"]),
                     decisions=decisions, reads=reads, **extra)
 
     @app.post("/items/{item_id}/read", response_class=HTMLResponse)
@@ -545,7 +560,12 @@ def _graph(parties: tuple[str, ...], cells: dict[tuple[str, str], Any], wcells: 
         ox, oy = -dy / d * 6, dx / d * 6  # offset so a->b and b->a do not overlap
         sx, sy = x1 + dx / d * 28 + ox, y1 + dy / d * 28 + oy
         ex, ey = x2 - dx / d * 30 + ox, y2 - dy / d * 30 + oy
-        change = "" if w is None or w.allowed == c.allowed else ("lost" if c.allowed else "gained")
+        if w is None or (w.allowed, w.route, w.level) == (c.allowed, c.route, c.level):
+            change = ""
+        elif w.allowed != c.allowed:
+            change = "lost" if c.allowed else "gained"
+        else:
+            change = "rerouted"
         edges.append({"a": a, "b": b, "x1": round(sx, 1), "y1": round(sy, 1), "x2": round(ex, 1),
                       "y2": round(ey, 1), "route": " → ".join(c.route if c.allowed else w.route if w else ()),
                       "level": c.level or (w.level if w else ""), "change": change})
