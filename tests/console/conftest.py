@@ -10,12 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from accord.console.app import create_console
+from accord.people import register as register_module
 from tests.console.world import PASSWORD, World, build
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+
+# Tests hash with cheap argon2id parameters (the production hasher costs ~0.3 s a hash on this machine);
+# test_people.py checks the production parameters themselves.
+PRODUCTION_HASHER = register_module._hasher
+register_module._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture

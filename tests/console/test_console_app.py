@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from accord.console.app import PAGES, create_console
 from accord.core.people import Role
 from tests.console.conftest import csrf_of, sign_in
-from tests.console.world import MISSILE, PASSWORD, World
+from tests.console.world import MISSILE, PASSWORD, World, member
 
 GET_PAGES = {"items": "/items", "consents": "/consents", "agreements": "/agreements", "matrix": "/matrix",
              "audit": "/audit", "people": "/people", "feed": "/feed"}
@@ -83,9 +83,7 @@ def test_roles_are_enforced_on_every_page(world: World) -> None:
 
 
 def test_auditor_cannot_decide_consents_or_change_people(world: World, kor_client: TestClient) -> None:
-    world.kor.register.add(
-        __import__("tests.console.world", fromlist=["member"]).member("kor-auditor", "KOR", None, set(), {Role.AUDITOR}),
-        by="test", password=PASSWORD)
+    world.kor.register.add(member("kor-auditor", "KOR", None, set(), {Role.AUDITOR}), by="test", password=PASSWORD)
     sign_in(kor_client, "kor-auditor")
     csrf = kor_client.get("/api/me").json()["csrf"]
     rid = world.kor.consent_requests("pending")[0]["request_id"]
@@ -138,8 +136,8 @@ def test_people_managed_from_the_console_are_audited(world: World, jpn_client: T
         "employment": "contractor", "employer": "Mitsubishi Electric", "facility": "Kamakura works",
         "clearance": "極秘", "need_to_know": "DPRK-MISSILE", "roles": "operator", "password": "a long password 1"})
     assert r.status_code == 200 and "Added jpn-contractor" in r.text
-    r = jpn_client.post("/people/jpn-contractor/clearance", data={"csrf": csrf, "clearance": "秘", "until": "2030-01-01",
-                                                                  "need_to_know": "DPRK-MISSILE"})
+    r = jpn_client.post("/people/jpn-contractor/clearance",
+                        data={"csrf": csrf, "clearance": "秘", "until": "2030-01-01", "need_to_know": "DPRK-MISSILE"})
     assert r.status_code == 200
     m = world.jpn.register.get("jpn-contractor")
     assert m is not None and m.person.clearance == "秘" and str(m.person.clearance_until) == "2030-01-01"

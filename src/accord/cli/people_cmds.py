@@ -124,7 +124,7 @@ def add(
                 "briefed_on": briefed_on or ""}
         m = member_from_form(form, b.party)
         pw = None if no_account else _password(password_stdin)
-        b.register.add(m, by=_by(by), password=pw)
+        m = b.register.add(m, by=_by(by), password=pw)
         typer.echo(f"registered {m.id} ({m.person.nationality}, {m.person.clearance or 'no clearance'})")
 
     _run(go)
@@ -254,10 +254,12 @@ def visit(
 
     def go() -> None:
         from accord.core.people import Visit
+        from accord.errors import InputError
 
         b = _backend(directory)
         s, e = _day(start, "start"), _day(end, "end")
-        assert s is not None and e is not None  # noqa: S101 - required options
+        if s is None or e is None:
+            raise InputError("a visit has a start and an end day", field="start")
         v = Visit(id=visit_id, person=person, host=b.party, highest=highest,
                   topics=frozenset(t.upper() for t in topic), start=s, end=e, purpose=purpose, approved_by=_by(by))
         b.register.add_visit(v, by=_by(by))

@@ -178,7 +178,9 @@ class Register:
 
     def add(self, member: Member, *, by: str, password: str | None = None) -> Member:
         """Register a person (refuses a duplicate id); ``by`` is who did it (audited)."""
-        check_clearance(member.person.nationality, member.person.clearance)
+        marking = check_clearance(member.person.nationality, member.person.clearance)
+        if marking != member.person.clearance:
+            member = replace(member, person=replace(member.person, clearance=marking))
         pw_hash = _hasher.hash(check_password(password)) if password is not None else None
         t = _now()
         with self._tx() as conn:
