@@ -145,7 +145,7 @@ def test_accessibility_labels_keyboard_and_banner_contrast(live: tuple[str, Worl
     url = f"{base}/jpn/console"
     page.goto(f"{url}/login")
     # keyboard only: the user name has the focus, Tab goes to the password, Enter signs in
-    assert page.evaluate("document.activeElement.id") == "username"
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'", timeout=5000)
     page.keyboard.type("jpn-officer")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "password"

@@ -174,3 +174,30 @@ def test_sign_out_ends_the_session(jpn_client: TestClient) -> None:
     csrf = csrf_of(jpn_client.get("/items").text)
     jpn_client.post("/logout", data={"csrf": csrf})
     assert jpn_client.get("/items", follow_redirects=False).status_code == 303
+
+
+def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client: TestClient) -> None:
+    import datetime as dt
+
+    from accord.core.people import Visit
+
+    reg = world.jpn.register
+    reg.add(member("kim", "KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {Role.OPERATOR}), by="jpn-officer", password=PASSWORD)
+    token = csrf_of(jpn_client.get("/login").text)
+    r = jpn_client.post("/login", data={"username": "kim", "password": PASSWORD, "csrf": token})
+    assert r.status_code == 403 and "JK-R18" in r.text  # no visit today: no session
+    # JPN's own item, 極秘 (SECRET), releasable to KOR; the visit allows up to 秘 (CONFIDENTIAL)
+    net = world.net
+    net.submit("JPN", {"originator": "JPN", "classification": "極秘", "topics": ["DPRK-MISSILE"],
+                       "releasable_to": ["KOR", "USA"], "caveats": [], "created": "2017-01-01T00:00:00Z",
+                       "review": None, "id": "j-secret"}, "KOR", "2017-02-12", b"JPN secret assessment")
+    today = world.jpn.today()
+    reg.add_visit(Visit("v-2026-1", "kim", "JPN", "秘", frozenset({"DPRK-MISSILE"}), today, today + dt.timedelta(days=1),
+                        "staff talks", "jpn-officer"), by="jpn-officer")
+    sign_in(jpn_client, "kim")
+    page = jpn_client.get("/items/j-secret").text
+    assert "Visitor: visit v-2026-1, up to 秘" in page
+    r = jpn_client.post("/items/j-secret/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
+    assert r.status_code == 403 and "VISIT_LEVEL_CAP" in r.text and "JPN secret assessment" not in r.text
+    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
+    assert r.status_code == 403 and "VISITOR_NOT_RELEASABLE" in r.text  # KOR's item held by JPN: not JPN's to show
