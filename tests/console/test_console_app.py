@@ -192,8 +192,9 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
                        "releasable_to": ["KOR", "USA"], "caveats": [], "created": "2017-01-01T00:00:00Z",
                        "review": None, "id": "j-secret"}, "KOR", "2017-02-12", b"JPN secret assessment")
     today = world.jpn.today()
-    reg.add_visit(Visit("v-2026-1", "kim", "JPN", "秘", frozenset({"DPRK-MISSILE"}), today, today + dt.timedelta(days=1),
-                        "staff talks", "jpn-officer"), by="jpn-officer")
+    tomorrow = today + dt.timedelta(days=1)
+    reg.add_visit(Visit("v-2026-1", "kim", "JPN", "秘", frozenset({"DPRK-MISSILE"}), today, tomorrow, "staff talks",
+                        "jpn-officer"), by="jpn-officer")
     sign_in(jpn_client, "kim")
     page = jpn_client.get("/items/j-secret").text
     assert "Visitor: visit v-2026-1, up to 秘" in page
