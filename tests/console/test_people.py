@@ -190,6 +190,10 @@ def _exercise(reg: Register, journal: list[tuple[str, dict[str, object]]]) -> No
     assert reg.get("kim").person.clearance == "군사Ⅱ급비밀"  # type: ignore[union-attr]
     reg.add_visit(visit(), by="so")
     assert reg.visits("kim") == [visit()]
+    kim = reg.get("kim")
+    assert kim is not None
+    over, _ = reg.open_session(kim, ttl=dt.timedelta(hours=1), visit=visit())
+    assert reg.session(over) is None  # the visit (May 2024) is over, and so is a session bound to it (JK-R18)
     with pytest.raises(InputError, match="not a visitor"):
         reg.add_visit(visit(id="v2", person="p1"), by="so")
     actions = [b.get("action") for t, b in journal if t in ("person", "visit")]

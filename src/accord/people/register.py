@@ -346,7 +346,7 @@ class Register:
         visit = None
         if r["visit_id"]:
             visit = next((v for v in self.visits(m.id) if v.id == r["visit_id"]), None)
-            if visit is None:
+            if visit is None or not visit.active(_now().date()):  # a visitor's session ends with the visit
                 return None
         return SessionInfo(m, r["csrf"], visit, _aware(r["expires_at"]))
 
