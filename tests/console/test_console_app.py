@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -202,3 +203,29 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
     assert r.status_code == 403 and "VISIT_LEVEL_CAP" in r.text and "JPN secret assessment" not in r.text
     r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
     assert r.status_code == 403 and "VISITOR_NOT_RELEASABLE" in r.text  # KOR's item held by JPN: not JPN's to show
+
+
+def test_audit_verify_and_export_from_a_process_that_is_not_the_audit_writer(world: World, tmp_path: Path) -> None:
+    from accord.console.backend import NodeBackend
+    from accord.node.app import load_service
+
+    world.jpn.service.flush_audit()
+    reader = NodeBackend(load_service(world.net.cfgs["JPN"].dir, audit=False), world.net.cfgs["JPN"].dir)
+    assert reader.service.feeder is None  # as under `accord console serve` beside `accord node run`
+    rep = reader.audit_verify(1)
+    assert rep["ok"] and rep["size"] >= 8 and rep["inclusion"]["ok"] and rep["consistency"]["ok"]
+    assert reader.audit_export(tmp_path / "x.jsonl") == rep["size"]
+
+
+def test_attestation_api_JK_R17(jpn_client: TestClient) -> None:
+    sign_in(jpn_client, "jpn-analyst")
+    csrf = jpn_client.get("/api/me").json()["csrf"]
+    lab = {"originator": "KOR", "classification": "군사Ⅱ급비밀", "topics": ["DPRK-MISSILE"], "releasable_to": ["JPN"],
+           "caveats": [], "created": "2024-01-01T00:00:00Z"}
+    body = {"label": lab, "readers": ["jpn-analyst", "jpn-lowly"]}
+    assert jpn_client.post("/api/attest", json=body).status_code == 403  # no CSRF header
+    r = jpn_client.post("/api/attest", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    assert r.json()["all_cleared"] is False and [x["cleared"] for x in r.json()["readers"]] == [True, False]
+    r = jpn_client.post("/api/attest", json={"label": lab, "readers": []}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 400

@@ -261,10 +261,11 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
 
     def _item_page(request: Request, s: SessionInfo, item_id: str, status: int = 200, **extra: Any) -> Response:
         it = backend.item(item_id)
-        decisions = [e for e in backend.events(item_id=item_id, limit=500) if e["type"] == "decision"]
-        reads = list(backend.events(item_id=item_id, type_="access", limit=50))
+        trail = backend.events(item_id=item_id, limit=500)
+        decisions = [e for e in trail if e["type"] == "decision"]
+        reads = [e for e in trail if e["type"] == "access" and e["body"].get("person")][:50]
         return page(request, "item.html", s, status=status, it=it, item_banner=_banner(it["label"]),
-                    decisions=decisions, reads=reads, **extra)
+                    decisions=decisions, reads=reads, trail=list(reversed(trail)), **extra)
 
     @app.post("/items/{item_id}/read", response_class=HTMLResponse)
     async def read(request: Request, item_id: str) -> Response:

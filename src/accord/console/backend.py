@@ -172,36 +172,56 @@ class NodeBackend:
             courier.wake()
         return out
 
-    def _log(self) -> Any:
+    @contextmanager
+    def _audit_log(self) -> Iterator[Any]:
+        """The node's audit log: the writer's own (after a flush) when this process is the audit writer, else
+        a read-only view opened for this call (e.g. ``accord console serve`` beside ``accord node run``)."""
         feeder = self.service.feeder
-        return feeder.log if feeder is not None else None
+        if feeder is not None:
+            feeder.flush()
+            yield feeder.log
+            return
+        from accord.audit.log import AuditLog
+        from accord.node.audit import origin
+
+        log = AuditLog(self.service.store.url, origin=origin(self.party))
+        try:
+            yield log
+        finally:
+            log.close()
 
     def audit_verify(self, index: int | None = None) -> dict[str, Any]:
-        from accord.audit.errors import AuditIntegrityError
-        from accord.audit.log import check_consistent
-        from accord.audit.merkle import leaf_hash, verify_inclusion
-        from accord.audit.note import open_checkpoint, parse_vkey
+        from accord.audit.note import parse_vkey
 
-        log = self._log()
-        if log is None:
-            return {"available": False, "problems": ["this process is not the node's audit writer"]}
-        if self.service.feeder is not None:
-            self.service.feeder.flush()
         vkey_file = self.directory / "audit.vkey" if self.directory else None
         if vkey_file is None or not vkey_file.exists():
             return {"available": False, "problems": ["no audit.vkey in the node directory"]}
         verifiers = [parse_vkey(vkey_file.read_text().strip())]
+        with self._audit_log() as log:
+            return self._verify(log, verifiers, index)
+
+    @staticmethod
+    def _verify(log: Any, verifiers: list[Any], index: int | None) -> dict[str, Any]:
+        from accord.audit.errors import AuditIntegrityError
+        from accord.audit.log import check_consistent
+        from accord.audit.merkle import leaf_hash, verify_inclusion
+        from accord.audit.note import open_checkpoint
+
         out: dict[str, Any] = {"available": True, "origin": log.origin}
         try:
             rep = log.verify(trusted=verifiers)
             out.update(ok=rep.ok, size=rep.size, root=rep.root.hex(), checkpoints=rep.checkpoints_verified,
                        last_checkpoint=rep.last_checkpoint, problems=list(rep.problems))
         except AuditIntegrityError as e:
-            out.update(ok=False, size=log.size, problems=[str(p) for p in getattr(e, "problems", [str(e)])])
+            out.update(ok=False, size=log.size, problems=[str(p) for p in e.problems])
             return out
-        latest = log.checkpoint()
+        latest = log.checkpoint_at(rep.last_checkpoint) if rep.last_checkpoint else None
+        if latest is None:
+            return out
         cp, _ = open_checkpoint(latest, verifiers, origin=log.origin)
         out["checkpoint"] = latest.decode()
+        if cp.size > log.size:  # a reader opened before the writer's latest batch: prove against what it holds
+            return out
         # consistency: the first non-empty signed checkpoint against the latest
         rows = log._checkpoint_rows()
         first = next(((s, n) for s, n in rows if 0 < s < cp.size), None)
@@ -217,11 +237,5 @@ class NodeBackend:
         return out
 
     def audit_export(self, path: Path) -> int:
-        log = self._log()
-        if log is None:
-            from accord.errors import InputError
-
-            raise InputError("this process is not the node's audit writer", field="audit")
-        if self.service.feeder is not None:
-            self.service.feeder.flush()
-        return int(log.export(path))
+        with self._audit_log() as log:
+            return int(log.export(path))
