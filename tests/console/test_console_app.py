@@ -138,14 +138,18 @@ def test_people_managed_from_the_console_are_audited(world: World, jpn_client: T
         "clearance": "極秘", "need_to_know": "DPRK-MISSILE", "roles": "operator", "password": "a long password 1"})
     assert r.status_code == 200 and "Added jpn-contractor" in r.text
     r = jpn_client.post("/people/jpn-contractor/clearance",
-                        data={"csrf": csrf, "clearance": "秘", "until": "2030-01-01", "need_to_know": "DPRK-MISSILE"})
+                        data={"csrf": csrf, "clearance": "秘", "until": "2030-01-01", "need_to_know": "DPRK-MISSILE",
+                              "role-operator": "1", "role-auditor": "1"})
     assert r.status_code == 200
     m = world.jpn.register.get("jpn-contractor")
     assert m is not None and m.person.clearance == "秘" and str(m.person.clearance_until) == "2030-01-01"
+    assert m.roles == {Role.OPERATOR, Role.AUDITOR}
+    r = jpn_client.post("/people/jpn-officer/clearance", data={"csrf": csrf, "clearance": "極秘", "role-operator": "1"})
+    assert r.status_code == 400 and Role.SECURITY_OFFICER in world.jpn.register.get("jpn-officer").roles  # type: ignore[union-attr]
     r = jpn_client.post("/people/jpn-contractor/disable", data={"csrf": csrf, "reason": "left the programme"})
     assert world.jpn.register.get("jpn-contractor").disabled  # type: ignore[union-attr]
     actions = [(e["body"]["action"], e["body"]["by"]) for e in world.jpn.events(type_="person")]
-    for a in ("add", "set-clearance", "disable"):
+    for a in ("add", "set-clearance", "set-roles", "disable"):
         assert (a, "jpn-officer") in actions
     assert all("password" not in str(e["body"].get("changed", "")) for e in world.jpn.events(type_="person"))
 
@@ -229,3 +233,15 @@ def test_attestation_api_JK_R17(jpn_client: TestClient) -> None:
     assert r.json()["all_cleared"] is False and [x["cleared"] for x in r.json()["readers"]] == [True, False]
     r = jpn_client.post("/api/attest", json={"label": lab, "readers": []}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 400
+
+
+def test_repeated_failed_sign_ins_lock_the_user_name(world: World, jpn_client: TestClient) -> None:
+    for _ in range(5):
+        token = csrf_of(jpn_client.get("/login").text)
+        r = jpn_client.post("/login", data={"username": "jpn-analyst", "password": "guess guess guess", "csrf": token})
+        assert r.status_code == 401
+    token = csrf_of(jpn_client.get("/login").text)
+    r = jpn_client.post("/login", data={"username": "jpn-analyst", "password": PASSWORD, "csrf": token})
+    assert r.status_code == 429 and "Too many failed sign-ins" in r.text  # even the right password, for a while
+    assert any(e["body"]["action"] == "sign-in-locked" for e in world.jpn.events(type_="person"))
+    sign_in(jpn_client, "jpn-officer")  # other users are not affected

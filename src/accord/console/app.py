@@ -37,6 +37,8 @@ HERE = Path(__file__).parent
 COOKIE = "accord_session"
 LOGIN_CSRF = "accord_login_csrf"
 SESSION_TTL = dt.timedelta(hours=8)
+MAX_FAILURES = 5  # failed sign-ins of one user name within LOCKOUT before further attempts are refused
+LOCKOUT = dt.timedelta(minutes=15)
 MAX_FORM = 64 * 1024
 
 OP, SO, AU = Role.OPERATOR, Role.SECURITY_OFFICER, Role.AUDITOR
@@ -95,6 +97,13 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     env = _env()
     reg = backend.register
+    failures: dict[str, list[dt.datetime]] = {}  # user name -> recent failed sign-ins (this process)
+
+    def locked(pid: str) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        recent = [t for t in failures.get(pid, []) if now - t < LOCKOUT]
+        failures[pid] = recent
+        return len(recent) >= MAX_FAILURES
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -185,13 +194,21 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         cookie = request.cookies.get(LOGIN_CSRF, "")
         if not cookie or not secrets.compare_digest(cookie, data.get("csrf", "")):
             raise _Deny(403, "missing or wrong CSRF token: reload the sign-in page")
-        pid, password = data.get("username", "").strip(), data.get("password", "")
+        pid, password = data.get("username", "").strip()[:100], data.get("password", "")[:1024]
+        if locked(pid):
+            with backend.journal_tx() as conn:
+                backend.journal(conn, "person", None, {"action": "sign-in-locked", "by": pid})
+            return page(request, "login.html", None, status=429, login_csrf=cookie,
+                        error=f"Too many failed sign-ins for this user name: try again in {LOCKOUT.seconds // 60} "
+                              "minutes, or ask a security officer.")
         member = reg.authenticate(pid, password) if pid and password else None
         bad = "Wrong user name or password, or the account is disabled."
         if member is None:
+            failures.setdefault(pid, []).append(dt.datetime.now(dt.UTC))
             with backend.journal_tx() as conn:
-                backend.journal(conn, "person", None, {"action": "sign-in-refused", "by": pid[:100]})
+                backend.journal(conn, "person", None, {"action": "sign-in-refused", "by": pid})
             return page(request, "login.html", None, status=401, login_csrf=cookie, error=bad)
+        failures.pop(pid, None)
         visit: Visit | None = None
         if member.person.nationality != backend.party:  # a visitor: only during a visit (JK-R18)
             today = backend.today()
@@ -400,6 +417,12 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         reg.set_clearance(pid, d.get("clearance") or None, _day(d.get("until", "")), by=s.person.id)
         if "need_to_know" in d:
             reg.set_need_to_know(pid, _topics(d["need_to_know"]), by=s.person.id)
+        roles = iter_roles([r.value for r in Role if d.get(f"role-{r.value}")])
+        if pid == s.person.id and Role.SECURITY_OFFICER not in roles:
+            raise InputError("you cannot remove your own security-officer role", field="roles")
+        m = reg.get(pid)
+        if m is not None and m.roles != roles:
+            reg.set_roles(pid, roles, by=s.person.id)
         return redirect(request, "/people", f"Updated {pid}")
 
     @app.post("/people/{pid}/disable")
@@ -490,7 +513,8 @@ def member_from_form(d: dict[str, str], party: str) -> Member:
     person = Person(id=pid, nationality=nationality, clearance=(d.get("clearance") or None),
                     need_to_know=_topics(d.get("need_to_know", "")), clearance_until=_day(d.get("clearance_until", "")))
     employment = Employment(d.get("employment") or "official")
-    roles = iter_roles([r for r in d.get("roles", "").replace(",", " ").split() if r])
+    roles = iter_roles([r for r in d.get("roles", "").replace(",", " ").split() if r]
+                       + [r.value for r in Role if d.get(f"role-{r.value}")])
     return Member(person=person, name=d.get("name", "").strip() or pid, employment=employment,
                   employer=d.get("employer") or None, facility=d.get("facility") or None,
                   facility_cleared_until=_day(d.get("facility_cleared_until", "")),
