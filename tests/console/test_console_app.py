@@ -211,7 +211,7 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
 
 def test_audit_verify_and_export_from_a_process_that_is_not_the_audit_writer(world: World, tmp_path: Path) -> None:
     from accord.console.backend import NodeBackend
-    from accord.node.app import load_service
+    from accord.node.wiring import load_service
 
     world.jpn.service.flush_audit()
     reader = NodeBackend(load_service(world.net.cfgs["JPN"].dir, audit=False), world.net.cfgs["JPN"].dir)

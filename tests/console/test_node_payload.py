@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from accord.node.app import create_app
+from accord.node.identity import cert_fingerprint
 from tests.console.world import MISSILE, World
 
 
@@ -23,9 +24,13 @@ def _client(world: World, party: str, *, fingerprint: str | None) -> TestClient:
     return TestClient(with_cert, base_url="https://testserver")  # type: ignore[arg-type]
 
 
+def _fingerprint(world: World, party: str) -> str:
+    return cert_fingerprint(world.net.cfgs[party].cert_file.read_bytes())
+
+
 @pytest.fixture
 def own(world: World) -> TestClient:
-    return _client(world, "JPN", fingerprint=world.net.nodes["JPN"]._own_fingerprint())
+    return _client(world, "JPN", fingerprint=_fingerprint(world, "JPN"))
 
 
 def test_payload_without_a_person_is_refused_attack_node_certificate_reads_all(own: TestClient) -> None:
@@ -53,6 +58,7 @@ def test_payload_refusals_are_403_problems_and_audited(own: TestClient, world: W
                                                        code: str) -> None:
     r = own.get(f"/v1/items/{item}/payload", headers={"Accord-Person": person, "Accord-Purpose": "analysis"})
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("read-refused")
     assert r.json()["decision"]["reasons"][0]["code"] == code
     assert MISSILE not in r.content
     ev = world.jpn.events(type_="access", item_id=item)[0]["body"]
@@ -61,7 +67,7 @@ def test_payload_refusals_are_403_problems_and_audited(own: TestClient, world: W
 
 def test_console_mounted_in_the_node_only_for_its_own_certificate(own: TestClient, world: World) -> None:
     assert own.get("/console/login").status_code == 200
-    peer = _client(world, "JPN", fingerprint=world.net.nodes["KOR"]._own_fingerprint())
+    peer = _client(world, "JPN", fingerprint=_fingerprint(world, "KOR"))
     r = peer.get("/console/login")
     assert r.status_code == 403 and "own systems" in r.text
     assert _client(world, "JPN", fingerprint=None).get("/console/login").status_code == 403

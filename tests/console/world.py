@@ -41,7 +41,7 @@ def build(root: Path) -> World:
                b"nuclear test site activity")
     net.submit("KOR", label("k-relay", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")), "USA", "2015-06-20")
     net.pump()
-    assert net.nodes["USA"].forward("k-relay", "JPN", "2015-06-22")["status"] == "held"
+    assert net.nodes["USA"].forward("k-relay", "JPN", "2015-06-22").status == "held"
     net.pump()
     jpn = NodeBackend(net.nodes["JPN"], net.cfgs["JPN"].dir)
     kor = NodeBackend(net.nodes["KOR"], net.cfgs["KOR"].dir)

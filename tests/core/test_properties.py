@@ -9,12 +9,13 @@ from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.decision import decide
 from accord.core.labels import Label
-from accord.core.schemes import SCHEMES, scheme_for
+from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.spif import bundled_registry
 
 AGREEMENTS = load_agreements()
 PARTIES = ["KOR", "JPN", "USA", "FRA"]
-SPELLINGS = [s for sc in SCHEMES.values() for lv in sc.levels for s in lv.spellings()] + ["ULTRA", "SECRET"]
+SPELLINGS = [s for sc in bundled_registry() for lv in sc.levels for s in lv.spellings()] + ["ULTRA", "SECRET"]
 TOPICS = ["DPRK-MISSILE", "DPRK-NUCLEAR", "LOGISTICS", "NAVAL-OPS"]
 DAYS = st.dates(min_value=date(2010, 1, 1), max_value=date(2030, 12, 31))
 

@@ -31,6 +31,9 @@ def _register() -> None:
     from accord.cli import node_cmds
 
     node_cmds.register(app)
+    from accord.cli import world_cmds
+
+    world_cmds.register(app)
     from accord.cli import people_cmds
 
     people_cmds.register(app)
@@ -43,5 +46,9 @@ def get_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Entry point of the ``accord`` console script."""
-    get_app()()
+    """Entry point of the ``accord`` console script: bad input is one ``error: …`` line, never a traceback."""
+    import sys
+
+    from accord.cli._common import run_app
+
+    sys.exit(run_app(get_app()))

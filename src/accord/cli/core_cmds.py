@@ -19,15 +19,16 @@ from accord.cli._common import (
     fail,
     handles_errors,
     parse_day,
+    party_arg,
     print_json,
     read_file,
+    topic_arg,
 )
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
-from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
 from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
@@ -73,7 +74,7 @@ def _agreement_dict(ag: Agreement, day: date) -> dict[str, Any]:
         "onward_release_requires_consent": ag.onward_release_requires_consent,
         "protection_basis": list(ag.protection_basis),
         "scope": "all" if terms.topics is None else sorted(terms.topics),
-        "equivalence": [{"name": r.name, "levels": {p: _marking(p, k) for p, k in r.levels.items()}}
+        "equivalence": [{"name": r.name, "levels": {p: _marking(ag, p, k) for p, k in r.levels.items()}}
                         for r in terms.equivalence],
         "citations": {k: {"article": c.article, "rule": c.rule} for k, c in ag.citations.items()},
         "lifecycle": {
@@ -94,8 +95,8 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
-def _marking(party: str, key: str) -> str:
-    scheme = scheme_for(party)
+def _marking(ag: Agreement, party: str, key: str) -> str:
+    scheme = ag.schemes.get(party) if ag.schemes is not None else None
     level = scheme.by_key(key) if scheme is not None else None
     return level.marking if level is not None else key
 
@@ -171,6 +172,9 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
         for ag in aset:
             console.print(f"[green]ok[/green] {ag.id}: {ag.title} ({ag.source})")
     console.print(f"{total} agreement(s) valid")
+    if len(targets) == 1:  # the world's national policies, checked against the agreements (formats/world.py)
+        nations = ", ".join(aset.schemes.parties)
+        console.print(f"{len(aset.schemes)} national policies (SPIF): {nations}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------- decide
@@ -207,6 +211,8 @@ def decide_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
+    # Strict before anything is read: ASCII, then upper-cased (`--to uſa` never reaches USA), and the day.
+    holder, recipient, _ = party_arg(holder, "--from"), party_arg(recipient, "--to"), parse_day(at)
     lab = load_label(read_file(label), source=str(label))
     aset = agreements_from(agreements)
     d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
@@ -227,6 +233,7 @@ def access_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide whether a person may access an item. Exit 0 allowed, 1 denied, 2 bad input."""
+    holder, _ = party_arg(holder, "--holder"), parse_day(at)  # strict: ASCII before upper-casing
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
     d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements))
@@ -244,15 +251,17 @@ def access_cmd(
 
 
 def _parse_event_spec(spec: str, *, add: bool) -> tuple[str, date, Event | None]:
+    from accord.formats._dates import parse_day as strict_day
+
     parts = spec.split(":")
     need = 3 if add else 2
     if len(parts) < need or len(parts) > need + 1:
         form = "ID:DATE:TYPE[:EFFECTIVE]" if add else "ID:DATE"
         fail(f"{spec!r}: expected {form}")
     try:
-        on = date.fromisoformat(parts[1])
-    except ValueError:
-        fail(f"{spec!r}: {parts[1]!r} is not a date")
+        on = strict_day(parts[1])
+    except ValueError as exc:
+        fail(f"{spec!r}: {exc}")
     if not add:
         return parts[0], on, None
     try:
@@ -262,9 +271,9 @@ def _parse_event_spec(spec: str, *, add: bool) -> tuple[str, date, Event | None]
     effective = None
     if len(parts) == 4:
         try:
-            effective = date.fromisoformat(parts[3])
-        except ValueError:
-            fail(f"{spec!r}: {parts[3]!r} is not a date")
+            effective = strict_day(parts[3])
+        except ValueError as exc:
+            fail(f"{spec!r}: {exc}")
     return parts[0], on, Event(on=on, type=etype, note="hypothetical", effective=effective, sourced=False)
 
 
@@ -322,6 +331,8 @@ def matrix_cmd(
     """The sharing matrix for a day: who may share what with whom, by which route, under which agreements."""
     aset = hypothetical(agreements_from(agreements), drop_event, add_event)
     m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
+    for t in topic or []:  # strict: ASCII before upper-casing (`--topic dprk-miſſile` is refused, not shown)
+        topic_arg(t)
     if as_json:
         print_json(m.to_dict())
     else:

@@ -38,16 +38,12 @@ def register(app: typer.Typer) -> None:
 
 def _run(fn: Callable[[], T]) -> T:
     from accord.errors import AccordError
-    from accord.node.errors import NodeError
 
     try:
         return fn()
-    except NodeError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1 if e.status in (403, 409) else 2) from None
-    except AccordError as e:
+    except AccordError as e:  # a refusal or a conflict is an answer (exit 1); bad input exits 2
         typer.echo(f"error: {e.diagnostics()}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1 if e.status in (403, 409) else 2) from None
     except OSError as e:
         typer.echo(f"error: {e.filename or ''}: {e.strerror}", err=True)
         raise typer.Exit(2) from None
@@ -55,7 +51,7 @@ def _run(fn: Callable[[], T]) -> T:
 
 def _backend(directory: Path) -> NodeBackend:
     from accord.console.backend import NodeBackend
-    from accord.node.app import load_service
+    from accord.node.wiring import load_service
 
     return NodeBackend(load_service(directory), directory)
 

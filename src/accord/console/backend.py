@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import desc, select
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
@@ -90,13 +89,10 @@ class NodeBackend:
     """:class:`Backend` over :class:`accord.node.service.NodeService`."""
 
     def __init__(self, service: NodeService, directory: Path | None = None) -> None:
-        from accord.node.store import events as _events
-
         self.service = service
         self.party = service.party
         self.agreements = service.agreements
         self.directory = directory if directory is not None else getattr(service.cfg, "dir", None)
-        self._events = _events
         self.register = Register(service.store.engine, self._plain_tx, self.journal, service.party)
 
     @contextmanager
@@ -111,33 +107,19 @@ class NodeBackend:
         return dt.datetime.now(dt.UTC).date()
 
     def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        self.service._event(conn, type_, item_id, body)
+        self.service.journal_event(conn, type_, item_id, body)
 
     def items(self) -> list[dict[str, Any]]:
-        from accord.node import store as st
-
-        rows = self.service.store.rows(st.items)
-        out = []
-        for r in rows:
-            out.append({
-                "item_id": r["item_id"], "origin": r["origin"], "sender": r["sender"],
-                "label": json.loads(r["label_json"]), "marking": r["marking"], "created_at": r["created_at"],
-            })
-        out.sort(key=lambda d: str(d["created_at"]), reverse=True)
-        return out
+        return [{
+            "item_id": r["item_id"], "origin": r["origin"], "sender": r["sender"],
+            "label": json.loads(r["label_json"]), "marking": r["marking"], "created_at": r["created_at"],
+        } for r in self.service.held_items()]
 
     def item(self, item_id: str) -> dict[str, Any]:
         return self.service.item_status(item_id)
 
     def item_label(self, item_id: str) -> tuple[Label, str]:
-        from accord.node import store as st
-        from accord.node.errors import NotFound
-        from accord.node.policy import label_from_dict
-
-        rows = self.service.store.rows(st.items, st.items.c.item_id == item_id)
-        if not rows:
-            raise NotFound(f"no item {item_id}")
-        return label_from_dict(json.loads(rows[0]["label_json"])), str(rows[0]["digest"])
+        return self.service.item_label(item_id)
 
     def open_payload(self, item_id: str) -> bytes:
         return self.service.open_item(item_id)[1]
@@ -148,17 +130,7 @@ class NodeBackend:
 
     def events(self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None,
                limit: int = 200) -> list[dict[str, Any]]:
-        ev = self._events
-        q = select(ev).order_by(desc(ev.c.id))
-        if type_:
-            q = q.where(ev.c.type == type_)
-        if item_id:
-            q = q.where(ev.c.item_id == item_id)
-        if text:
-            q = q.where(ev.c.body.contains(text, autoescape=True))
-        q = q.limit(max(1, min(limit, 5000)))
-        with self.service.store.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
+        rows = self.service.journal_events(type_=type_, item_id=item_id, text=text, limit=limit)
         return [{"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": json.loads(r["body"]),
                  "created_at": r["created_at"], "audit_idx": r["audit_idx"]} for r in rows]
 
@@ -223,7 +195,7 @@ class NodeBackend:
         if cp.size > log.size:  # a reader opened before the writer's latest batch: prove against what it holds
             return out
         # consistency: the first non-empty signed checkpoint against the latest
-        rows = log._checkpoint_rows()
+        rows = log.checkpoints()
         first = next(((s, n) for s, n in rows if 0 < s < cp.size), None)
         if first is not None:
             proof = log.consistency_proof(first[0], cp.size)

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.consent import Consent
 from accord.core.labels import Caveat, Label
-from accord.core.schemes import SCHEMES, Level, scheme_for
+from accord.core.schemes import Level
 from accord.errors import ReleaseRefused
 
 
@@ -251,7 +251,7 @@ def _hop(ag: Agreement, a: str, b: str, level: Level, at: date, topics: frozense
                               f"{ag.title}.", ag.id, scope.article, scope.rule))
     eq = ag.cite("equivalence")
     row = terms.row_for(level)
-    target = scheme_for(b)
+    target = ag.schemes.get(b) if ag.schemes is not None else None
     key = row.levels.get(b) if row is not None else None
     out = target.by_key(key) if target is not None and key is not None else None
     if out is None:
@@ -472,13 +472,14 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if not agreements:
         return _deny(label, holder, recipient, at, Reason(
             Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."))
-    if originator not in SCHEMES or holder not in SCHEMES or recipient not in SCHEMES:
+    schemes = agreements.schemes
+    if originator not in schemes or holder not in schemes or recipient not in schemes:
         role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
-                                               ("recipient", recipient)) if p not in SCHEMES)
+                                               ("recipient", recipient)) if p not in schemes)
         return _deny(label, holder, recipient, at, Reason(
             Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
             f"for: nothing is released to, from or about an unknown party."))
-    level = label.level
+    level = schemes.level(originator, label.classification)
     if level is None:
         return _deny(label, holder, recipient, at, Reason(
             Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."))

@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING
 
 from accord.core.access import AccessReason
 from accord.core.people import ReadCode, ReadDecision, Visit, read_access
+from accord.errors import Refusal
 from accord.node.policy import label_to_dict
 
 if TYPE_CHECKING:
     from accord.console.backend import Backend
 
 
-class ReadRefused(Exception):
-    """The read was refused (and recorded); ``decision`` says why."""
+class ReadRefused(Refusal):
+    """The read was refused (and recorded); ``decision`` says why. HTTP 403 ``read-refused`` with the decision."""
+
+    kind = "read-refused"
 
     def __init__(self, decision: ReadDecision) -> None:
-        super().__init__("; ".join(r.message for r in decision.denials) or "refused")
+        super().__init__("; ".join(r.message for r in decision.denials) or "refused", decision=decision.to_dict())
         self.decision = decision
 
 

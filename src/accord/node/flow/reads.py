@@ -1,0 +1,88 @@
+"""Reads for this nation's own systems: an item's status and custody, its plaintext."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from accord.node import db as st
+from accord.node.db import events_sql, items_sql
+from accord.node.errors import NotFound
+from accord.node.flow.journal import Journal
+from accord.node.policy import (
+    Label,
+    label_from_dict,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+class Reads(Journal):
+    """Reads for this nation's own systems: an item's status and custody, its plaintext."""
+
+    def item_status(self, item_id: str) -> dict[str, Any]:
+        rows = self.store.rows(st.items, st.items.c.item_id == item_id)
+        if not rows:
+            raise NotFound(f"no item {item_id}")
+        it = rows[0]
+        out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
+        rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
+        inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
+        return {
+            "item_id": item_id,
+            "origin": it["origin"],
+            "sender": it["sender"],
+            "digest": it["digest"],
+            "label": json.loads(it["label_json"]),
+            "marking": it["marking"],
+            "alternative_label": it["alt_label_xml"],
+            "outbox": [
+                {
+                    "kind": o["kind"],
+                    "to": o["recipient"],
+                    "final": o["final_recipient"],
+                    "state": o["state"],
+                    "attempts": o["attempts"],
+                }
+                for o in out
+            ],
+            "inbox": [{"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb],
+            "receipts": [
+                {
+                    "recipient": r["recipient"],
+                    "receipt": json.loads(r["receipt_json"]),
+                    "evidence": json.loads(r["evidence"]) if r["evidence"] else None,
+                }
+                for r in rec
+            ],
+        }
+
+    def open_item(self, item_id: str) -> tuple[Label, bytes]:
+        """The plaintext of a held item, for this nation's own systems only (never logged)."""
+        rows = self.store.rows(st.items, st.items.c.item_id == item_id)
+        if not rows:
+            raise NotFound(f"no item {item_id}")
+        opened = self.sealer.open(bytes(rows[0]["sealed"]))
+        assert opened.label is not None and opened.payload is not None  # checked by the sealer
+        return opened.label, opened.payload
+
+    def held_items(self) -> list[dict[str, Any]]:
+        """Every held item (sent or received), newest first: its row without the sealed form."""
+        with self.store.engine.connect() as conn:
+            return items_sql.list_items(conn)
+
+    def item_label(self, item_id: str) -> tuple[Label, str]:
+        """A held item's label and the digest of its sealed form, without opening it."""
+        with self.store.engine.connect() as conn:
+            row = items_sql.get_item(conn, item_id)
+        if row is None:
+            raise NotFound(f"no item {item_id}")
+        return label_from_dict(json.loads(row["label_json"])), str(row["digest"])
+
+    def journal_events(
+        self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Journal events, newest first (see :func:`accord.node.db.events_sql.recent_events`)."""
+        with self.store.engine.connect() as conn:
+            return events_sql.recent_events(conn, type_=type_, item_id=item_id, text=text, limit=limit)
