@@ -37,6 +37,9 @@ def _register() -> None:
     from accord.cli import world_cmds
 
     world_cmds.register(app)
+    from accord.cli import people_cmds
+
+    people_cmds.register(app)
     __import__("accord.cli.feed_cmds", fromlist=["register"]).register(app)  # accord feed (issue 11)
 
 
