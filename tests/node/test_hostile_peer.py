@@ -92,9 +92,9 @@ def test_forged_origin_jpn_signed_item_labelled_kor_is_refused_by_usa(net: Net) 
 
 
 def test_forged_origin_never_forwarded_as_originator_release(net: Net) -> None:
-    sealed = _forged(net, "JPN", label("f3", originator="KOR"), "KOR", "2015-04-12")
+    sealed = _forged(net, "JPN", label("f3", originator="KOR"), "KOR", "2017-02-12")
     with pytest.raises(PeerRefused):
-        net.dispatch("JPN", "delivery", "KOR", _envelope("f3", "JPN", "KOR", "2015-04-12", sealed))
+        net.dispatch("JPN", "delivery", "KOR", _envelope("f3", "JPN", "USA", "2017-02-12", sealed))
     assert net.nodes["KOR"].store.outbox_rows() == []
     # the genuine path still works: KOR's own item reaches JPN through the hub
     net.submit("KOR", label("g3"), "JPN", "2015-04-12")
@@ -114,7 +114,9 @@ def test_forged_origin_holder_release_with_the_originators_signed_consent_is_acc
     assert out["status"] == "stored"
     # the same consent names JPN as holder: USA cannot use it to pass its own statement off
     with pytest.raises(PeerRefused):
-        sealed2 = _forged(net, "USA", label("h5", rel=("JPN", "USA")), "JPN", "2017-02-12", [c])
+        fake = Consent(id="fake", originator="KOR", holder="USA", recipient="JPN", granted=dt.date(2017, 2, 12),
+                       until=dt.date(2017, 2, 12), item="h5")
+        sealed2 = _forged(net, "USA", label("h5", rel=("JPN", "USA")), "JPN", "2017-02-12", [fake])
         net.dispatch("USA", "delivery", "JPN", _envelope("h5", "USA", "JPN", "2017-02-12", sealed2, [doc]))
 
 

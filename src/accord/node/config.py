@@ -32,14 +32,17 @@ from accord.node.identity import (
 
 NODE_FILE = "node.yaml"
 ROSTER_FILE = "roster.yaml"
-_PARTY = re.compile(r"^[A-Z]{3}$")
 _URL = re.compile(r"^https://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$")
 
 
 def check_party(value: object, *, source: str, field: str = "party") -> str:
-    """An ISO 3166 alpha-3 party code such as ``KOR``."""
-    if not isinstance(value, str) or not _PARTY.match(value):
+    """An ISO 3166 alpha-3 party code such as ``KOR``, exactly (no case folding, no trailing newline, no
+    look-alike: :func:`accord.core.parties.is_alpha3`)."""
+    from accord.core.parties import is_alpha3
+
+    if not is_alpha3(value):
         raise InputError(f"party must be an alpha-3 code like KOR, got {value!r}", source=source, field=field)
+    assert isinstance(value, str)
     return value
 
 
