@@ -271,6 +271,7 @@ class Outbound(Signing):
                 "recipient": to,
                 "label": label_to_dict(label),
                 "digest": sha256_hex(sealed),
+                "statement": self.sealer.verify(sealed).statement_digest,  # checked by the originator (issue 9)
                 "at": day.isoformat(),
                 "reasons": [r.to_dict() for r in d.denials],
             }
