@@ -314,10 +314,19 @@ def test_audit_stall_receipt_with_an_extra_payload_key_is_quarantined_and_the_lo
     assert all(r["audit_idx"] is not None for r in rows)
     assert kor.audit_health()["quarantined"] == 2
     q = [json.loads(kor.feeder.log.event(i)) for i in range(kor.feeder.log.size)]  # type: ignore[union-attr]
-    assert sum(1 for e in q if e.get("node_event") == "quarantined") == 2
+    assert sorted(e["quarantined_journal"] for e in q if e.get("node_event") == "audit_quarantine") == [3, 4]
+    assert all(e["type"] == "quarantine" for e in q if e.get("node_event") == "audit_quarantine")
     # a restart does not re-stall
     feeder = AuditFeeder(kor.store, net.cfgs["KOR"].dir, "KOR")
     assert feeder.flush() == 0
+    # the alarm is visible to the operator: `accord node status` (and /v1/health for the node's own systems)
+    from typer.testing import CliRunner
+
+    from accord.cli import get_app
+
+    r = CliRunner().invoke(get_app(), ["node", "status", "--dir", str(net.cfgs["KOR"].dir)])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["audit"]["quarantined"] == 2
     record("node: hostile peer — receipt with an extra key (audit stall)", group=GROUP, attempts=2, refused=2,
            lost=0, duplicated=0)
 

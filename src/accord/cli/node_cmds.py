@@ -254,13 +254,17 @@ def forward(
 
 
 @node_app.command("status")
-def status(directory: DirOpt, item: Annotated[str, typer.Option(help="item id")], db: DbOpt = None) -> None:
-    """Custody of an item: label, marking, outbox, inbox, receipts."""
+def status(
+    directory: DirOpt, item: Annotated[str | None, typer.Option(help="item id")] = None, db: DbOpt = None
+) -> None:
+    """Custody of an item: label, marking, outbox, inbox, receipts. Without --item: the node's alarms
+    (audit events quarantined or waiting for the log)."""
 
     def body() -> None:
         from accord.node.wiring import load_service
 
-        _print(load_service(directory, db=db).item_status(item))
+        svc = load_service(directory, db=db, audit=False)
+        _print(svc.item_status(item) if item is not None else {"party": svc.party, "audit": svc.audit_health()})
 
     _run(body)
 
