@@ -251,7 +251,10 @@ def test_retired_signing_key_new_item_signed_with_the_old_key_is_refused(net: Ne
     jpn_dir = net.cfgs["JPN"].dir
     old_keys = PartyKeys.load(jpn_dir / "keys")
     # an old item, signed before the rotation, still verifies afterwards
+    import time
+
     before = _forged(net, "JPN", label("jpn-old", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
+    time.sleep(1.1)  # statement and retirement times have one-second resolution
     _rotate(jpn_dir, "JPN")
     pin_entry(net.cfgs["KOR"].dir, own_entry(jpn_dir, "JPN"), source="test")  # KOR accepts JPN v2
     kor = net.nodes["KOR"]
@@ -260,9 +263,7 @@ def test_retired_signing_key_new_item_signed_with_the_old_key_is_refused(net: Ne
     out = net.dispatch("JPN", "delivery", "KOR", _envelope("jpn-old", "JPN", "KOR", "2017-02-12", before))
     assert out["status"] == "stored"
     # a NEW item signed with the retired key (someone kept or stole it)
-    import time
-
-    time.sleep(1.1)  # statement times have one-second resolution
+    time.sleep(1.1)
     stale = SealedFormat.__new__(SealedFormat)
     stale.keys, stale.roster, stale.agreements = old_keys, net.nodes["JPN"].sealer.roster, kor.agreements  # type: ignore[attr-defined]
     after = stale.seal(b"x" * 32, label_from_dict(label("jpn-new", originator="JPN", rel=("KOR",), cls="極秘")),
@@ -284,8 +285,10 @@ def test_retired_key_roster_records_the_retirement_time(tmp_path: Path) -> None:
     entry = r.rotate(new)
     rec = entry.key(old)
     assert rec is not None and rec.status == "retired" and rec.retired == new.current.created
+    assert r.signing_key("KOR", old, at=new.current.created) == rec  # the second of the rotation: still before
+    later = (dt.datetime.fromisoformat(new.current.created.replace("Z", "+00:00")) + dt.timedelta(seconds=1))
     with pytest.raises(TrustError, match="retired"):
-        r.signing_key("KOR", old, at=new.current.created)
+        r.signing_key("KOR", old, at=later.isoformat().replace("+00:00", "Z"))
     assert r.signing_key("KOR", old, at="2000-01-01T00:00:00Z") == rec
 
 
