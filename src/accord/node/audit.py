@@ -174,14 +174,12 @@ class AuditFeeder:
             try:
                 prepared.append(prepare_event(to_audit_event(r, self.party)))
                 good.append(r)
-            except Exception as e:  # noqa: BLE001 -- whatever the row holds, it must not stop the log
+            except Exception as e:
                 bad.append((r, str(e)[:300] or type(e).__name__))
         if bad:
             with self.store.tx() as conn:
                 for r, problem in bad:
-                    conn.execute(
-                        st.events.update().where(st.events.c.id == r["id"]).values(audit_idx=QUARANTINED)
-                    )
+                    conn.execute(st.events.update().where(st.events.c.id == r["id"]).values(audit_idx=QUARANTINED))
                     if r["type"] == "audit_quarantine":
                         continue  # never quarantine a quarantine record in a loop
                     item = r.get("item_id")
@@ -196,8 +194,7 @@ class AuditFeeder:
                                     "node": self.party,
                                     "quarantined_journal": int(r["id"]),
                                     "refused_type": str(r["type"])[:32],
-                                    "refused_digest": "sha256:"
-                                    + hashlib.sha256(str(r["body"]).encode()).hexdigest(),
+                                    "refused_digest": "sha256:" + hashlib.sha256(str(r["body"]).encode()).hexdigest(),
                                     "problem": problem,
                                 }
                             ).decode(),

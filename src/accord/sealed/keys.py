@@ -304,8 +304,11 @@ class RosterEntry:
                 retired = k.str("retired")
                 _instant(retired, source=source, field=f"signed.keys[{i}].retired")
                 if status != "retired" or use != "sign":
-                    raise InputError("only a retired signing key has a retirement time", source=source,
-                                     field=f"signed.keys[{i}].retired")
+                    raise InputError(
+                        "only a retired signing key has a retirement time",
+                        source=source,
+                        field=f"signed.keys[{i}].retired",
+                    )
             if (use, typ) not in {("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)}:
                 raise InputError(f"unknown key use/type {use}/{typ}", source=source, field=f"signed.keys[{i}]")
             if status not in ("active", "retired"):
@@ -490,8 +493,9 @@ class Roster:
 
         ``at``: when the signed statement says it was made (ISO 8601 UTC). A retired key verifies only what
         predates its retirement: ``at`` must not be after the retirement time its roster entry records (both
-        to the second, so an item sealed in the second of the rotation still verifies) (issue 9). Entries written before retirement times were recorded carry none; their retired keys keep
-        verifying, as they did.
+        to the second, so an item sealed in the second of the rotation still verifies) (issue 9). Entries
+        written before retirement times were recorded carry none; their retired keys keep verifying, as they
+        did.
         """
         rec = self.latest(party).key(kid)
         if rec is None or rec.use != "sign":

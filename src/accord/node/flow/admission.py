@@ -42,8 +42,11 @@ def check_own_id(item_id: str, party: str, peers: Iterable[str]) -> None:
 
     owner = id_namespace(item_id, {party, *peers, *PARTY_NAMES})
     if owner is not None and owner != party:
-        raise InputError(f"item id {item_id} lies in {owner}'s namespace; {party} names its items with its own "
-                         f"code ({party.lower()}-…)", field="label.id")
+        raise InputError(
+            f"item id {item_id} lies in {owner}'s namespace; {party} names its items with its own "
+            f"code ({party.lower()}-…)",
+            field="label.id",
+        )
 
 
 class Admission(Journal):

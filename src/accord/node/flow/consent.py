@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from accord.core.ids import check_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
 from accord.node.db import items_sql as db_items
-from accord.core.ids import check_id
 from accord.node.errors import Conflict, IdRefused, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.journal import Caller

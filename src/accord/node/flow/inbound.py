@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from accord.core.ids import check_id
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
 from accord.node.db import items_sql as db_items
-from accord.core.ids import check_id
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
