@@ -24,6 +24,8 @@ from tests.support.reliability import record
 
 GROUP = "hostile peer"
 
+pytestmark = pytest.mark.reliability  # also part of `make reliability` (docs/reliability.md)
+
 
 @pytest.fixture
 def net(tmp_path: Path) -> Net:

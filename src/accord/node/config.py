@@ -98,14 +98,20 @@ class Peer:
                 field=f"{self.party}.cert_pem",
             )
         if not self.sealed_entry:
-            raise InputError("the entry has no sealed_entry (roster entry for sealed items)", source=source,
-                             field=f"{self.party}.sealed_entry")
+            raise InputError(
+                "the entry has no sealed_entry (roster entry for sealed items)",
+                source=source,
+                field=f"{self.party}.sealed_entry",
+            )
         from accord.sealed.keys import RosterEntry
 
         se = RosterEntry.parse(self.sealed_entry.encode(), source=f"{source}: {self.party}.sealed_entry")
         if se.party != self.party:
-            raise InputError(f"the sealed roster entry is {se.party}'s, not {self.party}'s", source=source,
-                             field=f"{self.party}.sealed_entry")
+            raise InputError(
+                f"the sealed roster entry is {se.party}'s, not {self.party}'s",
+                source=source,
+                field=f"{self.party}.sealed_entry",
+            )
 
     @staticmethod
     def from_dict(d: object, *, source: str) -> Peer:
