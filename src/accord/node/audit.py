@@ -47,6 +47,9 @@ _TYPES = {
     "forged_origin": "delivery",
     "id_refused": "delivery",
     "consent_request_refused": "consent",
+    "access": "access",  # issue 12: a person's read (allowed or refused), a JK-R17 attestation
+    "person": "access",  # issue 12: register changes, sign-ins
+    "visit": "access",
 }
 
 #: ``events.audit_idx`` of a journal row the audit format refused: kept out of the log, its quarantine event
