@@ -139,9 +139,9 @@ class Decision(NamedTuple):
 
     @property
     def awaiting_consent(self) -> bool:
-        """True when the only thing missing is the originator's consent for some hops."""
-        return not self.allowed and bool(self.route) and all(
-            r.code is Code.CONSENT_REQUIRED or r.code is Code.ORIGINATOR_DECIDES for r in self.reasons if r.denies)
+        """True when some route lacks only the originator's consent (or its own decision, for a route
+        through it): :attr:`route` and :attr:`consents_required` name it; other routes may have failed."""
+        return not self.allowed and bool(self.route)
 
     @property
     def denials(self) -> tuple[Reason, ...]:
