@@ -29,6 +29,7 @@ from accord.core.labels import Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.custody_doc import load_custody
 from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
 
@@ -181,7 +182,10 @@ def print_decision(d: Decision) -> None:
     verdict = "[bold green]ALLOWED[/bold green]" if d.allowed else "[bold red]DENIED[/bold red]"
     console.print(f"{verdict} {d.holder} → {d.recipient} on {d.at}: {d.label.banner}")
     if d.route:
-        console.print("route: " + " → ".join(f"{p} ({d.markings.get(p, '?')})" for p in d.route))
+        console.print("route: " + " → ".join(f"{p} ({d.markings.get(p, 'unopened')})" for p in d.route))
+    for h in d.hops:
+        console.print(f"  hop {h.frm} → {h.to}: {h.agreement}, {h.mode}"
+                      + (f", marked {h.marking}" if h.marking else ", sealed, no marking"))
     if d.agreements:
         console.print("agreements: " + ", ".join(d.agreements))
     if d.consents_used:
@@ -196,6 +200,14 @@ def print_decision(d: Decision) -> None:
         console.print(f"      {r.message}", soft_wrap=True)
 
 
+DropEventOpt = typer.Option(None, "--drop-event", help="Hypothetical: remove an event, ID:DATE "
+                            "(e.g. jpn-kor-gsomia:2019-11-22).")
+AddEventOpt = typer.Option(None, "--add-event", help="Hypothetical: add an event, ID:DATE:TYPE[:EFFECTIVE] "
+                           "(e.g. jpn-kor-gsomia:2027-08-01:notice-of-termination).")
+CustodyOpt = typer.Option(None, "--custody", help="The holder's custody record of the item (YAML/JSON, "
+                          "docs/custody.md); default: presumed from the agreements.")
+
+
 @handles_errors
 def decide_cmd(
     label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
@@ -203,16 +215,28 @@ def decide_cmd(
     recipient: str = typer.Option(..., "--to", help="Receiving party (alpha-3)."),
     at: str | None = AtOpt,
     consent: list[Path] = typer.Option(None, "--consent", help="Consent document(s) of the originator."),
+    custody: Path | None = CustodyOpt,
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
     lab = load_label(read_file(label), source=str(label))
-    aset = agreements_from(agreements)
-    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
+    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    record = load_custody(custody) if custody is not None else None
+    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset,
+               custody=record)
     if as_json:
-        print_json(d.to_dict())
+        out = d.to_dict()
+        if drop_event or add_event:
+            out["hypothetical"] = {"drop": list(drop_event or []), "add": list(add_event or [])}
+        print_json(out)
     else:
+        if drop_event or add_event:
+            console.print("[yellow]hypothetical agreements:[/yellow] "
+                          + ", ".join([*(f"without {e}" for e in drop_event or []),
+                                       *(f"with {e}" for e in add_event or [])]))
         print_decision(d)
     raise typer.Exit(0 if d.allowed else 1)
 
@@ -223,13 +247,15 @@ def access_cmd(
     label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
     holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
     at: str | None = AtOpt,
+    custody: Path | None = CustodyOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide whether a person may access an item. Exit 0 allowed, 1 denied, 2 bad input."""
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
-    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements))
+    record = load_custody(custody) if custody is not None else None
+    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record)
     if as_json:
         print_json(d.to_dict())
     else:
@@ -311,11 +337,8 @@ def print_matrix(m: Matrix, title: str | None = None) -> None:
 def matrix_cmd(
     at: str | None = AtOpt,
     topic: list[str] = typer.Option(None, "--topic", help="Topic(s); default: every scoped topic and OTHER-CMI."),
-    drop_event: list[str] = typer.Option(None, "--drop-event", help="Hypothetical: remove an event, ID:DATE "
-                                         "(e.g. jpn-kor-gsomia:2019-11-22)."),
-    add_event: list[str] = typer.Option(None, "--add-event", help="Hypothetical: add an event, "
-                                        "ID:DATE:TYPE[:EFFECTIVE] (e.g. jpn-kor-gsomia:2027-08-01:"
-                                        "notice-of-termination)."),
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:

@@ -394,7 +394,7 @@ class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
     __slots__ = ("_by_hub", "_by_id", "_channels", "_equivalents", "_hubs", "_parties", "_spoke_of", "custody",
-                 "memo")
+                 "memo", "routes")
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
@@ -431,6 +431,8 @@ class AgreementSet:
         self.memo: dict[object, Any] = {}
         #: Memo of lawful-custody findings over this set (see :mod:`accord.core.custody`).
         self.custody: dict[object, Any] = {}
+        #: Memo of hub-route searches per (holder, recipient, avoided party, day, topics) over this set.
+        self.routes: dict[object, Any] = {}
         self._equivalents: dict[tuple[Level, str], tuple[Level, Agreement] | None] = {}
 
     def __iter__(self) -> Iterator[Agreement]:

@@ -463,6 +463,30 @@ def _evaluate(ctx: _Ctx, parties: tuple[str, ...], hop_ags: tuple[tuple[Agreemen
     return att
 
 
+def _direct(ctx: _Ctx, ag: Agreement) -> _Attempt:
+    """A direct hop holder→recipient (the common case, kept lean; see :func:`_evaluate`)."""
+    holder, recipient = ctx.holder, ctx.recipient
+    if ag.protection_basis:
+        return _evaluate(ctx, (holder, recipient), ((ag,),))
+    att = _Attempt((holder, recipient))
+    h = _hop(ag, holder, recipient, ctx.held, ctx.at, ctx.label.topics)
+    if not h.ok:
+        att.fail(h.reasons)
+        return att
+    out = h.level
+    assert out is not None
+    att.reasons.extend(h.reasons)
+    att.agreements.append(ag.id)
+    att.markings[holder] = ctx.held.marking
+    att.markings[recipient] = out.marking
+    originator = ctx.label.originator
+    if originator not in (holder, recipient):
+        assert ctx.custody_ag is not None
+        _third_party(att, ctx, holder, recipient, ctx.custody_ag, (ag,), False)
+    att.hops.append(Hop(holder, recipient, ag.id, out.marking, DIRECT))
+    return att
+
+
 def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topics: frozenset[str],
                 avoid: str | None) -> tuple[list[tuple[tuple[str, ...], tuple[tuple[Agreement, ...], ...]]],
                                             list[Reason]]:
@@ -694,12 +718,18 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     # Rule 6: route search, direct first.
     attempts: list[_Attempt] = []
     for ag in agreements.channels(holder, recipient):
-        att = _evaluate(ctx, (holder, recipient), ((ag,),))
+        att = _direct(ctx, ag)
         if att.ok:
             return _allow(ctx, att, grounds)
         attempts.append(att)
     avoid = originator if holder != originator else None
-    routes, unusable = _hub_routes(agreements, holder, recipient, at, label.topics, avoid)
+    rkey = (holder, recipient, avoid, at, label.topics)
+    found = agreements.routes.get(rkey)
+    if found is None:
+        if len(agreements.routes) >= _MEMO_MAX:
+            agreements.routes.clear()
+        found = agreements.routes[rkey] = _hub_routes(agreements, holder, recipient, at, label.topics, avoid)
+    routes, unusable = found
     for parties, hop_ags in routes:
         att = _evaluate(ctx, parties, hop_ags)
         if att.ok:

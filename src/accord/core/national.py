@@ -7,6 +7,7 @@ sourced fact wins: the level is refused to every other nation, under every agree
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from accord.core.schemes import Level
@@ -41,6 +42,7 @@ RESTRICTIONS: tuple[Restriction, ...] = (
 _BY_LEVEL = {(r.party, r.key): r for r in RESTRICTIONS}
 
 
+@functools.lru_cache(maxsize=1024)
 def restriction_for(level: Level) -> Restriction | None:
     """The national restriction on ``level``, if its nation never releases it."""
     return _BY_LEVEL.get((level.party, level.key))

@@ -87,7 +87,7 @@ DEFAULT_RULE: dict[Code, str] = {
     Code.ORIGINATOR_DECIDES: "ACC-R8",
     Code.RELEASABLE: "ACC-R5",
     Code.ORIGINATOR_RELEASE: "ACC-R5",
-    Code.CUSTODY: "JK-R4",
+    Code.CUSTODY: "ACC-R7",
     Code.RETURN: "ACC-R6",
     Code.CHANNEL: "ACC-R1",
     Code.IN_SCOPE: "ACC-R1",
