@@ -709,10 +709,10 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
         grounds.extend(holding.reasons)
         if recipient != originator and custody is not None and custody.state not in RELEASING:
             cite = custody_ag.cite("compromise")
-            return _deny(label, holder, recipient, at, *grounds, reason(
+            return _deny(label, holder, recipient, at, reason(
                 Code.FROZEN, f"{holder}'s custody of the item is {custody.state.value}: after a loss or compromise, "
                 f"or a freeze by {originator}, it may only go back to {originator}.", custody_ag.id,
-                cite.article, cite.rule))
+                cite.article, cite.rule), *grounds)
     orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
     ctx = _Ctx(label, holder, recipient, at, consents, agreements, held, custody_ag, orcon)
     # Rule 6: route search, direct first.
@@ -743,9 +743,9 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if recipient == originator and custody_ag is not None:
         return _allow(ctx, _return(ctx), grounds)
     if not attempts and not unusable:
-        return _deny(label, holder, recipient, at, *grounds, reason(
+        return _deny(label, holder, recipient, at, reason(
             Code.NO_CHANNEL, f"No agreement between {holder} and {recipient}, and no arrangement whose hub "
-            f"relays between them."))
+            f"relays between them."), *grounds)
     # Denied: every route's failures, and the first route that only lacks consents, if any.
     pending = next((a for a in attempts if a.consent_only), None)
     seen: set[tuple[Code, str | None, str]] = set()
