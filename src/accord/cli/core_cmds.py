@@ -174,6 +174,93 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
     console.print(f"{total} agreement(s) valid")
 
 
+# ---------------------------------------------------------------- lifecycle documents
+
+RosterOpt = typer.Option(None, "--roster", help="Pinned trust roster directory: the parties' signing keys.")
+KeysOpt = typer.Option(None, "--keys", help="Ed25519 party keys file {PARTY: [hex public key]} (instead of "
+                       "--roster).")
+EventsOpt = typer.Option(None, "--events", help="Event store: a directory of signed lifecycle documents "
+                         "applied on top of the agreements (needs --roster or --keys).")
+
+
+def _key_source(roster: Path | None, keys: Path | None) -> Any:
+    from accord.formats.lifecycle_doc import Ed25519Keys, RosterKeys
+
+    if (roster is None) == (keys is None):
+        return fail("give the signers' keys: --roster DIR or --keys FILE (one of them)")
+    return RosterKeys.load(roster) if roster is not None else Ed25519Keys.load(keys)  # type: ignore[arg-type]
+
+
+def with_events(aset: AgreementSet, events: Path | None, roster: Path | None, keys: Path | None) -> AgreementSet:
+    """The agreements with the verified documents of an event store applied (``--events``)."""
+    if events is None:
+        return aset
+    from accord.formats.lifecycle_doc import load_store
+
+    return load_store(events, aset, _key_source(roster, keys))
+
+
+@agreements_app.command("apply-event")
+@handles_errors
+def agreements_apply_event(
+    document: Path = typer.Argument(..., help="A signed lifecycle document (YAML/JSON, docs/agreements.md)."),
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
+    events: Path | None = EventsOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Verify and show the flows it opens and closes; "
+                                 "record nothing."),
+    at: str | None = typer.Option(None, "--at", help="Day to compare the sharing matrix on (default: the day "
+                                  "the document takes effect)."),
+    agreements: Path | None = AgreementsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Verify a signed notice, suspension, withdrawal, termination, renewal or amendment; show which flows
+    it opens and closes (sharing matrix before and after); record it in the event store unless --dry-run."""
+    from accord.formats.lifecycle_doc import apply_documents, effective_day, load_document
+
+    source = _key_source(roster, keys)
+    base = agreements_from(agreements)
+    if events is not None and events.is_dir():
+        from accord.formats.lifecycle_doc import load_store
+
+        base = load_store(events, base, source)
+    doc = load_document(document, base, source)
+    after_set = apply_documents(base, [doc])
+    day = parse_day(at) if at is not None else effective_day(doc, base)
+    ag_before, ag_after = base.get(doc.agreement), after_set.get(doc.agreement)
+    assert ag_before is not None and ag_after is not None
+    from accord.core.flows import flow_changes
+
+    changes = [c.to_dict() for c in flow_changes(base, after_set, day)]
+    recorded: str | None = None
+    if not dry_run:
+        if events is None:
+            fail("--events DIR is needed to record the document (or use --dry-run)")
+        assert events is not None
+        from accord.formats.lifecycle_doc import record
+
+        recorded = str(record(read_file(document), doc, events))
+    out = {"agreement": doc.agreement, "event": {"type": doc.event.type.value, "date": doc.event.on.isoformat(),
+                                                 "by": doc.event.by, "effective": _iso(doc.event.effective)},
+           "signers": list(doc.signers), "digest": doc.digest, "compared_on": day.isoformat(),
+           "state_before": ag_before.state_at(day).message, "state_after": ag_after.state_at(day).message,
+           "flows": changes, "dry_run": dry_run, "recorded": recorded}
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"[green]verified[/green] {doc.event.type.value} of {doc.agreement} dated {doc.event.on}, "
+                  f"signed by {', '.join(doc.signers)}")
+    console.print(f"on {day}: before — {out['state_before']}; after — {out['state_after']}")
+    if not changes:
+        console.print("no flow opens or closes on that day")
+    for c in changes:
+        style = {"opens": "green", "closes": "red"}.get(c["change"], "yellow")
+        route = " → ".join(c["after"]["route"]) if c["after"]["allowed"] else ", ".join(c["after"]["denials"])
+        console.print(f"  [{style}]{c['change']}[/{style}] {c['holder']} → {c['recipient']} {c['level']} "
+                      f"({c['topic']}): {' → '.join(c['before']['route']) or 'refused'} ⇒ {route}")
+    console.print(f"recorded in {recorded}" if recorded else "[dim]dry run: nothing recorded[/dim]")
+
+
 # ---------------------------------------------------------------- decide
 
 
@@ -218,12 +305,15 @@ def decide_cmd(
     custody: Path | None = CustodyOpt,
     drop_event: list[str] = DropEventOpt,
     add_event: list[str] = AddEventOpt,
+    events: Path | None = EventsOpt,
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
     lab = load_label(read_file(label), source=str(label))
-    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     record = load_custody(custody) if custody is not None else None
     d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset,
                custody=record)
@@ -339,11 +429,14 @@ def matrix_cmd(
     topic: list[str] = typer.Option(None, "--topic", help="Topic(s); default: every scoped topic and OTHER-CMI."),
     drop_event: list[str] = DropEventOpt,
     add_event: list[str] = AddEventOpt,
+    events: Path | None = EventsOpt,
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The sharing matrix for a day: who may share what with whom, by which route, under which agreements."""
-    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
     if as_json:
         print_json(m.to_dict())
