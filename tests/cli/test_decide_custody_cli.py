@@ -57,7 +57,7 @@ def test_decide_with_a_custody_record(tmp_path: Path) -> None:
 ])
 def test_bad_custody_record_is_one_error_line_exit_2(tmp_path: Path, text: str, what: str) -> None:
     rec = _write(tmp_path, "bad.yaml", text)
-    code, out, err = run("decide", "--label", LABEL, "--from", "JPN", "--to", "USA", "--at", "2017-03-01",
+    code, _out, err = run("decide", "--label", LABEL, "--from", "JPN", "--to", "USA", "--at", "2017-03-01",
                          "--custody", rec)
     assert code == 2 and err.startswith("error: ") and what in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 or what in err.splitlines()[0]

@@ -56,7 +56,7 @@ def test_good_vectors_verify(name: str) -> None:
 ])
 def test_bad_document_is_refused_with_one_line_and_changes_nothing(tmp_path: Path, name: str, what: str) -> None:
     store = tmp_path / "events"
-    code, out, err = run("agreements", "apply-event", str(VEC / "bad" / name), "--keys", KEYS, "--events",
+    code, _out, err = run("agreements", "apply-event", str(VEC / "bad" / name), "--keys", KEYS, "--events",
                          str(store))
     assert code == 2 and err.startswith("error: ") and what in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
