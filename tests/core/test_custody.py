@@ -369,3 +369,29 @@ def test_suspension_event_does_not_break_the_return(aset: AgreementSet) -> None:
     what_if = aset.what_if(add=[("jpn-kor-gsomia", Event(date(2024, 1, 1), EventType.SUSPENDED))])
     lab = replace(make_label(topics=("LOGISTICS",), rel=("JPN",)), created=datetime(2017, 1, 1, tzinfo=UTC))
     assert decide(lab, "JPN", "KOR", date(2024, 6, 1), agreements=what_if).allowed
+
+
+def test_third_party_rule_applies_even_where_the_agreement_cites_no_article(world: dict[str, str]) -> None:
+    """ACC-R9: an agreement file without citations still gets the third-party rule, and a rule id."""
+    bilateral = _arr("bi", ("KOR", "XAA"), None, world)
+    third = _arr("bi2", ("XAA", "XAB"), None, world)
+    lab = make_label(rel=("XAA", "XAB"))
+    d = decide(lab, "XAA", "XAB", D2017, agreements=AgreementSet([bilateral, third]))
+    assert not d.allowed and denials(d) == {"CONSENT_REQUIRED"} and d.denials[0].rule == "ACC-R9"
+
+
+def test_nothing_is_derived_from_a_frozen_or_returned_source() -> None:
+    """JK-R23/JK-R24: copies and translations only of items held and releasable."""
+    for state in (CustodyState.FROZEN, CustodyState.RETURNED):
+        with pytest.raises(CustodyError):
+            derive([(make_label(), REC.to(state))], DerivedKind.REPRODUCTION, "c-1", D2017)
+
+
+def test_tisa_excludes_japanese_top_secret_and_korean_daeoebi_in_2015(aset: AgreementSet) -> None:
+    """T-R6 (equivalent US classification, S and C only) and T-R2 (information definitions)."""
+    kimitsu = make_label(originator="JPN", classification="機密", rel=("KOR", "USA"))
+    d = decide(kimitsu, "JPN", "KOR", D2015, agreements=aset)
+    assert not d.allowed and any(r.rule == "T-R6" and r.code.value == "LEVEL_NOT_COVERED" for r in d.denials)
+    daeoebi = make_label(classification="대외비")
+    d = decide(daeoebi, "KOR", "JPN", D2015, agreements=aset)
+    assert not d.allowed and any(r.rule == "T-R2" for r in d.denials)
