@@ -12,7 +12,10 @@ UIDs (its fastest mode, style-and-performance.md §1a). Cedar cannot iterate ove
 records or search routes, so its glue precomputes a ``consent`` boolean per request and its
 policies encode each channel (direct bilaterals, and the TISA relay) explicitly; that only
 helps the peer. It returns allow/deny and policy ids, while ours returns route, markings,
-agreements and reasons with articles. Both engines' verdicts are compared on every request.
+agreements and reasons with articles. Both engines' verdicts are compared on every request; they differ
+only where Cedar's static policies cannot follow custody in time (a non-originator holder on a day no
+agreement could yet have carried the item to it: ours NOT_HELD; a return to the originator under an
+agreement that has since ended or through a blind hub: ours allowed).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ unless { resource.originator == principal || resource.releasable.contains(princi
 // ACC-R4: ROK Grade I is shared with no country, whatever an assumed equivalence row says.
 @id("grade-one")
 forbid(principal, action == Action::"release", resource)
-when { resource.never_released && resource.originator != context.recipient };
+when { resource.never_released && (resource.originator != context.recipient || resource.originator != principal) };
 """
 
 
