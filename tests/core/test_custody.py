@@ -395,3 +395,13 @@ def test_tisa_excludes_japanese_top_secret_and_korean_daeoebi_in_2015(aset: Agre
     daeoebi = make_label(classification="대외비")
     d = decide(daeoebi, "KOR", "JPN", D2015, agreements=aset)
     assert not d.allowed and any(r.rule == "T-R2" for r in d.denials)
+
+
+def test_access_for_another_purpose_needs_the_originators_approval(aset: AgreementSet) -> None:
+    """JK-R7: the item was provided for a purpose; access for another (or none stated) is refused."""
+    rec = replace(REC, purpose="DPRK-LAUNCH-ANALYSIS")
+    assert access(ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec,
+                  purpose="DPRK-LAUNCH-ANALYSIS").allowed
+    for asked in ("TRAINING", None):
+        d = access(ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec, purpose=asked)
+        assert not d.allowed and d.reasons[0].code.value == "OTHER_PURPOSE" and d.reasons[0].rule == "JK-R7"

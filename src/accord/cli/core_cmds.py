@@ -338,6 +338,8 @@ def access_cmd(
     holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
     at: str | None = AtOpt,
     custody: Path | None = CustodyOpt,
+    purpose: str | None = typer.Option(None, "--purpose", help="The purpose of the access (JK-R7): must match "
+                                       "the purpose the item was provided for, when its custody record says one."),
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -345,7 +347,8 @@ def access_cmd(
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
     record = load_custody(custody) if custody is not None else None
-    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record)
+    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record,
+               purpose=purpose)
     if as_json:
         print_json(d.to_dict())
     else:

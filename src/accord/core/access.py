@@ -29,6 +29,7 @@ class AccessCode(StrEnum):
     UNKNOWN_PARTY = "UNKNOWN_PARTY"
     UNKNOWN_LEVEL = "UNKNOWN_LEVEL"
     NOT_HOLDER_NATIONAL = "NOT_HOLDER_NATIONAL"
+    OTHER_PURPOSE = "OTHER_PURPOSE"
     NOT_HELD = "NOT_HELD"
     CUSTODY_ENDED = "CUSTODY_ENDED"
     NEVER_RELEASED = "NEVER_RELEASED"
@@ -82,7 +83,7 @@ class AccessDecision:
 
 
 def access(person: Person, label: Label, holder: str, at: date, *, agreements: AgreementSet,
-           custody: Custody | None = None) -> AccessDecision:
+           custody: Custody | None = None, purpose: str | None = None) -> AccessDecision:
     """Decide whether ``person`` may access the item labelled ``label`` held by ``holder`` on ``at``.
 
     The item's protection does not depend on the agreement still being in force: items already
@@ -115,6 +116,13 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
             why = holding.reasons[0]
             return deny(AccessCode(why.code.value), why.message, why.rule)
         held = holding.level
+        if custody is not None and custody.purpose is not None and purpose != custody.purpose:
+            ag = holding.agreement
+            cite = ag.cite("purpose") if ag is not None else None
+            asked = f"for {purpose!r}" if purpose else "without stating a purpose"
+            return deny(AccessCode.OTHER_PURPOSE, f"{label.originator} provided the item for {custody.purpose!r}; "
+                        f"access {asked} needs {label.originator}'s prior written approval.",
+                        (cite.rule if cite is not None else None) or "JK-R7")
     if person.clearance is None:
         return deny(AccessCode.NO_CLEARANCE, f"{person.id} holds no personnel security clearance; rank or "
                     f"appointment alone never gives access.", "JK-R14", held.marking)
