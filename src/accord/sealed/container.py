@@ -1076,7 +1076,9 @@ def _plan(
         if not d.allowed:
             raise ReleaseRefused(r, d)
         route = tuple(d.route)
-        if relay == "rewrap" and len(route) > 2:
+        # A hub outside the releasability relays blind: never sealed for it (issue 10, ACC-R5).
+        blind = any(h.mode == "relay-blind" for h in getattr(d, "hops", ()))
+        if relay == "rewrap" and len(route) > 2 and not blind:
             # The originator seals for the next hop and asks it (signed) to re-wrap for r (T-R5).
             hop = route[1]
             relays.append(Relay(r, route[1:-1], route, tuple(d.agreements)))
