@@ -157,3 +157,25 @@ def test_a_return_to_the_originator_is_never_refused_while_held_lawfully(
         d = decide(label, holder, label.originator, at, agreements=aset)
         assert d.allowed, d.denials
         assert d.markings[label.originator] == label.level.marking
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels, st.sampled_from(PARTIES), DAYS, DAYS, st.sampled_from(sorted(a.id for a in AGREEMENTS)),
+       st.sampled_from(["HELD", "RELEASED", "COMPROMISED", "FROZEN"]), agreement_sets())
+def test_a_return_with_a_custody_record_is_never_refused_while_held_lawfully(
+        label: Label, holder: str, received: date, at: date, agreement: str, state: str,
+        aset: AgreementSet) -> None:
+    from accord.core.custody import Custody, CustodyState
+
+    if holder == label.originator or label.level is None or label.originator not in SCHEMES \
+            or holder not in SCHEMES or not aset:
+        return
+    record = Custody(label.id, label.originator, holder, agreement, label.originator, received,
+                     state=CustodyState(state))
+    if lawful_custody(label, holder, at, agreements=aset, record=record).ok:
+        d = decide(label, holder, label.originator, at, agreements=aset, custody=record)
+        assert d.allowed, d.denials
+        if state in ("COMPROMISED", "FROZEN"):
+            others = [p for p in PARTIES if p not in (holder, label.originator)]
+            for other in others:
+                assert not decide(label, holder, other, at, agreements=aset, custody=record).allowed
