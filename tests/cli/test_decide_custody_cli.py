@@ -61,3 +61,19 @@ def test_bad_custody_record_is_one_error_line_exit_2(tmp_path: Path, text: str, 
                          "--custody", rec)
     assert code == 2 and err.startswith("error: ") and what in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 or what in err.splitlines()[0]
+
+
+def test_custody_command_names_the_agreement_and_the_return_route() -> None:
+    code, out, _ = run("custody", "--label", LABEL, "--holder", "JPN", "--at", "2020-02-01", "--drop-event",
+                       "jpn-kor-gsomia:2019-11-22", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["lawful"] and d["agreement"] == "jpn-kor-gsomia" and d["presumed"]
+    assert d["return"]["allowed"] and d["return"]["route"] == ["JPN", "KOR"]
+
+
+def test_custody_command_refuses_a_holder_outside_the_releasability(tmp_path: Path) -> None:
+    label = json.loads(Path(LABEL).read_text(encoding="utf-8"))
+    label["releasable_to"] = ["USA"]
+    path = _write(tmp_path, "rel-usa.json", json.dumps(label))
+    code, out, _ = run("custody", "--label", path, "--holder", "JPN", "--at", "2017-06-01")
+    assert code == 1 and "NOT HELD LAWFULLY" in out and "ACC-R7" in out

@@ -359,6 +359,52 @@ def access_cmd(
     raise typer.Exit(0 if d.allowed else 1)
 
 
+# ---------------------------------------------------------------- custody
+
+
+@handles_errors
+def custody_cmd(
+    label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
+    holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
+    at: str | None = AtOpt,
+    custody: Path | None = CustodyOpt,
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
+    agreements: Path | None = AgreementsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Does a nation hold an item lawfully, under which agreement, and can it return it? Exit 0 yes, 1 no."""
+    from accord.core.custody import lawful_custody
+
+    lab = load_label(read_file(label), source=str(label))
+    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    day = parse_day(at)
+    who = holder.upper()
+    record = load_custody(custody) if custody is not None else None
+    if who == lab.originator:
+        fail(f"{who} is the originator of the item: it needs no custody")
+    if lab.level is None or scheme_for(who) is None or scheme_for(lab.originator) is None:
+        d = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
+        fail(d.denials[0].message if d.denials else "unknown party or level")
+    held = lawful_custody(lab, who, day, agreements=aset, record=record)
+    back = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
+    out = {"holder": who, "originator": lab.originator, "item": lab.id, "at": day.isoformat(), "lawful": held.ok,
+           "agreement": held.agreement.id if held.agreement is not None else None,
+           "presumed": record is None, "custody": held.custody.to_dict() if held.custody is not None else None,
+           "reasons": [r.to_dict() for r in held.reasons], "return": back.to_dict()}
+    if as_json:
+        print_json(out)
+    else:
+        verdict = "[bold green]HELD LAWFULLY[/bold green]" if held.ok else "[bold red]NOT HELD LAWFULLY[/bold red]"
+        console.print(f"{verdict} by {who} on {day}: {lab.banner}")
+        for r in held.reasons:
+            console.print(f"  {'✗' if r.denies else '✓'} {r.code.value} [{r.rule}] {r.message}", soft_wrap=True)
+        if held.ok:
+            how = " → ".join(back.route) if back.allowed else "refused"
+            console.print(f"return to {lab.originator}: {how}")
+    raise typer.Exit(0 if held.ok else 1)
+
+
 # ---------------------------------------------------------------- matrix
 
 
@@ -495,5 +541,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(agreements_app, name="agreements")
     app.command("decide")(decide_cmd)
     app.command("access")(access_cmd)
+    app.command("custody")(custody_cmd)
     app.command("matrix")(matrix_cmd)
     app.command("demo")(demo)
