@@ -25,7 +25,7 @@ from accord.cli._common import (
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
 from accord.core.decision import Decision, decide
-from accord.core.labels import Label
+from accord.core.labels import Caveat, Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
@@ -532,6 +532,22 @@ def demo() -> None:
     console.rule("[bold]Hypothetical: the 2019 notice never suspended[/bold]")
     what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
     print_decision(decide(missile, "KOR", "JPN", date(2019, 12, 1), agreements=what_if))
+    console.rule("[bold]Custody (issue 10)[/bold]")
+    jp_only = _demo_label("KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {"JPN"}, "kor-demo-4")
+    us_orcon = Label(originator="USA", classification="SECRET", topics=frozenset({"DPRK-MISSILE"}),
+                     releasable_to=frozenset({"KOR", "JPN"}), caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
+                     created=datetime(2014, 1, 1, tzinfo=UTC), id="usa-demo-1")
+    custody_story: list[tuple[str, Label, str, str, date, AgreementSet]] = [
+        ("2015: a KOR item REL TO JPN only crosses the US hub sealed, unread (relay-blind)", jp_only, "KOR", "JPN",
+         date(2015, 6, 1), aset),
+        ("2017: Japan cannot route a US ORCON item to Korea through the US: that is the originator's decision",
+         us_orcon, "JPN", "KOR", date(2017, 6, 1), aset),
+        ("What-if 2020: the GSOMIA has ended, yet Japan returns Korea's item (JK-R13, JK-R31)", logistics, "JPN",
+         "KOR", date(2020, 2, 1), what_if),
+    ]
+    for title, label, holder, recipient, day, agreements in custody_story:
+        console.rule(title, style="dim")
+        print_decision(decide(label, holder, recipient, day, agreements=agreements))
     console.rule("[bold]Sharing matrix today[/bold]")
     print_matrix(sharing_matrix(aset, date.today()))
 
