@@ -148,3 +148,14 @@ def test_document_signed_with_pinned_roster_keys(tmp_path: Path) -> None:
 def test_keys_are_required_and_exclusive() -> None:
     code, _, err = run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--dry-run")
     assert code == 2 and "--roster DIR or --keys FILE" in err
+
+
+def test_agreements_list_applies_the_event_store(tmp_path: Path) -> None:
+    store = tmp_path / "events"
+    assert run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--events",
+               str(store))[0] == 0
+    code, out, _ = run("agreements", "list", "--at", "2027-12-01", "--events", str(store), "--keys", KEYS, "--json")
+    rows = {r["id"]: r for r in json.loads(out)["agreements"]}
+    assert code == 0 and rows["jpn-kor-gsomia"]["status"] == "terminated"
+    code, out, _ = run("agreements", "list", "--at", "2027-12-01", "--json")
+    assert {r["id"]: r for r in json.loads(out)["agreements"]}["jpn-kor-gsomia"]["status"] == "in-force"

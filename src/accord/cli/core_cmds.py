@@ -42,9 +42,13 @@ agreements_app = typer.Typer(help="List, show and check agreement documents.", n
 @agreements_app.command("list")
 @handles_errors
 def agreements_list(agreements: Path | None = AgreementsOpt, at: str | None = AtOpt,
+                    events: Path | None = typer.Option(None, "--events", help="Event store of signed lifecycle "
+                                                       "documents to apply (needs --roster or --keys)."),
+                    roster: Path | None = typer.Option(None, "--roster", help="Pinned trust roster directory."),
+                    keys: Path | None = typer.Option(None, "--keys", help="Ed25519 party keys file."),
                     as_json: bool = JsonOpt) -> None:
     """List the agreements and their state on a day."""
-    aset = agreements_from(agreements)
+    aset = with_events(agreements_from(agreements), events, roster, keys)
     day = parse_day(at)
     rows: list[dict[str, Any]] = []
     for ag in aset:
