@@ -159,3 +159,24 @@ def test_agreements_list_applies_the_event_store(tmp_path: Path) -> None:
     assert code == 0 and rows["jpn-kor-gsomia"]["status"] == "terminated"
     code, out, _ = run("agreements", "list", "--at", "2027-12-01", "--json")
     assert {r["id"]: r for r in json.loads(out)["agreements"]}["jpn-kor-gsomia"]["status"] == "in-force"
+
+
+@pytest.mark.parametrize("text", [
+    "[]", "just text", "format: accord-lifecycle/1\nagreement: [x]\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: 3\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: [x], date: 2027-01-01, by: KOR}\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: [KOR]}\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: amended, date: 2027-01-01, terms: 5}\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR,"
+    " note: !!binary aGk=}\nsignatures: [{party: KOR, keyid: k, sig: aGk=}]\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
+    "signatures: [{party: KOR, keyid: k, sig: '%%%'}]\n",
+    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
+    "signatures: [{party: [KOR], keyid: k, sig: aGk=}]\n",
+    "format: accord-lifecycle/1\nformat: accord-lifecycle/1\n",
+])
+def test_malformed_document_is_one_error_line(tmp_path: Path, text: str) -> None:
+    doc = tmp_path / "doc.yaml"
+    doc.write_text(text, encoding="utf-8")
+    code, _out, err = run("agreements", "apply-event", str(doc), "--keys", KEYS, "--dry-run")
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err, err

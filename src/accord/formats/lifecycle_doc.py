@@ -235,8 +235,11 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise err("signatures", "the document is not signed")
-    body = {k: v for k, v in _jsonable(dict(data)).items() if k != "signatures"}
-    message = signed_bytes(body)
+    try:
+        body = {k: v for k, v in _jsonable(dict(data)).items() if k != "signatures"}
+        message = signed_bytes(body)
+    except (TypeError, ValueError):
+        raise err("(document)", "holds a value that is not text, number, boolean, date, list or mapping") from None
     signers: list[str] = []
     for i, raw in enumerate(sigs):
         f = f"signatures[{i}]"
