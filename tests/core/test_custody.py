@@ -18,7 +18,9 @@ from accord.core.custody import (
     derive,
     freeze,
     lawful_custody,
+    notice_targets,
     reclassify,
+    reclassify_all,
 )
 from accord.core.decision import decide
 from accord.core.persons import Person
@@ -405,3 +407,22 @@ def test_access_for_another_purpose_needs_the_originators_approval(aset: Agreeme
     for asked in ("TRAINING", None):
         d = access(ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec, purpose=asked)
         assert not d.allowed and d.reasons[0].code.value == "OTHER_PURPOSE" and d.reasons[0].rule == "JK-R7"
+
+
+def test_reclassification_reaches_a_copy_held_two_hops_away_and_its_derivatives() -> None:
+    """KOR → JPN → (consented) USA; the US translated it. KOR's downgrade reaches JPN, then USA through JPN,
+    and the US translation is re-marked (JK-R12, JK-R5)."""
+    jp = REC.to(CustodyState.RELEASED)
+    us = Custody("item-1", "KOR", "USA", "jpn-usa-gsomia", "JPN", date(2017, 2, 1), "군사Ⅱ급비밀", "SECRET")
+    label = make_label()
+    tr_label, tr, (us,) = derive([(label, us)], DerivedKind.TRANSLATION, "tr-1", D2017, language="en")
+    records = [jp, us, tr]
+    targets = notice_targets(records, "item-1", "KOR")
+    assert [(t.holder, t.item, t.via, t.hops) for t in targets] == [
+        ("JPN", "item-1", "KOR", 1), ("USA", "item-1", "JPN", 2), ("USA", "tr-1", "USA", 2)]
+    labels = reclassify_all({"item-1": label, "tr-1": tr_label}, records, "item-1", "KOR", "군사Ⅲ급비밀")
+    assert labels["item-1"].classification == labels["tr-1"].classification == "군사Ⅲ급비밀"
+    with pytest.raises(CustodyError):
+        reclassify_all({"item-1": label}, records, "item-1", "USA", "군사Ⅲ급비밀")
+    # a returned copy is not notified
+    assert all(t.holder != "JPN" for t in notice_targets([jp.to(CustodyState.RETURNED), us], "item-1", "KOR"))

@@ -432,3 +432,89 @@ def reclassify(label: Label, by: str, classification: str) -> Label:
         raise CustodyError(f"{classification!r} is not a classification of {label.originator}'s scheme",
                            field="classification")
     return replace(label, classification=classification)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notices reaching every holder (JK-R12 reclassification, JK-R26 freeze): who gets them, in which order
+
+
+class NoticeTarget(NamedTuple):
+    """One holder to notify about one item: ``via`` forwards the notice to it (the originator first)."""
+
+    holder: str
+    item: str
+    via: str
+    hops: int
+
+
+def notice_targets(records: Sequence[Custody], item: str, originator: str) -> list[NoticeTarget]:
+    """Every holder of ``item`` or of an item derived from it (transitively), with who forwards the notice.
+
+    The originator notifies those it released the item to; each holder forwards to those it released it to
+    (a copy two hops away is reached through the holder that passed it on); a derived item's holder is
+    notified for it too. Records no longer held (returned, destroyed) are skipped.
+    """
+    by_item: dict[str, list[Custody]] = {}
+    for r in records:
+        if r.item is not None:
+            by_item.setdefault(r.item, []).append(r)
+    items = [item]
+    i = 0
+    while i < len(items):  # the item, then its derivatives, transitively
+        cur = items[i]
+        i += 1
+        for r in by_item.get(cur, ()):
+            for d in r.derived:
+                if d not in items:
+                    items.append(d)
+        for r in records:
+            if r.item is not None and cur in r.sources and r.item not in items:
+                items.append(r.item)
+    out: list[NoticeTarget] = []
+    reached = {originator: 0}  # holder -> hops from the originator (through the item, then its derivatives)
+    for it in items:
+        recs = [r for r in by_item.get(it, ()) if r.holding and r.originator == originator]
+        pending = list(recs)
+        while pending:
+            progressed = False
+            for r in list(pending):
+                if r.sources and r.holder in reached:   # a derived item: its maker is told with the sources
+                    src = r.holder
+                elif r.received_from in reached and not r.sources:
+                    src = r.received_from
+                else:
+                    continue
+                assert src is not None
+                hops = reached[src] + (0 if src == r.holder else 1)
+                out.append(NoticeTarget(r.holder, it, src, hops))
+                reached.setdefault(r.holder, hops)
+                pending.remove(r)
+                progressed = True
+            if not progressed:   # a holder whose source is unknown: the originator tells it directly
+                for r in pending:
+                    out.append(NoticeTarget(r.holder, it, originator, 1))
+                break
+    return sorted(out, key=lambda t: (t.hops, t.holder, t.item))
+
+
+def reclassify_all(labels: dict[str, Label], records: Sequence[Custody], item: str, by: str,
+                   classification: str) -> dict[str, Label]:
+    """Every label after the originator reclassifies ``item``: the item itself, and each item derived from it
+    re-marked at the highest level of its sources (JK-R12, JK-R5). Raises :class:`CustodyError`."""
+    if item not in labels:
+        raise CustodyError(f"no label of item {item}", field="item")
+    out = dict(labels)
+    out[item] = reclassify(labels[item], by, classification)
+    sources = {r.item: r.sources for r in records if r.item is not None and r.sources}
+    changed = True
+    while changed:  # derived items, transitively (a copy of a translation...)
+        changed = False
+        for derived, srcs in sources.items():
+            parts = [out[s] for s in srcs if s in out]
+            if derived not in out or not parts or all(p.level is None for p in parts):
+                continue
+            top = max((p for p in parts if p.level is not None), key=lambda p: p.level.rank)  # type: ignore[union-attr]
+            if out[derived].classification != top.classification:
+                out[derived] = replace(out[derived], classification=top.classification)
+                changed = True
+    return out
