@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: lint typecheck unit
 # make bench [ONLY=name]
 bench: install
 	$(PY) -m bench $(if $(ONLY),--only $(ONLY),)
+
+# make reliability [EXAMPLES=n]: the bounded reliability suite (every test marked `reliability`, the parser
+# fuzzing with more examples) writes docs/reliability.md; fails if a test failed or an input crashed.
+RELIABILITY_OUT := $(VENV)/reliability.json
+reliability: install
+	rm -f $(RELIABILITY_OUT)
+	-PYTHONPATH=. ACCORD_FUZZ_EXAMPLES=$(or $(EXAMPLES),1000) ACCORD_RELIABILITY_OUT=$(RELIABILITY_OUT) \
+		$(VENV)/bin/pytest -q -p tests.support.reliability -m reliability tests
+	$(PY) -m tests.support.reliability $(RELIABILITY_OUT) docs/reliability.md
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

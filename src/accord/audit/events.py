@@ -10,7 +10,6 @@ no NaN/Infinity. The leaf of the Merkle tree is exactly these bytes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -108,8 +107,10 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 
 def decode_event(leaf: bytes) -> dict[str, Any]:
-    """Parse a leaf back into a dict (no validation beyond JSON)."""
-    obj = json.loads(leaf.decode("utf-8"))
+    """Parse a leaf back into a dict (no validation beyond strict JSON: InputError if it is not)."""
+    from accord.formats._json import load_json
+
+    obj = load_json(leaf, source="audit leaf")
     if not isinstance(obj, dict):
         raise InputError("an audit leaf must be a JSON object", source="audit leaf")
     return obj

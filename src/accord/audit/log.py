@@ -30,6 +30,7 @@ from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
 from accord.audit.note import Checkpoint, NoteSigner, Verifier, open_checkpoint, parse_vkey, sign_note
 from accord.audit.receipt import ReceiptEvidence, receipt_evidence
 from accord.errors import AccordError, InputError
+from accord.formats._json import load_json
 
 EXPORT_FORMAT = "accord-audit-log/1"
 _CHUNK = 20_000
@@ -638,9 +639,9 @@ def _export_lines(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             next(f, None)  # header
             for n, line in enumerate(f, start=2):
                 try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"malformed export line {n}", source=str(p)) from e
+                    obj = load_json(line, source=str(p))  # strict: a repeated key is refused (issue 9)
+                except InputError as e:
+                    raise InputError(f"malformed export line {n}: {e.message}", source=str(p)) from e
                 if not isinstance(obj, dict):
                     raise InputError(f"malformed export line {n}", source=str(p))
                 yield n, obj
@@ -658,8 +659,8 @@ def read_export(path: str | Path) -> Export:
     try:
         with p.open("r", encoding="utf-8") as f:
             first = f.readline()
-        header = json.loads(first) if first else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        header = load_json(first, source=str(p)) if first else {}
+    except (OSError, UnicodeDecodeError, InputError) as e:
         raise InputError("not an Accord audit export", source=str(p)) from e
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise InputError("not an Accord audit export", source=str(p))

@@ -17,6 +17,7 @@ from accord.audit.events import decode_event
 from accord.audit.merkle import leaf_hash, verify_inclusion
 from accord.audit.note import Checkpoint, Verifier, open_checkpoint, parse_note
 from accord.errors import InputError, IntegrityError
+from accord.formats._json import load_json
 
 if TYPE_CHECKING:
     from accord.audit.log import AuditLog
@@ -54,7 +55,7 @@ class ReceiptEvidence:
             InputError: not receipt evidence, or a malformed field.
         """
         try:
-            obj: Any = json.loads(text)
+            obj: Any = load_json(text, source="receipt")  # strict: a repeated key is refused (issue 9)
             if obj.get("format") != RECEIPT_FORMAT:
                 raise InputError("not Accord receipt evidence", source="receipt")
             proof = tuple(base64.b64decode(p, validate=True) for p in obj["proof"])

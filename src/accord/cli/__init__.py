@@ -40,5 +40,9 @@ def get_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Entry point of the ``accord`` console script."""
-    get_app()()
+    """Entry point of the ``accord`` console script: bad input is one ``error: …`` line, never a traceback."""
+    import sys
+
+    from accord.cli._common import run_app
+
+    sys.exit(run_app(get_app()))

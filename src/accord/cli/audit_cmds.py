@@ -6,15 +6,49 @@ Exit codes: 0 ok; 1 a check failed (tampering, equivocation, no known key verifi
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
-from accord.cli._common import console, err_console, fail, handles_errors
+from accord.cli._common import console, err_console, fail, handles_errors, read_file
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Largest key, verifier-key or events file read.
+_MAX_KEY_FILE = 64 * 1024
+_MAX_EVENTS_FILE = 64 * 1024 * 1024
+
+
+def _database_errors(fn: F) -> F:
+    """A damaged, truncated or locked database is one ``error: DB: …`` line (exit 2), never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from accord.audit.store import database_problem
+
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            where = kwargs.get("db") or kwargs.get("source") or kwargs.get("partner") or "database"
+            fail(f"{where}: cannot use the database: {database_problem(exc)}")
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _text_file(path: Path, what: str) -> str:
+    """A small UTF-8 text file (a key), or exit 2 naming it."""
+    try:
+        return read_file(path, _MAX_KEY_FILE).decode("utf-8")
+    except UnicodeDecodeError:
+        return fail(f"{path}: {what} is not UTF-8 text")  # type: ignore[no-any-return]
 
 audit_app = typer.Typer(
     name="audit", help="Tamper-evident audit log: verify, prove, export, witness.", no_args_is_help=True
@@ -33,7 +67,7 @@ def _vkeys(values: list[str]) -> list[Any]:
     out = []
     for v in values:
         p = Path(v)
-        lines = p.read_text(encoding="utf-8").split() if "+" not in v and p.exists() else [v]
+        lines = _text_file(p, "verifier key file").split() if "+" not in v and p.is_file() else [v]
         out += [parse_vkey(line) for line in lines if line.strip()]
     if not out:
         fail("--vkey: no verifier key given")
@@ -48,6 +82,47 @@ def _is_export(source: str) -> bool:
         return f.read(1) == b"{"
 
 
+ForceOpt = typer.Option(False, "--force", help="Replace an existing output file.")
+
+
+def _check_output(out: Path, *, force: bool, inputs: tuple[str, ...]) -> None:
+    """An output is never an input, never a device, directory or symlink, and never replaced without --force."""
+    for i in inputs:
+        if "://" not in i and Path(i).exists() and out.exists() and out.resolve() == Path(i).resolve():
+            fail(f"{out}: is the input {i}; refusing to overwrite it")
+    if out.is_symlink():
+        fail(f"{out}: is a symbolic link; refusing to write through it")
+    if out.exists():
+        if not out.is_file():
+            fail(f"{out}: exists and is not a regular file; refusing to write to it")
+        if not force:
+            fail(f"{out}: exists; use --force to replace it")
+
+
+def _write_atomically(out: Path, write: Callable[[Path], Any]) -> Any:
+    """Write to a temporary file beside ``out``, then rename it into place: never a partial output."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent if str(out.parent) else ".")
+    os.close(fd)
+    try:
+        result = write(Path(tmp))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _existing(db: str, *, readonly: bool = True, witness: bool = False) -> Any:
+    """An engine on an existing audit database (never creates one, never changes one it does not
+    recognise); :class:`InputError` naming it otherwise."""
+    from accord.audit import store
+
+    tables = (store.witness_state,) if witness else tuple(store.metadata.sorted_tables)
+    return store.open_existing(db, readonly=readonly, tables=tables)
+
+
 def _write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -60,11 +135,11 @@ def _open_database(db: str) -> tuple[Any, str]:
 
     from accord.audit import store
 
-    engine = store.make_engine(db)
+    engine = _existing(db)
     with engine.connect() as conn:
         origin = conn.execute(select(store.meta.c.value).where(store.meta.c.key == "origin")).scalar()
     if not origin:
-        fail(f"{db}: not an Accord audit database")
+        fail(f"{db}: not an Accord audit database (no log origin)")
     return engine, str(origin)
 
 
@@ -95,12 +170,13 @@ def keygen(
 def _load_signer(path: Path, *, cosigner: bool = False) -> Any:
     from accord.audit.note import CosignatureSigner, NoteSigner
 
-    text = path.read_text(encoding="utf-8").strip()
+    text = _text_file(path, "key file").strip()
     return CosignatureSigner.from_skey(text) if cosigner else NoteSigner.from_skey(text)
 
 
 @audit_app.command("append")
 @handles_errors
+@_database_errors
 def append(
     db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
     key: Path = typer.Option(..., "--key", help="The log's secret signer key file."),
@@ -108,13 +184,11 @@ def append(
 ) -> None:
     """Append events (durably, with a signed checkpoint); prints their indices."""
     from accord.audit.log import AuditLog
+    from accord.formats._json import load_json
 
     signer = _load_signer(key)
-    raw = sys.stdin.read() if str(events) == "-" else events.read_text(encoding="utf-8")
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as e:
-        fail(f"{events}: not JSON ({e})")
+    raw = sys.stdin.buffer.read(_MAX_EVENTS_FILE + 1) if str(events) == "-" else read_file(events, _MAX_EVENTS_FILE)
+    obj = load_json(raw, source="stdin" if str(events) == "-" else str(events), max_bytes=_MAX_EVENTS_FILE)
     items = obj if isinstance(obj, list) else [obj]
     with AuditLog(db, origin=signer.name, signer=signer) as log:
         idx = log.append_many(items)
@@ -123,6 +197,7 @@ def append(
 
 @audit_app.command("verify")
 @handles_errors
+@_database_errors
 def verify(
     source: str = typer.Argument(..., help="A node's audit database (SQLite path or URL) or an exported log."),
     vkey: list[str] = VkeyOpt,
@@ -144,7 +219,11 @@ def verify(
         else:
             if "://" not in source and not Path(source).exists():
                 fail(f"{source}: no such database or export file")
-            rep = verify_database(source, trusted=verifiers, known_checkpoints=known_notes)
+            engine = _existing(source)
+            try:
+                rep = verify_database(engine, trusted=verifiers, known_checkpoints=known_notes)
+            finally:
+                engine.dispose()
     except AuditIntegrityError as e:
         _report_problems(e.problems)
         raise typer.Exit(1) from None
@@ -157,6 +236,7 @@ def verify(
 
 @audit_app.command("prove")
 @handles_errors
+@_database_errors
 def prove(
     item: str = typer.Argument(..., help="Item id whose events to prove."),
     db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
@@ -182,6 +262,7 @@ def prove(
 
 @audit_app.command("checkpoint")
 @handles_errors
+@_database_errors
 def checkpoint(
     db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
 ) -> None:
@@ -190,7 +271,7 @@ def checkpoint(
 
     from accord.audit import store
 
-    engine = store.make_engine(db)
+    engine = _existing(db)
     with engine.connect() as conn:
         note = conn.execute(
             select(store.checkpoints.c.note).order_by(store.checkpoints.c.size.desc()).limit(1)
@@ -204,28 +285,34 @@ def checkpoint(
 
 @audit_app.command("export")
 @handles_errors
+@_database_errors
 def export(
     db: str = typer.Option(..., "--db", help="Audit database: SQLite path or SQLAlchemy URL."),
-    out: Path = typer.Option(..., "--out", help="Export file (JSON lines)."),
+    out: Path = typer.Option(..., "--out", help="Export file (JSON lines); never replaced without --force."),
+    force: bool = ForceOpt,
 ) -> None:
     """Export the log (events and signed checkpoints) to a file that partners can verify offline."""
     from accord.audit.log import AuditLog
 
+    _check_output(out, force=force, inputs=(db,))
     engine, origin = _open_database(db)
     with AuditLog(engine, origin=origin) as log:
-        n = log.export(out)
+        n = _write_atomically(out, log.export)
     console.print(f"exported {n} events to {out}")
 
 
 @audit_app.command("witness")
 @handles_errors
+@_database_errors
 def witness(
     partner: str = typer.Argument(..., help="The partner's log: an exported log file, or a database path/URL."),
     origin: str = typer.Option(..., "--origin", help="The partner log's origin."),
     vkey: list[str] = VkeyOpt,
     db: str = typer.Option(..., "--db", help="This node's database (witness state and evidence)."),
     key: Path = typer.Option(..., "--key", help="This witness's cosigner key file (keygen --cosigner)."),
-    out: Path | None = typer.Option(None, "--out", help="Write the cosigned checkpoint here."),
+    out: Path | None = typer.Option(None, "--out", help="Write the cosigned checkpoint here (never replaced "
+                                    "without --force)."),
+    force: bool = ForceOpt,
 ) -> None:
     """Fetch the partner's checkpoint, check consistency with the last one seen, and cosign it.
 
@@ -235,14 +322,18 @@ def witness(
     from accord.audit.log import AuditLog
     from accord.audit.witness import CheckpointFetcher, ExportFetcher, LogFetcher, Partner, Witness
 
+    if out is not None:
+        _check_output(out, force=force, inputs=(partner, db))
     cos = _load_signer(key, cosigner=True)
     fetcher: CheckpointFetcher
     plog: AuditLog | None = None
     if _is_export(partner):
         fetcher = ExportFetcher(partner)
     else:
-        plog = AuditLog(partner, origin=origin)
+        plog = AuditLog(_existing(partner), origin=origin)
         fetcher = LogFetcher(plog)
+    if "://" not in db and Path(db).exists():
+        _existing(db, witness=True).dispose()  # this node's database: an audit database, if it exists
     try:
         w = Witness(db, cosigner=cos)
         res = w.witness(Partner(origin, _vkeys(vkey), fetcher))
@@ -256,7 +347,8 @@ def witness(
     console.print(f"{res.status}: {origin} at size {res.size}")
     if res.cosigned is not None:
         if out is not None:
-            out.write_bytes(res.cosigned)
+            cosigned = res.cosigned
+            _write_atomically(out, lambda p: p.write_bytes(cosigned))
         else:
             sys.stdout.write(res.cosigned.decode())
 

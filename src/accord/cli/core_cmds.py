@@ -19,8 +19,10 @@ from accord.cli._common import (
     fail,
     handles_errors,
     parse_day,
+    party_arg,
     print_json,
     read_file,
+    topic_arg,
 )
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
@@ -316,6 +318,8 @@ def decide_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide a release. Exit 0 allowed, 1 denied, 2 bad input."""
+    # Strict before anything is read: ASCII, then upper-cased (`--to uſa` never reaches USA), and the day.
+    holder, recipient, _ = party_arg(holder, "--from"), party_arg(recipient, "--to"), parse_day(at)
     lab = load_label(read_file(label), source=str(label))
     aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     record = load_custody(custody) if custody is not None else None
@@ -348,6 +352,7 @@ def access_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Decide whether a person may access an item. Exit 0 allowed, 1 denied, 2 bad input."""
+    holder, _ = party_arg(holder, "--holder"), parse_day(at)  # strict: ASCII before upper-casing
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
     record = load_custody(custody) if custody is not None else None
@@ -413,15 +418,17 @@ def custody_cmd(
 
 
 def _parse_event_spec(spec: str, *, add: bool) -> tuple[str, date, Event | None]:
+    from accord.formats._dates import parse_day as strict_day
+
     parts = spec.split(":")
     need = 3 if add else 2
     if len(parts) < need or len(parts) > need + 1:
         form = "ID:DATE:TYPE[:EFFECTIVE]" if add else "ID:DATE"
         fail(f"{spec!r}: expected {form}")
     try:
-        on = date.fromisoformat(parts[1])
-    except ValueError:
-        fail(f"{spec!r}: {parts[1]!r} is not a date")
+        on = strict_day(parts[1])
+    except ValueError as exc:
+        fail(f"{spec!r}: {exc}")
     if not add:
         return parts[0], on, None
     try:
@@ -431,9 +438,9 @@ def _parse_event_spec(spec: str, *, add: bool) -> tuple[str, date, Event | None]
     effective = None
     if len(parts) == 4:
         try:
-            effective = date.fromisoformat(parts[3])
-        except ValueError:
-            fail(f"{spec!r}: {parts[3]!r} is not a date")
+            effective = strict_day(parts[3])
+        except ValueError as exc:
+            fail(f"{spec!r}: {exc}")
     return parts[0], on, Event(on=on, type=etype, note="hypothetical", effective=effective, sourced=False)
 
 
@@ -491,6 +498,8 @@ def matrix_cmd(
     """The sharing matrix for a day: who may share what with whom, by which route, under which agreements."""
     aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
+    for t in topic or []:  # strict: ASCII before upper-casing (`--topic dprk-miſſile` is refused, not shown)
+        topic_arg(t)
     if as_json:
         print_json(m.to_dict())
     else:

@@ -89,6 +89,11 @@ class Label:
                 continue
             if not _aware(value):
                 raise LabelError("must be a timezone-aware date and time", field=name)
+        if self.id is not None:  # one id grammar everywhere (core/ids.py, issue 9)
+            from accord.core.ids import id_problem, is_id
+
+            if not is_id(self.id):
+                raise LabelError(id_problem(self.id), field="id")
         if self.id is not None and not is_text(self.id):
             raise LabelError("item id must be a non-empty string", field="id")
         object.__setattr__(self, "_level", resolve_level(self.originator, self.classification))

@@ -36,6 +36,14 @@ from accord.formats._yaml import load_yaml
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
 _TOPIC = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 
+#: Bounds of the lifecycle numbers (the sane range: no treaty runs a term of more than a century or asks
+#: more than ten years' notice); with the day range of :mod:`accord.formats._dates` they keep every lifecycle
+#: computation (anniversaries, notice expiry) inside Python's calendar.
+MAX_TERM_YEARS = 100
+MAX_NOTICE_DAYS = 3650
+#: Largest agreement document read (the bundled ones are a few KiB).
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
 _TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
              "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
              "sources"}
@@ -79,11 +87,12 @@ class _Ctx:
             raise self.err(field, f"expected true or false, got {value!r}")
         return value
 
-    def integer(self, value: Any, field: str, *, optional: bool = False) -> int | None:
+    def integer(self, value: Any, field: str, *, most: int, optional: bool = False) -> int | None:
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.err(field, f"expected a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else repr(value[:40]) + "…"
+            raise self.err(field, f"expected a positive integer up to {most}, got {shown}")
         return value
 
     def party(self, value: Any, field: str, parties: tuple[str, ...] | None = None) -> str:
@@ -177,6 +186,8 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
     basis_raw = doc.get("protection_basis", [])
     if not isinstance(basis_raw, list) or not all(isinstance(b, str) for b in basis_raw):
         raise ctx.err("protection_basis", "expected a list of agreement ids")
+    if not isinstance(doc.get("min_suite", ""), str):
+        raise ctx.err("min_suite", f"expected the name of a sealing suite, got {doc['min_suite']!r}")
     min_suite = doc.get("min_suite")
     if min_suite is not None:
         from accord.sealed.suites import SUITES
@@ -200,11 +211,12 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         raise ctx.err("lifecycle.signed", "an agreement in force must have been signed")
     if in_force is not None and signed is not None and in_force < signed:
         raise ctx.err("lifecycle.in_force", f"entry into force {in_force} is before signature {signed}")
-    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", optional=True)
+    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", most=MAX_TERM_YEARS, optional=True)
     auto_renewal = ctx.boolean(life.get("auto_renewal", False), "lifecycle.auto_renewal")
     if auto_renewal and term_years is None:
         raise ctx.err("lifecycle.auto_renewal", "automatic renewal needs a term (term_years)")
-    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", optional=True)
+    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS,
+                              optional=True)
     events: list[Event] = []
     raw_events = life.get("events", [])
     if not isinstance(raw_events, list):

@@ -10,6 +10,12 @@ from typing import Any
 from accord.core.labels import Label
 from accord.errors import InputError, LabelError
 from accord.formats._dates import aware_datetime
+from accord.formats._json import load_json
+
+#: Largest label document accepted (a label is a few hundred bytes; this leaves room for many topics).
+MAX_LABEL_BYTES = 256 * 1024
+#: What a malformed label document raises (an InputError: one `error: WHERE: WHAT` line at the CLI).
+_ERROR: type[InputError] = LabelError
 
 _KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
 
@@ -68,11 +74,9 @@ def label_to_dict(label: Label) -> dict[str, Any]:
 
 
 def label_from_json(text: str | bytes, *, source: str | None = None) -> Label:
-    """Parse a label from JSON text."""
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON: {exc}", source=source) from None
+    """Parse a label from JSON text (strictly: a repeated key, NaN, a lone surrogate or deep nesting is an
+    error; see :mod:`accord.formats._json`)."""
+    data = load_json(text, source=source, max_bytes=MAX_LABEL_BYTES, error=_ERROR)
     return label_from_dict(data, source=source)
 
 
