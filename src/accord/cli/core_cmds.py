@@ -385,10 +385,10 @@ def custody_cmd(
     """Does a nation hold an item lawfully, under which agreement, and can it return it? Exit 0 yes, 1 no."""
     from accord.core.custody import lawful_custody
 
+    who = party_arg(holder, "--holder")  # strict: ASCII before upper-casing
+    day = parse_day(at)
     lab = load_label(read_file(label), source=str(label))
     aset = hypothetical(agreements_from(agreements), drop_event, add_event)
-    day = parse_day(at)
-    who = holder.upper()
     record = load_custody(custody) if custody is not None else None
     if who == lab.originator:
         fail(f"{who} is the originator of the item: it needs no custody")
