@@ -58,7 +58,7 @@ def test_tampered_notice_does_not_verify() -> None:
 
 def test_compromise_report_then_freeze_stops_every_release_but_the_return() -> None:
     label = make_label()
-    tr_label, tr, (us,) = derive([(label, US)], DerivedKind.REPRODUCTION, "cp-1", date(2017, 3, 1))
+    _tr_label, tr, (us,) = derive([(label, US)], DerivedKind.REPRODUCTION, "cp-1", date(2017, 3, 1))
     records = [JP, us, tr]
     report = verify_notice(signed("USA", kind="compromise", holder="USA", stage="SUSPECTED"), KEYS, source="n")
     records, _ = apply_notice(report, records, {})
