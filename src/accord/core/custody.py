@@ -334,10 +334,10 @@ def freeze(records: Sequence[Custody], item: str, by: str) -> list[Custody]:
     """The originator ``by`` freezes ``item`` and every item derived from it (transitively, JK-R26)."""
     by_id = {r.item: r for r in records}
     root = by_id.get(item)
-    if root is None:
-        raise CustodyError(f"no record of item {item}", field="item")
-    if root.originator != by:
+    if root is not None and root.originator != by:
         raise CustodyError(f"only the originator {root.originator} freezes its item, not {by}", field="by")
+    if root is None and not any(item in r.sources for r in records):
+        raise CustodyError(f"no record of item {item} nor of an item derived from it", field="item")
     targets: list[str] = []
     todo = [item]
     while todo:
@@ -350,6 +350,8 @@ def freeze(records: Sequence[Custody], item: str, by: str) -> list[Custody]:
         todo.extend(r.item for r in records if r.item is not None and cur in r.sources)
     out = []
     for r in records:
+        if r.item in targets and r.originator != by:
+            raise CustodyError(f"only the originator {r.originator} freezes {r.item}, not {by}", field="by")
         if r.item in targets and r.holding and r.state is not CustodyState.FROZEN:
             out.append(r.to(CustodyState.FROZEN))
         else:
