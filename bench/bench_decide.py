@@ -32,7 +32,6 @@ from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
 from accord.core.labels import Caveat, Label
-from accord.core.schemes import SCHEMES
 from accord.formats.agreement_yaml import load_agreements
 from bench.common import Result, percentiles_us
 
@@ -103,7 +102,8 @@ def _mix(seed: int, *, distinct_days: bool) -> list[tuple[Label, str, str, date,
     labels: list[Label] = []
     for i in range(2000):
         o = rng.choice(PARTIES)
-        level = rng.choice(SCHEMES[o].levels[:3] if o == "KOR" else SCHEMES[o].levels)
+        scheme = _AGREEMENTS.schemes[o]
+        level = rng.choice(scheme.levels[:3] if o == "KOR" else scheme.levels)
         topics = frozenset(rng.sample(TOPICS, rng.choice((1, 1, 1, 2))))
         rel = frozenset(rng.sample([p for p in PARTIES if p != o], rng.choice((1, 2)))) | (
             {"GBR"} if rng.random() < 0.1 else set())

@@ -64,14 +64,16 @@ elif mode in ("raw_enc", "raw_dec"):
 else:
     if mode == "seal_null":
         with open(src, "rb") as f, open(os.devnull, "wb") as out:
-            c.seal_stream(f, out, label_xml=Path(keydir, "label.xml").read_bytes(),
-                          recipients=[c.RecipientPlan("JPN")], signer=kor, roster=roster, at=date(2017, 1, 5))
+            lx = Path(keydir, "label.xml").read_bytes()
+            plan = c.ReleasePlan.without_decision(lx, holder="KOR", recipients=["JPN"], at=date(2017, 1, 5))
+            c.seal_stream(f, out, label_xml=lx, signer=kor, roster=roster, plan=plan)
     elif mode == "open_null":
         with open(src, "rb") as f:
             c.open_stream(f, None, keys=jpn, roster=roster)
     elif mode == "seal":
-        c.seal_path(src, dst, label_xml=Path(keydir, "label.xml").read_bytes(),
-                    recipients=[c.RecipientPlan("JPN")], signer=kor, roster=roster, at=date(2017, 1, 5))
+        lx = Path(keydir, "label.xml").read_bytes()
+        c.seal_path(src, dst, label_xml=lx, signer=kor, roster=roster,
+                    plan=c.ReleasePlan.without_decision(lx, holder="KOR", recipients=["JPN"], at=date(2017, 1, 5)))
     else:
         c.open_file(src, dst, keys=jpn, roster=roster)
 dt = time.perf_counter() - t0
@@ -224,7 +226,7 @@ def _small() -> list[Result]:
     for k in parties.values():
         roster.pin(Roster.first_entry(k))
     item = os.urandom(10 * 1024)
-    to = [c.RecipientPlan(p) for p in ("JPN", "USA", "GBR")]
+    to = ("JPN", "USA", "GBR")
 
     def seal(suite: str) -> bytes:
         out = io.BytesIO()
@@ -232,11 +234,9 @@ def _small() -> list[Result]:
             io.BytesIO(item),
             out,
             label_xml=LABEL,
-            recipients=to,
+            plan=c.ReleasePlan.without_decision(LABEL, holder="KOR", recipients=to, at=date(2017, 1, 5), suite=suite),
             signer=parties["KOR"],
             roster=roster,
-            at=date(2017, 1, 5),
-            suite=suite,
         )
         return out.getvalue()
 

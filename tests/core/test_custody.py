@@ -256,21 +256,31 @@ def _arr(ident: str, parties: tuple[str, ...], hub: str | None, levels: dict[str
     return Agreement(id=ident, title=ident, kind=Kind.MULTILATERAL if hub else Kind.BILATERAL,
                      parties=tuple(sorted(parties)), hub=hub, terms=Terms(None, (row,)),
                      onward_release_requires_consent=True, legal_status=LegalStatus.NOT_LEGALLY_BINDING,
-                     lifecycle=Lifecycle(date(2000, 1, 1), date(2000, 1, 1), None, False, None))
+                     lifecycle=Lifecycle(date(2000, 1, 1), date(2000, 1, 1), None, False, None),
+                     schemes=WORLD)
+
+
+def _world():  # type: ignore[no-untyped-def]
+    """The bundled schemes plus sixty synthetic nations (one SECRET level each)."""
+    from accord.core.schemes import Level, Scheme, SchemeRegistry
+    from accord.formats.spif import bundled_registry
+
+    levels = {"KOR": "II", "JPN": "GOKUHI", "USA": "SECRET"}
+    extra = []
+    for i in range(60):
+        code = "X" + chr(65 + i // 26) + chr(65 + i % 26)
+        extra.append(Scheme(code, code, (Level(code, "S", f"{code}-S", 1, "SECRET"),)))
+        levels[code] = "S"
+    return bundled_registry().merged(SchemeRegistry(extra)), levels
+
+
+WORLD, _LEVELS = _world()
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Extra synthetic nations (one SECRET level each) registered for the test only."""
-    from accord.core import schemes
-    from accord.core.schemes import Level, Scheme
-
-    levels = {"KOR": "II", "JPN": "GOKUHI", "USA": "SECRET"}
-    for i in range(60):
-        code = "X" + chr(65 + i // 26) + chr(65 + i % 26)
-        monkeypatch.setitem(schemes.SCHEMES, code, Scheme(code, code, (Level(code, "S", f"{code}-S", 1, "SECRET"),)))
-        levels[code] = "S"
-    return levels
+def world() -> dict[str, str]:
+    """Level keys of the synthetic world's nations."""
+    return _LEVELS
 
 
 def test_route_through_two_hubs(world: dict[str, str]) -> None:

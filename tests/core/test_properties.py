@@ -10,12 +10,13 @@ from accord.core.consent import Consent
 from accord.core.custody import lawful_custody
 from accord.core.decision import decide
 from accord.core.labels import Label
-from accord.core.schemes import SCHEMES, scheme_for
+from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.spif import bundled_registry
 
 AGREEMENTS = load_agreements()
 PARTIES = ["KOR", "JPN", "USA", "FRA"]
-SPELLINGS = [s for sc in SCHEMES.values() for lv in sc.levels for s in lv.spellings()] + ["ULTRA", "SECRET"]
+SPELLINGS = [s for sc in bundled_registry() for lv in sc.levels for s in lv.spellings()] + ["ULTRA", "SECRET"]
 TOPICS = ["DPRK-MISSILE", "DPRK-NUCLEAR", "LOGISTICS", "NAVAL-OPS"]
 DAYS = st.dates(min_value=date(2010, 1, 1), max_value=date(2030, 12, 31))
 
@@ -150,13 +151,13 @@ def test_no_release_reaches_a_party_outside_the_releasability_and_the_custody_ch
 @given(labels, st.sampled_from(PARTIES), DAYS, agreement_sets())
 def test_a_return_to_the_originator_is_never_refused_while_held_lawfully(
         label: Label, holder: str, at: date, aset: AgreementSet) -> None:
-    if holder == label.originator or label.level is None or label.originator not in SCHEMES \
-            or holder not in SCHEMES or not aset:
+    level = aset.schemes.level(label.originator, label.classification)
+    if holder == label.originator or level is None or holder not in aset.schemes or not aset:
         return
     if lawful_custody(label, holder, at, agreements=aset).ok:
         d = decide(label, holder, label.originator, at, agreements=aset)
         assert d.allowed, d.denials
-        assert d.markings[label.originator] == label.level.marking
+        assert d.markings[label.originator] == level.marking
 
 
 @settings(max_examples=300, deadline=None)
@@ -167,8 +168,8 @@ def test_a_return_with_a_custody_record_is_never_refused_while_held_lawfully(
         aset: AgreementSet) -> None:
     from accord.core.custody import Custody, CustodyState
 
-    if holder == label.originator or label.level is None or label.originator not in SCHEMES \
-            or holder not in SCHEMES or not aset:
+    if holder == label.originator or aset.schemes.level(label.originator, label.classification) is None \
+            or holder not in aset.schemes or not aset:
         return
     record = Custody(label.id, label.originator, holder, agreement, label.originator, received,
                      state=CustodyState(state))

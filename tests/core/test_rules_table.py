@@ -13,7 +13,7 @@ from accord.core.agreements import AgreementSet
 from accord.core.decision import decide
 from accord.core.persons import Person
 from accord.core.reasons import DEFAULT_RULE, Code
-from accord.core.schemes import SCHEMES
+from accord.formats.spif import bundled_registry
 from tests.conftest import make_label
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,8 @@ def test_every_reason_of_every_decision_cites_a_documented_rule(aset: AgreementS
     parties = ("KOR", "JPN", "USA", "FRA")
     for agreements in (aset, what_if, AgreementSet()):
         for originator in ("KOR", "JPN", "USA", "FRA"):
-            levels = [lv.marking for lv in SCHEMES[originator].levels] if originator in SCHEMES else ["SECRET"]
+            scheme = bundled_registry().get(originator)
+            levels = [lv.marking for lv in scheme.levels] if scheme is not None else ["SECRET"]
             for level, topics, holder, recipient, caveats in itertools.product(
                     [*levels, "ULTRA"], TOPICS, parties, parties, ((), ("ORCON",))):
                 lab = make_label(originator=originator, classification=level, topics=topics,

@@ -1,4 +1,5 @@
-"""In-process nodes for fast tests: real services and stores, messages pumped without HTTP."""
+"""In-process nodes for fast tests: real services, stores and delivery workers; messages go through the
+in-memory PeerTransport instead of HTTPS."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from accord.node.app import load_service
 from accord.node.cluster import init_node, pin_each_other
 from accord.node.config import NodeConfig
-from accord.node.errors import NodeError
+from accord.node.delivery import DeliveryWorker
 from accord.node.service import Caller, NodeService
+from accord.node.transport import InMemoryTransport, dispatch
+from accord.node.wiring import load_service
 
 
 def label(
@@ -55,27 +57,30 @@ class Net:
         }
         pin_each_other([self.cfgs[p] for p in parties], extra=[self.cfgs[p] for p in extra])
         self.nodes: dict[str, NodeService] = {p: load_service(root / p.lower(), audit=audit) for p in parties + extra}
-        self.refusals: list[tuple[str, str, str]] = []
+        self.workers = {
+            p: DeliveryWorker(svc, threads=1, transport=InMemoryTransport(p, self.nodes))
+            for p, svc in self.nodes.items()
+        }
 
     def caller(self, sender: str, recipient: str) -> Caller:
         peer = self.nodes[recipient].roster.peers[sender]
         return Caller(party=sender, local=False, peer=peer)
 
     def dispatch(self, sender: str, kind: str, recipient: str, body: bytes, idem: str = "") -> dict[str, Any]:
-        svc = self.nodes[recipient]
-        caller = self.caller(sender, recipient)
-        doc = json.loads(body)
-        if kind == "delivery":
-            doc["idem_key"] = idem
-            return svc.receive_delivery(caller, doc)
-        if kind == "consent_request":
-            return svc.receive_consent_request(caller, doc)
-        if kind == "consent_decision":
-            return svc.receive_consent_decision(caller, doc)
-        return svc.receive_consent(caller, doc)
+        """Hand one message to ``recipient``'s service directly (errors raised, not turned into answers)."""
+        answer: dict[str, Any] = dispatch(
+            self.nodes[recipient], self.caller(sender, recipient), kind, json.loads(body), idem
+        )
+        return answer
+
+    @property
+    def refusals(self) -> list[tuple[str, str, str]]:
+        """(sender, recipient, problem) of every message a partner refused (4xx)."""
+        return [r for w in self.workers.values() for r in w.transport.refusals]  # type: ignore[attr-defined]
 
     def pump(self, rounds: int = 10) -> int:
-        """Deliver every due outbox message, repeatedly, until nothing moves. Returns messages moved."""
+        """Deliver every due outbox message with each node's real delivery worker over the in-memory
+        transport, repeatedly, until nothing moves. Returns messages moved."""
         moved = 0
         for _ in range(rounds):
             progress = False
@@ -83,13 +88,7 @@ class Net:
                 for e in svc.store.claim(f"test-{party}", limit=100, lease_seconds=30):
                     progress = True
                     moved += 1
-                    try:
-                        answer = self.dispatch(party, e.kind, e.recipient, e.body, e.idem_key)
-                    except NodeError as err:
-                        self.refusals.append((party, e.recipient, str(err)))
-                        svc.refused_by_peer(e, f"test-{party}", str(err))
-                        continue
-                    svc.acknowledged(e, answer)
+                    self.workers[party].deliver(e, f"test-{party}")
             if not progress:
                 break
         return moved

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from accord.cli import get_app
-from accord.node import store as st
+from accord.node import db as st
 from tests.node.helpers import label
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.node import store as st
+from accord.node import db as st
 from accord.node.errors import Refused
 from accord.node.service import NodeService
 from tests.node.helpers import Net, label
@@ -50,7 +50,7 @@ def test_a_handed_over_message_is_leased_in_the_submit_commit_and_reclaimed_afte
     kor = _kor(net, FakeCourier())
     kor.cfg.lease_seconds = 0.3
     out = kor.submit(label("h1", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
-    assert out["status"] == "queued"
+    assert out.status == "queued"
     (entry,) = kor.courier.handed  # type: ignore[union-attr]
     assert entry is not None and entry.item_id == "h1" and entry.kind == "delivery"
     (row,) = kor.store.rows(st.outbox)
@@ -80,7 +80,7 @@ def test_a_resubmission_hands_nothing_over_and_busy_threads_leave_it_to_the_clai
     kor = _kor(net, courier)
     lab = label("h3", rel=("JPN",))
     kor.submit(lab, b"x" * 64, "JPN", "2017-02-12")
-    assert kor.submit(lab, b"x" * 64, "JPN", "2017-02-12")["status"] == "already-queued"
+    assert kor.submit(lab, b"x" * 64, "JPN", "2017-02-12").status == "already-queued"
     assert [e is not None for e in courier.handed] == [True, False]
     courier.free = 0  # every delivery thread busy: not leased, the claimer finds it
     kor.submit(label("h4", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
@@ -97,7 +97,7 @@ def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> No
     assert w.reserve()
     w.stop_event.set()
     assert not w.reserve()  # stopping: nothing new is taken
-    w.clients.close()
+    w.transport.close()
 
 
 def test_receipt_evidence_without_audit_sync_is_appended_by_the_request_and_checks_out(tmp_path: Path) -> None:

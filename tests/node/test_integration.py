@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import ssl
 import subprocess
@@ -15,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from accord.node import store as st
-from accord.node.app import load_service
+from accord.node import db as st
 from accord.node.client import local_client
 from accord.node.cluster import NodeProcess, init_node, pin_each_other
 from accord.node.config import NodeConfig
 from accord.node.identity import client_context
+from accord.node.wiring import load_service
 from tests.node.helpers import label
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,19 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     assert status["label"]["classification"] == "군사Ⅱ급비밀"
     assert opened.content == b"trajectory"  # JPN's own systems read it; JPN could open what USA re-wrapped
     assert "DPRK-MISSILE" in opened.headers["accord-banner"]
+    from accord import NodeClient, NotFound, ReleaseRefused
+
+    with NodeClient.for_node(jpn.dir) as sdk:  # the SDK's typed client, same answers
+        assert sdk.payload("it-2015").content == b"trajectory"
+        assert sdk.item("it-2015")["label"]["id"] == "it-2015"
+        with pytest.raises(NotFound):
+            sdk.item("no-such-item")
+    with NodeClient.for_node(kor.dir) as sdk:
+        done = sdk.submit(label("it-sdk", rel=("JPN",)), b"x", "JPN", dt.date(2017, 2, 12))
+        assert (done.status, done.next_hop) == ("queued", "JPN")
+        with pytest.raises(ReleaseRefused) as refused:  # JK-R3: not releasable to the US
+            sdk.submit(label("it-sdk2", rel=("JPN",)), b"x", "USA", dt.date(2017, 2, 12))
+        assert refused.value.decision["allowed"] is False
 
 
 def test_peer_with_valid_certificate_but_no_agreement_is_refused_and_logged(cluster: dict[str, Any]) -> None:

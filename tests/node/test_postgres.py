@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from accord.node import store as st
-from accord.node.app import load_service
+from accord.node import db as st
 from accord.node.cluster import NodeProcess, free_port, init_node, pin_each_other
+from accord.node.wiring import load_service
 from tests.node.helpers import Net, label
 from tests.node.test_integration import FAST, rows, wait_for
 
@@ -64,7 +64,7 @@ def test_relay_consent_and_replay_with_the_hub_on_postgres(tmp_path: Path, node_
     assert [i["state"] for i in net.nodes["USA"].item_status("pg-1")["inbox"]] == ["relayed"]
     net.submit("KOR", label("pg-2", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
-    assert net.nodes["USA"].forward("pg-2", "JPN", "2015-06-22")["status"] == "held"
+    assert net.nodes["USA"].forward("pg-2", "JPN", "2015-06-22").status == "held"
     net.pump()
     req = net.nodes["KOR"].consent_requests("pending")[0]
     net.nodes["KOR"].decide_consent(req["request_id"], True, "officer")

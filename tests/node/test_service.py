@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from accord.errors import InputError, IntegrityError
-from accord.node import store as st
-from accord.node.canon import canonical
+from accord.formats.canonical import canonical_json as canonical
+from accord.node import db as st
 from accord.node.errors import Conflict, PeerRefused, Refused
 from accord.node.service import Caller
 from tests.node.helpers import Net, label
@@ -33,8 +33,8 @@ def _rows(net: Net, party: str, table: st.Table) -> list[dict[str, object]]:
 
 def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
     out = net.submit("KOR", label("k1"), "JPN", "2015-04-12", MARKER)
-    assert out["decision"]["route"] == ["KOR", "USA", "JPN"]
-    assert out["next_hop"] == "USA"
+    assert out.decision["route"] == ["KOR", "USA", "JPN"]
+    assert out.next_hop == "USA"
     assert net.pump() >= 2
     jpn = net.nodes["JPN"].item_status("k1")
     assert jpn["sender"] == "USA"
@@ -50,7 +50,7 @@ def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
 
 def test_direct_under_gsomia_2017_marks_with_alternative_label_JK_R4(net: Net) -> None:
     out = net.submit("KOR", label("k2", rel=("JPN",)), "JPN", "2017-02-12")
-    assert out["decision"]["route"] == ["KOR", "JPN"]
+    assert out.decision["route"] == ["KOR", "JPN"]
     net.pump()
     jpn = net.nodes["JPN"].item_status("k2")
     assert jpn["sender"] == "KOR"
@@ -63,7 +63,7 @@ def test_direct_under_gsomia_2017_marks_with_alternative_label_JK_R4(net: Net) -
 def test_release_to_unknown_third_country_refused_and_nothing_queued(net: Net) -> None:
     with pytest.raises(Refused) as e:
         net.submit("KOR", label("k3"), "CHN", "2017-02-12")
-    assert e.value.extensions["decision"]["allowed"] is False
+    assert e.value.extensions()["decision"]["allowed"] is False
     assert _rows(net, "KOR", st.outbox) == []
     assert _rows(net, "KOR", st.items) == []
     events = [r["type"] for r in _rows(net, "KOR", st.events)]
@@ -75,7 +75,7 @@ def test_holder_may_not_pass_on_what_the_originator_did_not_make_releasable_JK_R
     net.pump()
     with pytest.raises(Refused) as e:
         net.nodes["JPN"].forward("k4", "USA", "2017-02-13")
-    codes = [r["code"] for r in e.value.extensions["decision"]["reasons"]]
+    codes = [r["code"] for r in e.value.extensions()["decision"]["reasons"]]
     assert "NOT_RELEASABLE" in codes
     assert _rows(net, "JPN", st.outbox) == []
 
@@ -84,7 +84,7 @@ def test_hub_holds_until_the_originator_approves_T_R5(net: Net) -> None:
     net.submit("KOR", label("k5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
     out = net.nodes["USA"].forward("k5", "JPN", "2015-06-22")
-    assert out["status"] == "held"
+    assert out.status == "held"
     net.pump()
     pending = net.nodes["KOR"].consent_requests("pending")
     assert [(r["holder"], r["recipient"], r["item_id"], r["role"]) for r in pending] == [
@@ -117,7 +117,7 @@ def test_standing_consent_applies_at_once_and_releases_held_items(net: Net) -> N
     # one item already held at the hub, waiting for KOR
     net.submit("KOR", label("k7"), "USA", "2015-10-10")
     net.pump()
-    assert net.nodes["USA"].forward("k7", "JPN", "2015-10-11")["status"] == "held"
+    assert net.nodes["USA"].forward("k7", "JPN", "2015-10-11").status == "held"
     import datetime as dt
 
     net.nodes["KOR"].grant_standing("USA", "JPN", ["DPRK-MISSILE"], dt.date(2015, 1, 1), dt.date(2016, 12, 31), "Kim")
@@ -126,13 +126,13 @@ def test_standing_consent_applies_at_once_and_releases_held_items(net: Net) -> N
     # a later item goes on at once
     net.submit("KOR", label("k8"), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k8", "JPN", "2015-11-02")["status"] == "relayed"
+    assert net.nodes["USA"].forward("k8", "JPN", "2015-11-02").status == "relayed"
     net.pump()
     assert net.nodes["JPN"].item_status("k8")["sender"] == "USA"
     # outside the consent's topics it does not apply
     net.submit("KOR", label("k9", topics=("DPRK-NUCLEAR",)), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k9", "JPN", "2015-11-02")["status"] == "held"
+    assert net.nodes["USA"].forward("k9", "JPN", "2015-11-02").status == "held"
 
 
 def _delivered_body(net: Net, party: str, item: str) -> tuple[bytes, str]:
@@ -193,7 +193,7 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: obj
         blob = sealed[: len(sealed) // 2]
     elif where == "forged-signer":
         # a container signed by a KOR key that is not the pinned one (a key carried in a file is never trusted)
-        from accord.sealed.container import seal_bytes
+        from accord.release import seal_bytes
         from accord.sealed.keys import PartyKeys, Roster
 
         forged = PartyKeys.generate("KOR")
@@ -230,7 +230,7 @@ def test_item_id_must_match_the_sealed_statement(net: Net) -> None:
 def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(net: Net) -> None:
     # 2015: no GSOMIA yet; KOR may reach JPN only through the US hub (T-R4). A KOR node that seals for JPN
     # (blind relay) and sends it directly anyway is refused by the recipient, whatever the sender says.
-    from accord.sealed.container import seal_bytes
+    from accord.release import seal_bytes
 
     kor = net.nodes["KOR"].sealer
     blob = seal_bytes(
@@ -245,7 +245,7 @@ def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(n
     )
     with pytest.raises(Refused) as e:
         net.dispatch("KOR", "delivery", "JPN", _env("d1", blob, "2015-04-12"))
-    assert e.value.extensions["decision"]["route"] == ["KOR", "USA", "JPN"]
+    assert e.value.extensions()["decision"]["route"] == ["KOR", "USA", "JPN"]
     assert _rows(net, "JPN", st.items) == []
 
 
@@ -323,7 +323,7 @@ def test_dates_other_than_today_need_a_what_if_node(tmp_path: Path) -> None:
         net.submit("KOR", label("w1", rel=("JPN",)), "JPN", "2017-02-12")
     assert _rows(net, "KOR", st.outbox) == []
     out = net.nodes["KOR"].submit(label("w2", rel=("JPN",)), b"x", "JPN")  # today
-    assert out["decision"]["at"] == __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
+    assert out.decision["at"] == __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
 
 
 def test_no_payload_plaintext_in_events_logs_or_errors(net: Net, caplog: pytest.LogCaptureFixture) -> None:
@@ -337,7 +337,7 @@ def test_no_payload_plaintext_in_events_logs_or_errors(net: Net, caplog: pytest.
         for ev in _rows(net, party, st.events):
             assert text not in str(ev["body"])
     assert all(text not in r.getMessage() for r in caplog.records)
-    assert text not in str(e.value) and text not in json.dumps(e.value.extensions, ensure_ascii=False)
+    assert text not in str(e.value) and text not in json.dumps(e.value.extensions(), ensure_ascii=False)
 
 
 def test_keys_are_private_files(net: Net) -> None:
@@ -395,7 +395,7 @@ def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net
 
 
 def test_events_journaled_by_another_process_reach_the_log_through_the_writer(net: Net) -> None:
-    from accord.node.app import load_service
+    from accord.node.wiring import load_service
 
     cli = load_service(net.cfgs["KOR"].dir)  # like `accord node submit`: journals, does not append
     assert cli.feeder is None
@@ -480,3 +480,13 @@ def test_a_production_node_judges_inbound_messages_as_of_its_own_today(tmp_path:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     decision = next(json.loads(str(r["body"])) for r in _rows(net, "JPN", st.events) if r["type"] == "decision")
     assert decision["decision"]["at"] == today
+
+
+def test_node_and_audit_tables_share_one_storage_engine(net: Net) -> None:
+    """Issue 8: the audit log writes through the node's engine (its pragmas, its writer lock), not a second one."""
+    kor = net.nodes["KOR"]
+    assert kor.feeder is not None
+    assert kor.feeder.log.engine is kor.store.engine
+    net.submit("KOR", label("one-engine", rel=("JPN",)), "JPN", "2017-02-12")
+    net.pump()
+    assert kor.feeder.log.size > 0  # the journal reached the log through that engine

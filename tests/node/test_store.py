@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from accord.node import store as st
+from accord.node import db as st
 
 
 def test_sqlite_runs_in_wal_with_synchronous_full(tmp_path: Path) -> None:

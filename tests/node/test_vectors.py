@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from accord.errors import IntegrityError
-from accord.node.canon import canonical, sign, verify
+from accord.formats.canonical import canonical_json as canonical
+from accord.node.canon import sign, verify
 from accord.node.identity import load_public_key_b64
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "node" / "signatures.json").read_text())

@@ -53,8 +53,21 @@ def world(tmp_path: Path, cli, monkeypatch):
 def seal(cli, *to: str, out: str = "r.tdf", at: str = "2017-01-05", extra: tuple[str, ...] = ()):
     """``accord seal`` of report.bin under label.xml by KOR for ``to``."""
     recipients = [a for p in to for a in ("--to", p)]
-    return cli("seal", "--label", "label.xml", *recipients, "--in", "report.bin", "--out", out, "--keys", "keys/KOR",
-               "--at", at, *extra)
+    return cli(
+        "seal",
+        "--label",
+        "label.xml",
+        *recipients,
+        "--in",
+        "report.bin",
+        "--out",
+        out,
+        "--keys",
+        "keys/KOR",
+        "--at",
+        at,
+        *extra,
+    )
 
 
 def test_keys_init_writes_0600_keys_and_roster_entry(world, cli):

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from accord import release
 from accord.core.consent import Consent
 from accord.core.decision import Decision
 from accord.core.labels import Label
@@ -36,20 +37,34 @@ def label(rel=("JPN", "USA")) -> Label:
 
 @pytest.fixture
 def seal(parties, roster, aset):
-    """``c.seal_bytes`` of ``label()`` by KOR for JPN after the GSOMIA, under the bundled agreements."""
+    """``release.seal_bytes`` of ``label()`` by KOR for JPN after the GSOMIA, under the bundled agreements."""
 
     def run(payload=b"x", *, lab=None, recipients=("JPN",), signer="KOR", at=AFTER_GSOMIA, agreements=None, **kw):
-        return c.seal_bytes(payload, label() if lab is None else lab, recipients=list(recipients),
-                            signer=parties[signer], roster=roster,
-                            agreements=aset if agreements is None else agreements, at=at, **kw)
+        return release.seal_bytes(
+            payload,
+            label() if lab is None else lab,
+            recipients=list(recipients),
+            signer=parties[signer],
+            roster=roster,
+            agreements=aset if agreements is None else agreements,
+            at=at,
+            **kw,
+        )
 
     return run
 
 
 def consent(cid, holder, recipient, year) -> Consent:
     """KOR's written consent for item-1, valid through ``year``."""
-    return Consent(id=cid, originator="KOR", holder=holder, recipient=recipient, granted=date(year, 1, 1),
-                   until=date(year, 12, 31), item="item-1")
+    return Consent(
+        id=cid,
+        originator="KOR",
+        holder=holder,
+        recipient=recipient,
+        granted=date(year, 1, 1),
+        until=date(year, 12, 31),
+        item="item-1",
+    )
 
 
 def test_seal_asks_decide_for_every_recipient_and_both_open(parties, roster, seal):
@@ -101,8 +116,9 @@ def test_agreement_minimum_suite_is_enforced(seal, tmp_path):
     for f in bundled_dir().glob("*.yaml"):
         text = f.read_text(encoding="utf-8")
         if f.name == "jpn-kor-gsomia.yaml":
-            text = text.replace("legal_status: legally-binding", f"min_suite: {HYBRID}\nlegal_status: legally-binding",
-                                1)
+            text = text.replace(
+                "legal_status: legally-binding", f"min_suite: {HYBRID}\nlegal_status: legally-binding", 1
+            )
         (tmp_path / f.name).write_text(text, encoding="utf-8")
     strict = load_agreements(tmp_path)
     assert strict.get("jpn-kor-gsomia").min_suite == HYBRID
@@ -133,7 +149,7 @@ def test_rewrap_at_the_hub_on_the_originators_request(parties, roster, aset, sea
         c.open_bytes(blob, keys=parties["JPN"], roster=roster)
     assert c.open_bytes(blob, keys=parties["USA"], roster=roster).payload == b"warning"
 
-    relayed = c.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA)
+    relayed = release.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA)
     opened = c.open_bytes(relayed, keys=parties["JPN"], roster=roster)
     assert opened.payload == b"warning"
     assert opened.signer == "KOR"  # the originator's signature stays valid
@@ -150,14 +166,14 @@ def test_rewrap_at_the_hub_on_the_originators_request(parties, roster, aset, sea
 def test_rewrap_without_request_or_consent_is_refused(parties, roster, aset, seal):
     blob = seal(recipients=["USA"])
     with pytest.raises(ReleaseRefused) as info:
-        c.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA)
+        release.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA)
     assert not info.value.decision.allowed
 
 
 def test_rewrap_with_the_originators_written_consent(parties, roster, aset, seal):
     blob = seal(recipients=["USA"])
     written = consent("KOR-2017-001", "USA", "JPN", 2017)
-    out = c.rewrap(
+    out = release.rewrap(
         blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=AFTER_GSOMIA, consents=[written]
     )
     assert c.open_bytes(out, keys=parties["JPN"], roster=roster).payload == b"x"
@@ -169,19 +185,19 @@ def test_rewrap_by_a_party_that_cannot_read_is_refused(parties, roster, aset, se
     blob = seal(at=BEFORE_GSOMIA, relay="blind")
     written = consent("c1", "USA", "JPN", 2015)
     with pytest.raises(InputError, match="already holds a key"):
-        c.rewrap(
+        release.rewrap(
             blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA, consents=[written]
         )
+    item = c.verify_bytes(blob, roster=roster)
+    plan = c.RewrapPlan(item.statement_digest, "USA", "KOR", BEFORE_GSOMIA, "x")
     with pytest.raises(TrustError, match="not a recipient"):
-        c.rewrap_stream(
-            io.BytesIO(blob), io.BytesIO(), keys=parties["USA"], roster=roster, to="KOR", basis="x", at=BEFORE_GSOMIA
-        )
+        c.rewrap_stream(io.BytesIO(blob), io.BytesIO(), keys=parties["USA"], roster=roster, plan=plan)
 
 
 @pytest.fixture
 def relayed(parties, roster, aset, seal):
     blob = seal(b"warning", at=BEFORE_GSOMIA, relay="rewrap")
-    return c.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA)
+    return release.rewrap(blob, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=BEFORE_GSOMIA)
 
 
 @pytest.mark.parametrize(("field", "value"), [("to", "KOR"), ("basis", "forged"), ("route", ["KOR", "JPN"])])

@@ -64,10 +64,9 @@ def test_no_recipient_is_refused(parties, roster):
             io.BytesIO(b"x"),
             io.BytesIO(),
             label_xml=label_xml(),
-            recipients=[],
+            plan=c.ReleasePlan.without_decision(label_xml(), holder="KOR", recipients=[], at=AT),
             signer=parties["KOR"],
             roster=roster,
-            at=AT,
         )
 
 
@@ -93,10 +92,9 @@ def test_signer_not_in_roster_is_refused(parties, roster):
             io.BytesIO(b"x"),
             io.BytesIO(),
             label_xml=label_xml(),
-            recipients=[c.RecipientPlan("JPN")],
+            plan=c.ReleasePlan.without_decision(label_xml(), holder="KOR", recipients=["JPN"], at=AT),
             signer=PartyKeys.generate("KOR"),
             roster=roster,
-            at=AT,
         )
 
 
@@ -109,10 +107,9 @@ def test_seal_file_and_open_file_stream(tmp_path: Path, parties, roster):
         src,
         tmp_path / "item.tdf",
         label_xml=label_xml(),
-        recipients=[c.RecipientPlan("JPN")],
+        plan=c.ReleasePlan.without_decision(label_xml(), holder="KOR", recipients=["JPN"], at=AT),
         signer=parties["KOR"],
         roster=roster,
-        at=AT,
         segment_size=65536,
         progress=seen.append,
     )
@@ -162,10 +159,9 @@ def test_streaming_uses_constant_memory(tmp_path: Path, parties, roster):
             f.write(os.urandom(1024 * 1024))
     kw = {
         "label_xml": label_xml(),
-        "recipients": [c.RecipientPlan("JPN")],
+        "plan": c.ReleasePlan.without_decision(label_xml(), holder="KOR", recipients=["JPN"], at=AT),
         "signer": parties["KOR"],
         "roster": roster,
-        "at": AT,
         "segment_size": 1024 * 1024,
     }
     tracemalloc.start()

@@ -246,10 +246,9 @@ def test_seal_path_leaves_nothing_on_refusal(tmp_path: Path, parties, roster):
             tmp_path / "in.bin",
             tmp_path / "out.tdf",
             label_xml=label_xml(),
-            recipients=[c.RecipientPlan("GBR")],
+            plan=c.ReleasePlan.without_decision(label_xml(), holder="KOR", recipients=["GBR"], at=AT),
             signer=parties["KOR"],
             roster=roster,
-            at=AT,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
 

@@ -40,15 +40,14 @@ def seal(
     label: bytes | None = None,
 ) -> bytes:
     out = io.BytesIO()
+    lab = label if label is not None else label_xml()
     c.seal_stream(
         io.BytesIO(payload),
         out,
-        label_xml=label if label is not None else label_xml(),
-        recipients=[c.RecipientPlan(p) for p in to],
+        label_xml=lab,
+        plan=c.ReleasePlan.without_decision(lab, holder=signer, recipients=to, at=AT, suite=suite),
         signer=parties[signer],
         roster=roster,
-        at=AT,
-        suite=suite,
         segment_size=segment_size,
     )
     return out.getvalue()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from accord.audit.errors import MalformedNoteError
 from accord.audit.events import decode_event
@@ -19,10 +19,18 @@ from accord.audit.note import Checkpoint, Verifier, open_checkpoint, parse_note
 from accord.errors import InputError, IntegrityError
 from accord.formats._json import load_json
 
-if TYPE_CHECKING:
-    from accord.audit.log import AuditLog
-
 RECEIPT_FORMAT = "accord-audit-receipt/1"
+
+
+class ProvingLog(Protocol):
+    """What receipt evidence needs from a log (:class:`accord.audit.log.AuditLog` is one): receipts
+    depend on the log's interface, never on the log module (no import cycle)."""
+
+    def checkpoint(self) -> bytes: ...
+
+    def event(self, index: int) -> bytes: ...
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class ReceiptEvidence:
             raise InputError(f"malformed receipt evidence: {e}", source="receipt") from e
 
 
-def receipt_evidence(log: AuditLog, index: int) -> ReceiptEvidence:
+def receipt_evidence(log: ProvingLog, index: int) -> ReceiptEvidence:
     """Evidence that event ``index`` is in ``log``: its latest checkpoint and an inclusion proof."""
     note = log.checkpoint()
     text, _ = parse_note(note)

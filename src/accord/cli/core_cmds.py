@@ -29,7 +29,6 @@ from accord.core.agreements import Agreement, AgreementSet, Event, EventType
 from accord.core.decision import Decision, decide
 from accord.core.labels import Caveat, Label
 from accord.core.matrix import Matrix, sharing_matrix
-from accord.core.schemes import scheme_for
 from accord.formats.agreement_yaml import load_agreements
 from accord.formats.custody_doc import load_custody
 from accord.formats.documents import load_person
@@ -80,7 +79,7 @@ def _agreement_dict(ag: Agreement, day: date) -> dict[str, Any]:
         "onward_release_requires_consent": ag.onward_release_requires_consent,
         "protection_basis": list(ag.protection_basis),
         "scope": "all" if terms.topics is None else sorted(terms.topics),
-        "equivalence": [{"name": r.name, "levels": {p: _marking(p, k) for p, k in r.levels.items()}}
+        "equivalence": [{"name": r.name, "levels": {p: _marking(ag, p, k) for p, k in r.levels.items()}}
                         for r in terms.equivalence],
         "citations": {k: {"article": c.article, "rule": c.rule} for k, c in ag.citations.items()},
         "lifecycle": {
@@ -101,8 +100,8 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
-def _marking(party: str, key: str) -> str:
-    scheme = scheme_for(party)
+def _marking(ag: Agreement, party: str, key: str) -> str:
+    scheme = ag.schemes.get(party) if ag.schemes is not None else None
     level = scheme.by_key(key) if scheme is not None else None
     return level.marking if level is not None else key
 
@@ -178,6 +177,9 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
         for ag in aset:
             console.print(f"[green]ok[/green] {ag.id}: {ag.title} ({ag.source})")
     console.print(f"{total} agreement(s) valid")
+    if len(targets) == 1:  # the world's national policies, checked against the agreements (formats/world.py)
+        nations = ", ".join(aset.schemes.parties)
+        console.print(f"{len(aset.schemes)} national policies (SPIF): {nations}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------- lifecycle documents
@@ -392,7 +394,7 @@ def custody_cmd(
     record = load_custody(custody) if custody is not None else None
     if who == lab.originator:
         fail(f"{who} is the originator of the item: it needs no custody")
-    if lab.level is None or scheme_for(who) is None or scheme_for(lab.originator) is None:
+    if aset.schemes.level(lab.originator, lab.classification) is None or who not in aset.schemes:
         d = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
         fail(d.denials[0].message if d.denials else "unknown party or level")
     held = lawful_custody(lab, who, day, agreements=aset, record=record)

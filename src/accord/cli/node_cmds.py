@@ -32,15 +32,15 @@ def register(app: typer.Typer) -> None:
 
 def _run(fn: Callable[[], T]) -> T:
     """Run a command body: AccordError -> exit 2 (bad input) or 1 (refused, integrity)."""
-    from accord.errors import AccordError, InputError
-    from accord.node.errors import NodeError
+    from accord.errors import AccordError, Busy, Conflict, InputError, NotFound, Refusal
 
     try:
         return fn()
-    except NodeError as e:
+    except (Refusal, NotFound, Conflict, Busy) as e:
         typer.echo(f"error: {e}", err=True)
-        if e.extensions.get("decision"):
-            for r in e.extensions["decision"].get("reasons", []):
+        decision = e.extensions().get("decision")
+        if decision:
+            for r in decision.get("reasons", []):
                 if r["code"] in _DENIAL_CODES:
                     typer.echo(
                         f"  {r['code']} [{r.get('agreement') or '-'} {r.get('rule') or ''}] {r['message']}",
@@ -97,9 +97,7 @@ def init(
     port: Annotated[int, typer.Option(help="listen port")] = 8443,
     url: Annotated[str | None, typer.Option(help="URL partners use (default https://host:port)")] = None,
     db: DbOpt = None,
-    what_if: Annotated[
-        bool, typer.Option("--what-if", help="accept decision dates other than today")
-    ] = False,
+    what_if: Annotated[bool, typer.Option("--what-if", help="accept decision dates other than today")] = False,
 ) -> None:
     """Create the configuration, TLS identity, receipt key and database of a node."""
 
@@ -189,7 +187,7 @@ def submit(
 
     def body() -> None:
         from accord.errors import InputError
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         try:
             doc = json.loads(label.read_text())
@@ -197,7 +195,7 @@ def submit(
             raise InputError(f"cannot read label: {e}", source=str(label)) from None
         svc = load_service(directory, db=db)
         out = svc.submit(doc, infile.read_bytes(), to, _date(at))
-        typer.echo(f"{out['item_id']}: queued for {to} via {' → '.join(out['decision']['route'])}")
+        typer.echo(f"{out.item_id}: queued for {to} via {' → '.join(out.decision['route'])}")
 
     _run(body)
 
@@ -213,10 +211,10 @@ def forward(
     """Release a held item onward (the third-party rule applies). Exit 1 when refused."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         out = load_service(directory, db=db).forward(item, to, _date(at))
-        typer.echo(f"{item}: {out['status']}")
+        typer.echo(f"{item}: {out.status}")
 
     _run(body)
 
@@ -226,7 +224,7 @@ def status(directory: DirOpt, item: Annotated[str, typer.Option(help="item id")]
     """Custody of an item: label, marking, outbox, inbox, receipts."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).item_status(item))
 
@@ -238,7 +236,7 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
     """The outbox: every message, its state and attempts."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).store.outbox_rows())
 
@@ -246,13 +244,11 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
 
 
 @consent_app.command("list")
-def consent_list(
-    directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending", db: DbOpt = None
-) -> None:
+def consent_list(directory: DirOpt, state: Annotated[str | None, typer.Option()] = "pending", db: DbOpt = None) -> None:
     """Consent requests (default: pending)."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         for r in load_service(directory, db=db).consent_requests(state):
             typer.echo(
@@ -274,7 +270,7 @@ def consent_approve(
     """Approve a holder's request to release one of this nation's items onward."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).decide_consent(request, True, officer, reason))
 
@@ -292,7 +288,7 @@ def consent_deny(
     """Deny a holder's request."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         _print(load_service(directory, db=db).decide_consent(request, False, officer, reason))
 
@@ -307,15 +303,13 @@ def consent_grant(
     topic: Annotated[list[str], typer.Option(help="topic covered (repeat)")],
     officer: Annotated[str, typer.Option(help="the security officer granting")],
     granted: Annotated[str, typer.Option(help="first day")] = dt.date.today().isoformat(),
-    until: Annotated[str, typer.Option(help="last day")] = (
-        dt.date.today() + dt.timedelta(days=365)
-    ).isoformat(),
+    until: Annotated[str, typer.Option(help="last day")] = (dt.date.today() + dt.timedelta(days=365)).isoformat(),
     db: DbOpt = None,
 ) -> None:
     """Grant a standing consent for topics (e.g. DPRK-MISSILE relayed by USA to JPN)."""
 
     def body() -> None:
-        from accord.node.app import load_service
+        from accord.node.wiring import load_service
 
         g, u = _date(granted), _date(until)
         if g is None or u is None:

@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from accord import release
 from accord.cli._common import (
     AgreementsOpt,
     AtOpt,
@@ -159,7 +160,7 @@ def seal(
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
     with _progress(in_file, "sealing") as prog:
-        info = container.seal_file(
+        info = release.seal_file(
             in_file,
             out_file,
             lab,
@@ -265,7 +266,7 @@ def rewrap(
     consent: list[Path] = typer.Option([], "--consent", help="Consent document(s) of the originator."),
 ) -> None:
     """At a hub: re-wrap an item for the next nation (the originator's signature stays valid)."""
-    container.rewrap_file(
+    release.rewrap_file(
         in_file,
         out_file,
         keys=PartyKeys.load(keys_dir),

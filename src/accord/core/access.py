@@ -20,7 +20,6 @@ from accord.core.agreements import AgreementSet
 from accord.core.custody import Custody, lawful_custody
 from accord.core.labels import Label
 from accord.core.persons import Person
-from accord.core.schemes import scheme_for
 
 
 class AccessCode(StrEnum):
@@ -95,11 +94,11 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
              ) -> AccessDecision:
         return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
 
-    holder_scheme = scheme_for(holder)
-    if holder_scheme is None or scheme_for(label.originator) is None:
+    holder_scheme = agreements.schemes.get(holder)
+    if holder_scheme is None or label.originator not in agreements.schemes:
         unknown = holder if holder_scheme is None else label.originator
         return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.", "ACC-R2")
-    level = label.level
+    level = agreements.schemes.level(label.originator, label.classification)
     if level is None:
         return deny(AccessCode.UNKNOWN_LEVEL,
                     f"{label.classification!r} is not a classification of {label.originator}'s scheme.", "ACC-R2")

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from accord.core.schemes import Level, scheme_for
+from accord.core.schemes import EMPTY, Level, SchemeRegistry
 
 
 class Kind(StrEnum):
@@ -232,6 +232,8 @@ class Agreement:
         lifecycle: signature, entry into force, term, events.
         provenance: field -> what is sourced and what is assumed.
         source: where the document came from (a file path), for error messages.
+        schemes: the national schemes its equivalence table was validated against (its level
+            keys name levels there); None for an agreement built without one.
     """
 
     id: str
@@ -248,6 +250,7 @@ class Agreement:
     citations: Mapping[str, Citation] = field(default_factory=dict)
     provenance: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    schemes: SchemeRegistry | None = field(default=None, repr=False)
 
     def cite(self, concern: str) -> Citation:
         """The article and rule id the agreement gives for a concern."""
@@ -394,15 +397,22 @@ class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
     __slots__ = ("_by_hub", "_by_id", "_channels", "_equivalents", "_hubs", "_parties", "_spoke_of", "custody",
-                 "memo", "routes")
+                 "memo", "routes", "schemes")
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
         by_id: dict[str, Agreement] = {}
+        schemes: SchemeRegistry | None = None
         for ag in ordered:
             if ag.id in by_id:
                 raise ValueError(f"two agreements with id {ag.id!r}")
             by_id[ag.id] = ag
+            if ag.schemes is not None:
+                if schemes is not None and ag.schemes is not schemes:
+                    raise ValueError(f"{ag.id} was validated against other national schemes than the rest")
+                schemes = ag.schemes
+        #: The national schemes of this world (every agreement's level keys name levels there).
+        self.schemes: SchemeRegistry = schemes if schemes is not None else EMPTY
         self._by_id = by_id
         channels: dict[tuple[str, str], list[Agreement]] = {}
         hubs: dict[tuple[str, str], list[Agreement]] = {}
@@ -517,7 +527,7 @@ class AgreementSet:
     def _equivalent_level(self, level: Level, party: str) -> tuple[Level, Agreement] | None:
         if level.party == party:
             return None
-        target = scheme_for(party)
+        target = self.schemes.get(party)
         if target is None:
             return None
         for ag in self:

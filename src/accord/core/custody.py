@@ -32,7 +32,7 @@ from accord.core.agreements import Agreement, AgreementSet, Status
 from accord.core.labels import Caveat, Label
 from accord.core.national import restriction_for
 from accord.core.reasons import Code, Reason, reason
-from accord.core.schemes import Level, resolve_level, scheme_for
+from accord.core.schemes import Level, SchemeRegistry, resolve_level
 from accord.errors import InputError
 
 
@@ -154,12 +154,12 @@ def _refuse(code: Code, message: str, ag: Agreement | None = None, concern: str 
 
 
 def could_carry(ag: Agreement, originator: str, holder: str, level: Level, topics: frozenset[str],
-                lo: date, hi: date) -> tuple[date, Level] | None:
+                lo: date, hi: date, schemes: SchemeRegistry) -> tuple[date, Level] | None:
     """The first day in [lo, hi] on which ``ag`` could carry the item from originator to holder, and the
     holder's equivalent level under it; None when it never could (not in force, out of scope, level)."""
     if originator not in ag.parties or holder not in ag.parties:
         return None
-    target = scheme_for(holder)
+    target = schemes.get(holder)
     if target is None:
         return None
     days = [lo, *(d for d in ag.change_days() if lo < d <= hi)]
@@ -185,8 +185,10 @@ def lawful_custody(label: Label, holder: str, at: date, *, agreements: Agreement
     originator and the holder (a direct channel first, then an arrangement relaying between them) that
     could have carried the item to the holder between its creation and ``at``.
     """
-    level = label.level
-    assert level is not None
+    level = agreements.schemes.level(label.originator, label.classification)
+    if level is None:
+        return _refuse(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of "
+                       f"{label.originator}'s scheme.")
     key = (label.originator, level, label.topics, label.releasable_to, label.caveats, label.created,
            holder, at, record, label.id if record is not None else None)
     cache = agreements.custody
@@ -247,12 +249,12 @@ def _lawful(label: Label, level: Level, holder: str, at: date, agreements: Agree
         at_most = at
         candidates = (*agreements.channels(originator, holder), *agreements.hub_arrangements(originator, holder))
     for ag in candidates:
-        found = could_carry(ag, originator, holder, level, label.topics, lo, at_most)
+        found = could_carry(ag, originator, holder, level, label.topics, lo, at_most, agreements.schemes)
         if found is None:
             continue
         day, held = found
         if record is not None and record.alternative is not None:
-            mine = resolve_level(holder, record.alternative)
+            mine = agreements.schemes.level(holder, record.alternative)
             if mine is not held:
                 return _refuse(Code.NOT_HELD, f"The custody record marks the item {record.alternative}, but "
                                f"the {ag.title} makes it {held.marking} in {holder}'s scheme.", ag, "marking")
@@ -372,7 +374,8 @@ class DerivedKind(StrEnum):
 
 
 def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: str, on: date,
-           *, language: str | None = None) -> tuple[Label, Custody, list[Custody]]:
+           *, language: str | None = None, schemes: SchemeRegistry | None = None
+           ) -> tuple[Label, Custody, list[Custody]]:
     """A derived item made by the holder from items it holds.
 
     The derived item keeps the originator and its markings (JK-R5, JK-R24), at the highest level of its
@@ -395,13 +398,16 @@ def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: st
                            f"({', '.join(sorted(originators))})", field="sources")
     if len(holders) != 1:
         raise CustodyError("sources held by several nations", field="sources")
+    ranks: list[int] = []
     for lab, c in sources:
         if c.state not in RELEASING:
             raise CustodyError(f"source {c.item} is {c.state.value}: nothing may be derived from it",
                                field="sources")
-        if lab.level is None:
+        lv = _level_of(lab, schemes)
+        if lv is None:
             raise CustodyError(f"source {c.item} has an unknown level", field="sources")
-    top = max(sources, key=lambda s: s[0].level.rank)  # type: ignore[union-attr]
+        ranks.append(lv.rank)
+    top = sources[ranks.index(max(ranks))]
     rel = frozenset.intersection(*(lab.releasable_to for lab, _ in sources))
     topics = frozenset().union(*(lab.topics for lab, _ in sources))
     caveats = frozenset().union(*(lab.caveats for lab, _ in sources))
@@ -421,7 +427,14 @@ def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: st
     return label, custody, updated
 
 
-def reclassify(label: Label, by: str, classification: str) -> Label:
+def _level_of(label: Label, schemes: SchemeRegistry | None) -> Level | None:
+    """The label's level in ``schemes`` (the bundled schemes when None)."""
+    if schemes is None:
+        return resolve_level(label.originator, label.classification)
+    return schemes.level(label.originator, label.classification)
+
+
+def reclassify(label: Label, by: str, classification: str, *, schemes: SchemeRegistry | None = None) -> Label:
     """The label after the originator's reclassification notice (JK-R12): only the originator may.
 
     Raises:
@@ -430,7 +443,9 @@ def reclassify(label: Label, by: str, classification: str) -> Label:
     if by != label.originator:
         raise CustodyError(f"only the originator {label.originator} reclassifies its information, not {by}",
                            field="by")
-    if resolve_level(label.originator, classification) is None:
+    known = (schemes.level(label.originator, classification) if schemes is not None
+             else resolve_level(label.originator, classification))
+    if known is None:
         raise CustodyError(f"{classification!r} is not a classification of {label.originator}'s scheme",
                            field="classification")
     return replace(label, classification=classification)
@@ -500,22 +515,23 @@ def notice_targets(records: Sequence[Custody], item: str, originator: str) -> li
 
 
 def reclassify_all(labels: dict[str, Label], records: Sequence[Custody], item: str, by: str,
-                   classification: str) -> dict[str, Label]:
+                   classification: str, *, schemes: SchemeRegistry | None = None) -> dict[str, Label]:
     """Every label after the originator reclassifies ``item``: the item itself, and each item derived from it
     re-marked at the highest level of its sources (JK-R12, JK-R5). Raises :class:`CustodyError`."""
     if item not in labels:
         raise CustodyError(f"no label of item {item}", field="item")
     out = dict(labels)
-    out[item] = reclassify(labels[item], by, classification)
+    out[item] = reclassify(labels[item], by, classification, schemes=schemes)
     sources = {r.item: r.sources for r in records if r.item is not None and r.sources}
     changed = True
     while changed:  # derived items, transitively (a copy of a translation...)
         changed = False
         for derived, srcs in sources.items():
-            parts = [out[s] for s in srcs if s in out]
-            if derived not in out or not parts or all(p.level is None for p in parts):
+            parts = [(out[s], _level_of(out[s], schemes)) for s in srcs if s in out]
+            known = [(p, lv) for p, lv in parts if lv is not None]
+            if derived not in out or not known:
                 continue
-            top = max((p for p in parts if p.level is not None), key=lambda p: p.level.rank)  # type: ignore[union-attr]
+            top = max(known, key=lambda pl: pl[1].rank)[0]
             if out[derived].classification != top.classification:
                 out[derived] = replace(out[derived], classification=top.classification)
                 changed = True

@@ -44,7 +44,7 @@ from accord.core.custody import RELEASING, Custody, Holding, lawful_custody
 from accord.core.labels import Caveat, Label
 from accord.core.national import restriction_for
 from accord.core.reasons import DEFAULT_RULE, DENIALS, Code, Reason, reason
-from accord.core.schemes import SCHEMES, Level, scheme_for
+from accord.core.schemes import Level
 from accord.errors import ReleaseRefused
 
 __all__ = ["DENIALS", "Code", "ConsentNeed", "Decision", "Hop", "Mode", "Reason", "ReleaseDenied", "decide",
@@ -228,7 +228,7 @@ def _gate(ag: Agreement, at: date, topics: frozenset[str]) -> tuple[Reason, ...]
 def _not_covered(ag: Agreement, level: Level, b: str, at: date) -> Reason:
     """LEVEL_NOT_COVERED, citing the exclusion above the table (JK-R2) or the definition below it (JK-R1)."""
     terms = ag.terms_at(at)
-    scheme = scheme_for(level.party)
+    scheme = ag.schemes.get(level.party) if ag.schemes is not None else None
     ranks = [lv.rank for lv in (scheme.by_key(r.levels[level.party]) if scheme is not None else None
                                 for r in terms.equivalence if level.party in r.levels) if lv is not None]
     if ranks and level.rank < min(ranks):
@@ -259,7 +259,7 @@ def _hop(ag: Agreement, a: str, b: str, level: Level, at: date, topics: frozense
         reasons.append(reason(Code.IN_SCOPE, f"{', '.join(sorted(topics))} is within the scope of the "
                               f"{ag.title}.", ag.id, scope.article, scope.rule))
     row = terms.row_for(level)
-    target = scheme_for(b)
+    target = ag.schemes.get(b) if ag.schemes is not None else None
     key = row.levels.get(b) if row is not None else None
     out = target.by_key(key) if target is not None and key is not None else None
     if out is None:
@@ -328,6 +328,7 @@ class _Ctx(NamedTuple):
     at: date
     consents: Sequence[Consent]
     agreements: AgreementSet
+    level: Level
     held: Level
     custody_ag: Agreement | None
     orcon: bool
@@ -566,8 +567,7 @@ def _return(ctx: _Ctx) -> _Attempt:
     assert ag is not None
     label, holder = ctx.label, ctx.holder
     originator = label.originator
-    original = label.level
-    assert original is not None
+    original = ctx.level
     cite = ag.cite("return")
     if ag.hub is None or ag.hub in (holder, originator):
         att = _Attempt((holder, originator))
@@ -665,13 +665,14 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if not agreements:
         return _deny(label, holder, recipient, at, reason(
             Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."))
-    if originator not in SCHEMES or holder not in SCHEMES or recipient not in SCHEMES:
+    schemes = agreements.schemes
+    if originator not in schemes or holder not in schemes or recipient not in schemes:
         role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
-                                               ("recipient", recipient)) if p not in SCHEMES)
+                                               ("recipient", recipient)) if p not in schemes)
         return _deny(label, holder, recipient, at, reason(
             Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
             f"for: nothing is released to, from or about an unknown party."))
-    level = label.level
+    level = schemes.level(originator, label.classification)
     if level is None:
         return _deny(label, holder, recipient, at, reason(
             Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."))
@@ -714,7 +715,7 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
                 f"or a freeze by {originator}, it may only go back to {originator}.", custody_ag.id,
                 cite.article, cite.rule), *grounds)
     orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
-    ctx = _Ctx(label, holder, recipient, at, consents, agreements, held, custody_ag, orcon)
+    ctx = _Ctx(label, holder, recipient, at, consents, agreements, level, held, custody_ag, orcon)
     # Rule 6: route search, direct first.
     attempts: list[_Attempt] = []
     for ag in agreements.channels(holder, recipient):

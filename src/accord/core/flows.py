@@ -15,7 +15,6 @@ from typing import Any
 from accord.core.agreements import AgreementSet
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
-from accord.core.schemes import scheme_for
 
 #: The topic standing for information outside every topic-scoped agreement.
 OTHER_TOPIC = "OTHER-CMI"
@@ -58,7 +57,7 @@ def flow_changes(before: AgreementSet, after: AgreementSet, at: date, *, parties
     created = datetime.combine(at, time(), UTC)
     out: list[FlowChange] = []
     for a in ps:
-        scheme = scheme_for(a)
+        scheme = after.schemes.get(a) or before.schemes.get(a)
         if scheme is None:
             continue
         for b in ps:

@@ -28,7 +28,7 @@ from accord.core.agreements import (
     Terms,
 )
 from accord.core.parties import is_alpha3
-from accord.core.schemes import scheme_for
+from accord.core.schemes import SchemeRegistry
 from accord.errors import AgreementError, InputError
 from accord.formats._dates import document_day
 from accord.formats._yaml import load_yaml
@@ -103,7 +103,8 @@ class _Ctx:
         return str(value)
 
 
-def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], field: str) -> Terms:
+def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], field: str,
+           schemes: SchemeRegistry) -> Terms:
     pre = f"{field}." if field else ""
     scope_map = ctx.mapping(scope, f"{pre}scope", {"topics", "description"}, {"topics"})
     raw_topics = scope_map["topics"]
@@ -133,9 +134,9 @@ def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], fi
         for party, text in levels_raw.items():
             fp = f"{f}.levels.{party}"
             ctx.party(party, fp, parties)
-            scheme = scheme_for(party)
+            scheme = schemes.get(party)
             if scheme is None:
-                raise ctx.err(fp, f"Accord has no classification scheme for {party}")
+                raise ctx.err(fp, f"no national policy (SPIF) is loaded for {party}")
             level = scheme.level(str(text))
             if level is None:
                 known = ", ".join(lv.marking for lv in scheme.levels)
@@ -148,9 +149,16 @@ def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], fi
     return Terms(topics=topics, equivalence=tuple(rows))
 
 
-def parse_agreement(data: Any, *, source: str) -> Agreement:
-    """Build an :class:`Agreement` from a parsed document; raise :class:`AgreementError` if invalid."""
+def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = None) -> Agreement:
+    """Build an :class:`Agreement` from a parsed document; raise :class:`AgreementError` if invalid.
+
+    Levels are checked against ``schemes`` (the bundled nations when None).
+    """
     ctx = _Ctx(source)
+    if schemes is None:
+        from accord.formats.spif import bundled_registry
+
+        schemes = bundled_registry()
     doc = ctx.mapping(data, "", _TOP_KEYS, _REQUIRED)
     agreement_id = ctx.string(doc["id"], "id")
     if not _ID.fullmatch(agreement_id):
@@ -181,7 +189,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         raise ctx.err("legal_status", f"{doc['legal_status']!r} is not one of: "
                       f"{', '.join(s.value for s in LegalStatus)}") from None
     consent = ctx.boolean(doc["onward_release_requires_consent"], "onward_release_requires_consent")
-    terms = _terms(ctx, doc["scope"], doc["equivalence"], parties, "")
+    terms = _terms(ctx, doc["scope"], doc["equivalence"], parties, "", schemes)
 
     basis_raw = doc.get("protection_basis", [])
     if not isinstance(basis_raw, list) or not all(isinstance(b, str) for b in basis_raw):
@@ -190,10 +198,10 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         raise ctx.err("min_suite", f"expected the name of a sealing suite, got {doc['min_suite']!r}")
     min_suite = doc.get("min_suite")
     if min_suite is not None:
-        from accord.sealed.suites import SUITES
+        from accord.formats.suite_ids import SUITE_IDS
 
-        if min_suite not in SUITES:
-            raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITES))})")
+        if min_suite not in SUITE_IDS:
+            raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITE_IDS))})")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
     cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
@@ -238,7 +246,7 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
             if etype is not EventType.AMENDED:
                 raise ctx.err(f"{f}.terms", "only an amendment carries new terms")
             t = ctx.mapping(ev["terms"], f"{f}.terms", {"scope", "equivalence"}, {"scope", "equivalence"})
-            ev_terms = _terms(ctx, t["scope"], t["equivalence"], parties, f"{f}.terms")
+            ev_terms = _terms(ctx, t["scope"], t["equivalence"], parties, f"{f}.terms", schemes)
         if etype is EventType.NOTICE_OF_TERMINATION and effective is None and notice_days is None:
             raise ctx.err(f"{f}.effective", "a notice of termination needs an effective date or "
                           "lifecycle.notice_days")
@@ -262,16 +270,16 @@ def parse_agreement(data: Any, *, source: str) -> Agreement:
         lifecycle=Lifecycle(signed=signed, in_force=in_force, term_years=term_years,
                             auto_renewal=auto_renewal, notice_days=notice_days, events=tuple(events)),
         protection_basis=tuple(basis_raw), min_suite=min_suite, citations=citations,
-        provenance={str(k): v for k, v in prov_raw.items()}, source=source)
+        provenance={str(k): v for k, v in prov_raw.items()}, source=source, schemes=schemes)
 
 
-def parse_agreement_text(text: str | bytes, *, source: str) -> Agreement:
+def parse_agreement_text(text: str | bytes, *, source: str, schemes: SchemeRegistry | None = None) -> Agreement:
     """Parse one agreement document from YAML text."""
     try:
         data = load_yaml(text, source=source)
     except InputError as exc:
         raise AgreementError(exc.message, source=source) from None
-    return parse_agreement(data, source=source)
+    return parse_agreement(data, source=source, schemes=schemes)
 
 
 def build_set(agreements: list[Agreement]) -> AgreementSet:
@@ -299,13 +307,20 @@ def bundled_dir() -> Path:
     return Path(str(resources.files("accord") / "data" / "agreements"))
 
 
-def load_agreements(path: str | Path | None = None) -> AgreementSet:
+def load_agreements(path: str | Path | None = None, *, schemes: SchemeRegistry | None = None) -> AgreementSet:
     """Load every ``*.yaml``/``*.yml`` agreement in ``path`` (the bundled ones when None).
+
+    Without ``schemes``, ``path`` is a world (:func:`accord.formats.world.load_world`: the national
+    SPIFs and the agreements, checked against each other).
 
     Raises:
         AgreementError: a document is invalid, two share an id, or a reference is dangling;
             nothing is loaded.
     """
+    if schemes is None:
+        from accord.formats.world import load_world
+
+        return load_world(path)
     directory = bundled_dir() if path is None else Path(path)
     if directory.is_file():
         files = [directory]
@@ -321,5 +336,5 @@ def load_agreements(path: str | Path | None = None) -> AgreementSet:
             text = f.read_bytes()
         except OSError as exc:
             raise AgreementError(f"cannot read: {exc.strerror}", source=str(f)) from None
-        parsed.append(parse_agreement_text(text, source=str(f)))
+        parsed.append(parse_agreement_text(text, source=str(f), schemes=schemes))
     return build_set(parsed)

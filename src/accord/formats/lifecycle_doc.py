@@ -180,7 +180,11 @@ def _terms(raw: Any, ag: Agreement, source: str) -> Terms:
     if not isinstance(raw, Mapping):
         raise LifecycleError("expected {scope, equivalence}", source=source, field="event.terms")
     try:
-        return parse_terms(_Ctx(source), raw.get("scope"), raw.get("equivalence"), ag.parties, "event.terms")
+        from accord.core.schemes import bundled
+
+        schemes = ag.schemes if ag.schemes is not None else bundled()
+        return parse_terms(_Ctx(source), raw.get("scope"), raw.get("equivalence"), ag.parties, "event.terms",
+                           schemes)
     except AgreementError as exc:
         raise LifecycleError(exc.message, source=source, field=exc.field) from None
 

@@ -22,10 +22,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-
-from accord.node import store as st
-from accord.node.canon import canonical
+from accord.formats.canonical import canonical_json
+from accord.node import db as st
+from accord.node.db import events_sql as db_events
 from accord.node.identity import write_secret
 
 log = logging.getLogger("accord.node.audit")
@@ -48,7 +47,6 @@ _TYPES = {
 
 
 _RECENT = 10_000
-_SET_AUDIT_IDX = update(st.events).where(st.events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx"))
 
 
 def origin(party: str) -> str:
@@ -74,7 +72,7 @@ def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
     if isinstance(digest, str) and len(digest) == 64:
         ev["digest"] = f"sha256:{digest}"
     else:  # nothing sealed yet (e.g. a refused release): the digest of the event itself
-        ev["digest"] = "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+        ev["digest"] = "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
         ev["digest_of"] = "event"
     ev["type"] = _TYPES.get(kind, "decision")
     ev["node_event"] = kind
@@ -97,7 +95,9 @@ class AuditFeeder:
         signer = NoteSigner.from_skey((directory / AUDIT_KEY).read_text())
         if not isinstance(signer, NoteSigner):
             raise TypeError("not a note signer key")
-        self.log = AuditLog(store.url, origin=origin(party), signer=signer)
+        # One storage engine for the node's and the audit log's tables (issue 8): the log writes through the
+        # node's engine, its pragmas and its writer lock; no second pool on the same database.
+        self.log = AuditLog(store.engine, origin=origin(party), signer=signer)
         self.store = store
         self.party = party
         self.poll_seconds = poll_seconds
@@ -121,12 +121,7 @@ class AuditFeeder:
         journal = last.get("journal")
         if isinstance(journal, int):
             with self.store.tx() as conn:
-                conn.execute(
-                    update(st.events)
-                    .where(st.events.c.id <= journal)
-                    .where(st.events.c.audit_idx.is_(None))
-                    .values(audit_idx=-1)
-                )
+                db_events.mark_appended_through(conn, journal)
 
     def flush(self, limit: int = 2000) -> int:
         """Append every journal row not yet in the log and record the indices in the journal; returns how many.
@@ -140,7 +135,7 @@ class AuditFeeder:
         """Record in the journal the log indices of the last batch (one executemany). Called with the lock."""
         if self._marks:
             with self.store.tx() as conn:
-                conn.execute(_SET_AUDIT_IDX, self._marks)
+                db_events.set_audit_indices(conn, self._marks)
             self._marks = []
 
     def _append_pending(self, limit: int = 2000) -> int:
@@ -152,17 +147,12 @@ class AuditFeeder:
         while True:
             self._settle()
             with self.store.engine.connect() as conn:
-                rows = [
-                    dict(r)
-                    for r in conn.execute(
-                        select(st.events).where(st.events.c.audit_idx.is_(None)).order_by(st.events.c.id).limit(limit)
-                    ).mappings()
-                ]
+                rows = db_events.pending_events(conn, limit)
             if not rows:
                 return total
             prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
-            # The log writes through its own engine: take this process's writer lock for its commit, so that it
-            # does not meet the node's transactions in SQLite's busy handler (sleeps of milliseconds).
+            # The log's commit takes this process's writer lock, so that it does not meet the node's
+            # transactions in SQLite's busy handler (sleeps of milliseconds).
             with self.store.write_lock():
                 idx = self.log.append_many(prepared)
             self._marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
@@ -186,7 +176,7 @@ class AuditFeeder:
         the next one. No hand-over to the feeder's thread on the way.
         """
         with self.store.engine.connect() as conn:
-            idx = conn.execute(select(st.events.c.audit_idx).where(st.events.c.id == journal_id)).scalar()
+            idx = db_events.audit_index(conn, journal_id)
         if idx is not None:
             return int(idx) if idx >= 0 else None
         deadline = time.monotonic() + timeout

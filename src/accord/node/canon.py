@@ -1,4 +1,4 @@
-"""Canonical JSON (sorted keys, no spaces, UTF-8) and small signing helpers for receipts and consents."""
+"""Ed25519 signing helpers for receipts and consents, over :func:`accord.formats.canonical.canonical_json`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from accord.errors import IntegrityError
 from accord.formats.canonical import canonical_json
 
-#: The one byte string an object signs as: JSON, sorted keys, no whitespace, UTF-8 (shared with the
-#: sealed-item and audit formats).
-canonical = canonical_json
-
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -23,12 +19,12 @@ def sha256_hex(data: bytes) -> str:
 
 def sign(key: Ed25519PrivateKey, domain: str, obj: Any) -> str:
     """Ed25519 signature (base64) over ``domain`` NUL canonical-JSON(obj): domain separation per use."""
-    return base64.b64encode(key.sign(domain.encode() + b"\x00" + canonical(obj))).decode()
+    return base64.b64encode(key.sign(domain.encode() + b"\x00" + canonical_json(obj))).decode()
 
 
 def verify(pub: Ed25519PublicKey, domain: str, obj: Any, sig_b64: str) -> None:
     """Raise IntegrityError (fixed message) unless ``sig_b64`` is a valid signature of ``obj``."""
     try:
-        pub.verify(base64.b64decode(sig_b64, validate=True), domain.encode() + b"\x00" + canonical(obj))
+        pub.verify(base64.b64decode(sig_b64, validate=True), domain.encode() + b"\x00" + canonical_json(obj))
     except (InvalidSignature, ValueError) as e:
         raise IntegrityError() from e

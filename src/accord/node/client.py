@@ -1,14 +1,22 @@
-"""Outgoing HTTPS with mutual TLS: to a partner (trusting only its pinned certificate) or to our own node."""
+"""Outgoing HTTPS with mutual TLS: to a partner (trusting only its pinned certificate) or to our own node,
+and :class:`NodeClient`, the typed SDK client of a node's HTTP API."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 
+from accord.errors import AccordError
 from accord.node.config import NodeConfig, Peer, Roster
 from accord.node.identity import client_context
+from accord.node.results import Forwarded, Submitted
 
 
 class PeerClients:
@@ -51,3 +59,105 @@ def problem_title(r: httpx.Response) -> str:
         return f"{r.status_code} {p.get('title', '')}: {p.get('detail', '')}"[:500]
     except ValueError:
         return f"{r.status_code}"
+
+
+# --- the typed client of a node's HTTP API (SDK) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A held item opened for this nation's own systems: its banner and plaintext."""
+
+    banner: str
+    content: bytes
+
+
+def _raise_problem(r: httpx.Response) -> None:
+    """Turn a problem document into the error Accord raised on the node (refusals, bad input, not found...)."""
+    from accord import errors
+
+    try:
+        doc: Any = r.json()
+    except ValueError:
+        doc = {}
+    detail = str(doc.get("detail", "")) if isinstance(doc, dict) else ""
+    kind = str(doc.get("kind") or str(doc.get("type", "")).rsplit("/", 1)[-1]) if isinstance(doc, dict) else ""
+    if kind == "release-refused":
+        e: AccordError = errors.ReleaseRefused("", doc.get("decision"), detail)
+    elif kind == "peer-refused":
+        e = errors.PeerRefused(detail)
+    elif kind == "not-found":
+        e = errors.NotFound(detail)
+    elif kind == "conflict":
+        e = errors.Conflict(detail)
+    elif kind == "integrity":
+        e = errors.IntegrityError()
+    elif kind == "retry":
+        e = errors.Busy(detail)
+    else:
+        e = errors.InputError(detail or f"HTTP {r.status_code}", source="node")
+    raise e
+
+
+class NodeClient:
+    """A typed client of one node's HTTP API, as this nation's own systems (mutual TLS, pinned).
+
+    ``NodeClient.for_node(directory)`` uses the node's own certificate and pins it (like ``accord node``).
+    Errors come back as Accord's own (:class:`~accord.errors.ReleaseRefused` with the decision,
+    :class:`~accord.errors.NotFound`, :class:`~accord.errors.InputError`...).
+    """
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    @classmethod
+    def for_node(cls, directory: str | Path, *, port: int | None = None, timeout: float = 30.0) -> NodeClient:
+        from accord.node.config import NodeConfig
+
+        return cls(local_client(NodeConfig.load(Path(directory)), timeout=timeout, port=port))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        r = self.http.request(method, path, **kw)
+        if r.status_code != 200:
+            _raise_problem(r)
+        return r
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("GET", "/v1/health").json()
+        return out
+
+    def submit(self, label: dict[str, Any], payload: bytes, to: str, at: dt.date | None = None) -> Submitted:
+        body = {"label": label, "to": to, "payload_b64": base64.b64encode(payload).decode()}
+        if at is not None:
+            body["at"] = at.isoformat()
+        d = self._call("POST", "/v1/items", json=body).json()
+        return Submitted(d["item_id"], d["status"], d["next_hop"], d["digest"], d["decision"])
+
+    def forward(self, item_id: str, to: str, at: dt.date | None = None) -> Forwarded:
+        body: dict[str, Any] = {"to": to}
+        if at is not None:
+            body["at"] = at.isoformat()
+        d = self._call("POST", f"/v1/items/{quote(item_id, safe='')}/forward", json=body).json()
+        return Forwarded(d["item_id"], d["status"], d["decision"])
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json()
+        return out
+
+    def payload(self, item_id: str) -> Payload:
+        r = self._call("GET", f"/v1/items/{quote(item_id, safe='')}/payload")
+        return Payload(unquote(r.headers.get("accord-banner", "")), r.content)
+
+    def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+        params = {"state": state} if state else None
+        out: list[dict[str, Any]] = self._call("GET", "/v1/consent-requests", params=params).json()
+        return out

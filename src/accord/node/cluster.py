@@ -17,9 +17,9 @@ import yaml
 from accord.node.audit import init_audit_key
 from accord.node.client import local_client
 from accord.node.config import NodeConfig, Peer, Roster, self_entry
+from accord.node.db import Store
 from accord.node.identity import generate_receipt_key, generate_tls_identity, write_secret
 from accord.node.sealing import init_keys, pin_entry
-from accord.node.store import Store
 
 
 def free_port() -> int:
@@ -40,8 +40,7 @@ def init_node(
 ) -> NodeConfig:
     """What ``accord node init`` does, for programs."""
     directory.mkdir(parents=True, exist_ok=True)
-    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory,
-                     **options)  # type: ignore[arg-type]
+    cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory, **options)  # type: ignore[arg-type]
     cert, key = generate_tls_identity(party, hosts=sorted({cfg.host, "127.0.0.1", "localhost"}))
     cfg.cert_file.write_bytes(cert)
     write_secret(cfg.key_file, key)

@@ -15,21 +15,12 @@ import socket
 import threading
 import uuid
 
-import httpx
-
 from accord.errors import AccordError
-from accord.node.client import PeerClients, problem_title
+from accord.node.db import OutboxEntry
 from accord.node.service import NodeService
-from accord.node.store import OutboxEntry
+from accord.node.transport import HttpsTransport, PeerTransport, TransportError
 
 log = logging.getLogger("accord.node.delivery")
-
-PATHS = {
-    "delivery": "/v1/deliveries",
-    "consent_request": "/v1/peer/consent-requests",
-    "consent_decision": "/v1/peer/consent-decisions",
-    "consent": "/v1/peer/consents",
-}
 
 
 class DeliveryWorker:
@@ -41,10 +32,10 @@ class DeliveryWorker:
     after a transaction that queued something) makes the claimer look at once instead of at the next poll.
     """
 
-    def __init__(self, service: NodeService, *, threads: int = 4) -> None:
+    def __init__(self, service: NodeService, *, threads: int = 4, transport: PeerTransport | None = None) -> None:
         self.service = service
         self.cfg = service.cfg
-        self.clients = PeerClients(service.cfg, service.roster)
+        self.transport: PeerTransport = transport or HttpsTransport(service.cfg, service.roster)
         self.size = max(1, threads)
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop_event = threading.Event()
@@ -70,7 +61,7 @@ class DeliveryWorker:
             self._queue.put(None)
         for t in self.threads:
             t.join(timeout=5)
-        self.clients.close()
+        self.transport.close()
 
     def reserve(self) -> bool:
         """Reserve an idle delivery thread for a message about to be committed (see :meth:`hand_over`)."""
@@ -136,26 +127,22 @@ class DeliveryWorker:
             self.service.refused_by_peer(e, worker, f"no peer {e.recipient} in the roster")
             return
         try:
-            r = self.clients.get(peer).post(
-                PATHS[e.kind],
-                content=e.body,
-                headers={"Idempotency-Key": e.idem_key, "Content-Type": "application/json"},
-            )
-        except httpx.HTTPError as ex:
-            self._retry(e, worker, f"transport: {type(ex).__name__}")
+            r = self.transport.send(peer, e.kind, e.body, e.idem_key)
+        except TransportError as ex:
+            self._retry(e, worker, str(ex))
             return
-        if r.status_code == 200:
+        if r.status == 200:
             try:
-                self.service.acknowledged(e, r.json())
-            except (AccordError, ValueError) as ex:
+                self.service.acknowledged(e, r.body)
+            except (AccordError, ValueError, TypeError) as ex:
                 # A bad receipt: keep the message pending; a later attempt gets the stored receipt again.
                 self._retry(e, worker, f"bad acknowledgement: {ex}")
             return
-        if 400 <= r.status_code < 500 and r.status_code not in (408, 425, 429):
-            log.warning("%s refused %s %s: %s", e.recipient, e.kind, e.item_id, problem_title(r))
-            self.service.refused_by_peer(e, worker, problem_title(r))
+        if 400 <= r.status < 500 and r.status not in (408, 425, 429):
+            log.warning("%s refused %s %s: %s", e.recipient, e.kind, e.item_id, r.problem)
+            self.service.refused_by_peer(e, worker, r.problem)
             return
-        self._retry(e, worker, problem_title(r))
+        self._retry(e, worker, r.problem)
 
     def _retry(self, e: OutboxEntry, worker: str, error: str) -> None:
         delay = min(self.cfg.retry_max_seconds, self.cfg.retry_base_seconds * 2 ** min(e.attempts, 16))

@@ -14,7 +14,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from rich.console import Console
@@ -102,123 +102,161 @@ def _receipted(c: httpx.Client, item: str, recipient: str, holder: str) -> None:
     )
 
 
+class _Clients(NamedTuple):
+    kor: httpx.Client
+    jpn: httpx.Client
+    usa: httpx.Client
+    payload: bytes
+
+
 def play(nodes: dict[str, NodeConfig]) -> None:
     kor, jpn, usa = (local_client(nodes[p]) for p in ("KOR", "JPN", "USA"))
     payload = b"Launch point, trajectory, predicted impact point (demo bytes)"
+    clients = _Clients(kor, jpn, usa, payload)
     try:
-        console.rule("[bold]2015 — trilateral arrangement (TISA): Korea → Japan only through the US hub")
-        item = "kor-2015-0412"
-        lab = _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-04-12")
-        console.print(f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12")
-        r = _submit(kor, lab, "JPN", "2015-04-12", payload)
-        r.raise_for_status()
-        _explain(r.json()["decision"])
-        _held_by(jpn, item, "JPN")
-        _receipted(kor, item, "USA", "KOR")
-        _receipted(usa, item, "JPN", "USA")
-
-        console.rule("[bold]2015 — the hub wants to pass on an item: it waits for Korea's approval (T-R5)")
-        item2 = "kor-2015-0620"
-        lab2 = _label(item2, "군사Ⅲ급비밀", ["DPRK-NUCLEAR"], ["JPN", "USA"], "2015-06-20")
-        r = _submit(kor, lab2, "USA", "2015-06-20", payload)
-        r.raise_for_status()
-        console.print(f"  KOR sends {item2} (군사Ⅲ급비밀, DPRK-NUCLEAR) to USA only")
-        _held_by(usa, item2, "USA")
-        r = usa.post(f"/v1/items/{item2}/forward", json={"to": "JPN", "at": "2015-06-22"})
-        r.raise_for_status()
-        console.print(f"  USA asks to pass {item2} to JPN: [yellow]{r.json()['status']}[/yellow]")
-        _explain(r.json()["decision"], limit=1)
-        reqs = _wait(kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs))
-        req = next(x for x in reqs if x["item_id"] == item2)
-        console.print(f"  KOR's security officer sees request {req['request_id']} and approves it")
-        kor.post(
-            f"/v1/consent-requests/{req['request_id']}/approve",
-            json={"officer": "ROK MND security officer", "reason": "T-R5 relay approved"},
-        ).raise_for_status()
-        _held_by(jpn, item2, "JPN")
-
-        console.rule("[bold]2015 — a standing consent for missile topics applies at once")
-        kor.post(
-            "/v1/consents/standing",
-            json={
-                "holder": "USA",
-                "recipient": "JPN",
-                "topics": ["DPRK-MISSILE"],
-                "granted": "2015-01-01",
-                "until": "2016-12-31",
-                "officer": "ROK MND security officer",
-            },
-        ).raise_for_status()
-        console.print("  KOR grants USA a standing consent: DPRK-MISSILE items may go on to JPN in 2015–2016")
-        item3 = "kor-2015-1010"
-        _submit(
-            kor,
-            _label(item3, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-10-10"),
-            "USA",
-            "2015-10-10",
-            payload,
-        ).raise_for_status()
-        _held_by(usa, item3, "USA")
-        _wait(
-            kor,
-            "/v1/outbox",
-            lambda rows: any(x["kind"] == "consent" and x["state"] == "delivered" for x in rows),
-        )
-        r = usa.post(f"/v1/items/{item3}/forward", json={"to": "JPN", "at": "2015-10-11"})
-        r.raise_for_status()
-        console.print(f"  USA passes {item3} to JPN: [green]{r.json()['status']}[/green] (no request needed)")
-        _explain(r.json()["decision"], limit=1)
-        _held_by(jpn, item3, "JPN")
-
-        console.rule("[bold]2017 — the Japan–ROK GSOMIA is in force: directly")
-        item4 = "kor-2017-0212"
-        r = _submit(
-            kor,
-            _label(item4, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-12"),
-            "JPN",
-            "2017-02-12",
-            payload,
-        )
-        r.raise_for_status()
-        console.print(f"  KOR submits {item4} (REL TO JPN) for JPN, as of 2017-02-12")
-        _explain(r.json()["decision"])
-        _held_by(jpn, item4, "JPN")
-        _receipted(kor, item4, "JPN", "KOR")
-
-        console.rule("[bold]Third countries — refused")
-        r = jpn.post(f"/v1/items/{item4}/forward", json={"to": "USA", "at": "2017-02-13"})
-        console.print(f"  JPN tries to pass {item4} to USA: HTTP {r.status_code} {r.json()['title']}")
-        _explain(r.json()["decision"], limit=2)
-        r = _submit(
-            kor,
-            _label("kor-2017-0213", "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-13"),
-            "CHN",
-            "2017-02-13",
-            payload,
-        )
-        console.print(f"  KOR tries to release to CHN: HTTP {r.status_code} {r.json()['title']}")
-        _explain(r.json()["decision"], limit=1)
-
-        console.rule("[bold]2019 — notice of termination (23 Aug) and its suspension (22 Nov)")
-        for day, item5 in (("2019-09-02", "kor-2019-0902"), ("2019-12-02", "kor-2019-1202")):
-            r = _submit(kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload)
-            r.raise_for_status()
-            d = r.json()["decision"]
-            console.print(f"  {day}: KOR → JPN {item5}")
-            _explain(d, limit=1)
-            _held_by(jpn, item5, "JPN")
-        _what_if_no_suspension()
-
-        console.rule("[bold]Exactly once")
-        for party, c in (("KOR", kor), ("USA", usa), ("JPN", jpn)):
-            rows = _wait(c, "/v1/outbox", lambda rows: all(x["state"] != "pending" for x in rows))
-            by: dict[str, int] = {}
-            for x in rows:
-                by[x["state"]] = by.get(x["state"], 0) + 1
-            console.print(f"  {party} outbox: {json.dumps(by)}")
+        _chapter_2015_hub(clients)
+        _chapter_2015_approval(clients)
+        _chapter_2015_standing(clients)
+        _chapter_2017_direct(clients)
+        _chapter_third_countries(clients)
+        _chapter_2019_notice(clients)
+        _chapter_exactly_once(clients)
     finally:
         for c in (kor, jpn, usa):
             c.close()
+
+
+def _chapter_2015_hub(n: _Clients) -> None:
+    kor, jpn, usa, payload = n.kor, n.jpn, n.usa, n.payload
+    console.rule("[bold]2015 — trilateral arrangement (TISA): Korea → Japan only through the US hub")
+    item = "kor-2015-0412"
+    lab = _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-04-12")
+    console.print(f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN, USA) for JPN, as of 2015-04-12")
+    r = _submit(kor, lab, "JPN", "2015-04-12", payload)
+    r.raise_for_status()
+    _explain(r.json()["decision"])
+    _held_by(jpn, item, "JPN")
+    _receipted(kor, item, "USA", "KOR")
+    _receipted(usa, item, "JPN", "USA")
+
+
+def _chapter_2015_approval(n: _Clients) -> None:
+    kor, jpn, usa, payload = n.kor, n.jpn, n.usa, n.payload
+    console.rule("[bold]2015 — the hub wants to pass on an item: it waits for Korea's approval (T-R5)")
+    item2 = "kor-2015-0620"
+    lab2 = _label(item2, "군사Ⅲ급비밀", ["DPRK-NUCLEAR"], ["JPN", "USA"], "2015-06-20")
+    r = _submit(kor, lab2, "USA", "2015-06-20", payload)
+    r.raise_for_status()
+    console.print(f"  KOR sends {item2} (군사Ⅲ급비밀, DPRK-NUCLEAR) to USA only")
+    _held_by(usa, item2, "USA")
+    r = usa.post(f"/v1/items/{item2}/forward", json={"to": "JPN", "at": "2015-06-22"})
+    r.raise_for_status()
+    console.print(f"  USA asks to pass {item2} to JPN: [yellow]{r.json()['status']}[/yellow]")
+    _explain(r.json()["decision"], limit=1)
+    reqs = _wait(kor, "/v1/consent-requests?state=pending", lambda rs: any(x["item_id"] == item2 for x in rs))
+    req = next(x for x in reqs if x["item_id"] == item2)
+    console.print(f"  KOR's security officer sees request {req['request_id']} and approves it")
+    kor.post(
+        f"/v1/consent-requests/{req['request_id']}/approve",
+        json={"officer": "ROK MND security officer", "reason": "T-R5 relay approved"},
+    ).raise_for_status()
+    _held_by(jpn, item2, "JPN")
+
+
+def _chapter_2015_standing(n: _Clients) -> None:
+    kor, jpn, usa, payload = n.kor, n.jpn, n.usa, n.payload
+    console.rule("[bold]2015 — a standing consent for missile topics applies at once")
+    kor.post(
+        "/v1/consents/standing",
+        json={
+            "holder": "USA",
+            "recipient": "JPN",
+            "topics": ["DPRK-MISSILE"],
+            "granted": "2015-01-01",
+            "until": "2016-12-31",
+            "officer": "ROK MND security officer",
+        },
+    ).raise_for_status()
+    console.print("  KOR grants USA a standing consent: DPRK-MISSILE items may go on to JPN in 2015–2016")
+    item3 = "kor-2015-1010"
+    _submit(
+        kor,
+        _label(item3, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN", "USA"], "2015-10-10"),
+        "USA",
+        "2015-10-10",
+        payload,
+    ).raise_for_status()
+    _held_by(usa, item3, "USA")
+    _wait(
+        kor,
+        "/v1/outbox",
+        lambda rows: any(x["kind"] == "consent" and x["state"] == "delivered" for x in rows),
+    )
+    r = usa.post(f"/v1/items/{item3}/forward", json={"to": "JPN", "at": "2015-10-11"})
+    r.raise_for_status()
+    console.print(f"  USA passes {item3} to JPN: [green]{r.json()['status']}[/green] (no request needed)")
+    _explain(r.json()["decision"], limit=1)
+    _held_by(jpn, item3, "JPN")
+
+
+def _chapter_2017_direct(n: _Clients) -> None:
+    kor, jpn, payload = n.kor, n.jpn, n.payload
+    console.rule("[bold]2017 — the Japan–ROK GSOMIA is in force: directly")
+    item4 = "kor-2017-0212"
+    r = _submit(
+        kor,
+        _label(item4, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-12"),
+        "JPN",
+        "2017-02-12",
+        payload,
+    )
+    r.raise_for_status()
+    console.print(f"  KOR submits {item4} (REL TO JPN) for JPN, as of 2017-02-12")
+    _explain(r.json()["decision"])
+    _held_by(jpn, item4, "JPN")
+    _receipted(kor, item4, "JPN", "KOR")
+
+
+def _chapter_third_countries(n: _Clients) -> None:
+    kor, jpn, payload = n.kor, n.jpn, n.payload
+    item4 = "kor-2017-0212"  # released to JPN in 2017
+    console.rule("[bold]Third countries — refused")
+    r = jpn.post(f"/v1/items/{item4}/forward", json={"to": "USA", "at": "2017-02-13"})
+    console.print(f"  JPN tries to pass {item4} to USA: HTTP {r.status_code} {r.json()['title']}")
+    _explain(r.json()["decision"], limit=2)
+    r = _submit(
+        kor,
+        _label("kor-2017-0213", "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2017-02-13"),
+        "CHN",
+        "2017-02-13",
+        payload,
+    )
+    console.print(f"  KOR tries to release to CHN: HTTP {r.status_code} {r.json()['title']}")
+    _explain(r.json()["decision"], limit=1)
+
+
+def _chapter_2019_notice(n: _Clients) -> None:
+    kor, jpn, payload = n.kor, n.jpn, n.payload
+    console.rule("[bold]2019 — notice of termination (23 Aug) and its suspension (22 Nov)")
+    for day, item5 in (("2019-09-02", "kor-2019-0902"), ("2019-12-02", "kor-2019-1202")):
+        r = _submit(kor, _label(item5, "군사Ⅲ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload)
+        r.raise_for_status()
+        d = r.json()["decision"]
+        console.print(f"  {day}: KOR → JPN {item5}")
+        _explain(d, limit=1)
+        _held_by(jpn, item5, "JPN")
+    _what_if_no_suspension()
+
+
+def _chapter_exactly_once(n: _Clients) -> None:
+    kor, jpn, usa = n.kor, n.jpn, n.usa
+    console.rule("[bold]Exactly once")
+    for party, c in (("KOR", kor), ("USA", usa), ("JPN", jpn)):
+        rows = _wait(c, "/v1/outbox", lambda rows: all(x["state"] != "pending" for x in rows))
+        by: dict[str, int] = {}
+        for x in rows:
+            by[x["state"]] = by.get(x["state"], 0) + 1
+        console.print(f"  {party} outbox: {json.dumps(by)}")
 
 
 def _what_if_no_suspension() -> None:

@@ -7,16 +7,16 @@ the core's API (``accord.core.decision.decide``, ``AgreementSet``, ``Consent``, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
-from accord.core.decision import Decision, decide
+from accord.core.decision import Decision
 from accord.core.labels import Label
-from accord.errors import InputError, LabelError
+from accord.errors import LabelError
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.documents import consent_from_dict, consent_to_dict  # the one consent codec (strict)
 from accord.formats.label_json import label_from_dict as _label_from_dict
 from accord.formats.label_json import label_to_dict
 
@@ -47,7 +47,9 @@ def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list
 def decide_release(
     aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
 ) -> Decision:
-    return decide(label, holder, recipient, at, consents, agreements=aset)
+    from accord.release import decide_hop  # the one enforcement point (issue 8)
+
+    return decide_hop(label, holder, recipient, at, aset, consents)
 
 
 def label_from_dict(d: object, *, source: str = "label") -> Label:
@@ -55,44 +57,3 @@ def label_from_dict(d: object, *, source: str = "label") -> Label:
     if not isinstance(d, dict):
         raise LabelError("a label must be a JSON object", source=source)
     return _label_from_dict(d, source=source)
-
-
-def consent_to_dict(c: Consent) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "originator": c.originator,
-        "holder": c.holder,
-        "recipient": c.recipient,
-        "granted": c.granted.isoformat(),
-        "until": c.until.isoformat(),
-        "item": c.item,
-        "topics": sorted(c.topics),
-        "standing": c.standing,
-    }
-
-
-def consent_from_dict(d: object, *, source: str = "consent") -> Consent:
-    if not isinstance(d, dict):
-        raise InputError("a consent must be a JSON object", source=source)
-    try:
-        return Consent(
-            id=str(d["id"]),
-            originator=d["originator"],
-            holder=d["holder"],
-            recipient=d["recipient"],
-            granted=dt.date.fromisoformat(d["granted"]),
-            until=dt.date.fromisoformat(d["until"]),
-            item=d.get("item"),
-            topics=frozenset(_strs(d.get("topics", []))),
-            standing=bool(d.get("standing")),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, InputError):
-            raise
-        raise InputError(f"malformed consent: {e}", source=source) from e
-
-
-def _strs(v: object) -> Iterable[str]:
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise InputError("topics must be a list of strings", field="topics")
-    return v

@@ -1,21 +1,23 @@
-"""Adapter to the sealed-item format (issue 3, ``accord.sealed``): the node seals, opens and re-wraps here.
+"""Adapter to the sealed-item format (``accord.sealed``) and the release plan (``accord.release``).
 
 A node directory holds the nation's ``PartyKeys`` in ``keys/`` (0600) and its trust roster in ``trust/``
 (``PARTY.N.json`` entries: its own and each pinned partner's). Signatures verify only against that roster.
 
-- submit: ``seal_bytes(..., recipients=[final], relay="rewrap")``: a recipient reached through a hub is
-  wrapped for the hub, and the originator's signed statement asks the hub to re-wrap for the final
-  recipient (T-R4/T-R5: the originator's own request is its approval; the hub may read the item).
-- relay / forward: ``rewrap`` (the hub adds a wrapped key for the next nation; the decision engine decides).
-- inbound: ``open_bytes`` (statement signature, key commitment, every segment), then the recipient adds its
-  ``alternativeConfidentialityLabel`` (JK-R4) with ``add_alternative_label_bytes``.
+The node decides once per hop (``accord.release.decide_hop``, journaled by the service) and hands the plan
+made from that decision to the sealer; the sealer never decides.
+
+- submit: ``seal(payload, label, plan=...)``: a recipient reached through a hub is wrapped for the hub,
+  and the originator's signed statement asks the hub to re-wrap for the final recipient (T-R4/T-R5: the
+  originator's own request is its approval; the hub may read the item).
+- inbound: ``verify`` once into a verified item; ``open`` it (statement signature, key commitment, every
+  segment); the recipient adds its ``alternativeConfidentialityLabel`` (JK-R4) with ``add_marking``; a hub
+  ``rewrap``s the same object for the next nation and writes it once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,18 +25,12 @@ from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.labels import Label
 from accord.errors import InputError, IntegrityError, ReleaseRefused, TrustError
-from accord.node.errors import Refused
+from accord.sealed.item import VerifiedItem
+from accord.sealed.model import Opened
+from accord.sealed.plan import ReleasePlan, RewrapPlan
 
 KEYS_DIR = "keys"
 TRUST_DIR = "trust"
-
-
-@dataclass(frozen=True)
-class Opened:
-    label: Label
-    payload: bytes
-    item_id: str
-    holder: str
 
 
 class Sealer(Protocol):
@@ -43,24 +39,31 @@ class Sealer(Protocol):
     name: str
 
     def seal(
-        self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()
+        self,
+        payload: bytes,
+        label: Label,
+        *,
+        to: str,
+        at: dt.date,
+        consents: Sequence[Consent] = (),
+        plan: ReleasePlan | None = None,
     ) -> bytes: ...
 
-    def open(self, blob: bytes) -> Opened: ...
+    def verify(self, blob: bytes) -> VerifiedItem: ...
 
-    def rewrap(self, blob: bytes, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes: ...
+    def open(self, item: VerifiedItem | bytes) -> Opened: ...
 
-    def add_marking(self, blob: bytes, xml: bytes) -> bytes: ...
+    def rewrap(self, item: VerifiedItem, plan: RewrapPlan) -> VerifiedItem: ...
+
+    def add_marking(self, item: VerifiedItem, xml: bytes) -> VerifiedItem: ...
 
 
-def _refused(e: ReleaseRefused) -> Refused:
-    d = e.decision
-    to_dict = getattr(d, "to_dict", None)
-    return Refused(f"sealing for {e.recipient} refused by the agreements", decision=to_dict() if to_dict else None)
+def _refused(e: ReleaseRefused) -> ReleaseRefused:
+    return ReleaseRefused(e.recipient, e.decision, f"sealing for {e.recipient} refused by the agreements")
 
 
 class SealedFormat:
-    """The sealed-item format of issue 3 (ZTDF-like zip, HPKE per recipient, hybrid signature)."""
+    """The sealed-item format (ZTDF-like zip, HPKE per recipient, hybrid signature)."""
 
     name = "accord.sealed"
 
@@ -71,53 +74,79 @@ class SealedFormat:
         self.roster = Roster.load(trust_dir)
         self.agreements = agreements
 
-    def seal(self, payload: bytes, label: Label, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes:
-        from accord.sealed.container import seal_bytes
+    def seal(
+        self,
+        payload: bytes,
+        label: Label,
+        *,
+        to: str,
+        at: dt.date,
+        consents: Sequence[Consent] = (),
+        plan: ReleasePlan | None = None,
+    ) -> bytes:
+        """Seal under ``plan`` (made by the caller from its decision); without one, plan it here."""
+        import io
+
+        from accord import release
+        from accord.sealed.seal import seal_stream
 
         try:
-            return seal_bytes(
-                payload,
-                label,
-                recipients=[to],
-                signer=self.keys,
-                roster=self.roster,
-                agreements=self.agreements,
-                at=at,
-                consents=consents,
-                relay="rewrap",
-            )
+            if plan is None:
+                plan = release.plan_release(
+                    label,
+                    recipients=[to],
+                    holder=self.keys.party,
+                    agreements=self.agreements,
+                    at=at,
+                    consents=consents,
+                    relay="rewrap",
+                )
         except ReleaseRefused as e:
             raise _refused(e) from None
+        out = io.BytesIO()
+        seal_stream(
+            io.BytesIO(payload),
+            out,
+            label_xml=release.label_xml_of(label),
+            plan=plan,
+            signer=self.keys,
+            roster=self.roster,
+        )
+        return out.getvalue()
 
-    def open(self, blob: bytes) -> Opened:
-        from accord.sealed.container import open_bytes
+    def verify(self, blob: bytes) -> VerifiedItem:
+        """Parse and verify once. A malformed or untrusted container from a peer gets the same opaque
+        answer as a failed check."""
+        from accord.sealed.item import verify_bytes
 
         try:
-            o = open_bytes(blob, keys=self.keys, roster=self.roster)
+            return verify_bytes(blob, roster=self.roster)
         except (InputError, TrustError) as e:
-            # A malformed or untrusted container from a peer: the same opaque answer as a failed check.
             raise IntegrityError() from e
-        if o.label is None or o.payload is None:
-            raise IntegrityError()
-        label = o.label
-        if label.id is None:  # the node's items are identified by the id in the signed label (STANAG 4774 @Id)
-            raise IntegrityError()
-        return Opened(label=label, payload=o.payload, item_id=label.id, holder=o.manifest.holder)
 
-    def rewrap(self, blob: bytes, *, to: str, at: dt.date, consents: Sequence[Consent] = ()) -> bytes:
-        from accord.sealed.container import rewrap
+    def open(self, item: VerifiedItem | bytes) -> Opened:
+        from accord.sealed.item import open_item
 
+        if isinstance(item, bytes):
+            item = self.verify(item)
         try:
-            return rewrap(
-                blob, keys=self.keys, roster=self.roster, to=to, agreements=self.agreements, at=at, consents=consents
-            )
-        except ReleaseRefused as e:
-            raise _refused(e) from None
+            o = open_item(item, keys=self.keys)
+        except (InputError, TrustError) as e:
+            raise IntegrityError() from e
+        # The node's items are identified by the id in the signed label (STANAG 4774 @Id).
+        if o.label is None or o.payload is None or o.label.id is None:
+            raise IntegrityError()
+        return o
 
-    def add_marking(self, blob: bytes, xml: bytes) -> bytes:
-        from accord.sealed.container import add_alternative_label_bytes
+    def rewrap(self, item: VerifiedItem, plan: RewrapPlan) -> VerifiedItem:
+        from accord.sealed.item import rewrap_item
 
-        return add_alternative_label_bytes(blob, keys=self.keys, roster=self.roster, xml=xml)
+        return rewrap_item(item, plan, keys=self.keys, roster=self.roster)
+
+    def add_marking(self, item: VerifiedItem, xml: bytes) -> VerifiedItem:
+        from accord.sealed.item import add_alternative_label
+
+        return add_alternative_label(item, keys=self.keys, xml=xml)
 
 
 def make_sealer(directory: Path, agreements: AgreementSet) -> Sealer:

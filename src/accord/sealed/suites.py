@@ -31,11 +31,12 @@ from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, mlkem
 
 from accord.errors import InputError, IntegrityError
+from accord.formats import suite_ids
 from accord.sealed.format import SIG_CONTEXT
 
 SIG_ALG = "ecdsa-p384-sha384+mldsa87"
-HYBRID = "hpke-mlkem1024p384-hkdfsha384-aes256gcm"
-CLASSICAL = "hpke-p384-hkdfsha384-aes256gcm"
+HYBRID = suite_ids.HYBRID
+CLASSICAL = suite_ids.CLASSICAL
 DEFAULT_SUITE = HYBRID
 
 # Encryption key types held by a party (one key of each type per generation).
@@ -68,6 +69,9 @@ SUITES: dict[str, WrapSuite] = {
     ),
     CLASSICAL: WrapSuite(CLASSICAL, 1, KEY_P384, hpke.KEM.P384, "P-384 / HKDF-SHA384 / AES-256-GCM"),
 }
+
+
+assert tuple(SUITES) == suite_ids.SUITE_IDS  # one list of names
 
 
 def get_suite(suite_id: object) -> WrapSuite:

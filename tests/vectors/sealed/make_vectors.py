@@ -15,6 +15,7 @@ import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from accord import release
 from accord.core.labels import Label
 from accord.formats.agreement_yaml import load_agreements
 from accord.formats.canonical import canonical_json
@@ -51,10 +52,9 @@ def _parts(blob: bytes) -> tuple[dict, bytes]:
 
 
 def _details(blob: bytes, keys: PartyKeys, roster: Roster) -> dict:
-    zf, parsed = c._open_zip(io.BytesIO(blob))
-    with zf:
-        v = c._verify(parsed, roster)
-        dek = c._unwrap(parsed, v.grants, keys)
+    item = c.verify_bytes(blob, roster=roster)
+    parsed, dek = item.parsed, item._key(keys)
+    v = item
     manifest, payload = _parts(blob)
     n, size, seg = parsed.info.segments, parsed.info.size, parsed.info.segment_size
     hashes, off = [], 0
@@ -95,14 +95,18 @@ def main() -> None:
             io.BytesIO(PLAINTEXT),
             out,
             label_xml=label_xml,
-            recipients=[
-                c.RecipientPlan("JPN", ("KOR", "JPN"), ("jpn-kor-gsomia",)),
-                c.RecipientPlan("USA", ("KOR", "USA"), ("kor-usa-security-agreement",)),
-            ],
+            plan=c.ReleasePlan.without_decision(
+                label_xml,
+                holder=signer.party,
+                recipients=[
+                    c.Hop("JPN", ("KOR", "JPN"), ("jpn-kor-gsomia",)),
+                    c.Hop("USA", ("KOR", "USA"), ("kor-usa-security-agreement",)),
+                ],
+                at=AT,
+                suite=suite,
+            ),
             signer=signer,
             roster=roster,
-            at=AT,
-            suite=suite,
             segment_size=1024,
         )
         return out.getvalue()
@@ -113,7 +117,7 @@ def main() -> None:
     parties["KOR"] = kor2
     vectors = {"old-key.tdf": old, "hybrid.tdf": seal(HYBRID, kor2), "classical.tdf": seal(CLASSICAL, kor2)}
     aset = load_agreements()
-    relay = c.seal_bytes(
+    relay = release.seal_bytes(
         PLAINTEXT,
         LABEL,
         recipients=["JPN"],
@@ -124,7 +128,7 @@ def main() -> None:
         relay="rewrap",
         segment_size=1024,
     )
-    vectors["relay-rewrap.tdf"] = c.rewrap(
+    vectors["relay-rewrap.tdf"] = release.rewrap(
         relay, keys=parties["USA"], roster=roster, to="JPN", agreements=aset, at=date(2015, 6, 1)
     )
     for name, blob in vectors.items():

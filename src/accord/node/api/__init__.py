@@ -1,0 +1,1 @@
+"""The node's HTTP API pieces kept apart from the routes: problem documents (RFC 9457)."""

@@ -1,0 +1,47 @@
+"""Exception handlers: every error becomes an RFC 9457 problem document; no traceback, no content."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from accord.errors import AccordError
+from accord.node.api.problems import PROBLEM, problem_body, problem_of, title
+
+log = logging.getLogger("accord.node")
+
+
+def problem(status: int, kind: str, title_: str, detail: str, **ext: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, kind, title_, detail, **ext), status_code=status, media_type=PROBLEM)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map Accord's errors, validation errors, HTTP errors and anything unexpected to problem documents."""
+
+    @app.exception_handler(AccordError)
+    async def _accord(_: Request, e: AccordError) -> JSONResponse:
+        doc = problem_of(e)  # one mapping for the API and the in-memory transport
+        return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
+        # Report where and what, never the offending value (it may be classified content).
+        errors = [
+            {"loc": [str(x) for x in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type")}
+            for err in e.errors()
+        ]
+        return problem(422, "validation", "Invalid request", "the request does not match the schema", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return problem(e.status_code, "http", title(e.status_code), str(e.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, e: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(e).__name__)
+        return problem(500, "internal", "Internal error", "the node could not process the request")

@@ -1,0 +1,86 @@
+"""Request models of the node's HTTP API: every input validated, unknown fields refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Party = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166 alpha-3 party code")]
+ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")]
+MAX_PAYLOAD = 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------------
+# request models (every input validated; unknown fields refused)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequest(_Strict):
+    label: dict[str, Any] = Field(description="the originator's label (accord label JSON)")
+    to: Party
+    payload_b64: str = Field(max_length=MAX_PAYLOAD * 4 // 3 + 4, description="the item, base64")
+    at: dt.date | None = Field(default=None, description="decision date (what-if nodes only; default today)")
+
+
+class ForwardRequest(_Strict):
+    to: Party
+    at: dt.date | None = None
+
+
+class ConsentDecisionRequest(_Strict):
+    officer: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    until: dt.date | None = None
+
+
+class StandingConsentRequest(_Strict):
+    holder: Party
+    recipient: Party
+    topics: list[Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9._/-]{0,63}$")]] = Field(min_length=1)
+    granted: dt.date
+    until: dt.date
+    officer: str = Field(min_length=1, max_length=200)
+
+
+class DeliveryEnvelope(_Strict):
+    item_id: ItemId
+    sender: Party
+    final_recipient: Party
+    at: dt.date
+    sealed: str = Field(max_length=MAX_PAYLOAD * 2)
+    consents: list[dict[str, Any]] = Field(default_factory=list, max_length=16)
+
+
+class ConsentRequestMessage(_Strict):
+    request_id: str = Field(min_length=1, max_length=300)
+    item_id: ItemId
+    originator: Party
+    holder: Party
+    recipient: Party
+    label: dict[str, Any]
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: dt.date
+    reasons: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ConsentDecisionMessage(_Strict):
+    request_id: str = Field(min_length=1, max_length=300)
+    approved: bool
+    officer: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    at: dt.date
+    consent: dict[str, Any] | None = None
+
+
+class ConsentMessage(_Strict):
+    consent: dict[str, Any]
+    officer: str = Field(max_length=200)
+    at: dt.date
+
+
+# ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Routes for this nation's own systems (the node's own certificate): submit, forward, items, consents."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from accord.errors import InputError
+from accord.node.api.deps import Any_, Local
+from accord.node.api.models import ConsentDecisionRequest, ForwardRequest, StandingConsentRequest, SubmitRequest
+from accord.node.service import NodeService
+
+
+def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
+    """The local API of ``service``; ``wake`` tells the delivery worker something was queued."""
+    router = APIRouter()
+
+    @router.get("/v1/health")
+    def health(c: Any_) -> dict[str, Any]:
+        """Liveness, for any authenticated caller."""
+        return {"party": service.party, "ok": True, "caller": c.party}
+
+    @router.post("/v1/items")
+    def submit(req: SubmitRequest, _: Local) -> dict[str, Any]:
+        """Decide, seal and queue the release of one of this nation's items (durable when answered)."""
+        try:
+            payload = base64.b64decode(req.payload_b64, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise InputError("payload_b64 is not base64", field="payload_b64") from e
+        out = service.submit(req.label, payload, req.to, req.at)
+        wake()
+        return out.to_dict()
+
+    @router.get("/v1/items/{item_id}")
+    def item(item_id: str, _: Local) -> dict[str, Any]:
+        """Custody of one item: its label, marking, outbox, inbox and receipts."""
+        return service.item_status(item_id)
+
+    @router.get("/v1/items/{item_id}/payload", response_class=Response)
+    def payload(item_id: str, _: Local) -> Response:
+        """The plaintext of a held item, opened for this nation's own systems (never logged)."""
+        label, data = service.open_item(item_id)
+        return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
+
+    @router.post("/v1/items/{item_id}/forward")
+    def forward(item_id: str, req: ForwardRequest, _: Local) -> dict[str, Any]:
+        """Release a held item onward (third-party rule; may wait for the originator's consent)."""
+        out = service.forward(item_id, req.to, req.at)
+        wake()
+        return out.to_dict()
+
+    @router.get("/v1/consent-requests")
+    def consent_list(
+        _: Local, state: Annotated[str | None, Query(pattern="^(pending|approved|denied)$")] = None
+    ) -> list[dict[str, Any]]:
+        """Consent requests (incoming: for this nation's officer; outgoing: ours to originators)."""
+        return service.consent_requests(state)
+
+    @router.post("/v1/consent-requests/{request_id}/approve")
+    def consent_approve(request_id: str, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
+        out = service.decide_consent(request_id, True, req.officer, req.reason, req.until)
+        wake()
+        return out
+
+    @router.post("/v1/consent-requests/{request_id}/deny")
+    def consent_deny(request_id: str, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
+        out = service.decide_consent(request_id, False, req.officer, req.reason)
+        wake()
+        return out
+
+    @router.post("/v1/consents/standing")
+    def standing(req: StandingConsentRequest, _: Local) -> dict[str, Any]:
+        """Grant a standing consent to a holder (applies there at once, e.g. TISA missile warnings)."""
+        out = service.grant_standing(req.holder, req.recipient, req.topics, req.granted, req.until, req.officer)
+        wake()
+        return out
+
+    @router.get("/v1/outbox")
+    def outbox(
+        _: Local, state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None
+    ) -> list[dict[str, Any]]:
+        return service.store.outbox_rows(state=state)
+
+    @router.get("/v1/events")
+    def events(_: Local, item_id: str | None = None) -> list[dict[str, Any]]:
+        from accord.node import db as st
+
+        where = [st.events.c.item_id == item_id] if item_id else []
+        return [
+            {"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": r["body"]}
+            for r in service.store.rows(st.events, *where)
+        ]
+
+    return router

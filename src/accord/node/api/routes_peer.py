@@ -1,0 +1,53 @@
+"""Routes for partner nodes (a pinned partner certificate, admitted per agreement in force)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from accord.node.api.deps import Any_
+from accord.node.api.models import ConsentDecisionMessage, ConsentMessage, ConsentRequestMessage, DeliveryEnvelope
+from accord.node.service import NodeService
+
+
+def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
+    """The partner API of ``service``."""
+    router = APIRouter()
+
+    # -- partner endpoints --------------------------------------------------------------------------
+
+    @router.post("/v1/deliveries")
+    def deliveries(env: DeliveryEnvelope, c: Any_, request: Request) -> dict[str, Any]:
+        """A sealed item from a partner; answered with a signed receipt (the same one on a replay)."""
+        d = env.model_dump()
+        d["at"] = env.at.isoformat()
+        d["idem_key"] = request.headers.get("idempotency-key", "")
+        out = service.receive_delivery(c, d)
+        wake()
+        return out
+
+    @router.post("/v1/peer/consent-requests")
+    def peer_consent_request(msg: ConsentRequestMessage, c: Any_) -> dict[str, Any]:
+        d = msg.model_dump()
+        d["at"] = msg.at.isoformat()
+        return service.receive_consent_request(c, d)
+
+    @router.post("/v1/peer/consent-decisions")
+    def peer_consent_decision(msg: ConsentDecisionMessage, c: Any_) -> dict[str, Any]:
+        d = msg.model_dump()
+        d["at"] = msg.at.isoformat()
+        out = service.receive_consent_decision(c, d)
+        wake()
+        return out
+
+    @router.post("/v1/peer/consents")
+    def peer_consent(msg: ConsentMessage, c: Any_) -> dict[str, Any]:
+        d = msg.model_dump()
+        d["at"] = msg.at.isoformat()
+        out = service.receive_consent(c, d)
+        wake()
+        return out
+
+    return router

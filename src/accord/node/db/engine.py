@@ -1,0 +1,213 @@
+"""Durable storage of a node through SQLAlchemy Core: SQLite by default, PostgreSQL with the same code.
+
+Tables: ``items`` (what this node holds), ``outbox`` (messages to deliver, with idempotency keys, attempts,
+back-off and leases), ``inbox`` (what was received, unique on item id + sender so a replay stores once),
+``receipts`` (signed receipts from recipients), ``consents`` and ``consent_requests``.
+
+Every state change is committed before it is acknowledged (SQLite: WAL, ``synchronous=FULL``).
+Several processes of one nation may share one database and the outbox: on PostgreSQL a claim is
+``SELECT ... FOR UPDATE SKIP LOCKED`` plus a lease; on SQLite every transaction starts with
+``BEGIN IMMEDIATE``, which serialises writers, so the same claim is safe there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from accord.node.db.schema import _aware, metadata
+
+GROUP_MAX = 32  # most transactions sharing one COMMIT
+
+
+class _Group:
+    """Transactions sharing one COMMIT: their connection, how many, and the outcome."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.members = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class Database:
+    """The node's database. Thread-safe (one engine, a connection per transaction)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._wlock: threading.RLock | contextlib.nullcontext[None] = (
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        )
+        if self.is_sqlite:
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self._group = threading.Lock()  # guards _queued
+        self._queued = 0  # threads waiting for the writer lock in tx()
+        self._current: _Group | None = None  # the open group transaction (the writer lock guards it)
+        self._local = threading.local()
+        if create:
+            metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """One transaction, durable when the ``with`` block exits (before the caller acknowledges anything).
+
+        SQLite has one writer at a time: threads of this process queue on a lock (fast hand-over) instead of
+        SQLite's busy handler, which sleeps in steps of milliseconds (other processes still wait there). And
+        they share commits (group commit): a thread that finds others queued behind it leaves the transaction
+        open for them, its own work in a SAVEPOINT; the last of the queue (or the ``GROUP_MAX``-th) commits,
+        and every member's ``tx()`` returns only after that COMMIT (``synchronous=FULL``). A member whose block
+        raises rolls back its SAVEPOINT only; a failed COMMIT fails every member.
+        """
+        if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
+            # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
+            with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
+                yield conn
+            return
+        with self._group:
+            self._queued += 1
+        self._wlock.acquire()  # type: ignore[union-attr]
+        with self._group:
+            self._queued -= 1
+        group = self._open_group()
+        failed = False
+        try:
+            # The group's first member needs no SAVEPOINT: should it fail, the transaction holds its work only.
+            sp = group.conn.begin_nested() if group.members else None
+            try:
+                yield group.conn
+            except BaseException:
+                failed = True
+                if sp is None:
+                    self._commit_group(discard=True)
+                else:
+                    try:
+                        sp.rollback()
+                    except Exception as e:  # the connection is unusable: the whole group fails
+                        group.error = e
+                raise
+            else:
+                if sp is not None:
+                    sp.commit()
+        finally:
+            if self._current is group:
+                group.members += 1
+                with self._group:
+                    last = self._queued == 0
+                if last or group.members >= GROUP_MAX or group.error is not None:
+                    self._commit_group()
+            self._wlock.release()  # type: ignore[union-attr]
+        if not failed:
+            group.done.wait()
+            if group.error is not None:
+                raise group.error
+
+    def _open_group(self) -> _Group:
+        if self._current is None:
+            conn = self.engine.connect().execution_options(accord_write=True)
+            conn.begin()  # BEGIN IMMEDIATE
+            self._current = _Group(conn)
+        return self._current
+
+    def _commit_group(self, *, discard: bool = False) -> None:
+        """Commit the open group (the writer lock held) and release its members; ``discard``: roll it back
+        (its only member failed)."""
+        group, self._current = self._current, None
+        if group is None:
+            return
+        try:
+            if group.error is None and not discard:
+                group.conn.commit()
+            else:
+                group.conn.rollback()
+        except Exception as e:
+            group.error = e
+        finally:
+            try:
+                group.conn.close()
+            finally:
+                group.done.set()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """The in-process writer lock of :meth:`tx` (SQLite; a no-op on PostgreSQL), for another writer on
+        the same database file -- the audit log's own engine -- so that it queues here too instead of
+        meeting this process's transactions in SQLite's busy handler (sleeps of 1-100 ms). An open group is
+        committed first; :meth:`tx` inside it runs a transaction of its own."""
+        if not self.is_sqlite:
+            yield
+            return
+        with self._wlock:
+            self._commit_group()
+            self._local.held = getattr(self._local, "held", 0) + 1
+            try:
+                yield
+            finally:
+                self._local.held -= 1
+
+    def rows(self, table: Table, *where: Any) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(table)
+            for w in where:
+                q = q.where(w)
+            out = []
+            for r in conn.execute(q).mappings():
+                d = dict(r)
+                for k, v in d.items():
+                    if isinstance(v, dt.datetime):
+                        d[k] = _aware(v)
+                out.append(d)
+            return out
+
+    def count(self, table: Table, *where: Any) -> int:
+        return len(self.rows(table, *where))
+
+
+def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert a row inside a SAVEPOINT; False (and nothing changed) if a unique key already holds it."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table), values)
+    except DBIntegrityError:
+        return False
+    return True
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        # Let SQLAlchemy (not pysqlite) issue BEGIN, so that we can make it BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Write transactions take the write lock at once (no lock upgrade, no SQLITE_BUSY mid-way);
+        # reads stay deferred so that they never block the writers (WAL).
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("accord_write") else "BEGIN")

@@ -1,0 +1,44 @@
+"""The custody journal (JK-R11): events appended in the state change's transaction, then fed to the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from accord.node.db.schema import events
+
+_INSERT_EVENT = events.insert()
+_SET_AUDIT_IDX = update(events).where(events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx"))
+
+
+def insert_event(conn: Connection, row: dict[str, Any]) -> int:
+    """Journal one event; returns its id."""
+    res = conn.execute(_INSERT_EVENT, row)
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def pending_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Journal rows not yet in the audit log, oldest first."""
+    q = select(events).where(events.c.audit_idx.is_(None)).order_by(events.c.id).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_audit_indices(conn: Connection, marks: Sequence[Mapping[str, int]]) -> None:
+    """Record the audit-log index of journal rows (``{"jid": .., "idx": ..}`` each)."""
+    conn.execute(_SET_AUDIT_IDX, list(marks))
+
+
+def mark_appended_through(conn: Connection, journal_id: int) -> None:
+    """Rows up to ``journal_id`` are in the log already (reconciled after a crash): mark them -1."""
+    conn.execute(
+        update(events).where(events.c.id <= journal_id).where(events.c.audit_idx.is_(None)).values(audit_idx=-1)
+    )
+
+
+def audit_index(conn: Connection, journal_id: int) -> int | None:
+    """The audit-log index recorded for journal row ``journal_id`` (None: not yet; -1: reconciled)."""
+    idx = conn.execute(select(events.c.audit_idx).where(events.c.id == journal_id)).scalar()
+    return None if idx is None else int(idx)

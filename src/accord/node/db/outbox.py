@@ -1,0 +1,228 @@
+"""The durable outbox: enqueue with an idempotency key, claim with leases (SKIP LOCKED on PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from accord.node.db.engine import Database
+from accord.node.db.schema import now, outbox
+
+
+def _due(t: Any) -> Any:
+    """Outbox messages that are pending, due at ``t`` and not leased (or whose lease ran out)."""
+    return (
+        (outbox.c.state == "pending")
+        & (outbox.c.next_attempt_at <= t)
+        & ((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < t))
+    )
+
+
+_ANY_DUE = select(outbox.c.id).where(_due(bindparam("t", type_=DateTime(timezone=True)))).limit(1)
+_CLAIM = (
+    select(outbox)
+    .where(_due(bindparam("t", type_=DateTime(timezone=True))))
+    .order_by(outbox.c.id)
+    .limit(bindparam("n", type_=Integer))
+)
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_LEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(leased_by=bindparam("worker"), lease_until=bindparam("until", type_=DateTime(timezone=True)))
+)
+_OUTBOX_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
+_INSERT_OUTBOX = insert(outbox)
+_MARK_DELIVERED = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("entry_id"))
+    .values(
+        state="delivered",
+        delivered_at=bindparam("t", type_=DateTime(timezone=True)),
+        lease_until=None,  # leased_by is kept: which worker delivered it
+        attempts=outbox.c.attempts + 1,
+        last_error=None,
+    )
+)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    idem_key: str
+    kind: str
+    item_id: str | None
+    recipient: str
+    final_recipient: str | None
+    at_date: str
+    body: bytes
+    attempts: int
+
+
+class Outbox(Database):
+    """The outbox operations of :class:`accord.node.db.Store`."""
+
+    @staticmethod
+    def enqueue(
+        conn: Connection,
+        *,
+        idem_key: str,
+        kind: str,
+        recipient: str,
+        body: bytes,
+        at_date: str,
+        item_id: str | None = None,
+        final_recipient: str | None = None,
+    ) -> bool:
+        """Add a message to the outbox within ``conn``'s transaction. False if the key was already queued."""
+        return (
+            Outbox.enqueue_entry(
+                conn,
+                idem_key=idem_key,
+                kind=kind,
+                recipient=recipient,
+                body=body,
+                at_date=at_date,
+                item_id=item_id,
+                final_recipient=final_recipient,
+            )
+            is not None
+        )
+
+    @staticmethod
+    def enqueue_entry(
+        conn: Connection,
+        *,
+        idem_key: str,
+        kind: str,
+        recipient: str,
+        body: bytes,
+        at_date: str,
+        item_id: str | None = None,
+        final_recipient: str | None = None,
+        lease: tuple[str, float] | None = None,
+    ) -> OutboxEntry | None:
+        """:meth:`enqueue`, returning the entry (None if the key was already queued).
+
+        ``lease=(worker, seconds)``: the message is inserted already leased to ``worker`` -- the caller hands it
+        to that worker in memory once the transaction has committed (no claim, no poll). Should the process die
+        first, the lease runs out and any worker claims the message as usual.
+        """
+        exists = conn.execute(_OUTBOX_BY_KEY, {"idem_key": idem_key}).first()
+        if exists:
+            return None
+        t = now()
+        res = conn.execute(
+            _INSERT_OUTBOX,
+            {
+                "leased_by": lease[0] if lease else None,
+                "lease_until": t + dt.timedelta(seconds=lease[1]) if lease else None,
+                "idem_key": idem_key,
+                "kind": kind,
+                "item_id": item_id,
+                "recipient": recipient,
+                "final_recipient": final_recipient,
+                "at_date": at_date,
+                "body": body,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": t,
+                "created_at": t,
+            },
+        )
+        return OutboxEntry(
+            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
+            idem_key=idem_key,
+            kind=kind,
+            item_id=item_id,
+            recipient=recipient,
+            final_recipient=final_recipient,
+            at_date=at_date,
+            body=body,
+            attempts=0,
+        )
+
+    def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[OutboxEntry]:
+        """Lease up to ``limit`` due outbox messages to ``worker``; other workers skip them.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass over each other's rows.
+        SQLite: the transaction began with ``BEGIN IMMEDIATE`` so claims are serialised.
+        """
+        t = now()
+        # An idle poll is a plain read (WAL: it neither waits for nor blocks the writers), built once; only when
+        # something is due does the claim take the write lock, and it re-checks everything under that lock.
+        with self.engine.connect() as conn:
+            if conn.execute(_ANY_DUE, {"t": t}).first() is None:
+                return []
+        with self.tx() as conn:
+            q = _CLAIM if self.is_sqlite else _CLAIM_SKIP_LOCKED
+            rows = conn.execute(q, {"t": t, "n": limit}).mappings().all()
+            if not rows:
+                return []
+            ids = [r["id"] for r in rows]
+            conn.execute(_LEASE, {"ids": ids, "worker": worker, "until": t + dt.timedelta(seconds=lease_seconds)})
+        return [
+            OutboxEntry(
+                id=r["id"],
+                idem_key=r["idem_key"],
+                kind=r["kind"],
+                item_id=r["item_id"],
+                recipient=r["recipient"],
+                final_recipient=r["final_recipient"],
+                at_date=r["at_date"],
+                body=bytes(r["body"]),
+                attempts=r["attempts"],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def mark_delivered(conn: Connection, entry_id: int) -> None:
+        conn.execute(_MARK_DELIVERED, {"entry_id": entry_id, "t": now()})
+
+    def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == entry_id)
+                .where(outbox.c.leased_by == worker)
+                .values(
+                    state="failed" if give_up else "pending",
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt_at=now() + dt.timedelta(seconds=delay),
+                    leased_by=None,
+                    lease_until=None,
+                    last_error=error[:500],
+                )
+            )
+
+    def outbox_rows(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = select(
+                outbox.c.id,
+                outbox.c.idem_key,
+                outbox.c.kind,
+                outbox.c.item_id,
+                outbox.c.recipient,
+                outbox.c.final_recipient,
+                outbox.c.state,
+                outbox.c.attempts,
+                outbox.c.last_error,
+                outbox.c.leased_by,
+            ).order_by(outbox.c.id)
+            if state:
+                q = q.where(outbox.c.state == state)
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- simple reads ---------------------------------------------------------------------------------

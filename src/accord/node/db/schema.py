@@ -1,0 +1,147 @@
+"""The node's tables (SQLAlchemy Core): items, outbox, inbox, receipts, consents, consent requests, events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(200), primary_key=True),
+    Column("originator", String(3), nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("origin", String(16), nullable=False),  # "local" (submitted here) | "received"
+    Column("sender", String(3)),
+    Column("marking", Text),  # this node's national marking for the item (alternative label)
+    Column("alt_label_xml", Text),  # STANAG 4774 alternativeConfidentialityLabel added here
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idem_key", String(300), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),  # delivery | consent_request | consent_decision | consent
+    Column("item_id", String(200)),
+    Column("recipient", String(3), nullable=False),  # next hop
+    Column("final_recipient", String(3)),
+    Column("at_date", String(10), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("leased_by", String(100)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("sender", String(3), nullable=False),
+    Column("idem_key", String(300), nullable=False),
+    Column("final_recipient", String(3), nullable=False),
+    Column("at_date", String(10), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # stored | held | relayed | denied
+    Column("receipt_json", Text, nullable=False),
+    Column("receipt_sig", String(200), nullable=False),
+    Column("journal_id", Integer),  # the journal event of this delivery (for receipt evidence)
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "sender", name="uq_inbox_item_sender"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("receipt_json", Text, nullable=False),
+    Column("receipt_sig", String(200), nullable=False),
+    Column("evidence", Text),  # the recipient's audit checkpoint + inclusion proof of its delivery event
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "recipient", name="uq_receipt_item_recipient"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consent_id", String(200), nullable=False, unique=True),
+    Column("originator", String(3), nullable=False),
+    Column("holder", String(3), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("item_id", String(200)),  # NULL: a standing consent for the topics below
+    Column("topics_json", Text, nullable=False),
+    Column("standing", Boolean, nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Column("valid_from", String(10)),
+    Column("valid_until", String(10)),
+    Column("doc", Text, nullable=False),  # the signed consent document (JSON)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+consent_requests = Table(
+    "consent_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(200), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # outgoing (we hold the item) | incoming (we originated)
+    Column("item_id", String(200), nullable=False),
+    Column("originator", String(3), nullable=False),
+    Column("holder", String(3), nullable=False),
+    Column("recipient", String(3), nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at_date", String(10), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | approved | denied
+    Column("decided_by", String(200)),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("item_id", String(200)),
+    Column("body", Text, nullable=False),  # canonical JSON: label, decision, digest -- never content
+    Column("audit_idx", Integer),  # index in the audit log once appended (-1: appended, index not kept)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes: they were stored as UTC."""
+    if t is not None and t.tzinfo is None:
+        return t.replace(tzinfo=dt.UTC)
+    return t

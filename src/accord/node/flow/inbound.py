@@ -1,0 +1,242 @@
+"""Inbound: verify once, re-decide from the sender's side, mark, store, receipt; a hub relays."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from accord.errors import AccordError, InputError, IntegrityError
+from accord.formats.canonical import canonical_json
+from accord.node import db as st
+from accord.node.canon import sha256_hex, sign
+from accord.node.config import check_party
+from accord.node.db import items_sql as db_items
+from accord.node.errors import Busy, Conflict, PeerRefused
+from accord.node.flow.admission import Admission
+from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
+from accord.node.flow.outbound import Outbound
+from accord.node.policy import (
+    Consent,
+    Decision,
+    Label,
+    label_to_dict,
+)
+from accord.sealed.item import VerifiedItem
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger("accord.node")
+
+
+class Inbound(Outbound, Admission):
+    """Inbound: verify once, re-decide from the sender's side, mark, store, receipt; a hub relays."""
+
+    def receive_delivery(self, caller: Caller, env: dict[str, Any]) -> dict[str, Any]:
+        """Verify, re-decide from the sender's side, mark, store and sign a receipt. Replays store once.
+
+        With an audit writer in this process, the answer also carries receipt evidence: the audit log's
+        signed checkpoint and the inclusion proof of this delivery's event (issue 5).
+        """
+        try:
+            out, journal_id = self._receive_delivery(caller, env)
+        except DBIntegrityError as e:  # a concurrent delivery of the same item won the unique key
+            raise Busy("the same delivery is being stored concurrently; retry") from e
+        evidence = self._evidence(journal_id)
+        if evidence is not None:
+            out["evidence"] = evidence
+        return out
+
+    def _evidence(self, journal_id: int | None) -> dict[str, Any] | None:
+        if self.feeder is None or not self.cfg.receipt_evidence or journal_id is None:
+            return None
+        try:
+            idx = self.feeder.index_of(journal_id)
+            if idx is None:
+                return None
+            ev: dict[str, Any] = json.loads(self.feeder.log.receipt_evidence(int(idx)).to_json())
+            return ev
+        except Exception:  # the receipt stands without evidence; the event stays journaled
+            log.exception("%s: no receipt evidence", self.party)
+            return None
+
+    def _receive_delivery(self, caller: Caller, env: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        day = self.resolve_at(env.get("at"), inbound=True)
+        peer = self.admit(caller, day)
+        item_id = str(env["item_id"])
+        if env.get("sender") != peer.party:
+            raise PeerRefused("the envelope's sender is not the authenticated peer")
+        final = check_party(env.get("final_recipient"), source="delivery", field="final_recipient")
+        try:
+            sealed = base64.b64decode(str(env["sealed"]), validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise InputError("sealed is not base64", field="sealed") from e
+        digest = sha256_hex(sealed)
+        # Verify, decide and mark before the write transaction (open and the marking's ML-DSA-87 signature are
+        # most of the CPU time), unless this is a replay. What they raise is raised inside the transaction,
+        # so that a failed check or a refusal is journaled exactly as if it had happened there.
+        work: _Inbound | None = None
+        if self._prior_delivery(None, item_id, peer.party) is None:
+            work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
+        with self._recorded_tx(item_id, "inbound") as conn:
+            prior = self._prior_delivery(conn, item_id, peer.party)
+            if prior is not None:
+                if prior["digest"] != digest:
+                    raise Conflict(f"item {item_id} was already delivered by {peer.party} with other content")
+                self._event(conn, "replay", item_id, {"sender": peer.party, "digest": digest})
+                return {
+                    "receipt": json.loads(prior["receipt_json"]),
+                    "signature": prior["receipt_sig"],
+                    "status": prior["state"],
+                    "replay": True,
+                }, prior["journal_id"]
+            if work is None:  # stored and gone since the first look: cannot happen (inbox rows stay); be safe
+                work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
+            if work.failure is not None:
+                raise work.failure
+            label, d, carried, held = work.label, work.decision, work.carried, work.held
+            assert label is not None and d is not None
+            self._journal_decision(conn, label, d, "inbound")
+            if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
+                raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
+            receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
+            status = "stored"
+            if final != self.party:
+                status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried, work.item)
+        log.info("%s: received %s from %s (%s)", self.party, item_id, peer.party, status)
+        return {"receipt": receipt, "signature": sig, "status": status, "replay": False}, journal_id
+
+    def _store_delivery(
+        self,
+        conn: Connection,
+        work: _Inbound,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        env: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, int]:
+        """Store the (marked) item once, sign the receipt, journal the delivery and record it in the inbox."""
+        label, marking, alt, held = work.label, work.marking, work.alt, work.held
+        assert label is not None
+        if db_items.item_label_json(conn, item_id) is None:
+            db_items.insert_item(
+                conn,
+                {
+                    "item_id": item_id,
+                    "originator": label.originator,
+                    "label_json": canonical_json(label_to_dict(label)).decode(),
+                    "digest": digest,
+                    "sealed": held,
+                    "origin": "received",
+                    "sender": sender,
+                    "marking": marking,
+                    "alt_label_xml": alt,
+                    "created_at": st.now(),
+                },
+            )
+        received_at = st.now()
+        receipt = {
+            "v": 1,
+            "item_id": item_id,
+            "digest": digest,
+            "sender": sender,
+            "recipient": self.party,
+            "received_at": received_at.isoformat(),
+        }
+        sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
+        journal_id = self._event(
+            conn,
+            "delivery",
+            item_id,
+            {"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
+        )
+        db_items.insert_inbox(
+            conn,
+            {
+                "item_id": item_id,
+                "sender": sender,
+                "idem_key": str(env.get("idem_key", "")),
+                "final_recipient": final,
+                "at_date": day.isoformat(),
+                "digest": digest,
+                "state": "stored",
+                "receipt_json": canonical_json(receipt).decode(),
+                "receipt_sig": sig,
+                "journal_id": journal_id,
+                "received_at": received_at,
+            },
+        )
+        return receipt, sig, journal_id
+
+    def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
+        if conn is not None:
+            return db_items.prior_delivery(conn, item_id, sender)
+        with self.store.engine.connect() as c:  # a read: WAL readers neither wait for nor block the writer
+            return db_items.prior_delivery(c, item_id, sender)
+
+    def _inbound_work(
+        self, sender: str, item_id: str, final: str, day: dt.date, sealed: bytes, env: dict[str, Any]
+    ) -> _Inbound:
+        """Open (seal and label binding), the decision from the sender's side, this nation's marking: no I/O."""
+        w = _Inbound()
+        try:
+            item = self.sealer.verify(sealed)  # the one verification of this hop
+            opened = self.sealer.open(item)  # IntegrityError if anything is off
+            label = opened.label
+            assert label is not None  # checked by the sealer
+            if label.id != item_id:
+                raise IntegrityError()
+            w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
+            # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
+            w.label = label
+            w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
+            if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
+                return w
+            w.marking = d.markings.get(self.party)
+            w.alt = _alternative_label(label, self.party, w.marking)
+            w.held, w.item = sealed, item
+            if w.alt is not None:
+                try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
+                    w.item = self.sealer.add_marking(item, w.alt.encode())
+                    w.held = w.item.to_bytes()
+                except AccordError:
+                    w.held, w.item = sealed, item
+        except Exception as e:  # re-raised in the transaction
+            w.failure = e
+        return w
+
+
+@dataclass
+class _Inbound:
+    """What an inbound delivery needs before its transaction: the checked label, the decision, the marking."""
+
+    failure: Exception | None = None
+    label: Label | None = None
+    decision: Decision | None = None
+    carried: list[tuple[Consent, dict[str, Any]]] = field(default_factory=list)
+    marking: str | None = None
+    alt: str | None = None
+    held: bytes = b""
+    item: VerifiedItem | None = None
+
+
+def _alternative_label(label: Label, party: str, marking: str | None) -> str | None:
+    """JK-R4: this nation's alternativeConfidentialityLabel (STANAG 4774) with its equivalent marking."""
+    from accord.formats.stanag4774 import alternative_label_xml
+
+    if marking is None:
+        return None
+    try:
+        return alternative_label_xml(label, party, marking, dt.datetime.now(dt.UTC)).decode()
+    except AccordError:
+        return None

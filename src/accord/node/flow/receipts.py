@@ -1,0 +1,107 @@
+"""Receipts: a partner's signed acknowledgement (and audit evidence) closes an outbox message."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+from accord.errors import InputError, IntegrityError
+from accord.formats.canonical import canonical_json
+from accord.node import db as st
+from accord.node.canon import sha256_hex, verify
+from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
+
+if TYPE_CHECKING:
+    pass
+
+
+class Receipts(Journal):
+    """Receipts: a partner's signed acknowledgement (and audit evidence) closes an outbox message."""
+
+    def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
+        """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
+        receipt: Any = None
+        if entry.kind == "delivery":  # every check before the write transaction; a failed one changes nothing
+            env = json.loads(entry.body)
+            digest = sha256_hex(base64.b64decode(env["sealed"]))
+            receipt, sig = answer.get("receipt"), answer.get("signature")
+            pub = self._keys.get(entry.recipient)
+            if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
+                raise IntegrityError()
+            verify(pub, RECEIPT_DOMAIN, receipt, sig)
+            expect = {
+                "item_id": entry.item_id,
+                "digest": digest,
+                "recipient": entry.recipient,
+                "sender": self.party,
+            }
+            if any(receipt.get(k) != v for k, v in expect.items()):
+                raise IntegrityError()
+            evidence = answer.get("evidence")
+            checked = None
+            if evidence is not None:
+                checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
+        with self._tx() as conn:
+            if entry.kind == "delivery":
+                st.insert_ignore_duplicate(
+                    conn,
+                    st.receipts,
+                    {
+                        "item_id": entry.item_id,
+                        "recipient": entry.recipient,
+                        "receipt_json": canonical_json(receipt).decode(),
+                        "receipt_sig": sig,
+                        "evidence": canonical_json(evidence).decode() if checked else None,
+                        "stored_at": st.now(),
+                    },
+                )
+                self._event(
+                    conn,
+                    "receipt",
+                    entry.item_id,
+                    {"receipt": receipt, "signature": sig, "recipient_logged": checked},
+                )
+            self.store.mark_delivered(conn, entry.id)
+
+    def check_evidence(self, recipient: str, item_id: str, digest: str, evidence: object) -> dict[str, Any] | None:
+        """Check that the recipient logged this delivery: its signed audit checkpoint (against the roster's
+        verifier key) and the inclusion proof of an event for this item, digest and sender.
+
+        Returns what was proven (log index, tree size) or None when the recipient's audit key is unknown.
+        Raises IntegrityError when the evidence does not prove it.
+        """
+        from accord.audit.errors import MalformedNoteError
+        from accord.audit.note import Checkpoint, parse_note, parse_vkey
+        from accord.audit.receipt import ReceiptEvidence, verify_receipt_evidence
+        from accord.node.audit import origin
+
+        peer = self.roster.peers.get(recipient)
+        if peer is None or not peer.audit_vkey:
+            return None
+        try:
+            ev = ReceiptEvidence.from_json(json.dumps(evidence))
+            event = verify_receipt_evidence(ev, [parse_vkey(peer.audit_vkey)], origin=origin(recipient))
+            size = Checkpoint.parse(parse_note(ev.checkpoint)[0]).size
+        except (MalformedNoteError, InputError) as e:
+            raise IntegrityError() from e
+        want = {
+            "item": item_id,
+            "digest": f"sha256:{digest}",
+            "node": recipient,
+            "sender": self.party,
+            "node_event": "delivery",
+        }
+        if any(event.get(k) != v for k, v in want.items()):
+            raise IntegrityError()
+        return {"index": ev.index, "size": size}
+
+    def refused_by_peer(self, entry: st.OutboxEntry, worker: str, problem: str) -> None:
+        self.store.mark_retry(entry.id, worker, problem, 0, give_up=True)
+        with self._tx() as conn:
+            self._event(
+                conn,
+                "delivery_refused",
+                entry.item_id,
+                {"to": entry.recipient, "kind": entry.kind, "problem": problem},
+            )
