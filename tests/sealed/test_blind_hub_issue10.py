@@ -14,10 +14,24 @@ from tests.sealed.util import read_zip
 
 
 def test_hub_not_in_the_releasability_is_never_sealed_for(parties, roster, aset):
-    lab = Label(originator="KOR", classification="군사Ⅱ급비밀", topics=frozenset({"DPRK-MISSILE"}),
-                releasable_to=frozenset({"JPN"}), created=datetime(2015, 1, 1, tzinfo=UTC), id="item-1")
-    blob = release.seal_bytes(b"warning", lab, recipients=["JPN"], signer=parties["KOR"], roster=roster,
-                              agreements=aset, at=date(2015, 6, 1), relay="rewrap")
+    lab = Label(
+        originator="KOR",
+        classification="군사Ⅱ급비밀",
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset({"JPN"}),
+        created=datetime(2015, 1, 1, tzinfo=UTC),
+        id="item-1",
+    )
+    blob = release.seal_bytes(
+        b"warning",
+        lab,
+        recipients=["JPN"],
+        signer=parties["KOR"],
+        roster=roster,
+        agreements=aset,
+        at=date(2015, 6, 1),
+        relay="rewrap",
+    )
     manifest, _ = read_zip(blob)
     assert [k["recipient"] for k in manifest["keyAccess"]] == ["JPN"]
     assert manifest["statement"]["recipients"][0]["route"] == ["KOR", "USA", "JPN"]

@@ -491,57 +491,62 @@ def _direct(ctx: _Ctx, ag: Agreement) -> _Attempt:
 def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topics: frozenset[str],
                 avoid: str | None) -> tuple[list[tuple[tuple[str, ...], tuple[tuple[Agreement, ...], ...]]],
                                             list[Reason]]:
-    """Routes through one or more hubs, fewest hubs first (breadth-first; T-R4), and why arrangements
-    met on the way could not be used that day.
+    """Routes through one or more hubs, fewest hubs first (breadth-first; T-R4), and why the arrangements of
+    the routes that exist on paper could not be used that day (not in force, out of scope).
 
-    A hub ``h`` relays from ``p`` to ``q`` under an arrangement whose hub is ``h`` and whose parties
-    include both. ``avoid`` (the originator, for a holder that is not) is never a hub of the route.
-    Only arrangements usable that day (in force, topics in scope) are expanded, so the search stays
-    proportional to the hubs and their arrangements, not to the number of parties squared.
+    A hub ``h`` relays from ``p`` to ``q`` under an arrangement whose hub is ``h`` and whose parties include
+    both. ``avoid`` (the originator, for a holder that is not) is never a hub of the route. The search walks
+    the hubs only, so it stays proportional to the hubs and their arrangements, not to the parties squared;
+    an arrangement that cannot be used that day blocks the routes through it, whose failures are reported
+    only if such a route reaches the recipient (else there is simply no channel).
     """
     routes: list[tuple[tuple[str, ...], tuple[tuple[Agreement, ...], ...]]] = []
     failures: list[Reason] = []
-    usable: dict[str, bool] = {}
+    gates: dict[str, tuple[Reason, ...]] = {}
 
-    def ok(x: Agreement) -> bool:
-        hit = usable.get(x.id)
+    def gate(x: Agreement) -> tuple[Reason, ...]:
+        hit = gates.get(x.id)
         if hit is None:
-            gate = _gate(x, at, topics)
-            hit = usable[x.id] = not gate
-            failures.extend(gate)
+            hit = gates[x.id] = _gate(x, at, topics)
         return hit
 
-    seen: set[tuple[str, str]] = set()
-    frontier: list[tuple[tuple[str, ...], tuple[Agreement, ...]]] = []
+    seen: set[tuple[str, str, bool]] = set()
+    # (path ending at a hub, arrangements chosen so far, failures of the unusable ones among them)
+    frontier: list[tuple[tuple[str, ...], tuple[Agreement, ...], tuple[Reason, ...]]] = []
     for x in aset.arrangements_as_spoke(holder):
         h = x.hub
         assert h is not None
-        if h in (avoid, recipient) or (holder, h) in seen:
+        if h in (avoid, recipient) or (holder, h, False) in seen:
             continue
-        seen.add((holder, h))
-        frontier.append(((holder, h), ()))
+        seen.add((holder, h, False))
+        frontier.append(((holder, h), (), ()))
     depth = 0
     while frontier and depth < MAX_HUBS:
         depth += 1
-        nxt: list[tuple[tuple[str, ...], tuple[Agreement, ...]]] = []
-        for path, arrs in frontier:
+        nxt: list[tuple[tuple[str, ...], tuple[Agreement, ...], tuple[Reason, ...]]] = []
+        for path, arrs, blocked in frontier:
             prev, h = path[-2], path[-1]
             for x in aset.arrangements_of_hub(h):
-                if prev not in x.parties or not ok(x):
+                if prev not in x.parties:
                     continue
+                why = blocked + gate(x)
                 if recipient in x.parties:
-                    chosen = (*arrs, x)
-                    hop_ags = ((chosen[0],), *((chosen[k], chosen[k + 1]) for k in range(len(chosen) - 1)),
-                               (chosen[-1],))
-                    routes.append(((*path, recipient), hop_ags))
+                    if why:
+                        failures.extend(r for r in why if r not in failures)
+                    else:
+                        chosen = (*arrs, x)
+                        hop_ags = ((chosen[0],), *((chosen[k], chosen[k + 1]) for k in range(len(chosen) - 1)),
+                                   (chosen[-1],))
+                        routes.append(((*path, recipient), hop_ags))
                     continue
                 if depth >= MAX_HUBS:
                     continue
                 for q in x.parties:
-                    if q in path or q == avoid or not aset.is_hub(q) or (h, q) in seen:
+                    key = (h, q, bool(why))
+                    if q in path or q == avoid or not aset.is_hub(q) or key in seen:
                         continue
-                    seen.add((h, q))
-                    nxt.append(((*path, q), (*arrs, x)))
+                    seen.add(key)
+                    nxt.append(((*path, q), (*arrs, x), why))
         frontier = nxt
     return routes, failures
 
