@@ -436,3 +436,14 @@ def test_reclassification_reaches_a_copy_held_two_hops_away_and_its_derivatives(
         reclassify_all({"item-1": label}, records, "item-1", "USA", "군사Ⅲ급비밀")
     # a returned copy is not notified
     assert all(t.holder != "JPN" for t in notice_targets([jp.to(CustodyState.RETURNED), us], "item-1", "KOR"))
+
+
+def test_custody_received_from_a_third_party_with_consent_is_lawful(aset: AgreementSet) -> None:
+    """USA received KOR's item from JPN (consented) under the Japan–US GSOMIA: it holds it lawfully there, and
+    its onward release still needs Korea's consent, while the return to Korea is open."""
+    us = Custody("item-1", "KOR", "USA", "jpn-usa-gsomia", "JPN", date(2017, 2, 1))
+    held = lawful_custody(make_label(), "USA", D2017, agreements=aset, record=us)
+    assert held.ok and held.level is not None and held.level.marking == "SECRET"
+    assert decide(make_label(), "USA", "KOR", D2017, agreements=aset, custody=us).allowed
+    d = decide(make_label(rel=("JPN", "USA")), "USA", "JPN", D2017, agreements=aset, custody=us)
+    assert not d.allowed and d.denials[0].code.value == "CONSENT_REQUIRED"

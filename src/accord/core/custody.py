@@ -248,8 +248,18 @@ def _lawful(label: Label, level: Level, holder: str, at: date, agreements: Agree
     else:
         at_most = at
         candidates = (*agreements.channels(originator, holder), *agreements.hub_arrangements(originator, holder))
+    # Received from a third party (with the originator's consent): the agreement linked that party and the
+    # holder, and carried the item at that party's equivalent level.
+    sender, sent_level = originator, level
+    if record is not None and record.received_from not in (None, originator):
+        assert record.received_from is not None
+        mid = agreements.equivalent_level(level, record.received_from)
+        if mid is None:
+            return _refuse(Code.NOT_HELD, f"{record.received_from}, from whom the record says {holder} received "
+                           f"{originator}'s item, has no equivalent of {level.marking}.")
+        sender, sent_level = record.received_from, mid[0]
     for ag in candidates:
-        found = could_carry(ag, originator, holder, level, label.topics, lo, at_most, agreements.schemes)
+        found = could_carry(ag, sender, holder, sent_level, label.topics, lo, at_most, agreements.schemes)
         if found is None:
             continue
         day, held = found
