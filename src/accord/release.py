@@ -22,6 +22,7 @@ from datetime import date
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
+from accord.core.custody import Custody
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.errors import InputError, ReleaseRefused
@@ -60,9 +61,11 @@ def decide_hop(
     at: date,
     agreements: AgreementSet,
     consents: Sequence[Consent] = (),
+    custody: Custody | None = None,
 ) -> Decision:
-    """The decision for one hop (``holder`` releasing ``label`` to ``recipient`` on ``at``)."""
-    return decide(label, holder, recipient, at, tuple(consents), agreements=agreements)
+    """The decision for one hop (``holder`` releasing ``label`` to ``recipient`` on ``at``; ``custody``: the
+    holder's custody record of the item, issue 10)."""
+    return decide(label, holder, recipient, at, tuple(consents), agreements=agreements, custody=custody)
 
 
 def label_xml_of(label: Label) -> bytes:
