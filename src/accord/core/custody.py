@@ -185,7 +185,7 @@ def lawful_custody(label: Label, holder: str, at: date, *, agreements: Agreement
     originator and the holder (a direct channel first, then an arrangement relaying between them) that
     could have carried the item to the holder between its creation and ``at``.
     """
-    level = agreements.schemes.level(label.originator, label.classification)
+    level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
         return _refuse(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of "
                        f"{label.originator}'s scheme.")
