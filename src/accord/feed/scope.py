@@ -77,12 +77,20 @@ def _feed_scope(agreements: AgreementSet, originator: str, recipient: str, at: d
         label = Label(originator=originator, classification=level, topics=frozenset({FEED_TOPIC}),
                       releasable_to=frozenset(p for p in mech.parties if p != originator), created=_EPOCH)
         d = decide(label, originator, recipient, at, agreements=only)
-        if d.allowed and mech.id not in d.agreements:
-            # a direct hop with the hub, allowed by a protecting bilateral: the mechanism itself must allow it
-            d = decide(label, originator, recipient, at, agreements=AgreementSet([mech]))
         if not d.allowed:
             reasons.extend(f"{mech.id}: {r.message} [{r.rule or r.code.value}]" for r in d.denials)
             continue
+        if mech.id not in d.agreements:
+            # a direct hop with the hub, released under a protecting bilateral: the mechanism itself must
+            # be in force that day and cover warning data
+            state = mech.state_at(at)
+            topics = mech.terms_at(at).topics
+            if not state.exchange_allowed:
+                reasons.append(f"{mech.id}: the {mech.title} is not in force on {at} ({state.message}) [M-R5]")
+                continue
+            if topics is not None and FEED_TOPIC not in topics:
+                reasons.append(f"{mech.id}: warning data is outside its scope on {at} [M-R1]")
+                continue
         unprotected = [(a, b) for a, b in zip(d.route, d.route[1:], strict=False)
                        if mech.protection_basis and not any(
                            a in g.parties and b in g.parties and g.state_at(at).exchange_allowed for g in basis)]
