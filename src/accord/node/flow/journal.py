@@ -156,9 +156,12 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        """One transaction; once committed, its events go into the audit log before the caller answers."""
+        """One transaction; its events go into the audit log in the same commit (SQLite; on PostgreSQL the
+        feeder appends them after it, before the caller answers with ``audit_sync``)."""
         with self.store.tx() as conn:
             yield conn
+            if self.feeder is not None and self.store.is_sqlite:
+                self.feeder.stage(conn)  # the events in the log in this same commit (issue 8)
         self.flush_audit()
 
     def flush_audit(self) -> None:
