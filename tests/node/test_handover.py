@@ -89,10 +89,11 @@ def test_a_resubmission_hands_nothing_over_and_busy_threads_leave_it_to_the_clai
 
 
 def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> None:
-    from accord.node.delivery import DeliveryWorker
+    from accord.node.delivery import BACKLOG, DeliveryWorker
 
     w = DeliveryWorker(net.nodes["KOR"], threads=2)
-    assert w.reserve() and w.reserve() and not w.reserve()  # two threads, both reserved
+    places = 2 * (1 + BACKLOG)  # two threads and their hand-over queue
+    assert all(w.reserve() for _ in range(places)) and not w.reserve()  # all reserved
     w.hand_over(None)
     assert w.reserve()
     w.stop_event.set()
