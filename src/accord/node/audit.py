@@ -45,6 +45,9 @@ _TYPES = {
     "consent_request": "consent",
     "consent_requested": "consent",
     "consent_decision": "consent",
+    "access": "access",  # issue 12: a person's read (allowed or refused), a JK-R17 attestation
+    "person": "access",  # issue 12: register changes, sign-ins
+    "visit": "access",
 }
 
 

@@ -6,9 +6,9 @@ import base64
 import binascii
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from accord.errors import InputError
@@ -43,9 +43,17 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         return service.item_status(item_id)
 
     @router.get("/v1/items/{item_id}/payload", response_class=Response)
-    def payload(item_id: str, _: Local) -> Response:
-        """The plaintext of a held item, opened for this nation's own systems (never logged)."""
-        label, data = service.open_item(item_id)
+    def payload(
+        item_id: str,
+        _: Local,
+        person: Annotated[str, Header(alias="Accord-Person", max_length=100)],
+        purpose: Annotated[str, Header(alias="Accord-Purpose", max_length=1500)],
+    ) -> Response:
+        """The plaintext of a held item, for a registered person with a stated (percent-encoded) purpose:
+        decided by clearance and need-to-know, and audited, allowed or refused (JK-R7, JK-R15; issue 12)."""
+        from accord.console import person_read
+
+        label, data = person_read(service, item_id, person, unquote(purpose))
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
 
     @router.post("/v1/items/{item_id}/forward")

@@ -114,6 +114,11 @@ class Journal:
         row = {"type": type_, "item_id": item_id, "body": canonical_json(record).decode(), "created_at": st.now()}
         return insert_event(conn, row)
 
+    def journal_event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
+        """Journal an event of another part of the node (people register, a person's read: issue 12) in
+        ``conn``'s transaction; it reaches the audit log with the node's own events."""
+        return self._event(conn, type_, item_id, body)
+
     def _decide(
         self,
         conn: Connection,
