@@ -64,6 +64,7 @@ class ConsentRequestMessage(_Strict):
     recipient: Party
     label: dict[str, Any]
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    statement: str | None = Field(default=None, pattern=r"^[0-9a-f]{96}$")  # SHA-384 of the signed statement
     at: dt.date
     reasons: list[dict[str, Any]] = Field(default_factory=list)
 

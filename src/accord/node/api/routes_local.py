@@ -23,8 +23,11 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
 
     @router.get("/v1/health")
     def health(c: Any_) -> dict[str, Any]:
-        """Liveness, for any authenticated caller."""
-        return {"party": service.party, "ok": True, "caller": c.party}
+        """Liveness, for any authenticated caller; the node's own systems also see the audit alarm."""
+        out: dict[str, Any] = {"party": service.party, "ok": True, "caller": c.party}
+        if c.local:
+            out["audit"] = service.audit_health()  # quarantined / pending events (issue 9)
+        return out
 
     @router.post("/v1/items")
     def submit(req: SubmitRequest, _: Local) -> dict[str, Any]:

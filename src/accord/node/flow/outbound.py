@@ -18,6 +18,7 @@ from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound
+from accord.node.flow.admission import check_own_id
 from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
 from accord.node.flow.signing import Signing
 from accord.node.policy import (
@@ -48,6 +49,8 @@ class Outbound(Signing):
                 f"this node releases {self.party}'s items; a held item is forwarded instead",
                 field="label.originator",
             )
+        if label.id is not None:  # ids are namespaced by their creator (issue 9)
+            check_own_id(label.id, self.party, self.roster.peers)
         if label.id is None:
             import dataclasses
 
@@ -268,6 +271,7 @@ class Outbound(Signing):
                 "recipient": to,
                 "label": label_to_dict(label),
                 "digest": sha256_hex(sealed),
+                "statement": self.sealer.verify(sealed).statement_digest,  # checked by the originator (issue 9)
                 "at": day.isoformat(),
                 "reasons": [r.to_dict() for r in d.denials],
             }
