@@ -13,7 +13,13 @@ from fastapi.responses import Response
 
 from accord.errors import InputError
 from accord.node.api.deps import Any_, Local
-from accord.node.api.models import ConsentDecisionRequest, ForwardRequest, StandingConsentRequest, SubmitRequest
+from accord.node.api.models import (
+    ConsentDecisionRequest,
+    CustodyRequest,
+    ForwardRequest,
+    StandingConsentRequest,
+    SubmitRequest,
+)
 from accord.node.service import NodeService
 
 
@@ -65,6 +71,11 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         out = service.forward(item_id, req.to, req.at)
         wake()
         return out.to_dict()
+
+    @router.post("/v1/items/{item_id}/custody")
+    def custody(item_id: str, req: CustodyRequest, _: Local) -> dict[str, Any]:
+        """Record a change of custody of a held item: returned, destroyed, compromised (JK-R13, JK-R26)."""
+        return service.record_custody(item_id, req.state, req.note)
 
     @router.get("/v1/consent-requests")
     def consent_list(

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from accord.core.custody import Custody
 from accord.core.ids import check_id
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
+from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
@@ -159,6 +161,12 @@ class Inbound(Outbound, Admission):
                     "created_at": st.now(),
                 },
             )
+        if label.originator != self.party and work.decision is not None:  # custody (JK-R11, JK-R19)
+            d = work.decision
+            first = d.agreements[0] if d.agreements else None
+            under = next((h.agreement for h in d.hops if h.to == self.party), first)
+            record = Custody(item_id, label.originator, self.party, under, sender, day, label.classification, marking)
+            db_custody.insert_custody(conn, record)
         received_at = st.now()
         receipt = {
             "v": 1,

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
+from accord.core.custody import Custody
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -129,8 +130,9 @@ class Journal:
         consents: Sequence[Consent],
         *,
         context: str,
+        custody: Custody | None = None,
     ) -> Decision:
-        d = self._decision(label, holder, recipient, at, consents)
+        d = self._decision(label, holder, recipient, at, consents, custody)
         self._journal_decision(conn, label, d, context)
         return d
 
@@ -143,10 +145,16 @@ class Journal:
         )
 
     def _decision(
-        self, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent]
+        self,
+        label: Label,
+        holder: str,
+        recipient: str,
+        at: dt.date,
+        consents: Sequence[Consent],
+        custody: Custody | None = None,
     ) -> Decision:
         """The decision alone (pure: no I/O), logged when refused; the caller journals it in its transaction."""
-        d = decide_release(self.agreements, label, holder, recipient, at, consents)
+        d = decide_release(self.agreements, label, holder, recipient, at, consents, custody)
         if not d.allowed:
             log.info(
                 "%s: release %s %s->%s on %s refused: %s",

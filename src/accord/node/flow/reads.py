@@ -29,7 +29,9 @@ class Reads(Journal):
         out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
         inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
+        held = self.store.rows(st.custody, st.custody.c.item_id == item_id)
         return {
+            "custody": _custody_row(held[0]) if held else None,
             "item_id": item_id,
             "origin": it["origin"],
             "sender": it["sender"],
@@ -86,3 +88,8 @@ class Reads(Journal):
         """Journal events, newest first (see :func:`accord.node.db.events_sql.recent_events`)."""
         with self.store.engine.connect() as conn:
             return events_sql.recent_events(conn, type_=type_, item_id=item_id, text=text, limit=limit)
+
+
+def _custody_row(row: dict[str, Any]) -> dict[str, Any]:
+    """This node's custody record of an item, as JSON (issue 10)."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k != "updated_at"}
