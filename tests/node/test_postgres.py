@@ -22,7 +22,7 @@ def test_claims_never_overlap_under_concurrency_skip_locked(node_pg_url: str) ->
     store = st.Store(node_pg_url)
     with store.tx() as conn:
         for i in range(200):
-            st.Store.enqueue(conn, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
+            store.enqueue(conn, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
     claimed: dict[str, list[int]] = {}
 
     def worker(name: str) -> None:
@@ -48,7 +48,7 @@ def test_claims_never_overlap_under_concurrency_skip_locked(node_pg_url: str) ->
 def test_expired_lease_is_claimed_again(node_pg_url: str) -> None:
     store = st.Store(node_pg_url)
     with store.tx() as conn:
-        st.Store.enqueue(conn, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
+        store.enqueue(conn, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
     assert len(store.claim("dead-worker", limit=5, lease_seconds=0.2)) == 1
     assert store.claim("other", limit=5, lease_seconds=30) == []
     time.sleep(0.3)

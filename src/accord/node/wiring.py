@@ -35,6 +35,8 @@ def load_service(directory: Path, *, db: str | None = None, audit: bool = False)
     key = load_receipt_key(cfg.receipt_key_file)
     sealer = make_sealer(directory, aset)
     store = Store(cfg.db)
+    store.outbox_max_pending = cfg.outbox_max_pending  # backpressure and pruning (db/outbox.py)
+    store.prune_delivered = cfg.prune_delivered
     feeder = None
     if audit:
         from accord.node.audit import AUDIT_KEY, AuditFeeder
