@@ -181,12 +181,24 @@ def serve(
 
     from accord.node.identity import cert_fingerprint, server_context
 
+    import os
+    import ssl
+
+    from accord.errors import InputError
+
+    os.umask(0o077)  # this process is the node: whatever it creates (database, -wal, -shm, logs) is private
     service = load_service(directory, db=db, audit=audit)
     cfg = service.cfg
     if port is not None:
         cfg.port = port
-    pinned = [cfg.cert_file.read_bytes()] + [p.cert_pem.encode() for p in service.roster.peers.values()]
-    ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
+    try:
+        pinned = [cfg.cert_file.read_bytes()] + [p.cert_pem.encode() for p in service.roster.peers.values()]
+        ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
+    except (OSError, ValueError, ssl.SSLError) as e:
+        service.store.dispose()
+        raise InputError(
+            f"cannot load the TLS certificate and key ({type(e).__name__})", source=str(cfg.key_file)
+        ) from None
     limits = Limits.of(cfg)
     app = create_app(service, workers=workers, limits=limits)
     own_fp = cert_fingerprint(cfg.cert_file.read_bytes())
@@ -196,7 +208,8 @@ def serve(
         port=cfg.port,
         http=pinned_protocol(limits, own_fp),
         timeout_keep_alive=max(1, round(limits.keepalive_seconds)),
-        limit_concurrency=limits.max_own_connections + limits.max_peer_connections * max(1, len(service.roster.peers)),
+        # no limit_concurrency: it counts every connection alike, so idle partner connections would cut the node
+        # off from its own systems; the per-certificate caps of the protocol bound the total instead.
         ssl_certfile=str(cfg.cert_file),
         ssl_context_factory=lambda _c, _d: ctx,
         log_level=log_level,

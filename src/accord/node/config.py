@@ -139,7 +139,7 @@ class NodeConfig:
     def save(self) -> None:
         d = asdict(self)
         d.pop("dir")
-        (self.dir / NODE_FILE).write_text(yaml.safe_dump(d, sort_keys=False, allow_unicode=True))
+        _write_private(self.dir / NODE_FILE, yaml.safe_dump(d, sort_keys=False, allow_unicode=True))
 
     @staticmethod
     def load(directory: Path) -> NodeConfig:
@@ -160,6 +160,22 @@ class NodeConfig:
         if not 0 < cfg.port < 65536:
             raise InputError("port out of range", source=str(path), field="port")
         return cfg
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, created 0600 whatever the umask (a configuration that decides whom
+    the node trusts must not be writable by anyone else)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _check_option(key: str, value: object, *, source: str) -> None:
@@ -199,7 +215,7 @@ class Roster:
         return yaml.safe_dump({"peers": [asdict(p) for p in self.peers.values()]}, sort_keys=False)
 
     def save(self, directory: Path) -> None:
-        (directory / ROSTER_FILE).write_text(self.to_yaml())
+        _write_private(directory / ROSTER_FILE, self.to_yaml())
 
     @staticmethod
     def parse(text: str, *, source: str) -> Roster:

@@ -18,6 +18,7 @@ The TLS handshake itself is bounded by ``handshake_timeout_seconds`` (see :func:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -74,10 +75,6 @@ async def _answer(send: Send, status: int, body: bytes, *, retry_after: int | No
         headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-class BodyTooLarge(Exception):
-    """Raised into the app when a streamed body passes ``max_body_bytes``."""
 
 
 class AdmissionGate:
@@ -140,28 +137,39 @@ class AdmissionGate:
             await _answer(send, 413, _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes"))
             return
         seen = 0
-        started = False
+        started = answered = False
 
         async def capped_receive() -> Message:
-            nonlocal seen
+            # A chunked body is counted as it streams: past the cap the caller gets 413 at once and the app a
+            # disconnect (the app never holds more than ``cap`` bytes of it).
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > cap:
-                    raise BodyTooLarge
+                    if not started:
+                        await _answer(
+                            send, 413, _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes")
+                        )
+                        answered = True
+                    return {"type": "http.disconnect"}
             return msg
 
         async def tracking_send(msg: Message) -> None:
             nonlocal started
+            if answered:
+                return
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)
 
         try:
             await self.app(scope, capped_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _answer(send, 413, _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes"))
+        except Exception:
+            if not answered:
+                raise
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -247,7 +255,7 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
             # still in the head after this many bytes: refused (so a huge header is never buffered whole)
             if (
                 self._in_head
-                and self._limit is None
+                and not self._refused()
                 and not self.transport.is_closing()
                 and self._head_bytes > limits.max_header_bytes + limits.max_url_bytes + 1024
             ):
@@ -303,6 +311,24 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
                 + b"\r\nconnection: close\r\n\r\n"
                 + body
             )
-            self.transport.close()
+            self._stop_reading()
+
+        def _refused(self) -> bool:
+            return self._limit is not None
+
+        def _stop_reading(self) -> None:
+            """Read nothing more from this client (a graceful TLS close would go on reading what it sends):
+            pause, give the answer a moment to leave, then abort the connection."""
+            self._disarm()
+            with contextlib.suppress(RuntimeError, AttributeError):  # already closing
+                self.transport.pause_reading()
+            self.loop.call_later(1.0, self.transport.abort)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # answered before the body was read (refused, 413): the rest of the body is never read
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and cycle.more_body and not cycle.keep_alive:
+                self._stop_reading()
 
     return PinnedProtocol
