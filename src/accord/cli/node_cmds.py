@@ -105,7 +105,6 @@ def init(
         from accord.errors import InputError
         from accord.node.cluster import init_node
         from accord.node.config import NODE_FILE, check_party
-
         from accord.node.files import check_db_url
 
         check_party(party, source="--party")

@@ -177,14 +177,13 @@ def serve(
     ``port`` overrides the configured one: several processes of one nation (one directory, one shared
     PostgreSQL database) can serve side by side and share the outbox.
     """
-    import uvicorn
-
-    from accord.node.identity import cert_fingerprint, server_context
-
     import os
     import ssl
 
+    import uvicorn
+
     from accord.errors import InputError
+    from accord.node.identity import cert_fingerprint, server_context
 
     os.umask(0o077)  # this process is the node: whatever it creates (database, -wal, -shm, logs) is private
     service = load_service(directory, db=db, audit=audit)
