@@ -83,12 +83,8 @@ def _open_store(url: str) -> Store:
             f"not a usable node database ({type(getattr(e, 'orig', None) or e).__name__})", source=_redacted(url)
         ) from None
     try:
-        with store.engine.connect() as conn:
-            if store.is_sqlite:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # takes the write lock: fails on a read-only database
-                conn.exec_driver_sql("PRAGMA user_version = 0")
-                conn.exec_driver_sql("ROLLBACK")
-            conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar()
+        with store.tx() as conn:  # a write transaction that changes nothing: fails on a read-only database
+            conn.exec_driver_sql("DELETE FROM outbox WHERE 1 = 0")
     except SQLAlchemyError as e:
         store.dispose()
         raise InputError(
