@@ -26,7 +26,7 @@ from accord.node.identity import client_context
 from tests.node.helpers import label
 from tests.support.reliability import record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 MiB = 1024 * 1024
 LIMITS = {

@@ -19,6 +19,8 @@ from accord.node.wiring import load_service
 from tests.support.cli import run
 from tests.support.reliability import record
 
+pytestmark = pytest.mark.reliability
+
 
 @pytest.fixture
 def never_serve(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,9 +77,7 @@ def test_files_written_with_umask_000_are_private_including_node_db_wal_and_shm(
 
 
 @pytest.mark.parametrize("name", ["node.yaml", "roster.yaml", "trust"])
-def test_world_writable_config_or_trust_is_refused_at_node_run(
-    tmp_path: Path, never_serve: None, name: str
-) -> None:
+def test_world_writable_config_or_trust_is_refused_at_node_run(tmp_path: Path, never_serve: None, name: str) -> None:
     cfg = init_node(tmp_path / "kor", "KOR")
     os.chmod(cfg.dir / name, 0o777 if name == "trust" else 0o666)
     code, _, err = run("node", "run", "--dir", str(cfg.dir))

@@ -15,6 +15,8 @@ import pytest
 from tests.sealed.test_sealed_cli import cli, seal, world  # noqa: F401  (fixtures)
 from tests.support.reliability import record
 
+pytestmark = pytest.mark.reliability
+
 
 def test_open_with_out_equal_to_in_is_refused_and_the_item_kept(world, cli) -> None:  # noqa: F811
     assert seal(cli, "JPN").exit_code == 0
