@@ -31,6 +31,9 @@ def _register() -> None:
     from accord.cli import node_cmds
 
     node_cmds.register(app)
+    from accord.cli import label_cmds
+
+    label_cmds.register(app)
     from accord.cli import world_cmds
 
     world_cmds.register(app)

@@ -85,11 +85,12 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
              ) -> AccessDecision:
         return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
 
+    label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
     holder_scheme = agreements.schemes.get(holder)
     if holder_scheme is None or label.originator not in agreements.schemes:
         unknown = holder if holder_scheme is None else label.originator
         return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.")
-    level = agreements.schemes.level(label.originator, label.classification)
+    level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
         return deny(AccessCode.UNKNOWN_LEVEL,
                     f"{label.classification!r} is not a classification of {label.originator}'s scheme.")

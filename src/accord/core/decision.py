@@ -443,6 +443,7 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
     Returns:
         A :class:`Decision`; never raises for a policy reason.
     """
+    label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
     # The decision is a pure function of these fields (the item id and the consents matter only
     # for a holder that is not the originator), so it is memoised on the immutable agreement set.
     if holder == label.originator:
@@ -476,10 +477,13 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
     if originator not in schemes or holder not in schemes or recipient not in schemes:
         role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
                                                ("recipient", recipient)) if p not in schemes)
+        why = (f"The item is labelled under the {party} policy, which no agreement Accord holds covers"
+               if role == "originator" and len(party) != 3 else  # an organisation's policy (accord.core.groups)
+               f"The {role} {party!r} is not a party Accord has a classification scheme for")
         return _deny(label, holder, recipient, at, Reason(
-            Code.UNKNOWN_PARTY, f"The {role} {party!r} is not a party Accord has a classification scheme "
-            f"for: nothing is released to, from or about an unknown party."))
-    level = schemes.level(originator, label.classification)
+            Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party."))
+    # A label with access-control categories Accord keeps but does not interpret has no decidable level.
+    level = None if label.uninterpreted else schemes.level(originator, label.classification)
     if level is None:
         return _deny(label, holder, recipient, at, Reason(
             Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."))

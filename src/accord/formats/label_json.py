@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from accord.core.labels import Label
+from accord.core.labels import Label, PolicyCategory, Succession
 from accord.errors import InputError, LabelError
 from accord.formats._dates import aware_datetime
 from accord.formats._json import load_json
@@ -17,7 +17,8 @@ MAX_LABEL_BYTES = 256 * 1024
 #: What a malformed label document raises (an InputError: one `error: WHERE: WHAT` line at the CLI).
 _ERROR: type[InputError] = LabelError
 
-_KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id"}
+_KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id",
+         "only", "succession", "categories"}
 
 
 def _when(value: Any, field: str, source: str | None) -> datetime:
@@ -45,6 +46,14 @@ def label_from_dict(data: Any, *, source: str | None = None) -> Label:
         lists[key] = value
     review = data.get("review")
     item_id = data.get("id")
+    only = data.get("only", [])
+    if not isinstance(only, list) or not all(isinstance(v, str) for v in only):
+        raise LabelError("expected a list of strings", source=source, field="only")
+    successor = _succession(data.get("succession"), item_id, source)
+    cats = data.get("categories", [])
+    if not isinstance(cats, list) or not all(isinstance(c, Mapping) and set(c) == {"tag", "type", "values"}
+                                             and isinstance(c["values"], list) for c in cats):
+        raise LabelError("expected a list of {tag, type, values}", source=source, field="categories")
     try:
         return Label(
             originator=data["originator"], classification=data["classification"],
@@ -52,15 +61,34 @@ def label_from_dict(data: Any, *, source: str | None = None) -> Label:
             caveats=frozenset(lists["caveats"]),  # type: ignore[arg-type]  # validated by Label
             created=_when(data["created"], "created", source),
             review=None if review is None else _when(review, "review", source),
-            id=item_id,
+            id=item_id, only=frozenset(only), successor=successor,
+            categories=tuple(PolicyCategory(c["tag"], c["type"], tuple(c["values"])) for c in cats),
         )
     except LabelError as exc:
         raise LabelError(exc.message, source=source, field=exc.field) from None
 
 
+def _succession(value: Any, item_id: Any, source: str | None) -> Succession | None:
+    """``succession``: {"start", "end", "label"} (STANAG 4774 SuccessionHandling, docs/labels.md)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"start", "end", "label"} \
+            or not isinstance(value["label"], Mapping):
+        raise LabelError("expected {start, end, label}", source=source, field="succession")
+    nxt = dict(value["label"])
+    if "id" in nxt:
+        raise LabelError("a successor names no item of its own", source=source, field="succession.label.id")
+    nxt["id"] = item_id
+    try:
+        return Succession(_when(value["start"], "succession.start", source), _when(value["end"], "succession.end",
+                          source), label_from_dict(nxt, source=source))
+    except LabelError as exc:
+        raise LabelError(exc.message, source=source, field=exc.field) from None
+
+
 def label_to_dict(label: Label) -> dict[str, Any]:
-    """The JSON form of a label (sorted lists, UTC times)."""
-    return {
+    """The JSON form of a label (sorted lists, UTC times; ``only`` and ``succession`` when present)."""
+    out: dict[str, Any] = {
         "originator": label.originator,
         "classification": label.marking,
         "topics": sorted(label.topics),
@@ -71,6 +99,19 @@ def label_to_dict(label: Label) -> dict[str, Any]:
         .replace("+00:00", "Z"),
         "id": label.id,
     }
+    if label.only:
+        out["only"] = sorted(label.only)
+    if label.categories:
+        out["categories"] = [{"tag": c.tag, "type": c.type, "values": list(c.values)} for c in label.categories]
+    if label.successor is not None:
+        nxt = label_to_dict(label.successor.label)
+        del nxt["id"]
+        out["succession"] = {"start": _z(label.successor.start), "end": _z(label.successor.end), "label": nxt}
+    return out
+
+
+def _z(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def label_from_json(text: str | bytes, *, source: str | None = None) -> Label:
