@@ -191,3 +191,18 @@ def test_config_round_trip_keeps_the_limits(tmp_path: Path) -> None:
     again = NodeConfig.load(cfg.dir)
     assert (again.max_body_bytes, again.outbox_max_pending) == (1234, 7)
     assert sqlite3.connect(cfg.dir / "node.db").execute("select count(*) from outbox").fetchone() == (0,)
+
+
+def test_delivered_envelope_is_pruned_and_the_receipt_and_custody_trail_stay(tmp_path: Path) -> None:
+    from accord.node import db as st
+    from tests.node.helpers import Net, label
+
+    net = Net(tmp_path)
+    net.submit("KOR", label("pr-1", rel=("JPN",)), "JPN", "2017-02-12", payload=b"z" * 10_000)
+    net.pump()
+    kor = net.nodes["KOR"]
+    (row,) = kor.store.rows(st.outbox, st.outbox.c.item_id == "pr-1")
+    assert row["state"] == "delivered" and bytes(row["body"]) == b""  # the ~14 KB envelope is gone
+    assert len(kor.store.rows(st.receipts, st.receipts.c.item_id == "pr-1")) == 1
+    assert {e["type"] for e in kor.store.rows(st.events, st.events.c.item_id == "pr-1")} >= {"release"}
+    assert kor.item_status("pr-1")["receipts"]

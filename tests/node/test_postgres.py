@@ -58,6 +58,7 @@ def test_expired_lease_is_claimed_again(node_pg_url: str) -> None:
 
 def test_relay_consent_and_replay_with_the_hub_on_postgres(tmp_path: Path, node_pg_url: str) -> None:
     net = Net(tmp_path, dbs={"USA": node_pg_url})
+    net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
     net.submit("KOR", label("pg-1"), "JPN", "2015-04-12")
     net.pump()
     assert net.nodes["JPN"].item_status("pg-1")["sender"] == "USA"
