@@ -69,7 +69,7 @@ async def _answer(send: Send, status: int, body: bytes, *, retry_after: int | No
     headers = [
         (b"content-type", PROBLEM.encode()),
         (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),  # the unread body is never read: the connection ends with the answer
+        (b"connection", b"close"),  # the protocol reads no more of the body (see on_response_complete)
     ]
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))
@@ -85,9 +85,20 @@ class AdmissionGate:
         self.service = service
         self.limits = limits
         self.today = today
+        self._cache: dict[tuple[str | None, dt.date], tuple[bool, bool, str]] = {}
 
     def _admitted(self, fp: str | None) -> tuple[bool, bool, str]:
-        """(admitted, local, why-not) for the certificate fingerprint ``fp``."""
+        """(admitted, local, why-not) for the certificate fingerprint ``fp`` (cached per certificate and day:
+        the roster and the agreements are read once at start)."""
+        key = (fp, self.today())
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 1024:
+                self._cache.clear()
+            hit = self._cache[key] = self._decide(fp)
+        return hit
+
+    def _decide(self, fp: str | None) -> tuple[bool, bool, str]:
         from accord.errors import AccordError
         from accord.node.policy import agreements_in_force
 
@@ -106,8 +117,11 @@ class AdmissionGate:
             ok = bool(agreements_in_force(svc.agreements, svc.party, caller.party, day))
             when = f"on {day}"
         if not ok:
-            log.warning("%s: refused peer %s before its body: no agreement in force %s", svc.party, caller.party, when)
-            return False, False, f"no agreement in force between {svc.party} and {caller.party} {when}"
+            return (
+                False,
+                False,
+                f"refused peer {caller.party}: no agreement in force between {svc.party} and {caller.party} {when}",
+            )
         return True, False, ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +131,8 @@ class AdmissionGate:
         fp = scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
         admitted, local, why = self._admitted(fp)
         if not admitted:
+            log.warning("%s: %s (before its body)", self.service.party, why)
+            scope["accord_drain"] = 0  # not one more byte of its body is read
             await _answer(send, 403, _problem(403, "peer-refused", "Forbidden", why))
             return
         path = scope.get("path", "")
@@ -193,6 +209,7 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
         _timer: Any = None
         _fp: str | None = None
         _counted = False
+        _drain: int | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -249,6 +266,12 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
         def data_received(self, data: bytes) -> None:
             if self._limit is not None or self.transport.is_closing():
                 return
+            if self._drain is not None:
+                self._drain -= len(data)
+                if self._drain < 0:
+                    self._drain = None
+                    self._stop_reading()
+                    return
             if self._in_head:
                 self._head_bytes += len(data)
             super().data_received(data)
@@ -288,10 +311,16 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
             self._in_head = False
             self._arm(limits.body_timeout_seconds, "request body")
             super().on_headers_complete()
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and not isinstance(cycle.transport, _CloseGuard):
+                cycle.transport = _CloseGuard(self, cycle.transport)
 
-        def on_message_complete(self) -> None:
-            self._disarm()
-            super().on_message_complete()
+        def close_requested(self) -> None:
+            """The app answered ``Connection: close``: close now, unless the body is still unread (then
+            on_response_complete decides how much more of it to read)."""
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or not cycle.more_body:
+                self.transport.close()
 
         def send_400_response(self, msg: str) -> None:
             if self._limit is not None:
@@ -318,17 +347,50 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
 
         def _stop_reading(self) -> None:
             """Read nothing more from this client (a graceful TLS close would go on reading what it sends):
-            pause, give the answer a moment to leave, then abort the connection."""
+            pause, give the client 5 s to read the answer, then abort the connection."""
             self._disarm()
             with contextlib.suppress(RuntimeError, AttributeError):  # already closing
                 self.transport.pause_reading()
-            self.loop.call_later(1.0, self.transport.abort)
+            self.loop.call_later(5.0, self.transport.abort)
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # answered before the body was read (refused, 413): the rest of the body is never read
+            # Answered before the body was read (refused, 413): the rest of the body is never read. (Closing
+            # the TLS connection gracefully would go on reading the client's data: reading is paused and the
+            # connection aborted once the client had time to read the answer.)
             cycle = getattr(self, "cycle", None)
-            if cycle is not None and cycle.more_body and not cycle.keep_alive:
-                self._stop_reading()
+            unread = cycle is not None and cycle.more_body
+            super().on_response_complete()
+            if unread and not self.transport.is_closing():
+                self._unset_keepalive_if_required()
+                # an admitted caller may send up to one more body's worth so that its client (which reads the
+                # answer only once it has sent everything) sees the 413; a refused peer: nothing
+                assert cycle is not None
+                self._drain = int(cycle.scope.get("accord_drain", max(limits.max_body_bytes, 16 << 20)))
+                if self._drain <= 0:
+                    self._stop_reading()
+                else:
+                    self._arm(limits.body_timeout_seconds, "request body")
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+            if self._drain is not None:  # the refused body is over: close once the answer is out
+                self._drain = None
+                self.transport.close()
 
     return PinnedProtocol
+
+
+class _CloseGuard:
+    """The transport as a request cycle sees it: ``close()`` asks the protocol first (a graceful TLS close would
+    go on reading an unread body)."""
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self._protocol = protocol
+        self._transport = transport
+
+    def close(self) -> None:
+        self._protocol.close_requested()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
