@@ -348,3 +348,11 @@ def test_outbox_stays_bounded_under_many_concurrent_submitters_503_retry_after(n
         lost=0,
         duplicated=0,
     )
+
+
+def test_item_and_request_ids_in_paths_follow_the_one_id_grammar(net: dict[str, Any]) -> None:
+    with local_client(net["kor"]) as c:
+        for bad in ("a%00b", "x" * 129, "%C5%BFid", "-lead"):
+            assert c.get(f"/v1/items/{bad}").status_code == 422, bad
+            assert c.post(f"/v1/consent-requests/{bad}/approve", json={"officer": "o"}).status_code == 422, bad
+        assert c.get("/v1/items/no-such-item").status_code == 404
