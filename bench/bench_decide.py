@@ -12,7 +12,10 @@ UIDs (its fastest mode, style-and-performance.md §1a). Cedar cannot iterate ove
 records or search routes, so its glue precomputes a ``consent`` boolean per request and its
 policies encode each channel (direct bilaterals, and the TISA relay) explicitly; that only
 helps the peer. It returns allow/deny and policy ids, while ours returns route, markings,
-agreements and reasons with articles. Both engines' verdicts are compared on every request.
+agreements and reasons with articles. Both engines' verdicts are compared on every request; they differ
+only where Cedar's static policies cannot follow custody in time (a non-originator holder on a day no
+agreement could yet have carried the item to it: ours NOT_HELD; a return to the originator under an
+agreement that has since ended or through a blind hub: ours allowed).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ permit(principal, action == Action::"release", resource)
 when { context.day >= 20141229 &&
   ((principal == Party::"KOR" && context.recipient == Party::"JPN" && ["II", "III"].contains(resource.held_KOR)) ||
    (principal == Party::"JPN" && context.recipient == Party::"KOR" && ["GOKUHI", "HI"].contains(resource.held_JPN))) &&
-  (resource.originator == principal || resource.originator == Party::"USA") &&
+  resource.originator == principal &&
   resource.topics != [] && ["DPRK-MISSILE", "DPRK-NUCLEAR"].containsAll(resource.topics) };
 
 // Releasability and caveats (JK-R3).
@@ -80,6 +83,16 @@ unless { resource.releasable.contains(context.recipient) || resource.originator 
 @id("originator-only")
 forbid(principal, action == Action::"release", resource)
 when { resource.originator_only && resource.originator != context.recipient };
+
+// Custody (ACC-R7): a holder that is not the originator holds the item only within its releasability.
+@id("not-held")
+forbid(principal, action == Action::"release", resource)
+unless { resource.originator == principal || resource.releasable.contains(principal) };
+
+// ACC-R4: ROK Grade I is shared with no country, whatever an assumed equivalence row says.
+@id("grade-one")
+forbid(principal, action == Action::"release", resource)
+when { resource.never_released && (resource.originator != context.recipient || resource.originator != principal) };
 """
 
 
@@ -141,7 +154,8 @@ def _cedar_setup(mix: list[tuple[Label, str, str, date, tuple[Consent, ...]]]): 
             "attrs": {"originator": {"__entity": {"type": "Party", "id": lab.originator}},
                       **_held(lab), "topics": sorted(lab.topics),
                       "releasable": [{"__entity": {"type": "Party", "id": p}} for p in sorted(lab.releasable_to)],
-                      "originator_only": Caveat.ORIGINATOR_ONLY in lab.caveats},
+                      "originator_only": Caveat.ORIGINATOR_ONLY in lab.caveats,
+                      "never_released": lab.originator == "KOR" and lab.level.key == "I"},
             "parents": []}
     parties = [{"uid": {"type": "Party", "id": p}, "attrs": {}, "parents": []} for p in (*PARTIES, "GBR")]
     entities = cedarpy.Entities.from_json_str(json.dumps(parties + list(seen.values())))
@@ -212,7 +226,11 @@ def _measure(aset: AgreementSet, *, distinct: bool) -> list[Result]:
         def cold(item) -> Decision:  # type: ignore[no-untyped-def]
             # every cache emptied: the whole evaluation, every time (the worst case)
             aset.memo.clear()
+            aset.custody.clear()
+            aset.routes.clear()
             decision_mod._hop.cache_clear()
+            decision_mod._pass.cache_clear()
+            decision_mod._gate.cache_clear()
             decision_mod._protection.cache_clear()
             agreements_mod._state_at.cache_clear()
             return ours(item)

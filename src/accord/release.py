@@ -22,6 +22,7 @@ from datetime import date
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
+from accord.core.custody import Custody
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
 from accord.errors import InputError, ReleaseRefused
@@ -60,9 +61,11 @@ def decide_hop(
     at: date,
     agreements: AgreementSet,
     consents: Sequence[Consent] = (),
+    custody: Custody | None = None,
 ) -> Decision:
-    """The decision for one hop (``holder`` releasing ``label`` to ``recipient`` on ``at``)."""
-    return decide(label, holder, recipient, at, tuple(consents), agreements=agreements)
+    """The decision for one hop (``holder`` releasing ``label`` to ``recipient`` on ``at``; ``custody``: the
+    holder's custody record of the item, issue 10)."""
+    return decide(label, holder, recipient, at, tuple(consents), agreements=agreements, custody=custody)
 
 
 def label_xml_of(label: Label) -> bytes:
@@ -112,7 +115,9 @@ def plan_from_decisions(
         if d.holder != holder:
             raise InputError(f"a decision for holder {d.holder} cannot plan {holder}'s release", field="holder")
         route = tuple(d.route)
-        if relay == "rewrap" and len(route) > 2:
+        # A hub outside the releasability relays blind: never wrapped for (issue 10, ACC-R5).
+        blind = any(h.mode == "relay-blind" for h in getattr(d, "hops", ()))
+        if relay == "rewrap" and len(route) > 2 and not blind:
             # The originator seals for the next hop and asks it (signed) to re-wrap for the recipient (T-R5).
             relays.append(Relay(d.recipient, route[1:-1], route, tuple(d.agreements)))
             hops.setdefault(route[1], Hop(route[1], route[:2], tuple(d.agreements), "relay-rewrap"))

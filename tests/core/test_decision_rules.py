@@ -76,13 +76,23 @@ def test_return_to_the_originator_needs_no_releasability(aset: AgreementSet) -> 
 
 
 def test_top_secret_is_refused_under_the_jk_gsomia(aset: AgreementSet) -> None:
-    """JK-R2: only SECRET and CONFIDENTIAL equivalents cross; TISA excludes Grade I too (T-R6)."""
-    d = decide(make_label(classification="군사Ⅰ급비밀"), "KOR", "JPN", D2017, agreements=aset)
+    """JK-R2: only SECRET and CONFIDENTIAL equivalents cross; Japan's 機密 has no row in Art. 4.1."""
+    kimitsu = make_label(originator="JPN", classification="機密", rel=("KOR", "USA"))
+    d = decide(kimitsu, "JPN", "KOR", D2017, agreements=aset)
     assert not d.allowed and "LEVEL_NOT_COVERED" in denial_codes(d)
     gsomia = [r for r in d.denials if r.agreement == "jpn-kor-gsomia"]
     assert gsomia and gsomia[0].article == "Art. 4.1" and gsomia[0].rule == "JK-R2"
-    # ...while the US–ROK agreement covers it
-    assert decide(make_label(classification="군사Ⅰ급비밀"), "KOR", "USA", D2017, agreements=aset).allowed
+    # ...while the US–Japan GSOMIA covers it
+    assert decide(kimitsu, "JPN", "USA", D2017, agreements=aset).allowed
+
+
+def test_rok_grade_one_fails_closed_on_the_sourced_fact_despite_an_assumed_row(aset: AgreementSet) -> None:
+    """ACC-R4: Grade I is shared with no country [S JOONG16]; the US–ROK TOP SECRET row is assumed [I]."""
+    grade1 = make_label(classification="군사Ⅰ급비밀")
+    for recipient in ("USA", "JPN"):
+        d = decide(grade1, "KOR", recipient, D2017, agreements=aset)
+        assert not d.allowed and denial_codes(d) == {"NEVER_RELEASED"}
+        assert d.denials[0].rule == "ACC-R4" and "JOONG16" in d.denials[0].message
 
 
 def test_confidential_maps_to_the_equivalent_marking(aset: AgreementSet) -> None:
@@ -250,10 +260,12 @@ def test_protection_survives_termination_for_held_items(aset: AgreementSet) -> N
 
 
 def test_holder_without_equivalent_is_refused(aset: AgreementSet) -> None:
-    """No agreement maps ROK Grade I into Japan's scheme: JPN cannot hold it, and cannot pass it on."""
-    lab = make_label(classification="군사Ⅰ급비밀", rel=("JPN", "USA"))
-    d = decide(lab, "JPN", "USA", D2017, agreements=aset)
-    assert not d.allowed and denial_codes(d) == {"NO_EQUIVALENT"}
+    """No agreement maps ROK Grade I or 대외비 into Japan's scheme: JPN cannot hold them, nor pass them on."""
+    grade1 = make_label(classification="군사Ⅰ급비밀", rel=("JPN", "USA"))
+    assert denial_codes(decide(grade1, "JPN", "USA", D2017, agreements=aset)) == {"NEVER_RELEASED"}
+    restricted = make_label(classification="대외비", rel=("JPN", "USA"))
+    d = decide(restricted, "JPN", "USA", D2017, agreements=aset)
+    assert not d.allowed and denial_codes(d) == {"NOT_HELD"}
 
 
 # -- the decision object ---------------------------------------------------------------------

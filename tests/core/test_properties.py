@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
+from accord.core.custody import lawful_custody
 from accord.core.decision import decide
 from accord.core.labels import Label
 from accord.core.schemes import scheme_for
@@ -79,7 +80,9 @@ def test_no_release_ever_routes_to_or_through_a_party_without_an_agreement_in_fo
         for ag in covering:
             terms = ag.terms_at(at)
             assert terms.topics is None or (label.topics and label.topics <= terms.topics)
-    assert set(d.markings) == set(d.route)
+    # every party that reads the item has a marking; a hub that relays blind has none (issue 10)
+    readers = {h.to for h in d.hops if h.marking is not None} | {holder}
+    assert set(d.markings) == readers and readers <= set(d.route)
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,3 +117,66 @@ def test_an_originator_needs_no_consent(label: Label, recipient: str, at: date, 
     fresh.memo.clear()
     without = decide(label, label.originator, recipient, at, (), agreements=fresh).to_dict()
     assert with_consents == without
+
+
+@settings(max_examples=400, deadline=None)
+@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
+       agreement_sets())
+def test_no_release_reaches_a_party_outside_the_releasability_and_the_custody_chain(
+        label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet) -> None:
+    """Every party that reads the item (holder, re-wrapping hubs, recipient) is its originator or within
+    its releasability; a hub outside it only forwards the sealed item; the holder holds it lawfully."""
+    d = decide(label, holder, recipient, at, cons, agreements=aset)
+    if not d.allowed:
+        return
+    lawful = {label.originator} | set(label.releasable_to)
+    assert holder in lawful and recipient in lawful
+    if holder != label.originator:
+        assert lawful_custody(label, holder, at, agreements=aset).ok
+    for hop in d.hops:
+        if hop.marking is None:
+            assert hop.mode == "relay-blind"
+            assert hop.to not in d.markings
+        else:
+            assert hop.to in lawful
+    assert set(d.markings) <= lawful
+    if "ORIGINATOR-ONLY" in label.caveats:
+        assert recipient == label.originator
+    # a route through the originator is never an automatic release
+    if holder != label.originator and recipient != label.originator:
+        assert label.originator not in d.route
+
+
+@settings(max_examples=400, deadline=None)
+@given(labels, st.sampled_from(PARTIES), DAYS, agreement_sets())
+def test_a_return_to_the_originator_is_never_refused_while_held_lawfully(
+        label: Label, holder: str, at: date, aset: AgreementSet) -> None:
+    level = aset.schemes.level(label.originator, label.classification)
+    if holder == label.originator or level is None or holder not in aset.schemes or not aset:
+        return
+    if lawful_custody(label, holder, at, agreements=aset).ok:
+        d = decide(label, holder, label.originator, at, agreements=aset)
+        assert d.allowed, d.denials
+        assert d.markings[label.originator] == level.marking
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels, st.sampled_from(PARTIES), DAYS, DAYS, st.sampled_from(sorted(a.id for a in AGREEMENTS)),
+       st.sampled_from(["HELD", "RELEASED", "COMPROMISED", "FROZEN"]), agreement_sets())
+def test_a_return_with_a_custody_record_is_never_refused_while_held_lawfully(
+        label: Label, holder: str, received: date, at: date, agreement: str, state: str,
+        aset: AgreementSet) -> None:
+    from accord.core.custody import Custody, CustodyState
+
+    if holder == label.originator or aset.schemes.level(label.originator, label.classification) is None \
+            or holder not in aset.schemes or not aset:
+        return
+    record = Custody(label.id, label.originator, holder, agreement, label.originator, received,
+                     state=CustodyState(state))
+    if lawful_custody(label, holder, at, agreements=aset, record=record).ok:
+        d = decide(label, holder, label.originator, at, agreements=aset, custody=record)
+        assert d.allowed, d.denials
+        if state in ("COMPROMISED", "FROZEN"):
+            others = [p for p in PARTIES if p not in (holder, label.originator)]
+            for other in others:
+                assert not decide(label, holder, other, at, agreements=aset, custody=record).allowed

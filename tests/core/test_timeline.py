@@ -54,3 +54,30 @@ def test_top_secret_never_crosses_between_korea_and_japan(aset: AgreementSet) ->
     grade1 = make_label(classification="군사Ⅰ급비밀")
     for day in (date(2015, 1, 1), date(2017, 1, 1), date(2020, 1, 1), date(2026, 1, 1)):
         assert not decide(grade1, "KOR", "JPN", day, agreements=aset).allowed
+
+
+def test_custody_replay_2016_to_2023_of_a_korean_item_held_by_japan(aset: AgreementSet) -> None:
+    """One KOR item through the GSOMIA's life: received 2017, held through the 2019 crisis, returnable always;
+    onward release to the US never without Korea's consent (JK-R6); what-if the notice had run (JK-R31)."""
+    from dataclasses import replace as dc_replace
+    from datetime import UTC, datetime
+
+    from accord.core.custody import Custody, lawful_custody
+
+    item = dc_replace(make_label(topics=("NAVAL-OPS",), rel=("JPN", "USA")), created=datetime(2017, 3, 1, tzinfo=UTC))
+    sent = decide(item, "KOR", "JPN", date(2017, 3, 1), agreements=aset)
+    assert sent.allowed and sent.hops[0].mode == "direct"
+    record = Custody(item.id, "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 3, 1), item.classification,
+                     sent.marking)
+    what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
+    for day in (date(2018, 1, 1), date(2019, 9, 1), date(2019, 12, 1), date(2023, 6, 1)):
+        for agreements in (aset, what_if):
+            assert lawful_custody(item, "JPN", day, agreements=agreements, record=record).ok
+            back = decide(item, "JPN", "KOR", day, agreements=agreements, custody=record)
+            assert back.allowed and back.marking == "군사Ⅱ급비밀"
+            onward = decide(item, "JPN", "USA", day, agreements=agreements, custody=record)
+            assert not onward.allowed and onward.denials[0].rule == "JK-R6"
+    # had the notice run, nothing new crosses after 2019-11-23, yet the item goes home (JK-R31, JK-R13)
+    assert not decide(item, "KOR", "JPN", date(2019, 12, 1), agreements=what_if).allowed
+    home = decide(item, "JPN", "KOR", date(2019, 12, 1), agreements=what_if, custody=record)
+    assert {"RETURN", "SURVIVAL"} <= {r.code.value for r in home.reasons}

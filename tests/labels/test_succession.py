@@ -40,7 +40,8 @@ def test_stricter_successor_is_not_released_as_the_old_level(aset: AgreementSet)
     d = decide(STRICTER, "KOR", "JPN", date(2017, 6, 1), agreements=aset)
     assert not d.allowed
     assert d.label.classification == "군사Ⅰ급비밀"
-    assert {r.code for r in d.denials} == {Code.LEVEL_NOT_COVERED}
+    # issue 10: ROK Grade I goes to no country (ACC-R4), before any agreement's table is consulted
+    assert {r.code for r in d.denials} == {Code.NEVER_RELEASED}
     assert "군사Ⅱ급비밀" not in (d.marking or "")
 
 
@@ -160,7 +161,7 @@ def test_stricter_successor_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(get_app(), ["decide", "--label", str(f), "--from", "KOR", "--to", "JPN",
                                        "--at", "2017-06-01"])
     assert r.exit_code == 1, r.output
-    assert "LEVEL_NOT_COVERED" in r.output
+    assert "NEVER_RELEASED" in r.output  # issue 10: Grade I goes to no country (ACC-R4)
 
 
 def test_review_date_before_succession_makes_both_govern_until_the_successor_does(aset: AgreementSet) -> None:

@@ -34,7 +34,10 @@ def test_init_add_peer_submit_and_consent(tmp_path: Path) -> None:
     for a in (kor, jpn, usa):
         for b in (kor, jpn, usa):
             if a != b:
-                code, out, err = run("node", "add-peer", "--dir", str(a), "--entry", str(b / "entry.yaml"))
+                code, fp, _ = run("node", "fingerprint", "--dir", str(b))
+                code, out, err = run(
+                    "node", "add-peer", "--dir", str(a), "--entry", str(b / "entry.yaml"), "--fingerprint", fp.strip()
+                )
                 assert code == 0, err
                 assert "pinned" in out
     item = tmp_path / "item.bin"

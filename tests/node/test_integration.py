@@ -82,16 +82,26 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     wait_for(lambda: rows(usa, st.receipts, st.receipts.c.item_id == "it-2015"), what="USA stores JPN's receipt")
     for holder in (kor, usa):  # each receipt came with proof that the recipient logged the delivery
         assert rows(holder, st.receipts, st.receipts.c.item_id == "it-2015")[0]["evidence"] is not None
+    from accord.console.backend import NodeBackend  # issue 12: content is read by a registered person
+    from accord.core.people import Member
+    from accord.core.persons import Person
+
+    reader = Member(Person("jpn-reader", "JPN", "極秘", frozenset({"DPRK-MISSILE"})), name="Reader")
+    NodeBackend(load_service(jpn.dir), jpn.dir).register.add(reader, by="test")
     with local_client(jpn) as c:
         status = c.get("/v1/items/it-2015").json()
-        opened = c.get("/v1/items/it-2015/payload")
+        opened = c.get("/v1/items/it-2015/payload", headers={"Accord-Person": "jpn-reader", "Accord-Purpose": "test"})
     assert status["label"]["classification"] == "군사Ⅱ급비밀"
     assert opened.content == b"trajectory"  # JPN's own systems read it; JPN could open what USA re-wrapped
     assert "DPRK-MISSILE" in opened.headers["accord-banner"]
     from accord import NodeClient, NotFound, ReleaseRefused
+    from accord.errors import Refusal
 
     with NodeClient.for_node(jpn.dir) as sdk:  # the SDK's typed client, same answers
-        assert sdk.payload("it-2015").content == b"trajectory"
+        assert sdk.payload("it-2015", person="jpn-reader", purpose="test").content == b"trajectory"
+        with pytest.raises(Refusal) as unread:  # JK-R10: no one outside the register reads (issue 12)
+            sdk.payload("it-2015", person="nobody", purpose="test")
+        assert unread.value.details["decision"]["allowed"] is False
         assert sdk.item("it-2015")["label"]["id"] == "it-2015"
         with pytest.raises(NotFound):
             sdk.item("no-such-item")

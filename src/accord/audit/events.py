@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from accord.core.ids import MAX_ID_LENGTH
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json as _canonical_json
 
@@ -35,6 +36,7 @@ EVENT_TYPES = frozenset(
         "destruction",
         "compromise",
         "witness",  # a witness report about a partner's log (e.g. equivocation)
+        "quarantine",  # an event the format refused, set aside so that the log never stalls (issue 9)
     }
 )
 # Keys that would carry an item's content. The log holds digests only.
@@ -83,8 +85,10 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     if ev.get("type") not in EVENT_TYPES:
         raise InputError(f"type must be one of {', '.join(sorted(EVENT_TYPES))}", source="audit event", field="type")
     item = ev.get("item")
-    if not isinstance(item, str) or not item or len(item) > 256:
-        raise InputError("item must be a non-empty id of at most 256 characters", source="audit event", field="item")
+    if not isinstance(item, str) or not item or len(item) > MAX_ID_LENGTH:
+        raise InputError(
+            f"item must be a non-empty id of at most {MAX_ID_LENGTH} characters", source="audit event", field="item"
+        )
     if not isinstance(ev.get("digest"), str) or not _DIGEST.match(ev["digest"]):
         raise InputError("digest must be 'sha256:' and 64 lower-case hex digits", source="audit event", field="digest")
     at = ev.get("at")

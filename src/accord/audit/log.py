@@ -478,6 +478,10 @@ class AuditLog:
         with self.engine.connect() as conn:
             return _db_checkpoints(conn)
 
+    def checkpoints(self) -> list[tuple[int, bytes]]:
+        """The stored signed checkpoints as (size, note), by size (e.g. to prove consistency between two)."""
+        return self._checkpoint_rows()
+
     def verify(
         self, *, trusted: Sequence[Verifier] | None = None, known_checkpoints: Sequence[bytes] = ()
     ) -> VerifyReport:

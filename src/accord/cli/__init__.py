@@ -37,6 +37,9 @@ def _register() -> None:
     from accord.cli import world_cmds
 
     world_cmds.register(app)
+    from accord.cli import people_cmds
+
+    people_cmds.register(app)
 
 
 def get_app() -> typer.Typer:

@@ -207,12 +207,17 @@ def verify(
         help="A signed checkpoint seen elsewhere (witness, receipt) that the log must still contain. Repeatable.",
     ),
 ) -> None:
-    """Recompute the whole log and check every checkpoint against the trusted key(s)."""
+    """Recompute the whole log and check every checkpoint against the trusted key(s).
+
+    On a node's database, also compare the log with the node's journal: every journal event must be in the log
+    or quarantined (listed); a missing one (older than a minute) fails with exit 1.
+    """
     from accord.audit.errors import AuditIntegrityError
     from accord.audit.log import verify_database, verify_export
 
     verifiers = _vkeys(vkey)
     known_notes = [p.read_bytes() for p in known]
+    journal: dict[str, Any] | None = None
     try:
         if _is_export(source):
             rep = verify_export(source, trusted=verifiers, known_checkpoints=known_notes)
@@ -222,6 +227,9 @@ def verify(
             engine = _existing(source)
             try:
                 rep = verify_database(engine, trusted=verifiers, known_checkpoints=known_notes)
+                from accord.node.audit import compare_journal
+
+                journal = compare_journal(engine)  # a node database: its journal against its log (issue 9)
             finally:
                 engine.dispose()
     except AuditIntegrityError as e:
@@ -232,6 +240,25 @@ def verify(
         f"covered up to {rep.last_checkpoint}",
         soft_wrap=True,
     )
+    if journal is not None:
+        _report_journal(journal)
+
+
+def _report_journal(j: dict[str, Any]) -> None:
+    """The node journal compared with the log: quarantined events listed, missing ones fail (exit 1)."""
+    for q in j["quarantined"]:
+        console.print(f"quarantined: journal event {q['journal']} ({q['type']}): {q['problem']}", markup=False,
+                      soft_wrap=True)
+    extra = f", {len(j['quarantined'])} quarantined" + (f", {len(j['pending'])} pending" if j["pending"] else "")
+    if j["missing"]:
+        shown = ", ".join(str(i) for i in j["missing"][:20]) + (" …" if len(j["missing"]) > 20 else "")
+        err_console.print(
+            f"journal: {len(j['missing'])} of {j['events']} events missing from the log (journal ids {shown}){extra}",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    console.print(f"journal: every event in the log ({j['events']} journal events{extra})", soft_wrap=True)
 
 
 @audit_app.command("prove")

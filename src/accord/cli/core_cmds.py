@@ -27,9 +27,10 @@ from accord.cli._common import (
 from accord.core.access import access
 from accord.core.agreements import Agreement, AgreementSet, Event, EventType
 from accord.core.decision import Decision, decide
-from accord.core.labels import Label
+from accord.core.labels import Caveat, Label
 from accord.core.matrix import Matrix, sharing_matrix
 from accord.formats.agreement_yaml import load_agreements
+from accord.formats.custody_doc import load_custody
 from accord.formats.documents import load_person
 from accord.formats.stanag4774 import load_label
 
@@ -42,9 +43,13 @@ agreements_app = typer.Typer(help="List, show and check agreement documents.", n
 @agreements_app.command("list")
 @handles_errors
 def agreements_list(agreements: Path | None = AgreementsOpt, at: str | None = AtOpt,
+                    events: Path | None = typer.Option(None, "--events", help="Event store of signed lifecycle "
+                                                       "documents to apply (needs --roster or --keys)."),
+                    roster: Path | None = typer.Option(None, "--roster", help="Pinned trust roster directory."),
+                    keys: Path | None = typer.Option(None, "--keys", help="Ed25519 party keys file."),
                     as_json: bool = JsonOpt) -> None:
     """List the agreements and their state on a day."""
-    aset = agreements_from(agreements)
+    aset = with_events(agreements_from(agreements), events, roster, keys)
     day = parse_day(at)
     rows: list[dict[str, Any]] = []
     for ag in aset:
@@ -177,6 +182,93 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
         console.print(f"{len(aset.schemes)} national policies (SPIF): {nations}", soft_wrap=True)
 
 
+# ---------------------------------------------------------------- lifecycle documents
+
+RosterOpt = typer.Option(None, "--roster", help="Pinned trust roster directory: the parties' signing keys.")
+KeysOpt = typer.Option(None, "--keys", help="Ed25519 party keys file {PARTY: [hex public key]} (instead of "
+                       "--roster).")
+EventsOpt = typer.Option(None, "--events", help="Event store: a directory of signed lifecycle documents "
+                         "applied on top of the agreements (needs --roster or --keys).")
+
+
+def _key_source(roster: Path | None, keys: Path | None) -> Any:
+    from accord.formats.lifecycle_doc import Ed25519Keys, RosterKeys
+
+    if (roster is None) == (keys is None):
+        return fail("give the signers' keys: --roster DIR or --keys FILE (one of them)")
+    return RosterKeys.load(roster) if roster is not None else Ed25519Keys.load(keys)  # type: ignore[arg-type]
+
+
+def with_events(aset: AgreementSet, events: Path | None, roster: Path | None, keys: Path | None) -> AgreementSet:
+    """The agreements with the verified documents of an event store applied (``--events``)."""
+    if events is None:
+        return aset
+    from accord.formats.lifecycle_doc import load_store
+
+    return load_store(events, aset, _key_source(roster, keys))
+
+
+@agreements_app.command("apply-event")
+@handles_errors
+def agreements_apply_event(
+    document: Path = typer.Argument(..., help="A signed lifecycle document (YAML/JSON, docs/agreements.md)."),
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
+    events: Path | None = EventsOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Verify and show the flows it opens and closes; "
+                                 "record nothing."),
+    at: str | None = typer.Option(None, "--at", help="Day to compare the sharing matrix on (default: the day "
+                                  "the document takes effect)."),
+    agreements: Path | None = AgreementsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Verify a signed notice, suspension, withdrawal, termination, renewal or amendment; show which flows
+    it opens and closes (sharing matrix before and after); record it in the event store unless --dry-run."""
+    from accord.formats.lifecycle_doc import apply_documents, effective_day, load_document
+
+    source = _key_source(roster, keys)
+    base = agreements_from(agreements)
+    if events is not None and events.is_dir():
+        from accord.formats.lifecycle_doc import load_store
+
+        base = load_store(events, base, source)
+    doc = load_document(document, base, source)
+    after_set = apply_documents(base, [doc])
+    day = parse_day(at) if at is not None else effective_day(doc, base)
+    ag_before, ag_after = base.get(doc.agreement), after_set.get(doc.agreement)
+    assert ag_before is not None and ag_after is not None
+    from accord.core.flows import flow_changes
+
+    changes = [c.to_dict() for c in flow_changes(base, after_set, day)]
+    recorded: str | None = None
+    if not dry_run:
+        if events is None:
+            fail("--events DIR is needed to record the document (or use --dry-run)")
+        assert events is not None
+        from accord.formats.lifecycle_doc import record
+
+        recorded = str(record(read_file(document), doc, events))
+    out = {"agreement": doc.agreement, "event": {"type": doc.event.type.value, "date": doc.event.on.isoformat(),
+                                                 "by": doc.event.by, "effective": _iso(doc.event.effective)},
+           "signers": list(doc.signers), "digest": doc.digest, "compared_on": day.isoformat(),
+           "state_before": ag_before.state_at(day).message, "state_after": ag_after.state_at(day).message,
+           "flows": changes, "dry_run": dry_run, "recorded": recorded}
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"[green]verified[/green] {doc.event.type.value} of {doc.agreement} dated {doc.event.on}, "
+                  f"signed by {', '.join(doc.signers)}")
+    console.print(f"on {day}: before — {out['state_before']}; after — {out['state_after']}")
+    if not changes:
+        console.print("no flow opens or closes on that day")
+    for c in changes:
+        style = {"opens": "green", "closes": "red"}.get(c["change"], "yellow")
+        route = " → ".join(c["after"]["route"]) if c["after"]["allowed"] else ", ".join(c["after"]["denials"])
+        console.print(f"  [{style}]{c['change']}[/{style}] {c['holder']} → {c['recipient']} {c['level']} "
+                      f"({c['topic']}): {' → '.join(c['before']['route']) or 'refused'} ⇒ {route}")
+    console.print(f"recorded in {recorded}" if recorded else "[dim]dry run: nothing recorded[/dim]")
+
+
 # ---------------------------------------------------------------- decide
 
 
@@ -185,7 +277,10 @@ def print_decision(d: Decision) -> None:
     verdict = "[bold green]ALLOWED[/bold green]" if d.allowed else "[bold red]DENIED[/bold red]"
     console.print(f"{verdict} {d.holder} → {d.recipient} on {d.at}: {d.label.banner}")
     if d.route:
-        console.print("route: " + " → ".join(f"{p} ({d.markings.get(p, '?')})" for p in d.route))
+        console.print("route: " + " → ".join(f"{p} ({d.markings.get(p, 'unopened')})" for p in d.route))
+    for h in d.hops:
+        console.print(f"  hop {h.frm} → {h.to}: {h.agreement}, {h.mode}"
+                      + (f", marked {h.marking}" if h.marking else ", sealed, no marking"))
     if d.agreements:
         console.print("agreements: " + ", ".join(d.agreements))
     if d.consents_used:
@@ -200,6 +295,14 @@ def print_decision(d: Decision) -> None:
         console.print(f"      {r.message}", soft_wrap=True)
 
 
+DropEventOpt = typer.Option(None, "--drop-event", help="Hypothetical: remove an event, ID:DATE "
+                            "(e.g. jpn-kor-gsomia:2019-11-22).")
+AddEventOpt = typer.Option(None, "--add-event", help="Hypothetical: add an event, ID:DATE:TYPE[:EFFECTIVE] "
+                           "(e.g. jpn-kor-gsomia:2027-08-01:notice-of-termination).")
+CustodyOpt = typer.Option(None, "--custody", help="The holder's custody record of the item (YAML/JSON, "
+                          "docs/custody.md); default: presumed from the agreements.")
+
+
 @handles_errors
 def decide_cmd(
     label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
@@ -207,6 +310,12 @@ def decide_cmd(
     recipient: str = typer.Option(..., "--to", help="Receiving party (alpha-3)."),
     at: str | None = AtOpt,
     consent: list[Path] = typer.Option(None, "--consent", help="Consent document(s) of the originator."),
+    custody: Path | None = CustodyOpt,
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
+    events: Path | None = EventsOpt,
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -214,11 +323,20 @@ def decide_cmd(
     # Strict before anything is read: ASCII, then upper-cased (`--to uſa` never reaches USA), and the day.
     holder, recipient, _ = party_arg(holder, "--from"), party_arg(recipient, "--to"), parse_day(at)
     lab = load_label(read_file(label), source=str(label))
-    aset = agreements_from(agreements)
-    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset)
+    aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
+    record = load_custody(custody) if custody is not None else None
+    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset,
+               custody=record)
     if as_json:
-        print_json(d.to_dict())
+        out = d.to_dict()
+        if drop_event or add_event:
+            out["hypothetical"] = {"drop": list(drop_event or []), "add": list(add_event or [])}
+        print_json(out)
     else:
+        if drop_event or add_event:
+            console.print("[yellow]hypothetical agreements:[/yellow] "
+                          + ", ".join([*(f"without {e}" for e in drop_event or []),
+                                       *(f"with {e}" for e in add_event or [])]))
         print_decision(d)
     raise typer.Exit(0 if d.allowed else 1)
 
@@ -229,6 +347,9 @@ def access_cmd(
     label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
     holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
     at: str | None = AtOpt,
+    custody: Path | None = CustodyOpt,
+    purpose: str | None = typer.Option(None, "--purpose", help="The purpose of the access (JK-R7): must match "
+                                       "the purpose the item was provided for, when its custody record says one."),
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -236,7 +357,9 @@ def access_cmd(
     holder, _ = party_arg(holder, "--holder"), parse_day(at)  # strict: ASCII before upper-casing
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
-    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements))
+    record = load_custody(custody) if custody is not None else None
+    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record,
+               purpose=purpose)
     if as_json:
         print_json(d.to_dict())
     else:
@@ -245,6 +368,52 @@ def access_cmd(
         for r in d.reasons:
             console.print(f"  {'✗' if r.denies else '✓'} {r.code.value} [{r.rule or ''}] {r.message}")
     raise typer.Exit(0 if d.allowed else 1)
+
+
+# ---------------------------------------------------------------- custody
+
+
+@handles_errors
+def custody_cmd(
+    label: Path = typer.Option(..., "--label", help="Label file: Accord JSON or STANAG 4774 XML."),
+    holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
+    at: str | None = AtOpt,
+    custody: Path | None = CustodyOpt,
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
+    agreements: Path | None = AgreementsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Does a nation hold an item lawfully, under which agreement, and can it return it? Exit 0 yes, 1 no."""
+    from accord.core.custody import lawful_custody
+
+    who = party_arg(holder, "--holder")  # strict: ASCII before upper-casing
+    day = parse_day(at)
+    lab = load_label(read_file(label), source=str(label))
+    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    record = load_custody(custody) if custody is not None else None
+    if who == lab.originator:
+        fail(f"{who} is the originator of the item: it needs no custody")
+    if aset.schemes.level(lab.originator, lab.classification) is None or who not in aset.schemes:
+        d = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
+        fail(d.denials[0].message if d.denials else "unknown party or level")
+    held = lawful_custody(lab, who, day, agreements=aset, record=record)
+    back = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
+    out = {"holder": who, "originator": lab.originator, "item": lab.id, "at": day.isoformat(), "lawful": held.ok,
+           "agreement": held.agreement.id if held.agreement is not None else None,
+           "presumed": record is None, "custody": held.custody.to_dict() if held.custody is not None else None,
+           "reasons": [r.to_dict() for r in held.reasons], "return": back.to_dict()}
+    if as_json:
+        print_json(out)
+    else:
+        verdict = "[bold green]HELD LAWFULLY[/bold green]" if held.ok else "[bold red]NOT HELD LAWFULLY[/bold red]"
+        console.print(f"{verdict} by {who} on {day}: {lab.banner}")
+        for r in held.reasons:
+            console.print(f"  {'✗' if r.denies else '✓'} {r.code.value} [{r.rule}] {r.message}", soft_wrap=True)
+        if held.ok:
+            how = " → ".join(back.route) if back.allowed else "refused"
+            console.print(f"return to {lab.originator}: {how}")
+    raise typer.Exit(0 if held.ok else 1)
 
 
 # ---------------------------------------------------------------- matrix
@@ -320,16 +489,16 @@ def print_matrix(m: Matrix, title: str | None = None) -> None:
 def matrix_cmd(
     at: str | None = AtOpt,
     topic: list[str] = typer.Option(None, "--topic", help="Topic(s); default: every scoped topic and OTHER-CMI."),
-    drop_event: list[str] = typer.Option(None, "--drop-event", help="Hypothetical: remove an event, ID:DATE "
-                                         "(e.g. jpn-kor-gsomia:2019-11-22)."),
-    add_event: list[str] = typer.Option(None, "--add-event", help="Hypothetical: add an event, "
-                                        "ID:DATE:TYPE[:EFFECTIVE] (e.g. jpn-kor-gsomia:2027-08-01:"
-                                        "notice-of-termination)."),
+    drop_event: list[str] = DropEventOpt,
+    add_event: list[str] = AddEventOpt,
+    events: Path | None = EventsOpt,
+    roster: Path | None = RosterOpt,
+    keys: Path | None = KeysOpt,
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """The sharing matrix for a day: who may share what with whom, by which route, under which agreements."""
-    aset = hypothetical(agreements_from(agreements), drop_event, add_event)
+    aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     m = sharing_matrix(aset, parse_day(at), topics=[t.upper() for t in topic] if topic else None)
     for t in topic or []:  # strict: ASCII before upper-casing (`--topic dprk-miſſile` is refused, not shown)
         topic_arg(t)
@@ -378,6 +547,22 @@ def demo() -> None:
     console.rule("[bold]Hypothetical: the 2019 notice never suspended[/bold]")
     what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
     print_decision(decide(missile, "KOR", "JPN", date(2019, 12, 1), agreements=what_if))
+    console.rule("[bold]Custody (issue 10)[/bold]")
+    jp_only = _demo_label("KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {"JPN"}, "kor-demo-4")
+    us_orcon = Label(originator="USA", classification="SECRET", topics=frozenset({"DPRK-MISSILE"}),
+                     releasable_to=frozenset({"KOR", "JPN"}), caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
+                     created=datetime(2014, 1, 1, tzinfo=UTC), id="usa-demo-1")
+    custody_story: list[tuple[str, Label, str, str, date, AgreementSet]] = [
+        ("2015: a KOR item REL TO JPN only crosses the US hub sealed, unread (relay-blind)", jp_only, "KOR", "JPN",
+         date(2015, 6, 1), aset),
+        ("2017: Japan cannot route a US ORCON item to Korea through the US: that is the originator's decision",
+         us_orcon, "JPN", "KOR", date(2017, 6, 1), aset),
+        ("What-if 2020: the GSOMIA has ended, yet Japan returns Korea's item (JK-R13, JK-R31)", logistics, "JPN",
+         "KOR", date(2020, 2, 1), what_if),
+    ]
+    for title, label, holder, recipient, day, agreements in custody_story:
+        console.rule(title, style="dim")
+        print_decision(decide(label, holder, recipient, day, agreements=agreements))
     console.rule("[bold]Sharing matrix today[/bold]")
     print_matrix(sharing_matrix(aset, date.today()))
 
@@ -387,5 +572,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(agreements_app, name="agreements")
     app.command("decide")(decide_cmd)
     app.command("access")(access_cmd)
+    app.command("custody")(custody_cmd)
     app.command("matrix")(matrix_cmd)
     app.command("demo")(demo)

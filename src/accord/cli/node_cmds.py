@@ -114,6 +114,7 @@ def init(
             raise InputError("a node is already configured here", source=str(directory))
         init_node(directory, party, port=port, db=db, what_if=what_if, host=host, url=url or "")
         typer.echo(f"node {party} initialised in {directory}; give partners {directory / 'entry.yaml'}")
+        typer.echo(f"entry fingerprint (give it out of band): {_entry_fingerprint(directory)}")
 
     _run(body)
 
@@ -123,8 +124,19 @@ def add_peer(
     directory: DirOpt,
     entry: Annotated[Path | None, typer.Option(help="a partner's entry.yaml")] = None,
     roster: Annotated[Path | None, typer.Option(help="a roster file listing several partners")] = None,
+    fingerprint: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="the partner's entry fingerprint, checked out of band (printed by its `accord node init` and "
+            "`accord node fingerprint`); one per partner pinned"
+        ),
+    ] = None,
 ) -> None:
-    """Pin a partner (party, URL, TLS certificate, receipt key) in this node's roster."""
+    """Pin a partner (party, URL, TLS certificate, receipt key) in this node's roster.
+
+    Every entry must match a ``--fingerprint`` given out of band, and its party must be the party its
+    certificate and sealed roster entry name.
+    """
 
     def body() -> None:
         from accord.errors import InputError
@@ -142,11 +154,21 @@ def add_peer(
             raise InputError("give --entry or --roster")
         from accord.node.sealing import pin_entry
 
+        given = {f.strip().lower().removeprefix("sha256:") for f in fingerprint or []}
+        for p in new:  # every check before anything is pinned
+            if p.party == cfg.party:
+                continue
+            p.check_party_binding(source=f"{p.party} entry")
+            if p.entry_fingerprint not in given:
+                raise InputError(
+                    f"{p.party}: pinning needs --fingerprint (the entry's fingerprint, checked out of band with "
+                    f"{p.party}'s operators); this entry's is {p.entry_fingerprint}"
+                    if not given
+                    else f"{p.party}: the entry's fingerprint {p.entry_fingerprint} is none of those given"
+                )
         for p in new:
             if p.party == cfg.party:
                 continue
-            if not p.sealed_entry:
-                raise InputError(f"{p.party}: the entry has no sealed_entry (roster entry for sealed items)")
             fp = pin_entry(directory, p.sealed_entry, source=f"{p.party} entry")
             current.peers[p.party] = p
             typer.echo(f"pinned {p.party} at {p.url}: certificate sha256 {p.fingerprint[:16]}…, keys {fp[:16]}…")
@@ -156,6 +178,18 @@ def add_peer(
 
     with private_umask():  # the roster and trust files it writes are private whatever the umask
         _run(body)
+
+
+def _entry_fingerprint(directory: Path) -> str:
+    from accord.node.config import NodeConfig, Peer, self_entry
+
+    return Peer.from_dict(self_entry(NodeConfig.load(directory)), source="entry").entry_fingerprint
+
+
+@node_app.command("fingerprint")
+def fingerprint_cmd(directory: DirOpt) -> None:
+    """Print this node's entry fingerprint, for partners to check out of band before `add-peer`."""
+    _run(lambda: typer.echo(_entry_fingerprint(directory)))
 
 
 @node_app.command("run")
@@ -226,13 +260,17 @@ def forward(
 
 
 @node_app.command("status")
-def status(directory: DirOpt, item: Annotated[str, typer.Option(help="item id")], db: DbOpt = None) -> None:
-    """Custody of an item: label, marking, outbox, inbox, receipts."""
+def status(
+    directory: DirOpt, item: Annotated[str | None, typer.Option(help="item id")] = None, db: DbOpt = None
+) -> None:
+    """Custody of an item: label, marking, outbox, inbox, receipts. Without --item: the node's alarms
+    (audit events quarantined or waiting for the log)."""
 
     def body() -> None:
         from accord.node.wiring import load_service
 
-        _print(load_service(directory, db=db).item_status(item))
+        svc = load_service(directory, db=db, audit=False)
+        _print(svc.item_status(item) if item is not None else {"party": svc.party, "audit": svc.audit_health()})
 
     _run(body)
 

@@ -1,4 +1,8 @@
-"""Access by a person to an item held by their nation (JK-R14, JK-R15, JK-R17).
+"""Access by a person to an item held by their nation (JK-R14, JK-R15, JK-R17), rooted in custody.
+
+The nation must hold the item lawfully (:func:`accord.core.custody.lawful_custody`: the originator, or
+within the releasability and received under an agreement that could carry it, ACC-R7); a returned or
+destroyed item gives no access (JK-R13).
 
 Access needs BOTH a personnel security clearance at or above the item's equivalent level in
 the holder's scheme AND need-to-know for every topic of the item. Rank, appointment or
@@ -13,7 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 from accord.core.agreements import AgreementSet
-from accord.core.labels import Caveat, Label
+from accord.core.custody import Custody, lawful_custody
+from accord.core.labels import Label
 from accord.core.persons import Person
 
 
@@ -23,7 +28,10 @@ class AccessCode(StrEnum):
     UNKNOWN_PARTY = "UNKNOWN_PARTY"
     UNKNOWN_LEVEL = "UNKNOWN_LEVEL"
     NOT_HOLDER_NATIONAL = "NOT_HOLDER_NATIONAL"
+    OTHER_PURPOSE = "OTHER_PURPOSE"
     NOT_HELD = "NOT_HELD"
+    CUSTODY_ENDED = "CUSTODY_ENDED"
+    NEVER_RELEASED = "NEVER_RELEASED"
     NO_EQUIVALENT = "NO_EQUIVALENT"
     NO_CLEARANCE = "NO_CLEARANCE"
     UNKNOWN_CLEARANCE = "UNKNOWN_CLEARANCE"
@@ -73,7 +81,8 @@ class AccessDecision:
                 "reasons": [r.to_dict() for r in self.reasons]}
 
 
-def access(person: Person, label: Label, holder: str, at: date, *, agreements: AgreementSet) -> AccessDecision:
+def access(person: Person, label: Label, holder: str, at: date, *, agreements: AgreementSet,
+           custody: Custody | None = None, purpose: str | None = None) -> AccessDecision:
     """Decide whether ``person`` may access the item labelled ``label`` held by ``holder`` on ``at``.
 
     The item's protection does not depend on the agreement still being in force: items already
@@ -89,27 +98,31 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
     holder_scheme = agreements.schemes.get(holder)
     if holder_scheme is None or label.originator not in agreements.schemes:
         unknown = holder if holder_scheme is None else label.originator
-        return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.")
+        return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.", "ACC-R2")
     level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
         return deny(AccessCode.UNKNOWN_LEVEL,
-                    f"{label.classification!r} is not a classification of {label.originator}'s scheme.")
+                    f"{label.classification!r} is not a classification of {label.originator}'s scheme.", "ACC-R2")
     if person.nationality != holder:
         return deny(AccessCode.NOT_HOLDER_NATIONAL,
                     f"{person.id} is a {person.nationality} national; access to an item held by {holder} is "
                     f"for {holder}'s cleared officials (a foreign national needs the originator's consent).",
                     "JK-R15")
-    if holder != label.originator and Caveat.ORIGINATOR_ONLY in label.caveats:
-        return deny(AccessCode.NOT_HELD, f"The item is {label.originator} ONLY: {holder} cannot hold it.",
-                    "JK-R6")
     if holder == label.originator:
         held = level
     else:
-        found = agreements.equivalent_level(level, holder)
-        if found is None:
-            return deny(AccessCode.NO_EQUIVALENT, f"No agreement maps {level.marking} ({level.party}) into "
-                        f"{holder}'s scheme.", "JK-R4")
-        held = found[0]
+        holding = lawful_custody(label, holder, at, agreements=agreements, record=custody)
+        if not holding.ok or holding.level is None:
+            why = holding.reasons[0]
+            return deny(AccessCode(why.code.value), why.message, why.rule)
+        held = holding.level
+        if custody is not None and custody.purpose is not None and purpose != custody.purpose:
+            ag = holding.agreement
+            cite = ag.cite("purpose") if ag is not None else None
+            asked = f"for {purpose!r}" if purpose else "without stating a purpose"
+            return deny(AccessCode.OTHER_PURPOSE, f"{label.originator} provided the item for {custody.purpose!r}; "
+                        f"access {asked} needs {label.originator}'s prior written approval.",
+                        (cite.rule if cite is not None else None) or "JK-R7")
     if person.clearance is None:
         return deny(AccessCode.NO_CLEARANCE, f"{person.id} holds no personnel security clearance; rank or "
                     f"appointment alone never gives access.", "JK-R14", held.marking)

@@ -43,6 +43,7 @@ class EventType(StrEnum):
     RESUMED = "resumed"
     TERMINATED = "terminated"
     AMENDED = "amended"
+    RENEWED = "renewed"
 
 
 class Status(StrEnum):
@@ -61,7 +62,8 @@ EXCHANGE_STATES = frozenset({Status.IN_FORCE, Status.NOTICE_PENDING, Status.NOTI
 
 #: Concerns an agreement cites articles for (``citations`` in the document).
 CONCERNS = ("parties", "scope", "equivalence", "third_party", "relay", "protection", "lifecycle", "survival",
-            "marking")
+            "marking", "in_force", "release", "definition", "return", "compromise", "reclassification",
+            "reproduction", "translation", "purpose")
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +284,37 @@ class Agreement:
                 terms = ev.terms
         return terms
 
+    def change_days(self) -> tuple[date, ...]:
+        """Every day the agreement's state or terms may change (entry into force, events, expiries), sorted.
+
+        Between two consecutive change days the state is constant, so "was the agreement usable on some
+        day of a window" is answered by looking at the window's first day and the change days inside it.
+        """
+        return _change_days(self)
+
     def with_events(self, events: Iterable[Event]) -> Agreement:
         """A hypothetical copy of this agreement with another list of events."""
         ordered = tuple(sorted(events, key=lambda e: e.on))
         return replace(self, lifecycle=replace(self.lifecycle, events=ordered))
+
+
+@functools.lru_cache(maxsize=4096)
+def _change_days(agreement: Agreement) -> tuple[date, ...]:
+    life = agreement.lifecycle
+    days: set[date] = set()
+    if life.in_force is not None:
+        days.add(life.in_force)
+    for ev in life.events:
+        days.add(ev.on)
+        if ev.type is EventType.NOTICE_OF_TERMINATION:
+            if ev.effective is not None:
+                days.add(ev.effective)
+            elif life.in_force is not None:
+                days.add(life.expiry_after_notice(ev.on))
+    if life.term_years and not life.auto_renewal and life.in_force is not None:
+        for k in range(1, 2 + sum(1 for e in life.events if e.type is EventType.RENEWED)):
+            days.add(life.anniversary(life.term_years * k))
+    return tuple(sorted(days))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -309,7 +338,13 @@ def _state_at(agreement: Agreement, on: date) -> State:
             message = f"signing was aborted on {aborted[-1].on}; {message}"
         return State(Status.NOT_IN_FORCE, message)
     if life.term_years and not life.auto_renewal:
+        # A fixed term ends unless a renewal, signed before it ends, extends it by one more term.
+        terms = 1
         end = life.anniversary(life.term_years)
+        for ev in life.events:
+            if ev.type is EventType.RENEWED and ev.on < end:
+                terms += 1
+                end = life.anniversary(life.term_years * terms)
         if on >= end:
             return State(Status.TERMINATED, f"expired on {end} at the end of its term", since=end)
 
@@ -361,7 +396,8 @@ def _state_at(agreement: Agreement, on: date) -> State:
 class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
-    __slots__ = ("_by_id", "_channels", "_equivalents", "_hubs", "_parties", "memo", "schemes")
+    __slots__ = ("_by_hub", "_by_id", "_channels", "_equivalents", "_hubs", "_parties", "_spoke_of", "custody",
+                 "memo", "routes", "schemes")
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
@@ -380,22 +416,33 @@ class AgreementSet:
         self._by_id = by_id
         channels: dict[tuple[str, str], list[Agreement]] = {}
         hubs: dict[tuple[str, str], list[Agreement]] = {}
+        by_hub: dict[str, list[Agreement]] = {}
+        spoke_of: dict[str, list[Agreement]] = {}
         parties: set[str] = set()
         for ag in ordered:
             parties.update(ag.parties)
             for pair in ag.channels():
                 channels.setdefault(pair, []).append(ag)
             if ag.hub is not None:
+                by_hub.setdefault(ag.hub, []).append(ag)
                 spokes = [p for p in ag.parties if p != ag.hub]
+                for p in spokes:
+                    spoke_of.setdefault(p, []).append(ag)
                 for a in spokes:
                     for b in spokes:
                         if a != b:
                             hubs.setdefault((a, b), []).append(ag)
         self._channels = {k: tuple(v) for k, v in channels.items()}
         self._hubs = {k: tuple(v) for k, v in hubs.items()}
+        self._by_hub = {k: tuple(v) for k, v in by_hub.items()}
+        self._spoke_of = {k: tuple(v) for k, v in spoke_of.items()}
         self._parties = tuple(sorted(parties))
         #: Memo of pure decisions over this set (see :func:`accord.core.decision.decide`).
         self.memo: dict[object, Any] = {}
+        #: Memo of lawful-custody findings over this set (see :mod:`accord.core.custody`).
+        self.custody: dict[object, Any] = {}
+        #: Memo of hub-route searches per (holder, recipient, avoided party, day, topics) over this set.
+        self.routes: dict[object, Any] = {}
         self._equivalents: dict[tuple[Level, str], tuple[Level, Agreement] | None] = {}
 
     def __iter__(self) -> Iterator[Agreement]:
@@ -426,6 +473,18 @@ class AgreementSet:
     def hub_arrangements(self, a: str, b: str) -> tuple[Agreement, ...]:
         """Arrangements whose hub relays between ``a`` and ``b`` (both spokes)."""
         return self._hubs.get((a, b), ())
+
+    def arrangements_of_hub(self, hub: str) -> tuple[Agreement, ...]:
+        """Arrangements relaying through ``hub`` (multi-hub route search, T-R4)."""
+        return self._by_hub.get(hub, ())
+
+    def arrangements_as_spoke(self, party: str) -> tuple[Agreement, ...]:
+        """Arrangements with a hub in which ``party`` is a spoke."""
+        return self._spoke_of.get(party, ())
+
+    def is_hub(self, party: str) -> bool:
+        """Whether ``party`` is the hub of some arrangement."""
+        return party in self._by_hub
 
     def replace(self, agreement: Agreement) -> AgreementSet:
         """A new set with ``agreement`` in place of the one with its id."""

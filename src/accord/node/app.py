@@ -74,6 +74,9 @@ def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None 
     install_handlers(app)
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
+    from accord.console import mount_console  # issue 12: the console, for the node's own certificate
+
+    mount_console(app, service)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:

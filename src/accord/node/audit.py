@@ -43,7 +43,18 @@ _TYPES = {
     "consent_request": "consent",
     "consent_requested": "consent",
     "consent_decision": "consent",
+    "audit_quarantine": "quarantine",
+    "forged_origin": "delivery",
+    "id_refused": "delivery",
+    "consent_request_refused": "consent",
+    "access": "access",  # issue 12: a person's read (allowed or refused), a JK-R17 attestation
+    "person": "access",  # issue 12: register changes, sign-ins
+    "visit": "access",
 }
+
+#: ``events.audit_idx`` of a journal row the audit format refused: kept out of the log, its quarantine event
+#: (``audit_quarantine``, journaled after it) is in the log instead.
+QUARANTINED = -2
 
 
 _RECENT = 10_000
@@ -85,6 +96,18 @@ def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
     return ev
 
 
+def journal_health(store: st.Store) -> dict[str, int]:
+    """Journal events quarantined (the audit format refused them; all time) and still waiting for the log."""
+    from sqlalchemy import func, select
+
+    with store.engine.connect() as conn:
+        q = conn.execute(select(func.count()).select_from(st.events).where(st.events.c.audit_idx == QUARANTINED))
+        quarantined = int(q.scalar() or 0)
+        p = conn.execute(select(func.count()).select_from(st.events).where(st.events.c.audit_idx.is_(None)))
+        pending = int(p.scalar() or 0)
+    return {"quarantined": quarantined, "pending": pending}
+
+
 class AuditFeeder:
     """The audit writer of one nation: drains the journal into the audit log."""
 
@@ -110,6 +133,7 @@ class AuditFeeder:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.quarantined = 0  # events quarantined by this process (the journal keeps the total: health())
         self.reconcile()
 
     def reconcile(self) -> None:
@@ -138,19 +162,73 @@ class AuditFeeder:
                 db_events.set_audit_indices(conn, self._marks)
             self._marks = []
 
+    def _prepare(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
+        """Prepare each row; a row the audit format refuses is quarantined (issue 9: one bad event never stalls
+        the log): set aside (``audit_idx`` = :data:`QUARANTINED`) with an ``audit_quarantine`` event of its own
+        journaled in the same transaction (it reaches the log on the next pass), an ERROR log line and the
+        counter :attr:`quarantined`. Returns the good rows and their prepared events."""
+        from accord.audit.log import prepare_event
+        from accord.core.ids import is_id
+
+        good: list[dict[str, Any]] = []
+        prepared: list[Any] = []
+        bad: list[tuple[dict[str, Any], str]] = []
+        for r in rows:
+            try:
+                prepared.append(prepare_event(to_audit_event(r, self.party)))
+                good.append(r)
+            except Exception as e:
+                bad.append((r, str(e)[:300] or type(e).__name__))
+        if bad:
+            with self.store.tx() as conn:
+                for r, problem in bad:
+                    conn.execute(st.events.update().where(st.events.c.id == r["id"]).values(audit_idx=QUARANTINED))
+                    if r["type"] == "audit_quarantine":
+                        continue  # never quarantine a quarantine record in a loop
+                    item = r.get("item_id")
+                    db_events.insert_event(
+                        conn,
+                        {
+                            "type": "audit_quarantine",
+                            "item_id": item if is_id(item) else None,
+                            "body": canonical_json(
+                                {
+                                    "type": "audit_quarantine",
+                                    "node": self.party,
+                                    "quarantined_journal": int(r["id"]),
+                                    "refused_type": str(r["type"])[:32],
+                                    "refused_digest": "sha256:" + hashlib.sha256(str(r["body"]).encode()).hexdigest(),
+                                    "problem": problem,
+                                }
+                            ).decode(),
+                            "created_at": st.now(),
+                        },
+                    )
+            for r, problem in bad:
+                self.quarantined += 1
+                log.error(
+                    "%s: audit event %s (journal %s) quarantined: the audit format refuses it: %s",
+                    self.party,
+                    r["type"],
+                    r["id"],
+                    problem,
+                )
+        return good, prepared
+
     def _append_pending(self, limit: int = 2000) -> int:
         """Append the journal rows not yet in the log (the lock held). The last batch's indices may be left
         for :meth:`_settle` (the next append settles them first, so nothing is appended twice)."""
-        from accord.audit.log import prepare_event
-
         total = 0
         while True:
             self._settle()
             with self.store.engine.connect() as conn:
-                rows = db_events.pending_events(conn, limit)
-            if not rows:
+                fetched = db_events.pending_events(conn, limit)
+            if not fetched:
                 return total
-            prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
+            rows, prepared = self._prepare(fetched)
+            if not rows:
+                total += len(fetched)
+                continue
             # The log's commit takes this process's writer lock, so that it does not meet the node's
             # transactions in SQLite's busy handler (sleeps of milliseconds).
             with self.store.write_lock():
@@ -163,8 +241,12 @@ class AuditFeeder:
                     self._recent.popitem(last=False)
                 self._appended.notify_all()
             total += len(rows)
-            if len(rows) < limit:
+            if len(fetched) < limit:
                 return total
+
+    def health(self) -> dict[str, int]:
+        """The audit alarm: events quarantined (all time), events still waiting for the log, the log's size."""
+        return journal_health(self.store) | {"log_size": int(self.log.size)}
 
     def index_of(self, journal_id: int, *, timeout: float = 10.0) -> int | None:
         """The log index of journal event ``journal_id`` once it is durable in the log (None: not in time).
@@ -225,3 +307,56 @@ class AuditFeeder:
             self.flush()
         finally:
             self.log.close()
+
+
+#: Journal events younger than this may still be on their way to the log (the writer appends every
+#: ``audit_poll_seconds``); ``accord audit verify`` reports them as pending, not missing.
+PENDING_GRACE = dt.timedelta(seconds=60)
+
+
+def compare_journal(engine: Any, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """Compare a node database's journal (``events``) with its audit log (issue 9).
+
+    Every journal row must be in the log (a leaf whose ``journal`` is its id), or be quarantined (its
+    ``audit_quarantine`` leaf names it). Returns None when the database holds no node journal (a bare audit
+    database); otherwise ``{"events", "missing", "quarantined", "pending"}`` (lists of journal ids, except
+    ``events``; ``quarantined`` lists ``{"journal", "type", "problem"}``).
+    """
+    from sqlalchemy import inspect, select
+
+    from accord.audit import store as audit_store
+
+    if "events" not in inspect(engine).get_table_names():
+        return None
+    now = now or st.now()
+    in_log: set[int] = set()
+    quarantined_in_log: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for (raw,) in conn.execute(select(audit_store.leaves.c.event)).yield_per(2000):
+            try:
+                ev = json.loads(bytes(raw))
+            except ValueError:
+                continue  # the log's own verification reports a malformed leaf
+            j = ev.get("journal")
+            if isinstance(j, int):
+                in_log.add(j)
+            q = ev.get("quarantined_journal")
+            if ev.get("node_event") == "audit_quarantine" and isinstance(q, int):
+                quarantined_in_log[q] = {"journal": q, "type": ev.get("refused_type"), "problem": ev.get("problem")}
+        rows = conn.execute(select(st.events.c.id, st.events.c.audit_idx, st.events.c.created_at)).all()
+    missing: list[int] = []
+    pending: list[int] = []
+    quarantined: list[dict[str, Any]] = []
+    for jid, idx, created in rows:
+        if jid in in_log:
+            continue
+        if jid in quarantined_in_log:
+            quarantined.append(quarantined_in_log[jid])
+            continue
+        if idx is None and created is not None:
+            c = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
+            if now - c < PENDING_GRACE:
+                pending.append(int(jid))
+                continue
+        missing.append(int(jid))
+    return {"events": len(rows), "missing": missing, "quarantined": quarantined, "pending": pending}

@@ -84,6 +84,8 @@ def _raise_problem(r: httpx.Response) -> None:
     kind = str(doc.get("kind") or str(doc.get("type", "")).rsplit("/", 1)[-1]) if isinstance(doc, dict) else ""
     if kind == "release-refused":
         e: AccordError = errors.ReleaseRefused("", doc.get("decision"), detail)
+    elif kind == "read-refused":  # a person's read (issue 12)
+        e = errors.Refusal(detail, decision=doc.get("decision"))
     elif kind == "peer-refused":
         e = errors.PeerRefused(detail)
     elif kind == "not-found":
@@ -153,8 +155,11 @@ class NodeClient:
         out: dict[str, Any] = self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json()
         return out
 
-    def payload(self, item_id: str) -> Payload:
-        r = self._call("GET", f"/v1/items/{quote(item_id, safe='')}/payload")
+    def payload(self, item_id: str, *, person: str, purpose: str) -> Payload:
+        """The plaintext, read by a registered ``person`` for a stated ``purpose`` (decided and audited on the
+        node, JK-R7/R15; a refusal raises :class:`~accord.errors.Refusal` with the decision)."""
+        headers = {"Accord-Person": person, "Accord-Purpose": quote(purpose, safe="")}
+        r = self._call("GET", f"/v1/items/{quote(item_id, safe='')}/payload", headers=headers)
         return Payload(unquote(r.headers.get("accord-banner", "")), r.content)
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:

@@ -32,14 +32,17 @@ from accord.node.identity import (
 
 NODE_FILE = "node.yaml"
 ROSTER_FILE = "roster.yaml"
-_PARTY = re.compile(r"^[A-Z]{3}$")
 _URL = re.compile(r"^https://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?/?$")
 
 
 def check_party(value: object, *, source: str, field: str = "party") -> str:
-    """An ISO 3166 alpha-3 party code such as ``KOR``."""
-    if not isinstance(value, str) or not _PARTY.match(value):
+    """An ISO 3166 alpha-3 party code such as ``KOR``, exactly (no case folding, no trailing newline, no
+    look-alike: :func:`accord.core.parties.is_alpha3`)."""
+    from accord.core.parties import is_alpha3
+
+    if not is_alpha3(value):
         raise InputError(f"party must be an alpha-3 code like KOR, got {value!r}", source=source, field=field)
+    assert isinstance(value, str)
     return value
 
 
@@ -57,6 +60,58 @@ class Peer:
     @property
     def fingerprint(self) -> str:
         return cert_fingerprint(self.cert_pem.encode())
+
+    @property
+    def entry_fingerprint(self) -> str:
+        """SHA-256 over what a partner's entry pins (party, TLS certificate, receipt key, sealed-items roster
+        entry, audit key; not the URL): what operators compare out of band for ``accord node add-peer``."""
+        import hashlib
+
+        from accord.formats.canonical import canonical_json
+
+        sealed = ""
+        if self.sealed_entry:
+            from accord.sealed.keys import RosterEntry
+
+            sealed = RosterEntry.parse(self.sealed_entry.encode(), source=f"{self.party}.sealed_entry").fingerprint()
+        doc = {
+            "party": self.party,
+            "cert_sha256": self.fingerprint,
+            "receipt_key": self.receipt_key,
+            "sealed_entry_sha256": sealed,
+            "audit_vkey": self.audit_vkey,
+        }
+        return hashlib.sha256(canonical_json(doc)).hexdigest()
+
+    def check_party_binding(self, *, source: str) -> None:
+        """The entry's party is the party its certificate and its sealed roster entry name (issue 9): JPN's
+        entry relabelled ``party: USA`` is refused."""
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        cert = x509.load_pem_x509_certificate(self.cert_pem.encode())
+        cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if cns != [f"accord-node-{self.party.lower()}"]:
+            raise InputError(
+                f"the certificate is for {', '.join(cns) or 'no common name'}, not accord-node-{self.party.lower()}",
+                source=source,
+                field=f"{self.party}.cert_pem",
+            )
+        if not self.sealed_entry:
+            raise InputError(
+                "the entry has no sealed_entry (roster entry for sealed items)",
+                source=source,
+                field=f"{self.party}.sealed_entry",
+            )
+        from accord.sealed.keys import RosterEntry
+
+        se = RosterEntry.parse(self.sealed_entry.encode(), source=f"{source}: {self.party}.sealed_entry")
+        if se.party != self.party:
+            raise InputError(
+                f"the sealed roster entry is {se.party}'s, not {self.party}'s",
+                source=source,
+                field=f"{self.party}.sealed_entry",
+            )
 
     @staticmethod
     def from_dict(d: object, *, source: str) -> Peer:

@@ -11,4 +11,18 @@ from accord.errors import AccordError, Busy, Conflict, NotFound, PeerRefused, Re
 NodeError = AccordError
 Refused = ReleaseRefused
 
-__all__ = ["Busy", "Conflict", "NodeError", "NotFound", "PeerRefused", "Refused"]
+__all__ = ["Busy", "Conflict", "ForgedOrigin", "IdRefused", "NodeError", "NotFound", "PeerRefused", "Refused"]
+
+
+class ForgedOrigin(PeerRefused):
+    """An item's statement is signed by a party other than its label's originator, with no consent of the
+    originator for that holder's release (issue 9): refused, never stored or forwarded."""
+
+    kind = "forged-origin"
+
+
+class IdRefused(PeerRefused):
+    """A partner's id lies in another party's namespace or collides with an id this node already holds
+    under another originator (issue 9: ids are namespaced by the party that created them)."""
+
+    kind = "id-refused"

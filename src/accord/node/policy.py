@@ -12,6 +12,7 @@ from pathlib import Path
 
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
+from accord.core.custody import Custody
 from accord.core.decision import Decision
 from accord.core.labels import Label
 from accord.errors import LabelError
@@ -45,11 +46,17 @@ def agreements_in_force(aset: AgreementSet, a: str, b: str, at: dt.date) -> list
 
 
 def decide_release(
-    aset: AgreementSet, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent] = ()
+    aset: AgreementSet,
+    label: Label,
+    holder: str,
+    recipient: str,
+    at: dt.date,
+    consents: Sequence[Consent] = (),
+    custody: Custody | None = None,
 ) -> Decision:
     from accord.release import decide_hop  # the one enforcement point (issue 8)
 
-    return decide_hop(label, holder, recipient, at, aset, consents)
+    return decide_hop(label, holder, recipient, at, aset, consents, custody)
 
 
 def label_from_dict(d: object, *, source: str = "label") -> Label:

@@ -136,20 +136,25 @@ class PartyKeys:
         return None
 
     def public_keys(self) -> list[dict[str, str]]:
-        """Roster key records for every generation (older ones ``retired``)."""
+        """Roster key records for every generation (older ones ``retired``).
+
+        A retired signing key records when it was retired: the creation time of the next generation. It then
+        verifies only statements made before that time (:meth:`Roster.signing_key`).
+        """
         out: list[dict[str, str]] = []
         last = len(self.generations) - 1
         for i, g in enumerate(self.generations):
             status = "active" if i == last else "retired"
-            out.append(
-                {
-                    "keyid": g.sign_key_id,
-                    "use": "sign",
-                    "type": KEY_SIGN,
-                    "public": b64e(g.sign.public_raw),
-                    "status": status,
-                }
-            )
+            sign = {
+                "keyid": g.sign_key_id,
+                "use": "sign",
+                "type": KEY_SIGN,
+                "public": b64e(g.sign.public_raw),
+                "status": status,
+            }
+            if status == "retired":
+                sign["retired"] = self.generations[i + 1].created
+            out.append(sign)
             for kt in ENC_KEY_TYPES:
                 out.append(
                     {
@@ -241,6 +246,18 @@ class KeyRecord:
     type: str
     public: bytes
     status: str
+    retired: str = ""  # a retired signing key: when (UTC, ISO 8601); "" in entries made before this was kept
+
+
+def _instant(text: str, *, source: str, field: str) -> datetime:
+    """An ISO 8601 UTC time as the roster and statements write it (``2026-11-30T00:43:35Z``)."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InputError(f"not an ISO 8601 time: {text[:40]!r}", source=source, field=field) from e
+    if t.tzinfo is None:
+        raise InputError("time without a time zone", source=source, field=field)
+    return t
 
 
 @dataclass(frozen=True)
@@ -278,10 +295,20 @@ class RosterEntry:
         keys: list[KeyRecord] = []
         for i in range(len(s.list("keys", min_len=1, max_len=3000))):
             k = s.item("keys", i)
-            k.only("keyid", "use", "type", "public", "status")
+            k.only("keyid", "use", "type", "public", "status", "retired")
             use = k.str("use")
             typ = k.str("type")
             status = k.str("status")
+            retired = ""
+            if "retired" in k.obj:
+                retired = k.str("retired")
+                _instant(retired, source=source, field=f"signed.keys[{i}].retired")
+                if status != "retired" or use != "sign":
+                    raise InputError(
+                        "only a retired signing key has a retirement time",
+                        source=source,
+                        field=f"signed.keys[{i}].retired",
+                    )
             if (use, typ) not in {("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)}:
                 raise InputError(f"unknown key use/type {use}/{typ}", source=source, field=f"signed.keys[{i}]")
             if status not in ("active", "retired"):
@@ -290,7 +317,7 @@ class RosterEntry:
             kid = k.str("keyid", KEYID_RE)
             if key_id(typ, pub) != kid:
                 raise InputError("key id does not match the public key", source=source, field=f"signed.keys[{i}]")
-            keys.append(KeyRecord(kid, use, typ, pub, status))
+            keys.append(KeyRecord(kid, use, typ, pub, status, retired))
         if len({k.keyid for k in keys}) != len(keys):
             raise InputError("duplicate key id", source=source, field="signed.keys")
         for use, typ in (("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)):
@@ -370,6 +397,8 @@ class Roster:
             nk = entry.key(k.keyid)
             if nk is not None and (nk.public != k.public or nk.type != k.type or nk.use != k.use):
                 raise TrustError(f"{entry.party} v{entry.version} changes key {k.keyid}")
+            if nk is not None and k.status == "retired" and (nk.status != "retired" or nk.retired != k.retired):
+                raise TrustError(f"{entry.party} v{entry.version} revives key {k.keyid} or moves its retirement")
         try:
             entry.check_signed_by(prev.active_sign)
             entry.check_signed_by(entry.active_sign)
@@ -459,11 +488,25 @@ class Roster:
             raise TrustError(f"party {party} is not in the roster")
         return chain[-1]
 
-    def signing_key(self, party: str, kid: str) -> KeyRecord:
-        """A signing key of ``party`` by id (active or retired); anything else is untrusted."""
+    def signing_key(self, party: str, kid: str, *, at: str | None = None) -> KeyRecord:
+        """A signing key of ``party`` by id (active or retired); anything else is untrusted.
+
+        ``at``: when the signed statement says it was made (ISO 8601 UTC). A retired key verifies only what
+        predates its retirement: ``at`` must not be after the retirement time its roster entry records (both
+        to the second, so an item sealed in the second of the rotation still verifies) (issue 9). Entries
+        written before retirement times were recorded carry none; their retired keys keep verifying, as they
+        did.
+        """
         rec = self.latest(party).key(kid)
         if rec is None or rec.use != "sign":
             raise TrustError(f"signing key {kid} is not in the roster for {party}")
+        if at is not None and rec.status == "retired" and rec.retired:
+            when = _instant(at, source="statement", field="created")
+            if when > _instant(rec.retired, source="roster", field="retired"):
+                raise TrustError(
+                    f"signing key {kid} of {party} was retired at {rec.retired}; it does not verify a statement "
+                    f"made at {at}"
+                )
         return rec
 
     def encryption_key(self, party: str, suite_id: str) -> KeyRecord:

@@ -221,7 +221,8 @@ def verify_manifest(parsed: ParsedManifest, roster: Roster) -> Verified:
     info = parsed.info
     if info.signer != info.holder:
         raise InputError("the statement must be signed by the releasing holder", source=SRC, field="statement.signer")
-    rec = roster.signing_key(info.signer, info.signer_keyid)  # TrustError when not in the roster
+    # TrustError when not in the roster, or retired before the statement was made (issue 9)
+    rec = roster.signing_key(info.signer, info.signer_keyid, at=str(parsed.statement.get("created")))
     verify_signature(rec.public, parsed.signature, parsed.message)
     grants = _rewrap_grants(parsed, roster)
     _check_key_access(parsed, grants)

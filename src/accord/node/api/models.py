@@ -32,6 +32,11 @@ class ForwardRequest(_Strict):
     at: dt.date | None = None
 
 
+class CustodyRequest(_Strict):
+    state: str = Field(pattern=r"^(HELD|RETURNED|DESTROYED|COMPROMISED)$", description="the new custody state")
+    note: str = Field(default="", max_length=2000)
+
+
 class ConsentDecisionRequest(_Strict):
     officer: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=2000)
@@ -64,6 +69,7 @@ class ConsentRequestMessage(_Strict):
     recipient: Party
     label: dict[str, Any]
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    statement: str | None = Field(default=None, pattern=r"^[0-9a-f]{96}$")  # SHA-384 of the signed statement
     at: dt.date
     reasons: list[dict[str, Any]] = Field(default_factory=list)
 

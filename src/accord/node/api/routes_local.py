@@ -6,15 +6,21 @@ import base64
 import binascii
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 
 from accord.core.ids import ID_PATTERN
 from accord.errors import InputError
 from accord.node.api.deps import Any_, Local
-from accord.node.api.models import ConsentDecisionRequest, ForwardRequest, StandingConsentRequest, SubmitRequest
+from accord.node.api.models import (
+    ConsentDecisionRequest,
+    CustodyRequest,
+    ForwardRequest,
+    StandingConsentRequest,
+    SubmitRequest,
+)
 from accord.node.service import NodeService
 
 #: A path parameter in the one id grammar (accord.core.ids): anything else is 422 before a handler runs.
@@ -28,8 +34,11 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
 
     @router.get("/v1/health")
     def health(c: Any_) -> dict[str, Any]:
-        """Liveness, for any authenticated caller."""
-        return {"party": service.party, "ok": True, "caller": c.party}
+        """Liveness, for any authenticated caller; the node's own systems also see the audit alarm."""
+        out: dict[str, Any] = {"party": service.party, "ok": True, "caller": c.party}
+        if c.local:
+            out["audit"] = service.audit_health()  # quarantined / pending events (issue 9)
+        return out
 
     @router.post("/v1/items")
     def submit(req: SubmitRequest, _: Local) -> dict[str, Any]:
@@ -48,9 +57,17 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         return service.item_status(item_id)
 
     @router.get("/v1/items/{item_id}/payload", response_class=Response)
-    def payload(item_id: ItemId, _: Local) -> Response:
-        """The plaintext of a held item, opened for this nation's own systems (never logged)."""
-        label, data = service.open_item(item_id)
+    def payload(
+        item_id: ItemId,
+        _: Local,
+        person: Annotated[str, Header(alias="Accord-Person", max_length=100)],
+        purpose: Annotated[str, Header(alias="Accord-Purpose", max_length=1500)],
+    ) -> Response:
+        """The plaintext of a held item, for a registered person with a stated (percent-encoded) purpose:
+        decided by clearance and need-to-know, and audited, allowed or refused (JK-R7, JK-R15; issue 12)."""
+        from accord.console import person_read
+
+        label, data = person_read(service, item_id, person, unquote(purpose))
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
 
     @router.post("/v1/items/{item_id}/forward")
@@ -59,6 +76,11 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         out = service.forward(item_id, req.to, req.at)
         wake()
         return out.to_dict()
+
+    @router.post("/v1/items/{item_id}/custody")
+    def custody(item_id: str, req: CustodyRequest, _: Local) -> dict[str, Any]:
+        """Record a change of custody of a held item: returned, destroyed, compromised (JK-R13, JK-R26)."""
+        return service.record_custody(item_id, req.state, req.note)
 
     @router.get("/v1/consent-requests")
     def consent_list(

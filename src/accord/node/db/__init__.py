@@ -10,6 +10,7 @@ from accord.node.db.outbox import Outbox, OutboxEntry
 from accord.node.db.schema import (
     consent_requests,
     consents,
+    custody,
     events,
     inbox,
     items,
@@ -25,6 +26,7 @@ __all__ = [
     "Store",
     "consent_requests",
     "consents",
+    "custody",
     "events",
     "inbox",
     "insert_ignore_duplicate",

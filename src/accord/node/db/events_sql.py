@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, desc, select, update
 from sqlalchemy.engine import Connection
 
 from accord.node.db.schema import events
@@ -42,3 +42,17 @@ def audit_index(conn: Connection, journal_id: int) -> int | None:
     """The audit-log index recorded for journal row ``journal_id`` (None: not yet; -1: reconciled)."""
     idx = conn.execute(select(events.c.audit_idx).where(events.c.id == journal_id)).scalar()
     return None if idx is None else int(idx)
+
+
+def recent_events(
+    conn: Connection, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Journal rows, newest first, filtered by type, item and a substring of the body (at most ``limit``)."""
+    q = select(events).order_by(desc(events.c.id))
+    if type_:
+        q = q.where(events.c.type == type_)
+    if item_id:
+        q = q.where(events.c.item_id == item_id)
+    if text:
+        q = q.where(events.c.body.contains(text, autoescape=True))
+    return [dict(r) for r in conn.execute(q.limit(max(1, min(limit, 5000)))).mappings()]

@@ -25,6 +25,14 @@ def item_label_json(conn: Connection, item_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+_ITEM_LIST = select(*(c for c in items.c if c.name != "sealed")).order_by(items.c.created_at.desc())
+
+
+def list_items(conn: Connection) -> list[dict[str, Any]]:
+    """Every held item, newest first, without its sealed form."""
+    return [dict(r) for r in conn.execute(_ITEM_LIST).mappings()]
+
+
 def get_item(conn: Connection, item_id: str) -> RowMapping | None:
     return conn.execute(_ITEM, {"item_id": item_id}).mappings().first()
 

@@ -34,6 +34,26 @@ items = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Per-item custody at this node (JK-R11, issue 10): under which agreement, from whom, in which state.
+custody = Table(
+    "custody",
+    metadata,
+    Column("item_id", String(200), primary_key=True),
+    Column("originator", String(3), nullable=False),
+    Column("holder", String(3), nullable=False),
+    Column("agreement", String(64)),
+    Column("received_from", String(3)),
+    Column("received_on", String(10)),
+    Column("marking", Text),
+    Column("alternative", Text),
+    Column("state", String(16), nullable=False),
+    Column("copies", Integer, nullable=False, default=0),
+    Column("derived", Text, nullable=False, default="[]"),
+    Column("sources", Text, nullable=False, default="[]"),
+    Column("purpose", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from accord.core.parties import PARTY_NAMES
 from accord.node.config import Peer
 from accord.node.errors import PeerRefused
 from accord.node.flow.journal import Caller, Journal
@@ -17,6 +19,34 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger("accord.node")
+
+
+def id_namespace(item_id: str, known: Iterable[str]) -> str | None:
+    """The party whose namespace ``item_id`` lies in, if any (issue 9: ids are namespaced by their creator).
+
+    An id is *qualified* when it starts with a known party's code and ``-`` or ``:`` (``kor-2017-7``,
+    ``KOR:7``, the form of the ids a node generates); it then belongs to that party alone: no other party may
+    create an item with it. An unqualified id (``k1``) belongs to nobody in particular: a partner's item under
+    it is still refused when this node holds the id under another originator.
+    """
+    if len(item_id) > 4 and item_id[3] in "-:" and item_id[:3].isascii() and item_id[:3].isalpha():
+        code = item_id[:3].upper()
+        if code in known:
+            return code
+    return None
+
+
+def check_own_id(item_id: str, party: str, peers: Iterable[str]) -> None:
+    """A node's own submit may not create an id in another party's namespace (InputError, exit 2)."""
+    from accord.errors import InputError
+
+    owner = id_namespace(item_id, {party, *peers, *PARTY_NAMES})
+    if owner is not None and owner != party:
+        raise InputError(
+            f"item id {item_id} lies in {owner}'s namespace; {party} names its items with its own "
+            f"code ({party.lower()}-…)",
+            field="label.id",
+        )
 
 
 class Admission(Journal):
@@ -60,3 +90,19 @@ class Admission(Journal):
                 at=at.isoformat(),
             )
         return caller.peer
+
+    def known_parties(self) -> set[str]:
+        """Parties whose id namespaces this node knows: itself, its pinned peers, the bundled names."""
+        return {self.party, *self.roster.peers, *PARTY_NAMES}
+
+    def check_namespace(self, item_id: str, originator: str) -> None:
+        """Refuse an id in another party's namespace (:func:`id_namespace`)."""
+        owner = id_namespace(item_id, self.known_parties())
+        if owner is not None and owner != originator:
+            from accord.node.errors import IdRefused
+
+            raise IdRefused(
+                f"item id {item_id} lies in {owner}'s namespace; {originator} cannot create it",
+                item_id=item_id,
+                namespace=owner,
+            )

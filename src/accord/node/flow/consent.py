@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from accord.core.ids import check_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
 from accord.node.db import items_sql as db_items
-from accord.node.errors import Conflict, NotFound, PeerRefused
+from accord.node.errors import Conflict, IdRefused, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.journal import Caller
 from accord.node.flow.outbound import Outbound
@@ -35,27 +36,45 @@ class Consents(Outbound, Admission):
     """Consent: requests to the originator, officers' decisions, standing consents, held items released."""
 
     def receive_consent_request(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        """A holder asks this node, the originator, to approve an onward release (T-R5, JK-R6)."""
+        """A holder asks this node, the originator, to approve an onward release (T-R5, JK-R6).
+
+        Checked against what this node holds before any officer sees it (issue 9): the request id is the
+        holder's own (``cr:ITEM:HOLDER-RECIPIENT``, so no partner can take another's), the item is this node's
+        own, the label is exactly the label this node sealed, and ``statement`` (the SHA-384 of the signed
+        statement, unchanged by re-wraps and markings) is that of the item this node sent. A mismatch is
+        refused with a ``consent_request_refused`` event and never shown.
+        """
         day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
+        request_id = check_id(body.get("request_id"), field="request_id", what="consent request id")
+        item_id = check_id(body.get("item_id"), field="item_id", what="item id")
         if body.get("originator") != self.party or body.get("holder") != peer.party:
             raise PeerRefused("a consent request goes from the holder to the originator")
-        label = label_from_dict(body.get("label"))
-        if label.originator != self.party or label.id != body.get("item_id"):
-            raise InputError("the label does not match the request", field="label")
         recipient = check_party(body.get("recipient"), source="consent request", field="recipient")
+        try:
+            label = label_from_dict(body.get("label"))
+            self._check_request(request_id, item_id, peer.party, recipient, label, body.get("statement"))
+        except (InputError, PeerRefused) as e:
+            with self._tx() as conn:
+                self._event(
+                    conn,
+                    "consent_request_refused",
+                    item_id,
+                    {"request_id": request_id, "holder": peer.party, "recipient": recipient, "problem": str(e)},
+                )
+            raise
         with self._tx() as conn:
             ok = db_consents.insert_request(
                 conn,
                 {
-                    "request_id": str(body["request_id"]),
+                    "request_id": request_id,
                     "role": "incoming",
                     "item_id": label.id,
                     "originator": self.party,
                     "holder": peer.party,
                     "recipient": recipient,
                     "label_json": canonical_json(label_to_dict(label)).decode(),
-                    "digest": str(body.get("digest", "")),
+                    "digest": str(body.get("digest", ""))[:64],
                     "at_date": day.isoformat(),
                     "state": "pending",
                     "created_at": st.now(),
@@ -66,9 +85,27 @@ class Consents(Outbound, Admission):
                     conn,
                     "consent_request",
                     label.id,
-                    {"request_id": body["request_id"], "holder": peer.party, "recipient": recipient},
+                    {"request_id": request_id, "holder": peer.party, "recipient": recipient},
                 )
-        return {"request_id": body["request_id"], "state": "pending"}
+        return {"request_id": request_id, "state": "pending"}
+
+    def _check_request(
+        self, request_id: str, item_id: str, holder: str, recipient: str, label: Any, statement: object
+    ) -> None:
+        if label.originator != self.party or label.id != item_id:
+            raise InputError("the label does not match the request", field="label")
+        if request_id != f"cr:{item_id}:{holder}-{recipient}":
+            raise IdRefused(f"consent request id {request_id} is not {holder}'s request for {item_id}")
+        with self.store.engine.connect() as conn:
+            row = db_items.get_item(conn, item_id)
+        if row is None or row["origin"] != "local":
+            raise InputError(f"{self.party} originated no item {item_id}", field="item_id")
+        if json.loads(row["label_json"]) != label_to_dict(label):
+            raise InputError(f"the label differs from the label {self.party} gave item {item_id}", field="label")
+        if not isinstance(statement, str):
+            raise InputError("the request must carry the digest of the item's signed statement", field="statement")
+        if self.sealer.verify(bytes(row["sealed"])).statement_digest != statement:
+            raise InputError(f"the statement digest is not that of the item {self.party} sent", field="statement")
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
         where = [st.consent_requests.c.state == state] if state else []
@@ -174,7 +211,7 @@ class Consents(Outbound, Admission):
         """The originator answered our request: record it, and pass the item on if approved."""
         day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
-        request_id = str(body.get("request_id"))
+        request_id = check_id(body.get("request_id"), field="request_id", what="consent request id")
         with self._tx() as conn:
             row = _consent_request(conn, request_id, "outgoing")
             if row["originator"] != peer.party:

@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from accord.core.custody import Custody
+from accord.core.ids import check_id
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
+from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
-from accord.node.errors import Busy, Conflict, PeerRefused
+from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
 from accord.node.flow.outbound import Outbound
@@ -48,6 +51,16 @@ class Inbound(Outbound, Admission):
         """
         try:
             out, journal_id = self._receive_delivery(caller, env)
+        except (ForgedOrigin, IdRefused) as e:  # the partner's attack is on the custody trail (and logged)
+            log.warning("%s: refused a delivery from %s: %s", self.party, caller.party, e)
+            with self._tx() as conn:
+                self._event(
+                    conn,
+                    "forged_origin" if isinstance(e, ForgedOrigin) else "id_refused",
+                    str(env.get("item_id")),
+                    {"sender": caller.party, **{k: v for k, v in e.details.items() if k != "item_id"}},
+                )
+            raise
         except DBIntegrityError as e:  # a concurrent delivery of the same item won the unique key
             raise Busy("the same delivery is being stored concurrently; retry") from e
         evidence = self._evidence(journal_id)
@@ -71,7 +84,10 @@ class Inbound(Outbound, Admission):
     def _receive_delivery(self, caller: Caller, env: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
         day = self.resolve_at(env.get("at"), inbound=True)
         peer = self.admit(caller, day)
-        item_id = str(env["item_id"])
+        item_id = check_id(env.get("item_id"), field="item_id", what="item id")  # one id grammar (issue 9)
+        idem = env.get("idem_key", "")
+        if not isinstance(idem, str) or len(idem) > 300 or not (idem.isascii() and idem.isprintable()):
+            raise InputError("idempotency key must be printable ASCII of at most 300 characters", field="idem_key")
         if env.get("sender") != peer.party:
             raise PeerRefused("the envelope's sender is not the authenticated peer")
         final = check_party(env.get("final_recipient"), source="delivery", field="final_recipient")
@@ -104,6 +120,7 @@ class Inbound(Outbound, Admission):
                 raise work.failure
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
+            self._check_id_clash(conn, item_id, label)
             self._journal_decision(conn, label, d, "inbound")
             if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
@@ -144,6 +161,12 @@ class Inbound(Outbound, Admission):
                     "created_at": st.now(),
                 },
             )
+        if label.originator != self.party and work.decision is not None:  # custody (JK-R11, JK-R19)
+            d = work.decision
+            first = d.agreements[0] if d.agreements else None
+            under = next((h.agreement for h in d.hops if h.to == self.party), first)
+            record = Custody(item_id, label.originator, self.party, under, sender, day, label.classification, marking)
+            db_custody.insert_custody(conn, record)
         received_at = st.now()
         receipt = {
             "v": 1,
@@ -178,6 +201,22 @@ class Inbound(Outbound, Admission):
         )
         return receipt, sig, journal_id
 
+    def _check_id_clash(self, conn: Connection, item_id: str, label: Label) -> None:
+        """A partner's item never takes the id of an item held here under another originator or label (an own
+        item above all): refused, never receipted "stored" with its content discarded (issue 9)."""
+        row = db_items.get_item(conn, item_id)
+        if row is None:
+            return
+        if row["origin"] == "local" or row["originator"] != label.originator:
+            raise IdRefused(
+                f"item id {item_id} is already held here as {row['originator']}'s item",
+                item_id=item_id,
+                held_originator=row["originator"],
+                claimed_originator=label.originator,
+            )
+        if json.loads(row["label_json"]) != label_to_dict(label):
+            raise IdRefused(f"item {item_id} is already held here under another label", item_id=item_id)
+
     def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
         if conn is not None:
             return db_items.prior_delivery(conn, item_id, sender)
@@ -197,6 +236,8 @@ class Inbound(Outbound, Admission):
             if label.id != item_id:
                 raise IntegrityError()
             w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
+            self._check_origin(opened.signer, label, final, day, w.carried)
+            self.check_namespace(item_id, label.originator)
             # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
             w.label = label
             w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
@@ -214,6 +255,33 @@ class Inbound(Outbound, Admission):
         except Exception as e:  # re-raised in the transaction
             w.failure = e
         return w
+
+    def _check_origin(
+        self, signer: str, label: Label, final: str, day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]
+    ) -> None:
+        """The signer of an item's statement is its label's originator, or a holder re-releasing it under the
+        originator's signed consent for exactly this release, carried with it (issue 9; T-R5, JK-R6).
+
+        A hub's re-wrap keeps the originator's statement (and signature) unchanged, so relayed items pass the
+        first test; only a holder's own statement needs the consent.
+        """
+        if signer == label.originator:
+            return
+        for c, _ in carried:
+            if (
+                c.originator == label.originator
+                and c.holder == signer
+                and c.recipient in (self.party, final)
+                and c.granted <= day <= c.until
+                and (c.item == label.id or (c.item is None and c.standing and set(label.topics) <= set(c.topics)))
+            ):
+                return
+        raise ForgedOrigin(
+            f"item {label.id} is signed by {signer} but its label names originator {label.originator}, "
+            f"and no consent of {label.originator} for {signer}'s release comes with it",
+            signer=signer,
+            originator=label.originator,
+        )
 
 
 @dataclass

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
+from accord.core.custody import Custody
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -114,6 +115,11 @@ class Journal:
         row = {"type": type_, "item_id": item_id, "body": canonical_json(record).decode(), "created_at": st.now()}
         return insert_event(conn, row)
 
+    def journal_event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
+        """Journal an event of another part of the node (people register, a person's read: issue 12) in
+        ``conn``'s transaction; it reaches the audit log with the node's own events."""
+        return self._event(conn, type_, item_id, body)
+
     def _decide(
         self,
         conn: Connection,
@@ -124,8 +130,9 @@ class Journal:
         consents: Sequence[Consent],
         *,
         context: str,
+        custody: Custody | None = None,
     ) -> Decision:
-        d = self._decision(label, holder, recipient, at, consents)
+        d = self._decision(label, holder, recipient, at, consents, custody)
         self._journal_decision(conn, label, d, context)
         return d
 
@@ -138,10 +145,16 @@ class Journal:
         )
 
     def _decision(
-        self, label: Label, holder: str, recipient: str, at: dt.date, consents: Sequence[Consent]
+        self,
+        label: Label,
+        holder: str,
+        recipient: str,
+        at: dt.date,
+        consents: Sequence[Consent],
+        custody: Custody | None = None,
     ) -> Decision:
         """The decision alone (pure: no I/O), logged when refused; the caller journals it in its transaction."""
-        d = decide_release(self.agreements, label, holder, recipient, at, consents)
+        d = decide_release(self.agreements, label, holder, recipient, at, consents, custody)
         if not d.allowed:
             log.info(
                 "%s: release %s %s->%s on %s refused: %s",

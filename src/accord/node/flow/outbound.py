@@ -10,14 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from accord.core.custody import CustodyState
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex
 from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
+from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound
+from accord.node.flow.admission import check_own_id
 from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
 from accord.node.flow.signing import Signing
 from accord.node.policy import (
@@ -48,6 +51,8 @@ class Outbound(Signing):
                 f"this node releases {self.party}'s items; a held item is forwarded instead",
                 field="label.originator",
             )
+        if label.id is not None:  # ids are namespaced by their creator (issue 9)
+            check_own_id(label.id, self.party, self.roster.peers)
         if label.id is None:
             import dataclasses
 
@@ -201,6 +206,23 @@ class Outbound(Signing):
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
         return Forwarded(item_id, outcome, d.to_dict())
 
+    def record_custody(self, item_id: str, state: str, note: str = "") -> dict[str, Any]:
+        """An officer records a change of custody of an item held here: RETURNED or DESTROYED (JK-R13),
+        COMPROMISED (a loss or compromise, even possible: JK-R26), or HELD again; journaled (JK-R11)."""
+        try:
+            target = CustodyState(state)
+        except ValueError:
+            known = ", ".join(s.value for s in CustodyState)
+            raise InputError(f"state must be one of {known}", field="state") from None
+        with self._recorded_tx(item_id, "custody") as conn:
+            rec = db_custody.get_custody(conn, item_id)
+            if rec is None:
+                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
+            new = rec.to(target)  # CustodyError (an InputError) for a change not allowed
+            db_custody.set_custody_state(conn, item_id, new.state)
+            self._event(conn, "custody", item_id, {"from": rec.state.value, "to": new.state.value, "note": note})
+        return new.to_dict()
+
     def _relay_or_hold(
         self,
         conn: Connection,
@@ -217,9 +239,12 @@ class Outbound(Signing):
         ``item``: the verified form of ``sealed`` when the caller has it (an inbound hop: no second check).
         """
         pairs = carried + self._held_consents(conn, self.party)
-        d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay")
+        held = db_custody.get_custody(conn, item_id) if label.originator != self.party else None
+        d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay", custody=held)
         if d.allowed:
             self._relay(conn, d, item_id, sealed, to, day, pairs, item)
+            if held is not None and held.state is CustodyState.HELD:
+                db_custody.set_custody_state(conn, item_id, CustodyState.RELEASED)
             return "relayed", d
         if d.awaiting_consent:
             self._hold(conn, d, label, item_id, sealed, to, day)
@@ -268,6 +293,7 @@ class Outbound(Signing):
                 "recipient": to,
                 "label": label_to_dict(label),
                 "digest": sha256_hex(sealed),
+                "statement": self.sealer.verify(sealed).statement_digest,  # checked by the originator (issue 9)
                 "at": day.isoformat(),
                 "reasons": [r.to_dict() for r in d.denials],
             }

@@ -6,10 +6,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from accord.node import db as st
+from accord.node.db import events_sql, items_sql
 from accord.node.errors import NotFound
 from accord.node.flow.journal import Journal
 from accord.node.policy import (
     Label,
+    label_from_dict,
 )
 
 if TYPE_CHECKING:
@@ -27,7 +29,9 @@ class Reads(Journal):
         out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
         inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
+        held = self.store.rows(st.custody, st.custody.c.item_id == item_id)
         return {
+            "custody": _custody_row(held[0]) if held else None,
             "item_id": item_id,
             "origin": it["origin"],
             "sender": it["sender"],
@@ -64,3 +68,28 @@ class Reads(Journal):
         opened = self.sealer.open(bytes(rows[0]["sealed"]))
         assert opened.label is not None and opened.payload is not None  # checked by the sealer
         return opened.label, opened.payload
+
+    def held_items(self) -> list[dict[str, Any]]:
+        """Every held item (sent or received), newest first: its row without the sealed form."""
+        with self.store.engine.connect() as conn:
+            return items_sql.list_items(conn)
+
+    def item_label(self, item_id: str) -> tuple[Label, str]:
+        """A held item's label and the digest of its sealed form, without opening it."""
+        with self.store.engine.connect() as conn:
+            row = items_sql.get_item(conn, item_id)
+        if row is None:
+            raise NotFound(f"no item {item_id}")
+        return label_from_dict(json.loads(row["label_json"])), str(row["digest"])
+
+    def journal_events(
+        self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Journal events, newest first (see :func:`accord.node.db.events_sql.recent_events`)."""
+        with self.store.engine.connect() as conn:
+            return events_sql.recent_events(conn, type_=type_, item_id=item_id, text=text, limit=limit)
+
+
+def _custody_row(row: dict[str, Any]) -> dict[str, Any]:
+    """This node's custody record of an item, as JSON (issue 10)."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k != "updated_at"}

@@ -16,8 +16,20 @@ if TYPE_CHECKING:
     pass
 
 
+#: The fields of a delivery receipt (``inbound._store_delivery``), no more, no fewer.
+RECEIPT_KEYS = frozenset({"v", "item_id", "digest", "sender", "recipient", "received_at"})
+
+
 class Receipts(Journal):
     """Receipts: a partner's signed acknowledgement (and audit evidence) closes an outbox message."""
+
+    def audit_health(self) -> dict[str, int]:
+        """The audit alarm (issue 9): events quarantined and waiting for the log (``node status``, health)."""
+        from accord.node.audit import journal_health
+
+        if self.feeder is not None:
+            return self.feeder.health()
+        return journal_health(self.store)
 
     def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
@@ -37,6 +49,10 @@ class Receipts(Journal):
                 "sender": self.party,
             }
             if any(receipt.get(k) != v for k, v in expect.items()):
+                raise IntegrityError()
+            # Exactly the receipt's fields, whatever the signature covers: an extra key (e.g. `payload`) would
+            # be stored and journaled as the partner wrote it (issue 9).
+            if set(receipt) != RECEIPT_KEYS or receipt.get("v") != 1 or not isinstance(receipt.get("received_at"), str):
                 raise IntegrityError()
             evidence = answer.get("evidence")
             checked = None

@@ -1,0 +1,213 @@
+"""What the console needs from a node (:class:`Backend`), and the adapter over today's node service.
+
+The console depends on this protocol only, so that the node's internals can change: after a restructure
+only :class:`NodeBackend` is adapted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from accord.core.agreements import AgreementSet
+from accord.core.labels import Label
+from accord.people.register import Register
+
+if TYPE_CHECKING:
+    from accord.node.service import NodeService
+
+
+class Backend(Protocol):
+    """The node as the console sees it."""
+
+    party: str
+    agreements: AgreementSet
+    register: Register
+
+    def today(self) -> dt.date:
+        """The node's day (UTC)."""
+        ...
+
+    def items(self) -> list[dict[str, Any]]:
+        """Held items: item_id, origin (local|received), sender, label (dict), marking, created_at."""
+        ...
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        """One item's custody: label, marking, alternative label, outbox, inbox, receipts (NotFound)."""
+        ...
+
+    def item_label(self, item_id: str) -> tuple[Label, str]:
+        """The item's label and the digest of its sealed form (NotFound)."""
+        ...
+
+    def open_payload(self, item_id: str) -> bytes:
+        """The plaintext; only called once a person's read was allowed and journaled."""
+        ...
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """Messages sent or to send."""
+        ...
+
+    def events(self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None,
+               limit: int = 200) -> list[dict[str, Any]]:
+        """Journal events, newest first: id, type, item_id, body (dict), created_at, audit_idx."""
+        ...
+
+    def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Consent requests (role incoming: ours to decide; outgoing: ours to originators)."""
+        ...
+
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+        """The originator's officer approves or denies a holder's request."""
+        ...
+
+    @contextmanager
+    def journal_tx(self) -> Iterator[Connection]:
+        """A transaction of the node's database whose journal events reach the audit log once committed."""
+        ...
+
+    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
+        """Write one journal event in ``conn``'s transaction."""
+        ...
+
+    def audit_verify(self, index: int | None = None) -> dict[str, Any]:
+        """Verify the audit log: size, root, checkpoints, consistency, and an inclusion proof of ``index``."""
+        ...
+
+    def audit_export(self, path: Path) -> int:
+        """Export the audit log (JSON lines); returns the number of events."""
+        ...
+
+
+class NodeBackend:
+    """:class:`Backend` over :class:`accord.node.service.NodeService`."""
+
+    def __init__(self, service: NodeService, directory: Path | None = None) -> None:
+        self.service = service
+        self.party = service.party
+        self.agreements = service.agreements
+        self.directory = directory if directory is not None else getattr(service.cfg, "dir", None)
+        self.register = Register(service.store.engine, self._plain_tx, self.journal, service.party)
+
+    @contextmanager
+    def _plain_tx(self) -> Iterator[Connection]:
+        with self.service.store.tx() as conn:
+            yield conn
+        self.service.flush_audit()
+
+    journal_tx = _plain_tx
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(dt.UTC).date()
+
+    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
+        self.service.journal_event(conn, type_, item_id, body)
+
+    def items(self) -> list[dict[str, Any]]:
+        return [{
+            "item_id": r["item_id"], "origin": r["origin"], "sender": r["sender"],
+            "label": json.loads(r["label_json"]), "marking": r["marking"], "created_at": r["created_at"],
+        } for r in self.service.held_items()]
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        return self.service.item_status(item_id)
+
+    def item_label(self, item_id: str) -> tuple[Label, str]:
+        return self.service.item_label(item_id)
+
+    def open_payload(self, item_id: str) -> bytes:
+        return self.service.open_item(item_id)[1]
+
+    def outbox(self) -> list[dict[str, Any]]:
+        rows = self.service.store.outbox_rows()
+        return [{k: v for k, v in r.items() if k != "body"} for r in rows]
+
+    def events(self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None,
+               limit: int = 200) -> list[dict[str, Any]]:
+        rows = self.service.journal_events(type_=type_, item_id=item_id, text=text, limit=limit)
+        return [{"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": json.loads(r["body"]),
+                 "created_at": r["created_at"], "audit_idx": r["audit_idx"]} for r in rows]
+
+    def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+        return self.service.consent_requests(state)
+
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+        out = self.service.decide_consent(request_id, approve, officer, reason)
+        courier = self.service.courier
+        if courier is not None and hasattr(courier, "wake"):
+            courier.wake()
+        return out
+
+    @contextmanager
+    def _audit_log(self) -> Iterator[Any]:
+        """The node's audit log: the writer's own (after a flush) when this process is the audit writer, else
+        a read-only view opened for this call (e.g. ``accord console serve`` beside ``accord node run``)."""
+        feeder = self.service.feeder
+        if feeder is not None:
+            feeder.flush()
+            yield feeder.log
+            return
+        from accord.audit.log import AuditLog
+        from accord.node.audit import origin
+
+        log = AuditLog(self.service.store.url, origin=origin(self.party))
+        try:
+            yield log
+        finally:
+            log.close()
+
+    def audit_verify(self, index: int | None = None) -> dict[str, Any]:
+        from accord.audit.note import parse_vkey
+
+        vkey_file = self.directory / "audit.vkey" if self.directory else None
+        if vkey_file is None or not vkey_file.exists():
+            return {"available": False, "problems": ["no audit.vkey in the node directory"]}
+        verifiers = [parse_vkey(vkey_file.read_text().strip())]
+        with self._audit_log() as log:
+            return self._verify(log, verifiers, index)
+
+    @staticmethod
+    def _verify(log: Any, verifiers: list[Any], index: int | None) -> dict[str, Any]:
+        from accord.audit.errors import AuditIntegrityError
+        from accord.audit.log import check_consistent
+        from accord.audit.merkle import leaf_hash, verify_inclusion
+        from accord.audit.note import open_checkpoint
+
+        out: dict[str, Any] = {"available": True, "origin": log.origin}
+        try:
+            rep = log.verify(trusted=verifiers)
+            out.update(ok=rep.ok, size=rep.size, root=rep.root.hex(), checkpoints=rep.checkpoints_verified,
+                       last_checkpoint=rep.last_checkpoint, problems=list(rep.problems))
+        except AuditIntegrityError as e:
+            out.update(ok=False, size=log.size, problems=[str(p) for p in e.problems])
+            return out
+        latest = log.checkpoint_at(rep.last_checkpoint) if rep.last_checkpoint else None
+        if latest is None:
+            return out
+        cp, _ = open_checkpoint(latest, verifiers, origin=log.origin)
+        out["checkpoint"] = latest.decode()
+        if cp.size > log.size:  # a reader opened before the writer's latest batch: prove against what it holds
+            return out
+        # consistency: the first non-empty signed checkpoint against the latest
+        rows = log.checkpoints()
+        first = next(((s, n) for s, n in rows if 0 < s < cp.size), None)
+        if first is not None:
+            proof = log.consistency_proof(first[0], cp.size)
+            out["consistency"] = {"old": first[0], "new": cp.size, "proof": [h.hex() for h in proof],
+                                  "ok": check_consistent(first[1], latest, proof, verifiers)}
+        if index is not None and 0 <= index < cp.size:
+            proof = log.inclusion_proof(index, cp.size)
+            lh = leaf_hash(log.event(index))
+            out["inclusion"] = {"index": index, "size": cp.size, "leaf": lh.hex(), "proof": [h.hex() for h in proof],
+                                "ok": verify_inclusion(lh, index, cp.size, proof, cp.root_hash)}
+        return out
+
+    def audit_export(self, path: Path) -> int:
+        with self._audit_log() as log:
+            return int(log.export(path))

@@ -1,0 +1,166 @@
+"""Signed custody notices: what travels between nodes about an item's life (``docs/decisions.md``).
+
+Kinds, and who must sign:
+
+- ``reclassification`` (JK-R12), ``freeze`` / ``unfreeze`` (JK-R26): the **originator**;
+- ``compromise`` (a stage of SUSPECTED → NOTIFIED → INVESTIGATING → REPORTED, JK-R26), ``returned`` /
+  ``destroyed`` (JK-R13): the **holder** reporting to the originator;
+- ``acknowledgement`` of a notice (by its SHA-256 digest): the **holder** that received it.
+
+The signed bytes are ``"accord-custody-notice/v1\\0" ‖ canonical JSON`` of the notice without its signatures;
+keys come from the same sources as lifecycle documents (:mod:`accord.formats.lifecycle_doc`). A notice that
+is malformed, unsigned, signed by the wrong nation or not verifying raises :class:`NoticeError`
+(``SOURCE: FIELD: what``) and is applied to nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from accord.core.custody import Custody, CustodyError, CustodyState, IncidentState, reclassify_all
+from accord.core.labels import Label
+from accord.core.parties import is_alpha3, is_text
+from accord.errors import InputError
+from accord.formats._dates import document_day
+from accord.formats.canonical import canonical_json
+from accord.formats.lifecycle_doc import KeySource, _jsonable
+
+FORMAT = "accord-custody-notice/1"
+DS_NOTICE = b"accord-custody-notice/v1\x00"
+BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze"})
+BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement"})
+_KEYS = {"format", "kind", "item", "originator", "holder", "date", "classification", "stage", "acknowledges",
+         "note", "signatures"}
+
+
+class NoticeError(InputError):
+    """A custody notice is malformed or wrongly signed; nothing was applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A verified custody notice."""
+
+    kind: str
+    item: str
+    originator: str
+    holder: str | None
+    on: date
+    signer: str
+    digest: str
+    classification: str | None = None
+    stage: IncidentState | None = None
+    acknowledges: str | None = None
+    note: str = ""
+
+
+def notice_bytes(body: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers."""
+    return DS_NOTICE + canonical_json({k: v for k, v in _jsonable(dict(body)).items() if k != "signatures"})
+
+
+def sign_notice(body: Mapping[str, Any], party: str, keyid: str, sign: Any) -> dict[str, Any]:
+    """``body`` signed by ``party`` (``sign(message) -> bytes``)."""
+    doc: dict[str, Any] = _jsonable(dict(body))
+    doc["signatures"] = [{"party": party, "keyid": keyid, "sig": base64.b64encode(sign(notice_bytes(doc))).decode()}]
+    return doc
+
+
+def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
+    """Check a parsed notice: form, signer's role and signature. Raises :class:`NoticeError`."""
+
+    def err(field: str, message: str) -> NoticeError:
+        return NoticeError(message, source=source, field=field)
+
+    if not isinstance(data, Mapping):
+        raise err("(notice)", "a custody notice is a mapping of fields")
+    unknown = sorted(str(k) for k in data if k not in _KEYS)
+    if unknown:
+        raise err("(notice)", f"unknown field(s) {', '.join(unknown)}")
+    if data.get("format") != FORMAT:
+        raise err("format", f"expected {FORMAT!r}")
+    kind = data.get("kind")
+    if kind not in BY_ORIGINATOR | BY_HOLDER:
+        raise err("kind", f"expected one of {', '.join(sorted(BY_ORIGINATOR | BY_HOLDER))}")
+    item, originator, holder = data.get("item"), data.get("originator"), data.get("holder")
+    if not is_text(item):
+        raise err("item", "expected the item id")
+    if not is_alpha3(originator):
+        raise err("originator", "expected an ISO 3166 alpha-3 code")
+    if kind in BY_HOLDER and (not is_alpha3(holder) or holder == originator):
+        raise err("holder", "expected the holder's alpha-3 code (not the originator)")
+    on = document_day(data.get("date"), source=source, field="date", error=NoticeError)
+    assert on is not None
+    classification = data.get("classification")
+    if (kind == "reclassification") != (classification is not None) or (
+            classification is not None and not is_text(classification)):
+        raise err("classification", "a reclassification carries the new classification, and only it does")
+    stage: IncidentState | None = None
+    if kind == "compromise":
+        try:
+            stage = IncidentState(str(data.get("stage")))
+        except ValueError:
+            raise err("stage", f"expected one of {', '.join(s.value for s in IncidentState)}") from None
+    elif "stage" in data:
+        raise err("stage", "only a compromise report has a stage")
+    ack = data.get("acknowledges")
+    if (kind == "acknowledgement") != (ack is not None) or (
+            ack is not None and (not isinstance(ack, str) or len(ack) != 64)):
+        raise err("acknowledges", "an acknowledgement names the SHA-256 digest (hex) of the notice it answers")
+    sigs = data.get("signatures")
+    if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
+        raise err("signatures", "a custody notice carries exactly one signature")
+    sig = sigs[0]
+    signer = originator if kind in BY_ORIGINATOR else holder
+    if sig.get("party") != signer:
+        role = "the originator" if kind in BY_ORIGINATOR else "the holder"
+        raise err("signatures[0].party", f"a {kind} is signed by {role} {signer}, not {sig.get('party')!r}")
+    try:
+        raw_sig = base64.b64decode(str(sig.get("sig")), validate=True)
+        message = notice_bytes(data)
+    except (binascii.Error, ValueError, TypeError):
+        raise err("signatures[0]", "malformed signature or value") from None
+    if not is_text(sig.get("keyid")) or not keys.verify(str(signer), str(sig.get("keyid")), raw_sig, message):
+        raise err("signatures[0].sig", f"the signature of {signer} does not verify")
+    note = data.get("note", "")
+    return Notice(str(kind), str(item), str(originator), None if holder is None else str(holder), on, str(signer),
+                  hashlib.sha256(message).hexdigest(), classification, stage, ack,
+                  note if isinstance(note, str) else "")
+
+
+def apply_notice(notice: Notice, records: Sequence[Custody], labels: dict[str, Label]
+                 ) -> tuple[list[Custody], dict[str, Label]]:
+    """The records and labels after a verified notice (the item and, for the originator's notices, every
+    item derived from it). Raises :class:`CustodyError` for a change the state machine refuses."""
+    out = list(records)
+    if notice.kind == "reclassification":
+        assert notice.classification is not None
+        return out, reclassify_all(labels, out, notice.item, notice.originator, notice.classification)
+    if notice.kind in ("freeze", "unfreeze"):
+        from accord.core.custody import freeze, notice_targets
+
+        if notice.kind == "freeze":
+            return freeze(out, notice.item, by=notice.originator), labels
+        ids = {t.item for t in notice_targets(out, notice.item, notice.originator)}
+        return [r.to(CustodyState.HELD) if r.item in ids and r.state is CustodyState.FROZEN else r
+                for r in out], labels
+    target = {"compromise": CustodyState.COMPROMISED, "returned": CustodyState.RETURNED,
+              "destroyed": CustodyState.DESTROYED}.get(notice.kind)
+    if target is None:  # an acknowledgement changes no record
+        return out, labels
+    found = False
+    for i, r in enumerate(out):
+        if r.item == notice.item and r.holder == notice.holder:
+            found = True
+            if target is CustodyState.COMPROMISED and r.state in (CustodyState.COMPROMISED, CustodyState.FROZEN):
+                continue  # later stages of the same incident: already no release
+            out[i] = r.to(target)
+    if not found:
+        raise CustodyError(f"no custody record of {notice.item} at {notice.holder}", field="item")
+    return out, labels

@@ -1,0 +1,61 @@
+"""The node's custody records (issue 10): one row per item held here that another nation originated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import Connection, insert, select, update
+
+from accord.core.custody import Custody, CustodyState
+from accord.node.db.schema import custody, now
+
+
+def get_custody(conn: Connection, item_id: str) -> Custody | None:
+    """This node's custody record of ``item_id``, if any."""
+    row = conn.execute(select(custody).where(custody.c.item_id == item_id)).mappings().first()
+    if row is None:
+        return None
+    return Custody(
+        item=row["item_id"],
+        originator=row["originator"],
+        holder=row["holder"],
+        agreement=row["agreement"],
+        received_from=row["received_from"],
+        received_on=dt.date.fromisoformat(row["received_on"]) if row["received_on"] else None,
+        marking=row["marking"],
+        alternative=row["alternative"],
+        state=CustodyState(row["state"]),
+        copies=int(row["copies"] or 0),
+        derived=tuple(json.loads(row["derived"] or "[]")),
+        sources=tuple(json.loads(row["sources"] or "[]")),
+        purpose=row["purpose"],
+    )
+
+
+def insert_custody(conn: Connection, c: Custody) -> None:
+    """Record custody of an item received here (once: a replay keeps the first record)."""
+    if get_custody(conn, str(c.item)) is not None:
+        return
+    conn.execute(
+        insert(custody).values(
+            item_id=c.item,
+            originator=c.originator,
+            holder=c.holder,
+            agreement=c.agreement,
+            received_from=c.received_from,
+            received_on=c.received_on.isoformat() if c.received_on else None,
+            marking=c.marking,
+            alternative=c.alternative,
+            state=c.state.value,
+            copies=c.copies,
+            derived=json.dumps(list(c.derived)),
+            sources=json.dumps(list(c.sources)),
+            purpose=c.purpose,
+            updated_at=now(),
+        )
+    )
+
+
+def set_custody_state(conn: Connection, item_id: str, state: CustodyState) -> None:
+    conn.execute(update(custody).where(custody.c.item_id == item_id).values(state=state.value, updated_at=now()))
