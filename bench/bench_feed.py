@@ -50,8 +50,12 @@ def _messages(prefix: str, n: int) -> list[Any]:
     t = _now_us()
     events = max(1, n // 5000)
     out = [WarningMessage(f"{prefix}{e}", Kind.LAUNCH, t - 1_000_000, 39.0, 125.7) for e in range(events)]
-    out += [WarningMessage(f"{prefix}{i % events}", Kind.TRACK, t - 1000, 39.1, 126.0 + i * 1e-6, 50_000.0,
-                           (1500.0, 10.0, 300.0)) for i in range(n)]
+    out += [
+        WarningMessage(
+            f"{prefix}{i % events}", Kind.TRACK, t - 1000, 39.1, 126.0 + i * 1e-6, 50_000.0, (1500.0, 10.0, 300.0)
+        )
+        for i in range(n)
+    ]
     return out
 
 
@@ -97,9 +101,11 @@ async def _pace(send: Any, sink: _Sink, prefix: str, rate: float, seconds: float
     while sink.count < len(msgs) and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
     lat = sorted(sink.lat)
-    return {"p50": lat[len(lat) // 2] / 1000 if lat else float("nan"),
-            "p99": lat[int(len(lat) * 0.99)] / 1000 if lat else float("nan"),
-            "delivered": sink.count / len(msgs)}
+    return {
+        "p50": lat[len(lat) // 2] / 1000 if lat else float("nan"),
+        "p99": lat[int(len(lat) * 0.99)] / 1000 if lat else float("nan"),
+        "delivered": sink.count / len(msgs),
+    }
 
 
 async def _blast(send: Any, sink: _Sink, prefix: str, n: int) -> float:
@@ -160,11 +166,14 @@ async def _secure(root: Path) -> dict[str, Any]:
             procs.append(_spawn(args, root / f"{p}.log"))
             _wait_port(ports[p], procs[-1], root / f"{p}.log")
         sink = _Sink()
-        async with FeedClient(root / "kor", port=ports["KOR"]) as pub, \
-                FeedClient(root / "jpn", port=ports["JPN"]) as sub:
+        async with (
+            FeedClient(root / "kor", port=ports["KOR"]) as pub,
+            FeedClient(root / "jpn", port=ports["JPN"]) as sub,
+        ):
             for _ in range(400):  # the KOR-JPN session is in place at JPN
                 if (root / "jpn" / "feed" / "status.json").exists() and '"KOR-JPN"' in (
-                        root / "jpn" / "feed" / "status.json").read_text():
+                    root / "jpn" / "feed" / "status.json"
+                ).read_text():
                     break
                 await asyncio.sleep(0.05)
 
@@ -262,13 +271,39 @@ def run() -> list[Result]:
     for r in RATES:
         o, p = ours[r], peer[r]
         for q in ("p50", "p99"):
-            results.append(Result(f"feed.e2e_{q}_at_{r}", "ms KOR->USA->JPN", o[q], "plain uvloop relay, same hops",
-                                  p[q], higher_is_better=False,
-                                  note=f"delivered {o['delivered']:.0%} / peer {p['delivered']:.0%}; {noisy}"
-                                  + ("; target p99 < 5 ms" if (r, q) == (5000, "p99") else "")))
-    results.append(Result("feed.sustained_rate", "msg/s", ours["max"], "plain uvloop relay, same hops", peer["max"],
-                          higher_is_better=True, note=f"window {WINDOW} in flight; target >= 0.5x peer; {noisy}"))
+            results.append(
+                Result(
+                    f"feed.e2e_{q}_at_{r}",
+                    "ms KOR->USA->JPN",
+                    o[q],
+                    "plain uvloop relay, same hops",
+                    p[q],
+                    higher_is_better=False,
+                    note=f"delivered {o['delivered']:.0%} / peer {p['delivered']:.0%}; {noisy}"
+                    + ("; target p99 < 5 ms" if (r, q) == (5000, "p99") else ""),
+                )
+            )
+    results.append(
+        Result(
+            "feed.sustained_rate",
+            "msg/s",
+            ours["max"],
+            "plain uvloop relay, same hops",
+            peer["max"],
+            higher_is_better=True,
+            note=f"window {WINDOW} in flight; target >= 0.5x peer; {noisy}",
+        )
+    )
     with contextlib.suppress(Exception):
-        results.append(Result("feed.target_p99_5k_met", "bool", float(ours[5000]["p99"] < 5.0), "target", 1.0,
-                              higher_is_better=True, note="p99 < 5 ms at 5,000 msg/s"))
+        results.append(
+            Result(
+                "feed.target_p99_5k_met",
+                "bool",
+                float(ours[5000]["p99"] < 5.0),
+                "target",
+                1.0,
+                higher_is_better=True,
+                note="p99 < 5 ms at 5,000 msg/s",
+            )
+        )
     return results

@@ -30,8 +30,19 @@ def flight_messages(event: str, n_tracks: int, *, t0: int | None = None) -> list
     launch = t - 5_000_000
     out: list[dict[str, Any]] = [{"event": event, "kind": "launch", "time": launch, "lat": 39.03, "lon": 125.75}]
     for i in range(n_tracks):
-        out.append({"event": event, "kind": "track", "time": launch + 1_000 * (i + 1), "lat": 39.03 + i * 1e-4,
-                    "lon": 125.75 + i * 1e-3, "alt_m": 1000.0 + i, "vel_e": 1500.0, "vel_n": 10.0, "vel_u": 800.0})
+        out.append(
+            {
+                "event": event,
+                "kind": "track",
+                "time": launch + 1_000 * (i + 1),
+                "lat": 39.03 + i * 1e-4,
+                "lon": 125.75 + i * 1e-3,
+                "alt_m": 1000.0 + i,
+                "vel_e": 1500.0,
+                "vel_n": 10.0,
+                "vel_u": 800.0,
+            }
+        )
     out.append({"event": event, "kind": "impact", "time": t + 300_000_000, "lat": 39.5, "lon": 133.0})
     return out
 
@@ -47,13 +58,28 @@ class FeedProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 30.0) -> FeedProcess:
-        cmd = [sys.executable, "-m", "accord", "feed", "serve", "--dir", str(self.directory), "--port", str(self.port),
-               *self.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accord",
+            "feed",
+            "serve",
+            "--dir",
+            str(self.directory),
+            "--port",
+            str(self.port),
+            *self.extra,
+        ]
         if self.hub is not None:
             cmd += ["--hub", f"127.0.0.1:{self.hub}"]
         log = open(self.directory / "feed-serve.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + wait
         while True:
             if self.proc.poll() is not None:

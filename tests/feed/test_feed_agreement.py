@@ -24,8 +24,10 @@ def test_the_mechanism_is_bundled_with_its_sources_and_assumptions() -> None:
     assert "sourced" in ag.provenance["hub"] and "[gap]" in ag.provenance["equivalence"]
 
 
-@pytest.mark.parametrize(("value", "message"), [(42, "not the id"), ("Not An Id", "not the id"),
-                                                 ("kor-jpn-usa-missile-warning", "not the id")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(42, "not the id"), ("Not An Id", "not the id"), ("kor-jpn-usa-missile-warning", "not the id")],
+)
 def test_based_on_must_name_another_agreement(value: object, message: str) -> None:
     doc = yaml.safe_load(MW.read_text())
     doc["based_on"] = value

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def accord(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "accord", *args], input=stdin, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_simulate_prints_warning_messages() -> None:
@@ -36,8 +37,11 @@ def test_bad_arguments_are_one_line_errors() -> None:
 
 def test_publish_subscribe_and_status_from_the_cli(nodes: dict[str, Path], tmp_path: Path) -> None:
     hub = free_port()
-    procs = [FeedProcess(nodes["USA"], hub), FeedProcess(nodes["KOR"], free_port(), hub=hub),
-             FeedProcess(nodes["JPN"], free_port(), hub=hub)]
+    procs = [
+        FeedProcess(nodes["USA"], hub),
+        FeedProcess(nodes["KOR"], free_port(), hub=hub),
+        FeedProcess(nodes["JPN"], free_port(), hub=hub),
+    ]
     try:
         for p in procs:
             p.start()
@@ -50,14 +54,34 @@ def test_publish_subscribe_and_status_from_the_cli(nodes: dict[str, Path], tmp_p
         assert r.returncode == 2 and "published 7, refused 1" in r.stdout
         assert "stdin:8: FORBIDDEN_FIELD" in r.stderr and "[M-R2]" in r.stderr and "Kyogamisaki" not in r.stderr
         hwm = tmp_path / "jpn.hwm"
-        r = accord("feed", "subscribe", "--dir", str(nodes["JPN"]), "--port", str(jpn.port), "--json", "--once",
-                   "--hwm", str(hwm))
+        r = accord(
+            "feed",
+            "subscribe",
+            "--dir",
+            str(nodes["JPN"]),
+            "--port",
+            str(jpn.port),
+            "--json",
+            "--once",
+            "--hwm",
+            str(hwm),
+        )
         assert r.returncode == 0, r.stderr
         got = [json.loads(line) for line in r.stdout.splitlines()]
         mine = [(g["kind"], g["time"]) for g in got if g["stream"] == "KOR-JPN"]
         assert mine == [(m["kind"], m["time"]) for m in msgs]
-        r = accord("feed", "subscribe", "--dir", str(nodes["JPN"]), "--port", str(jpn.port), "--json", "--once",
-                   "--hwm", str(hwm))
+        r = accord(
+            "feed",
+            "subscribe",
+            "--dir",
+            str(nodes["JPN"]),
+            "--port",
+            str(jpn.port),
+            "--json",
+            "--once",
+            "--hwm",
+            str(hwm),
+        )
         assert r.returncode == 0 and r.stdout == ""  # resumed after the high-water mark: nothing twice
         r = accord("feed", "subscribe", "--dir", str(nodes["JPN"]), "--port", str(jpn.port), "--once")
         assert r.returncode == 0 and "CLI1" in r.stdout and "latency p50" in r.stdout  # the live view

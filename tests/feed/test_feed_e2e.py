@@ -23,9 +23,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cluster(nodes: dict[str, Path]) -> Iterator[dict[str, FeedProcess]]:
     hub_port = free_port()
-    procs = {"USA": FeedProcess(nodes["USA"], hub_port),
-             "KOR": FeedProcess(nodes["KOR"], free_port(), hub=hub_port),
-             "JPN": FeedProcess(nodes["JPN"], free_port(), hub=hub_port)}
+    procs = {
+        "USA": FeedProcess(nodes["USA"], hub_port),
+        "KOR": FeedProcess(nodes["KOR"], free_port(), hub=hub_port),
+        "JPN": FeedProcess(nodes["JPN"], free_port(), hub=hub_port),
+    }
     try:
         for p in procs.values():
             p.start()
@@ -51,8 +53,10 @@ async def _read(proc: FeedProcess, count: int, hwm: Path | None = None, timeout:
     got: list[Any] = []
 
     async def go() -> None:
-        async with FeedClient(proc.directory, port=proc.port, hwm_file=hwm) as c, \
-                contextlib.aclosing(c.deliveries(["KOR-JPN"])) as it:
+        async with (
+            FeedClient(proc.directory, port=proc.port, hwm_file=hwm) as c,
+            contextlib.aclosing(c.deliveries(["KOR-JPN"])) as it,
+        ):
             async for d in it:
                 got.append(d)
                 if len(got) >= count:
@@ -80,12 +84,15 @@ def test_kor_to_jpn_through_the_hub_in_order(cluster: dict[str, FeedProcess]) ->
     assert cluster["KOR"].status()["peers"] == ["USA"]
     wait_for(lambda: cluster["USA"].status().get("relayed", 0) >= len(msgs), what="hub status")
     # the hub's durable copy of KOR-JPN catches up with KOR's log (statuses are written once a second)
-    wait_for(lambda: cluster["USA"].status()["heads"].get("KOR-JPN") == cluster["KOR"].status()["heads"]["KOR-JPN"],
-             what="hub copy of KOR-JPN")
+    wait_for(
+        lambda: cluster["USA"].status()["heads"].get("KOR-JPN") == cluster["KOR"].status()["heads"]["KOR-JPN"],
+        what="hub copy of KOR-JPN",
+    )
 
 
-def test_resume_after_kill9_of_hub_and_subscriber_no_loss_no_duplicate(cluster: dict[str, FeedProcess],
-                                                                        tmp_path: Path) -> None:
+def test_resume_after_kill9_of_hub_and_subscriber_no_loss_no_duplicate(
+    cluster: dict[str, FeedProcess], tmp_path: Path
+) -> None:
     wait_for(lambda: _kor_jpn_ready(cluster), what="KOR-JPN session at JPN")
     hwm = tmp_path / "reader.hwm"
     parts = [flight_messages(f"R{i}", 60) for i in range(5)]
@@ -96,8 +103,13 @@ def test_resume_after_kill9_of_hub_and_subscriber_no_loss_no_duplicate(cluster: 
     asyncio.run(_publish(cluster["KOR"], parts[1]))  # durable at KOR, waits there
     cluster["USA"].start()
     asyncio.run(_publish(cluster["KOR"], parts[2]))
-    wait_for(lambda: cluster["JPN"].status().get("heads", {}).get("KOR-JPN", 0)
-             >= cluster["KOR"].status().get("heads", {}).get("KOR-JPN", 1) - 1, what="JPN catching up")
+    wait_for(
+        lambda: (
+            cluster["JPN"].status().get("heads", {}).get("KOR-JPN", 0)
+            >= cluster["KOR"].status().get("heads", {}).get("KOR-JPN", 1) - 1
+        ),
+        what="JPN catching up",
+    )
 
     cluster["JPN"].kill9()  # the subscriber's node dies
     asyncio.run(_publish(cluster["KOR"], parts[3]))

@@ -40,8 +40,12 @@ class Days:
 
 
 @contextlib.asynccontextmanager
-async def three(nodes: dict[str, Path], today: Callable[[], date], agreements: dict[str, AgreementSet] | None = None,
-                **hub_opts: Any) -> AsyncIterator[dict[str, FeedNode]]:
+async def three(
+    nodes: dict[str, Path],
+    today: Callable[[], date],
+    agreements: dict[str, AgreementSet] | None = None,
+    **hub_opts: Any,
+) -> AsyncIterator[dict[str, FeedNode]]:
     base = load_agreements()
     ag = agreements or {}
     usa = FeedNode(NodeIdentity.load(nodes["USA"]), ag.get("USA", base), today=today, **hub_opts)
@@ -83,10 +87,18 @@ async def _drain(node: FeedNode, stream: str, count: int, timeout: float = 10) -
     return got
 
 
-@pytest.mark.parametrize(("field", "value"), [("sensor_id", "AN/TPY-2 #3"), ("radar_position", [36.1, 128.3]),
-                                              ("platform", "DDG-177"), ("source", {"sensor_type": "SBX"})])
-def test_sensor_fields_are_refused_at_the_publishing_node_and_audited(nodes: dict[str, Path], field: str,
-                                                                     value: Any) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sensor_id", "AN/TPY-2 #3"),
+        ("radar_position", [36.1, 128.3]),
+        ("platform", "DDG-177"),
+        ("source", {"sensor_type": "SBX"}),
+    ],
+)
+def test_sensor_fields_are_refused_at_the_publishing_node_and_audited(
+    nodes: dict[str, Path], field: str, value: Any
+) -> None:
     async def go() -> None:
         async with three(nodes, Days(DAY)) as n:
             launch = flight_messages("E-S", 1)
@@ -129,12 +141,18 @@ def test_pre_launch_and_out_of_window_messages_are_refused(nodes: dict[str, Path
                 codes.append(exc.value.code)
         return codes
 
-    assert asyncio.run(go()) == [Code.PRE_LAUNCH, Code.PRE_LAUNCH, Code.OUTSIDE_WINDOW, Code.FORBIDDEN_FIELD,
-                                 Code.NOT_WARNING_DATA]
+    assert asyncio.run(go()) == [
+        Code.PRE_LAUNCH,
+        Code.PRE_LAUNCH,
+        Code.OUTSIDE_WINDOW,
+        Code.FORBIDDEN_FIELD,
+        Code.NOT_WARNING_DATA,
+    ]
 
 
 def test_nothing_flows_on_a_day_no_agreement_allows_it(nodes: dict[str, Path]) -> None:
     """18 Dec 2023, the day before activation (M-R6: the ICBM of that day was not shared in real time)."""
+
     async def go() -> None:
         async with three(nodes, Days(date(2023, 12, 18))) as n:
             assert n["JPN"].store.head("KOR-JPN") == 0 and n["USA"].store.head("KOR-USA") == 0
@@ -157,8 +175,10 @@ def test_subscriber_is_cut_off_on_the_day_its_agreement_ends_what_if(nodes: dict
     days = Days(DAY)
 
     async def go() -> None:
-        async with three(nodes, days, {"USA": ended, "JPN": ended}) as n, \
-                FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+        async with (
+            three(nodes, days, {"USA": ended, "JPN": ended}) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
             first = flight_messages("C1", 20)
             for m in first:
                 await kor.publish(m)
@@ -216,23 +236,27 @@ def test_every_batch_is_signed_and_audited_at_each_node(nodes: dict[str, Path]) 
 
 def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> None:
     """A local reader at the hub that stops reading does not delay JPN; its lag is visible."""
+
     async def go() -> None:
-        async with three(nodes, Days(DAY), high_water=32 << 10, sndbuf=32 << 10) as n, \
-                FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+        async with (
+            three(nodes, Days(DAY), high_water=32 << 10, sndbuf=32 << 10) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
             # a slow reader of KOR-USA at the hub: subscribes and never reads
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", n["USA"].port))
             sock.setblocking(False)
-            _r, w = await asyncio.open_connection(sock=sock, ssl=n["USA"].ident.client_ssl("USA"),
-                                                  server_hostname="127.0.0.1", limit=1 << 16)
+            _r, w = await asyncio.open_connection(
+                sock=sock, ssl=n["USA"].ident.client_ssl("USA"), server_hostname="127.0.0.1", limit=1 << 16
+            )
             from accord.feed.frame import SUB, json_frame
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
             await w.drain()
             msgs = flight_messages("S1", 6000)
             for i in range(0, len(msgs), 500):
-                await kor.publish_many(msgs[i:i + 500])
+                await kor.publish_many(msgs[i : i + 500])
             got = await _drain(n["JPN"], "KOR-JPN", len(msgs), timeout=30)
             assert len(got) == len(msgs)
             st = n["USA"].status()
@@ -245,6 +269,7 @@ def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> No
 
 def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
     """JPN may not ask the hub for KOR-USA (it is not the recipient): refused, nothing sent."""
+
     async def go() -> None:
         async with three(nodes, Days(DAY)) as n:
             jpn = n["JPN"].ident
@@ -288,8 +313,9 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
             await asyncio.sleep(0.2)  # JPN's writer thread has committed what it relayed to the reader
             db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
-            seq, body = db.execute("SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 "
-                                   "ORDER BY seq LIMIT 1 OFFSET 10").fetchone()
+            seq, body = db.execute(
+                "SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 ORDER BY seq LIMIT 1 OFFSET 10"
+            ).fetchone()
             bad = bytearray(body)
             bad[-1] ^= 0xFF
             db.execute("UPDATE records SET body=? WHERE stream='KOR-JPN' AND seq=?", (bytes(bad), seq))

@@ -36,11 +36,22 @@ T = 1_790_000_000_000_000
 
 
 def track(**extra: object) -> dict[str, object]:
-    return {"event": "E1", "kind": "track", "time": T, "lat": 39.0, "lon": 126.0, "alt_m": 5e4,
-            "vel_e": 1e3, "vel_n": 0.0, "vel_u": 5e2, **extra}
+    return {
+        "event": "E1",
+        "kind": "track",
+        "time": T,
+        "lat": 39.0,
+        "lon": 126.0,
+        "alt_m": 5e4,
+        "vel_e": 1e3,
+        "vel_n": 0.0,
+        "vel_u": 5e2,
+        **extra,
+    }
 
 
 # -- M-R1 / M-R2: what crosses ------------------------------------------------------------------
+
 
 def test_the_three_elements_of_warning_data_parse() -> None:
     assert parse_message({"event": "E1", "kind": "launch", "time": T, "lat": 39.0, "lon": 125.7}).kind is Kind.LAUNCH
@@ -48,9 +59,24 @@ def test_the_three_elements_of_warning_data_parse() -> None:
     assert parse_message({"event": "E1", "kind": "impact", "time": T, "lat": 40.0, "lon": 135.0}).kind is Kind.IMPACT
 
 
-@pytest.mark.parametrize("field", ["sensor_id", "SensorType", "radar", "radar_lat", "platform_name", "asset",
-                                   "detection_site", "ship", "satellite_id", "tel_position", "pre_launch_score",
-                                   "indicators", "fuel_state"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "sensor_id",
+        "SensorType",
+        "radar",
+        "radar_lat",
+        "platform_name",
+        "asset",
+        "detection_site",
+        "ship",
+        "satellite_id",
+        "tel_position",
+        "pre_launch_score",
+        "indicators",
+        "fuel_state",
+    ],
+)
 def test_sensor_and_pre_launch_fields_are_refused(field: str) -> None:
     with pytest.raises(FeedRefused) as exc:
         parse_message(track(**{field: 1}))
@@ -70,21 +96,34 @@ def test_pre_launch_kinds_are_refused(kind: str) -> None:
     assert exc.value.code == Code.PRE_LAUNCH
 
 
-@pytest.mark.parametrize("msg", [
-    {"event": "E1", "kind": "launch", "time": T, "lat": 39.0, "lon": 125.0, "warhead": "?"},  # not warning data
-    {"event": "E1", "kind": "report", "time": T, "lat": 39.0, "lon": 125.0},
-    {"event": "E1", "kind": "launch", "time": T, "lat": 39.0, "lon": 125.0, "alt_m": 0},  # track field
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"event": "E1", "kind": "launch", "time": T, "lat": 39.0, "lon": 125.0, "warhead": "?"},  # not warning data
+        {"event": "E1", "kind": "report", "time": T, "lat": 39.0, "lon": 125.0},
+        {"event": "E1", "kind": "launch", "time": T, "lat": 39.0, "lon": 125.0, "alt_m": 0},  # track field
+    ],
+)
 def test_anything_outside_the_three_elements_is_refused(msg: dict[str, object]) -> None:
     with pytest.raises(FeedRefused) as exc:
         parse_message(msg)
     assert exc.value.code == Code.NOT_WARNING_DATA and exc.value.rule == "M-R1"
 
 
-@pytest.mark.parametrize("msg", [
-    track(lat=91.0), track(lon=float("nan")), track(time=-1), track(time=True), track(event=""),
-    track(event="x" * 33), track(event="a b"), track(vel_u="fast"), "not an object",
-])
+@pytest.mark.parametrize(
+    "msg",
+    [
+        track(lat=91.0),
+        track(lon=float("nan")),
+        track(time=-1),
+        track(time=True),
+        track(event=""),
+        track(event="x" * 33),
+        track(event="a b"),
+        track(vel_u="fast"),
+        "not an object",
+    ],
+)
 def test_malformed_messages_are_refused(msg: object) -> None:
     with pytest.raises(FeedRefused) as exc:
         parse_message(msg)
@@ -99,6 +138,7 @@ def test_binary_form_round_trips() -> None:
 
 
 # -- the launch-impact window (M-R2) ----------------------------------------------------------------
+
 
 def msg(kind: Kind, t: int, event: str = "E1") -> WarningMessage:
     return WarningMessage(event, kind, t, 39.0, 126.0)
@@ -132,6 +172,7 @@ def test_window_refuses_before_launch_without_launch_and_after_impact() -> None:
 
 # -- simulator physics ------------------------------------------------------------------------------
 
+
 def test_simulated_flight_has_boost_midcourse_reentry_and_converging_impact_prediction() -> None:
     ms = list(flight(Profile(), 0, event="F", interval_s=2.0))
     tracks = [m for m in ms if m.kind is Kind.TRACK]
@@ -158,6 +199,7 @@ def test_schedule_rate() -> None:
 
 
 # -- scope by agreement (M-R4, M-R5) ----------------------------------------------------------------
+
 
 def test_scope_follows_the_2023_mechanism(aset: AgreementSet) -> None:
     assert hub_of(aset) == "USA"
@@ -194,6 +236,7 @@ def test_the_mechanism_does_not_change_decisions_on_other_topics(aset: Agreement
 
 
 # -- session crypto ---------------------------------------------------------------------------------
+
 
 def _keys() -> tuple[Ed25519PrivateKey, Ed25519PrivateKey, X25519PrivateKey]:
     return Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
@@ -284,22 +327,31 @@ def test_hostile_lengths_are_refused_before_buffering(length: int, tail: bytes) 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(sorted(ff.FRAME_TYPES)), st.binary(max_size=200)), max_size=8),
-       st.integers(1, 50))
+@given(
+    st.lists(st.tuples(st.sampled_from(sorted(ff.FRAME_TYPES)), st.binary(max_size=200)), max_size=8),
+    st.integers(1, 50),
+)
 def test_valid_frames_survive_any_fragmentation(frames: list[tuple[int, bytes]], cut: int) -> None:
     wire = b"".join(ff.frame(t, b) for t, b in frames)
     reader = ff.FrameReader()
     got = []
     for i in range(0, len(wire), cut):
-        got += reader.feed(wire[i:i + cut])
+        got += reader.feed(wire[i : i + cut])
     assert got == frames
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=400))
 def test_record_and_body_parsers_refuse_cleanly(data: bytes) -> None:
-    for parse in (ff.parse_record, ff.parse_ack, lambda d: ff.parse_json(d, {"stream", "from", "offer"}),
-                  decode_message, fc.parse_batch, fc.parse_session_header, fc.data_epoch):
+    for parse in (
+        ff.parse_record,
+        ff.parse_ack,
+        lambda d: ff.parse_json(d, {"stream", "from", "offer"}),
+        decode_message,
+        fc.parse_batch,
+        fc.parse_session_header,
+        fc.data_epoch,
+    ):
         try:
             parse(data)
         except _SAFE:
@@ -309,8 +361,13 @@ def test_record_and_body_parsers_refuse_cleanly(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.text(max_size=12), st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
-                                                       st.text(max_size=20)), max_size=8))
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+        max_size=8,
+    )
+)
 def test_message_parser_refuses_cleanly(obj: dict[str, object]) -> None:
     with contextlib.suppress(FeedRefused):
         parse_message(obj)

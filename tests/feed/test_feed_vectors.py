@@ -52,5 +52,5 @@ def test_frame_vectors() -> None:
     assert ff.frame(ff.REC, bytes.fromhex(V["data_record"])).hex() == f["rec"]
     assert ff.frame(ff.ACK, ff.ack_body("KOR-JPN", 3)).hex() == f["ack"]
     assert ff.pubok_accepted(7, {"KOR-JPN": 2, "KOR-USA": 2}).hex() == f["pubok"]
-    (t, body), = ff.FrameReader().feed(bytes.fromhex(f["pubok"]))
+    ((t, body),) = ff.FrameReader().feed(bytes.fromhex(f["pubok"]))
     assert t == ff.PUBOK and ff.parse_pubok(body) == (7, {"ok": True, "seq": {"KOR-JPN": 2, "KOR-USA": 2}})

@@ -19,8 +19,9 @@ import typer
 
 from accord.cli._common import AgreementsOpt, agreements_from, err_console, fail, handles_errors
 
-feed_app = typer.Typer(help="Real-time missile-warning feed through the hub (M-R1..M-R5; docs/feed.md).",
-                       no_args_is_help=True)
+feed_app = typer.Typer(
+    help="Real-time missile-warning feed through the hub (M-R1..M-R5; docs/feed.md).", no_args_is_help=True
+)
 
 DirOpt = typer.Option(..., "--dir", help="The node directory (`accord node init`).")
 PortOpt = typer.Option(None, "--port", help="The node's feed port (default: its gateway port + 1).")
@@ -69,15 +70,21 @@ def _use_uvloop() -> None:
 
 @feed_app.command("serve")
 @handles_errors
-def serve(directory: Path = DirOpt, port: int | None = PortOpt,
-          hub: str | None = typer.Option(None, "--hub", help="HOST:PORT of the hub's feed listener (spokes; "
-                                         "default: the hub's roster address, port + 1)."),
-          agreements: Path | None = AgreementsOpt,
-          at: str | None = typer.Option(None, "--at", help="What-if: take the agreements on this day."),
-          day_file: Path | None = typer.Option(None, "--day-file", help="What-if: read the day from this file "
-                                               "(re-read as it changes)."),
-          sync: str = typer.Option("normal", "--sync", help="normal (survives kill -9) or full (power loss)."),
-          ) -> None:
+def serve(
+    directory: Path = DirOpt,
+    port: int | None = PortOpt,
+    hub: str | None = typer.Option(
+        None,
+        "--hub",
+        help="HOST:PORT of the hub's feed listener (spokes; default: the hub's roster address, port + 1).",
+    ),
+    agreements: Path | None = AgreementsOpt,
+    at: str | None = typer.Option(None, "--at", help="What-if: take the agreements on this day."),
+    day_file: Path | None = typer.Option(
+        None, "--day-file", help="What-if: read the day from this file (re-read as it changes)."
+    ),
+    sync: str = typer.Option("normal", "--sync", help="normal (survives kill -9) or full (power loss)."),
+) -> None:
     """Run the feed service of a node until SIGTERM or Ctrl-C."""
     from accord.feed.identity import NodeIdentity
     from accord.feed.node import FeedNode
@@ -94,8 +101,9 @@ def serve(directory: Path = DirOpt, port: int | None = PortOpt,
     aset = agreements_from(agreements)
     today = _day_source(at, day_file)
     kwargs: dict[str, Any] = {"today": today} if today is not None else {}
-    node = FeedNode(ident, aset, port=_feed_port(directory, port), host=ident.host, hub_addr=hub_addr, sync=sync,
-                    **kwargs)
+    node = FeedNode(
+        ident, aset, port=_feed_port(directory, port), host=ident.host, hub_addr=hub_addr, sync=sync, **kwargs
+    )
     _use_uvloop()
 
     async def run() -> None:
@@ -134,13 +142,16 @@ def status(directory: Path = DirOpt, as_json: bool = typer.Option(False, "--json
 
     from accord.cli._common import console
 
-    console.print(f"{st['party']} (hub {st['hub']}), day {st['day']}: published {st['published']}, "
-                  f"refused {st['refused']}, relayed {st['relayed']}, received {st['received']}, "
-                  f"batches {st['batches']}, cut off {st['cut_off']}; peers {', '.join(st['peers']) or '-'}")
+    console.print(
+        f"{st['party']} (hub {st['hub']}), day {st['day']}: published {st['published']}, "
+        f"refused {st['refused']}, relayed {st['relayed']}, received {st['received']}, "
+        f"batches {st['batches']}, cut off {st['cut_off']}; peers {', '.join(st['peers']) or '-'}"
+    )
     t = Table("stream", "head", "subscriber", "sent", "acked", "lag")
     for s in st["subscribers"]:
-        t.add_row(s["stream"], str(st["heads"].get(s["stream"], 0)), s["to"], str(s["sent"]), str(s["acked"]),
-                  str(s["lag"]))
+        t.add_row(
+            s["stream"], str(st["heads"].get(s["stream"], 0)), s["to"], str(s["sent"]), str(s["acked"]), str(s["lag"])
+        )
     console.print(t)
 
 
@@ -159,9 +170,11 @@ def _read_messages(source: Path | None) -> list[tuple[int, Any]]:
 
 @feed_app.command("publish")
 @handles_errors
-def publish(directory: Path = DirOpt, port: int | None = PortOpt,
-            source: Path | None = typer.Argument(None, help="JSON lines of warning messages (default: stdin)."),
-            ) -> None:
+def publish(
+    directory: Path = DirOpt,
+    port: int | None = PortOpt,
+    source: Path | None = typer.Argument(None, help="JSON lines of warning messages (default: stdin)."),
+) -> None:
     """Publish warning messages through one's own node: each is checked there (M-R1, M-R2, window, scope).
 
     A refused message is reported (`error: LINE: ...`) and the others still go; exit 2 if any was refused.
@@ -180,8 +193,11 @@ def publish(directory: Path = DirOpt, port: int | None = PortOpt,
             if isinstance(r, FeedRefused):
                 bad += 1
                 rule = f" [{r.rule}]" if r.rule else ""
-                err_console.print(f"[bold red]error:[/bold red] {source or 'stdin'}:{n}: {r.code}: {r.message}{rule}",
-                                  markup=True, soft_wrap=True)
+                err_console.print(
+                    f"[bold red]error:[/bold red] {source or 'stdin'}:{n}: {r.code}: {r.message}{rule}",
+                    markup=True,
+                    soft_wrap=True,
+                )
         typer.echo(f"published {len(msgs) - bad}, refused {bad}")
         return bad
 
@@ -191,13 +207,16 @@ def publish(directory: Path = DirOpt, port: int | None = PortOpt,
 
 @feed_app.command("simulate")
 @handles_errors
-def simulate(rate: float = typer.Option(20.0, "--rate", help="Messages per second (all flights together)."),
-             duration: float = typer.Option(10.0, "--duration", help="Seconds of simulated flight."),
-             interval: float = typer.Option(0.5, "--interval", help="Seconds between track points of a flight."),
-             seed: int = typer.Option(1, "--seed"),
-             publish_to: Path | None = typer.Option(None, "--publish", help="Publish live, paced in real time, "
-                                                    "through this node directory instead of printing."),
-             port: int | None = PortOpt) -> None:
+def simulate(
+    rate: float = typer.Option(20.0, "--rate", help="Messages per second (all flights together)."),
+    duration: float = typer.Option(10.0, "--duration", help="Seconds of simulated flight."),
+    interval: float = typer.Option(0.5, "--interval", help="Seconds between track points of a flight."),
+    seed: int = typer.Option(1, "--seed"),
+    publish_to: Path | None = typer.Option(
+        None, "--publish", help="Publish live, paced in real time, through this node directory instead of printing."
+    ),
+    port: int | None = PortOpt,
+) -> None:
     """Simulate launches and ballistic tracks (boost, midcourse, re-entry, predicted impact).
 
     Prints JSON lines (times in microseconds since the epoch, from now on), or publishes them live.
@@ -240,11 +259,13 @@ def simulate(rate: float = typer.Option(20.0, "--rate", help="Messages per secon
 
 @feed_app.command("subscribe")
 @handles_errors
-def subscribe(directory: Path = DirOpt, port: int | None = PortOpt,
-              hwm: Path | None = typer.Option(None, "--hwm", help="Durable high-water mark file: resume after it."),
-              as_json: bool = typer.Option(False, "--json", help="Print each message as a JSON line."),
-              once: bool = typer.Option(False, "--once", help="Stop once caught up."),
-              ) -> None:
+def subscribe(
+    directory: Path = DirOpt,
+    port: int | None = PortOpt,
+    hwm: Path | None = typer.Option(None, "--hwm", help="Durable high-water mark file: resume after it."),
+    as_json: bool = typer.Option(False, "--json", help="Print each message as a JSON line."),
+    once: bool = typer.Option(False, "--once", help="Stop once caught up."),
+) -> None:
     """Read the warning streams addressed to this nation: a live view of tracks and lag (or JSON lines)."""
     from accord.feed.client import FeedClient, FeedError
 
@@ -254,8 +275,11 @@ def subscribe(directory: Path = DirOpt, port: int | None = PortOpt,
         async with FeedClient(directory, port=_feed_port(directory, port), hwm_file=hwm) as c:
             if as_json:
                 async for d in c.deliveries(follow=not once):
-                    typer.echo(json.dumps({"stream": d.stream, "seq": d.seq, "latency_us": d.latency_us,
-                                           **d.message.to_dict()}))
+                    typer.echo(
+                        json.dumps(
+                            {"stream": d.stream, "seq": d.seq, "latency_us": d.latency_us, **d.message.to_dict()}
+                        )
+                    )
                 return
             await _live_view(c, once)
 
@@ -289,17 +313,25 @@ async def _live_view(c: Any, once: bool) -> None:
         ordered = sorted(lat)
         p50 = ordered[len(ordered) // 2] / 1000 if ordered else 0.0
         p99 = ordered[int(len(ordered) * 0.99)] / 1000 if ordered else 0.0
-        t = Table(title=f"{c.party}: missile warning — latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
-                  + ", ".join(f"{s} #{n}{lag(s, n)}" for s, n in sorted(counts.items())))
-        for col in ("event", "from", "launch (UTC)", "position", "alt km", "speed m/s", "impact point",
-                    "impact in s"):
+        t = Table(
+            title=f"{c.party}: missile warning — latency p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+            + ", ".join(f"{s} #{n}{lag(s, n)}" for s, n in sorted(counts.items()))
+        )
+        for col in ("event", "from", "launch (UTC)", "position", "alt km", "speed m/s", "impact point", "impact in s"):
             t.add_column(col)
         now = time.time()
         for ev, tr in sorted(tracks.items())[-20:]:
             imp = tr.get("impact")
-            t.add_row(ev, tr["from"], tr.get("launch", "-"), tr.get("pos", "-"), tr.get("alt", "-"),
-                      tr.get("speed", "-"), f"{imp[0]:.2f}, {imp[1]:.2f}" if imp else "-",
-                      f"{imp[2] / 1e6 - now:.0f}" if imp else "-")
+            t.add_row(
+                ev,
+                tr["from"],
+                tr.get("launch", "-"),
+                tr.get("pos", "-"),
+                tr.get("alt", "-"),
+                tr.get("speed", "-"),
+                f"{imp[0]:.2f}, {imp[1]:.2f}" if imp else "-",
+                f"{imp[2] / 1e6 - now:.0f}" if imp else "-",
+            )
         return t
 
     last = 0.0

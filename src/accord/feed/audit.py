@@ -46,8 +46,16 @@ class FeedAudit:
     def event(self, ev_type: str, item: str, digest_hex: str, **extra: Any) -> None:
         """Queue one event (``digest_hex``: SHA-256 hex of what it is about; never content)."""
         self._idle.clear()
-        self._q.put({"type": ev_type, "item": item, "digest": f"sha256:{digest_hex}", "at": now_iso(),
-                     "node": self.party, **extra})
+        self._q.put(
+            {
+                "type": ev_type,
+                "item": item,
+                "digest": f"sha256:{digest_hex}",
+                "at": now_iso(),
+                "node": self.party,
+                **extra,
+            }
+        )
 
     def _run(self) -> None:
         while True:

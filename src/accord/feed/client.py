@@ -60,8 +60,9 @@ class Delivery:
 class FeedClient:
     """A local client of a node's feed service."""
 
-    def __init__(self, node_dir: str | Path, *, port: int, host: str = "127.0.0.1",
-                 hwm_file: Path | None = None) -> None:
+    def __init__(
+        self, node_dir: str | Path, *, port: int, host: str = "127.0.0.1", hwm_file: Path | None = None
+    ) -> None:
         self.dir = Path(node_dir)
         self.ident = NodeIdentity.load(self.dir)
         self.party = self.ident.party
@@ -89,8 +90,12 @@ class FeedClient:
         await self.close()
 
     async def connect(self, timeout: float = 10.0) -> None:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            self.host, self.port, ssl=self.ident.client_ssl(self.party), limit=ff.MAX_FRAME * 4), timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                self.host, self.port, ssl=self.ident.client_ssl(self.party), limit=ff.MAX_FRAME * 4
+            ),
+            timeout,
+        )
         self._reader, self._writer = reader, writer
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -137,8 +142,9 @@ class FeedClient:
             await self._queue.put(None)
 
     # -- publishing ---------------------------------------------------------------------------
-    def _send_pub(self, msg: dict[str, Any] | WarningMessage, *,
-                  quiet: bool = False) -> asyncio.Future[dict[str, Any]] | None:
+    def _send_pub(
+        self, msg: dict[str, Any] | WarningMessage, *, quiet: bool = False
+    ) -> asyncio.Future[dict[str, Any]] | None:
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
         pid = self._next_id
         flag = QUIET if quiet else 0
@@ -238,8 +244,9 @@ class FeedClient:
         self.alarms.append((stream, seq, what))
         log.error("ALARM %s #%d: %s", stream, seq, what)
 
-    async def deliveries(self, streams: Iterable[str] | None = None, *, from_seq: dict[str, int] | None = None,
-                         follow: bool = True) -> AsyncIterator[Delivery]:
+    async def deliveries(
+        self, streams: Iterable[str] | None = None, *, from_seq: dict[str, int] | None = None, follow: bool = True
+    ) -> AsyncIterator[Delivery]:
         """Decrypted, verified messages addressed to this nation, in order per stream.
 
         Resumes after the durable high-water mark (``hwm_file``) or ``from_seq``; with ``follow=False``
@@ -250,8 +257,7 @@ class FeedClient:
         priv, offer = self._offer()
         if streams is None:
             streams = [f"{p}-{self.party}" for p in ("JPN", "KOR", "USA") if p != self.party]
-            streams += [f"{p}-{self.party}" for p in sorted(self.ident.peers)
-                        if p not in ("JPN", "KOR", "USA")]
+            streams += [f"{p}-{self.party}" for p in sorted(self.ident.peers) if p not in ("JPN", "KOR", "USA")]
         hwm = self._load_hwm()
         start = {s: (from_seq or {}).get(s, hwm.get(s, 0) + 1) for s in streams}
         for s, first in start.items():

@@ -107,8 +107,14 @@ class Offer:
 
 def make_offer(recipient: str, x_priv: X25519PrivateKey, sign_key: Ed25519PrivateKey, created_us: int) -> bytes:
     pub = x_priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    obj: dict[str, Any] = {"v": 1, "type": "accord-feed-offer", "recipient": recipient, "kem": "X25519",
-                           "pub": b64e(pub), "created": created_us}
+    obj: dict[str, Any] = {
+        "v": 1,
+        "type": "accord-feed-offer",
+        "recipient": recipient,
+        "kem": "X25519",
+        "pub": b64e(pub),
+        "created": created_us,
+    }
     obj["sig"] = b64e(sign_key.sign(_signed(obj)))
     return canonical_json(obj)
 
@@ -153,9 +159,9 @@ class Session:
         return header + self._aead.encrypt(self._epoch + seq.to_bytes(8, "big"), plaintext, header)
 
     def open(self, rec_raw: bytes, seq: int) -> bytes:
-        header = rec_raw[:REC_HEADER + 4]
+        header = rec_raw[: REC_HEADER + 4]
         try:
-            return self._aead.decrypt(self._epoch + seq.to_bytes(8, "big"), rec_raw[REC_HEADER + 4:], header)
+            return self._aead.decrypt(self._epoch + seq.to_bytes(8, "big"), rec_raw[REC_HEADER + 4 :], header)
         except InvalidTag:
             raise FeedCryptoError(f"{self.stream} #{seq}: ciphertext does not authenticate") from None
 
@@ -174,9 +180,17 @@ def make_session(stream: str, epoch: int, offer: Offer, sign_key: Ed25519Private
         raise FeedCryptoError("offer is not from the stream's recipient")
     key = os.urandom(32)
     enc = _SUITE.encrypt(key, offer.pub, info=_info(stream, epoch))
-    obj: dict[str, Any] = {"v": 1, "type": "accord-feed-session", "stream": stream, "epoch": epoch,
-                           "originator": stream[:3], "recipient": stream[4:], "offer": offer.digest,
-                           "suite": SUITE_NAME, "enc": b64e(enc)}
+    obj: dict[str, Any] = {
+        "v": 1,
+        "type": "accord-feed-session",
+        "stream": stream,
+        "epoch": epoch,
+        "originator": stream[:3],
+        "recipient": stream[4:],
+        "offer": offer.digest,
+        "suite": SUITE_NAME,
+        "enc": b64e(enc),
+    }
     obj["sig"] = b64e(sign_key.sign(_signed(obj)))
     return Session(stream, epoch, key), canonical_json(obj)
 
@@ -195,8 +209,9 @@ def parse_session_header(payload: bytes) -> dict[str, Any]:
     return obj
 
 
-def open_session(payload: bytes, stream: str, originator_key: Ed25519PublicKey, offer: Offer,
-                 x_priv: X25519PrivateKey) -> Session:
+def open_session(
+    payload: bytes, stream: str, originator_key: Ed25519PublicKey, offer: Offer, x_priv: X25519PrivateKey
+) -> Session:
     """Recipient side: verify the originator's signature and the offer hash, unseal the key."""
     obj = parse_session_header(payload)
     if obj["stream"] != stream:
@@ -221,6 +236,7 @@ def verify_session_signature(payload: bytes, originator_key: Ed25519PublicKey) -
 
 
 # -- batch signatures -----------------------------------------------------------------------------
+
 
 class BatchChain:
     """SHA-256 over ``len u32 | record`` for each record of a batch, in sequence order."""
@@ -277,8 +293,12 @@ def verify_batch(stream: str, batch: Batch, chain: BatchChain, originator_key: E
     """Check the signature and that it covers exactly the records received (``chain``)."""
     if (batch.first, batch.last) != (chain.first, chain.last) or batch.digest != chain.digest():
         raise FeedCryptoError(f"{stream}: batch {batch.first}-{batch.last} does not cover the records received")
-    _verify(originator_key, batch.sig, _batch_message(stream, batch.first, batch.last, batch.digest),
-            f"batch {batch.first}-{batch.last} of {stream}")
+    _verify(
+        originator_key,
+        batch.sig,
+        _batch_message(stream, batch.first, batch.last, batch.digest),
+        f"batch {batch.first}-{batch.last} of {stream}",
+    )
 
 
 __all__ = ["BSIG", "DATA", "HS"]

@@ -187,7 +187,7 @@ class FrameReader:
             ftype = buf[pos + 4]
             if ftype not in FRAME_TYPES:
                 raise FrameError(f"unknown frame type {ftype}")
-            out.append((ftype, bytes(buf[pos + 5:pos + 4 + length])))
+            out.append((ftype, bytes(buf[pos + 5 : pos + 4 + length])))
             pos += 4 + length
         if pos:
             del buf[:pos]

@@ -58,12 +58,27 @@ class NodeIdentity:
         for p in roster.peers.values():
             hostport = p.url.removeprefix("https://").rstrip("/")
             host, _, port = hostport.rpartition(":")
-            peers[p.party] = PeerInfo(p.party, host.strip("[]") or "127.0.0.1", int(port or 443),
-                                      p.cert_pem.encode(), p.fingerprint,
-                                      load_public_key_b64(p.receipt_key, source=f"{directory}/roster.yaml"))
+            peers[p.party] = PeerInfo(
+                p.party,
+                host.strip("[]") or "127.0.0.1",
+                int(port or 443),
+                p.cert_pem.encode(),
+                p.fingerprint,
+                load_public_key_b64(p.receipt_key, source=f"{directory}/roster.yaml"),
+            )
         cert = cfg.cert_file.read_bytes()
-        return NodeIdentity(cfg.party, directory, cfg.host, cfg.port, cfg.cert_file, cfg.key_file, cert,
-                            cert_fingerprint(cert), load_receipt_key(cfg.receipt_key_file), peers)
+        return NodeIdentity(
+            cfg.party,
+            directory,
+            cfg.host,
+            cfg.port,
+            cfg.cert_file,
+            cfg.key_file,
+            cert,
+            cert_fingerprint(cert),
+            load_receipt_key(cfg.receipt_key_file),
+            peers,
+        )
 
     def verify_key(self, party: str) -> Ed25519PublicKey | None:
         """The pinned Ed25519 key of ``party`` (our own for our party)."""

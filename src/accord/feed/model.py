@@ -37,8 +37,16 @@ _FORBIDDEN = re.compile(
     re.IGNORECASE,
 )
 #: Kinds that are pre-launch by nature (M-R2).
-_PRE_LAUNCH_KINDS = {"pre-launch", "prelaunch", "pre_launch", "indicator", "indicators", "warning-sign",
-                     "preparation", "fueling"}
+_PRE_LAUNCH_KINDS = {
+    "pre-launch",
+    "prelaunch",
+    "pre_launch",
+    "indicator",
+    "indicators",
+    "warning-sign",
+    "preparation",
+    "fueling",
+}
 #: Largest accepted skew of a message's time ahead of the publisher's clock.
 MAX_FUTURE_SKEW_US = 2_000_000
 #: How long after the predicted impact an event still accepts messages (late track points).
@@ -108,8 +116,14 @@ class WarningMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form accepted by :func:`parse_message` (times in integer microseconds)."""
-        d: dict[str, Any] = {"event": self.event, "kind": self.kind.name.lower(), "time": self.time_us,
-                             "lat": self.lat, "lon": self.lon, "issued": self.issued_us}
+        d: dict[str, Any] = {
+            "event": self.event,
+            "kind": self.kind.name.lower(),
+            "time": self.time_us,
+            "lat": self.lat,
+            "lon": self.lon,
+            "issued": self.issued_us,
+        }
         if self.kind is Kind.TRACK:
             d.update(alt_m=self.alt_m, vel_e=self.vel[0], vel_n=self.vel[1], vel_u=self.vel[2])
         return d
@@ -158,34 +172,61 @@ def parse_message(obj: Any) -> WarningMessage:
         raise FeedRefused(Code.MALFORMED, "a warning message is a JSON object")
     bad = _forbidden_keys(obj)
     if bad is not None:
-        raise FeedRefused(Code.FORBIDDEN_FIELD, f"{bad}: sensor type, identity or position and pre-launch "
-                          "indicators never cross; strip the field before publishing", rule="M-R2", field=bad)
+        raise FeedRefused(
+            Code.FORBIDDEN_FIELD,
+            f"{bad}: sensor type, identity or position and pre-launch "
+            "indicators never cross; strip the field before publishing",
+            rule="M-R2",
+            field=bad,
+        )
     kind_name = obj.get("kind")
     if isinstance(kind_name, str) and kind_name.lower() in _PRE_LAUNCH_KINDS:
-        raise FeedRefused(Code.PRE_LAUNCH, f"{kind_name!r} is pre-launch data: only data from just after launch "
-                          "until impact crosses", rule="M-R2", field="kind")
+        raise FeedRefused(
+            Code.PRE_LAUNCH,
+            f"{kind_name!r} is pre-launch data: only data from just after launch until impact crosses",
+            rule="M-R2",
+            field="kind",
+        )
     kind = _KIND_NAMES.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
-        raise FeedRefused(Code.NOT_WARNING_DATA, f"kind {kind_name!r} is not warning data (launch, track or "
-                          "impact)", rule="M-R1", field="kind")
+        raise FeedRefused(
+            Code.NOT_WARNING_DATA,
+            f"kind {kind_name!r} is not warning data (launch, track or impact)",
+            rule="M-R1",
+            field="kind",
+        )
     unknown = sorted(str(k) for k in obj if k not in _FIELDS[kind])
     if unknown:
-        raise FeedRefused(Code.NOT_WARNING_DATA, f"field(s) {', '.join(unknown)} are not part of a {kind_name} "
-                          f"message (allowed: {', '.join(sorted(_FIELDS[kind]))})", rule="M-R1", field=unknown[0])
+        raise FeedRefused(
+            Code.NOT_WARNING_DATA,
+            f"field(s) {', '.join(unknown)} are not part of a {kind_name} "
+            f"message (allowed: {', '.join(sorted(_FIELDS[kind]))})",
+            rule="M-R1",
+            field=unknown[0],
+        )
     event = obj.get("event")
     if not isinstance(event, str) or not _EVENT_ID.fullmatch(event):
-        raise FeedRefused(Code.MALFORMED, "event must be an id of 1-32 letters, digits, '.', '_' or '-'",
-                          field="event")
+        raise FeedRefused(Code.MALFORMED, "event must be an id of 1-32 letters, digits, '.', '_' or '-'", field="event")
     vel = (0.0, 0.0, 0.0)
     alt = 0.0
     if kind is Kind.TRACK:
         alt = _num(obj, "alt_m", -1_000.0, 5_000_000.0)
-        vel = (_num(obj, "vel_e", -20_000.0, 20_000.0), _num(obj, "vel_n", -20_000.0, 20_000.0),
-               _num(obj, "vel_u", -20_000.0, 20_000.0))
+        vel = (
+            _num(obj, "vel_e", -20_000.0, 20_000.0),
+            _num(obj, "vel_n", -20_000.0, 20_000.0),
+            _num(obj, "vel_u", -20_000.0, 20_000.0),
+        )
     issued = obj.get("issued", 0)
-    return WarningMessage(event=event, kind=kind, time_us=_int(obj, "time"), lat=_num(obj, "lat", -90.0, 90.0),
-                          lon=_num(obj, "lon", -180.0, 180.0), alt_m=alt, vel=vel,
-                          issued_us=_int({"issued": issued}, "issued"))
+    return WarningMessage(
+        event=event,
+        kind=kind,
+        time_us=_int(obj, "time"),
+        lat=_num(obj, "lat", -90.0, 90.0),
+        lon=_num(obj, "lon", -180.0, 180.0),
+        alt_m=alt,
+        vel=vel,
+        issued_us=_int({"issued": issued}, "issued"),
+    )
 
 
 # -- binary form (the plaintext inside the AEAD) ---------------------------------------------------
@@ -198,8 +239,11 @@ MAX_MESSAGE = _FIXED.size + 1 + 32
 def encode_message(m: WarningMessage) -> bytes:
     """``version u8 | kind u8 | issued_us i64 | time_us i64 | lat lon alt vel_e vel_n vel_u f64 | len u8 | event``."""
     ev = m.event.encode("ascii")
-    return _FIXED.pack(MESSAGE_VERSION, m.kind, m.issued_us, m.time_us, m.lat, m.lon, m.alt_m, *m.vel) + \
-        bytes((len(ev),)) + ev
+    return (
+        _FIXED.pack(MESSAGE_VERSION, m.kind, m.issued_us, m.time_us, m.lat, m.lon, m.alt_m, *m.vel)
+        + bytes((len(ev),))
+        + ev
+    )
 
 
 def decode_message(data: bytes) -> WarningMessage:
@@ -208,7 +252,7 @@ def decode_message(data: bytes) -> WarningMessage:
         raise FeedRefused(Code.MALFORMED, "message has the wrong size")
     ver, kind, issued, t, lat, lon, alt, ve, vn, vu = _FIXED.unpack_from(data)
     n = data[_FIXED.size]
-    ev = data[_FIXED.size + 1:]
+    ev = data[_FIXED.size + 1 :]
     if ver != MESSAGE_VERSION or kind not in (1, 2, 3) or n != len(ev):
         raise FeedRefused(Code.MALFORMED, "message has a bad version, kind or event length")
     try:
@@ -221,6 +265,7 @@ def decode_message(data: bytes) -> WarningMessage:
 
 
 # -- the launch-impact window (M-R2) --------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class _Window:
@@ -243,13 +288,18 @@ class EventWindows:
     def check(self, m: WarningMessage, now_us: int) -> None:
         """Raise :class:`FeedRefused` unless ``m`` lies in its event's window at ``now_us``; else record it."""
         if m.time_us > now_us + MAX_FUTURE_SKEW_US and m.kind is Kind.TRACK:
-            raise FeedRefused(Code.OUTSIDE_WINDOW, f"{m.kind.name.lower()} time is in the future",
-                              rule="M-R2", field="time")
+            raise FeedRefused(
+                Code.OUTSIDE_WINDOW, f"{m.kind.name.lower()} time is in the future", rule="M-R2", field="time"
+            )
         w = self._events.get(m.event)
         if m.kind is Kind.LAUNCH:
             if now_us < m.time_us:
-                raise FeedRefused(Code.PRE_LAUNCH, f"event {m.event}: a launch estimate issued before the launch "
-                                  "time is a pre-launch indicator", rule="M-R2", field="time")
+                raise FeedRefused(
+                    Code.PRE_LAUNCH,
+                    f"event {m.event}: a launch estimate issued before the launch time is a pre-launch indicator",
+                    rule="M-R2",
+                    field="time",
+                )
             if w is not None and w.impact_us is not None and now_us > w.impact_us + IMPACT_GRACE_US:
                 raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event} ended at its impact", rule="M-R2")
             if w is None:
@@ -260,21 +310,29 @@ class EventWindows:
                 w.launch_us = m.time_us  # a refined estimate of the launch time
             return
         if w is None:
-            raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: no launch was published, so the message "
-                              "is not after a launch", rule="M-R2", field="event")
+            raise FeedRefused(
+                Code.OUTSIDE_WINDOW,
+                f"event {m.event}: no launch was published, so the message is not after a launch",
+                rule="M-R2",
+                field="event",
+            )
         if now_us < w.launch_us or m.time_us < w.launch_us:
-            raise FeedRefused(Code.PRE_LAUNCH, f"event {m.event}: time is before the launch", rule="M-R2",
-                              field="time")
+            raise FeedRefused(Code.PRE_LAUNCH, f"event {m.event}: time is before the launch", rule="M-R2", field="time")
         if w.impact_us is not None and now_us > w.impact_us + IMPACT_GRACE_US:
             raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: impact has passed", rule="M-R2")
         if m.kind is Kind.IMPACT:
             if m.time_us - w.launch_us > MAX_FLIGHT_US:
-                raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: predicted impact too long after "
-                                  "the launch", rule="M-R2", field="time")
+                raise FeedRefused(
+                    Code.OUTSIDE_WINDOW,
+                    f"event {m.event}: predicted impact too long after the launch",
+                    rule="M-R2",
+                    field="time",
+                )
             w.impact_us = m.time_us
         elif w.impact_us is not None and m.time_us > w.impact_us + IMPACT_GRACE_US:
-            raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: track point after the impact",
-                              rule="M-R2", field="time")
+            raise FeedRefused(
+                Code.OUTSIDE_WINDOW, f"event {m.event}: track point after the impact", rule="M-R2", field="time"
+            )
 
     def window(self, event: str) -> tuple[int, int | None] | None:
         """``(launch_us, impact_us)`` of an open event (to persist it), or None."""
@@ -286,8 +344,11 @@ class EventWindows:
         self._events[event] = _Window(launch_us, impact_us)
 
     def _expire(self, now_us: int) -> None:
-        for k in [k for k, w in self._events.items()
-                  if (w.impact_us or w.launch_us + MAX_FLIGHT_US) + IMPACT_GRACE_US < now_us]:
+        for k in [
+            k
+            for k, w in self._events.items()
+            if (w.impact_us or w.launch_us + MAX_FLIGHT_US) + IMPACT_GRACE_US < now_us
+        ]:
             del self._events[k]
         if len(self._events) >= self._max:
             raise FeedRefused(Code.OUTSIDE_WINDOW, "too many open events", rule="M-R2")

@@ -151,10 +151,22 @@ class FeedNode:
         state_dir: the durable state (default ``<node dir>/feed``).
     """
 
-    def __init__(self, ident: NodeIdentity, agreements: AgreementSet, *, port: int = 0, host: str = "127.0.0.1",
-                 hub_addr: tuple[str, int] | None = None, today: Callable[[], date] = utc_today,
-                 clock_us: Callable[[], int] = now_us, state_dir: Path | None = None, sync: str = "normal",
-                 audit: bool = True, high_water: int = HIGH_WATER, sndbuf: int = SNDBUF) -> None:
+    def __init__(
+        self,
+        ident: NodeIdentity,
+        agreements: AgreementSet,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        hub_addr: tuple[str, int] | None = None,
+        today: Callable[[], date] = utc_today,
+        clock_us: Callable[[], int] = now_us,
+        state_dir: Path | None = None,
+        sync: str = "normal",
+        audit: bool = True,
+        high_water: int = HIGH_WATER,
+        sndbuf: int = SNDBUF,
+    ) -> None:
         self.ident = ident
         self.high_water = high_water
         self.sndbuf = sndbuf
@@ -182,8 +194,9 @@ class FeedNode:
         self.store = FeedStore(self.state_dir / "feed.db", sync=sync)
         self.audit = FeedAudit(self.state_dir, self.party) if audit else None
         self.offer_priv, self.offer_raw = self._load_offer()
-        self.offers: dict[str, fc.Offer] = {self.party: fc.open_offer(self.offer_raw, self.ident.sign_key.public_key(),
-                                                                      self.party)}
+        self.offers: dict[str, fc.Offer] = {
+            self.party: fc.open_offer(self.offer_raw, self.ident.sign_key.public_key(), self.party)
+        }
         for p in self.parties:
             raw = self.store.get(f"offer:{p}")
             if raw is not None and p != self.party:
@@ -214,8 +227,12 @@ class FeedNode:
         path = self.state_dir / OFFER_KEY
         if not path.exists():
             key = X25519PrivateKey.generate()
-            write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+            write_private(
+                path,
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                ),
+            )
         priv = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(priv, X25519PrivateKey):
             raise InputError("not an X25519 key", source=str(path))
@@ -259,8 +276,9 @@ class FeedNode:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port, ssl=self.ident.server_ssl(),
-                                                  limit=ff.MAX_FRAME * 4)
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, ssl=self.ident.server_ssl(), limit=ff.MAX_FRAME * 4
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._resign_tail()
         self._tasks.append(asyncio.create_task(self._batch_loop()))
@@ -291,12 +309,27 @@ class FeedNode:
 
     def status(self) -> dict[str, Any]:
         """Heads, subscribers and their lag: the node's visible back-pressure figures."""
-        subs = [{"stream": s.stream, "to": s.conn.party, "sent": s.cursor - 1, "acked": s.acked,
-                 "lag": self.store.head(s.stream) - s.acked, "live": s.live}
-                for ss in self.subs.values() for s in ss]
-        return {"party": self.party, "hub": self.hub, "day": self.today().isoformat(),
-                "heads": {st: self.store.head(st) for st in self.store.streams()},
-                "peers": sorted(self.peers), "subscribers": subs, **self.counters}
+        subs = [
+            {
+                "stream": s.stream,
+                "to": s.conn.party,
+                "sent": s.cursor - 1,
+                "acked": s.acked,
+                "lag": self.store.head(s.stream) - s.acked,
+                "live": s.live,
+            }
+            for ss in self.subs.values()
+            for s in ss
+        ]
+        return {
+            "party": self.party,
+            "hub": self.hub,
+            "day": self.today().isoformat(),
+            "heads": {st: self.store.head(st) for st in self.store.streams()},
+            "peers": sorted(self.peers),
+            "subscribers": subs,
+            **self.counters,
+        }
 
     # -- connections --------------------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -308,12 +341,21 @@ class FeedNode:
             return
         if self.party not in (party, self.hub):
             # M-R4: a spoke is never connected to another spoke (nor serves anyone but the hub by dialing it).
-            self._audit_refusal(f"feed:connection:{party}", Code.NOT_IN_SCOPE, "M-R4",
-                                f"{party} connected directly to {self.party}: spokes share only through the hub "
-                                f"{self.hub}")
-            writer.write(ff.json_frame(ff.ERR, {"code": "NO_DIRECT_CHANNEL", "message":
-                                                f"M-R4: {self.party} does not connect with {party}; use the hub "
-                                                f"{self.hub}"}))
+            self._audit_refusal(
+                f"feed:connection:{party}",
+                Code.NOT_IN_SCOPE,
+                "M-R4",
+                f"{party} connected directly to {self.party}: spokes share only through the hub {self.hub}",
+            )
+            writer.write(
+                ff.json_frame(
+                    ff.ERR,
+                    {
+                        "code": "NO_DIRECT_CHANNEL",
+                        "message": f"M-R4: {self.party} does not connect with {party}; use the hub {self.hub}",
+                    },
+                )
+            )
             with contextlib.suppress(Exception):
                 await writer.drain()
             writer.close()
@@ -335,7 +377,8 @@ class FeedNode:
         while not self._stopping:
             try:
                 reader, writer = await asyncio.open_connection(
-                    self.hub_addr[0], self.hub_addr[1], ssl=self.ident.client_ssl(self.hub), limit=ff.MAX_FRAME * 4)
+                    self.hub_addr[0], self.hub_addr[1], ssl=self.ident.client_ssl(self.hub), limit=ff.MAX_FRAME * 4
+                )
             except (TimeoutError, OSError) as e:
                 log.debug("%s: hub %s unreachable: %s", self.party, self.hub, e)
                 await asyncio.sleep(delay)
@@ -377,8 +420,7 @@ class FeedNode:
             offer = self.offers[r].raw
         if offer is None:
             return  # the recipient has not subscribed yet: nobody to carry it for
-        conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self._next_seq(stream),
-                                         "offer": offer.decode()}))
+        conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self._next_seq(stream), "offer": offer.decode()}))
 
     def _drop(self, conn: Conn) -> None:
         for sub in list(conn.subs.values()):
@@ -485,8 +527,12 @@ class FeedNode:
         sub.task = asyncio.create_task(self._sender(sub))
 
     def _refuse_sub(self, conn: Conn, stream: str, why: str) -> None:
-        self._audit_refusal(f"feed:{stream}", Code.NOT_IN_SCOPE, "M-R4" if "M-R4" in why else None,
-                            f"subscription of {conn.party} refused: {why}")
+        self._audit_refusal(
+            f"feed:{stream}",
+            Code.NOT_IN_SCOPE,
+            "M-R4" if "M-R4" in why else None,
+            f"subscription of {conn.party} refused: {why}",
+        )
         conn.send(ff.json_frame(ff.ERR, {"code": Code.NOT_IN_SCOPE, "stream": stream, "message": why[:1000]}))
 
     def _unsubscribe(self, sub: Sub) -> None:
@@ -541,8 +587,13 @@ class FeedNode:
             self.counters["refused"] += 1
             what = msg if isinstance(msg, bytes) else repr(sorted(msg.items())).encode()
             event = msg.get("event") if isinstance(msg, dict) else None
-            self._audit_refusal(f"feed:{event if isinstance(event, str) else 'message'}", e.code, e.rule, e.message,
-                                digest=hashlib.sha256(what).hexdigest())
+            self._audit_refusal(
+                f"feed:{event if isinstance(event, str) else 'message'}",
+                e.code,
+                e.rule,
+                e.message,
+                digest=hashlib.sha256(what).hexdigest(),
+            )
             raise
         plain = encode_message(m)
         out: dict[str, int] = {}
@@ -563,10 +614,12 @@ class FeedNode:
             out[stream] = self._append(stream, ff.DATA, functools.partial(_seal, session, plain))
         if not out and reasons:
             self.counters["refused"] += 1
-            err = FeedRefused(Code.NOT_IN_SCOPE, "no agreement allows sharing warning data today: "
-                              + " | ".join(reasons), rule="M-R5")
-            self._audit_refusal(f"feed:{m.event}", err.code, err.rule, err.message,
-                                digest=hashlib.sha256(plain).hexdigest())
+            err = FeedRefused(
+                Code.NOT_IN_SCOPE, "no agreement allows sharing warning data today: " + " | ".join(reasons), rule="M-R5"
+            )
+            self._audit_refusal(
+                f"feed:{m.event}", err.code, err.rule, err.message, digest=hashlib.sha256(plain).hexdigest()
+            )
             raise err
         self.counters["published"] += 1
         return out
@@ -638,16 +691,24 @@ class FeedNode:
 
     def _audit_batch(self, ev_type: str, stream: str, b: fc.Batch) -> None:
         if self.audit is not None:
-            self.audit.event(ev_type, f"feed:{stream}:{b.first}-{b.last}", b.digest.hex(),
-                             batch={"stream": stream, "first": b.first, "last": b.last, "signer": stream[:3],
-                                    "sig": fc.b64e(b.sig)})
+            self.audit.event(
+                ev_type,
+                f"feed:{stream}:{b.first}-{b.last}",
+                b.digest.hex(),
+                batch={"stream": stream, "first": b.first, "last": b.last, "signer": stream[:3], "sig": fc.b64e(b.sig)},
+            )
 
-    def _audit_refusal(self, item: str, code: str, rule: str | None, message: str, *,
-                       digest: str | None = None) -> None:
+    def _audit_refusal(
+        self, item: str, code: str, rule: str | None, message: str, *, digest: str | None = None
+    ) -> None:
         log.info("%s refused %s: %s", self.party, item, message)
         if self.audit is not None:
-            self.audit.event("decision", item[:256], digest or hashlib.sha256(message.encode()).hexdigest(),
-                             decision={"allowed": False, "code": code, "rule": rule, "message": message[:2000]})
+            self.audit.event(
+                "decision",
+                item[:256],
+                digest or hashlib.sha256(message.encode()).hexdigest(),
+                decision={"allowed": False, "code": code, "rule": rule, "message": message[:2000]},
+            )
 
     # -- receiving (hub and recipients) -------------------------------------------------------
     def _on_record(self, conn: Conn, rec: ff.Record) -> None:
@@ -674,8 +735,9 @@ class FeedNode:
                 fc.verify_batch(rec.stream, batch, ing.chain, okey)
             ing.chain = fc.BatchChain()
             ing.resumed = False
-            self._audit_batch("delivery" if self.party == self.hub and rec.stream[4:] != self.party else "receipt",
-                              rec.stream, batch)
+            self._audit_batch(
+                "delivery" if self.party == self.hub and rec.stream[4:] != self.party else "receipt", rec.stream, batch
+            )
         else:
             ing.chain.add(rec.seq, rec.raw)
         self._pending.append((rec.stream, rec.seq, rec.rtype, rec.raw))
@@ -775,7 +837,6 @@ class FeedNode:
             pass
         except asyncio.CancelledError:
             pass
-
 
 
 def _by_stream(rows: list[tuple[str, int, int, bytes]]) -> dict[str, list[tuple[int, bytes]]]:

@@ -64,8 +64,14 @@ def _feed_scope(agreements: AgreementSet, originator: str, recipient: str, at: d
     reasons: list[str] = []
     mechs = [m for m in mechanisms(agreements) if originator in m.parties and recipient in m.parties]
     if not mechs or originator == recipient:
-        return Scope(False, stream, at, None, (), (f"no arrangement for missile-warning data between "
-                                                   f"{originator} and {recipient} is loaded",))
+        return Scope(
+            False,
+            stream,
+            at,
+            None,
+            (),
+            (f"no arrangement for missile-warning data between {originator} and {recipient} is loaded",),
+        )
     for mech in mechs:
         basis = [b for b in (agreements.get(i) for i in mech.protection_basis) if b is not None]
         only = AgreementSet([mech, *basis])
@@ -74,8 +80,13 @@ def _feed_scope(agreements: AgreementSet, originator: str, recipient: str, at: d
         if level is None:
             reasons.append(f"{mech.id}: no classification of {originator} in its equivalence table")
             continue
-        label = Label(originator=originator, classification=level, topics=frozenset({FEED_TOPIC}),
-                      releasable_to=frozenset(p for p in mech.parties if p != originator), created=_EPOCH)
+        label = Label(
+            originator=originator,
+            classification=level,
+            topics=frozenset({FEED_TOPIC}),
+            releasable_to=frozenset(p for p in mech.parties if p != originator),
+            created=_EPOCH,
+        )
         d = decide(label, originator, recipient, at, agreements=only)
         if not d.allowed:
             reasons.extend(f"{mech.id}: {r.message} [{r.rule or r.code.value}]" for r in d.denials)
@@ -91,9 +102,12 @@ def _feed_scope(agreements: AgreementSet, originator: str, recipient: str, at: d
             if topics is not None and FEED_TOPIC not in topics:
                 reasons.append(f"{mech.id}: warning data is outside its scope on {at} [M-R1]")
                 continue
-        unprotected = [(a, b) for a, b in zip(d.route, d.route[1:], strict=False)
-                       if mech.protection_basis and not any(
-                           a in g.parties and b in g.parties and g.state_at(at).exchange_allowed for g in basis)]
+        unprotected = [
+            (a, b)
+            for a, b in zip(d.route, d.route[1:], strict=False)
+            if mech.protection_basis
+            and not any(a in g.parties and b in g.parties and g.state_at(at).exchange_allowed for g in basis)
+        ]
         if unprotected:
             a, b = unprotected[0]
             reasons.append(f"{mech.id}: the hop {a}→{b} has no protecting agreement in force on {at} [T-R3]")
@@ -105,12 +119,19 @@ def _feed_scope(agreements: AgreementSet, originator: str, recipient: str, at: d
                 continue
             state = base.state_at(at)
             if not state.exchange_allowed:
-                reasons.append(f"{mech.id}: it rests on the {base.title}, not in force on {at} "
-                               f"({state.message}) [M-R5]")
+                reasons.append(
+                    f"{mech.id}: it rests on the {base.title}, not in force on {at} ({state.message}) [M-R5]"
+                )
                 continue
         via = f" through {d.route[1]}" if len(d.route) > 2 else ""
-        return Scope(True, stream, at, mech.id, tuple(d.route),
-                     (f"{originator} may share warning data with {recipient}{via} under the {mech.title} on {at}",))
+        return Scope(
+            True,
+            stream,
+            at,
+            mech.id,
+            tuple(d.route),
+            (f"{originator} may share warning data with {recipient}{via} under the {mech.title} on {at}",),
+        )
     return Scope(False, stream, at, None, (), tuple(reasons))
 
 

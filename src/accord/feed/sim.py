@@ -52,8 +52,16 @@ def predict_impact(h: float, vh_e: float, vh_n: float, vu: float) -> tuple[float
     return t, vh_e * t, vh_n * t
 
 
-def flight(p: Profile, launch_us: int, *, event: str, interval_s: float = 1.0, impact_every: int = 5,
-           detect_delay_s: float = 5.0, dt: float = 0.05) -> Iterator[WarningMessage]:
+def flight(
+    p: Profile,
+    launch_us: int,
+    *,
+    event: str,
+    interval_s: float = 1.0,
+    impact_every: int = 5,
+    detect_delay_s: float = 5.0,
+    dt: float = 0.05,
+) -> Iterator[WarningMessage]:
     """The warning messages of one flight, in time order, stamped ``issued_us`` at their emission time.
 
     A launch estimate after ``detect_delay_s``, a track point every ``interval_s``, an impact
@@ -106,8 +114,9 @@ def flight(p: Profile, launch_us: int, *, event: str, interval_s: float = 1.0, i
         next_emit += interval_s
 
 
-def schedule(rate: float, duration_s: float, start_us: int, *, seed: int = 1, prefix: str = "SIM",
-             interval_s: float = 0.1) -> list[WarningMessage]:
+def schedule(
+    rate: float, duration_s: float, start_us: int, *, seed: int = 1, prefix: str = "SIM", interval_s: float = 0.1
+) -> list[WarningMessage]:
     """About ``rate`` messages/s for ``duration_s``: as many concurrent flights as the rate needs,
     their messages merged in issue order (for load tests and the benchmark)."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
@@ -115,8 +124,12 @@ def schedule(rate: float, duration_s: float, start_us: int, *, seed: int = 1, pr
     flights = max(1, math.ceil(rate / per_flight))
     out: list[WarningMessage] = []
     for i in range(flights):
-        p = Profile(azimuth_deg=rng.uniform(60, 110), burn_s=rng.uniform(40, 80), accel=rng.uniform(25, 35),
-                    burnout_gamma_deg=rng.uniform(30, 50))
+        p = Profile(
+            azimuth_deg=rng.uniform(60, 110),
+            burn_s=rng.uniform(40, 80),
+            accel=rng.uniform(25, 35),
+            burnout_gamma_deg=rng.uniform(30, 50),
+        )
         launch = start_us + round(rng.uniform(0, interval_s) * US)
         for m in flight(p, launch, event=f"{prefix}-{i}", interval_s=interval_s, detect_delay_s=interval_s):
             if m.issued_us - start_us > duration_s * US:

@@ -46,9 +46,11 @@ class FeedStore:
         self.db.executescript(_SCHEMA)
         self._wdb = _connect(path, sync)  # the writer thread's connection
         self._heads: dict[str, int] = {
-            s: int(h) for s, h in self.db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")}
-        self._q: queue.Queue[tuple[list[Row], Callable[[], None] | None,
-                                   asyncio.AbstractEventLoop | None] | None] = queue.Queue()
+            s: int(h) for s, h in self.db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")
+        }
+        self._q: queue.Queue[tuple[list[Row], Callable[[], None] | None, asyncio.AbstractEventLoop | None] | None] = (
+            queue.Queue()
+        )
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._writer, daemon=True, name="accord-feed-store")
         self._thread.start()
@@ -67,8 +69,9 @@ class FeedStore:
     def streams(self) -> list[str]:
         return sorted(self._heads)
 
-    def append_async(self, rows: list[Row], done: Callable[[], None] | None = None,
-                     loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def append_async(
+        self, rows: list[Row], done: Callable[[], None] | None = None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         """Queue records ``(stream, seq, rtype, raw)`` for the writer thread (relayed streams: forwarded
         first, acknowledged once durable); ``done`` runs on ``loop`` once they are committed."""
         self._q.put((rows, done, loop))
@@ -151,14 +154,17 @@ class FeedStore:
 
     def read(self, stream: str, first: int, limit: int = 512) -> list[tuple[int, bytes]]:
         last = self.head(stream)
-        cur = self.db.execute("SELECT seq, body FROM records WHERE stream = ? AND seq >= ? AND seq <= ? "
-                              "ORDER BY seq LIMIT ?", (stream, first, last, limit))
+        cur = self.db.execute(
+            "SELECT seq, body FROM records WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (stream, first, last, limit),
+        )
         return [(int(s), bytes(b)) for s, b in cur]
 
     def last_of_type(self, stream: str, rtype: int, before: int) -> int:
         """The sequence number of the last record of ``rtype`` before ``before`` (0: none)."""
-        row = self.db.execute("SELECT max(seq) FROM records WHERE stream = ? AND rtype = ? AND seq < ?",
-                              (stream, rtype, before)).fetchone()
+        row = self.db.execute(
+            "SELECT max(seq) FROM records WHERE stream = ? AND rtype = ? AND seq < ?", (stream, rtype, before)
+        ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     def get(self, key: str) -> bytes | None:

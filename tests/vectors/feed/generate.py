@@ -1,6 +1,6 @@
 """Regenerate ``vectors.json`` (run once; the HPKE encapsulation is random, everything else deterministic).
 
-    python tests/vectors/feed/generate.py > tests/vectors/feed/vectors.json
+python tests/vectors/feed/generate.py > tests/vectors/feed/vectors.json
 """
 
 from __future__ import annotations
@@ -24,8 +24,16 @@ def main() -> None:
     kor = Ed25519PrivateKey.from_private_bytes(KOR_SEED)
     jpn = Ed25519PrivateKey.from_private_bytes(JPN_SEED)
     x = X25519PrivateKey.from_private_bytes(JPN_X)
-    msg = WarningMessage("E20240114", Kind.TRACK, 1_705_212_000_000_000, 39.1, 126.2, 95_000.0,
-                         (1_800.5, 120.25, 650.0), 1_705_212_000_250_000)
+    msg = WarningMessage(
+        "E20240114",
+        Kind.TRACK,
+        1_705_212_000_000_000,
+        39.1,
+        126.2,
+        95_000.0,
+        (1_800.5, 120.25, 650.0),
+        1_705_212_000_250_000,
+    )
     plain = encode_message(msg)
     offer_raw = fc.make_offer("JPN", x, jpn, CREATED)
     offer = fc.open_offer(offer_raw, jpn.public_key(), "JPN")
@@ -44,9 +52,12 @@ def main() -> None:
         "session_key": session.key.hex(),
         "data_record": data_rec.hex(),
         "batch": {"chain_sha256": chain.digest().hex(), "bsig_record": ff.record("KOR-JPN", 3, ff.BSIG, bsig).hex()},
-        "frames": {"sub": ff.json_frame(ff.SUB, {"stream": "KOR-JPN", "from": 1, "offer": offer_raw.decode()}).hex(),
-                   "rec": ff.frame(ff.REC, data_rec).hex(), "ack": ff.frame(ff.ACK, ff.ack_body("KOR-JPN", 3)).hex(),
-                   "pubok": ff.pubok_accepted(7, {"KOR-JPN": 2, "KOR-USA": 2}).hex()},
+        "frames": {
+            "sub": ff.json_frame(ff.SUB, {"stream": "KOR-JPN", "from": 1, "offer": offer_raw.decode()}).hex(),
+            "rec": ff.frame(ff.REC, data_rec).hex(),
+            "ack": ff.frame(ff.ACK, ff.ack_body("KOR-JPN", 3)).hex(),
+            "pubok": ff.pubok_accepted(7, {"KOR-JPN": 2, "KOR-USA": 2}).hex(),
+        },
     }
     print(json.dumps(out, indent=2, ensure_ascii=False))
 
