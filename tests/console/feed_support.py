@@ -9,6 +9,7 @@ with :class:`FeedClient`; returns once JPN holds every record durably. ``status.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from datetime import date
@@ -25,7 +26,8 @@ DAY = date(2026, 6, 1)  # the missile-warning arrangement (2023-12-19) and TISA 
 
 
 def simulated_flight(event: str, *, seconds_ago: float = 90.0, azimuth: float = 95.0) -> list[Any]:
-    """The messages of a flight launched ``seconds_ago``, up to now (nothing in the future)."""
+    """The messages of a flight launched ``seconds_ago``, up to now (nothing in the future). The early
+    impact predictions of a flight launched more than ~100 s ago have passed: the node refuses them (M-R2)."""
     now = time.time_ns() // 1000
     launch = now - int(seconds_ago * 1e6)
     return [m for m in flight(Profile(azimuth_deg=azimuth), launch, event=event) if m.issued_us <= now]
@@ -63,5 +65,7 @@ async def _publish(dirs: dict[str, Path], messages: list[Any]) -> dict[str, Any]
 
 
 def publish_flights(dirs: dict[str, Path], messages: list[Any]) -> dict[str, Any]:
-    """Publish ``messages`` at KOR; JPN's feed status once they all arrived."""
-    return asyncio.run(_publish(dirs, messages))
+    """Publish ``messages`` at KOR; JPN's feed status once they all arrived (in a thread of its own, so
+    callers that run an event loop themselves, such as Playwright's sync API, can use it)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _publish(dirs, messages)).result(timeout=120)

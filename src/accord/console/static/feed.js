@@ -20,17 +20,29 @@
   function when(us) { return us ? new Date(us / 1000).toISOString().replace("T", " ").slice(0, 23) : ""; }
   function fmt(p) { return p ? p.lat.toFixed(3) + ", " + p.lon.toFixed(3) : ""; }
 
-  // The region: the Korean peninsula, Japan and the seas around them, widened to hold every point.
+  // Places for orientation only (no map data is fetched: the console is air-gapped).
+  var PLACES = [["Pyongyang", 39.03, 125.75], ["Seoul", 37.57, 126.98], ["Busan", 35.18, 129.08],
+    ["Fukuoka", 33.59, 130.40], ["Tokyo", 35.68, 139.69], ["Niigata", 37.92, 139.04], ["Sapporo", 43.06, 141.35]];
+
+  // The region: the flights' bounding box with a margin (at least 10° by 6.7°, the plot's aspect); with no
+  // flight, the Korean peninsula, Japan and the seas around them.
   function region(flights) {
-    var b = { w: 120, e: 150, s: 25, n: 47 };
+    var b = null;
     flights.forEach(function (f) {
       [f.launch, f.impact].concat(f.track).forEach(function (p) {
         if (!p) { return; }
-        b.w = Math.min(b.w, p.lon - 1); b.e = Math.max(b.e, p.lon + 1);
-        b.s = Math.min(b.s, p.lat - 1); b.n = Math.max(b.n, p.lat + 1);
+        if (!b) { b = { w: p.lon, e: p.lon, s: p.lat, n: p.lat }; }
+        b.w = Math.min(b.w, p.lon); b.e = Math.max(b.e, p.lon);
+        b.s = Math.min(b.s, p.lat); b.n = Math.max(b.n, p.lat);
       });
     });
-    var sx = (W - 2 * PAD) / (b.e - b.w), sy = (H - 2 * PAD) / (b.n - b.s), s = Math.min(sx, sy);
+    if (!b) { b = { w: 122, e: 146, s: 30, n: 46 }; }
+    var aspect = (W - 2 * PAD) / (H - 2 * PAD);
+    var cx = (b.w + b.e) / 2, cy = (b.s + b.n) / 2;
+    var dx = Math.max(10, (b.e - b.w) * 1.3 + 2), dy = Math.max(dx / aspect, (b.n - b.s) * 1.3 + 2);
+    dx = Math.max(dx, dy * aspect);
+    b = { w: cx - dx / 2, e: cx + dx / 2, s: cy - dy / 2, n: cy + dy / 2 };
+    var s = (W - 2 * PAD) / dx;
     return {
       b: b,
       x: function (lon) { return PAD + (lon - b.w) * s; },
@@ -41,15 +53,21 @@
   function grid(pr) {
     var g = document.getElementById("feed-grid");
     clear(g);
-    var lon, lat;
-    for (lon = Math.ceil(pr.b.w / 5) * 5; lon <= pr.b.e; lon += 5) {
+    var span = pr.b.e - pr.b.w, step = span > 40 ? 10 : span > 16 ? 5 : span > 8 ? 2 : 1, lon, lat;
+    for (lon = Math.ceil(pr.b.w / step) * step; lon <= pr.b.e; lon += step) {
       g.appendChild(el("line", { "class": "grid", x1: pr.x(lon), x2: pr.x(lon), y1: pr.y(pr.b.s), y2: pr.y(pr.b.n) }));
       g.appendChild(el("text", { "class": "grid-label", x: pr.x(lon) + 2, y: pr.y(pr.b.s) + 14 }, lon + "°E"));
     }
-    for (lat = Math.ceil(pr.b.s / 5) * 5; lat <= pr.b.n; lat += 5) {
+    for (lat = Math.ceil(pr.b.s / step) * step; lat <= pr.b.n; lat += step) {
       g.appendChild(el("line", { "class": "grid", x1: pr.x(pr.b.w), x2: pr.x(pr.b.e), y1: pr.y(lat), y2: pr.y(lat) }));
       g.appendChild(el("text", { "class": "grid-label", x: pr.x(pr.b.w) + 2, y: pr.y(lat) - 3 }, lat + "°N"));
     }
+    PLACES.forEach(function (pl) {
+      var x = pr.x(pl[2]), y = pr.y(pl[1]);
+      if (x < PAD || x > W - PAD || y < PAD || y > H - PAD) { return; }
+      g.appendChild(el("rect", { "class": "place", x: x - 2.5, y: y - 2.5, width: 5, height: 5 }));
+      g.appendChild(el("text", { "class": "place-label", x: x + 5, y: y + 14 }, pl[0]));
+    });
   }
 
   function draw(data) {
@@ -87,7 +105,8 @@
           "class": "launch", fill: c, stroke: "#000",
           points: lx + "," + (ly - 8) + " " + (lx - 7) + "," + (ly + 6) + " " + (lx + 7) + "," + (ly + 6)
         }));
-        grp.appendChild(el("text", { "class": "mark", x: lx + 9, y: ly - 6 }, f.event + " " + when(f.launch.time).slice(11, 19)));
+        grp.appendChild(el("text", { "class": "mark", x: lx - 10, y: ly - 12 - 16 * i, "text-anchor": "end" },
+          f.event + " launch " + when(f.launch.time).slice(11, 19)));
       }
       if (f.impact) {
         var ix = pr.x(f.impact.lon), iy = pr.y(f.impact.lat);
@@ -95,7 +114,7 @@
           "class": "impact", stroke: c, "stroke-width": 3,
           d: "M" + (ix - 7) + " " + (iy - 7) + "L" + (ix + 7) + " " + (iy + 7) + "M" + (ix - 7) + " " + (iy + 7) + "L" + (ix + 7) + " " + (iy - 7)
         }));
-        grp.appendChild(el("text", { "class": "mark", x: ix + 9, y: iy + 4 }, "impact " + when(f.impact.time).slice(11, 19)));
+        grp.appendChild(el("text", { "class": "mark", x: ix + 10, y: iy + 5 }, f.event + " impact " + when(f.impact.time).slice(11, 19)));
       }
       g.appendChild(grp);
     });
