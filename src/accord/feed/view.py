@@ -74,9 +74,7 @@ def _point(m: WarningMessage) -> dict[str, Any]:
     return {"time": m.time_us, "lat": m.lat, "lon": m.lon}
 
 
-def latest_tracks(
-    node_dir: str | Path, *, records: int = 4000, flights: int = 12, points: int = 400
-) -> dict[str, Any]:
+def latest_tracks(node_dir: str | Path, *, records: int = 4000, flights: int = 12, points: int = 400) -> dict[str, Any]:
     """The latest flights in the streams this node received, newest first, and the feed's figures.
 
     Reads at most the last ``records`` records of each received stream; gives at most ``flights``
@@ -121,8 +119,8 @@ def latest_tracks(
                 continue
             info["readable"] = True
             sessions: dict[int, fc.Session] = {}
-            for seq, body in db.execute(
-                "SELECT seq, body FROM records WHERE stream = ? AND rtype = ? ORDER BY seq", (stream, ff.HS)
+            for (body,) in db.execute(
+                "SELECT body FROM records WHERE stream = ? AND rtype = ? ORDER BY seq", (stream, ff.HS)
             ):
                 try:
                     sess = fc.open_session(ff.parse_record(bytes(body)).payload, stream, okey, offer, priv)
@@ -136,10 +134,10 @@ def latest_tracks(
             ):
                 try:
                     rec = ff.parse_record(bytes(body))
-                    sess = sessions.get(fc.data_epoch(rec.payload))
-                    if sess is None:
+                    opened = sessions.get(fc.data_epoch(rec.payload))
+                    if opened is None:
                         raise fc.FeedCryptoError("no session for its epoch")
-                    m = decode_message(sess.open(rec.raw, int(seq)))
+                    m = decode_message(opened.open(rec.raw, int(seq)))
                 except (fc.FeedCryptoError, ff.FrameError, FeedRefused):
                     quarantined += 1
                     continue
