@@ -93,6 +93,22 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     assert {"release", "receipt"} <= set(_types(net, "KOR", "b1"))
     for party in ("KOR", "USA", "JPN"):
         assert "decision" in _types(net, party, "b1")
+    # ... and in each node's audit log (issue 5), never with the payload.
+    logged = {p: _audited(net, p, "b1") for p in ("KOR", "USA", "JPN")}
+    assert {"release", "receipt"} <= {e["node_event"] for e in logged["KOR"]}
+    assert {"delivery", "blind_relay", "receipt"} <= {e["node_event"] for e in logged["USA"]}
+    assert {"delivery"} <= {e["node_event"] for e in logged["JPN"]}
+    hub_delivery = next(e for e in logged["USA"] if e["node_event"] == "delivery")
+    assert hub_delivery["mode"] == "relay-blind" and "marking" not in hub_delivery
+    assert next(e for e in logged["USA"] if e["node_event"] == "blind_relay")["type"] == "release"
+
+
+def _audited(net: Net, party: str, item: str) -> list[dict[str, object]]:
+    feeder = net.nodes[party].feeder
+    assert feeder is not None
+    feeder.flush()
+    events = [json.loads(feeder.log.event(i)) for i in range(feeder.log.size)]
+    return [e for e in events if e.get("item") == item]
 
 
 def test_blind_relay_replay_is_answered_once_and_not_forwarded_twice(net: Net) -> None:
@@ -158,9 +174,8 @@ def test_blind_item_whose_recipients_include_the_hub_is_refused_as_inconsistent(
 def test_blind_item_sent_straight_to_its_hub_as_final_recipient_is_refused(net: Net) -> None:
     # The hub is not in the releasability: it may forward the item, never be its recipient (ACC-R5).
     blob = _blind_blob(net, "b4", add_hub=False)
-    with pytest.raises(Exception) as e:
+    with pytest.raises(IntegrityError):  # not sealed to it: it has nothing to open
         net.dispatch("KOR", "delivery", "USA", _env("b4", blob, final="USA"))
-    assert not isinstance(e.value, AssertionError)
     assert net.nodes["USA"].store.rows(st.items) == [] and net.nodes["USA"].store.rows(st.outbox) == []
 
 
@@ -196,3 +211,27 @@ def test_hub_api_has_no_payload_of_a_blind_item(net: Net) -> None:
     assert r.status_code == 404
     r = client.get("/v1/items/b6/payload", headers={"Accord-Person": "usa-officer", "Accord-Purpose": "relay"})
     assert r.status_code in (403, 404) and MARKER not in r.content
+
+
+def test_recipient_refuses_a_blind_item_whose_signed_route_is_not_the_originators_decision(net: Net) -> None:
+    # Sealed for KOR → USA → JPN in 2015, delivered by the US in 2017 when the originator's own decision is
+    # the direct GSOMIA route: the hub's hop is not one the agreements call for that day (JK-R6).
+    from accord.node.errors import Refused
+
+    blob = _blind_blob(net, "b7", add_hub=False)
+    env = json.loads(_env("b7", blob, sender="USA"))
+    env["at"] = "2017-02-12"
+    with pytest.raises(Refused):
+        net.dispatch("USA", "delivery", "JPN", canonical_json(env))
+    assert net.nodes["JPN"].store.rows(st.items) == [] and net.nodes["JPN"].store.rows(st.custody) == []
+
+
+def test_a_blind_item_delivered_straight_to_its_recipient_by_a_non_hub_is_refused(net: Net) -> None:
+    # The originator's route runs through the USA; the same sealed item handed over by a partner that is not
+    # that hub (here KOR itself, skipping the hub in 2015) is refused (T-R4).
+    from accord.node.errors import Refused
+
+    blob = _blind_blob(net, "b8", add_hub=False)
+    with pytest.raises(Refused):
+        net.dispatch("KOR", "delivery", "JPN", _env("b8", blob))
+    assert net.nodes["JPN"].store.rows(st.items) == []

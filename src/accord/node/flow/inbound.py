@@ -66,7 +66,9 @@ class Inbound(Outbound, Admission):
         except InconsistentRelay as e:  # an item sealed to a hub outside its releasability (ACC-R5)
             log.warning("%s: refused a delivery from %s: %s", self.party, caller.party, e.reason)
             with self._tx() as conn:
-                self._event(conn, "inconsistent_relay", str(env.get("item_id")), {"sender": caller.party, "why": e.reason})
+                self._event(
+                    conn, "inconsistent_relay", str(env.get("item_id")), {"sender": caller.party, "why": e.reason}
+                )
             raise
         except DBIntegrityError as e:  # a concurrent delivery of the same item won the unique key
             raise Busy("the same delivery is being stored concurrently; retry") from e
@@ -260,6 +262,7 @@ class Inbound(Outbound, Admission):
                 # Sealed to this node by the originator and forwarded unopened by the hub `sender`: the
                 # decision is the originator's, and its route must end with that hub and this node.
                 w.decision = d = self._decision(label, label.originator, final, day, consents)
+                w.through_hub = True
                 w.via_blind = tuple(d.route[-2:]) == (sender, self.party) and d.route == through.route
                 if not (d.allowed and w.via_blind):
                     return w
@@ -426,15 +429,16 @@ class _Inbound:
     held: bytes = b""
     item: VerifiedItem | None = None
     blind: bool = False  # this node relays it without the key (ACC-R5)
-    via_blind: bool = False  # this node is its recipient, reached through a blind hub
+    through_hub: bool = False  # sealed to this node by the originator, handed over by a hub on its route
+    via_blind: bool = False  # ... and the originator's decision is that route, ending here
 
     def accepted(self, d: Decision, party: str) -> bool:
         """The decision lets this hop happen: the next hop of its route is this node (or, for an item that
         came through a blind hub, its route ends here)."""
         if not d.allowed or len(d.route) < 2:
             return False
-        if self.via_blind:
-            return d.route[-1] == party
+        if self.through_hub:
+            return self.via_blind and d.route[-1] == party
         return d.route[1] == party and (not self.blind or len(d.route) > 2)
 
 
@@ -454,7 +458,8 @@ def _mode_into(d: Decision, party: str) -> str | None:
 
 def _blind_grant(item: VerifiedItem, party: str, sender: str) -> Grant | None:
     """This node's grant when the originator sealed it straight to this node through the hub ``sender``."""
-    g = next((g for g in item.grants if g.party == party), None)
+    # A grant in the statement (granted by its holder), never one a hub's re-wrap added (that hub holds it).
+    g = next((g for g in item.grants if g.party == party and g.granted_by == item.holder), None)
     if g is None or len(g.route) < 3 or g.route[-1] != party or g.route[-2] != sender:
         return None
     return g
