@@ -89,10 +89,11 @@ def test_a_resubmission_hands_nothing_over_and_busy_threads_leave_it_to_the_clai
 
 
 def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> None:
-    from accord.node.delivery import DeliveryWorker
+    from accord.node.delivery import BACKLOG, DeliveryWorker
 
     w = DeliveryWorker(net.nodes["KOR"], threads=2)
-    assert w.reserve() and w.reserve() and not w.reserve()  # two threads, both reserved
+    places = 2 * (1 + BACKLOG)  # two threads and their hand-over queue
+    assert all(w.reserve() for _ in range(places)) and not w.reserve()  # all reserved
     w.hand_over(None)
     assert w.reserve()
     w.stop_event.set()
@@ -152,3 +153,57 @@ def test_concurrent_evidence_requests_share_appends_and_each_gets_its_own_event(
     rows = {r["id"]: r["audit_idx"] for r in jpn.store.rows(st.events)}
     assert all(rows[j] == got[j] for j in ids)
     feeder.stop()
+
+
+def test_an_inbound_delivery_commits_its_audit_events_and_checkpoint_with_its_state_change(tmp_path: Path) -> None:
+    """Issue 8: one commit for the delivery, its custody events in the audit log, their signed checkpoint and
+    the journal's indices; the evidence is answered from that commit (no second transaction)."""
+    from sqlalchemy import event as sa_event
+
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    jpn = net.nodes["JPN"]
+    jpn.cfg.audit_sync = False
+    assert jpn.feeder is not None
+    jpn.feeder.poll_seconds = 30  # the feeder's thread stays out of it
+    size = jpn.feeder.log.size
+    net.submit("KOR", label("h6", rel=("JPN",)), "JPN", "2017-02-12")
+    (e,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=30)
+    commits: list[int] = []
+    sa_event.listen(jpn.store.engine, "commit", lambda _conn: commits.append(1))
+    answer = net.dispatch("KOR", e.kind, e.recipient, e.body, e.idem_key)
+    assert len(commits) == 1
+    assert answer["evidence"]["format"] == "accord-audit-receipt/1"
+    assert jpn.feeder.log.size > size  # in the log, before any feeder append
+    assert all(r["audit_idx"] is not None for r in jpn.store.rows(st.events))  # journal indices, same commit
+    assert jpn.feeder.log.verify().ok  # every row covered by a signed checkpoint
+    net.nodes["KOR"].acknowledged(e, answer)
+    (rec,) = net.nodes["KOR"].store.rows(st.receipts)
+    assert rec["evidence"] is not None
+
+
+def test_a_refused_inbound_delivery_leaves_the_audit_log_tree_as_the_database_has_it(tmp_path: Path) -> None:
+    """A staged append whose transaction rolls back is undone in memory: the log serves only durable events."""
+    from accord.node.db.engine import Database
+
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    jpn = net.nodes["JPN"]
+    feeder = jpn.feeder
+    assert feeder is not None
+    size = feeder.log.size
+    seen: list[int] = []
+
+    def refused_after_staging() -> None:
+        with jpn.store.tx() as conn:
+            jpn._event(conn, "delivery", "gone", {"sender": "KOR", "digest": "0" * 64})
+            feeder.stage(conn)
+            seen.extend([feeder.log._tree.size, feeder.log.size])  # staged, not yet served
+            raise RuntimeError("refused after staging")
+
+    with pytest.raises(RuntimeError):
+        refused_after_staging()
+    assert seen == [size + 1, size]
+    assert feeder.log._tree.size == size and feeder.log.size == size
+    assert jpn.store.rows(st.events, st.events.c.item_id == "gone") == []
+    assert feeder.log.verify().ok
+    with pytest.raises(RuntimeError):
+        Database.on_outcome(jpn.store, lambda ok: None)  # outside a transaction

@@ -16,7 +16,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from accord.formats._json import load_json
 
 EXPORT_FORMAT = "accord-audit-log/1"
 _CHUNK = 20_000
+_FRESH = 1024  # events kept in memory after a stage() for receipt evidence
 
 
 def _as_bytes(v: object) -> bytes:
@@ -223,6 +224,7 @@ class AuditLog:
         self._write_lock = threading.Lock()
         self._committed = 0
         self._latest_note: bytes | None = None
+        self._fresh: dict[int, bytes] = {}  # index -> event of the latest staged-and-committed events
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._insert_sql = _driver_insert_sql(self.engine)
@@ -295,6 +297,50 @@ class AuditLog:
         self._submit(req)
         return list(range(req.first, req.first + len(prepared)))
 
+    def stage(self, conn: Connection, events: Sequence[PreparedEvent]) -> tuple[list[int], Callable[[bool], None]]:
+        """Write ``events`` and their signed checkpoint in the caller's open transaction ``conn`` (one commit
+        with the caller's own rows, issue 8); returns their indices and the hook to call with the outcome
+        (True: committed -- the log then serves them; False: rolled back -- the in-memory tree is undone).
+
+        The caller serialises writers (the node's writer lock) and calls the hook before the next stage,
+        or after stages made since, in reverse order (see :meth:`accord.node.db.Database.on_outcome`).
+        """
+        if self._signer is None:
+            raise AccordError("this audit log was opened without a signer (read-only)")
+        with self._write_lock:
+            start = self._tree.size  # after any staged, not yet committed, events of the same group
+            hashes = b"".join(e.leaf_hash for e in events)
+            rows = [(start + k, e.leaf_hash, e.leaf, e.kind, e.item) for k, e in enumerate(events)]
+            end = start + len(rows)
+            with self._tree_lock:
+                self._tree.extend_flat(hashes)
+                root = self._tree.root(end)
+            try:
+                note = sign_note(Checkpoint(self.origin, end, root).text(), [self._signer])
+                conn.exec_driver_sql(self._insert_sql, rows)
+                cp_row = {"size": end, "note": note, "created_ms": int(time.time() * 1000)}
+                conn.execute(insert(store.checkpoints), cp_row)
+            except BaseException:
+                with self._tree_lock:
+                    self._tree.truncate(start)
+                raise
+
+        def outcome(committed: bool) -> None:
+            with self._write_lock:
+                if committed:
+                    if end > self._committed:
+                        self._committed, self._latest_note = end, note
+                    for k, e in enumerate(events):  # receipt evidence for them is asked for at once
+                        self._fresh[start + k] = e.leaf
+                    while len(self._fresh) > _FRESH:
+                        del self._fresh[next(iter(self._fresh))]
+                else:
+                    with self._tree_lock:
+                        if self._tree.size > start:
+                            self._tree.truncate(start)
+
+        return list(range(start, end)), outcome
+
     def _submit(self, req: _Request) -> None:
         if self._closed:
             raise AccordError("audit log is closed")
@@ -347,6 +393,11 @@ class AuditLog:
                     hashes += e.leaf_hash
                     rows.append((i, e.leaf_hash, e.leaf, e.kind, e.item))
                     i += 1
+            if self._tree.size != start:  # a stage() not yet committed (its writer must hold the node's lock)
+                for req in batch:
+                    req.error = AccordError("audit log: staged events not yet committed")
+                    req.done.set()
+                return
             try:
                 with self._tree_lock:
                     self._tree.extend_flat(hashes)
@@ -452,6 +503,9 @@ class AuditLog:
 
     def event(self, index: int) -> bytes:
         """The stored event bytes of leaf ``index``."""
+        fresh = self._fresh.get(index)
+        if fresh is not None:
+            return fresh
         with self.engine.connect() as conn:
             row = conn.execute(select(store.leaves.c.event).where(store.leaves.c.idx == index)).first()
         if row is None:

@@ -22,6 +22,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.db import events_sql as db_events
@@ -164,6 +166,45 @@ class AuditFeeder:
                 db_events.set_audit_indices(conn, self._marks)
             self._marks = []
 
+    def stage(self, conn: Connection, limit: int = 2000) -> None:
+        """Append the journal's pending events -- the caller's own, just written, and any other process's --
+        to the log inside the caller's open write transaction ``conn``, with their journal indices: the hop's
+        state change, its custody events and their signed checkpoint in ONE commit (issue 8: no second
+        transaction, no hand-over to the log's writer thread, receipt evidence ready at once).
+
+        SQLite only: the node's writer lock serialises this with every other append (PostgreSQL's concurrent
+        transactions keep the feeder's path). A malformed journal row is left to the feeder's path (which
+        reports it) rather than failing the caller's transaction.
+        """
+        from accord.audit.log import prepare_event
+
+        skip = {m["jid"] for m in self._marks}  # in the log already, the journal not yet updated (feeder)
+        rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
+        if not rows:
+            return
+        try:
+            prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
+        except Exception:
+            log.exception("%s: journal events not appended in the transaction; left to the audit feeder", self.party)
+            return
+        idx, outcome = self.log.stage(conn, prepared)
+        db_events.set_audit_indices(conn, [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)])
+
+        def published(committed: bool) -> None:
+            outcome(committed)
+            if committed:
+                self._remember(rows, idx)
+
+        self.store.on_outcome(published)
+
+    def _remember(self, rows: list[dict[str, Any]], idx: list[int]) -> None:
+        with self._appended:
+            for r, i in zip(rows, idx, strict=True):
+                self._recent[int(r["id"])] = i
+            while len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
+            self._appended.notify_all()
+
     def _prepare(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
         """Prepare each row; a row the audit format refuses is quarantined (issue 9: one bad event never stalls
         the log): set aside (``audit_idx`` = :data:`QUARANTINED`) with an ``audit_quarantine`` event of its own
@@ -223,25 +264,24 @@ class AuditFeeder:
         total = 0
         while True:
             self._settle()
-            with self.store.engine.connect() as conn:
-                fetched = db_events.pending_events(conn, limit)
-            if not fetched:
-                return total
-            rows, prepared = self._prepare(fetched)
-            if not rows:
-                total += len(fetched)
-                continue
+            with self.store.engine.connect() as conn:  # a plain read first: usually nothing (see stage())
+                if not db_events.pending_events(conn, 1):
+                    return total
             # The log's commit takes this process's writer lock, so that it does not meet the node's
-            # transactions in SQLite's busy handler (sleeps of milliseconds).
+            # transactions in SQLite's busy handler (sleeps of milliseconds); the rows are read under it, so
+            # that none a node transaction has staged meanwhile (see stage()) is appended twice.
             with self.store.write_lock():
+                with self.store.engine.connect() as conn:
+                    fetched = db_events.pending_events(conn, limit)
+                if not fetched:
+                    return total
+                rows, prepared = self._prepare(fetched)
+                if not rows:
+                    total += len(fetched)
+                    continue
                 idx = self.log.append_many(prepared)
-            self._marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
-            with self._appended:
-                for r, i in zip(rows, idx, strict=True):
-                    self._recent[int(r["id"])] = i
-                while len(self._recent) > _RECENT:
-                    self._recent.popitem(last=False)
-                self._appended.notify_all()
+                self._marks = [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)]
+            self._remember(rows, idx)
             total += len(rows)
             if len(fetched) < limit:
                 return total
@@ -259,6 +299,9 @@ class AuditFeeder:
         (a crash in between is reconciled at start) -- or, if its event came too late for that batch, leads
         the next one. No hand-over to the feeder's thread on the way.
         """
+        with self._appended:  # staged in the event's own transaction (see stage()): known without a read
+            if journal_id in self._recent:
+                return self._recent[journal_id]
         with self.store.engine.connect() as conn:
             idx = db_events.audit_index(conn, journal_id)
         if idx is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
-from accord.node.db.schema import _aware, metadata
+from accord.node.db.schema import _aware, events_pending, metadata
 
 GROUP_MAX = 32  # most transactions sharing one COMMIT
 
@@ -43,6 +43,7 @@ class _Group:
         self.members = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self.hooks: list[Callable[[bool], None]] = []  # members' outcome hooks, in order (see Database.on_outcome)
 
 
 class Database:
@@ -65,6 +66,7 @@ class Database:
         self._local = threading.local()
         if create:
             metadata.create_all(self.engine)
+            events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -80,11 +82,35 @@ class Database:
         and every member's ``tx()`` returns only after that COMMIT (``synchronous=FULL``). A member whose block
         raises rolls back its SAVEPOINT only; a failed COMMIT fails every member.
         """
-        if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
-            # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
-            with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
-                yield conn
-            return
+        outer = getattr(self._local, "hooks", None)
+        hooks: list[Callable[[bool], None]] = []
+        self._local.hooks = hooks
+        try:
+            if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
+                # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
+                try:
+                    with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
+                        yield conn
+                except BaseException:
+                    _run_hooks(hooks, ok=False)
+                    raise
+                _run_hooks(hooks, ok=True)
+                return
+            yield from self._group_tx(hooks)
+        finally:
+            self._local.hooks = outer
+
+    def on_outcome(self, hook: Callable[[bool], None]) -> None:
+        """Call ``hook(committed)`` once the current transaction (of this thread's innermost :meth:`tx`) is
+        committed (True) or rolled back (False) -- e.g. to publish or undo in-memory state that mirrors rows
+        written in it. With group commit the hooks run when the group commits, in the order registered; a
+        member whose block raised runs its own with False at once (its SAVEPOINT is rolled back)."""
+        hooks = getattr(self._local, "hooks", None)
+        if hooks is None:
+            raise RuntimeError("on_outcome() outside a transaction")
+        hooks.append(hook)
+
+    def _group_tx(self, hooks: list[Callable[[bool], None]]) -> Iterator[Connection]:
         with self._group:
             self._queued += 1
         self._wlock.acquire()  # type: ignore[union-attr]
@@ -99,6 +125,8 @@ class Database:
                 yield group.conn
             except BaseException:
                 failed = True
+                _run_hooks(hooks, ok=False)  # this member's work is rolled back (below), whatever the group does
+                hooks.clear()
                 if sp is None:
                     self._commit_group(discard=True)
                 else:
@@ -109,7 +137,12 @@ class Database:
                 raise
             else:
                 if sp is not None:
-                    sp.commit()
+                    try:
+                        sp.commit()
+                    except BaseException:
+                        _run_hooks(hooks, ok=False)
+                        raise
+                group.hooks.extend(hooks)
         finally:
             if self._current is group:
                 group.members += 1
@@ -147,6 +180,8 @@ class Database:
             try:
                 group.conn.close()
             finally:
+                # Outcome hooks before the members are released: what they publish is there when tx() returns.
+                _run_hooks(group.hooks, ok=group.error is None and not discard)
                 group.done.set()
 
     @contextmanager
@@ -182,6 +217,12 @@ class Database:
 
     def count(self, table: Table, *where: Any) -> int:
         return len(self.rows(table, *where))
+
+
+def _run_hooks(hooks: list[Callable[[bool], None]], *, ok: bool) -> None:
+    """Run outcome hooks: in order after a commit, in reverse after a rollback (undo the latest first)."""
+    for hook in hooks if ok else reversed(hooks):
+        hook(ok)
 
 
 def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, Any]) -> bool:

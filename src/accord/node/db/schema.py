@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -153,6 +154,14 @@ events = Table(
     Column("body", Text, nullable=False),  # canonical JSON: label, decision, digest -- never content
     Column("audit_idx", Integer),  # index in the audit log once appended (-1: appended, index not kept)
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# The journal rows not yet in the audit log (looked up by every write transaction that journals, issue 8):
+# a partial index, so that the look-up does not scan the whole journal.
+events_pending = Index(
+    "events_pending",
+    events.c.id,
+    sqlite_where=events.c.audit_idx.is_(None),
+    postgresql_where=events.c.audit_idx.is_(None),
 )
 
 

@@ -168,10 +168,16 @@ class Journal:
         return d
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        """One transaction; once committed, its events go into the audit log before the caller answers."""
+    def _tx(self, *, stage: bool = False) -> Iterator[Connection]:
+        """One transaction. Its custody events reach the audit log in the same commit when the answer needs
+        them there (``stage``: an inbound delivery whose receipt carries evidence; every transaction with
+        ``audit_sync``) -- SQLite, with an audit writer in this process (:meth:`AuditFeeder.stage`) -- and
+        otherwise from the feeder's thread, batched across requests (one checkpoint for many events), or
+        with ``audit_sync`` before the caller answers (PostgreSQL)."""
         with self.store.tx() as conn:
             yield conn
+            if (stage or self.cfg.audit_sync) and self.feeder is not None and self.store.is_sqlite:
+                self.feeder.stage(conn)  # one commit for the state change and its audit events (issue 8)
         self.flush_audit()
 
     def flush_audit(self) -> None:
@@ -188,8 +194,10 @@ class Journal:
     def _recorded_tx(self, item_id: str | None, context: str) -> Iterator[Connection]:
         """A transaction whose refusals are still recorded: a denied decision or a failed integrity check
         rolls the transaction back, then is appended to the custody trail in a transaction of its own."""
+        # An inbound delivery answers with receipt evidence: its events go into the log in its own commit.
+        stage = context == "inbound" and self.cfg.receipt_evidence
         try:
-            with self._tx() as conn:
+            with self._tx(stage=stage) as conn:
                 yield conn
         except Refused as e:
             with self._tx() as conn:
