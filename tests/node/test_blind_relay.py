@@ -235,3 +235,27 @@ def test_a_blind_item_delivered_straight_to_its_recipient_by_a_non_hub_is_refuse
     with pytest.raises(Refused):
         net.dispatch("KOR", "delivery", "JPN", _env("b8", blob))
     assert net.nodes["JPN"].store.rows(st.items) == []
+
+
+def test_hub_in_the_releasability_forwards_blind_what_was_sealed_past_it(net: Net) -> None:
+    # REL TO JPN, USA but sealed blind (release relay="blind"): the hub could have read it, yet has no key;
+    # it forwards it unchanged rather than refusing, and still holds nothing.
+    from accord import release
+    from accord.node.policy import label_from_dict
+
+    kor = net.nodes["KOR"]
+    blob = release.seal_bytes(
+        MARKER,
+        label_from_dict(label("b9", rel=("JPN", "USA"))),
+        recipients=["JPN"],
+        signer=kor.sealer.keys,  # type: ignore[attr-defined]
+        roster=kor.sealer.roster,  # type: ignore[attr-defined]
+        agreements=kor.agreements,
+        at=dt.date(2015, 6, 1),
+        relay="blind",
+    )
+    assert net.dispatch("KOR", "delivery", "USA", _env("b9", blob))["status"] == "relayed-blind"
+    net.pump()
+    assert not net.refusals
+    assert net.nodes["USA"].store.rows(st.items) == []
+    assert net.nodes["JPN"].open_item("b9")[1] == MARKER
