@@ -48,7 +48,8 @@ def rows(cfg: NodeConfig, table: st.Table, *where: Any) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("cluster")
-    cfgs = {p: init_node(root / p.lower(), p, **FAST) for p in ("KOR", "JPN", "USA")}  # type: ignore[arg-type]
+    # prune_delivered off: the replay test re-sends a delivered envelope (pruning: tests/node/test_limits.py)
+    cfgs = {p: init_node(root / p.lower(), p, **FAST, prune_delivered=False) for p in ("KOR", "JPN", "USA")}  # type: ignore[arg-type]
     chn = init_node(root / "chn", "CHN")  # a valid, pinned certificate -- but no agreement with anyone
     pin_each_other(list(cfgs.values()), extra=[chn])
     procs = {p: NodeProcess(cfgs[p], workers=2) for p in cfgs}

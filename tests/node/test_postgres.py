@@ -22,7 +22,7 @@ def test_claims_never_overlap_under_concurrency_skip_locked(node_pg_url: str) ->
     store = st.Store(node_pg_url)
     with store.tx() as conn:
         for i in range(200):
-            st.Store.enqueue(conn, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
+            store.enqueue(conn, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
     claimed: dict[str, list[int]] = {}
 
     def worker(name: str) -> None:
@@ -48,7 +48,7 @@ def test_claims_never_overlap_under_concurrency_skip_locked(node_pg_url: str) ->
 def test_expired_lease_is_claimed_again(node_pg_url: str) -> None:
     store = st.Store(node_pg_url)
     with store.tx() as conn:
-        st.Store.enqueue(conn, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
+        store.enqueue(conn, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="2017-01-01")
     assert len(store.claim("dead-worker", limit=5, lease_seconds=0.2)) == 1
     assert store.claim("other", limit=5, lease_seconds=30) == []
     time.sleep(0.3)
@@ -58,6 +58,7 @@ def test_expired_lease_is_claimed_again(node_pg_url: str) -> None:
 
 def test_relay_consent_and_replay_with_the_hub_on_postgres(tmp_path: Path, node_pg_url: str) -> None:
     net = Net(tmp_path, dbs={"USA": node_pg_url})
+    net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
     net.submit("KOR", label("pg-1"), "JPN", "2015-04-12")
     net.pump()
     assert net.nodes["JPN"].item_status("pg-1")["sender"] == "USA"

@@ -141,6 +141,7 @@ def _delivered_body(net: Net, party: str, item: str) -> tuple[bytes, str]:
 
 
 def test_replayed_delivery_is_stored_once_and_gets_the_same_receipt(net: Net) -> None:
+    net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
     net.submit("KOR", label("r1", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     body, idem = _delivered_body(net, "KOR", "r1")
@@ -154,6 +155,7 @@ def test_replayed_delivery_is_stored_once_and_gets_the_same_receipt(net: Net) ->
 
 
 def test_replay_with_other_content_is_a_conflict(net: Net) -> None:
+    net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
     net.submit("KOR", label("r2", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     body, idem = _delivered_body(net, "KOR", "r2")

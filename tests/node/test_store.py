@@ -21,8 +21,8 @@ def test_enqueue_is_idempotent_and_claims_do_not_overlap(tmp_path: Path) -> None
     s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
     with s.tx() as c:
         for i in range(50):
-            assert st.Store.enqueue(c, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
-        assert not st.Store.enqueue(c, idem_key="k0", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+            assert s.enqueue(c, idem_key=f"k{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+        assert not s.enqueue(c, idem_key="k0", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
     got: dict[str, list[int]] = {}
 
     def worker(name: str) -> None:
@@ -43,7 +43,7 @@ def test_enqueue_is_idempotent_and_claims_do_not_overlap(tmp_path: Path) -> None
 def test_a_lease_runs_out_and_a_retry_waits_for_its_back_off(tmp_path: Path) -> None:
     s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
     with s.tx() as c:
-        st.Store.enqueue(c, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+        s.enqueue(c, idem_key="a", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
     (e,) = s.claim("dead", limit=5, lease_seconds=0.2)
     assert s.claim("other", limit=5, lease_seconds=60) == []
     time.sleep(0.25)
@@ -79,7 +79,7 @@ def test_group_commit_shares_one_commit_and_returns_only_once_durable(tmp_path: 
     def writer(key: str, *, block: bool = False, fail: bool = False) -> None:
         try:
             with s.tx() as c:
-                st.Store.enqueue(c, idem_key=key, kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+                s.enqueue(c, idem_key=key, kind="delivery", recipient="JPN", body=b"{}", at_date="x")
                 if block:
                     inside.set()
                     go.wait(5)
@@ -110,7 +110,7 @@ def test_group_commit_shares_one_commit_and_returns_only_once_durable(tmp_path: 
     assert [r["idem_key"] for r in s.outbox_rows()] == ["a", "b", "d"]
     assert len(commits) == 1  # four transactions, one COMMIT
     with s.tx() as c:  # alone: a commit of its own, at once
-        st.Store.enqueue(c, idem_key="e", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+        s.enqueue(c, idem_key="e", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
     assert len(commits) == 2
 
     # the group's first member fails while others wait behind it: it alone is rolled back

@@ -105,8 +105,11 @@ def init(
         from accord.errors import InputError
         from accord.node.cluster import init_node
         from accord.node.config import NODE_FILE, check_party
+        from accord.node.files import check_db_url
 
         check_party(party, source="--party")
+        if db:
+            check_db_url(db)  # before anything is created (init_node also removes what it made on failure)
         if (directory / NODE_FILE).exists():
             raise InputError("a node is already configured here", source=str(directory))
         init_node(directory, party, port=port, db=db, what_if=what_if, host=host, url=url or "")
@@ -171,7 +174,10 @@ def add_peer(
             typer.echo(f"pinned {p.party} at {p.url}: certificate sha256 {p.fingerprint[:16]}…, keys {fp[:16]}…")
         current.save(directory)
 
-    _run(body)
+    from accord.node.files import private_umask
+
+    with private_umask():  # the roster and trust files it writes are private whatever the umask
+        _run(body)
 
 
 def _entry_fingerprint(directory: Path) -> str:

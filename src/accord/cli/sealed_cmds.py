@@ -1,14 +1,29 @@
 """CLI for sealed items: ``accord keys …``, ``accord seal``, ``accord open``, ``accord inspect``, ``accord rewrap``.
 
 Exit codes: 0 ok; 1 refused (a decision denied a recipient) or a failed check (signature, integrity,
-untrusted key); 2 bad input.
+untrusted key); 2 bad input; 3 (``inspect`` without ``--roster``) the signature was NOT verified: what is shown
+is unauthenticated, even if the payload matches its own (unverified) manifest.
+
+``open`` never replaces its input, a device or anything that is not a regular file; an existing file or symlink
+only with ``--force``. The plaintext goes to an unnamed private file in the destination directory (O_TMPFILE,
+0600) linked into place only after every check passed, so a ``kill -9`` leaves nothing behind; where the file
+system has no O_TMPFILE, a locked ``.NAME.*.accord-open.part`` temp file is used and stale ones (unlocked, ours)
+are removed by the next ``open``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
@@ -179,17 +194,117 @@ def seal(
     console.print(f"{lab.banner}")
 
 
+EXIT_UNVERIFIED = 3
+PART_SUFFIX = ".accord-open.part"
+
+
+def _check_output(in_file: Path, out_file: Path, *, force: bool) -> None:
+    """Refuse an output that is the input, a device/directory/FIFO/socket, or (without --force) an existing file
+    or symlink."""
+    try:
+        st_out = out_file.lstat()
+    except FileNotFoundError:
+        if not out_file.parent.is_dir():
+            fail(f"--out: no directory {out_file.parent}")
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(in_file, out_file):
+            fail("--out: is the input (--in); the sealed item is never replaced by its plaintext")
+    if stat.S_ISLNK(st_out.st_mode):
+        with contextlib.suppress(OSError):
+            target = out_file.stat()
+            if not stat.S_ISREG(target.st_mode):
+                fail(f"--out: {out_file} is a symlink to something that is not a regular file")
+        if not force:
+            fail(f"--out: {out_file} exists (a symlink); use --force to replace it")
+        return
+    if not stat.S_ISREG(st_out.st_mode):
+        fail(f"--out: {out_file} is not a regular file (device, directory, FIFO or socket); never replaced")
+    if not force:
+        fail(f"--out: {out_file} exists; use --force to replace it")
+
+
+def _clean_stale_parts(out_file: Path) -> None:
+    """Remove temp files a killed ``open`` of the same target left behind (ours, and no longer locked)."""
+    for p in out_file.parent.glob(f".{out_file.name}.*{PART_SUFFIX}"):
+        try:
+            fd = os.open(p, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            if os.fstat(fd).st_uid != os.getuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # another open is writing it right now
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def _private_output(out_file: Path) -> Iterator[IO[bytes]]:
+    """A private (0600) file in the destination directory, put in place as ``out_file`` only if the block
+    succeeds. Unnamed (O_TMPFILE) where possible: an interrupted open leaves nothing behind."""
+    directory = out_file.parent
+    _clean_stale_parts(out_file)
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    fd = -1
+    named: str | None = None
+    if tmpfile:
+        try:
+            fd = os.open(directory, tmpfile | os.O_WRONLY, 0o600)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+                raise
+            fd = -1
+    if fd < 0:
+        fd, named = tempfile.mkstemp(dir=directory, prefix=f".{out_file.name}.", suffix=PART_SUFFIX)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # alive: a later open does not take it for stale
+    os.fchmod(fd, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            yield f
+            f.flush()
+            os.fsync(fd)
+        if named is None:
+            named = str(directory / f".{out_file.name}.{secrets.token_hex(8)}{PART_SUFFIX}")
+            # give the verified plaintext a name (linkat with AT_SYMLINK_FOLLOW), then move it into place
+            root = os.open("/", os.O_RDONLY)
+            try:
+                os.link(f"proc/self/fd/{fd}", named, src_dir_fd=root, follow_symlinks=True)
+            finally:
+                os.close(root)
+        os.replace(named, out_file)
+        named = None
+    finally:
+        os.close(fd)
+        if named is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(named)
+
+
 def open_(
     in_file: Path = typer.Option(..., "--in", help="Sealed item."),
     out_file: Path = typer.Option(..., "--out", help="Where to write the plaintext (only after every check)."),
     keys_dir: Path = KeysOpt,
     roster: Path = RosterOpt,
+    force: bool = typer.Option(False, "--force", help="Replace an existing file or symlink (never the input)."),
 ) -> None:
     """Verify and decrypt a sealed item; nothing is written unless every check passes."""
+    if not in_file.is_file():
+        fail(f"--in: {in_file} is not a file")
+    _check_output(in_file, out_file, force=force)
     keys = PartyKeys.load(keys_dir)
     r = Roster.load(roster)
-    with _progress(in_file, "opening") as prog:
-        opened = container.open_file(in_file, out_file, keys=keys, roster=r, progress=prog)
+    with (
+        _progress(in_file, "opening") as prog,
+        in_file.open("rb") as src,
+        _private_output(out_file) as dst,
+    ):
+        opened = container.open_stream(src, dst, keys=keys, roster=r, progress=prog)
     console.print(f"{opened.banner}")
     console.print(f"signed by {opened.signer}; {opened.manifest.size} bytes → {out_file}")
 
@@ -247,12 +362,18 @@ def inspect(
         for a in ins.alternative_labels:
             console.print(f"  alternative label by {a.party}")
         console.print(f"{m.size} bytes in {m.segments} segment(s)")
-        style = "green" if ins.ok else "red"
+        style = "green" if ins.ok and r is not None else "red"
         console.print(f"[{style}]signature: {ins.signature}; payload: {ins.payload}[/{style}]")
         for p in ins.problems:
             console.print(f"  [red]{p}[/red]")
-    if not ins.ok and r is not None:
+    if (r is not None and not ins.ok) or ins.payload == "corrupt":
         raise typer.Exit(1)
+    if r is None:
+        # Without a roster nothing above is authenticated: a forged item looks just like a genuine one.
+        err_console.print(
+            "signature NOT verified (no --roster): the labels and recipients shown are unauthenticated", style="red"
+        )
+        raise typer.Exit(EXIT_UNVERIFIED)
 
 
 def rewrap(

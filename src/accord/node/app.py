@@ -11,16 +11,20 @@ validation errors report where and what, never the value.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import html
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from accord.node.api.handlers import install_handlers
+from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
 from accord.node.api.routes_local import local_routes
 from accord.node.api.routes_peer import peer_routes
 from accord.node.service import NodeService
@@ -29,8 +33,12 @@ from accord.node.wiring import load_service
 log = logging.getLogger("accord.node")
 
 
-def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
-    """The FastAPI application of one node; starts the delivery workers with the app."""
+def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None = None) -> FastAPI:
+    """The FastAPI application of one node; starts the delivery workers with the app.
+
+    The app is wrapped in :class:`~accord.node.api.limits.AdmissionGate` (admission, own-only docs, body
+    size) so nothing reads a body before the caller is admitted.
+    """
     from accord.node.delivery import DeliveryWorker
 
     worker = DeliveryWorker(service, threads=workers) if workers else None
@@ -54,6 +62,8 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
         version="1",
         lifespan=lifespan,
         summary="Releases classified military information only as the agreements in force allow.",
+        docs_url=None,  # /docs below: self-contained (no CDN), for the node's own certificate only
+        redoc_url=None,
     )
     app.state.service = service
 
@@ -67,43 +77,85 @@ def create_app(service: NodeService, *, workers: int = 4) -> FastAPI:
     from accord.console import mount_console  # issue 12: the console, for the node's own certificate
 
     mount_console(app, service)
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The API description as one self-contained page (no script, no external resource)."""
+        return HTMLResponse(docs_page(app.openapi()))
+
+    app.add_middleware(AdmissionGate, service=service, limits=limits or Limits.of(service.cfg))
     return app
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """An HTML page listing every operation of ``spec`` (OpenAPI) -- inline style only, nothing fetched."""
+    esc = html.escape
+    info = spec.get("info", {})
+    rows = []
+    for path, ops in sorted(spec.get("paths", {}).items()):
+        for method, op in ops.items():
+            params = ", ".join(esc(p.get("name", "")) for p in op.get("parameters", []))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            ref = body.get("$ref", "").rsplit("/", 1)[-1]
+            rows.append(
+                f"<tr><td><b>{esc(method.upper())}</b></td><td><code>{esc(path)}</code></td>"
+                f"<td>{esc(op.get('summary', ''))}<br><small>{esc(op.get('description', '') or '')}</small></td>"
+                f"<td>{params}</td><td>{esc(ref)}</td></tr>"
+            )
+    schemas = "".join(
+        f"<details><summary><code>{esc(name)}</code></summary><pre>{esc(json.dumps(s, indent=2))}</pre></details>"
+        for name, s in sorted(spec.get("components", {}).get("schemas", {}).items())
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{esc(info.get('title', 'Accord node'))} API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{border-top:1px solid #ccc;padding:4px;vertical-align:top}"
+        "pre{background:#f4f4f4;padding:8px}</style></head><body>"
+        f"<h1>{esc(info.get('title', ''))}</h1><p>{esc(info.get('summary', '') or '')}</p>"
+        "<p>The machine-readable description is <code>/openapi.json</code> (this nation's certificate only).</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>parameters</th><th>body</th></tr>"
+        + "".join(rows)
+        + "</table><h2>Schemas</h2>"
+        + schemas
+        + "</body></html>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
 # serving
 
 
-def _pinned_protocol() -> type:
-    """uvicorn's HTTP protocol (httptools when installed, else h11), passing the fingerprint of the TLS
-    client certificate to the app in the scope (``extensions.tls.client_cert_sha256``)."""
-    base: type
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+class _Server:
+    """uvicorn's Server with the TLS handshake bounded (``ssl_handshake_timeout`` on the listening socket):
+    uvicorn has no option for it, so ``create_server`` of the running loop gets it for the start-up only."""
 
-        base = HttpToolsProtocol
-    except ImportError:  # pragma: no cover - httptools is a dependency
-        from uvicorn.protocols.http.h11_impl import H11Protocol
+    @staticmethod
+    def make(config: Any, handshake_timeout: float) -> Any:
+        import uvicorn
 
-        base = H11Protocol
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                loop = asyncio.get_running_loop()
+                original = loop.create_server
 
-    class PinnedProtocol(base):  # type: ignore[misc]
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            ssl_obj = transport.get_extra_info("ssl_object")
-            der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
-            fp = hashlib.sha256(der).hexdigest() if der else None
-            inner: Any = vars(self)["app"]
+                async def create_server(*args: Any, **kwargs: Any) -> Any:
+                    if kwargs.get("ssl") is not None:
+                        kwargs.setdefault("ssl_handshake_timeout", handshake_timeout)
+                    return await original(*args, **kwargs)
 
-            async def app(
-                scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
-            ) -> None:
-                scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
-                await inner(scope, receive, send)
+                try:
+                    loop.create_server = create_server  # type: ignore[method-assign]
+                    patched = True
+                except AttributeError:  # pragma: no cover - a loop class without instance attributes
+                    patched = False
+                    log.warning("TLS handshake timeout not applied: the event loop does not allow it")
+                try:
+                    await super().startup(sockets)
+                finally:
+                    if patched:
+                        del loop.create_server
 
-            object.__setattr__(self, "app", app)
-
-    return PinnedProtocol
+        return Server(config)
 
 
 def _loop() -> str:
@@ -128,22 +180,38 @@ def serve(
     ``port`` overrides the configured one: several processes of one nation (one directory, one shared
     PostgreSQL database) can serve side by side and share the outbox.
     """
+    import os
+    import ssl
+
     import uvicorn
 
-    from accord.node.identity import server_context
+    from accord.errors import InputError
+    from accord.node.identity import cert_fingerprint, server_context
 
+    os.umask(0o077)  # this process is the node: whatever it creates (database, -wal, -shm, logs) is private
     service = load_service(directory, db=db, audit=audit)
     cfg = service.cfg
     if port is not None:
         cfg.port = port
-    pinned = [cfg.cert_file.read_bytes()] + [p.cert_pem.encode() for p in service.roster.peers.values()]
-    ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
-    app = create_app(service, workers=workers)
+    try:
+        pinned = [cfg.cert_file.read_bytes()] + [p.cert_pem.encode() for p in service.roster.peers.values()]
+        ctx = server_context(cfg.cert_file, cfg.key_file, pinned)
+    except (OSError, ValueError, ssl.SSLError) as e:
+        service.store.dispose()
+        raise InputError(
+            f"cannot load the TLS certificate and key ({type(e).__name__})", source=str(cfg.key_file)
+        ) from None
+    limits = Limits.of(cfg)
+    app = create_app(service, workers=workers, limits=limits)
+    own_fp = cert_fingerprint(cfg.cert_file.read_bytes())
     config = uvicorn.Config(
         app,
         host=cfg.host,
         port=cfg.port,
-        http=_pinned_protocol(),
+        http=pinned_protocol(limits, own_fp),
+        timeout_keep_alive=max(1, round(limits.keepalive_seconds)),
+        # no limit_concurrency: it counts every connection alike, so idle partner connections would cut the node
+        # off from its own systems; the per-certificate caps of the protocol bound the total instead.
         ssl_certfile=str(cfg.cert_file),
         ssl_context_factory=lambda _c, _d: ctx,
         log_level=log_level,
@@ -151,4 +219,4 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=3,
     )
-    uvicorn.Server(config).run()
+    _Server.make(config, limits.handshake_timeout_seconds).run()

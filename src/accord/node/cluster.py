@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +39,27 @@ def init_node(
     what_if: bool = True,
     **options: object,
 ) -> NodeConfig:
-    """What ``accord node init`` does, for programs."""
+    """What ``accord node init`` does, for programs: every file private (0600/0700) whatever the umask; on
+    failure nothing is left behind (a directory this call created is removed)."""
+    from accord.node.files import check_db_url, private_umask
+
+    if db:
+        check_db_url(db)
+    created = not directory.exists()
+    try:
+        with private_umask():
+            return _init_node(directory, party, port=port, db=db, what_if=what_if, **options)
+    except BaseException:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _init_node(
+    directory: Path, party: str, *, port: int | None, db: str | None, what_if: bool, **options: object
+) -> NodeConfig:
+    from accord.node.files import create_private_db
+
     directory.mkdir(parents=True, exist_ok=True)
     cfg = NodeConfig(party=party, port=port or free_port(), db=db or "", what_if=what_if, dir=directory, **options)  # type: ignore[arg-type]
     cert, key = generate_tls_identity(party, hosts=sorted({cfg.host, "127.0.0.1", "localhost"}))
@@ -49,6 +70,7 @@ def init_node(
     init_keys(directory, party)
     init_audit_key(directory, party)
     Roster().save(directory)
+    create_private_db(cfg.db)
     Store(cfg.db).dispose()
     (directory / "entry.yaml").write_text(yaml.safe_dump(self_entry(cfg), sort_keys=False))
     return cfg

@@ -158,6 +158,19 @@ class NodeConfig:
     audit_sync: bool = False  # answer only once the events are in the audit log (else: within audit_poll)
     audit_poll_seconds: float = 0.25
     receipt_evidence: bool = True  # receipts carry the audit checkpoint + inclusion proof of the delivery
+    # limits in front of the application (accord.node.api.limits) and backpressure (issue 9)
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 64
+    max_url_bytes: int = 4096
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 120.0
+    keepalive_seconds: float = 5.0
+    handshake_timeout_seconds: float = 10.0
+    max_peer_connections: int = 32
+    max_own_connections: int = 256
+    outbox_max_pending: int = 10_000  # per recipient: past it, submit/forward answer 503 with Retry-After
+    prune_delivered: bool = True  # drop a delivered envelope once its receipt is stored (receipt + custody stay)
     dir: Path = field(default=Path("."), compare=False)
 
     def __post_init__(self) -> None:
@@ -181,7 +194,7 @@ class NodeConfig:
     def save(self) -> None:
         d = asdict(self)
         d.pop("dir")
-        (self.dir / NODE_FILE).write_text(yaml.safe_dump(d, sort_keys=False, allow_unicode=True))
+        _write_private(self.dir / NODE_FILE, yaml.safe_dump(d, sort_keys=False, allow_unicode=True))
 
     @staticmethod
     def load(directory: Path) -> NodeConfig:
@@ -196,13 +209,49 @@ class NodeConfig:
         if unknown:
             raise InputError(f"unknown keys {sorted(unknown)}", source=str(path))
         check_party(raw.get("party"), source=str(path))
-        try:
-            cfg = NodeConfig(**raw, dir=directory)
-        except TypeError as e:
-            raise InputError(str(e), source=str(path)) from e
-        if type(raw.get("port", 8443)) is not int or not 0 < cfg.port < 65536:
+        for key, value in raw.items():
+            _check_option(key, value, source=str(path))
+        cfg = NodeConfig(**raw, dir=directory)
+        if not 0 < cfg.port < 65536:
             raise InputError("port out of range", source=str(path), field="port")
         return cfg
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, created 0600 whatever the umask (a configuration that decides whom
+    the node trusts must not be writable by anyone else)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _check_option(key: str, value: object, *, source: str) -> None:
+    """One ``node.yaml`` value of the right type and range (checked at load, so that nothing -- e.g. the
+    delivery thread -- fails on it later, after the node said it was serving)."""
+    kind = NodeConfig.__dataclass_fields__[key].type
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind == "int":
+        if type(value) is not int or value < 0 or (value == 0 and key != "port"):
+            raise InputError(f"must be a positive whole number, got {value!r}", source=source, field=key)
+    elif kind == "float":
+        if type(value) not in (int, float) or not 0 < float(value) < 1e9:  # type: ignore[arg-type]
+            raise InputError(f"must be a positive number of seconds, got {value!r}", source=source, field=key)
+    elif kind == "bool":
+        if type(value) is not bool:
+            raise InputError(f"must be true or false, got {value!r}", source=source, field=key)
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise InputError(f"must be a string, got {value!r}", source=source, field=key)
+    elif kind == "str | None" and value is not None and not isinstance(value, str):
+        raise InputError(f"must be a path or null, got {value!r}", source=source, field=key)
 
 
 @dataclass
@@ -221,7 +270,7 @@ class Roster:
         return yaml.safe_dump({"peers": [asdict(p) for p in self.peers.values()]}, sort_keys=False)
 
     def save(self, directory: Path) -> None:
-        (directory / ROSTER_FILE).write_text(self.to_yaml())
+        _write_private(directory / ROSTER_FILE, self.to_yaml())
 
     @staticmethod
     def parse(text: str, *, source: str) -> Roster:

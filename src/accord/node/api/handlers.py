@@ -26,7 +26,9 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AccordError)
     async def _accord(_: Request, e: AccordError) -> JSONResponse:
         doc = problem_of(e)  # one mapping for the API and the in-memory transport
-        return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM)
+        retry = getattr(e, "retry_after", None)  # backpressure (a full outbox): when to come back
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 
+from accord.core.ids import ID_PATTERN
 from accord.errors import InputError
 from accord.node.api.deps import Any_, Local
 from accord.node.api.models import (
@@ -21,6 +22,10 @@ from accord.node.api.models import (
     SubmitRequest,
 )
 from accord.node.service import NodeService
+
+#: A path parameter in the one id grammar (accord.core.ids): anything else is 422 before a handler runs.
+ItemId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=128)]
+RequestId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=128)]
 
 
 def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
@@ -47,13 +52,13 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         return out.to_dict()
 
     @router.get("/v1/items/{item_id}")
-    def item(item_id: str, _: Local) -> dict[str, Any]:
+    def item(item_id: ItemId, _: Local) -> dict[str, Any]:
         """Custody of one item: its label, marking, outbox, inbox and receipts."""
         return service.item_status(item_id)
 
     @router.get("/v1/items/{item_id}/payload", response_class=Response)
     def payload(
-        item_id: str,
+        item_id: ItemId,
         _: Local,
         person: Annotated[str, Header(alias="Accord-Person", max_length=100)],
         purpose: Annotated[str, Header(alias="Accord-Purpose", max_length=1500)],
@@ -66,7 +71,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
 
     @router.post("/v1/items/{item_id}/forward")
-    def forward(item_id: str, req: ForwardRequest, _: Local) -> dict[str, Any]:
+    def forward(item_id: ItemId, req: ForwardRequest, _: Local) -> dict[str, Any]:
         """Release a held item onward (third-party rule; may wait for the originator's consent)."""
         out = service.forward(item_id, req.to, req.at)
         wake()
@@ -85,13 +90,13 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         return service.consent_requests(state)
 
     @router.post("/v1/consent-requests/{request_id}/approve")
-    def consent_approve(request_id: str, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
+    def consent_approve(request_id: RequestId, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
         out = service.decide_consent(request_id, True, req.officer, req.reason, req.until)
         wake()
         return out
 
     @router.post("/v1/consent-requests/{request_id}/deny")
-    def consent_deny(request_id: str, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
+    def consent_deny(request_id: RequestId, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
         out = service.decide_consent(request_id, False, req.officer, req.reason)
         wake()
         return out

@@ -10,12 +10,14 @@ from sqlalchemy import (
     DateTime,
     Integer,
     bindparam,
+    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Connection
 
+from accord.errors import Busy
 from accord.node.db.engine import Database
 from accord.node.db.schema import now, outbox
 
@@ -44,17 +46,38 @@ _LEASE = (
 )
 _OUTBOX_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
 _INSERT_OUTBOX = insert(outbox)
-_MARK_DELIVERED = (
-    update(outbox)
-    .where(outbox.c.id == bindparam("entry_id"))
-    .values(
-        state="delivered",
-        delivered_at=bindparam("t", type_=DateTime(timezone=True)),
-        lease_until=None,  # leased_by is kept: which worker delivered it
-        attempts=outbox.c.attempts + 1,
-        last_error=None,
-    )
+_DELIVERED = {
+    "state": "delivered",
+    "delivered_at": bindparam("t", type_=DateTime(timezone=True)),
+    "lease_until": None,  # leased_by is kept: which worker delivered it
+    "attempts": outbox.c.attempts + 1,
+    "last_error": None,
+}
+_MARK_DELIVERED = update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED)
+# Pruning: once the receipt is stored (same transaction), the envelope (the sealed item, base64) is dropped;
+# the row, the receipt and the custody trail (events, audit log) stay.
+_MARK_DELIVERED_PRUNED = update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED, body=b"")
+_PENDING_FOR = select(func.count()).select_from(
+    select(outbox.c.id)
+    .where((outbox.c.state == "pending") & (outbox.c.recipient == bindparam("recipient")))
+    .limit(bindparam("cap", type_=Integer))
+    .subquery()
 )
+
+
+class OutboxFull(Busy):
+    """The outbox towards one partner holds ``outbox_max_pending`` messages: the caller retries later (503 with
+    ``Retry-After``); nothing was stored."""
+
+    kind = "outbox-full"
+
+    def __init__(self, recipient: str, pending: int, retry_after: int) -> None:
+        super().__init__(f"the outbox towards {recipient} is full ({pending} pending); retry later")
+        self.recipient = recipient
+        self.retry_after = retry_after
+
+    def extensions(self) -> dict[str, Any]:
+        return {"recipient": self.recipient, "retry_after": self.retry_after}
 
 
 @dataclass(frozen=True)
@@ -71,10 +94,17 @@ class OutboxEntry:
 
 
 class Outbox(Database):
-    """The outbox operations of :class:`accord.node.db.Store`."""
+    """The outbox operations of :class:`accord.node.db.Store`.
 
-    @staticmethod
+    ``outbox_max_pending``: the most pending deliveries towards one recipient (backpressure: past it, a new
+    delivery is refused with :class:`OutboxFull`); ``prune_delivered``: drop delivered envelopes.
+    """
+
+    outbox_max_pending: int | None = None
+    prune_delivered: bool = False
+
     def enqueue(
+        self,
         conn: Connection,
         *,
         idem_key: str,
@@ -87,7 +117,7 @@ class Outbox(Database):
     ) -> bool:
         """Add a message to the outbox within ``conn``'s transaction. False if the key was already queued."""
         return (
-            Outbox.enqueue_entry(
+            self.enqueue_entry(
                 conn,
                 idem_key=idem_key,
                 kind=kind,
@@ -100,8 +130,8 @@ class Outbox(Database):
             is not None
         )
 
-    @staticmethod
     def enqueue_entry(
+        self,
         conn: Connection,
         *,
         idem_key: str,
@@ -122,6 +152,11 @@ class Outbox(Database):
         exists = conn.execute(_OUTBOX_BY_KEY, {"idem_key": idem_key}).first()
         if exists:
             return None
+        cap = self.outbox_max_pending
+        if cap is not None and kind == "delivery":  # only new releases wait; receipts and consents always flow
+            pending = int(conn.execute(_PENDING_FOR, {"recipient": recipient, "cap": cap}).scalar_one())
+            if pending >= cap:
+                raise OutboxFull(recipient, pending, retry_after=5)
         t = now()
         res = conn.execute(
             _INSERT_OUTBOX,
@@ -187,9 +222,9 @@ class Outbox(Database):
             for r in rows
         ]
 
-    @staticmethod
-    def mark_delivered(conn: Connection, entry_id: int) -> None:
-        conn.execute(_MARK_DELIVERED, {"entry_id": entry_id, "t": now()})
+    def mark_delivered(self, conn: Connection, entry_id: int) -> None:
+        q = _MARK_DELIVERED_PRUNED if self.prune_delivered else _MARK_DELIVERED
+        conn.execute(q, {"entry_id": entry_id, "t": now()})
 
     def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
         with self.tx() as conn:
