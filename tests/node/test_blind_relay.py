@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def _types(net: Net, party: str, item: str) -> list[str]:
 
 
 def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> None:
+    net.nodes["USA"].store.prune_delivered = False  # keep the forwarded envelope to compare it
     out = net.submit("KOR", label("b1", rel=("JPN",)), "JPN", DAY, MARKER)
     assert out.decision["route"] == ["KOR", "USA", "JPN"]
     assert [h["mode"] for h in out.decision["hops"]] == ["relay-blind", "relay-blind"]
@@ -69,6 +71,7 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     env = json.loads(bytes(fwd[0]["body"]))
     assert base64.b64decode(env["sealed"]) == bytes(sealed_by_kor)
     assert MARKER not in bytes(fwd[0]["body"])
+    assert [i["digest"] for i in net.nodes["JPN"].store.rows(st.inbox)] == [sha256(bytes(sealed_by_kor)).hexdigest()]
     assert [i["state"] for i in usa.store.rows(st.inbox)] == ["relayed-blind"]
     blind = [e for e in _events(net, "USA", "b1") if e["type"] == "blind_relay"]
     assert len(blind) == 1
@@ -112,6 +115,7 @@ def _audited(net: Net, party: str, item: str) -> list[dict[str, object]]:
 
 
 def test_blind_relay_replay_is_answered_once_and_not_forwarded_twice(net: Net) -> None:
+    net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
     net.submit("KOR", label("b2", rel=("JPN",)), "JPN", DAY, MARKER)
     net.pump()
     row = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "b2")[0]
