@@ -41,8 +41,18 @@ def main() -> None:
 
     app = Starlette(routes=[Route("/post", post, methods=["POST"]), Route("/health", health)])
     ctx = server_context(cert, key, [cert.read_bytes()])
-    uvicorn.run(app, host="127.0.0.1", port=port, ssl_certfile=str(cert), ssl_context_factory=lambda _c, _d: ctx,
-                log_level="warning", access_log=False, http="httptools", loop="uvloop", timeout_graceful_shutdown=2)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_context_factory=lambda _c, _d: ctx,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=2,
+    )
 
 
 if __name__ == "__main__":

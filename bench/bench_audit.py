@@ -44,21 +44,32 @@ def _event(i: int) -> dict[str, object]:
         "item": f"item-{i}",
         "digest": "sha256:" + hashlib.sha256(i.to_bytes(8, "big")).hexdigest(),
         "at": "2017-01-05T09:00:00.000000Z",
-        "label": {"originator": "KOR", "classification": "군사Ⅱ급비밀", "releasable_to": ["JPN", "USA"],
-                  "topics": ["DPRK-MISSILE"], "id": f"item-{i}"},
+        "label": {
+            "originator": "KOR",
+            "classification": "군사Ⅱ급비밀",
+            "releasable_to": ["JPN", "USA"],
+            "topics": ["DPRK-MISSILE"],
+            "id": f"item-{i}",
+        },
         "decision": {"allowed": i % 3 != 0, "route": ["KOR", "JPN"], "agreements": ["JPN-KOR-GSOMIA"]},
     }
 
 
-def _raw_sqlite(path: Path, rows: list[tuple[int, bytes, bytes, str, str]], batch: int,
-                events: list[dict[str, object]] | None = None) -> float:
+def _raw_sqlite(
+    path: Path,
+    rows: list[tuple[int, bytes, bytes, str, str]],
+    batch: int,
+    events: list[dict[str, object]] | None = None,
+) -> float:
     """Rows/s of raw sqlite3 inserts (WAL, synchronous=FULL, same schema). With ``events``, the
     timing also includes producing each row: canonical JSON (sorted keys) and the SHA-256 leaf hash."""
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE t (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, event BLOB NOT NULL, "
-                "kind VARCHAR(40) NOT NULL, item VARCHAR(256))")
+    con.execute(
+        "CREATE TABLE t (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, event BLOB NOT NULL, "
+        "kind VARCHAR(40) NOT NULL, item VARCHAR(256))"
+    )
     con.execute("CREATE INDEX t_item ON t (item)")
     t0 = time.perf_counter()
     if events is not None:
@@ -94,6 +105,7 @@ def _ours_batched(path: Path, events: list[Any], batch: int, producers: int) -> 
     signer = NoteSigner.generate(ORIGIN)
     n = len(events)
     with AuditLog(path, origin=ORIGIN, signer=signer) as log:
+
         def producer(k: int) -> None:
             for i in range(k * batch, n, batch * producers):
                 log.append_many(events[i : i + batch])
@@ -108,8 +120,10 @@ def _durable(tmp: Path) -> list[Result]:
     events = [_event(i) for i in range(n)]
     leaves = [encode_event(e) for e in events]
     rows = [(i, leaf_hash(b), b, str(events[i]["type"]), str(events[i]["item"])) for i, b in enumerate(leaves)]
-    note = ("WAL, synchronous=FULL; ours: validation, canonical JSON, hashing, tree, signed checkpoint per txn;"
-            f" best of {ROUNDS} alternating rounds")
+    note = (
+        "WAL, synchronous=FULL; ours: validation, canonical JSON, hashing, tree, signed checkpoint per txn;"
+        f" best of {ROUNDS} alternating rounds"
+    )
     prepared = [prepare_event(e) for e in events]
     peer = peer_enc = ours1 = ours_p = 0.0
     # Alternate ours and the peer and keep each side's best round: the machine is shared, and a
@@ -120,26 +134,57 @@ def _durable(tmp: Path) -> list[Result]:
         peer_enc = max(peer_enc, _raw_sqlite(tmp / f"raw-enc{r}.db", rows, batch, events))
         ours1 = max(ours1, _ours_batched(tmp / f"ours1{r}.db", events, batch, 1))
     out = [
-        Result("audit.durable_same_rows", "events/s", ours_p, "raw sqlite3 executemany of the same encoded "
-               "rows, 1,000/txn", peer, True, "events prepared (encoded+hashed) by the caller; " + note),
-        Result("audit.durable_batched", "events/s", ours1, "raw sqlite3 executemany incl. json.dumps(sort_keys)"
-               " + SHA-256 of the same events, 1,000/txn", peer_enc, True, "dict events in, 1 producer; " + note),
-        Result("audit.durable_batched_vs_raw_rows", "events/s", ours1, "raw sqlite3 executemany of the "
-               "pre-encoded rows", peer, True, "dict events in: includes validation and encoding"),
+        Result(
+            "audit.durable_same_rows",
+            "events/s",
+            ours_p,
+            "raw sqlite3 executemany of the same encoded rows, 1,000/txn",
+            peer,
+            True,
+            "events prepared (encoded+hashed) by the caller; " + note,
+        ),
+        Result(
+            "audit.durable_batched",
+            "events/s",
+            ours1,
+            "raw sqlite3 executemany incl. json.dumps(sort_keys) + SHA-256 of the same events, 1,000/txn",
+            peer_enc,
+            True,
+            "dict events in, 1 producer; " + note,
+        ),
+        Result(
+            "audit.durable_batched_vs_raw_rows",
+            "events/s",
+            ours1,
+            "raw sqlite3 executemany of the pre-encoded rows",
+            peer,
+            True,
+            "dict events in: includes validation and encoding",
+        ),
     ]
 
     # Concurrent single appends, group-committed by the writer.
     threads, per = 16, 400
     signer = NoteSigner.generate(ORIGIN)
     with AuditLog(tmp / "conc.db", origin=ORIGIN, signer=signer) as log:
+
         def worker(k: int) -> None:
             for i in range(per):
                 log.append(events[k * per + i])
 
         ours_c = threads * per / _threads_seconds(worker, threads)
     peer_c = _raw_sqlite(tmp / "raw-autocommit.db", rows[: threads * per], 1)
-    out.append(Result("audit.durable_concurrent", "events/s", ours_c, "raw sqlite3 autocommit per row",
-                      peer_c, True, f"{threads} threads x append(); every ack durable and checkpointed"))
+    out.append(
+        Result(
+            "audit.durable_concurrent",
+            "events/s",
+            ours_c,
+            "raw sqlite3 autocommit per row",
+            peer_c,
+            True,
+            f"{threads} threads x append(); every ack durable and checkpointed",
+        )
+    )
     return out
 
 
@@ -183,8 +228,17 @@ def _measure(size: int, signer: NoteSigner, rnd: random.Random) -> list[Result]:
         tree.extend_flat(flat[i : i + step * 32])  # as appends arrive, in 1 M-leaf chunks
     root = tree.root()
     t_build = time.perf_counter() - t0
-    out.append(Result(f"audit.tree_build_{label}", "s", t_build, "leaf hashing of the same leaves", t_leaves,
-                      False, f"{size:,} leaves; ~{(size * 36) // 2**20} MiB of node buffers"))
+    out.append(
+        Result(
+            f"audit.tree_build_{label}",
+            "s",
+            t_build,
+            "leaf hashing of the same leaves",
+            t_leaves,
+            False,
+            f"{size:,} leaves; ~{(size * 36) // 2**20} MiB of node buffers",
+        )
+    )
     idx = [rnd.randrange(size) for _ in range(2000)]
     proofs = [tree.inclusion_proof(i) for i in idx]
     gen = _per_op_us(lambda k: tree.inclusion_proof(idx[k]), len(idx))
@@ -193,25 +247,44 @@ def _measure(size: int, signer: NoteSigner, rnd: random.Random) -> list[Result]:
         t0 = time.perf_counter()
         assert _naive_path(flat, idx[0], 0, size) == proofs[0]
         peer_gen = (time.perf_counter() - t0) * 1e6
-    out.append(Result(f"audit.inclusion_proof_{label}", "µs/proof", gen,
-                      "naive recursive PATH (no node cache)" if peer_gen else "", peer_gen, False,
-                      f"{len(proofs[0])} hashes a proof"))
+    out.append(
+        Result(
+            f"audit.inclusion_proof_{label}",
+            "µs/proof",
+            gen,
+            "naive recursive PATH (no node cache)" if peer_gen else "",
+            peer_gen,
+            False,
+            f"{len(proofs[0])} hashes a proof",
+        )
+    )
     lh = [tree.leaf_hash(i) for i in idx]
     ver = _per_op_us(lambda k: verify_inclusion(lh[k], idx[k], size, proofs[k], root), len(idx))
     note = sign_note(Checkpoint(ORIGIN, size, root).text(), [signer])
     v = [signer.verifier()]
     sig = _per_op_us(lambda _k: open_checkpoint(note, v), 500)
-    out.append(Result(f"audit.inclusion_verify_{label}", "µs/proof", ver, "Ed25519 checkpoint open+verify",
-                      sig, False, "a receipt check costs both"))
+    out.append(
+        Result(
+            f"audit.inclusion_verify_{label}",
+            "µs/proof",
+            ver,
+            "Ed25519 checkpoint open+verify",
+            sig,
+            False,
+            "a receipt check costs both",
+        )
+    )
     olds = [rnd.randrange(1, size) for _ in range(1000)]
     cps = [tree.consistency_proof(o) for o in olds]
     cgen = _per_op_us(lambda k: tree.consistency_proof(olds[k]), len(olds))
     roots = [tree.root(o) for o in olds]
     cver = _per_op_us(lambda k: verify_consistency(olds[k], size, roots[k], root, cps[k]), len(olds))
-    out.append(Result(f"audit.consistency_proof_{label}", "µs/proof", cgen, "", None, False,
-                      f"random old size -> {size:,}"))
-    out.append(Result(f"audit.consistency_verify_{label}", "µs/proof", cver, "Ed25519 checkpoint open+verify",
-                      sig, False, ""))
+    out.append(
+        Result(f"audit.consistency_proof_{label}", "µs/proof", cgen, "", None, False, f"random old size -> {size:,}")
+    )
+    out.append(
+        Result(f"audit.consistency_verify_{label}", "µs/proof", cver, "Ed25519 checkpoint open+verify", sig, False, "")
+    )
     return out
 
 

@@ -106,10 +106,20 @@ def _mix(seed: int, *, distinct_days: bool) -> list[tuple[Label, str, str, date,
         level = rng.choice(scheme.levels[:3] if o == "KOR" else scheme.levels)
         topics = frozenset(rng.sample(TOPICS, rng.choice((1, 1, 1, 2))))
         rel = frozenset(rng.sample([p for p in PARTIES if p != o], rng.choice((1, 2)))) | (
-            {"GBR"} if rng.random() < 0.1 else set())
+            {"GBR"} if rng.random() < 0.1 else set()
+        )
         cav = frozenset({Caveat.ORIGINATOR_ONLY}) if rng.random() < 0.05 else frozenset()
-        labels.append(Label(originator=o, classification=level.marking, topics=topics, releasable_to=rel,
-                            caveats=cav, created=created, id=f"item-{i}"))
+        labels.append(
+            Label(
+                originator=o,
+                classification=level.marking,
+                topics=topics,
+                releasable_to=rel,
+                caveats=cav,
+                created=created,
+                id=f"item-{i}",
+            )
+        )
     days = [date(2012, 1, 1) + timedelta(days=rng.randrange(0, 15 * 365)) for _ in range(30)]
     out = []
     for n in range(20000):
@@ -120,8 +130,17 @@ def _mix(seed: int, *, distinct_days: bool) -> list[tuple[Label, str, str, date,
         recipient = rng.choice([p for p in PARTIES if p != holder])
         consents: tuple[Consent, ...] = ()
         if lab.originator not in (holder, recipient) and rng.random() < 0.5:
-            consents = (Consent(id=f"c-{n}", originator=lab.originator, holder=holder, recipient=recipient,
-                                granted=date(2010, 1, 1), until=date(2030, 1, 1), item=lab.id),)
+            consents = (
+                Consent(
+                    id=f"c-{n}",
+                    originator=lab.originator,
+                    holder=holder,
+                    recipient=recipient,
+                    granted=date(2010, 1, 1),
+                    until=date(2030, 1, 1),
+                    item=lab.id,
+                ),
+            )
         out.append((lab, holder, recipient, at, consents))
     return out
 
@@ -151,22 +170,33 @@ def _cedar_setup(mix: list[tuple[Label, str, str, date, tuple[Consent, ...]]]): 
         assert lab.level is not None and lab.id is not None
         seen[lab.id] = {
             "uid": {"type": "Item", "id": lab.id},
-            "attrs": {"originator": {"__entity": {"type": "Party", "id": lab.originator}},
-                      **_held(lab), "topics": sorted(lab.topics),
-                      "releasable": [{"__entity": {"type": "Party", "id": p}} for p in sorted(lab.releasable_to)],
-                      "originator_only": Caveat.ORIGINATOR_ONLY in lab.caveats,
-                      "never_released": lab.originator == "KOR" and lab.level.key == "I"},
-            "parents": []}
+            "attrs": {
+                "originator": {"__entity": {"type": "Party", "id": lab.originator}},
+                **_held(lab),
+                "topics": sorted(lab.topics),
+                "releasable": [{"__entity": {"type": "Party", "id": p}} for p in sorted(lab.releasable_to)],
+                "originator_only": Caveat.ORIGINATOR_ONLY in lab.caveats,
+                "never_released": lab.originator == "KOR" and lab.level.key == "I",
+            },
+            "parents": [],
+        }
     parties = [{"uid": {"type": "Party", "id": p}, "attrs": {}, "parents": []} for p in (*PARTIES, "GBR")]
     entities = cedarpy.Entities.from_json_str(json.dumps(parties + list(seen.values())))
     requests = []
     for lab, holder, recipient, at, consents in mix:
         consent = any(c.covers(lab, holder, recipient, at) for c in consents)  # glue, outside the timing
-        requests.append({"principal": {"type": "Party", "id": holder},
-                         "action": {"type": "Action", "id": "release"},
-                         "resource": {"type": "Item", "id": lab.id},
-                         "context": {"recipient": {"__entity": {"type": "Party", "id": recipient}},
-                                     "day": at.year * 10000 + at.month * 100 + at.day, "consent": consent}})
+        requests.append(
+            {
+                "principal": {"type": "Party", "id": holder},
+                "action": {"type": "Action", "id": "release"},
+                "resource": {"type": "Item", "id": lab.id},
+                "context": {
+                    "recipient": {"__entity": {"type": "Party", "id": recipient}},
+                    "day": at.year * 10000 + at.month * 100 + at.day,
+                    "consent": consent,
+                },
+            }
+        )
     return cedarpy, policies, entities, requests
 
 
@@ -196,21 +226,35 @@ def _measure(aset: AgreementSet, *, distinct: bool) -> list[Result]:
     def peer(req) -> object:  # type: ignore[no-untyped-def]
         return cedarpy.is_authorized(req, policies, entities)
 
-    agree = sum(ours(m).allowed == (peer(r).decision == cedarpy.Decision.Allow)  # type: ignore[attr-defined]
-                for m, r in zip(mix, requests, strict=True))
+    agree = sum(
+        ours(m).allowed == (peer(r).decision == cedarpy.Decision.Allow)  # type: ignore[attr-defined]
+        for m, r in zip(mix, requests, strict=True)
+    )
     allow = sum(ours(m).allowed for m in mix)
     peer_rate = _rate_over(peer, requests[:4000])
     note = f"verdicts agree on {agree}/{len(mix)}; allow rate {allow / len(mix):.0%}"
-    results = [Result(f"decide.decisions_per_s{suffix}", "decisions/s", _rate_over(ours, mix), "cedarpy",
-                      peer_rate, True, note)]
+    results = [
+        Result(
+            f"decide.decisions_per_s{suffix}", "decisions/s", _rate_over(ours, mix), "cedarpy", peer_rate, True, note
+        )
+    ]
     for item in mix:  # warm: every request decided once, as a running node would have
         ours(item)
     ours_items = itertools.cycle(mix)
     peer_items = itertools.cycle(requests)
     p_ours = percentiles_us(lambda: ours(next(ours_items)), samples=20000)
     p_peer = percentiles_us(lambda: peer(next(peer_items)), samples=5000)
-    results.append(Result(f"decide.p99_us{suffix}", "µs", p_ours["p99"], "cedarpy", p_peer["p99"], False,
-                          f"p50 {p_ours['p50']:.1f} µs vs {p_peer['p50']:.1f} µs; full reasons"))
+    results.append(
+        Result(
+            f"decide.p99_us{suffix}",
+            "µs",
+            p_ours["p99"],
+            "cedarpy",
+            p_peer["p99"],
+            False,
+            f"p50 {p_ours['p50']:.1f} µs vs {p_peer['p50']:.1f} µs; full reasons",
+        )
+    )
     if not distinct:
 
         def first_seen(item) -> Decision:  # type: ignore[no-untyped-def]
@@ -220,8 +264,17 @@ def _measure(aset: AgreementSet, *, distinct: bool) -> list[Result]:
 
         miss_items = itertools.cycle(mix)
         p_miss = percentiles_us(lambda: first_seen(next(miss_items)), samples=20000)
-        results.append(Result("decide.p99_us_first_seen", "µs", p_miss["p99"], "cedarpy", p_peer["p99"], False,
-                              f"p50 {p_miss['p50']:.1f} µs; memo cleared before each decision, per-day caches warm"))
+        results.append(
+            Result(
+                "decide.p99_us_first_seen",
+                "µs",
+                p_miss["p99"],
+                "cedarpy",
+                p_peer["p99"],
+                False,
+                f"p50 {p_miss['p50']:.1f} µs; memo cleared before each decision, per-day caches warm",
+            )
+        )
 
         def cold(item) -> Decision:  # type: ignore[no-untyped-def]
             # every cache emptied: the whole evaluation, every time (the worst case)
@@ -235,12 +288,30 @@ def _measure(aset: AgreementSet, *, distinct: bool) -> list[Result]:
             agreements_mod._state_at.cache_clear()
             return ours(item)
 
-        results.append(Result("decide.decisions_per_s_uncached", "decisions/s", _rate_over(cold, mix),
-                              "cedarpy", peer_rate, True, "every cache cleared before each decision"))
+        results.append(
+            Result(
+                "decide.decisions_per_s_uncached",
+                "decisions/s",
+                _rate_over(cold, mix),
+                "cedarpy",
+                peer_rate,
+                True,
+                "every cache cleared before each decision",
+            )
+        )
         cold_items = itertools.cycle(mix)
         p_cold = percentiles_us(lambda: cold(next(cold_items)), samples=20000)
-        results.append(Result("decide.p99_us_uncached", "µs", p_cold["p99"], "cedarpy", p_peer["p99"], False,
-                              f"p50 {p_cold['p50']:.1f} µs; every cache cleared before each decision"))
+        results.append(
+            Result(
+                "decide.p99_us_uncached",
+                "µs",
+                p_cold["p99"],
+                "cedarpy",
+                p_peer["p99"],
+                False,
+                f"p50 {p_cold['p50']:.1f} µs; every cache cleared before each decision",
+            )
+        )
     return results
 
 

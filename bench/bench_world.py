@@ -67,16 +67,29 @@ def _requests(aset: AgreementSet, seed: int) -> list[tuple[Label, str, str, date
     for _ in range(2000):
         o = rng.choice(parties)
         lv = rng.choice(aset.schemes[o].levels)
-        labels.append(Label(originator=o, classification=lv.marking, topics=frozenset({rng.choice(topics)}),
-                            releasable_to=everyone, created=created))
+        labels.append(
+            Label(
+                originator=o,
+                classification=lv.marking,
+                topics=frozenset({rng.choice(topics)}),
+                releasable_to=everyone,
+                created=created,
+            )
+        )
     days = [date(2000, 1, 1) + timedelta(days=rng.randrange(0, 25 * 365)) for _ in range(30)]
     out = []
     for _ in range(20000):
         lab = rng.choice(labels)
-        linked = [p for p in parties if p != lab.originator and (aset.channels(lab.originator, p) or
-                                                                 aset.hub_arrangements(lab.originator, p))]
-        recipient = rng.choice(linked) if linked and rng.random() < 0.9 else rng.choice(
-            [p for p in parties if p != lab.originator])
+        linked = [
+            p
+            for p in parties
+            if p != lab.originator and (aset.channels(lab.originator, p) or aset.hub_arrangements(lab.originator, p))
+        ]
+        recipient = (
+            rng.choice(linked)
+            if linked and rng.random() < 0.9
+            else rng.choice([p for p in parties if p != lab.originator])
+        )
         out.append((lab, lab.originator, recipient, rng.choice(days)))
     return out
 
@@ -107,8 +120,11 @@ def _cedar_policies(aset: AgreementSet) -> str:
             continue
         when_day = " || ".join(f"(context.day >= {a} && context.day < {b})" for a, b in wins)
         terms = g.terms
-        scope = ("true" if terms.topics is None else
-                 f"resource.topics != [] && {json.dumps(sorted(terms.topics))}.containsAll(resource.topics)")
+        scope = (
+            "true"
+            if terms.topics is None
+            else f"resource.topics != [] && {json.dumps(sorted(terms.topics))}.containsAll(resource.topics)"
+        )
         pairs = list(g.channels())
         if g.hub is not None:
             spokes = [p for p in g.parties if p != g.hub]
@@ -117,17 +133,20 @@ def _cedar_policies(aset: AgreementSet) -> str:
             keys = sorted({row.levels[a] for row in terms.equivalence if a in row.levels and b in row.levels})
             if not keys:
                 continue
-            out.append(f'permit(principal == Party::"{a}", action == Action::"release", resource) when {{ '
-                       f'context.recipient == Party::"{b}" && ({when_day}) && {scope} && '
-                       f'{json.dumps(keys)}.contains(resource.level) }};')
-    return "\n".join(out) or 'forbid(principal, action, resource);'
+            out.append(
+                f'permit(principal == Party::"{a}", action == Action::"release", resource) when {{ '
+                f'context.recipient == Party::"{b}" && ({when_day}) && {scope} && '
+                f"{json.dumps(keys)}.contains(resource.level) }};"
+            )
+    return "\n".join(out) or "forbid(principal, action, resource);"
 
 
 def _cedar(aset: AgreementSet, reqs: list[tuple[Label, str, str, date]]):  # type: ignore[no-untyped-def]
     import cedarpy
 
-    policies = cedarpy.PolicySet.from_str(_cedar_policies(aset)) if hasattr(cedarpy, "PolicySet") else \
-        _cedar_policies(aset)
+    policies = (
+        cedarpy.PolicySet.from_str(_cedar_policies(aset)) if hasattr(cedarpy, "PolicySet") else _cedar_policies(aset)
+    )
     items: dict[int, dict[str, object]] = {}
     ids: dict[int, str] = {}
     for lab, *_ in reqs:
@@ -136,14 +155,22 @@ def _cedar(aset: AgreementSet, reqs: list[tuple[Label, str, str, date]]):  # typ
         ids[id(lab)] = f"i{len(ids)}"
         level = aset.schemes.level(lab.originator, lab.classification)
         assert level is not None
-        items[id(lab)] = {"uid": {"type": "Item", "id": ids[id(lab)]},
-                          "attrs": {"level": level.key, "topics": sorted(lab.topics)}, "parents": []}
+        items[id(lab)] = {
+            "uid": {"type": "Item", "id": ids[id(lab)]},
+            "attrs": {"level": level.key, "topics": sorted(lab.topics)},
+            "parents": [],
+        }
     parties = [{"uid": {"type": "Party", "id": p}, "attrs": {}, "parents": []} for p in aset.parties]
     entities = cedarpy.Entities.from_json_str(json.dumps(parties + list(items.values())))
-    requests = [{"principal": {"type": "Party", "id": h}, "action": {"type": "Action", "id": "release"},
-                 "resource": {"type": "Item", "id": ids[id(lab)]},
-                 "context": {"recipient": {"__entity": {"type": "Party", "id": r}}, "day": _num(at)}}
-                for lab, h, r, at in reqs]
+    requests = [
+        {
+            "principal": {"type": "Party", "id": h},
+            "action": {"type": "Action", "id": "release"},
+            "resource": {"type": "Item", "id": ids[id(lab)]},
+            "context": {"recipient": {"__entity": {"type": "Party", "id": r}}, "day": _num(at)},
+        }
+        for lab, h, r, at in reqs
+    ]
     return cedarpy, policies, entities, requests
 
 
@@ -151,8 +178,17 @@ def _cedar(aset: AgreementSet, reqs: list[tuple[Label, str, str, date]]):  # typ
 
 
 def _measure(name: str, aset: AgreementSet, load_ms: float, mem_load: float, *, run_verify: bool) -> list[Result]:
-    results = [Result(f"world.load_ms.{name}", "ms", load_ms, "", None, False,
-                      f"{len(aset.schemes)} SPIFs (bundled 3 included), {len(aset)} agreements, from files, checked")]
+    results = [
+        Result(
+            f"world.load_ms.{name}",
+            "ms",
+            load_ms,
+            "",
+            None,
+            False,
+            f"{len(aset.schemes)} SPIFs (bundled 3 included), {len(aset)} agreements, from files, checked",
+        )
+    ]
     reqs = _requests(aset, 11)
 
     def ours(item) -> Decision:  # type: ignore[no-untyped-def]
@@ -165,8 +201,10 @@ def _measure(name: str, aset: AgreementSet, load_ms: float, mem_load: float, *, 
         return cedarpy.is_authorized(req, policies, entities)
 
     sample = list(range(0, len(reqs), 7))
-    agree = sum(ours(reqs[i]).allowed == (peer(creqs[i]).decision == cedarpy.Decision.Allow)  # type: ignore[attr-defined]
-                for i in sample)
+    agree = sum(
+        ours(reqs[i]).allowed == (peer(creqs[i]).decision == cedarpy.Decision.Allow)  # type: ignore[attr-defined]
+        for i in sample
+    )
     allow = sum(ours(reqs[i]).allowed for i in sample)
     for item in reqs:
         ours(item)
@@ -174,8 +212,10 @@ def _measure(name: str, aset: AgreementSet, load_ms: float, mem_load: float, *, 
     p_ours = percentiles_us(lambda: ours(next(it)), samples=20000)
     pit = itertools.cycle(creqs)
     p_peer = percentiles_us(lambda: peer(next(pit)), samples=3000)
-    note = (f"p50 {p_ours['p50']:.1f} vs {p_peer['p50']:.1f} µs; full reasons; verdicts agree "
-            f"{agree}/{len(sample)}, allow {allow / len(sample):.0%}")
+    note = (
+        f"p50 {p_ours['p50']:.1f} vs {p_peer['p50']:.1f} µs; full reasons; verdicts agree "
+        f"{agree}/{len(sample)}, allow {allow / len(sample):.0%}"
+    )
     results.append(Result(f"world.p99_us.{name}", "µs", p_ours["p99"], "cedarpy", p_peer["p99"], False, note))
 
     def first_seen(item) -> Decision:  # type: ignore[no-untyped-def]
@@ -184,8 +224,17 @@ def _measure(name: str, aset: AgreementSet, load_ms: float, mem_load: float, *, 
 
     fit = itertools.cycle(reqs)
     p_miss = percentiles_us(lambda: first_seen(next(fit)), samples=10000)
-    results.append(Result(f"world.p99_first_seen_us.{name}", "µs", p_miss["p99"], "cedarpy", p_peer["p99"], False,
-                          f"p50 {p_miss['p50']:.1f} µs; memo cleared before each decision"))
+    results.append(
+        Result(
+            f"world.p99_first_seen_us.{name}",
+            "µs",
+            p_miss["p99"],
+            "cedarpy",
+            p_peer["p99"],
+            False,
+            f"p50 {p_miss['p50']:.1f} µs; memo cleared before each decision",
+        )
+    )
     _clear(aset)
     t0 = time.perf_counter()
     m = sharing_matrix(aset, DAY)
@@ -195,25 +244,61 @@ def _measure(name: str, aset: AgreementSet, load_ms: float, mem_load: float, *, 
     sharing_matrix(aset, DAY)
     mem_matrix = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    results.append(Result(f"world.matrix_ms.{name}", "ms", matrix_ms, "target", 1000.0, False,
-                          f"{len(m.cells)} cells ({len(m.parties)} parties x {len(m.topics)} topics), "
-                          f"{m.allowed_count} allowed; every cache cleared first"))
-    results.append(Result(f"world.memory_mib.{name}", "MiB", max(mem_load, mem_matrix), "", None, False,
-                          f"peak traced: load {mem_load:.1f}, matrix {mem_matrix:.1f}"))
+    results.append(
+        Result(
+            f"world.matrix_ms.{name}",
+            "ms",
+            matrix_ms,
+            "target",
+            1000.0,
+            False,
+            f"{len(m.cells)} cells ({len(m.parties)} parties x {len(m.topics)} topics), "
+            f"{m.allowed_count} allowed; every cache cleared first",
+        )
+    )
+    results.append(
+        Result(
+            f"world.memory_mib.{name}",
+            "MiB",
+            max(mem_load, mem_matrix),
+            "",
+            None,
+            False,
+            f"peak traced: load {mem_load:.1f}, matrix {mem_matrix:.1f}",
+        )
+    )
     if run_verify:
         _clear(aset)
         t0 = time.perf_counter()
         r = verify(aset)
         verify_s = time.perf_counter() - t0
-        results.append(Result(f"world.verify_s.{name}", "s", verify_s, "target", 60.0, False,
-                              f"{'ok' if r.ok else 'FAILED'}: {r.pairs} pairs, {r.days} pair-days, {r.decisions} "
-                              f"decisions, {len(r.flows)} flows"))
+        results.append(
+            Result(
+                f"world.verify_s.{name}",
+                "s",
+                verify_s,
+                "target",
+                60.0,
+                False,
+                f"{'ok' if r.ok else 'FAILED'}: {r.pairs} pairs, {r.days} pair-days, {r.decisions} "
+                f"decisions, {len(r.flows)} flows",
+            )
+        )
     if not name.startswith("synthetic"):  # onward releases: cubic in the parties (10 synthetic nations: ~30 s)
         _clear(aset)
         t0 = time.perf_counter()
         r = verify(aset, onward=True, flows=False)
-        results.append(Result(f"world.verify_onward_s.{name}", "s", time.perf_counter() - t0, "target", 60.0, False,
-                              f"{'ok' if r.ok else 'FAILED'}: originator and onward releases, {r.decisions} decisions"))
+        results.append(
+            Result(
+                f"world.verify_onward_s.{name}",
+                "s",
+                time.perf_counter() - t0,
+                "target",
+                60.0,
+                False,
+                f"{'ok' if r.ok else 'FAILED'}: originator and onward releases, {r.decisions} decisions",
+            )
+        )
     return results
 
 

@@ -25,12 +25,23 @@ def aset() -> AgreementSet:
     return load_agreements()
 
 
-def make_label(originator: str = "KOR", classification: str = "군사Ⅱ급비밀",
-               topics: tuple[str, ...] = ("DPRK-MISSILE",), rel: tuple[str, ...] = ("JPN", "USA"),
-               caveats: tuple[str, ...] = (), item: str | None = "item-1") -> Label:
-    return Label(originator=originator, classification=classification, topics=frozenset(topics),
-                 releasable_to=frozenset(rel), caveats=frozenset(caveats),  # type: ignore[arg-type]
-                 created=datetime(2014, 1, 1, tzinfo=UTC), id=item)
+def make_label(
+    originator: str = "KOR",
+    classification: str = "군사Ⅱ급비밀",
+    topics: tuple[str, ...] = ("DPRK-MISSILE",),
+    rel: tuple[str, ...] = ("JPN", "USA"),
+    caveats: tuple[str, ...] = (),
+    item: str | None = "item-1",
+) -> Label:
+    return Label(
+        originator=originator,
+        classification=classification,
+        topics=frozenset(topics),
+        releasable_to=frozenset(rel),
+        caveats=frozenset(caveats),  # type: ignore[arg-type]
+        created=datetime(2014, 1, 1, tzinfo=UTC),
+        id=item,
+    )
 
 
 @pytest.fixture

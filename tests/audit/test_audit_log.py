@@ -138,8 +138,11 @@ def _insert_uncovered(log: AuditLog):
         pytest.param(lambda log: delete(store.leaves).where(store.leaves.c.idx == 17), "17", id="deleted-row"),
         pytest.param(lambda log: delete(store.leaves).where(store.leaves.c.idx == 49), "beyond", id="deleted-tail-row"),
         pytest.param(_edit_and_rehash, "root does not match", id="edited-row-even-with-a-matching-stored-hash"),
-        pytest.param(lambda log: update(store.leaves).where(store.leaves.c.idx == 7).values(event=log.event(8)),
-                     "leaf 7", id="edited-row-without-rehash"),
+        pytest.param(
+            lambda log: update(store.leaves).where(store.leaves.c.idx == 7).values(event=log.event(8)),
+            "leaf 7",
+            id="edited-row-without-rehash",
+        ),
         pytest.param(_insert_uncovered, "not covered", id="inserted-row"),
     ],
 )

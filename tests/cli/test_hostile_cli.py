@@ -69,23 +69,63 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_duplicate_originator_in_label_is_one_error_line(accord: Run, files: dict[str, Path]) -> None:
-    refused(accord, "decide: duplicate JSON key in label", "decide", "--label", str(files["dup"]), "--from",
-            "KOR", "--to", "JPN", needle="duplicate key 'originator'")
+    refused(
+        accord,
+        "decide: duplicate JSON key in label",
+        "decide",
+        "--label",
+        str(files["dup"]),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        needle="duplicate key 'originator'",
+    )
 
 
 def test_empty_label_file_is_one_error_line(accord: Run, files: dict[str, Path]) -> None:
-    refused(accord, "decide: empty label file", "decide", "--label", str(files["empty"]), "--from", "KOR",
-            "--to", "JPN", needle="empty.xml")
+    refused(
+        accord,
+        "decide: empty label file",
+        "decide",
+        "--label",
+        str(files["empty"]),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        needle="empty.xml",
+    )
 
 
 def test_label_nested_100000_deep_is_one_error_line(accord: Run, files: dict[str, Path]) -> None:
-    refused(accord, "decide: JSON label nested 100,000 deep", "decide", "--label", str(files["deep"]), "--from",
-            "KOR", "--to", "JPN", needle="nested more than 64 deep")
+    refused(
+        accord,
+        "decide: JSON label nested 100,000 deep",
+        "decide",
+        "--label",
+        str(files["deep"]),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        needle="nested more than 64 deep",
+    )
 
 
 def test_label_id_with_nul_is_one_error_line(accord: Run, files: dict[str, Path]) -> None:
-    line = refused(accord, "decide: label id with NUL", "decide", "--label", str(files["nul-id"]), "--from",
-                   "KOR", "--to", "JPN", needle="id")
+    line = refused(
+        accord,
+        "decide: label id with NUL",
+        "decide",
+        "--label",
+        str(files["nul-id"]),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        needle="id",
+    )
     assert "\x00" not in line
 
 
@@ -93,25 +133,48 @@ def test_label_id_with_nul_is_one_error_line(accord: Run, files: dict[str, Path]
 @pytest.mark.parametrize("code", ["uſa", "ＵＳＡ", "US", "USA\n", "КОR"])
 def test_look_alike_party_on_decide_is_refused_before_anything_else(accord: Run, option: str, code: str) -> None:
     args = {"--from": "KOR", "--to": "USA", option: code}
-    refused(accord, f"decide {option} look-alike party {code!r}", "decide", "--label", LABEL, "--from",
-            args["--from"], "--to", args["--to"], needle=f"{option}: ")
+    refused(
+        accord,
+        f"decide {option} look-alike party {code!r}",
+        "decide",
+        "--label",
+        LABEL,
+        "--from",
+        args["--from"],
+        "--to",
+        args["--to"],
+        needle=f"{option}: ",
+    )
 
 
 def test_look_alike_party_on_access_is_refused(accord: Run) -> None:
-    refused(accord, "access --holder look-alike party", "access", "--person", str(VECTORS / "person-jpn-analyst.yaml"),
-            "--label", LABEL, "--holder", "jpＮ", needle="--holder")
+    refused(
+        accord,
+        "access --holder look-alike party",
+        "access",
+        "--person",
+        str(VECTORS / "person-jpn-analyst.yaml"),
+        "--label",
+        LABEL,
+        "--holder",
+        "jpＮ",
+        needle="--holder",
+    )
 
 
 def test_look_alike_topic_on_matrix_is_refused(accord: Run) -> None:
     refused(accord, "matrix --topic look-alike", "matrix", "--topic", "dprk-miſſile", needle="--topic")
 
 
-@pytest.mark.parametrize("command", [
-    ["decide", "--label", LABEL, "--from", "KOR", "--to", "JPN"],
-    ["matrix"],
-    ["agreements", "list"],
-    ["agreements", "show", "jpn-kor-gsomia"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["decide", "--label", LABEL, "--from", "KOR", "--to", "JPN"],
+        ["matrix"],
+        ["agreements", "list"],
+        ["agreements", "show", "jpn-kor-gsomia"],
+    ],
+)
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2019-02-30", "20190101", "2019-01-01T00:00:00"])
 def test_at_9999_12_31_and_other_bad_days_are_one_error_line(accord: Run, command: list[str], day: str) -> None:
     refused(accord, f"{command[0]} --at {day}", *command, "--at", day, needle="--at: ")
@@ -123,28 +186,48 @@ def test_at_the_last_supported_day_still_decides(accord: Run) -> None:
 
 
 def test_dup_label_with_at_9999_12_31_is_one_error_line(accord: Run, files: dict[str, Path]) -> None:
-    refused(accord, "decide: dup label and --at 9999-12-31", "decide", "--label", str(files["dup"]), "--from",
-            "KOR", "--to", "JPN", "--at", "9999-12-31")
+    refused(
+        accord,
+        "decide: dup label and --at 9999-12-31",
+        "decide",
+        "--label",
+        str(files["dup"]),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        "--at",
+        "9999-12-31",
+    )
 
 
-@pytest.mark.parametrize("spec", ["jpn-kor-gsomia:2019-02-30:notice-of-termination",
-                                  "jpn-kor-gsomia:9999-12-31:notice-of-termination",
-                                  "jpn-kor-gsomia:2019-01-01:notice-of-termination:9999-12-31"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "jpn-kor-gsomia:2019-02-30:notice-of-termination",
+        "jpn-kor-gsomia:9999-12-31:notice-of-termination",
+        "jpn-kor-gsomia:2019-01-01:notice-of-termination:9999-12-31",
+    ],
+)
 def test_hypothetical_event_with_an_impossible_day_is_one_error_line(accord: Run, spec: str) -> None:
     refused(accord, "matrix --add-event with a bad day", "matrix", "--at", "2020-01-01", "--add-event", spec)
 
 
-@pytest.mark.parametrize(("replace", "needle"), [
-    (("notice_days: 90", "notice_days: 100000000000000000000"), "notice_days"),
-    (("notice_days: 90", "notice_days: 1.0e+20"), "notice_days"),
-    (("term_years: 1 ", "term_years: 1000 "), "term_years"),
-    (("signed: 2016-11-23", "signed: 2016-02-30"), "signed"),
-    (("signed: 2016-11-23", "signed: 2016-11-23T00:00:00Z"), "signed"),
-    (("id: jpn-kor-gsomia", "id: jpn-kor-gsomia\nid: other"), "duplicate key"),
-    (("id: jpn-kor-gsomia", "? [a, b]\n: 1\nid: jpn-kor-gsomia"), "complex key"),
-])
+@pytest.mark.parametrize(
+    ("replace", "needle"),
+    [
+        (("notice_days: 90", "notice_days: 100000000000000000000"), "notice_days"),
+        (("notice_days: 90", "notice_days: 1.0e+20"), "notice_days"),
+        (("term_years: 1 ", "term_years: 1000 "), "term_years"),
+        (("signed: 2016-11-23", "signed: 2016-02-30"), "signed"),
+        (("signed: 2016-11-23", "signed: 2016-11-23T00:00:00Z"), "signed"),
+        (("id: jpn-kor-gsomia", "id: jpn-kor-gsomia\nid: other"), "duplicate key"),
+        (("id: jpn-kor-gsomia", "? [a, b]\n: 1\nid: jpn-kor-gsomia"), "complex key"),
+    ],
+)
 def test_agreements_check_refuses_notice_days_1e20_bad_dates_and_ambiguous_yaml(
-        accord: Run, tmp_path: Path, replace: tuple[str, str], needle: str) -> None:
+    accord: Run, tmp_path: Path, replace: tuple[str, str], needle: str
+) -> None:
     text = (bundled_dir() / "jpn-kor-gsomia.yaml").read_text()
     assert replace[0] in text
     f = tmp_path / "g.yaml"
@@ -161,8 +244,22 @@ def test_agreement_nested_deep_is_one_error_line(accord: Run, tmp_path: Path) ->
 def test_consent_with_duplicate_key_is_one_error_line(accord: Run, tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text((VECTORS / "consent-jpn-to-usa.yaml").read_text() + "holder: USA\n")
-    refused(accord, "decide --consent with a duplicate key", "decide", "--label", LABEL, "--from", "JPN", "--to",
-            "USA", "--at", "2017-03-01", "--consent", str(f), needle="duplicate key 'holder'")
+    refused(
+        accord,
+        "decide --consent with a duplicate key",
+        "decide",
+        "--label",
+        LABEL,
+        "--from",
+        "JPN",
+        "--to",
+        "USA",
+        "--at",
+        "2017-03-01",
+        "--consent",
+        str(f),
+        needle="duplicate key 'holder'",
+    )
 
 
 def test_label_that_is_a_directory_is_one_error_line(accord: Run, tmp_path: Path) -> None:
@@ -175,7 +272,8 @@ def test_usage_error_is_one_line_not_a_framed_box(accord: Run) -> None:
 
 
 def test_unexpected_exception_is_one_internal_error_line_without_traceback(
-        accord: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    accord: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import accord.cli.core_cmds as core_cmds
 
     def boom(*_: object, **__: object) -> None:
@@ -204,8 +302,20 @@ def audit_log(tmp_path: Path, accord: Run) -> dict[str, Path]:
     wkey = tmp_path / "w.key"
     assert accord("audit", "keygen", "accord.jpn.example/witness", "--cosigner", "--out", str(wkey))[0] == 0
     ev = tmp_path / "ev.json"
-    ev.write_text(json.dumps([{"type": "decision", "item": "item-1", "digest": "sha256:" + "ab" * 32,
-                               "at": "2017-01-05T09:00:00Z", "decision": {"allowed": True}}] * 50))
+    ev.write_text(
+        json.dumps(
+            [
+                {
+                    "type": "decision",
+                    "item": "item-1",
+                    "digest": "sha256:" + "ab" * 32,
+                    "at": "2017-01-05T09:00:00Z",
+                    "decision": {"allowed": True},
+                }
+            ]
+            * 50
+        )
+    )
     db = tmp_path / "log.db"
     assert accord("audit", "append", "--db", str(db), "--key", str(key), str(ev))[0] == 0
     return {"key": key, "vkey": vkey, "wkey": wkey, "db": db, "dir": tmp_path}
@@ -217,17 +327,33 @@ def _audit_commands(log: dict[str, Path], target: str) -> dict[str, list[str]]:
         "checkpoint": ["audit", "checkpoint", "--db", target],
         "prove": ["audit", "prove", "item-1", "--db", target],
         "export": ["audit", "export", "--db", target, "--out", str(log["dir"] / "out.jsonl")],
-        "witness": ["audit", "witness", target, "--origin", "accord.kor.example/audit", "--vkey", str(log["vkey"]),
-                    "--db", str(log["dir"] / "witness.db"), "--key", str(log["wkey"])],
+        "witness": [
+            "audit",
+            "witness",
+            target,
+            "--origin",
+            "accord.kor.example/audit",
+            "--vkey",
+            str(log["vkey"]),
+            "--db",
+            str(log["dir"] / "witness.db"),
+            "--key",
+            str(log["wkey"]),
+        ],
     }
 
 
 @pytest.mark.parametrize("command", ["verify", "checkpoint", "prove", "export", "witness"])
 def test_audit_command_on_a_missing_file_does_not_create_a_database(
-        accord: Run, audit_log: dict[str, Path], command: str) -> None:
+    accord: Run, audit_log: dict[str, Path], command: str
+) -> None:
     missing = audit_log["dir"] / "missing.db"
-    refused(accord, f"audit {command} on a missing database", *_audit_commands(audit_log, str(missing))[command],
-            needle="missing.db")
+    refused(
+        accord,
+        f"audit {command} on a missing database",
+        *_audit_commands(audit_log, str(missing))[command],
+        needle="missing.db",
+    )
     assert not missing.exists()
     assert not (audit_log["dir"] / "witness.db").exists()
     assert not list(audit_log["dir"].glob("missing.db*"))
@@ -236,7 +362,8 @@ def test_audit_command_on_a_missing_file_does_not_create_a_database(
 @pytest.mark.parametrize("command", ["verify", "checkpoint", "prove", "export", "witness"])
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty-sqlite", "directory"])
 def test_audit_command_on_a_non_sqlite_or_truncated_database_is_one_error_line(
-        accord: Run, audit_log: dict[str, Path], command: str, damage: str) -> None:
+    accord: Run, audit_log: dict[str, Path], command: str, damage: str
+) -> None:
     import sqlite3
 
     target = audit_log["dir"] / f"{damage}.db"
@@ -249,8 +376,12 @@ def test_audit_command_on_a_non_sqlite_or_truncated_database_is_one_error_line(
     else:
         target.mkdir()
     before = target.read_bytes() if target.is_file() else None
-    refused(accord, f"audit {command} on a {damage} database", *_audit_commands(audit_log, str(target))[command],
-            needle=f"{damage}.db")
+    refused(
+        accord,
+        f"audit {command} on a {damage} database",
+        *_audit_commands(audit_log, str(target))[command],
+        needle=f"{damage}.db",
+    )
     if before is not None:
         assert target.read_bytes() == before, "a read-only command wrote to the file"
 
@@ -265,17 +396,45 @@ def test_audit_verify_of_the_intact_log_still_passes_read_only(accord: Run, audi
 def test_audit_append_with_duplicate_keys_is_refused(accord: Run, audit_log: dict[str, Path]) -> None:
     ev = audit_log["dir"] / "dup-ev.json"
     ev.write_text('{"type": "decision", "type": "release", "item": "i"}')
-    refused(accord, "audit append: duplicate JSON key", "audit", "append", "--db", str(audit_log["db"]), "--key",
-            str(audit_log["key"]), str(ev), needle="duplicate key 'type'")
+    refused(
+        accord,
+        "audit append: duplicate JSON key",
+        "audit",
+        "append",
+        "--db",
+        str(audit_log["db"]),
+        "--key",
+        str(audit_log["key"]),
+        str(ev),
+        needle="duplicate key 'type'",
+    )
 
 
 def test_audit_key_file_that_is_binary_is_one_error_line(accord: Run, audit_log: dict[str, Path]) -> None:
     bad = audit_log["dir"] / "bin.key"
     bad.write_bytes(b"\xff\xfe\x00garbage")
-    refused(accord, "audit append: binary key file", "audit", "append", "--db", str(audit_log["db"]), "--key",
-            str(bad), str(audit_log["dir"] / "ev.json"), needle="bin.key")
-    refused(accord, "audit verify: binary vkey file", "audit", "verify", str(audit_log["db"]), "--vkey", str(bad),
-            needle="bin.key")
+    refused(
+        accord,
+        "audit append: binary key file",
+        "audit",
+        "append",
+        "--db",
+        str(audit_log["db"]),
+        "--key",
+        str(bad),
+        str(audit_log["dir"] / "ev.json"),
+        needle="bin.key",
+    )
+    refused(
+        accord,
+        "audit verify: binary vkey file",
+        "audit",
+        "verify",
+        str(audit_log["db"]),
+        "--vkey",
+        str(bad),
+        needle="bin.key",
+    )
 
 
 # ------------------------------------------------------------------ the pre-stop smoke, through the real script
@@ -297,16 +456,24 @@ def test_pre_stop_smoke_prints_one_error_line_and_exits_2(tmp_path: Path, case: 
         "verify-missing": ["audit", "verify", "missing.db"],
     }[case]
     env = {k: v for k, v in os.environ.items() if k != "ACCORD_DEBUG"}
-    r = subprocess.run([*_script(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
-                       check=False)
+    r = subprocess.run(
+        [*_script(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
     ok = r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
     record(f"cli (subprocess): {' '.join(args)}", refused=int(ok), crashed=int("Traceback" in r.stderr))
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "missing.db").exists()
-    r = subprocess.run([*_script(), *args[:3], "--vkey", "x+1+AAAA"] if case == "verify-missing" else ["true"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False)
+    r = subprocess.run(
+        [*_script(), *args[:3], "--vkey", "x+1+AAAA"] if case == "verify-missing" else ["true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert r.returncode in (0, 2) and "Traceback" not in r.stderr
     assert not (tmp_path / "missing.db").exists()
 
@@ -317,8 +484,17 @@ def test_pre_stop_smoke_prints_one_error_line_and_exits_2(tmp_path: Path, case: 
 def test_audit_export_never_replaces_a_file_without_force(accord: Run, audit_log: dict[str, Path]) -> None:
     out = audit_log["dir"] / "exists.jsonl"
     out.write_text("keep me\n")
-    refused(accord, "audit export over an existing file", "audit", "export", "--db", str(audit_log["db"]), "--out",
-            str(out), needle="--force")
+    refused(
+        accord,
+        "audit export over an existing file",
+        "audit",
+        "export",
+        "--db",
+        str(audit_log["db"]),
+        "--out",
+        str(out),
+        needle="--force",
+    )
     assert out.read_text() == "keep me\n"
     code, _, _ = accord("audit", "export", "--db", str(audit_log["db"]), "--out", str(out), "--force")
     assert code == 0 and out.read_text().startswith('{"format"')
@@ -327,18 +503,48 @@ def test_audit_export_never_replaces_a_file_without_force(accord: Run, audit_log
 
 def test_audit_export_onto_its_own_database_is_refused(accord: Run, audit_log: dict[str, Path]) -> None:
     before = audit_log["db"].read_bytes()
-    refused(accord, "audit export --out = --db", "audit", "export", "--db", str(audit_log["db"]), "--out",
-            str(audit_log["db"]), "--force", needle="is the input")
+    refused(
+        accord,
+        "audit export --out = --db",
+        "audit",
+        "export",
+        "--db",
+        str(audit_log["db"]),
+        "--out",
+        str(audit_log["db"]),
+        "--force",
+        needle="is the input",
+    )
     assert audit_log["db"].read_bytes() == before
 
 
 def test_audit_export_to_a_device_or_through_a_symlink_is_refused(accord: Run, audit_log: dict[str, Path]) -> None:
-    refused(accord, "audit export --out /dev/null", "audit", "export", "--db", str(audit_log["db"]), "--out",
-            "/dev/null", "--force", needle="not a regular file")
+    refused(
+        accord,
+        "audit export --out /dev/null",
+        "audit",
+        "export",
+        "--db",
+        str(audit_log["db"]),
+        "--out",
+        "/dev/null",
+        "--force",
+        needle="not a regular file",
+    )
     target = audit_log["dir"] / "target.txt"
     target.write_text("x")
     link = audit_log["dir"] / "link.jsonl"
     link.symlink_to(target)
-    refused(accord, "audit export through a symlink", "audit", "export", "--db", str(audit_log["db"]), "--out",
-            str(link), "--force", needle="symbolic link")
+    refused(
+        accord,
+        "audit export through a symlink",
+        "audit",
+        "export",
+        "--db",
+        str(audit_log["db"]),
+        "--out",
+        str(link),
+        "--force",
+        needle="symbolic link",
+    )
     assert target.read_text() == "x"

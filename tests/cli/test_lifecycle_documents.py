@@ -35,6 +35,8 @@ def _vectors():  # type: ignore[no-untyped-def]
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
 LABEL = str(Path(__file__).resolve().parent.parent / "vectors" / "labels" / "kor-missile-secret.json")
 
 
@@ -44,28 +46,31 @@ def test_good_vectors_verify(name: str) -> None:
     assert doc.signers and doc.digest
 
 
-@pytest.mark.parametrize(("name", "what"), [
-    ("unsigned.yaml", "signatures: the document is not signed"),
-    ("signed-by-a-non-party.yaml", "not a party to jpn-kor-gsomia"),
-    ("signed-by-the-other-party.yaml", "the acting party KOR must sign"),
-    ("dated-before-the-agreement.yaml", "before the agreement was signed"),
-    ("out-of-order-withdrawal.yaml", "out of order"),
-    ("before-the-last-event.yaml", "out of order"),
-    ("amendment-signed-by-one.yaml", "every party"),
-    ("tampered.yaml", "does not verify"),
-])
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        ("unsigned.yaml", "signatures: the document is not signed"),
+        ("signed-by-a-non-party.yaml", "not a party to jpn-kor-gsomia"),
+        ("signed-by-the-other-party.yaml", "the acting party KOR must sign"),
+        ("dated-before-the-agreement.yaml", "before the agreement was signed"),
+        ("out-of-order-withdrawal.yaml", "out of order"),
+        ("before-the-last-event.yaml", "out of order"),
+        ("amendment-signed-by-one.yaml", "every party"),
+        ("tampered.yaml", "does not verify"),
+    ],
+)
 def test_bad_document_is_refused_with_one_line_and_changes_nothing(tmp_path: Path, name: str, what: str) -> None:
     store = tmp_path / "events"
-    code, _out, err = run("agreements", "apply-event", str(VEC / "bad" / name), "--keys", KEYS, "--events",
-                         str(store))
+    code, _out, err = run("agreements", "apply-event", str(VEC / "bad" / name), "--keys", KEYS, "--events", str(store))
     assert code == 2 and err.startswith("error: ") and what in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
     assert not store.exists() or not any(store.iterdir())
 
 
 def test_dry_run_shows_the_flows_a_notice_closes_and_records_nothing(tmp_path: Path) -> None:
-    code, out, _ = run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS,
-                       "--dry-run", "--json")
+    code, out, _ = run(
+        "agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--dry-run", "--json"
+    )
     assert code == 0
     d = json.loads(out)
     assert d["compared_on"] == "2027-11-23" and d["dry_run"] and d["recorded"] is None
@@ -77,20 +82,44 @@ def test_dry_run_shows_the_flows_a_notice_closes_and_records_nothing(tmp_path: P
 
 def test_recorded_notice_drives_decisions_then_its_withdrawal_restores_them(tmp_path: Path) -> None:
     store = tmp_path / "events"
-    code, _, err = run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS,
-                       "--events", str(store))
+    code, _, err = run(
+        "agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--events", str(store)
+    )
     assert code == 0, err
     assert len(list(store.iterdir())) == 1
     # the same document again is a repeat: refused
-    code, _, err = run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS,
-                       "--events", str(store))
+    code, _, err = run(
+        "agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--events", str(store)
+    )
     assert code == 2 and "already recorded" in err
-    other = yaml.safe_dump({"originator": "KOR", "classification": "군사Ⅱ급비밀", "topics": ["LOGISTICS"],
-                            "releasable_to": ["JPN"], "created": "2027-01-01T00:00:00Z", "id": "k-1"})
+    other = yaml.safe_dump(
+        {
+            "originator": "KOR",
+            "classification": "군사Ⅱ급비밀",
+            "topics": ["LOGISTICS"],
+            "releasable_to": ["JPN"],
+            "created": "2027-01-01T00:00:00Z",
+            "id": "k-1",
+        }
+    )
     label = tmp_path / "other.yaml"
     label.write_text(json.dumps(yaml.safe_load(other)), encoding="utf-8")
-    code, out, _ = run("decide", "--label", str(label), "--from", "KOR", "--to", "JPN", "--at", "2027-12-01",
-                       "--events", str(store), "--keys", KEYS, "--json")
+    code, out, _ = run(
+        "decide",
+        "--label",
+        str(label),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        "--at",
+        "2027-12-01",
+        "--events",
+        str(store),
+        "--keys",
+        KEYS,
+        "--json",
+    )
     assert code == 1 and "TERMINATED" in {r["code"] for r in json.loads(out)["reasons"]}
     # KOR withdraws its notice in writing (signed): the agreement renews again
     v = _vectors()
@@ -99,8 +128,22 @@ def test_recorded_notice_drives_decisions_then_its_withdrawal_restores_them(tmp_
     withdrawal.write_text(yaml.safe_dump(signed(body("notice-withdrawn", "2027-09-01"), "KOR")), encoding="utf-8")
     code, _, err = run("agreements", "apply-event", str(withdrawal), "--keys", KEYS, "--events", str(store))
     assert code == 0, err
-    code, out, _ = run("decide", "--label", str(label), "--from", "KOR", "--to", "JPN", "--at", "2027-12-01",
-                       "--events", str(store), "--keys", KEYS, "--json")
+    code, out, _ = run(
+        "decide",
+        "--label",
+        str(label),
+        "--from",
+        "KOR",
+        "--to",
+        "JPN",
+        "--at",
+        "2027-12-01",
+        "--events",
+        str(store),
+        "--keys",
+        KEYS,
+        "--json",
+    )
     assert code == 0
 
 
@@ -112,11 +155,13 @@ def test_event_store_with_a_document_out_of_order_loads_nothing(tmp_path: Path) 
     (store / "a.yaml").write_text(yaml.safe_dump(signed(body("notice-withdrawn", "2027-09-01"), "KOR")))
     with pytest.raises(LifecycleError, match="out of order"):
         load_store(store, load_agreements(), Ed25519Keys.load(KEYS))
-    shutil.copy(VEC / "good" / "notice-2027.yaml", store / "b.yaml")   # sorted by date: notice first
+    shutil.copy(VEC / "good" / "notice-2027.yaml", store / "b.yaml")  # sorted by date: notice first
     aset = load_store(store, load_agreements(), Ed25519Keys.load(KEYS))
     ag = aset.get("jpn-kor-gsomia")
     assert ag is not None and [e.type for e in ag.lifecycle.events][-2:] == [
-        EventType.NOTICE_OF_TERMINATION, EventType.NOTICE_WITHDRAWN]
+        EventType.NOTICE_OF_TERMINATION,
+        EventType.NOTICE_WITHDRAWN,
+    ]
 
 
 def test_amendment_changes_the_terms_from_its_date() -> None:
@@ -135,9 +180,16 @@ def test_document_signed_with_pinned_roster_keys(tmp_path: Path) -> None:
     roster = Roster()
     for k in (kor, jpn):
         roster.pin(Roster.first_entry(k))
-    doc = sign_document({"format": FORMAT, "agreement": "jpn-kor-gsomia",
-                         "event": {"type": "notice-of-termination", "date": "2027-08-01", "by": "KOR"}},
-                        "KOR", kor.sign_key_id, kor.sign)
+    doc = sign_document(
+        {
+            "format": FORMAT,
+            "agreement": "jpn-kor-gsomia",
+            "event": {"type": "notice-of-termination", "date": "2027-08-01", "by": "KOR"},
+        },
+        "KOR",
+        kor.sign_key_id,
+        kor.sign,
+    )
     ok = verify_document(doc, load_agreements(), RosterKeys(roster), source="doc")
     assert ok.signers == ("KOR",)
     forged = sign_document({k: v for k, v in doc.items() if k != "signatures"}, "KOR", kor.sign_key_id, jpn.sign)
@@ -152,8 +204,12 @@ def test_keys_are_required_and_exclusive() -> None:
 
 def test_agreements_list_applies_the_event_store(tmp_path: Path) -> None:
     store = tmp_path / "events"
-    assert run("agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--events",
-               str(store))[0] == 0
+    assert (
+        run(
+            "agreements", "apply-event", str(VEC / "good" / "notice-2027.yaml"), "--keys", KEYS, "--events", str(store)
+        )[0]
+        == 0
+    )
     code, out, _ = run("agreements", "list", "--at", "2027-12-01", "--events", str(store), "--keys", KEYS, "--json")
     rows = {r["id"]: r for r in json.loads(out)["agreements"]}
     assert code == 0 and rows["jpn-kor-gsomia"]["status"] == "terminated"
@@ -161,20 +217,26 @@ def test_agreements_list_applies_the_event_store(tmp_path: Path) -> None:
     assert {r["id"]: r for r in json.loads(out)["agreements"]}["jpn-kor-gsomia"]["status"] == "in-force"
 
 
-@pytest.mark.parametrize("text", [
-    "[]", "just text", "format: accord-lifecycle/1\nagreement: [x]\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: 3\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: [x], date: 2027-01-01, by: KOR}\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: [KOR]}\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: amended, date: 2027-01-01, terms: 5}\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR,"
-    " note: !!binary aGk=}\nsignatures: [{party: KOR, keyid: k, sig: aGk=}]\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
-    "signatures: [{party: KOR, keyid: k, sig: '%%%'}]\n",
-    "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
-    "signatures: [{party: [KOR], keyid: k, sig: aGk=}]\n",
-    "format: accord-lifecycle/1\nformat: accord-lifecycle/1\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        "just text",
+        "format: accord-lifecycle/1\nagreement: [x]\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: 3\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: [x], date: 2027-01-01, by: KOR}\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\n"
+        "event: {type: suspended, date: 2027-01-01, by: [KOR]}\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: amended, date: 2027-01-01, terms: 5}\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR,"
+        " note: !!binary aGk=}\nsignatures: [{party: KOR, keyid: k, sig: aGk=}]\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
+        "signatures: [{party: KOR, keyid: k, sig: '%%%'}]\n",
+        "format: accord-lifecycle/1\nagreement: jpn-kor-gsomia\nevent: {type: suspended, date: 2027-01-01, by: KOR}\n"
+        "signatures: [{party: [KOR], keyid: k, sig: aGk=}]\n",
+        "format: accord-lifecycle/1\nformat: accord-lifecycle/1\n",
+    ],
+)
 def test_malformed_document_is_one_error_line(tmp_path: Path, text: str) -> None:
     doc = tmp_path / "doc.yaml"
     doc.write_text(text, encoding="utf-8")

@@ -22,17 +22,24 @@ CHROMIUM = os.environ.get("ACCORD_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.integration
 
 if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-    pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)",
-                allow_module_level=True)
+    pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`; .ci/run installs it)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         try:
             yield b
         finally:
@@ -180,5 +187,5 @@ def test_accessibility_labels_keyboard_and_banner_contrast(live: tuple[str, Worl
 
 
 def _hex(css: str) -> str:
-    nums = [int(x) for x in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+    nums = [int(x) for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
     return "#" + "".join(f"{n:02X}" for n in nums)

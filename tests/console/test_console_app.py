@@ -13,8 +13,15 @@ from accord.core.people import Role
 from tests.console.conftest import csrf_of, sign_in
 from tests.console.world import MISSILE, PASSWORD, World, member
 
-GET_PAGES = {"items": "/items", "consents": "/consents", "agreements": "/agreements", "matrix": "/matrix",
-             "audit": "/audit", "people": "/people", "feed": "/feed"}
+GET_PAGES = {
+    "items": "/items",
+    "consents": "/consents",
+    "agreements": "/agreements",
+    "matrix": "/matrix",
+    "audit": "/audit",
+    "people": "/people",
+    "feed": "/feed",
+}
 
 
 def test_pages_need_a_session(jpn_client: TestClient) -> None:
@@ -45,8 +52,9 @@ def test_login_form_needs_its_csrf_cookie_login_csrf(jpn_client: TestClient) -> 
 
 def test_session_cookie_is_httponly_secure_samesite_strict(jpn_client: TestClient) -> None:
     token = csrf_of(jpn_client.get("/login").text)
-    r = jpn_client.post("/login", data={"username": "jpn-analyst", "password": PASSWORD, "csrf": token},
-                        follow_redirects=False)
+    r = jpn_client.post(
+        "/login", data={"username": "jpn-analyst", "password": PASSWORD, "csrf": token}, follow_redirects=False
+    )
     cookie = r.headers["set-cookie"]
     assert "accord_session=" in cookie
     for attr in ("HttpOnly", "Secure", "SameSite=strict"):
@@ -132,14 +140,34 @@ def test_read_refusals_are_explained_and_audited_JK_R14_R15_R7(world: World, jpn
 def test_people_managed_from_the_console_are_audited(world: World, jpn_client: TestClient) -> None:
     sign_in(jpn_client, "jpn-officer")
     csrf = csrf_of(jpn_client.get("/people").text)
-    r = jpn_client.post("/people/add", data={
-        "csrf": csrf, "id": "jpn-contractor", "name": "C. Contractor", "nationality": "JPN",
-        "employment": "contractor", "employer": "Mitsubishi Electric", "facility": "Kamakura works",
-        "clearance": "極秘", "need_to_know": "DPRK-MISSILE", "roles": "operator", "password": "a long password 1"})
+    r = jpn_client.post(
+        "/people/add",
+        data={
+            "csrf": csrf,
+            "id": "jpn-contractor",
+            "name": "C. Contractor",
+            "nationality": "JPN",
+            "employment": "contractor",
+            "employer": "Mitsubishi Electric",
+            "facility": "Kamakura works",
+            "clearance": "極秘",
+            "need_to_know": "DPRK-MISSILE",
+            "roles": "operator",
+            "password": "a long password 1",
+        },
+    )
     assert r.status_code == 200 and "Added jpn-contractor" in r.text
-    r = jpn_client.post("/people/jpn-contractor/clearance",
-                        data={"csrf": csrf, "clearance": "秘", "until": "2030-01-01", "need_to_know": "DPRK-MISSILE",
-                              "role-operator": "1", "role-auditor": "1"})
+    r = jpn_client.post(
+        "/people/jpn-contractor/clearance",
+        data={
+            "csrf": csrf,
+            "clearance": "秘",
+            "until": "2030-01-01",
+            "need_to_know": "DPRK-MISSILE",
+            "role-operator": "1",
+            "role-auditor": "1",
+        },
+    )
     assert r.status_code == 200
     m = world.jpn.register.get("jpn-contractor")
     assert m is not None and m.person.clearance == "秘" and str(m.person.clearance_until) == "2030-01-01"
@@ -156,8 +184,9 @@ def test_people_managed_from_the_console_are_audited(world: World, jpn_client: T
 
 def test_matrix_what_if_and_bad_inputs(world: World, jpn_client: TestClient) -> None:
     sign_in(jpn_client, "jpn-analyst")
-    r = jpn_client.get("/matrix", params={"at": "2019-12-02", "topic": "DPRK-MISSILE",
-                                          "drop": "jpn-kor-gsomia@2019-11-22"})
+    r = jpn_client.get(
+        "/matrix", params={"at": "2019-12-02", "topic": "DPRK-MISSILE", "drop": "jpn-kor-gsomia@2019-11-22"}
+    )
     assert r.status_code == 200 and "changed" in r.text
     assert jpn_client.get("/matrix", params={"at": "not-a-day"}).status_code == 400
     assert jpn_client.get("/matrix", params={"drop": "nope@2019-01-01"}).status_code == 400
@@ -193,13 +222,30 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
     assert r.status_code == 403 and "JK-R18" in r.text  # no visit today: no session
     # JPN's own item, 極秘 (SECRET), releasable to KOR; the visit allows up to 秘 (CONFIDENTIAL)
     net = world.net
-    net.submit("JPN", {"originator": "JPN", "classification": "極秘", "topics": ["DPRK-MISSILE"],
-                       "releasable_to": ["KOR", "USA"], "caveats": [], "created": "2017-01-01T00:00:00Z",
-                       "review": None, "id": "j-secret"}, "KOR", "2017-02-12", b"JPN secret assessment")
+    net.submit(
+        "JPN",
+        {
+            "originator": "JPN",
+            "classification": "極秘",
+            "topics": ["DPRK-MISSILE"],
+            "releasable_to": ["KOR", "USA"],
+            "caveats": [],
+            "created": "2017-01-01T00:00:00Z",
+            "review": None,
+            "id": "j-secret",
+        },
+        "KOR",
+        "2017-02-12",
+        b"JPN secret assessment",
+    )
     today = world.jpn.today()
     tomorrow = today + dt.timedelta(days=1)
-    reg.add_visit(Visit("v-2026-1", "kim", "JPN", "秘", frozenset({"DPRK-MISSILE"}), today, tomorrow, "staff talks",
-                        "jpn-officer"), by="jpn-officer")
+    reg.add_visit(
+        Visit(
+            "v-2026-1", "kim", "JPN", "秘", frozenset({"DPRK-MISSILE"}), today, tomorrow, "staff talks", "jpn-officer"
+        ),
+        by="jpn-officer",
+    )
     sign_in(jpn_client, "kim")
     page = jpn_client.get("/items/j-secret").text
     assert "Visitor: visit v-2026-1, up to 秘" in page
@@ -224,8 +270,14 @@ def test_audit_verify_and_export_from_a_process_that_is_not_the_audit_writer(wor
 def test_attestation_api_JK_R17(jpn_client: TestClient) -> None:
     sign_in(jpn_client, "jpn-analyst")
     csrf = jpn_client.get("/api/me").json()["csrf"]
-    lab = {"originator": "KOR", "classification": "군사Ⅱ급비밀", "topics": ["DPRK-MISSILE"], "releasable_to": ["JPN"],
-           "caveats": [], "created": "2024-01-01T00:00:00Z"}
+    lab = {
+        "originator": "KOR",
+        "classification": "군사Ⅱ급비밀",
+        "topics": ["DPRK-MISSILE"],
+        "releasable_to": ["JPN"],
+        "caveats": [],
+        "created": "2024-01-01T00:00:00Z",
+    }
     body = {"label": lab, "readers": ["jpn-analyst", "jpn-lowly"]}
     assert jpn_client.post("/api/attest", json=body).status_code == 403  # no CSRF header
     r = jpn_client.post("/api/attest", json=body, headers={"X-CSRF-Token": csrf})

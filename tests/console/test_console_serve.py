@@ -24,8 +24,18 @@ def _port() -> int:
 @pytest.mark.parametrize("tls", [True, False])
 def test_console_serve_answers_sign_in_page(world: World, tls: bool) -> None:
     port = _port()
-    args = [sys.executable, "-m", "accord", "console", "serve", "--dir", str(world.net.cfgs["JPN"].dir),
-            "--port", str(port), "--tls" if tls else "--no-tls"]
+    args = [
+        sys.executable,
+        "-m",
+        "accord",
+        "console",
+        "serve",
+        "--dir",
+        str(world.net.cfgs["JPN"].dir),
+        "--port",
+        str(port),
+        "--tls" if tls else "--no-tls",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/console/login"
     try:
@@ -48,6 +58,22 @@ def test_console_serve_answers_sign_in_page(world: World, tls: bool) -> None:
 
 
 def test_console_serve_without_tls_only_on_loopback(world: World) -> None:
-    r = subprocess.run([sys.executable, "-m", "accord", "console", "serve", "--dir", str(world.net.cfgs["JPN"].dir),
-                        "--no-tls", "--host", "0.0.0.0"], check=False, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "console",
+            "serve",
+            "--dir",
+            str(world.net.cfgs["JPN"].dir),
+            "--no-tls",
+            "--host",
+            "0.0.0.0",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "loopback" in r.stderr

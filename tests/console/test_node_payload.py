@@ -41,21 +41,27 @@ def test_payload_without_a_person_is_refused_attack_node_certificate_reads_all(o
 
 
 def test_payload_for_a_cleared_person_with_purpose(own: TestClient, world: World) -> None:
-    r = own.get("/v1/items/k-missile/payload",
-                headers={"Accord-Person": "jpn-analyst", "Accord-Purpose": quote("警報 analysis")})
+    r = own.get(
+        "/v1/items/k-missile/payload",
+        headers={"Accord-Person": "jpn-analyst", "Accord-Purpose": quote("警報 analysis")},
+    )
     assert r.status_code == 200 and r.content == MISSILE
     ev = world.jpn.events(type_="access", item_id="k-missile")[0]["body"]
     assert (ev["person"], ev["purpose"], ev["allowed"]) == ("jpn-analyst", "警報 analysis", True)
 
 
-@pytest.mark.parametrize(("person", "item", "code"), [
-    ("jpn-analyst", "k-nuclear", "NO_NEED_TO_KNOW"),
-    ("jpn-lowly", "k-missile", "CLEARANCE_TOO_LOW"),
-    ("jpn-officer", "k-missile", "NO_NEED_TO_KNOW"),
-    ("nobody", "k-missile", "DISABLED"),
-])
-def test_payload_refusals_are_403_problems_and_audited(own: TestClient, world: World, person: str, item: str,
-                                                       code: str) -> None:
+@pytest.mark.parametrize(
+    ("person", "item", "code"),
+    [
+        ("jpn-analyst", "k-nuclear", "NO_NEED_TO_KNOW"),
+        ("jpn-lowly", "k-missile", "CLEARANCE_TOO_LOW"),
+        ("jpn-officer", "k-missile", "NO_NEED_TO_KNOW"),
+        ("nobody", "k-missile", "DISABLED"),
+    ],
+)
+def test_payload_refusals_are_403_problems_and_audited(
+    own: TestClient, world: World, person: str, item: str, code: str
+) -> None:
     r = own.get(f"/v1/items/{item}/payload", headers={"Accord-Person": person, "Accord-Purpose": "analysis"})
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("read-refused")

@@ -22,14 +22,32 @@ D = dt.date(2024, 5, 1)
 AGS: AgreementSet = load_agreement_set(None)
 
 
-def lab(cls: str = "군사Ⅱ급비밀", topics: tuple[str, ...] = ("DPRK-MISSILE",), originator: str = "KOR",
-        rel: tuple[str, ...] = ("JPN", "USA"), caveats: tuple[Caveat, ...] = ()) -> Label:
-    return Label(originator=originator, classification=cls, topics=frozenset(topics), releasable_to=frozenset(rel),
-                 created=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), caveats=frozenset(caveats), id="i1")
+def lab(
+    cls: str = "군사Ⅱ급비밀",
+    topics: tuple[str, ...] = ("DPRK-MISSILE",),
+    originator: str = "KOR",
+    rel: tuple[str, ...] = ("JPN", "USA"),
+    caveats: tuple[Caveat, ...] = (),
+) -> Label:
+    return Label(
+        originator=originator,
+        classification=cls,
+        topics=frozenset(topics),
+        releasable_to=frozenset(rel),
+        created=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        caveats=frozenset(caveats),
+        id="i1",
+    )
 
 
-def official(pid: str = "p1", clearance: str | None = "極秘", ntk: tuple[str, ...] = ("DPRK-MISSILE",),
-             nat: str = "JPN", until: dt.date | None = None, **kw: object) -> Member:
+def official(
+    pid: str = "p1",
+    clearance: str | None = "極秘",
+    ntk: tuple[str, ...] = ("DPRK-MISSILE",),
+    nat: str = "JPN",
+    until: dt.date | None = None,
+    **kw: object,
+) -> Member:
     return Member(Person(pid, nat, clearance, frozenset(ntk), until), name=pid, **kw)  # type: ignore[arg-type]
 
 
@@ -50,8 +68,9 @@ def test_no_purpose_no_read_JK_R7() -> None:
 
 
 def test_role_or_rank_alone_never_opens_an_item_JK_R14() -> None:
-    chief = Member(Person("chief", "JPN", None, frozenset({"DPRK-MISSILE"}), rank="General"), name="Chief",
-                   roles=frozenset(Role))
+    chief = Member(
+        Person("chief", "JPN", None, frozenset({"DPRK-MISSILE"}), rank="General"), name="Chief", roles=frozenset(Role)
+    )
     assert codes(read_access(chief, lab(), "JPN", D, "briefing", agreements=AGS)) == ["NO_CLEARANCE"]
     officer = official(ntk=(), roles=frozenset({Role.SECURITY_OFFICER}))
     d = read_access(officer, lab(), "JPN", D, "inspection", agreements=AGS)
@@ -70,8 +89,13 @@ def test_disabled_member_reads_nothing_JK_R10() -> None:
 
 
 def contractor(**kw: object) -> Member:
-    base: dict[str, object] = {"employment": Employment.CONTRACTOR, "employer": "MELCO", "facility": "Kamakura",
-                               "facility_cleared_until": D + dt.timedelta(days=30), "briefed_on": D}
+    base: dict[str, object] = {
+        "employment": Employment.CONTRACTOR,
+        "employer": "MELCO",
+        "facility": "Kamakura",
+        "facility_cleared_until": D + dt.timedelta(days=30),
+        "briefed_on": D,
+    }
     base.update(kw)
     return official("c1", **base)
 
@@ -90,9 +114,17 @@ def test_contractor_needs_a_cleared_facility_and_a_briefing_JK_R25() -> None:
 
 
 def visit(**kw: object) -> Visit:
-    base: dict[str, object] = {"id": "v1", "person": "kim", "host": "JPN", "highest": "秘",
-                               "topics": frozenset({"DPRK-MISSILE"}), "start": D, "end": D + dt.timedelta(days=2),
-                               "purpose": "bilateral staff talks", "approved_by": "jpn-officer"}
+    base: dict[str, object] = {
+        "id": "v1",
+        "person": "kim",
+        "host": "JPN",
+        "highest": "秘",
+        "topics": frozenset({"DPRK-MISSILE"}),
+        "start": D,
+        "end": D + dt.timedelta(days=2),
+        "purpose": "bilateral staff talks",
+        "approved_by": "jpn-officer",
+    }
     base.update(kw)
     return Visit(**base)  # type: ignore[arg-type]
 
@@ -125,10 +157,12 @@ def test_visitor_limits_topics_releasability_and_own_clearance() -> None:
     assert codes(d) == ["VISITOR_NOT_RELEASABLE"]
     not_rel = lab("秘", originator="JPN", rel=("USA",))
     assert codes(read_access(KIM, not_rel, "JPN", D, "t", agreements=AGS, visits=[visit()])) == [
-        "VISITOR_NOT_RELEASABLE"]
+        "VISITOR_NOT_RELEASABLE"
+    ]
     noforn = lab("秘", originator="JPN", rel=("KOR",), caveats=(Caveat.ORIGINATOR_ONLY,))
     assert codes(read_access(KIM, noforn, "JPN", D, "t", agreements=AGS, visits=[visit()])) == [
-        "VISITOR_NOT_RELEASABLE"]
+        "VISITOR_NOT_RELEASABLE"
+    ]
     low = official("kim", nat="KOR", clearance=None)
     assert codes(read_access(low, JPN_CONF, "JPN", D, "t", agreements=AGS, visits=[visit()])) == ["NO_CLEARANCE"]
 
@@ -149,8 +183,11 @@ def test_attestation_of_intended_readers_JK_R17() -> None:
     a = attest_readers(lab(), "JPN", D, ["p1", "p2", "p3", "ghost"], reg, agreements=AGS)
     assert not a.all_cleared
     assert [(r.person, r.cleared, r.reasons[0].code) for r in a.readers] == [
-        ("p1", True, "PURPOSE_OK"), ("p2", False, "CLEARANCE_TOO_LOW"), ("p3", False, "DISABLED"),
-        ("ghost", False, "DISABLED")]
+        ("p1", True, "PURPOSE_OK"),
+        ("p2", False, "CLEARANCE_TOO_LOW"),
+        ("p3", False, "DISABLED"),
+        ("ghost", False, "DISABLED"),
+    ]
     assert not attest_readers(lab(), "JPN", D, [], reg, agreements=AGS).all_cleared
 
 

@@ -30,15 +30,21 @@ class World:
 
 
 def member(pid: str, nat: str, clearance: str | None, ntk: set[str], roles: set[Role], **kw: object) -> Member:
-    return Member(Person(pid, nat, clearance, frozenset(ntk)), name=pid.replace("-", " ").title(),
-                  roles=frozenset(roles), **kw)  # type: ignore[arg-type]
+    return Member(
+        Person(pid, nat, clearance, frozenset(ntk)), name=pid.replace("-", " ").title(), roles=frozenset(roles), **kw
+    )  # type: ignore[arg-type]
 
 
 def build(root: Path) -> World:
     net = Net(root)
     net.submit("KOR", label("k-missile", rel=("JPN", "USA")), "JPN", "2017-02-12", MISSILE)
-    net.submit("KOR", label("k-nuclear", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")), "JPN", "2017-02-12",
-               b"nuclear test site activity")
+    net.submit(
+        "KOR",
+        label("k-nuclear", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")),
+        "JPN",
+        "2017-02-12",
+        b"nuclear test site activity",
+    )
     net.submit("KOR", label("k-relay", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")), "USA", "2015-06-20")
     net.pump()
     assert net.nodes["USA"].forward("k-relay", "JPN", "2015-06-22").status == "held"
@@ -50,6 +56,7 @@ def build(root: Path) -> World:
     r.add(member("jpn-officer", "JPN", "極秘", set(), {Role.SECURITY_OFFICER}), by="setup", password=PASSWORD)
     r.add(member("jpn-auditor", "JPN", "秘", set(), {Role.AUDITOR}), by="setup", password=PASSWORD)
     r.add(member("jpn-lowly", "JPN", "秘", {"DPRK-MISSILE"}, {Role.OPERATOR}), by="setup", password=PASSWORD)
-    kor.register.add(member("kor-officer", "KOR", "군사Ⅱ급비밀", set(), {Role.SECURITY_OFFICER}), by="setup",
-                     password=PASSWORD)
+    kor.register.add(
+        member("kor-officer", "KOR", "군사Ⅱ급비밀", set(), {Role.SECURITY_OFFICER}), by="setup", password=PASSWORD
+    )
     return World(net, jpn, kor)

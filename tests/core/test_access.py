@@ -14,8 +14,12 @@ DAY = date(2017, 6, 1)
 
 
 def person(**kw: object) -> Person:
-    base: dict[str, object] = {"id": "analyst-1", "nationality": "JPN", "clearance": "極秘",
-                               "need_to_know": frozenset({"DPRK-MISSILE"})}
+    base: dict[str, object] = {
+        "id": "analyst-1",
+        "nationality": "JPN",
+        "clearance": "極秘",
+        "need_to_know": frozenset({"DPRK-MISSILE"}),
+    }
     base.update(kw)
     return Person(**base)  # type: ignore[arg-type]
 
@@ -29,15 +33,18 @@ def test_higher_clearance_also_suffices(aset: AgreementSet) -> None:
     assert access(person(clearance="機密"), make_label(), "JPN", DAY, agreements=aset).allowed
 
 
-@pytest.mark.parametrize(("kw", "code"), [
-    ({"clearance": "秘"}, "CLEARANCE_TOO_LOW"),
-    ({"clearance": None, "rank": "General"}, "NO_CLEARANCE"),                   # rank is never enough
-    ({"clearance": "機密", "need_to_know": frozenset()}, "NO_NEED_TO_KNOW"),     # clearance alone is not
-    ({"need_to_know": frozenset({"DPRK-NUCLEAR"})}, "NO_NEED_TO_KNOW"),
-    ({"nationality": "USA", "clearance": "TOP SECRET"}, "NOT_HOLDER_NATIONAL"),
-    ({"clearance": "SECRET"}, "UNKNOWN_CLEARANCE"),
-    ({"clearance_until": date(2017, 5, 31)}, "CLEARANCE_EXPIRED"),
-])
+@pytest.mark.parametrize(
+    ("kw", "code"),
+    [
+        ({"clearance": "秘"}, "CLEARANCE_TOO_LOW"),
+        ({"clearance": None, "rank": "General"}, "NO_CLEARANCE"),  # rank is never enough
+        ({"clearance": "機密", "need_to_know": frozenset()}, "NO_NEED_TO_KNOW"),  # clearance alone is not
+        ({"need_to_know": frozenset({"DPRK-NUCLEAR"})}, "NO_NEED_TO_KNOW"),
+        ({"nationality": "USA", "clearance": "TOP SECRET"}, "NOT_HOLDER_NATIONAL"),
+        ({"clearance": "SECRET"}, "UNKNOWN_CLEARANCE"),
+        ({"clearance_until": date(2017, 5, 31)}, "CLEARANCE_EXPIRED"),
+    ],
+)
 def test_access_is_refused(aset: AgreementSet, kw: dict[str, object], code: str) -> None:
     d = access(person(**kw), make_label(), "JPN", DAY, agreements=aset)
     assert not d.allowed

@@ -51,8 +51,9 @@ def test_holder_cannot_route_around_the_originator_through_the_hub(aset: Agreeme
     assert not early.allowed and early.awaiting_consent and "ORIGINATOR_DECIDES" in denials(early)
     assert early.route == ("JPN", "USA", "KOR") and early.consents_required[0].originator == "USA"
     # with the originator's consent naming the item, the direct channel opens (2017)
-    consent = Consent(id="USA-C-1", originator="USA", holder="JPN", recipient="KOR", granted=D2017,
-                      until=D2017, item="item-1")
+    consent = Consent(
+        id="USA-C-1", originator="USA", holder="JPN", recipient="KOR", granted=D2017, until=D2017, item="item-1"
+    )
     ok = decide(lab, "JPN", "KOR", D2017, [consent], agreements=aset)
     assert ok.allowed and ok.route == ("JPN", "KOR") and ok.consents_used == ("USA-C-1",)
 
@@ -68,8 +69,13 @@ def test_hub_outside_the_releasability_relays_blind_and_gets_no_marking(aset: Ag
     assert [h.mode for h in d.hops] == ["relay-blind", "relay-blind"]
     assert d.hops[0].marking is None and d.hops[1].marking == "極秘"
     assert any(r.code.value == "BLIND_RELAY" for r in d.reasons)
-    assert d.to_dict()["hops"][0] == {"from": "KOR", "to": "USA", "agreement": "kor-jpn-usa-tisa",
-                                      "marking": None, "mode": "relay-blind"}
+    assert d.to_dict()["hops"][0] == {
+        "from": "KOR",
+        "to": "USA",
+        "agreement": "kor-jpn-usa-tisa",
+        "marking": None,
+        "mode": "relay-blind",
+    }
 
 
 def test_hub_within_the_releasability_reads_marks_and_rewraps(aset: AgreementSet) -> None:
@@ -137,8 +143,9 @@ def test_returned_or_destroyed_item_can_neither_be_released_nor_returned(aset: A
 
 def test_frozen_or_compromised_item_only_goes_back_to_its_originator(aset: AgreementSet) -> None:
     rec = Custody("item-1", "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 1, 5), "군사Ⅱ급비밀", "極秘")
-    consent = Consent(id="K-1", originator="KOR", holder="JPN", recipient="USA", granted=D2017, until=D2017,
-                      item="item-1")
+    consent = Consent(
+        id="K-1", originator="KOR", holder="JPN", recipient="USA", granted=D2017, until=D2017, item="item-1"
+    )
     assert decide(make_label(), "JPN", "USA", D2017, [consent], agreements=aset, custody=rec).allowed
     for state in (CustodyState.FROZEN, CustodyState.COMPROMISED):
         held = rec.to(state)
@@ -226,16 +233,21 @@ def test_not_yet_in_force_does_not_cite_the_termination_clause(aset: AgreementSe
     assert tisa.rule == "ACC-R1"
 
 
-@pytest.mark.parametrize(("args", "code", "rule"), [
-    (("FRA", "SECRET", "FRA", "JPN"), "UNKNOWN_PARTY", "ACC-R2"),
-    (("KOR", "ULTRA", "KOR", "JPN"), "UNKNOWN_LEVEL", "ACC-R2"),
-    (("KOR", "군사Ⅱ급비밀", "KOR", "KOR"), "SAME_PARTY", "ACC-R3"),
-])
-def test_fail_closed_reasons_cite_a_rule(aset: AgreementSet, args: tuple[str, str, str, str], code: str,
-                                         rule: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "rule"),
+    [
+        (("FRA", "SECRET", "FRA", "JPN"), "UNKNOWN_PARTY", "ACC-R2"),
+        (("KOR", "ULTRA", "KOR", "JPN"), "UNKNOWN_LEVEL", "ACC-R2"),
+        (("KOR", "군사Ⅱ급비밀", "KOR", "KOR"), "SAME_PARTY", "ACC-R3"),
+    ],
+)
+def test_fail_closed_reasons_cite_a_rule(
+    aset: AgreementSet, args: tuple[str, str, str, str], code: str, rule: str
+) -> None:
     originator, classification, holder, recipient = args
-    d = decide(make_label(originator=originator, classification=classification), holder, recipient, D2017,
-               agreements=aset)
+    d = decide(
+        make_label(originator=originator, classification=classification), holder, recipient, D2017, agreements=aset
+    )
     assert denials(d) == {code} and d.denials[0].rule == rule
 
 
@@ -253,11 +265,18 @@ def _arr(ident: str, parties: tuple[str, ...], hub: str | None, levels: dict[str
     from accord.core.agreements import Agreement, EquivalenceRow, Kind, LegalStatus, Lifecycle, Terms
 
     row = EquivalenceRow("SECRET", {p: levels[p] for p in parties})
-    return Agreement(id=ident, title=ident, kind=Kind.MULTILATERAL if hub else Kind.BILATERAL,
-                     parties=tuple(sorted(parties)), hub=hub, terms=Terms(None, (row,)),
-                     onward_release_requires_consent=True, legal_status=LegalStatus.NOT_LEGALLY_BINDING,
-                     lifecycle=Lifecycle(date(2000, 1, 1), date(2000, 1, 1), None, False, None),
-                     schemes=WORLD)
+    return Agreement(
+        id=ident,
+        title=ident,
+        kind=Kind.MULTILATERAL if hub else Kind.BILATERAL,
+        parties=tuple(sorted(parties)),
+        hub=hub,
+        terms=Terms(None, (row,)),
+        onward_release_requires_consent=True,
+        legal_status=LegalStatus.NOT_LEGALLY_BINDING,
+        lifecycle=Lifecycle(date(2000, 1, 1), date(2000, 1, 1), None, False, None),
+        schemes=WORLD,
+    )
 
 
 def _world():  # type: ignore[no-untyped-def]
@@ -308,8 +327,9 @@ def test_multi_hub_search_never_passes_through_the_originator(world: dict[str, s
 def test_route_search_among_sixty_nations(world: dict[str, str]) -> None:
     """A chain of hubs across sixty synthetic nations: found, shortest, in the decision's own terms."""
     nations = [p for p in world if p.startswith("X")]
-    arrs = [_arr(f"ring-{i}", (nations[i], nations[i + 1], nations[i + 2]), nations[i + 1], world)
-            for i in range(0, 20, 1)]
+    arrs = [
+        _arr(f"ring-{i}", (nations[i], nations[i + 1], nations[i + 2]), nations[i + 1], world) for i in range(0, 20, 1)
+    ]
     lab = make_label(originator=nations[0], classification="S", rel=tuple(nations[:25]))
     d = decide(lab, nations[0], nations[5], D2017, agreements=AgreementSet(arrs))
     assert d.allowed and d.route[0] == nations[0] and d.route[-1] == nations[5]
@@ -330,11 +350,11 @@ def test_returned_item_cannot_be_held_again() -> None:
 def test_compromise_goes_suspected_notified_investigating_reported_in_order() -> None:
     inc = Incident.suspect("item-1", "JPN", "KOR", date(2018, 1, 1))
     with pytest.raises(CustodyError):
-        inc.advance(IncidentState.REPORTED, date(2018, 1, 2))   # no step skipped
+        inc.advance(IncidentState.REPORTED, date(2018, 1, 2))  # no step skipped
     inc = inc.advance(IncidentState.NOTIFIED, date(2018, 1, 1))
     inc = inc.advance(IncidentState.INVESTIGATING, date(2018, 1, 3))
     with pytest.raises(CustodyError):
-        inc.advance(IncidentState.REPORTED, date(2018, 1, 2))   # never backwards in time
+        inc.advance(IncidentState.REPORTED, date(2018, 1, 2))  # never backwards in time
     assert inc.advance(IncidentState.REPORTED, date(2018, 2, 1)).state is IncidentState.REPORTED
 
 
@@ -347,17 +367,20 @@ def test_derived_item_keeps_originator_high_water_mark_and_most_restrictive_rele
     assert label.releasable_to == frozenset({"JPN"}) and label.topics == {"DPRK-MISSILE", "DPRK-NUCLEAR"}
     assert rec.sources == ("item-1", "item-2") and all(s.derived == ("copy-1",) and s.copies == 1 for s in sources)
     with pytest.raises(CustodyError):
-        derive([(secret, REC), (make_label(originator="USA", classification="SECRET"), REC)],
-               DerivedKind.TRANSLATION, "t-1", D2017)
+        derive(
+            [(secret, REC), (make_label(originator="USA", classification="SECRET"), REC)],
+            DerivedKind.TRANSLATION,
+            "t-1",
+            D2017,
+        )
 
 
 def test_compromise_report_freezes_the_item_and_its_derivatives() -> None:
     _, copy, (src,) = derive([(make_label(), REC)], DerivedKind.TRANSLATION, "tr-1", D2017)
-    _, copy2, (copy_updated,) = derive([(make_label(item="tr-1"), copy)], DerivedKind.REPRODUCTION, "tr-1-c",
-                                       D2017)
+    _, copy2, (copy_updated,) = derive([(make_label(item="tr-1"), copy)], DerivedKind.REPRODUCTION, "tr-1-c", D2017)
     records = [src, copy_updated, copy2]
     with pytest.raises(CustodyError):
-        freeze(records, "item-1", by="JPN")                     # only the originator freezes
+        freeze(records, "item-1", by="JPN")  # only the originator freezes
     frozen = freeze(records, "item-1", by="KOR")
     assert all(r.state is CustodyState.FROZEN for r in frozen)
 
@@ -372,7 +395,7 @@ def test_reclassification_only_by_the_originator() -> None:
 def test_lawful_custody_is_presumed_under_the_first_agreement_that_could_carry_it(aset: AgreementSet) -> None:
     held = lawful_custody(make_label(), "JPN", D2015, agreements=aset)
     assert held.ok and held.agreement is not None and held.agreement.id == "kor-jpn-usa-tisa"
-    held = lawful_custody(make_label(), "JPN", D2017, agreements=aset)   # the direct channel first
+    held = lawful_custody(make_label(), "JPN", D2017, agreements=aset)  # the direct channel first
     assert held.ok and held.agreement is not None and held.agreement.id == "jpn-kor-gsomia"
     assert held.custody is not None and held.custody.received_on == date(2016, 11, 23)
 
@@ -412,8 +435,9 @@ def test_tisa_excludes_japanese_top_secret_and_korean_daeoebi_in_2015(aset: Agre
 def test_access_for_another_purpose_needs_the_originators_approval(aset: AgreementSet) -> None:
     """JK-R7: the item was provided for a purpose; access for another (or none stated) is refused."""
     rec = replace(REC, purpose="DPRK-LAUNCH-ANALYSIS")
-    assert access(ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec,
-                  purpose="DPRK-LAUNCH-ANALYSIS").allowed
+    assert access(
+        ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec, purpose="DPRK-LAUNCH-ANALYSIS"
+    ).allowed
     for asked in ("TRAINING", None):
         d = access(ANALYST, make_label(), "JPN", D2017, agreements=aset, custody=rec, purpose=asked)
         assert not d.allowed and d.reasons[0].code.value == "OTHER_PURPOSE" and d.reasons[0].rule == "JK-R7"
@@ -429,7 +453,10 @@ def test_reclassification_reaches_a_copy_held_two_hops_away_and_its_derivatives(
     records = [jp, us, tr]
     targets = notice_targets(records, "item-1", "KOR")
     assert [(t.holder, t.item, t.via, t.hops) for t in targets] == [
-        ("JPN", "item-1", "KOR", 1), ("USA", "item-1", "JPN", 2), ("USA", "tr-1", "USA", 2)]
+        ("JPN", "item-1", "KOR", 1),
+        ("USA", "item-1", "JPN", 2),
+        ("USA", "tr-1", "USA", 2),
+    ]
     labels = reclassify_all({"item-1": label, "tr-1": tr_label}, records, "item-1", "KOR", "군사Ⅲ급비밀")
     assert labels["item-1"].classification == labels["tr-1"].classification == "군사Ⅲ급비밀"
     with pytest.raises(CustodyError):

@@ -13,18 +13,25 @@ from accord.formats.custody_notice import FORMAT, NoticeError, apply_notice, sig
 from accord.formats.lifecycle_doc import Ed25519Keys, ed25519_keyid
 from tests.conftest import make_label
 
-PRIV = {p: Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"notice {p}".encode()).digest())
-        for p in ("KOR", "JPN", "USA")}
+PRIV = {
+    p: Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"notice {p}".encode()).digest())
+    for p in ("KOR", "JPN", "USA")
+}
 PUB = {p: k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for p, k in PRIV.items()}
 KEYS = Ed25519Keys({p: [raw] for p, raw in PUB.items()})
-JP = Custody("item-1", "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 1, 5), "군사Ⅱ급비밀", "極秘",
-             CustodyState.RELEASED)
+JP = Custody(
+    "item-1", "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 1, 5), "군사Ⅱ급비밀", "極秘", CustodyState.RELEASED
+)
 US = Custody("item-1", "KOR", "USA", "jpn-usa-gsomia", "JPN", date(2017, 2, 1), "군사Ⅱ급비밀", "SECRET")
 
 
 def signed(party: str, **body: object) -> dict[str, object]:
-    return sign_notice({"format": FORMAT, "item": "item-1", "originator": "KOR", "date": "2018-01-01", **body},
-                       party, ed25519_keyid(PUB[party]), PRIV[party].sign)
+    return sign_notice(
+        {"format": FORMAT, "item": "item-1", "originator": "KOR", "date": "2018-01-01", **body},
+        party,
+        ed25519_keyid(PUB[party]),
+        PRIV[party].sign,
+    )
 
 
 def test_reclassification_by_the_originator_reaches_copies_and_derivatives() -> None:
@@ -35,16 +42,18 @@ def test_reclassification_by_the_originator_reaches_copies_and_derivatives() -> 
     assert labels["item-1"].classification == labels["tr-1"].classification == "군사Ⅲ급비밀"
 
 
-@pytest.mark.parametrize(("party", "body", "what"), [
-    ("JPN", {"kind": "reclassification", "classification": "군사Ⅲ급비밀"}, "signed by the originator KOR"),
-    ("USA", {"kind": "freeze"}, "signed by the originator KOR"),
-    ("KOR", {"kind": "compromise", "holder": "JPN", "stage": "SUSPECTED"}, "signed by the holder JPN"),
-    ("JPN", {"kind": "compromise", "holder": "JPN", "stage": "LOST"}, "stage"),
-    ("JPN", {"kind": "acknowledgement", "holder": "JPN", "acknowledges": "abc"}, "digest"),
-    ("KOR", {"kind": "reclassification"}, "classification"),
-])
-def test_notice_from_the_wrong_nation_or_malformed_is_refused(party: str, body: dict[str, object],
-                                                             what: str) -> None:
+@pytest.mark.parametrize(
+    ("party", "body", "what"),
+    [
+        ("JPN", {"kind": "reclassification", "classification": "군사Ⅲ급비밀"}, "signed by the originator KOR"),
+        ("USA", {"kind": "freeze"}, "signed by the originator KOR"),
+        ("KOR", {"kind": "compromise", "holder": "JPN", "stage": "SUSPECTED"}, "signed by the holder JPN"),
+        ("JPN", {"kind": "compromise", "holder": "JPN", "stage": "LOST"}, "stage"),
+        ("JPN", {"kind": "acknowledgement", "holder": "JPN", "acknowledges": "abc"}, "digest"),
+        ("KOR", {"kind": "reclassification"}, "classification"),
+    ],
+)
+def test_notice_from_the_wrong_nation_or_malformed_is_refused(party: str, body: dict[str, object], what: str) -> None:
     with pytest.raises(NoticeError, match=what):
         verify_notice(signed(party, **body), KEYS, source="n")
 
@@ -66,8 +75,9 @@ def test_compromise_report_then_freeze_stops_every_release_but_the_return() -> N
     freeze = verify_notice(signed("KOR", kind="freeze"), KEYS, source="n")
     records, _ = apply_notice(freeze, records, {})
     assert [r.state for r in records] == [CustodyState.FROZEN] * 3
-    ack = verify_notice(signed("JPN", kind="acknowledgement", holder="JPN", acknowledges=freeze.digest), KEYS,
-                        source="n")
+    ack = verify_notice(
+        signed("JPN", kind="acknowledgement", holder="JPN", acknowledges=freeze.digest), KEYS, source="n"
+    )
     assert ack.acknowledges == freeze.digest and apply_notice(ack, records, {})[0] == records
     lifted = verify_notice(signed("KOR", kind="unfreeze"), KEYS, source="n")
     records, _ = apply_notice(lifted, records, {})

@@ -29,9 +29,14 @@ def test_empty_agreement_set_denies_everything() -> None:
     assert not d.allowed and denial_codes(d) == {"NO_AGREEMENTS"}
 
 
-@pytest.mark.parametrize(("originator", "holder", "recipient"), [
-    ("FRA", "FRA", "JPN"), ("KOR", "KOR", "CHN"), ("KOR", "GBR", "JPN"),
-])
+@pytest.mark.parametrize(
+    ("originator", "holder", "recipient"),
+    [
+        ("FRA", "FRA", "JPN"),
+        ("KOR", "KOR", "CHN"),
+        ("KOR", "GBR", "JPN"),
+    ],
+)
 def test_unknown_party_is_denied(aset: AgreementSet, originator: str, holder: str, recipient: str) -> None:
     lab = make_label(originator=originator, classification="SECRET", rel=(recipient, "JPN"))
     d = decide(lab, holder, recipient, D2017, agreements=aset)
@@ -40,7 +45,8 @@ def test_unknown_party_is_denied(aset: AgreementSet, originator: str, holder: st
 
 def test_unknown_level_is_denied_known_level_allowed(aset: AgreementSet) -> None:
     assert denial_codes(decide(make_label(classification="SECRET"), "KOR", "JPN", D2017, agreements=aset)) == {
-        "UNKNOWN_LEVEL"}
+        "UNKNOWN_LEVEL"
+    }
     assert decide(make_label(classification="GRADE II"), "KOR", "JPN", D2017, agreements=aset).allowed
 
 
@@ -98,8 +104,9 @@ def test_rok_grade_one_fails_closed_on_the_sourced_fact_despite_an_assumed_row(a
 def test_confidential_maps_to_the_equivalent_marking(aset: AgreementSet) -> None:
     d = decide(make_label(classification="군사Ⅲ급비밀"), "KOR", "JPN", D2017, agreements=aset)
     assert d.allowed and d.marking == "秘"
-    d2 = decide(make_label(originator="JPN", classification="特定秘密", rel=("KOR",)), "JPN", "KOR", D2017,
-                agreements=aset)
+    d2 = decide(
+        make_label(originator="JPN", classification="特定秘密", rel=("KOR",)), "JPN", "KOR", D2017, agreements=aset
+    )
     assert d2.allowed and d2.marking == "군사Ⅱ급비밀" and d2.markings["JPN"] == "極秘"
 
 
@@ -159,9 +166,15 @@ def test_no_channel_between_parties_without_agreement(aset: AgreementSet) -> Non
 
 
 def _consent(**kw: object) -> Consent:
-    base: dict[str, object] = {"id": "KOR-C-1", "originator": "KOR", "holder": "JPN", "recipient": "USA",
-                               "granted": date(2017, 1, 1), "until": date(2017, 12, 31),
-                               "topics": frozenset({"DPRK-MISSILE"})}
+    base: dict[str, object] = {
+        "id": "KOR-C-1",
+        "originator": "KOR",
+        "holder": "JPN",
+        "recipient": "USA",
+        "granted": date(2017, 1, 1),
+        "until": date(2017, 12, 31),
+        "topics": frozenset({"DPRK-MISSILE"}),
+    }
     base.update(kw)
     return Consent(**base)  # type: ignore[arg-type]
 
@@ -180,14 +193,17 @@ def test_onward_release_with_class_consent_is_allowed(aset: AgreementSet) -> Non
     assert d.markings == {"JPN": "極秘", "USA": "SECRET"}
 
 
-@pytest.mark.parametrize("consent", [
-    _consent(until=date(2017, 1, 4)),                   # expired
-    _consent(granted=date(2017, 1, 6)),                 # not yet valid
-    _consent(recipient="KOR", holder="USA"),            # another hop
-    _consent(originator="USA", holder="JPN"),           # not the originator's consent
-    _consent(topics=frozenset({"DPRK-NUCLEAR"})),       # another topic
-    _consent(item="item-2", topics=frozenset()),        # another item
-])
+@pytest.mark.parametrize(
+    "consent",
+    [
+        _consent(until=date(2017, 1, 4)),  # expired
+        _consent(granted=date(2017, 1, 6)),  # not yet valid
+        _consent(recipient="KOR", holder="USA"),  # another hop
+        _consent(originator="USA", holder="JPN"),  # not the originator's consent
+        _consent(topics=frozenset({"DPRK-NUCLEAR"})),  # another topic
+        _consent(item="item-2", topics=frozenset()),  # another item
+    ],
+)
 def test_consent_that_does_not_cover_the_release_is_refused(aset: AgreementSet, consent: Consent) -> None:
     d = decide(make_label(), "JPN", "USA", D2017, [consent], agreements=aset)
     assert not d.allowed and denial_codes(d) == {"CONSENT_REQUIRED"}
@@ -217,9 +233,16 @@ def test_hub_holding_an_item_needs_the_originators_consent(aset: AgreementSet) -
     """T-R5: DoD passes an item on only after the originating participant approves."""
     d = decide(make_label(), "USA", "JPN", D2015, agreements=aset)
     assert not d.allowed and d.awaiting_consent
-    standing = Consent(id="TISA-STANDING-KOR", originator="KOR", holder="USA", recipient="JPN",
-                       granted=date(2014, 12, 29), until=date(2030, 12, 31),
-                       topics=frozenset({"DPRK-MISSILE", "DPRK-NUCLEAR"}), standing=True)
+    standing = Consent(
+        id="TISA-STANDING-KOR",
+        originator="KOR",
+        holder="USA",
+        recipient="JPN",
+        granted=date(2014, 12, 29),
+        until=date(2030, 12, 31),
+        topics=frozenset({"DPRK-MISSILE", "DPRK-NUCLEAR"}),
+        standing=True,
+    )
     ok = decide(make_label(), "USA", "JPN", D2015, [standing], agreements=aset)
     assert ok.allowed and ok.consents_used == ("TISA-STANDING-KOR",)
 

@@ -25,22 +25,29 @@ def test_originator_only_banner() -> None:
     assert "KOR ONLY" in lab.banner and "ORCON" in lab.banner
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"originator": "KR"}, "originator"),
-    ({"originator": "kor"}, "originator"),
-    ({"classification": " "}, "classification"),
-    ({"topics": frozenset({"dprk missile"})}, "topics"),
-    ({"topics": "DPRK-MISSILE"}, "topics"),
-    ({"releasable_to": frozenset({"JP"})}, "releasable_to"),
-    ({"caveats": frozenset({"NOFORN"})}, "caveats"),
-    ({"created": datetime(2014, 1, 1)}, "created"),  # naive datetime
-    ({"review": datetime(2014, 1, 1)}, "review"),
-    ({"id": ""}, "id"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"originator": "KR"}, "originator"),
+        ({"originator": "kor"}, "originator"),
+        ({"classification": " "}, "classification"),
+        ({"topics": frozenset({"dprk missile"})}, "topics"),
+        ({"topics": "DPRK-MISSILE"}, "topics"),
+        ({"releasable_to": frozenset({"JP"})}, "releasable_to"),
+        ({"caveats": frozenset({"NOFORN"})}, "caveats"),
+        ({"created": datetime(2014, 1, 1)}, "created"),  # naive datetime
+        ({"review": datetime(2014, 1, 1)}, "review"),
+        ({"id": ""}, "id"),
+    ],
+)
 def test_malformed_label_is_refused_with_the_field(kwargs: dict[str, object], field: str) -> None:
-    base: dict[str, object] = {"originator": "KOR", "classification": "군사Ⅱ급비밀",
-                               "topics": frozenset({"DPRK-MISSILE"}), "releasable_to": frozenset({"JPN"}),
-                               "created": datetime(2014, 1, 1, tzinfo=UTC)}
+    base: dict[str, object] = {
+        "originator": "KOR",
+        "classification": "군사Ⅱ급비밀",
+        "topics": frozenset({"DPRK-MISSILE"}),
+        "releasable_to": frozenset({"JPN"}),
+        "created": datetime(2014, 1, 1, tzinfo=UTC),
+    }
     base.update(kwargs)
     with pytest.raises(LabelError) as exc:
         Label(**base)  # type: ignore[arg-type]

@@ -65,11 +65,23 @@ def test_notice_expiry_leaves_the_full_notice_period(aset: AgreementSet) -> None
 
 def _agreement(events: tuple[Event, ...], *, term: int | None = None, renew: bool = False) -> Agreement:
     return Agreement(
-        id="x", title="X", kind=Kind.BILATERAL, parties=("JPN", "USA"), hub=None,
-        terms=Terms(topics=None, equivalence=()), onward_release_requires_consent=True,
+        id="x",
+        title="X",
+        kind=Kind.BILATERAL,
+        parties=("JPN", "USA"),
+        hub=None,
+        terms=Terms(topics=None, equivalence=()),
+        onward_release_requires_consent=True,
         legal_status=LegalStatus.LEGALLY_BINDING,
-        lifecycle=Lifecycle(signed=date(2000, 1, 1), in_force=date(2000, 2, 1), term_years=term,
-                            auto_renewal=renew, notice_days=90, events=events))
+        lifecycle=Lifecycle(
+            signed=date(2000, 1, 1),
+            in_force=date(2000, 2, 1),
+            term_years=term,
+            auto_renewal=renew,
+            notice_days=90,
+            events=events,
+        ),
+    )
 
 
 def test_indefinite_agreement_ends_when_notice_period_runs() -> None:
@@ -99,8 +111,9 @@ def test_termination_event_is_final() -> None:
 
 
 def test_withdrawn_notice_restores_renewal() -> None:
-    ag = _agreement((Event(date(2010, 1, 1), EventType.NOTICE_OF_TERMINATION),
-                     Event(date(2010, 2, 1), EventType.NOTICE_WITHDRAWN)))
+    ag = _agreement(
+        (Event(date(2010, 1, 1), EventType.NOTICE_OF_TERMINATION), Event(date(2010, 2, 1), EventType.NOTICE_WITHDRAWN))
+    )
     assert ag.state_at(date(2011, 1, 1)).status is Status.IN_FORCE
 
 
@@ -125,4 +138,5 @@ def test_hub_arrangement_has_no_spoke_to_spoke_channel(aset: AgreementSet) -> No
     pairs = set(tisa.channels())
     assert ("KOR", "JPN") not in pairs and ("JPN", "KOR") not in pairs
     assert {("KOR", "USA"), ("USA", "JPN"), ("JPN", "USA"), ("USA", "KOR")} <= pairs
-    assert aset.hub_arrangements("KOR", "JPN") == (tisa,)
+    warning = aset.get("kor-jpn-usa-missile-warning")  # M-R4: the 2023 mechanism relays through the same hub
+    assert aset.hub_arrangements("KOR", "JPN") == (warning, tisa)

@@ -7,10 +7,10 @@ from accord.core.matrix import OTHER_TOPIC, sharing_matrix
 def test_matrix_2015_relay_for_missile_topics_only(aset: AgreementSet) -> None:
     m = sharing_matrix(aset, date(2015, 6, 1))
     assert m.parties == ("JPN", "KOR", "USA")
-    assert m.topics == ("DPRK-MISSILE", "DPRK-NUCLEAR", OTHER_TOPIC)
+    assert m.topics == ("DPRK-MISSILE", "DPRK-MISSILE-WARNING", "DPRK-NUCLEAR", OTHER_TOPIC)
     cell = m.cell("KOR", "JPN", "DPRK-MISSILE")
     assert cell.allowed and cell.route == ("KOR", "USA", "JPN")
-    assert cell.level == "군사Ⅱ급비밀" and cell.marking == "極秘"   # Grade I never crosses
+    assert cell.level == "군사Ⅱ급비밀" and cell.marking == "極秘"  # Grade I never crosses
     other = m.cell("KOR", "JPN", OTHER_TOPIC)
     assert not other.allowed and {r.code.value for r in other.decision.denials} == {"NOT_IN_FORCE", "OUT_OF_SCOPE"}
     us = m.cell("KOR", "USA", OTHER_TOPIC)

@@ -21,10 +21,18 @@ TOPICS = ["DPRK-MISSILE", "DPRK-NUCLEAR", "LOGISTICS", "NAVAL-OPS"]
 DAYS = st.dates(min_value=date(2010, 1, 1), max_value=date(2030, 12, 31))
 
 labels = st.builds(
-    lambda o, c, t, r, cav, item: Label(originator=o, classification=c, topics=frozenset(t),
-                                        releasable_to=frozenset(r), caveats=frozenset(cav),
-                                        created=datetime(2010, 1, 1, tzinfo=UTC), id=item),
-    st.sampled_from(PARTIES), st.sampled_from(SPELLINGS), st.sets(st.sampled_from(TOPICS), max_size=3),
+    lambda o, c, t, r, cav, item: Label(
+        originator=o,
+        classification=c,
+        topics=frozenset(t),
+        releasable_to=frozenset(r),
+        caveats=frozenset(cav),
+        created=datetime(2010, 1, 1, tzinfo=UTC),
+        id=item,
+    ),
+    st.sampled_from(PARTIES),
+    st.sampled_from(SPELLINGS),
+    st.sets(st.sampled_from(TOPICS), max_size=3),
     st.sets(st.sampled_from(PARTIES), max_size=4),
     st.sets(st.sampled_from(["ORIGINATOR-ONLY", "ORCON"]), max_size=2),
     st.sampled_from([None, "item-1", "item-2"]),
@@ -40,8 +48,16 @@ def consents(draw: st.DrawFn) -> Consent:
     until = draw(st.dates(min_value=granted, max_value=date(2031, 1, 1)))
     item = draw(st.sampled_from([None, "item-1", "item-2"]))
     topics = draw(st.sets(st.sampled_from(TOPICS), min_size=0 if item else 1, max_size=3))
-    return Consent(id=f"c-{draw(st.integers(0, 99))}", originator=originator, holder=holder,
-                   recipient=recipient, granted=granted, until=until, item=item, topics=frozenset(topics))
+    return Consent(
+        id=f"c-{draw(st.integers(0, 99))}",
+        originator=originator,
+        holder=holder,
+        recipient=recipient,
+        granted=granted,
+        until=until,
+        item=item,
+        topics=frozenset(topics),
+    )
 
 
 @st.composite
@@ -57,10 +73,12 @@ def agreement_sets(draw: st.DrawFn) -> AgreementSet:
 
 
 @settings(max_examples=400, deadline=None)
-@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
-       agreement_sets())
+@given(
+    labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3), agreement_sets()
+)
 def test_no_release_ever_routes_to_or_through_a_party_without_an_agreement_in_force(
-        label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet) -> None:
+    label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet
+) -> None:
     d = decide(label, holder, recipient, at, cons, agreements=aset)
     if not d.allowed:
         assert d.denials, "a denial always says why"
@@ -74,8 +92,9 @@ def test_no_release_ever_routes_to_or_through_a_party_without_an_agreement_in_fo
     assert all(a is not None for a in used)
     for a, b in zip(d.route, d.route[1:], strict=False):
         assert scheme_for(a) is not None and scheme_for(b) is not None
-        covering = [ag for ag in used if ag is not None and (a, b) in set(ag.channels())
-                    and ag.state_at(at).exchange_allowed]
+        covering = [
+            ag for ag in used if ag is not None and (a, b) in set(ag.channels()) and ag.state_at(at).exchange_allowed
+        ]
         assert covering, f"hop {a}->{b} on {at} has no agreement in force"
         for ag in covering:
             terms = ag.terms_at(at)
@@ -87,18 +106,21 @@ def test_no_release_ever_routes_to_or_through_a_party_without_an_agreement_in_fo
 
 @settings(max_examples=200, deadline=None)
 @given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3))
-def test_same_inputs_give_the_same_decision(label: Label, holder: str, recipient: str, at: date,
-                                            cons: list[Consent]) -> None:
+def test_same_inputs_give_the_same_decision(
+    label: Label, holder: str, recipient: str, at: date, cons: list[Consent]
+) -> None:
     first = decide(label, holder, recipient, at, cons, agreements=AGREEMENTS).to_dict()
     again = decide(label, holder, recipient, at, list(cons), agreements=load_agreements()).to_dict()
     assert first == again
 
 
 @settings(max_examples=200, deadline=None)
-@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
-       agreement_sets())
-def test_fewer_agreements_or_consents_never_allow_more(label: Label, holder: str, recipient: str, at: date,
-                                                       cons: list[Consent], subset: AgreementSet) -> None:
+@given(
+    labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3), agreement_sets()
+)
+def test_fewer_agreements_or_consents_never_allow_more(
+    label: Label, holder: str, recipient: str, at: date, cons: list[Consent], subset: AgreementSet
+) -> None:
     """Monotonicity: what a smaller set of agreements, or fewer consents, allows, the full set allows."""
     full_events = {a.id: a for a in AGREEMENTS}
     restored = AgreementSet(full_events[a.id] for a in subset)
@@ -120,10 +142,12 @@ def test_an_originator_needs_no_consent(label: Label, recipient: str, at: date, 
 
 
 @settings(max_examples=400, deadline=None)
-@given(labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3),
-       agreement_sets())
+@given(
+    labels, st.sampled_from(PARTIES), st.sampled_from(PARTIES), DAYS, st.lists(consents(), max_size=3), agreement_sets()
+)
 def test_no_release_reaches_a_party_outside_the_releasability_and_the_custody_chain(
-        label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet) -> None:
+    label: Label, holder: str, recipient: str, at: date, cons: list[Consent], aset: AgreementSet
+) -> None:
     """Every party that reads the item (holder, re-wrapping hubs, recipient) is its originator or within
     its releasability; a hub outside it only forwards the sealed item; the holder holds it lawfully."""
     d = decide(label, holder, recipient, at, cons, agreements=aset)
@@ -150,7 +174,8 @@ def test_no_release_reaches_a_party_outside_the_releasability_and_the_custody_ch
 @settings(max_examples=400, deadline=None)
 @given(labels, st.sampled_from(PARTIES), DAYS, agreement_sets())
 def test_a_return_to_the_originator_is_never_refused_while_held_lawfully(
-        label: Label, holder: str, at: date, aset: AgreementSet) -> None:
+    label: Label, holder: str, at: date, aset: AgreementSet
+) -> None:
     level = aset.schemes.level(label.originator, label.classification)
     if holder == label.originator or level is None or holder not in aset.schemes or not aset:
         return
@@ -161,18 +186,30 @@ def test_a_return_to_the_originator_is_never_refused_while_held_lawfully(
 
 
 @settings(max_examples=300, deadline=None)
-@given(labels, st.sampled_from(PARTIES), DAYS, DAYS, st.sampled_from(sorted(a.id for a in AGREEMENTS)),
-       st.sampled_from(["HELD", "RELEASED", "COMPROMISED", "FROZEN"]), agreement_sets())
+@given(
+    labels,
+    st.sampled_from(PARTIES),
+    DAYS,
+    DAYS,
+    st.sampled_from(sorted(a.id for a in AGREEMENTS)),
+    st.sampled_from(["HELD", "RELEASED", "COMPROMISED", "FROZEN"]),
+    agreement_sets(),
+)
 def test_a_return_with_a_custody_record_is_never_refused_while_held_lawfully(
-        label: Label, holder: str, received: date, at: date, agreement: str, state: str,
-        aset: AgreementSet) -> None:
+    label: Label, holder: str, received: date, at: date, agreement: str, state: str, aset: AgreementSet
+) -> None:
     from accord.core.custody import Custody, CustodyState
 
-    if holder == label.originator or aset.schemes.level(label.originator, label.classification) is None \
-            or holder not in aset.schemes or not aset:
+    if (
+        holder == label.originator
+        or aset.schemes.level(label.originator, label.classification) is None
+        or holder not in aset.schemes
+        or not aset
+    ):
         return
-    record = Custody(label.id, label.originator, holder, agreement, label.originator, received,
-                     state=CustodyState(state))
+    record = Custody(
+        label.id, label.originator, holder, agreement, label.originator, received, state=CustodyState(state)
+    )
     if lawful_custody(label, holder, at, agreements=aset, record=record).ok:
         d = decide(label, holder, label.originator, at, agreements=aset, custody=record)
         assert d.allowed, d.denials

@@ -41,8 +41,11 @@ def test_every_reason_code_maps_to_a_documented_rule() -> None:
 
 
 def test_every_refusing_test_named_in_the_table_exists() -> None:
-    defined = {m.group(1) for p in (ROOT / "tests").rglob("test_*.py")
-               for m in re.finditer(r"^def (test_\w+)", p.read_text(encoding="utf-8"), re.M)}
+    defined = {
+        m.group(1)
+        for p in (ROOT / "tests").rglob("test_*.py")
+        for m in re.finditer(r"^def (test_\w+)", p.read_text(encoding="utf-8"), re.M)
+    }
     named = {n for row in ROWS.values() for n in re.findall(r"`(test_\w+)`", row)}
     assert named, "the table names no test"
     assert named <= defined, f"tests named in docs/rules.md that do not exist: {sorted(named - defined)}"
@@ -67,17 +70,22 @@ def test_every_reason_of_every_decision_cites_a_documented_rule(aset: AgreementS
             scheme = bundled_registry().get(originator)
             levels = [lv.marking for lv in scheme.levels] if scheme is not None else ["SECRET"]
             for level, topics, holder, recipient, caveats in itertools.product(
-                    [*levels, "ULTRA"], TOPICS, parties, parties, ((), ("ORCON",))):
-                lab = make_label(originator=originator, classification=level, topics=topics,
-                                 rel=("JPN", "USA") if originator != "JPN" else ("KOR",), caveats=caveats)
+                [*levels, "ULTRA"], TOPICS, parties, parties, ((), ("ORCON",))
+            ):
+                lab = make_label(
+                    originator=originator,
+                    classification=level,
+                    topics=topics,
+                    rel=("JPN", "USA") if originator != "JPN" else ("KOR",),
+                    caveats=caveats,
+                )
                 d = decide(lab, holder, recipient, day, agreements=agreements)
                 for r in d.reasons:
                     assert r.rule in ROWS, (r, holder, recipient, day)
 
 
 def test_every_access_reason_cites_a_documented_rule(aset: AgreementSet) -> None:
-    for clearance, holder, day in itertools.product(("極秘", "秘", None, "SECRET"), ("JPN", "KOR", "USA", "FRA"),
-                                                    DAYS):
+    for clearance, holder, day in itertools.product(("極秘", "秘", None, "SECRET"), ("JPN", "KOR", "USA", "FRA"), DAYS):
         who = Person(id="p", nationality="JPN", clearance=clearance, need_to_know=frozenset({"DPRK-MISSILE"}))
         d = access(who, make_label(), holder, day, agreements=aset)
         assert all(r.rule in ROWS for r in d.reasons), d.reasons

@@ -4,21 +4,24 @@ from accord.core.schemes import EMPTY, Level, Scheme, SchemeRegistry, normalise_
 from accord.formats.spif import bundled_registry
 
 
-@pytest.mark.parametrize(("party", "text", "key"), [
-    ("KOR", "군사Ⅱ급비밀", "II"),
-    ("KOR", "군사II급비밀", "II"),          # ASCII "II" instead of the Roman numeral Ⅱ (NFKC)
-    ("KOR", "grade ii", "II"),
-    ("KOR", "KOR-III", "III"),
-    ("KOR", "대외비", "DAEOEBI"),
-    ("JPN", "極秘", "GOKUHI"),
-    ("JPN", "特定秘密", "GOKUHI"),           # Specially Designated Secret sits at the SECRET level
-    ("JPN", "tokutei himitsu", "GOKUHI"),
-    ("JPN", "機密", "KIMITSU"),
-    ("JPN", "秘", "HI"),
-    ("USA", "Top Secret", "TOP_SECRET"),
-    ("USA", "TS", "TOP_SECRET"),
-    ("USA", "confidential", "CONFIDENTIAL"),
-])
+@pytest.mark.parametrize(
+    ("party", "text", "key"),
+    [
+        ("KOR", "군사Ⅱ급비밀", "II"),
+        ("KOR", "군사II급비밀", "II"),  # ASCII "II" instead of the Roman numeral Ⅱ (NFKC)
+        ("KOR", "grade ii", "II"),
+        ("KOR", "KOR-III", "III"),
+        ("KOR", "대외비", "DAEOEBI"),
+        ("JPN", "極秘", "GOKUHI"),
+        ("JPN", "特定秘密", "GOKUHI"),  # Specially Designated Secret sits at the SECRET level
+        ("JPN", "tokutei himitsu", "GOKUHI"),
+        ("JPN", "機密", "KIMITSU"),
+        ("JPN", "秘", "HI"),
+        ("USA", "Top Secret", "TOP_SECRET"),
+        ("USA", "TS", "TOP_SECRET"),
+        ("USA", "confidential", "CONFIDENTIAL"),
+    ],
+)
 def test_markings_and_aliases_resolve(party: str, text: str, key: str) -> None:
     level = resolve_level(party, text)
     assert level is not None
@@ -26,9 +29,16 @@ def test_markings_and_aliases_resolve(party: str, text: str, key: str) -> None:
     assert bundled_registry().level(party, text) is level
 
 
-@pytest.mark.parametrize(("party", "text"), [
-    ("KOR", "SECRET"), ("JPN", "TOP SECRET"), ("USA", "極秘"), ("USA", ""), ("FRA", "SECRET"),
-])
+@pytest.mark.parametrize(
+    ("party", "text"),
+    [
+        ("KOR", "SECRET"),
+        ("JPN", "TOP SECRET"),
+        ("USA", "極秘"),
+        ("USA", ""),
+        ("FRA", "SECRET"),
+    ],
+)
 def test_unknown_level_or_party_resolves_to_none(party: str, text: str) -> None:
     assert resolve_level(party, text) is None
 
@@ -53,9 +63,14 @@ def test_normalise_marking_folds_width_case_and_spacing() -> None:
 
 def _scheme(party: str, *rows: tuple[str, str, tuple[str, ...]]) -> Scheme:
     n = len(rows)
-    return Scheme(party=party, name=party, levels=tuple(
-        Level(party=party, key=k, marking=m, rank=n - i, english=m, aliases=al, lacv=n - i)
-        for i, (k, m, al) in enumerate(rows)))
+    return Scheme(
+        party=party,
+        name=party,
+        levels=tuple(
+            Level(party=party, key=k, marking=m, rank=n - i, english=m, aliases=al, lacv=n - i)
+            for i, (k, m, al) in enumerate(rows)
+        ),
+    )
 
 
 def test_a_spelling_naming_two_levels_is_refused() -> None:

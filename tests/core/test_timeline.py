@@ -36,8 +36,7 @@ def test_2016_gsomia_opens_the_direct_channel_on_23_november(aset: AgreementSet)
     assert decide(other, "KOR", "JPN", date(2016, 11, 23), agreements=aset).allowed
 
 
-def test_2019_notice_keeps_the_agreement_until_expiry_and_the_suspension_keeps_it_after(
-        aset: AgreementSet) -> None:
+def test_2019_notice_keeps_the_agreement_until_expiry_and_the_suspension_keeps_it_after(aset: AgreementSet) -> None:
     during = decide(MISSILE, "KOR", "JPN", date(2019, 10, 1), agreements=aset)
     assert during.allowed and "2019-11-23" in during.reasons[2].message
     after = decide(MISSILE, "KOR", "JPN", date(2019, 11, 25), agreements=aset)
@@ -67,8 +66,9 @@ def test_custody_replay_2016_to_2023_of_a_korean_item_held_by_japan(aset: Agreem
     item = dc_replace(make_label(topics=("NAVAL-OPS",), rel=("JPN", "USA")), created=datetime(2017, 3, 1, tzinfo=UTC))
     sent = decide(item, "KOR", "JPN", date(2017, 3, 1), agreements=aset)
     assert sent.allowed and sent.hops[0].mode == "direct"
-    record = Custody(item.id, "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 3, 1), item.classification,
-                     sent.marking)
+    record = Custody(
+        item.id, "KOR", "JPN", "jpn-kor-gsomia", "KOR", date(2017, 3, 1), item.classification, sent.marking
+    )
     what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
     for day in (date(2018, 1, 1), date(2019, 9, 1), date(2019, 12, 1), date(2023, 6, 1)):
         for agreements in (aset, what_if):

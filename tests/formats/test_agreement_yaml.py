@@ -14,8 +14,13 @@ GSOMIA = bundled_dir() / "jpn-kor-gsomia.yaml"
 
 def test_bundled_agreements_load_with_provenance() -> None:
     aset = load_agreements()
-    assert [a.id for a in aset] == ["jpn-kor-gsomia", "jpn-usa-gsomia", "kor-usa-security-agreement",
-                                    "kor-jpn-usa-tisa"]
+    assert [a.id for a in aset] == [
+        "jpn-kor-gsomia",
+        "jpn-usa-gsomia",
+        "kor-usa-security-agreement",
+        "kor-jpn-usa-missile-warning",
+        "kor-jpn-usa-tisa",
+    ]
     for ag in aset:
         assert ag.provenance, f"{ag.id} must say what is sourced and what is assumed"
         assert ag.source is not None and ag.source.endswith(".yaml")
@@ -45,31 +50,34 @@ def _set(doc: dict, path: str, value: object) -> None:  # type: ignore[type-arg]
 _DELETE = object()
 
 
-@pytest.mark.parametrize(("path", "value", "field", "needle"), [
-    ("id", "Bad Id", "id", "lower-case"),
-    ("title", _DELETE, "title", "required"),
-    ("kind", "trilateral", "kind", "bilateral, multilateral"),
-    ("parties", ["JPN", "KOR", "USA"], "parties", "exactly two"),
-    ("parties", ["JPN", "JP"], "parties[1]", "alpha-3"),
-    ("hub", "USA", "hub", "no hub"),
-    ("legal_status", "binding-ish", "legal_status", "legally-binding"),
-    ("onward_release_requires_consent", "yes", "onward_release_requires_consent", "true or false"),
-    ("scope.topics", [], "scope.topics", "non-empty list"),
-    ("scope.topics", ["missiles"], "scope.topics[0]", "topic token"),
-    ("equivalence", [], "equivalence", "non-empty list"),
-    ("equivalence.0.levels.JPN", "TOP SECRET", "equivalence[0].levels.JPN", "not a level of JPN"),
-    ("equivalence.1.levels.KOR", "군사Ⅱ급비밀", "equivalence[1].levels.KOR", "already appears"),
-    ("equivalence.0.levels", {"JPN": "極秘"}, "equivalence[0].levels", "at least two"),
-    ("citations.treaty", {"article": "Art. 1"}, "citations", "unknown field"),
-    ("lifecycle.in_force", "2016-13-01", "lifecycle.in_force", "YYYY-MM-DD"),
-    ("lifecycle.in_force", "2016-11-01", "lifecycle.in_force", "before signature"),
-    ("lifecycle.term_years", 0, "lifecycle.term_years", "positive integer"),
-    ("lifecycle.events.1.type", "denounced", "lifecycle.events[1].type", "notice-of-termination"),
-    ("lifecycle.events.1.by", "USA", "lifecycle.events[1].by", "not a party"),
-    ("lifecycle.events.1.date", "2015-01-01", "lifecycle.events[1].date", "before entry into force"),
-    ("lifecycle.events.1.effective", "2019-01-01", "lifecycle.events[1].effective", "before the event"),
-    ("colour", "blue", "(document)", "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "field", "needle"),
+    [
+        ("id", "Bad Id", "id", "lower-case"),
+        ("title", _DELETE, "title", "required"),
+        ("kind", "trilateral", "kind", "bilateral, multilateral"),
+        ("parties", ["JPN", "KOR", "USA"], "parties", "exactly two"),
+        ("parties", ["JPN", "JP"], "parties[1]", "alpha-3"),
+        ("hub", "USA", "hub", "no hub"),
+        ("legal_status", "binding-ish", "legal_status", "legally-binding"),
+        ("onward_release_requires_consent", "yes", "onward_release_requires_consent", "true or false"),
+        ("scope.topics", [], "scope.topics", "non-empty list"),
+        ("scope.topics", ["missiles"], "scope.topics[0]", "topic token"),
+        ("equivalence", [], "equivalence", "non-empty list"),
+        ("equivalence.0.levels.JPN", "TOP SECRET", "equivalence[0].levels.JPN", "not a level of JPN"),
+        ("equivalence.1.levels.KOR", "군사Ⅱ급비밀", "equivalence[1].levels.KOR", "already appears"),
+        ("equivalence.0.levels", {"JPN": "極秘"}, "equivalence[0].levels", "at least two"),
+        ("citations.treaty", {"article": "Art. 1"}, "citations", "unknown field"),
+        ("lifecycle.in_force", "2016-13-01", "lifecycle.in_force", "YYYY-MM-DD"),
+        ("lifecycle.in_force", "2016-11-01", "lifecycle.in_force", "before signature"),
+        ("lifecycle.term_years", 0, "lifecycle.term_years", "positive integer"),
+        ("lifecycle.events.1.type", "denounced", "lifecycle.events[1].type", "notice-of-termination"),
+        ("lifecycle.events.1.by", "USA", "lifecycle.events[1].by", "not a party"),
+        ("lifecycle.events.1.date", "2015-01-01", "lifecycle.events[1].date", "before entry into force"),
+        ("lifecycle.events.1.effective", "2019-01-01", "lifecycle.events[1].effective", "before the event"),
+        ("colour", "blue", "(document)", "unknown field"),
+    ],
+)
 def test_bad_document_names_file_field_and_problem(path: str, value: object, field: str, needle: str) -> None:
     doc = _doc()
     _set(doc, path, value)

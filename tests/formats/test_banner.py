@@ -13,8 +13,14 @@ VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "banners"
 @pytest.mark.parametrize("line", (VECTORS / "valid.txt").read_text(encoding="utf-8").splitlines())
 def test_valid_banners_round_trip(line: str) -> None:
     f = parse_banner(line)
-    label = Label(originator=f.originator, classification=f.classification, topics=f.topics,
-                  releasable_to=f.releasable_to, caveats=f.caveats, created=datetime(2020, 1, 1, tzinfo=UTC))
+    label = Label(
+        originator=f.originator,
+        classification=f.classification,
+        topics=f.topics,
+        releasable_to=f.releasable_to,
+        caveats=f.caveats,
+        created=datetime(2020, 1, 1, tzinfo=UTC),
+    )
     assert format_banner(label) == line
 
 

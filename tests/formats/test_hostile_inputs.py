@@ -68,7 +68,7 @@ def test_brackets_inside_json_strings_do_not_count_as_nesting() -> None:
 
 
 def test_json_nan_and_infinity_are_refused() -> None:
-    for text in ('{"a": NaN}', '{"a": Infinity}', '[-Infinity]'):
+    for text in ('{"a": NaN}', '{"a": Infinity}', "[-Infinity]"):
         with pytest.raises(InputError, match="not a JSON value"):
             load_json(text, source="x")
 
@@ -105,23 +105,26 @@ def test_duplicate_key_in_a_yaml_agreement_is_refused() -> None:
         parse_agreement_text(text, source="dup.yaml")
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("? [a, b]\n: 1\n", "complex key"),
-    ("{x: 1}: 2\n", "complex key"),
-    ("1: x\n", "not text"),
-    ("yes: x\n", "not text"),
-    ("a: &x 1\nb: *x\n", "anchors"),
-    ("a: *x\n", "alias"),
-    ("<<: {a: 1}\n", "merge"),
-    ("x: !!binary aGVsbG8=\n", "binary"),
-    ("x: !!set {a}\n", "set"),
-    ("x: !!timestamp 2019-02-30\n", "timestamp"),
-    ("x: !!python/object/apply:os.system [ls]\n", "constructor"),
-    ("x: " + "[" * 100 + "]" * 100, "nested more than 64"),
-    ("[" * 100_000, "nest"),  # libyaml stops at 1,000 itself; the pure-Python parser at 64
-    ("x: " + "9" * 5000, "not valid YAML"),
-    ("a: [1, 2\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("? [a, b]\n: 1\n", "complex key"),
+        ("{x: 1}: 2\n", "complex key"),
+        ("1: x\n", "not text"),
+        ("yes: x\n", "not text"),
+        ("a: &x 1\nb: *x\n", "anchors"),
+        ("a: *x\n", "alias"),
+        ("<<: {a: 1}\n", "merge"),
+        ("x: !!binary aGVsbG8=\n", "binary"),
+        ("x: !!set {a}\n", "set"),
+        ("x: !!timestamp 2019-02-30\n", "timestamp"),
+        ("x: !!python/object/apply:os.system [ls]\n", "constructor"),
+        ("x: " + "[" * 100 + "]" * 100, "nested more than 64"),
+        ("[" * 100_000, "nest"),  # libyaml stops at 1,000 itself; the pure-Python parser at 64
+        ("x: " + "9" * 5000, "not valid YAML"),
+        ("a: [1, 2\n", "not valid YAML"),
+    ],
+)
 def test_ambiguous_or_exotic_yaml_is_refused(text: str, needle: str) -> None:
     with pytest.raises(InputError, match=needle):
         load_yaml(text, source="doc.yaml")
@@ -135,19 +138,24 @@ def test_yaml_error_message_is_one_line() -> None:
 
 def test_yaml_dates_stay_text_for_the_strict_date_reader() -> None:
     assert load_yaml("d: 2019-02-30\ne: 2019-01-01T00:00:00Z", source="x") == {
-        "d": "2019-02-30", "e": "2019-01-01T00:00:00Z"}
+        "d": "2019-02-30",
+        "e": "2019-01-01T00:00:00Z",
+    }
 
 
-@pytest.mark.parametrize(("value", "needle"), [
-    ("2019-02-30", "not a date of the calendar"),
-    ("2019-01-01T00:00:00Z", "YYYY-MM-DD"),
-    ("20190101", "YYYY-MM-DD"),
-    ("2019-W01-1", "YYYY-MM-DD"),
-    ("２０１９-01-01", "YYYY-MM-DD"),
-    ("9999-12-31", "supported range"),
-    ("0001-01-01", "supported range"),
-    (20190101, "YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("2019-02-30", "not a date of the calendar"),
+        ("2019-01-01T00:00:00Z", "YYYY-MM-DD"),
+        ("20190101", "YYYY-MM-DD"),
+        ("2019-W01-1", "YYYY-MM-DD"),
+        ("２０１９-01-01", "YYYY-MM-DD"),
+        ("9999-12-31", "supported range"),
+        ("0001-01-01", "supported range"),
+        (20190101, "YYYY-MM-DD"),
+    ],
+)
 def test_impossible_or_out_of_range_date_in_an_agreement_is_a_clear_error(value: Any, needle: str) -> None:
     doc = _gsomia()
     doc["lifecycle"]["in_force"] = value
@@ -164,16 +172,19 @@ def test_datetime_where_a_date_is_expected_is_refused() -> None:
     assert document_day(date(2019, 1, 1), source="x", field="d") == date(2019, 1, 1)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("notice_days", 10**20),
-    ("notice_days", "1e20"),
-    ("notice_days", 1e20),
-    ("notice_days", 3651),
-    ("notice_days", float("inf")),
-    ("term_years", 101),
-    ("term_years", 10**30),
-    ("term_years", True),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("notice_days", 10**20),
+        ("notice_days", "1e20"),
+        ("notice_days", 1e20),
+        ("notice_days", 3651),
+        ("notice_days", float("inf")),
+        ("term_years", 101),
+        ("term_years", 10**30),
+        ("term_years", True),
+    ],
+)
 def test_agreements_check_refuses_notice_days_1e20_and_out_of_range_numbers(field: str, value: Any) -> None:
     doc = _gsomia()
     doc["lifecycle"][field] = value
@@ -199,22 +210,25 @@ def test_agreement_at_the_edge_of_the_range_still_computes_its_lifecycle() -> No
 # ------------------------------------------------------------------ party codes
 
 
-@pytest.mark.parametrize("text", [
-    "uſa",            # U+017F LONG S: "uſa".upper() == "USA"
-    "USA\n",
-    " USA",
-    "ＵＳＡ",          # fullwidth
-    "UＳA",
-    "ＵSA",
-    "ᴜsa",
-    "US",
-    "USAA",
-    "U.S",
-    "",
-    "ﬀa",             # LATIN SMALL LIGATURE FF: upper() == "FFA"
-    "jpn\u200b",      # zero-width space
-    "КОR",            # Cyrillic К and О
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "uſa",  # U+017F LONG S: "uſa".upper() == "USA"
+        "USA\n",
+        " USA",
+        "ＵＳＡ",  # fullwidth
+        "UＳA",
+        "ＵSA",
+        "ᴜsa",
+        "US",
+        "USAA",
+        "U.S",
+        "",
+        "ﬀa",  # LATIN SMALL LIGATURE FF: upper() == "FFA"
+        "jpn\u200b",  # zero-width space
+        "КОR",  # Cyrillic К and О
+    ],
+)
 def test_look_alike_party_code_is_refused_not_upper_cased_into_a_real_one(text: str) -> None:
     with pytest.raises(InputError, match="alpha-3"):
         parse_party(text, where="--to")
@@ -251,10 +265,23 @@ def test_look_alike_party_code_in_an_agreement_is_refused() -> None:
 # ------------------------------------------------------------------ ids
 
 
-@pytest.mark.parametrize("item_id", [
-    "a\x00b", "a b", "", " ", "x" * (MAX_ID_LENGTH + 1), "kör-1", "ｋｏｒ", "-starts-with-dash", "a/b", "a\nb",
-    "../../etc/passwd", "a\u200bb",
-])
+@pytest.mark.parametrize(
+    "item_id",
+    [
+        "a\x00b",
+        "a b",
+        "",
+        " ",
+        "x" * (MAX_ID_LENGTH + 1),
+        "kör-1",
+        "ｋｏｒ",
+        "-starts-with-dash",
+        "a/b",
+        "a\nb",
+        "../../etc/passwd",
+        "a\u200bb",
+    ],
+)
 def test_label_id_outside_the_id_grammar_is_refused(item_id: str) -> None:
     with pytest.raises(LabelError) as exc:
         label_from_json(_label_json(id=item_id), source="l.json")
@@ -278,25 +305,41 @@ def test_id_grammar_accepts_the_ids_in_use() -> None:
         assert is_id(good)
         assert check_id(good) == good
     with pytest.raises(LabelError):
-        Label(originator="KOR", classification="S", topics=frozenset(), releasable_to=frozenset(),
-              created=__import__("datetime").datetime(2017, 1, 1, tzinfo=__import__("datetime").UTC), id="a b")
+        Label(
+            originator="KOR",
+            classification="S",
+            topics=frozenset(),
+            releasable_to=frozenset(),
+            created=__import__("datetime").datetime(2017, 1, 1, tzinfo=__import__("datetime").UTC),
+            id="a b",
+        )
 
 
 # ------------------------------------------------------------------ consent and person documents
 
-CONSENT = {"id": "KOR-MND-2017-011", "originator": "KOR", "holder": "JPN", "recipient": "USA",
-           "granted": "2017-01-01", "until": "2017-12-31", "topics": ["DPRK-MISSILE"]}
+CONSENT = {
+    "id": "KOR-MND-2017-011",
+    "originator": "KOR",
+    "holder": "JPN",
+    "recipient": "USA",
+    "granted": "2017-01-01",
+    "until": "2017-12-31",
+    "topics": ["DPRK-MISSILE"],
+}
 
 
-@pytest.mark.parametrize(("changes", "needle"), [
-    ({"id": 12}, "expected text"),
-    ({"id": "a b"}, "consent id"),
-    ({"item": "x\x00"}, "item id"),
-    ({"standing": "no"}, "true or false"),
-    ({"until": "9999-12-31"}, "supported range"),
-    ({"granted": "2017-02-30"}, "calendar"),
-    ({"holder": "ｊpn"}, "alpha-3"),
-])
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"id": 12}, "expected text"),
+        ({"id": "a b"}, "consent id"),
+        ({"item": "x\x00"}, "item id"),
+        ({"standing": "no"}, "true or false"),
+        ({"until": "9999-12-31"}, "supported range"),
+        ({"granted": "2017-02-30"}, "calendar"),
+        ({"holder": "ｊpn"}, "alpha-3"),
+    ],
+)
 def test_hostile_consent_document_is_refused(changes: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConsentError, match=needle):
         consent_from_dict({**CONSENT, **changes}, source="c.yaml")
@@ -304,16 +347,23 @@ def test_hostile_consent_document_is_refused(changes: dict[str, Any], needle: st
 
 def test_duplicate_key_in_a_consent_file_is_refused(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("id: A-1\noriginator: KOR\nholder: JPN\nholder: USA\nrecipient: USA\n"
-                 "granted: 2017-01-01\nuntil: 2017-12-31\ntopics: [X]\n")
+    f.write_text(
+        "id: A-1\noriginator: KOR\nholder: JPN\nholder: USA\nrecipient: USA\n"
+        "granted: 2017-01-01\nuntil: 2017-12-31\ntopics: [X]\n"
+    )
     with pytest.raises(ConsentError, match="duplicate key 'holder'"):
         load_consents(f)
 
 
 def test_hostile_person_document_is_refused(tmp_path: Path) -> None:
     base = {"id": "p-1", "nationality": "JPN", "need_to_know": ["X"]}
-    for changes in ({"id": 7}, {"id": "p 1"}, {"nationality": "JPＮ"}, {"rank": ["a"]},
-                    {"clearance_until": "2020-02-30"}):
+    for changes in (
+        {"id": 7},
+        {"id": "p 1"},
+        {"nationality": "JPＮ"},
+        {"rank": ["a"]},
+        {"clearance_until": "2020-02-30"},
+    ):
         with pytest.raises(InputError):
             person_from_dict({**base, **changes}, source="p.yaml")
     f = tmp_path / "p.yaml"
@@ -338,8 +388,10 @@ def test_stanag_4774_label_nested_100000_deep_is_a_label_error() -> None:
 
 
 def test_stanag_4774_billion_laughs_is_not_expanded() -> None:
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
-            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>')
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>'
+    )
     with pytest.raises(LabelError):
         load_label(bomb, source="bomb.xml")
 
@@ -347,8 +399,7 @@ def test_stanag_4774_billion_laughs_is_not_expanded() -> None:
 def test_duplicate_key_in_partner_receipt_evidence_is_refused() -> None:
     from accord.audit.receipt import ReceiptEvidence
 
-    text = ('{"format": "accord-audit-receipt/1", "checkpoint": "a", "index": 0, "index": 5, "event": "{}", '
-            '"proof": []}')
+    text = '{"format": "accord-audit-receipt/1", "checkpoint": "a", "index": 0, "index": 5, "event": "{}", "proof": []}'
     with pytest.raises(InputError, match="duplicate key 'index'"):
         ReceiptEvidence.from_json(text)
 

@@ -57,14 +57,17 @@ def test_alternative_label_carries_the_receivers_policy() -> None:
 
 def test_load_label_sniffs_the_format() -> None:
     assert load_label((VECTORS / "kor-missile-secret.xml").read_bytes()) == load_label(
-        (VECTORS / "kor-missile-secret.json").read_bytes())
+        (VECTORS / "kor-missile-secret.json").read_bytes()
+    )
 
 
 BAD_XML = [
     (b"<not xml", "not well-formed"),
     (b"<x/>", "originatorConfidentialityLabel"),
-    (b'<slab:originatorConfidentialityLabel xmlns:slab="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"/>',
-     "ConfidentialityInformation"),
+    (
+        b'<slab:originatorConfidentialityLabel xmlns:slab="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0"/>',
+        "ConfidentialityInformation",
+    ),
 ]
 
 
@@ -78,15 +81,21 @@ def _mutate(old: str, new: str) -> bytes:
     return (VECTORS / "kor-missile-secret.xml").read_text().replace(old, new).encode()
 
 
-@pytest.mark.parametrize(("old", "new", "needle"), [
-    ('TagName="Topic"', 'TagName="Nickname"', "not understood"),            # unknown restriction: fail closed
-    ('Type="PERMISSIVE"', 'Type="MAYBE"', "Type"),
-    ("<slab:CreationDateTime>2017-01-05T09:00:00Z", "<slab:CreationDateTime>yesterday", "CreationDateTime"),
-    ("2017-01-05T09:00:00Z", "2017-01-05T09:00", "xs:dateTime"),  # a zoneless time is read (docs/labels.md)
-    ("<slab:GenericValue>JPN</slab:GenericValue>", "<slab:GenericValue>Japan</slab:GenericValue>", "alpha-3"),
-    ("<slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>", "<slab:PolicyIdentifier></slab:PolicyIdentifier>",
-     "PolicyIdentifier"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ('TagName="Topic"', 'TagName="Nickname"', "not understood"),  # unknown restriction: fail closed
+        ('Type="PERMISSIVE"', 'Type="MAYBE"', "Type"),
+        ("<slab:CreationDateTime>2017-01-05T09:00:00Z", "<slab:CreationDateTime>yesterday", "CreationDateTime"),
+        ("2017-01-05T09:00:00Z", "2017-01-05T09:00", "xs:dateTime"),  # a zoneless time is read (docs/labels.md)
+        ("<slab:GenericValue>JPN</slab:GenericValue>", "<slab:GenericValue>Japan</slab:GenericValue>", "alpha-3"),
+        (
+            "<slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>",
+            "<slab:PolicyIdentifier></slab:PolicyIdentifier>",
+            "PolicyIdentifier",
+        ),
+    ],
+)
 def test_invalid_fields_are_refused(old: str, new: str, needle: str) -> None:
     with pytest.raises(LabelError, match=needle):
         label_from_xml(_mutate(old, new))
@@ -95,25 +104,30 @@ def test_invalid_fields_are_refused(old: str, new: str, needle: str) -> None:
 def test_external_entities_are_not_resolved(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("CLASSIFIED-PAYLOAD")
-    doc = (f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file://{secret}">]>'
-           '<slab:originatorConfidentialityLabel xmlns:slab="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0">'
-           "<slab:ConfidentialityInformation><slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>"
-           "<slab:Classification>&e;</slab:Classification></slab:ConfidentialityInformation>"
-           "<slab:CreationDateTime>2017-01-05T09:00:00Z</slab:CreationDateTime>"
-           "</slab:originatorConfidentialityLabel>").encode()
+    doc = (
+        f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file://{secret}">]>'
+        '<slab:originatorConfidentialityLabel xmlns:slab="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0">'
+        "<slab:ConfidentialityInformation><slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>"
+        "<slab:Classification>&e;</slab:Classification></slab:ConfidentialityInformation>"
+        "<slab:CreationDateTime>2017-01-05T09:00:00Z</slab:CreationDateTime>"
+        "</slab:originatorConfidentialityLabel>"
+    ).encode()
     with pytest.raises(LabelError) as exc:
         label_from_xml(doc)  # the entity is left unresolved, so Classification is empty
     assert "CLASSIFIED-PAYLOAD" not in str(exc.value)
 
 
-@pytest.mark.parametrize(("doc", "needle"), [
-    (b"{", "not valid JSON"),
-    (b"[]", "JSON object"),
-    (b'{"originator": "KOR"}', "classification"),
-    (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05T09:00:00Z", "colour": 1}', "colour"),
-    (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05"}', "time zone"),
-    (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05T00:00Z", "topics": "X"}', "list"),
-])
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        (b"{", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b'{"originator": "KOR"}', "classification"),
+        (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05T09:00:00Z", "colour": 1}', "colour"),
+        (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05"}', "time zone"),
+        (b'{"originator": "KOR", "classification": "S", "created": "2017-01-05T00:00Z", "topics": "X"}', "list"),
+    ],
+)
 def test_malformed_json_is_refused(doc: bytes, needle: str) -> None:
     with pytest.raises(AccordError, match=needle):
         label_from_json(doc)
@@ -132,4 +146,4 @@ def test_corrupted_vector_raises_only_accord_errors(pos: int, junk: bytes) -> No
     raw = (VECTORS / "jpn-nuclear-orcon.xml").read_bytes()
     pos = min(pos, len(raw))
     with contextlib.suppress(AccordError):
-        load_label(raw[:pos] + junk + raw[pos + len(junk):])
+        load_label(raw[:pos] + junk + raw[pos + len(junk) :])

@@ -8,7 +8,8 @@ import os
 from hypothesis import HealthCheck, settings
 
 EXAMPLES = int(os.environ.get("ACCORD_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 60,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 60, suppress_health_check=list(HealthCheck)
+)
 #: The CLI fuzzing runs a whole command per example (~70 ms): at most 300 examples even in `make reliability`.
 FUZZ_CLI = settings(FUZZ, max_examples=min(EXAMPLES, 300))

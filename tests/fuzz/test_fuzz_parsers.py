@@ -34,9 +34,17 @@ GSOMIA = yaml.safe_load(GSOMIA_TEXT)
 LABEL_JSON = (LABELS / "kor-missile-secret.json").read_text()
 LABEL = json.loads(LABEL_JSON)
 LABEL_XML = (LABELS / "kor-missile-secret.xml").read_text()
-CONSENT = {"id": "KOR-MND-2017-011", "originator": "KOR", "holder": "JPN", "recipient": "USA",
-           "granted": "2017-01-01", "until": "2017-12-31", "topics": ["DPRK-MISSILE"], "item": "kor-1",
-           "standing": False}
+CONSENT = {
+    "id": "KOR-MND-2017-011",
+    "originator": "KOR",
+    "holder": "JPN",
+    "recipient": "USA",
+    "granted": "2017-01-01",
+    "until": "2017-12-31",
+    "topics": ["DPRK-MISSILE"],
+    "item": "kor-1",
+    "standing": False,
+}
 PERSON = yaml.safe_load((LABELS / "person-jpn-analyst.yaml").read_text())
 HOW = st.sampled_from(["replace", "replace", "delete", "extra"])
 
@@ -65,14 +73,24 @@ def test_fuzz_agreement_yaml_random_bytes(raw: bytes) -> None:
 @FUZZ
 @given(edits=EDITS)
 def test_fuzz_agreement_yaml_text_edits(edits: list[tuple[int, int, str]]) -> None:
-    refused_or_accepted("agreement YAML: text edits", parse_agreement_text, text_edits(GSOMIA_TEXT, edits),
-                        source="fuzz.yaml")
+    refused_or_accepted(
+        "agreement YAML: text edits", parse_agreement_text, text_edits(GSOMIA_TEXT, edits), source="fuzz.yaml"
+    )
 
 
 #: Fields an agreement may have that the sample does not, so that hostile values reach them too.
-_OPTIONAL_FIELDS = [("min_suite",), ("hub",), ("protection_basis",), ("citations", "channel"),
-                    ("citations", "third_party"), ("lifecycle", "events", 0, "terms"), ("lifecycle", "events", 0, "by"),
-                    ("lifecycle", "events", 0, "effective"), ("lifecycle", "events", 0, "sourced"), ("provenance", "x")]
+_OPTIONAL_FIELDS = [
+    ("min_suite",),
+    ("hub",),
+    ("protection_basis",),
+    ("citations", "channel"),
+    ("citations", "third_party"),
+    ("lifecycle", "events", 0, "terms"),
+    ("lifecycle", "events", 0, "by"),
+    ("lifecycle", "events", 0, "effective"),
+    ("lifecycle", "events", 0, "sourced"),
+    ("provenance", "x"),
+]
 
 
 @FUZZ
@@ -100,8 +118,14 @@ def test_fuzz_json_label_random_bytes(raw: bytes) -> None:
 @FUZZ
 @given(edits=EDITS)
 def test_fuzz_json_label_text_edits(edits: list[tuple[int, int, str]]) -> None:
-    _check_label(refused_or_accepted("JSON label: text edits", load_label, text_edits(LABEL_JSON, edits).encode(
-        "utf-8", "surrogatepass"), source="fuzz.json"))
+    _check_label(
+        refused_or_accepted(
+            "JSON label: text edits",
+            load_label,
+            text_edits(LABEL_JSON, edits).encode("utf-8", "surrogatepass"),
+            source="fuzz.json",
+        )
+    )
 
 
 @FUZZ
@@ -123,20 +147,43 @@ def test_fuzz_stanag_4774_random_bytes(raw: bytes) -> None:
 @FUZZ
 @given(edits=EDITS)
 def test_fuzz_stanag_4774_text_edits(edits: list[tuple[int, int, str]]) -> None:
-    _check_label(refused_or_accepted("4774 XML: text edits", load_label, text_edits(LABEL_XML, edits).encode(
-        "utf-8", "surrogatepass"), source="fuzz.xml"))
+    _check_label(
+        refused_or_accepted(
+            "4774 XML: text edits",
+            load_label,
+            text_edits(LABEL_XML, edits).encode("utf-8", "surrogatepass"),
+            source="fuzz.xml",
+        )
+    )
 
 
 @FUZZ
-@given(target=st.sampled_from(["KOR", "JPN", "USA", "DPRK-MISSILE", "군사Ⅱ급비밀", "2017-01-05T09:00:00Z",
-                               "kor-2017-0042", "RESTRICTIVE", "PERMISSIVE", "Releasable To"]),
-       value=st.text(max_size=40) | st.sampled_from(["uſa", "ＵＳＡ", "a&#0;b", "x" * 200, "]]>", "&lt;"]))
+@given(
+    target=st.sampled_from(
+        [
+            "KOR",
+            "JPN",
+            "USA",
+            "DPRK-MISSILE",
+            "군사Ⅱ급비밀",
+            "2017-01-05T09:00:00Z",
+            "kor-2017-0042",
+            "RESTRICTIVE",
+            "PERMISSIVE",
+            "Releasable To",
+        ]
+    ),
+    value=st.text(max_size=40) | st.sampled_from(["uſa", "ＵＳＡ", "a&#0;b", "x" * 200, "]]>", "&lt;"]),
+)
 def test_fuzz_stanag_4774_field_values(target: str, value: str) -> None:
     from xml.sax.saxutils import escape
 
     xml = LABEL_XML.replace(target, escape(value), 1)
-    _check_label(refused_or_accepted("4774 XML: hostile field values", load_label,
-                                     xml.encode("utf-8", "surrogatepass"), source="fuzz.xml"))
+    _check_label(
+        refused_or_accepted(
+            "4774 XML: hostile field values", load_label, xml.encode("utf-8", "surrogatepass"), source="fuzz.xml"
+        )
+    )
 
 
 # ---------------------------------------------------------------- consent and person documents
@@ -178,8 +225,10 @@ def test_fuzz_consent_yaml_text(edits: list[tuple[int, int, str]]) -> None:
 
 
 @FUZZ
-@given(text=st.text(max_size=200) | st.sampled_from(
-    (ROOT / "vectors" / "banners" / "valid.txt").read_text().splitlines()), edits=EDITS)
+@given(
+    text=st.text(max_size=200) | st.sampled_from((ROOT / "vectors" / "banners" / "valid.txt").read_text().splitlines()),
+    edits=EDITS,
+)
 def test_fuzz_banner(text: str, edits: list[tuple[int, int, str]]) -> None:
     fields = refused_or_accepted("banner: text edits", parse_banner, text_edits(text, edits))
     if fields is not None:
@@ -262,6 +311,7 @@ def test_fuzz_sealed_open_random_bytes(raw: bytes) -> None:
 
     keys, roster = _jpn_keys()
     out = io.BytesIO()
-    refused_or_accepted("sealed container: open random bytes", open_stream, io.BytesIO(raw), out, keys=keys,
-                        roster=roster, crypto=True)
+    refused_or_accepted(
+        "sealed container: open random bytes", open_stream, io.BytesIO(raw), out, keys=keys, roster=roster, crypto=True
+    )
     assert out.getvalue() == b""  # nothing written from an item that did not verify

@@ -13,17 +13,43 @@ from tests.support.reliability import record
 
 #: Values a hostile document puts where a field is expected.
 SPECIAL: list[Any] = [
-    "uſa", "ＵＳＡ", "USA\n", "KOR", "JPN", "USA", "2019-02-30", "9999-12-31", "2019-01-01T00:00:00Z", "1e20",
-    10**20, -1, 0, 2**63, "", " ", "\x00", "all", "a" * 300, "\ud800", float("nan"), float("inf"), True, [], {},
+    "uſa",
+    "ＵＳＡ",
+    "USA\n",
+    "KOR",
+    "JPN",
+    "USA",
+    "2019-02-30",
+    "9999-12-31",
+    "2019-01-01T00:00:00Z",
+    "1e20",
+    10**20,
+    -1,
+    0,
+    2**63,
+    "",
+    " ",
+    "\x00",
+    "all",
+    "a" * 300,
+    "\ud800",
+    float("nan"),
+    float("inf"),
+    True,
+    [],
+    {},
 ]
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40),
-                    st.sampled_from(SPECIAL))
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40), st.sampled_from(SPECIAL)
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 
 
-def refused_or_accepted(case: str, fn: Callable[..., Any], *args: Any, crypto: bool = False,
-                        **kwargs: Any) -> Any:
+def refused_or_accepted(case: str, fn: Callable[..., Any], *args: Any, crypto: bool = False, **kwargs: Any) -> Any:
     """Call ``fn``; an InputError (or IntegrityError with ``crypto``) is a refusal, anything else fails."""
     allowed: tuple[type[BaseException], ...] = (InputError, IntegrityError) if crypto else (InputError,)
     try:
@@ -72,11 +98,17 @@ def text_edits(text: str, edits: list[tuple[int, int, str]]) -> str:
     """Apply (position, deleted length, inserted text) edits."""
     for pos, cut, ins in edits:
         at = pos % (len(text) + 1)
-        text = text[:at] + ins + text[at + cut:]
+        text = text[:at] + ins + text[at + cut :]
     return text
 
 
-EDITS = st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=8),
-                           st.text(max_size=8) | st.sampled_from(["[", "{", ":", "\n", "- ", "&a ", "*a", "? ",
-                                                                   "!!binary ", "<", "</", "\"", "\\u0000", ","])),
-                 min_size=1, max_size=5)
+EDITS = st.lists(
+    st.tuples(
+        st.integers(min_value=0),
+        st.integers(min_value=0, max_value=8),
+        st.text(max_size=8)
+        | st.sampled_from(["[", "{", ":", "\n", "- ", "&a ", "*a", "? ", "!!binary ", "<", "</", '"', "\\u0000", ","]),
+    ),
+    min_size=1,
+    max_size=5,
+)

@@ -23,8 +23,14 @@ DATA = b"DPRK missile launch report"
 
 
 def lab(originator: str = "KOR", classification: str = "군사Ⅱ급비밀") -> Label:
-    return Label(originator=originator, classification=classification, topics=frozenset({"DPRK-MISSILE"}),
-                 releasable_to=frozenset({"JPN", "USA"}), created=T0, id="2017-0042")
+    return Label(
+        originator=originator,
+        classification=classification,
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset({"JPN", "USA"}),
+        created=T0,
+        id="2017-0042",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +64,10 @@ def test_downgraded_label_in_a_signed_binding_fails(keys: dict[str, PartyKeys], 
 
 def test_added_releasability_in_a_signed_binding_fails(keys: dict[str, PartyKeys], roster: Roster) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
-    forged = doc.replace(b"<slab:GenericValue>USA</slab:GenericValue>",
-                         b"<slab:GenericValue>USA</slab:GenericValue><slab:GenericValue>CHN</slab:GenericValue>")
+    forged = doc.replace(
+        b"<slab:GenericValue>USA</slab:GenericValue>",
+        b"<slab:GenericValue>USA</slab:GenericValue><slab:GenericValue>CHN</slab:GenericValue>",
+    )
     with pytest.raises(IntegrityError):
         mb.verify_binding(forged, DATA, roster)
 
@@ -81,8 +89,9 @@ def test_a_party_binds_only_its_own_labels(keys: dict[str, PartyKeys]) -> None:
         mb.bind(lab(), DATA, keys=keys["JPN"])
 
 
-def test_binding_signed_by_another_party_than_the_originator_is_untrusted(keys: dict[str, PartyKeys],
-                                                                          roster: Roster) -> None:
+def test_binding_signed_by_another_party_than_the_originator_is_untrusted(
+    keys: dict[str, PartyKeys], roster: Roster
+) -> None:
     # JPN re-signs a binding of a label it claims KOR wrote.
     doc = mb.bind(lab(), DATA)  # unsigned
     root = etree.fromstring(doc)
@@ -129,20 +138,26 @@ def test_two_originator_labels_in_a_binding_refused() -> None:
 
 
 def test_label_by_reference_refused() -> None:
-    doc = (b'<mb:BindingInformation xmlns:mb="urn:nato:stanag:4778:bindinginformation:1:0">'
-           b'<mb:MetadataBindingContainer><mb:MetadataBinding><mb:MetadataReference URI="http://x/label.xml"/>'
-           b'<mb:DataReference URI="http://x/doc"/></mb:MetadataBinding></mb:MetadataBindingContainer>'
-           b"</mb:BindingInformation>")
+    doc = (
+        b'<mb:BindingInformation xmlns:mb="urn:nato:stanag:4778:bindinginformation:1:0">'
+        b'<mb:MetadataBindingContainer><mb:MetadataBinding><mb:MetadataReference URI="http://x/label.xml"/>'
+        b'<mb:DataReference URI="http://x/doc"/></mb:MetadataBinding></mb:MetadataBindingContainer>'
+        b"</mb:BindingInformation>"
+    )
     with pytest.raises(LabelError, match="MetadataReference"):
         load_label(doc)
 
 
 def test_two_labels_in_one_metadata_refused() -> None:
     one = label_to_xml(lab()).split(b"?>", 1)[1]
-    doc = (b'<mb:BindingInformation xmlns:mb="urn:nato:stanag:4778:bindinginformation:1:0">'
-           b"<mb:MetadataBindingContainer><mb:MetadataBinding><mb:Metadata>" + one + one +
-           b'</mb:Metadata><mb:DataReference URI="http://x/doc"/></mb:MetadataBinding></mb:MetadataBindingContainer>'
-           b"</mb:BindingInformation>")
+    doc = (
+        b'<mb:BindingInformation xmlns:mb="urn:nato:stanag:4778:bindinginformation:1:0">'
+        b"<mb:MetadataBindingContainer><mb:MetadataBinding><mb:Metadata>"
+        + one
+        + one
+        + b'</mb:Metadata><mb:DataReference URI="http://x/doc"/></mb:MetadataBinding></mb:MetadataBindingContainer>'
+        b"</mb:BindingInformation>"
+    )
     with pytest.raises(LabelError, match="exactly one element"):
         load_label(doc)
 
@@ -151,24 +166,60 @@ def test_cli_bind_and_verify(tmp_path: Path) -> None:
     run = CliRunner().invoke
     app = get_app()
     roster_dir = tmp_path / "roster"
-    assert run(app, ["keys", "init", "--party", "KOR", "--dir", str(tmp_path / "k"), "--roster",
-                     str(roster_dir)]).exit_code == 0
+    assert (
+        run(
+            app, ["keys", "init", "--party", "KOR", "--dir", str(tmp_path / "k"), "--roster", str(roster_dir)]
+        ).exit_code
+        == 0
+    )
     (tmp_path / "l.xml").write_bytes(label_to_xml(lab()))
     (tmp_path / "d.bin").write_bytes(DATA)
     out = tmp_path / "b.xml"
-    r = run(app, ["label", "bind", "--label", str(tmp_path / "l.xml"), "--data", str(tmp_path / "d.bin"),
-                  "--keys", str(tmp_path / "k"), "--out", str(out), "--alternative", "JPN=GOKUHI"])
+    r = run(
+        app,
+        [
+            "label",
+            "bind",
+            "--label",
+            str(tmp_path / "l.xml"),
+            "--data",
+            str(tmp_path / "d.bin"),
+            "--keys",
+            str(tmp_path / "k"),
+            "--out",
+            str(out),
+            "--alternative",
+            "JPN=GOKUHI",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert_valid(out.read_bytes(), binding_schema())
-    r = run(app, ["label", "verify-binding", str(out), "--data", str(tmp_path / "d.bin"), "--roster",
-                  str(roster_dir), "--json"])
+    r = run(
+        app,
+        ["label", "verify-binding", str(out), "--data", str(tmp_path / "d.bin"), "--roster", str(roster_dir), "--json"],
+    )
     assert r.exit_code == 0, r.output
     assert '"signer": "KOR"' in r.output
     (tmp_path / "d.bin").write_bytes(DATA + b"x")
     r = run(app, ["label", "verify-binding", str(out), "--data", str(tmp_path / "d.bin"), "--roster", str(roster_dir)])
     assert r.exit_code == 1 and "integrity check failed" in r.output
-    r = run(app, ["label", "bind", "--label", str(tmp_path / "l.xml"), "--data", str(tmp_path / "d.bin"),
-                  "--keys", str(tmp_path / "k"), "--out", str(out), "--alternative", "JPN=TOP"])
+    r = run(
+        app,
+        [
+            "label",
+            "bind",
+            "--label",
+            str(tmp_path / "l.xml"),
+            "--data",
+            str(tmp_path / "d.bin"),
+            "--keys",
+            str(tmp_path / "k"),
+            "--out",
+            str(out),
+            "--alternative",
+            "JPN=TOP",
+        ],
+    )
     assert r.exit_code == 2 and r.output.startswith("error:")
     r = run(app, ["decide", "--label", str(out), "--from", "KOR", "--to", "JPN", "--at", "2017-06-01"])
     assert r.exit_code == 0, r.output

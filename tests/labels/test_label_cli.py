@@ -26,8 +26,18 @@ def test_validate_accepts_every_third_party_vector(name: str) -> None:
 
 
 def test_decide_on_the_nato_policy_is_a_denial_not_a_parse_error() -> None:
-    r = run("decide", "--label", str(TP / "spiffing-nato-17-4.xml"), "--from", "USA", "--to", "JPN",
-            "--at", "2021-06-01", "--json")
+    r = run(
+        "decide",
+        "--label",
+        str(TP / "spiffing-nato-17-4.xml"),
+        "--from",
+        "USA",
+        "--to",
+        "JPN",
+        "--at",
+        "2021-06-01",
+        "--json",
+    )
     assert r.exit_code == 1, r.output
     d = json.loads(r.output)
     assert not d["allowed"] and d["reasons"][0]["code"] == "UNKNOWN_PARTY"
@@ -35,8 +45,17 @@ def test_decide_on_the_nato_policy_is_a_denial_not_a_parse_error() -> None:
 
 
 def test_decide_on_a_utf16_office_label() -> None:
-    r = run("decide", "--label", str(TP / "office-plugin-usa-utf16.xml"), "--from", "USA", "--to", "KOR",
-            "--at", "2021-06-01")
+    r = run(
+        "decide",
+        "--label",
+        str(TP / "office-plugin-usa-utf16.xml"),
+        "--from",
+        "USA",
+        "--to",
+        "KOR",
+        "--at",
+        "2021-06-01",
+    )
     assert r.exit_code == 0, r.output
 
 

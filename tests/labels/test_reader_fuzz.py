@@ -15,10 +15,29 @@ from tests.labels.xsd import assert_valid
 
 VECTORS = sorted((Path(__file__).parent.parent / "vectors" / "labels").rglob("*.xml"))
 SEEDS = [p.read_bytes() for p in VECTORS]
-TOKENS = [b"Classification", b"PolicyIdentifier", b"Category", b"Releasable To", b"Only", b"NATO", b"URI=",
-          b"SuccessionHandling", b"2017-03-01T00:00:00", b"0001-01-01T00:00:00", b"9999-12-31T23:59:59-14:00",
-          b"\xff\xfe", b"\xef\xbb\xbf", b"<!DOCTYPE x>", b"urn:oid:1.3.26.1.4.2", b"RESTRICTIVE", b"", b"&amp;",
-          b"<slab:GenericValue>X</slab:GenericValue>", b"accord:ItemId", b"Id="]
+TOKENS = [
+    b"Classification",
+    b"PolicyIdentifier",
+    b"Category",
+    b"Releasable To",
+    b"Only",
+    b"NATO",
+    b"URI=",
+    b"SuccessionHandling",
+    b"2017-03-01T00:00:00",
+    b"0001-01-01T00:00:00",
+    b"9999-12-31T23:59:59-14:00",
+    b"\xff\xfe",
+    b"\xef\xbb\xbf",
+    b"<!DOCTYPE x>",
+    b"urn:oid:1.3.26.1.4.2",
+    b"RESTRICTIVE",
+    b"",
+    b"&amp;",
+    b"<slab:GenericValue>X</slab:GenericValue>",
+    b"accord:ItemId",
+    b"Id=",
+]
 
 
 @st.composite
@@ -27,7 +46,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(1, 4))):
         pos = draw(st.integers(0, len(data)))
         cut = draw(st.integers(0, 24))
-        data[pos:pos + cut] = draw(st.sampled_from(TOKENS)) if draw(st.booleans()) else draw(st.binary(max_size=8))
+        data[pos : pos + cut] = draw(st.sampled_from(TOKENS)) if draw(st.booleans()) else draw(st.binary(max_size=8))
     return bytes(data)
 
 

@@ -39,21 +39,33 @@ def test_two_policy_identifiers_refused_not_chosen() -> None:
 
 
 def test_repeated_category_refused_not_merged() -> None:
-    extra = '<slab:Category TagName="Releasable to" Type="PERMISSIVE"><slab:GenericValue>CHN</slab:GenericValue>' \
-            "</slab:Category>"
+    extra = (
+        '<slab:Category TagName="Releasable to" Type="PERMISSIVE"><slab:GenericValue>CHN</slab:GenericValue>'
+        "</slab:Category>"
+    )
     refused(doc(REL, extra + REL), "appears twice")  # same tag in another case is the same tag
 
 
 def test_repeated_value_refused() -> None:
-    refused(doc("<slab:GenericValue>USA</slab:GenericValue>",
-                "<slab:GenericValue>USA</slab:GenericValue><slab:GenericValue>USA</slab:GenericValue>"), "repeats")
+    refused(
+        doc(
+            "<slab:GenericValue>USA</slab:GenericValue>",
+            "<slab:GenericValue>USA</slab:GenericValue><slab:GenericValue>USA</slab:GenericValue>",
+        ),
+        "repeats",
+    )
 
 
 def test_two_confidentiality_informations_refused() -> None:
-    refused(doc("</slab:ConfidentialityInformation>",
-                "</slab:ConfidentialityInformation><slab:ConfidentialityInformation>"
-                "<slab:PolicyIdentifier>USA</slab:PolicyIdentifier><slab:Classification>SECRET</slab:Classification>"
-                "</slab:ConfidentialityInformation>"), "2 ConfidentialityInformation")
+    refused(
+        doc(
+            "</slab:ConfidentialityInformation>",
+            "</slab:ConfidentialityInformation><slab:ConfidentialityInformation>"
+            "<slab:PolicyIdentifier>USA</slab:PolicyIdentifier><slab:Classification>SECRET</slab:Classification>"
+            "</slab:ConfidentialityInformation>",
+        ),
+        "2 ConfidentialityInformation",
+    )
 
 
 def test_foreign_element_among_the_confidentiality_information_refused() -> None:
@@ -69,8 +81,7 @@ def test_unknown_restrictive_category_still_refused() -> None:
 
 
 def test_look_alike_nation_code_refused() -> None:
-    refused(doc("<slab:GenericValue>USA</slab:GenericValue>", "<slab:GenericValue>usa</slab:GenericValue>"),
-            "alpha-3")
+    refused(doc("<slab:GenericValue>USA</slab:GenericValue>", "<slab:GenericValue>usa</slab:GenericValue>"), "alpha-3")
 
 
 def test_bom_contradicting_the_declared_encoding_refused() -> None:
@@ -92,13 +103,16 @@ def test_oversized_label_refused() -> None:
 
 
 def test_policy_uri_naming_nato_on_a_national_policy_refused() -> None:
-    refused(doc(POL, '<slab:PolicyIdentifier URI="urn:oid:1.3.26.1.3.1">KOR</slab:PolicyIdentifier>'),
-            "name different policies")
+    refused(
+        doc(POL, '<slab:PolicyIdentifier URI="urn:oid:1.3.26.1.3.1">KOR</slab:PolicyIdentifier>'),
+        "name different policies",
+    )
 
 
 def test_nato_policy_with_another_oid_refused() -> None:
-    refused(doc(POL, '<slab:PolicyIdentifier URI="urn:oid:1.2.3">NATO</slab:PolicyIdentifier>'),
-            "name different policies")
+    refused(
+        doc(POL, '<slab:PolicyIdentifier URI="urn:oid:1.2.3">NATO</slab:PolicyIdentifier>'), "name different policies"
+    )
 
 
 def test_policy_uri_that_is_not_an_oid_urn_refused() -> None:
@@ -110,13 +124,17 @@ def test_classification_uri_refused() -> None:
 
 
 def test_category_uri_of_another_nato_tag_refused() -> None:
-    refused(doc(REL, '<slab:Category TagName="Releasable To" Type="PERMISSIVE" URI="urn:oid:1.3.26.1.4.5">'),
-            "NATO's 'Only' tag set")
+    refused(
+        doc(REL, '<slab:Category TagName="Releasable To" Type="PERMISSIVE" URI="urn:oid:1.3.26.1.4.5">'),
+        "NATO's 'Only' tag set",
+    )
 
 
 def test_releasable_to_with_a_foreign_tag_set_refused() -> None:
-    refused(doc(REL, '<slab:Category TagName="Releasable To" Type="PERMISSIVE" URI="urn:oid:1.2.3.4">'),
-            "not urn:oid:1.3.26.1.4.2")
+    refused(
+        doc(REL, '<slab:Category TagName="Releasable To" Type="PERMISSIVE" URI="urn:oid:1.2.3.4">'),
+        "not urn:oid:1.3.26.1.4.2",
+    )
 
 
 def test_correct_uris_are_accepted() -> None:
@@ -128,17 +146,28 @@ def test_correct_uris_are_accepted() -> None:
 # -- from the CLI: one line, exit 2, nothing decided
 
 
-@pytest.mark.parametrize(("mutation", "needle"), [
-    ((CLS, CLS + "<slab:Classification>군사Ⅲ급비밀</slab:Classification>"), "Classification"),
-    ((POL, POL + "<slab:PolicyIdentifier>USA</slab:PolicyIdentifier>"), "PolicyIdentifier"),
-    ((REL, '<slab:Category TagName="RELEASABLE TO" Type="PERMISSIVE"><slab:GenericValue>CHN</slab:GenericValue>'
-      "</slab:Category>" + REL), "appears twice"),
-])
+@pytest.mark.parametrize(
+    ("mutation", "needle"),
+    [
+        ((CLS, CLS + "<slab:Classification>군사Ⅲ급비밀</slab:Classification>"), "Classification"),
+        ((POL, POL + "<slab:PolicyIdentifier>USA</slab:PolicyIdentifier>"), "PolicyIdentifier"),
+        (
+            (
+                REL,
+                '<slab:Category TagName="RELEASABLE TO" Type="PERMISSIVE"><slab:GenericValue>CHN</slab:GenericValue>'
+                "</slab:Category>" + REL,
+            ),
+            "appears twice",
+        ),
+    ],
+)
 def test_ambiguous_label_exits_2_with_one_line(tmp_path: Path, mutation: tuple[str, str], needle: str) -> None:
     f = tmp_path / "l.xml"
     f.write_bytes(doc(*mutation))
-    for args in (["decide", "--label", str(f), "--from", "KOR", "--to", "JPN", "--at", "2017-06-01"],
-                 ["label", "validate", str(f)]):
+    for args in (
+        ["decide", "--label", str(f), "--from", "KOR", "--to", "JPN", "--at", "2017-06-01"],
+        ["label", "validate", str(f)],
+    ):
         r = CliRunner().invoke(get_app(), args)
         assert r.exit_code == 2, r.output
         assert r.output.startswith("error: ") and needle in r.output
@@ -150,16 +179,31 @@ def test_label_values_that_would_write_an_ambiguous_label_are_refused() -> None:
 
     from accord.core.labels import Caveat, Label, PolicyCategory
 
-    base = {"originator": "NATO", "classification": "SECRET", "topics": frozenset(),
-            "releasable_to": frozenset(), "created": datetime(2020, 1, 1, tzinfo=UTC)}
+    base = {
+        "originator": "NATO",
+        "classification": "SECRET",
+        "topics": frozenset(),
+        "releasable_to": frozenset(),
+        "created": datetime(2020, 1, 1, tzinfo=UTC),
+    }
     with pytest.raises(LabelError, match="interpreted by Accord"):
         Label(**base, categories=(PolicyCategory("Releasable to", "PERMISSIVE", ("CHN",)),))  # type: ignore[arg-type]
     with pytest.raises(LabelError, match="repeated"):
-        Label(**base, categories=(PolicyCategory("Context", "PERMISSIVE", ("NATO",)),  # type: ignore[arg-type]
-                                  PolicyCategory("context", "PERMISSIVE", ("EAPC",))))
+        Label(
+            **base,
+            categories=(
+                PolicyCategory("Context", "PERMISSIVE", ("NATO",)),  # type: ignore[arg-type]
+                PolicyCategory("context", "PERMISSIVE", ("EAPC",)),
+            ),
+        )
     with pytest.raises(LabelError, match="national policy"):
-        Label(**{**base, "originator": "KOR"},  # type: ignore[arg-type]
-              categories=(PolicyCategory("Context", "PERMISSIVE", ("NATO",)),))
+        Label(
+            **{**base, "originator": "KOR"},  # type: ignore[arg-type]
+            categories=(PolicyCategory("Context", "PERMISSIVE", ("NATO",)),),
+        )
     with pytest.raises(LabelError, match="originator only"):
-        Label(**{**base, "originator": "KOR"}, only=frozenset({"JPN"}),  # type: ignore[arg-type]
-              caveats=frozenset({Caveat.ORIGINATOR_ONLY}))
+        Label(
+            **{**base, "originator": "KOR"},
+            only=frozenset({"JPN"}),  # type: ignore[arg-type]
+            caveats=frozenset({Caveat.ORIGINATOR_ONLY}),
+        )

@@ -32,9 +32,14 @@ T0 = datetime(2017, 1, 5, 9, tzinfo=UTC)
 
 
 def kor(item: str | None = "2017-0042", **kw: object) -> Label:
-    args: dict[str, object] = {"originator": "KOR", "classification": "군사Ⅱ급비밀",
-                               "topics": frozenset({"DPRK-MISSILE"}), "releasable_to": frozenset({"JPN", "USA"}),
-                               "created": T0, "id": item}
+    args: dict[str, object] = {
+        "originator": "KOR",
+        "classification": "군사Ⅱ급비밀",
+        "topics": frozenset({"DPRK-MISSILE"}),
+        "releasable_to": frozenset({"JPN", "USA"}),
+        "created": T0,
+        "id": item,
+    }
     args.update(kw)
     return Label(**args)  # type: ignore[arg-type]
 
@@ -43,8 +48,10 @@ def review_of(xml: bytes) -> str | None:
     return etree.fromstring(xml).get("ReviewDateTime")
 
 
-@pytest.mark.parametrize("item", ["2017-0042", str(uuid.UUID(int=0x4D2)), "0" + uuid.uuid4().hex, "kor-2017-0042",
-                                  "urn:item:2017:0042", "9", None])
+@pytest.mark.parametrize(
+    "item",
+    ["2017-0042", str(uuid.UUID(int=0x4D2)), "0" + uuid.uuid4().hex, "kor-2017-0042", "urn:item:2017:0042", "9", None],
+)
 def test_item_ids_that_are_not_xml_names_still_give_valid_labels(item: str | None) -> None:
     xml = label_to_xml(kor(item))
     assert_valid(xml)
@@ -76,8 +83,14 @@ def test_alternative_label_is_valid_with_its_own_id() -> None:
 
 def test_binding_with_originator_and_alternative_labels_is_valid_and_ids_are_distinct() -> None:
     keys = PartyKeys.generate("KOR")
-    alt = Label(originator="JPN", classification="極秘", topics=frozenset({"DPRK-MISSILE"}),
-                releasable_to=frozenset({"JPN", "USA"}), created=T0, id="2017-0042")
+    alt = Label(
+        originator="JPN",
+        classification="極秘",
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset({"JPN", "USA"}),
+        created=T0,
+        id="2017-0042",
+    )
     doc = bind(kor(), b"payload", alternatives=[alt], keys=keys)
     assert_valid(doc, binding_schema())
     ids = [d.label_id for d in read_binding(doc).labels]
@@ -86,10 +99,16 @@ def test_binding_with_originator_and_alternative_labels_is_valid_and_ids_are_dis
 
 def test_labels_with_succession_chain_groups_and_caveats_are_valid() -> None:
     third = kor(classification="군사Ⅲ급비밀", created=datetime(2017, 2, 1, tzinfo=UTC))
-    second = kor(classification="군사Ⅰ급비밀", created=datetime(2017, 2, 1, tzinfo=UTC),
-                 successor=Succession(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 1, tzinfo=UTC), third))
-    lab = kor(releasable_to=frozenset({"NATO", "JPN"}), caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
-              successor=Succession(datetime(2017, 3, 1, tzinfo=UTC), datetime(2017, 3, 1, tzinfo=UTC), second))
+    second = kor(
+        classification="군사Ⅰ급비밀",
+        created=datetime(2017, 2, 1, tzinfo=UTC),
+        successor=Succession(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 1, 1, tzinfo=UTC), third),
+    )
+    lab = kor(
+        releasable_to=frozenset({"NATO", "JPN"}),
+        caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
+        successor=Succession(datetime(2017, 3, 1, tzinfo=UTC), datetime(2017, 3, 1, tzinfo=UTC), second),
+    )
     xml = label_to_xml(lab)
     assert_valid(xml)
     assert label_from_xml(xml) == lab
@@ -102,8 +121,9 @@ def test_label_in_a_sealed_manifest_is_valid(aset: object) -> None:
     for k in parties.values():
         roster.pin(Roster.first_entry(k))
     lab = kor(str(uuid.UUID(int=7)))  # an id starting with a digit
-    blob = release.seal_bytes(b"x", lab, recipients=["JPN"], signer=parties["KOR"], roster=roster,
-                        agreements=aset, at=date(2017, 6, 1))  # type: ignore[arg-type]
+    blob = release.seal_bytes(
+        b"x", lab, recipients=["JPN"], signer=parties["KOR"], roster=roster, agreements=aset, at=date(2017, 6, 1)
+    )  # type: ignore[arg-type]
     xml = c.inspect_bytes(blob, roster=roster).label_xml
     assert_valid(xml)
     assert c.open_bytes(blob, keys=parties["JPN"], roster=roster).label == lab
@@ -124,8 +144,11 @@ ITEM_IDS = st.from_regex(ID_PATTERN, fullmatch=True)  # Accord's one id grammar 
 @settings(max_examples=150, deadline=None)
 @given(item=ITEM_IDS, review=st.booleans(), orcon=st.booleans())
 def test_any_item_id_gives_a_schema_valid_label_that_round_trips(item: str, review: bool, orcon: bool) -> None:
-    lab = kor(item, review=datetime(2027, 1, 1, tzinfo=UTC) if review else None,
-              caveats=frozenset({Caveat.ORIGINATOR_CONTROL}) if orcon else frozenset())
+    lab = kor(
+        item,
+        review=datetime(2027, 1, 1, tzinfo=UTC) if review else None,
+        caveats=frozenset({Caveat.ORIGINATOR_CONTROL}) if orcon else frozenset(),
+    )
     xml = label_to_xml(lab)
     assert_valid(xml)
     assert label_from_xml(xml) == lab

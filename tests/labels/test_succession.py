@@ -20,8 +20,15 @@ T0 = datetime(2017, 1, 5, 9, tzinfo=UTC)
 
 
 def kor(classification: str = "군사Ⅱ급비밀", rel: tuple[str, ...] = ("JPN", "USA"), **kw: object) -> Label:
-    return Label(originator="KOR", classification=classification, topics=frozenset({"DPRK-MISSILE"}),
-                 releasable_to=frozenset(rel), created=T0, id="2017-0042", **kw)  # type: ignore[arg-type]
+    return Label(
+        originator="KOR",
+        classification=classification,
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset(rel),
+        created=T0,
+        id="2017-0042",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def at(y: int, m: int, d: int, h: int = 0) -> datetime:
@@ -88,8 +95,9 @@ def test_succession_within_a_day_takes_the_stricter_of_both_that_day(aset: Agree
 
 
 def test_zoneless_succession_time_covers_every_zone() -> None:
-    xml = label_to_xml(STRICTER).replace(b"<slab:SuccessionDateTime>2017-03-01T00:00:00Z",
-                                         b"<slab:SuccessionDateTime>2017-03-01T00:00:00")
+    xml = label_to_xml(STRICTER).replace(
+        b"<slab:SuccessionDateTime>2017-03-01T00:00:00Z", b"<slab:SuccessionDateTime>2017-03-01T00:00:00"
+    )
     lab = label_from_xml(xml)
     assert lab.successor is not None and lab.successor.start == at(2017, 2, 28, 10)
     assert lab.effective_at(date(2017, 2, 28)).classification == "군사Ⅰ급비밀"  # may already be 03-01 somewhere
@@ -103,14 +111,22 @@ def test_successors_out_of_order_are_refused() -> None:
 
 
 def test_successor_under_another_policy_is_refused() -> None:
-    other = Label(originator="JPN", classification="極秘", topics=frozenset(), releasable_to=frozenset(),
-                  created=T0, id="2017-0042")
+    other = Label(
+        originator="JPN",
+        classification="極秘",
+        topics=frozenset(),
+        releasable_to=frozenset(),
+        created=T0,
+        id="2017-0042",
+    )
     with pytest.raises(LabelError, match="cannot change its policy"):
         kor(successor=then(at(2017, 3, 1), other))
-    xml = label_to_xml(STRICTER).replace(b"<slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>\n        <slab:Classif"
-                                         b"ication>\xea\xb5\xb0\xec\x82\xac\xe2\x85\xa0",
-                                         b"<slab:PolicyIdentifier>JPN</slab:PolicyIdentifier>\n        <slab:Classif"
-                                         b"ication>\xea\xb5\xb0\xec\x82\xac\xe2\x85\xa0")
+    xml = label_to_xml(STRICTER).replace(
+        b"<slab:PolicyIdentifier>KOR</slab:PolicyIdentifier>\n        <slab:Classif"
+        b"ication>\xea\xb5\xb0\xec\x82\xac\xe2\x85\xa0",
+        b"<slab:PolicyIdentifier>JPN</slab:PolicyIdentifier>\n        <slab:Classif"
+        b"ication>\xea\xb5\xb0\xec\x82\xac\xe2\x85\xa0",
+    )
     assert b"<slab:PolicyIdentifier>JPN" in xml
     with pytest.raises(LabelError, match="cannot change its policy"):
         label_from_xml(xml)
@@ -158,8 +174,9 @@ def test_stricter_successor_cli(tmp_path: Path) -> None:
 
     f = tmp_path / "l.xml"
     f.write_bytes(label_to_xml(STRICTER))
-    r = CliRunner().invoke(get_app(), ["decide", "--label", str(f), "--from", "KOR", "--to", "JPN",
-                                       "--at", "2017-06-01"])
+    r = CliRunner().invoke(
+        get_app(), ["decide", "--label", str(f), "--from", "KOR", "--to", "JPN", "--at", "2017-06-01"]
+    )
     assert r.exit_code == 1, r.output
     assert "NEVER_RELEASED" in r.output  # issue 10: Grade I goes to no country (ACC-R4)
 
@@ -182,8 +199,10 @@ def chains(draw: st.DrawFn) -> tuple[Label, list[tuple[datetime, datetime, Label
     """A label with 0-4 successors at increasing times (some within a day, some zoneless windows)."""
     n = draw(st.integers(0, 4))
     times = sorted(draw(st.lists(st.integers(0, 400 * 24), min_size=n, max_size=n, unique=True)))
-    plain = [kor(draw(st.sampled_from(LEVELS)), rel=tuple(draw(st.sets(st.sampled_from(["JPN", "USA"])))))
-             for _ in range(n + 1)]
+    plain = [
+        kor(draw(st.sampled_from(LEVELS)), rel=tuple(draw(st.sets(st.sampled_from(["JPN", "USA"])))))
+        for _ in range(n + 1)
+    ]
     windows = [(at(2017, 1, 1) + timedelta(hours=h), draw(st.sampled_from([0, 0, 28]))) for h in times]
     lab = plain[-1]
     spans = []
@@ -192,9 +211,15 @@ def chains(draw: st.DrawFn) -> tuple[Label, list[tuple[datetime, datetime, Label
         end = start + timedelta(hours=width)
         if i + 1 < n and end > windows[i + 1][0]:
             end = start
-        lab = Label(originator="KOR", classification=plain[i].classification, topics=plain[i].topics,
-                    releasable_to=plain[i].releasable_to, created=T0, id="2017-0042",
-                    successor=Succession(start, end, lab))
+        lab = Label(
+            originator="KOR",
+            classification=plain[i].classification,
+            topics=plain[i].topics,
+            releasable_to=plain[i].releasable_to,
+            created=T0,
+            id="2017-0042",
+            successor=Succession(start, end, lab),
+        )
         spans.insert(0, (start, end, plain[i + 1]))
     return (lab if n else plain[0]), [(at(1, 1, 1), at(1, 1, 1), plain[0]), *spans]
 

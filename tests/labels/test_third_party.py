@@ -62,10 +62,15 @@ def test_nato_only_is_a_list_of_nations_and_groups() -> None:
 
 
 def test_only_narrows_releasable_to_for_a_national_label(aset: AgreementSet) -> None:
-    xml = (TP.parent / "kor-missile-secret.xml").read_bytes().replace(
-        b"  </slab:ConfidentialityInformation>",
-        b'    <slab:Category TagName="Only" Type="PERMISSIVE"><slab:GenericValue>JPN</slab:GenericValue>'
-        b"</slab:Category>\n  </slab:ConfidentialityInformation>")
+    xml = (
+        (TP.parent / "kor-missile-secret.xml")
+        .read_bytes()
+        .replace(
+            b"  </slab:ConfidentialityInformation>",
+            b'    <slab:Category TagName="Only" Type="PERMISSIVE"><slab:GenericValue>JPN</slab:GenericValue>'
+            b"</slab:Category>\n  </slab:ConfidentialityInformation>",
+        )
+    )
     lab = label_from_xml(xml)
     assert lab.only == {"JPN"} and Caveat.ORIGINATOR_ONLY not in lab.caveats
     assert decide(lab, "KOR", "JPN", date(2017, 6, 1), agreements=aset).allowed
@@ -79,11 +84,18 @@ def test_only_the_originator_is_still_originator_only(aset: AgreementSet) -> Non
 
 
 def test_releasable_to_nato_reaches_members_only(aset: AgreementSet) -> None:
-    lab = Label(originator="KOR", classification="군사Ⅱ급비밀", topics=frozenset({"DPRK-MISSILE"}),
-                releasable_to=frozenset({"NATO"}), created=datetime(2017, 1, 1, tzinfo=UTC), id="k-1")
+    lab = Label(
+        originator="KOR",
+        classification="군사Ⅱ급비밀",
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset({"NATO"}),
+        created=datetime(2017, 1, 1, tzinfo=UTC),
+        id="k-1",
+    )
     assert decide(lab, "KOR", "USA", date(2017, 6, 1), agreements=aset).allowed
-    assert [r.code for r in decide(lab, "KOR", "JPN", date(2017, 6, 1), agreements=aset).denials] == \
-        [Code.NOT_RELEASABLE]
+    assert [r.code for r in decide(lab, "KOR", "JPN", date(2017, 6, 1), agreements=aset).denials] == [
+        Code.NOT_RELEASABLE
+    ]
 
 
 def test_group_membership_must_hold_on_both_days() -> None:

@@ -50,7 +50,10 @@ def binding_schema() -> etree.XMLSchema:
         f'schemaLocation="{(XSD / "bindinginformation.xsd").as_uri()}"/>'
         f'<xs:import namespace="urn:nato:stanag:4774:confidentialitymetadatalabel:1:0" '
         f'schemaLocation="{(XSD / "confidentialitymetadatalabel.xsd").as_uri()}"/>'
-        f"</xs:schema>".encode(), parser, base_url=XSD.as_uri() + "/")
+        f"</xs:schema>".encode(),
+        parser,
+        base_url=XSD.as_uri() + "/",
+    )
     return etree.XMLSchema(doc)
 
 

@@ -78,9 +78,7 @@ def postgres_url() -> Iterator[str]:
     started = False
     try:
         subprocess.run(
-            _as_postgres(
-                ["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-            ),
+            _as_postgres(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
             check=True,
             capture_output=True,
         )
@@ -116,14 +114,10 @@ def postgres_db_url(postgres_url: str) -> Iterator[str]:
     u = make_url(postgres_url)
     host, port = u.query["host"], u.query["port"]
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(
-        host=str(host), port=str(port), user="postgres", dbname="postgres", autocommit=True
-    ) as c:
+    with psycopg.connect(host=str(host), port=str(port), user="postgres", dbname="postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     try:
         yield u.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(
-            host=str(host), port=str(port), user="postgres", dbname="postgres", autocommit=True
-        ) as c:
+        with psycopg.connect(host=str(host), port=str(port), user="postgres", dbname="postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

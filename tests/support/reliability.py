@@ -56,8 +56,17 @@ PLANNED: dict[str, str] = {
 }
 
 
-def record(case: str, *, group: str = "input", attempts: int = 1, refused: int = 0, accepted: int = 0,
-           crashed: int = 0, lost: int | None = None, duplicated: int | None = None) -> None:
+def record(
+    case: str,
+    *,
+    group: str = "input",
+    attempts: int = 1,
+    refused: int = 0,
+    accepted: int = 0,
+    crashed: int = 0,
+    lost: int | None = None,
+    duplicated: int | None = None,
+) -> None:
     """Add to the tally of ``case``."""
     _RECORDS[0] += 1
     row = _TALLY.setdefault(case, Row(group))
@@ -96,18 +105,27 @@ def pytest_runtest_makereport(item: Any, call: Any) -> None:
     name = getattr(item, "originalname", None) or item.name.split("[")[0]
     passed = call.excinfo is None
     positive = any(w in name for w in ("still", "accepts", "stay"))  # the control: valid input goes through
-    record(f"attack: {name.removeprefix('test_').replace('_', ' ')}", refused=int(passed and not positive),
-           accepted=int(passed and positive), crashed=int(not passed))
+    record(
+        f"attack: {name.removeprefix('test_').replace('_', ' ')}",
+        refused=int(passed and not positive),
+        accepted=int(passed and positive),
+        crashed=int(not passed),
+    )
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     out = os.environ.get("ACCORD_RELIABILITY_OUT")
     if not out:
         return
-    Path(out).write_text(json.dumps({
-        "exitstatus": int(exitstatus),
-        "rows": {case: asdict(row) for case, row in sorted(_TALLY.items())},
-    }, indent=2))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "exitstatus": int(exitstatus),
+                "rows": {case: asdict(row) for case, row in sorted(_TALLY.items())},
+            },
+            indent=2,
+        )
+    )
 
 
 # ---------------------------------------------------------------- the report
@@ -134,19 +152,30 @@ def render(results: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for case, r in sorted(rows.items(), key=lambda kv: (kv[1]["group"], kv[0])):
-        lines.append(f"| {case} | {r['group']} | {r['attempts']} | {r['refused']} | {r['accepted']} | "
-                     f"{r['crashed']} | {_cell(r['lost'])} | {_cell(r['duplicated'])} |")
+        lines.append(
+            f"| {case} | {r['group']} | {r['attempts']} | {r['refused']} | {r['accepted']} | "
+            f"{r['crashed']} | {_cell(r['lost'])} | {_cell(r['duplicated'])} |"
+        )
     planned = [(c, g) for c, g in PLANNED.items() if c not in rows]
     if planned:
-        lines += ["", "## Not yet measured (node part of issue 9)", "",
-                  "Rows a node reliability test will fill by calling `tests.support.reliability.record(case, …)`",
-                  "with this case name:", "",
-                  "| case | group | attempts | refused | accepted | crashed | lost | duplicated |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Not yet measured (node part of issue 9)",
+            "",
+            "Rows a node reliability test will fill by calling `tests.support.reliability.record(case, …)`",
+            "with this case name:",
+            "",
+            "| case | group | attempts | refused | accepted | crashed | lost | duplicated |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         lines += [f"| {c} | {g} | — | — | — | — | — | — |" for c, g in planned]
     totals = {k: sum(r[k] for r in rows.values()) for k in ("attempts", "refused", "accepted", "crashed")}
-    lines += ["", f"Totals: {totals['attempts']} attempts, {totals['refused']} refused, {totals['accepted']} "
-              f"accepted, {totals['crashed']} crashed.", ""]
+    lines += [
+        "",
+        f"Totals: {totals['attempts']} attempts, {totals['refused']} refused, {totals['accepted']} "
+        f"accepted, {totals['crashed']} crashed.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ def _label(originator: str, marking: str, topic: str = "NATO-PROGRAMME") -> Labe
 
 
 def test_world_includes_the_core_set_and_more_nations(world: AgreementSet) -> None:
-    assert len(world) == 14 and "jpn-kor-gsomia" in world and "nato-security-agreement" in world
+    assert len(world) == 15 and "jpn-kor-gsomia" in world and "nato-security-agreement" in world  # + 2023 feed
     assert len(world.schemes) == 12 and world.parties == tuple(sorted(world.schemes.parties))
 
 

@@ -49,7 +49,7 @@ def test_verify_bad_synthetic_spec_exits_2() -> None:
 
 def test_spif_export_and_check(tmp_path: Path) -> None:
     code, out, _ = run("spif", "export", "--out", str(tmp_path))
-    assert code == 0 and "3 nations, 4 agreements" in out
+    assert code == 0 and "3 nations, 5 agreements" in out  # the 2023 missile-warning mechanism too
     files = sorted((tmp_path / "equivalence" / "kor-jpn-usa-tisa").glob("*.xml"))
     assert [f.name for f in files] == ["JPN.xml", "KOR.xml", "USA.xml"]
     code, out, _ = run("spif", "check", *(str(f) for f in files))
@@ -57,7 +57,7 @@ def test_spif_export_and_check(tmp_path: Path) -> None:
     # The export plus the agreements is a world that checks.
     shutil.copytree(bundled_dir(), tmp_path / "agreements")
     code, out, _ = run("agreements", "check", str(tmp_path))
-    assert code == 0 and "4 agreement(s) valid" in out and "national policies (SPIF): JPN, KOR, USA" in out
+    assert code == 0 and "5 agreement(s) valid" in out and "national policies (SPIF): JPN, KOR, USA" in out
 
 
 def test_agreements_check_refuses_a_contradicting_spif_with_one_line(tmp_path: Path) -> None:

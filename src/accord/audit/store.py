@@ -118,8 +118,9 @@ def _sqlite_readonly_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_existing(url_or_path: str | Path, *, readonly: bool = True,
-                  tables: tuple[Table, ...] = (leaves, checkpoints, meta)) -> Engine:
+def open_existing(
+    url_or_path: str | Path, *, readonly: bool = True, tables: tuple[Table, ...] = (leaves, checkpoints, meta)
+) -> Engine:
     """An engine on an audit database that must already exist; nothing is ever created.
 
     For a path: the file must exist, be a regular file and start with the SQLite header; with

@@ -40,6 +40,7 @@ def _register() -> None:
     from accord.cli import people_cmds
 
     people_cmds.register(app)
+    __import__("accord.cli.feed_cmds", fromlist=["register"]).register(app)  # accord feed (issue 11)
 
 
 def get_app() -> typer.Typer:

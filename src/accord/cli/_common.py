@@ -30,8 +30,11 @@ err_console = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-AgreementsOpt = typer.Option(None, "--agreements", help="Directory (or file) of agreement YAML documents; "
-                             "default: the agreements bundled with Accord.")
+AgreementsOpt = typer.Option(
+    None,
+    "--agreements",
+    help="Directory (or file) of agreement YAML documents; default: the agreements bundled with Accord.",
+)
 AtOpt = typer.Option(None, "--at", help="Day of the decision, YYYY-MM-DD (default: today).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -167,8 +170,10 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
         if os.environ.get("ACCORD_DEBUG") == "1":
             traceback.print_exc()
         command = " ".join(a for a in (args if args is not None else sys.argv[1:])[:3] if not a.startswith("-"))
-        _print_error(f"internal: unexpected {type(exc).__name__} in `accord {command}` (a bug, please report "
-                     "it; set ACCORD_DEBUG=1 for the traceback)")
+        _print_error(
+            f"internal: unexpected {type(exc).__name__} in `accord {command}` (a bug, please report "
+            "it; set ACCORD_DEBUG=1 for the traceback)"
+        )
         return 2
     return rv if isinstance(rv, int) else 0
 

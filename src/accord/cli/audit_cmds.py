@@ -50,6 +50,7 @@ def _text_file(path: Path, what: str) -> str:
     except UnicodeDecodeError:
         return fail(f"{path}: {what} is not UTF-8 text")  # type: ignore[no-any-return]
 
+
 audit_app = typer.Typer(
     name="audit", help="Tamper-evident audit log: verify, prove, export, witness.", no_args_is_help=True
 )
@@ -247,8 +248,9 @@ def verify(
 def _report_journal(j: dict[str, Any]) -> None:
     """The node journal compared with the log: quarantined events listed, missing ones fail (exit 1)."""
     for q in j["quarantined"]:
-        console.print(f"quarantined: journal event {q['journal']} ({q['type']}): {q['problem']}", markup=False,
-                      soft_wrap=True)
+        console.print(
+            f"quarantined: journal event {q['journal']} ({q['type']}): {q['problem']}", markup=False, soft_wrap=True
+        )
     extra = f", {len(j['quarantined'])} quarantined" + (f", {len(j['pending'])} pending" if j["pending"] else "")
     if j["missing"]:
         shown = ", ".join(str(i) for i in j["missing"][:20]) + (" …" if len(j["missing"]) > 20 else "")
@@ -337,8 +339,9 @@ def witness(
     vkey: list[str] = VkeyOpt,
     db: str = typer.Option(..., "--db", help="This node's database (witness state and evidence)."),
     key: Path = typer.Option(..., "--key", help="This witness's cosigner key file (keygen --cosigner)."),
-    out: Path | None = typer.Option(None, "--out", help="Write the cosigned checkpoint here (never replaced "
-                                    "without --force)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the cosigned checkpoint here (never replaced without --force)."
+    ),
     force: bool = ForceOpt,
 ) -> None:
     """Fetch the partner's checkpoint, check consistency with the last one seen, and cosign it.

@@ -42,21 +42,34 @@ agreements_app = typer.Typer(help="List, show and check agreement documents.", n
 
 @agreements_app.command("list")
 @handles_errors
-def agreements_list(agreements: Path | None = AgreementsOpt, at: str | None = AtOpt,
-                    events: Path | None = typer.Option(None, "--events", help="Event store of signed lifecycle "
-                                                       "documents to apply (needs --roster or --keys)."),
-                    roster: Path | None = typer.Option(None, "--roster", help="Pinned trust roster directory."),
-                    keys: Path | None = typer.Option(None, "--keys", help="Ed25519 party keys file."),
-                    as_json: bool = JsonOpt) -> None:
+def agreements_list(
+    agreements: Path | None = AgreementsOpt,
+    at: str | None = AtOpt,
+    events: Path | None = typer.Option(
+        None, "--events", help="Event store of signed lifecycle documents to apply (needs --roster or --keys)."
+    ),
+    roster: Path | None = typer.Option(None, "--roster", help="Pinned trust roster directory."),
+    keys: Path | None = typer.Option(None, "--keys", help="Ed25519 party keys file."),
+    as_json: bool = JsonOpt,
+) -> None:
     """List the agreements and their state on a day."""
     aset = with_events(agreements_from(agreements), events, roster, keys)
     day = parse_day(at)
     rows: list[dict[str, Any]] = []
     for ag in aset:
         st = ag.state_at(day)
-        rows.append({"id": ag.id, "title": ag.title, "kind": ag.kind.value, "parties": list(ag.parties),
-                     "hub": ag.hub, "status": st.status.value, "state": st.message,
-                     "exchange_allowed": st.exchange_allowed})
+        rows.append(
+            {
+                "id": ag.id,
+                "title": ag.title,
+                "kind": ag.kind.value,
+                "parties": list(ag.parties),
+                "hub": ag.hub,
+                "status": st.status.value,
+                "state": st.message,
+                "exchange_allowed": st.exchange_allowed,
+            }
+        )
     if as_json:
         print_json({"at": day.isoformat(), "agreements": rows})
         return
@@ -74,23 +87,42 @@ def _agreement_dict(ag: Agreement, day: date) -> dict[str, Any]:
     st = ag.state_at(day)
     terms = ag.terms_at(day)
     return {
-        "id": ag.id, "title": ag.title, "kind": ag.kind.value, "parties": list(ag.parties), "hub": ag.hub,
+        "id": ag.id,
+        "title": ag.title,
+        "kind": ag.kind.value,
+        "parties": list(ag.parties),
+        "hub": ag.hub,
         "legal_status": ag.legal_status.value,
         "onward_release_requires_consent": ag.onward_release_requires_consent,
         "protection_basis": list(ag.protection_basis),
         "scope": "all" if terms.topics is None else sorted(terms.topics),
-        "equivalence": [{"name": r.name, "levels": {p: _marking(ag, p, k) for p, k in r.levels.items()}}
-                        for r in terms.equivalence],
+        "equivalence": [
+            {"name": r.name, "levels": {p: _marking(ag, p, k) for p, k in r.levels.items()}} for r in terms.equivalence
+        ],
         "citations": {k: {"article": c.article, "rule": c.rule} for k, c in ag.citations.items()},
         "lifecycle": {
-            "signed": _iso(ag.lifecycle.signed), "in_force": _iso(ag.lifecycle.in_force),
-            "term_years": ag.lifecycle.term_years, "auto_renewal": ag.lifecycle.auto_renewal,
+            "signed": _iso(ag.lifecycle.signed),
+            "in_force": _iso(ag.lifecycle.in_force),
+            "term_years": ag.lifecycle.term_years,
+            "auto_renewal": ag.lifecycle.auto_renewal,
             "notice_days": ag.lifecycle.notice_days,
-            "events": [{"date": e.on.isoformat(), "type": e.type.value, "by": e.by,
-                        "effective": _iso(e.effective), "note": e.note} for e in ag.lifecycle.events],
+            "events": [
+                {
+                    "date": e.on.isoformat(),
+                    "type": e.type.value,
+                    "by": e.by,
+                    "effective": _iso(e.effective),
+                    "note": e.note,
+                }
+                for e in ag.lifecycle.events
+            ],
         },
-        "state": {"at": day.isoformat(), "status": st.status.value, "message": st.message,
-                  "exchange_allowed": st.exchange_allowed},
+        "state": {
+            "at": day.isoformat(),
+            "status": st.status.value,
+            "message": st.message,
+            "exchange_allowed": st.exchange_allowed,
+        },
         "provenance": dict(ag.provenance),
         "source": ag.source,
     }
@@ -108,9 +140,12 @@ def _marking(ag: Agreement, party: str, key: str) -> str:
 
 @agreements_app.command("show")
 @handles_errors
-def agreements_show(agreement_id: str = typer.Argument(..., help="Agreement id."),
-                    agreements: Path | None = AgreementsOpt, at: str | None = AtOpt,
-                    as_json: bool = JsonOpt) -> None:
+def agreements_show(
+    agreement_id: str = typer.Argument(..., help="Agreement id."),
+    agreements: Path | None = AgreementsOpt,
+    at: str | None = AtOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Show one agreement: parties, scope, equivalence, lifecycle, state on a day, provenance."""
     aset = agreements_from(agreements)
     ag = aset.get(agreement_id)
@@ -160,8 +195,9 @@ def agreements_show(agreement_id: str = typer.Argument(..., help="Agreement id."
 
 
 @agreements_app.command("check")
-def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement files or directories "
-                                                         "(default: the bundled agreements).")) -> None:
+def agreements_check(
+    paths: list[Path] = typer.Argument(None, help="Agreement files or directories (default: the bundled agreements)."),
+) -> None:
     """Validate agreement documents; exit 2 with file, field and problem on the first error."""
     from accord.errors import AccordError
 
@@ -185,10 +221,13 @@ def agreements_check(paths: list[Path] = typer.Argument(None, help="Agreement fi
 # ---------------------------------------------------------------- lifecycle documents
 
 RosterOpt = typer.Option(None, "--roster", help="Pinned trust roster directory: the parties' signing keys.")
-KeysOpt = typer.Option(None, "--keys", help="Ed25519 party keys file {PARTY: [hex public key]} (instead of "
-                       "--roster).")
-EventsOpt = typer.Option(None, "--events", help="Event store: a directory of signed lifecycle documents "
-                         "applied on top of the agreements (needs --roster or --keys).")
+KeysOpt = typer.Option(None, "--keys", help="Ed25519 party keys file {PARTY: [hex public key]} (instead of --roster).")
+EventsOpt = typer.Option(
+    None,
+    "--events",
+    help="Event store: a directory of signed lifecycle documents "
+    "applied on top of the agreements (needs --roster or --keys).",
+)
 
 
 def _key_source(roster: Path | None, keys: Path | None) -> Any:
@@ -215,10 +254,12 @@ def agreements_apply_event(
     roster: Path | None = RosterOpt,
     keys: Path | None = KeysOpt,
     events: Path | None = EventsOpt,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Verify and show the flows it opens and closes; "
-                                 "record nothing."),
-    at: str | None = typer.Option(None, "--at", help="Day to compare the sharing matrix on (default: the day "
-                                  "the document takes effect)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Verify and show the flows it opens and closes; record nothing."
+    ),
+    at: str | None = typer.Option(
+        None, "--at", help="Day to compare the sharing matrix on (default: the day the document takes effect)."
+    ),
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -248,24 +289,40 @@ def agreements_apply_event(
         from accord.formats.lifecycle_doc import record
 
         recorded = str(record(read_file(document), doc, events))
-    out = {"agreement": doc.agreement, "event": {"type": doc.event.type.value, "date": doc.event.on.isoformat(),
-                                                 "by": doc.event.by, "effective": _iso(doc.event.effective)},
-           "signers": list(doc.signers), "digest": doc.digest, "compared_on": day.isoformat(),
-           "state_before": ag_before.state_at(day).message, "state_after": ag_after.state_at(day).message,
-           "flows": changes, "dry_run": dry_run, "recorded": recorded}
+    out = {
+        "agreement": doc.agreement,
+        "event": {
+            "type": doc.event.type.value,
+            "date": doc.event.on.isoformat(),
+            "by": doc.event.by,
+            "effective": _iso(doc.event.effective),
+        },
+        "signers": list(doc.signers),
+        "digest": doc.digest,
+        "compared_on": day.isoformat(),
+        "state_before": ag_before.state_at(day).message,
+        "state_after": ag_after.state_at(day).message,
+        "flows": changes,
+        "dry_run": dry_run,
+        "recorded": recorded,
+    }
     if as_json:
         print_json(out)
         return
-    console.print(f"[green]verified[/green] {doc.event.type.value} of {doc.agreement} dated {doc.event.on}, "
-                  f"signed by {', '.join(doc.signers)}")
+    console.print(
+        f"[green]verified[/green] {doc.event.type.value} of {doc.agreement} dated {doc.event.on}, "
+        f"signed by {', '.join(doc.signers)}"
+    )
     console.print(f"on {day}: before — {out['state_before']}; after — {out['state_after']}")
     if not changes:
         console.print("no flow opens or closes on that day")
     for c in changes:
         style = {"opens": "green", "closes": "red"}.get(c["change"], "yellow")
         route = " → ".join(c["after"]["route"]) if c["after"]["allowed"] else ", ".join(c["after"]["denials"])
-        console.print(f"  [{style}]{c['change']}[/{style}] {c['holder']} → {c['recipient']} {c['level']} "
-                      f"({c['topic']}): {' → '.join(c['before']['route']) or 'refused'} ⇒ {route}")
+        console.print(
+            f"  [{style}]{c['change']}[/{style}] {c['holder']} → {c['recipient']} {c['level']} "
+            f"({c['topic']}): {' → '.join(c['before']['route']) or 'refused'} ⇒ {route}"
+        )
     console.print(f"recorded in {recorded}" if recorded else "[dim]dry run: nothing recorded[/dim]")
 
 
@@ -279,8 +336,10 @@ def print_decision(d: Decision) -> None:
     if d.route:
         console.print("route: " + " → ".join(f"{p} ({d.markings.get(p, 'unopened')})" for p in d.route))
     for h in d.hops:
-        console.print(f"  hop {h.frm} → {h.to}: {h.agreement}, {h.mode}"
-                      + (f", marked {h.marking}" if h.marking else ", sealed, no marking"))
+        console.print(
+            f"  hop {h.frm} → {h.to}: {h.agreement}, {h.mode}"
+            + (f", marked {h.marking}" if h.marking else ", sealed, no marking")
+        )
     if d.agreements:
         console.print("agreements: " + ", ".join(d.agreements))
     if d.consents_used:
@@ -295,12 +354,19 @@ def print_decision(d: Decision) -> None:
         console.print(f"      {r.message}", soft_wrap=True)
 
 
-DropEventOpt = typer.Option(None, "--drop-event", help="Hypothetical: remove an event, ID:DATE "
-                            "(e.g. jpn-kor-gsomia:2019-11-22).")
-AddEventOpt = typer.Option(None, "--add-event", help="Hypothetical: add an event, ID:DATE:TYPE[:EFFECTIVE] "
-                           "(e.g. jpn-kor-gsomia:2027-08-01:notice-of-termination).")
-CustodyOpt = typer.Option(None, "--custody", help="The holder's custody record of the item (YAML/JSON, "
-                          "docs/custody.md); default: presumed from the agreements.")
+DropEventOpt = typer.Option(
+    None, "--drop-event", help="Hypothetical: remove an event, ID:DATE (e.g. jpn-kor-gsomia:2019-11-22)."
+)
+AddEventOpt = typer.Option(
+    None,
+    "--add-event",
+    help="Hypothetical: add an event, ID:DATE:TYPE[:EFFECTIVE] (e.g. jpn-kor-gsomia:2027-08-01:notice-of-termination).",
+)
+CustodyOpt = typer.Option(
+    None,
+    "--custody",
+    help="The holder's custody record of the item (YAML/JSON, docs/custody.md); default: presumed from the agreements.",
+)
 
 
 @handles_errors
@@ -325,8 +391,9 @@ def decide_cmd(
     lab = load_label(read_file(label), source=str(label))
     aset = hypothetical(with_events(agreements_from(agreements), events, roster, keys), drop_event, add_event)
     record = load_custody(custody) if custody is not None else None
-    d = decide(lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset,
-               custody=record)
+    d = decide(
+        lab, holder.upper(), recipient.upper(), parse_day(at), consents_from(consent), agreements=aset, custody=record
+    )
     if as_json:
         out = d.to_dict()
         if drop_event or add_event:
@@ -334,9 +401,10 @@ def decide_cmd(
         print_json(out)
     else:
         if drop_event or add_event:
-            console.print("[yellow]hypothetical agreements:[/yellow] "
-                          + ", ".join([*(f"without {e}" for e in drop_event or []),
-                                       *(f"with {e}" for e in add_event or [])]))
+            console.print(
+                "[yellow]hypothetical agreements:[/yellow] "
+                + ", ".join([*(f"without {e}" for e in drop_event or []), *(f"with {e}" for e in add_event or [])])
+            )
         print_decision(d)
     raise typer.Exit(0 if d.allowed else 1)
 
@@ -348,8 +416,12 @@ def access_cmd(
     holder: str = typer.Option(..., "--holder", help="The nation holding the item (alpha-3)."),
     at: str | None = AtOpt,
     custody: Path | None = CustodyOpt,
-    purpose: str | None = typer.Option(None, "--purpose", help="The purpose of the access (JK-R7): must match "
-                                       "the purpose the item was provided for, when its custody record says one."),
+    purpose: str | None = typer.Option(
+        None,
+        "--purpose",
+        help="The purpose of the access (JK-R7): must match "
+        "the purpose the item was provided for, when its custody record says one.",
+    ),
     agreements: Path | None = AgreementsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -358,8 +430,9 @@ def access_cmd(
     lab = load_label(read_file(label), source=str(label))
     who = load_person(person)
     record = load_custody(custody) if custody is not None else None
-    d = access(who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record,
-               purpose=purpose)
+    d = access(
+        who, lab, holder.upper(), parse_day(at), agreements=agreements_from(agreements), custody=record, purpose=purpose
+    )
     if as_json:
         print_json(d.to_dict())
     else:
@@ -399,10 +472,18 @@ def custody_cmd(
         fail(d.denials[0].message if d.denials else "unknown party or level")
     held = lawful_custody(lab, who, day, agreements=aset, record=record)
     back = decide(lab, who, lab.originator, day, agreements=aset, custody=record)
-    out = {"holder": who, "originator": lab.originator, "item": lab.id, "at": day.isoformat(), "lawful": held.ok,
-           "agreement": held.agreement.id if held.agreement is not None else None,
-           "presumed": record is None, "custody": held.custody.to_dict() if held.custody is not None else None,
-           "reasons": [r.to_dict() for r in held.reasons], "return": back.to_dict()}
+    out = {
+        "holder": who,
+        "originator": lab.originator,
+        "item": lab.id,
+        "at": day.isoformat(),
+        "lawful": held.ok,
+        "agreement": held.agreement.id if held.agreement is not None else None,
+        "presumed": record is None,
+        "custody": held.custody.to_dict() if held.custody is not None else None,
+        "reasons": [r.to_dict() for r in held.reasons],
+        "return": back.to_dict(),
+    }
     if as_json:
         print_json(out)
     else:
@@ -476,8 +557,10 @@ def print_matrix(m: Matrix, title: str | None = None) -> None:
                 c = m.cell(a, b, topic)
                 if c.allowed:
                     via = " via " + c.route[1] if len(c.route) > 2 else " direct"
-                    row.append(f"[green]up to {c.level} → {c.marking}[/green]\n{via.strip()}: "
-                               f"{', '.join(c.decision.agreements)}")
+                    row.append(
+                        f"[green]up to {c.level} → {c.marking}[/green]\n{via.strip()}: "
+                        f"{', '.join(c.decision.agreements)}"
+                    )
                 else:
                     codes = sorted({r.code.value for r in c.decision.denials})
                     row.append(f"[red]no[/red]\n{', '.join(codes)}")
@@ -512,8 +595,14 @@ def matrix_cmd(
 
 
 def _demo_label(originator: str, marking: str, topics: set[str], rel: set[str], item: str) -> Label:
-    return Label(originator=originator, classification=marking, topics=frozenset(topics),
-                 releasable_to=frozenset(rel), created=datetime(2014, 1, 1, tzinfo=UTC), id=item)
+    return Label(
+        originator=originator,
+        classification=marking,
+        topics=frozenset(topics),
+        releasable_to=frozenset(rel),
+        created=datetime(2014, 1, 1, tzinfo=UTC),
+        id=item,
+    )
 
 
 def demo() -> None:
@@ -523,21 +612,44 @@ def demo() -> None:
     grade1 = _demo_label("KOR", "군사Ⅰ급비밀", {"DPRK-NUCLEAR"}, {"JPN", "USA"}, "kor-demo-2")
     logistics = _demo_label("KOR", "군사Ⅲ급비밀", {"LOGISTICS"}, {"JPN", "USA"}, "kor-demo-3")
     story: list[tuple[str, Label, str, str, date]] = [
-        ("2012: the Japan–ROK GSOMIA signing is aborted; no channel exists", missile, "KOR", "JPN",
-         date(2012, 7, 2)),
-        ("2015: Korea shares missile data with Japan through the US (TISA, T-R4/T-R5)", missile, "KOR", "JPN",
-         date(2015, 3, 1)),
-        ("2015: TISA covers only North Korean nuclear and missile topics (T-R1)", logistics, "KOR", "JPN",
-         date(2015, 3, 1)),
+        ("2012: the Japan–ROK GSOMIA signing is aborted; no channel exists", missile, "KOR", "JPN", date(2012, 7, 2)),
+        (
+            "2015: Korea shares missile data with Japan through the US (TISA, T-R4/T-R5)",
+            missile,
+            "KOR",
+            "JPN",
+            date(2015, 3, 1),
+        ),
+        (
+            "2015: TISA covers only North Korean nuclear and missile topics (T-R1)",
+            logistics,
+            "KOR",
+            "JPN",
+            date(2015, 3, 1),
+        ),
         ("2017: directly under the GSOMIA (JK-R2: SECRET ↔ 極秘)", missile, "KOR", "JPN", date(2017, 1, 5)),
-        ("2017: Top Secret is excluded from the GSOMIA and TISA (JK-R2)", grade1, "KOR", "JPN",
-         date(2017, 1, 5)),
-        ("2017: Japan passes Korea's item on to the US without consent (JK-R6)", missile, "JPN", "USA",
-         date(2017, 1, 6)),
-        ("2019-09: notice of termination given; still in force until 2019-11-23", missile, "KOR", "JPN",
-         date(2019, 9, 1)),
-        ("2019-11-23: the notice was suspended the day before; exchange continues", missile, "KOR", "JPN",
-         date(2019, 11, 23)),
+        ("2017: Top Secret is excluded from the GSOMIA and TISA (JK-R2)", grade1, "KOR", "JPN", date(2017, 1, 5)),
+        (
+            "2017: Japan passes Korea's item on to the US without consent (JK-R6)",
+            missile,
+            "JPN",
+            "USA",
+            date(2017, 1, 6),
+        ),
+        (
+            "2019-09: notice of termination given; still in force until 2019-11-23",
+            missile,
+            "KOR",
+            "JPN",
+            date(2019, 9, 1),
+        ),
+        (
+            "2019-11-23: the notice was suspended the day before; exchange continues",
+            missile,
+            "KOR",
+            "JPN",
+            date(2019, 11, 23),
+        ),
         ("2023-03-21: the notice is withdrawn; renewing again", missile, "KOR", "JPN", date(2023, 6, 1)),
     ]
     console.rule("[bold]Accord demo: the article's timeline[/bold]")
@@ -549,16 +661,40 @@ def demo() -> None:
     print_decision(decide(missile, "KOR", "JPN", date(2019, 12, 1), agreements=what_if))
     console.rule("[bold]Custody (issue 10)[/bold]")
     jp_only = _demo_label("KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {"JPN"}, "kor-demo-4")
-    us_orcon = Label(originator="USA", classification="SECRET", topics=frozenset({"DPRK-MISSILE"}),
-                     releasable_to=frozenset({"KOR", "JPN"}), caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
-                     created=datetime(2014, 1, 1, tzinfo=UTC), id="usa-demo-1")
+    us_orcon = Label(
+        originator="USA",
+        classification="SECRET",
+        topics=frozenset({"DPRK-MISSILE"}),
+        releasable_to=frozenset({"KOR", "JPN"}),
+        caveats=frozenset({Caveat.ORIGINATOR_CONTROL}),
+        created=datetime(2014, 1, 1, tzinfo=UTC),
+        id="usa-demo-1",
+    )
     custody_story: list[tuple[str, Label, str, str, date, AgreementSet]] = [
-        ("2015: a KOR item REL TO JPN only crosses the US hub sealed, unread (relay-blind)", jp_only, "KOR", "JPN",
-         date(2015, 6, 1), aset),
-        ("2017: Japan cannot route a US ORCON item to Korea through the US: that is the originator's decision",
-         us_orcon, "JPN", "KOR", date(2017, 6, 1), aset),
-        ("What-if 2020: the GSOMIA has ended, yet Japan returns Korea's item (JK-R13, JK-R31)", logistics, "JPN",
-         "KOR", date(2020, 2, 1), what_if),
+        (
+            "2015: a KOR item REL TO JPN only crosses the US hub sealed, unread (relay-blind)",
+            jp_only,
+            "KOR",
+            "JPN",
+            date(2015, 6, 1),
+            aset,
+        ),
+        (
+            "2017: Japan cannot route a US ORCON item to Korea through the US: that is the originator's decision",
+            us_orcon,
+            "JPN",
+            "KOR",
+            date(2017, 6, 1),
+            aset,
+        ),
+        (
+            "What-if 2020: the GSOMIA has ended, yet Japan returns Korea's item (JK-R13, JK-R31)",
+            logistics,
+            "JPN",
+            "KOR",
+            date(2020, 2, 1),
+            what_if,
+        ),
     ]
     for title, label, holder, recipient, day, agreements in custody_story:
         console.rule(title, style="dim")

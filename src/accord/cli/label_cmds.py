@@ -28,10 +28,14 @@ def _describe(label: Label) -> dict[str, Any]:
 @label_app.command("validate")
 @handles_errors
 def validate(
-    file: Path = typer.Argument(..., help="A label: STANAG 4774 XML (originator or alternative), a 4778 "
-                                "BindingInformation, or Accord JSON."),
-    at: str | None = typer.Option(None, "--at", help="Also show the label in force on this day (YYYY-MM-DD): "
-                                  "succession applied, groups as nations."),
+    file: Path = typer.Argument(
+        ..., help="A label: STANAG 4774 XML (originator or alternative), a 4778 BindingInformation, or Accord JSON."
+    ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="Also show the label in force on this day (YYYY-MM-DD): succession applied, groups as nations.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Read a label file strictly and show what Accord understands of it. Exit 0 valid, 2 refused."""
@@ -47,8 +51,12 @@ def validate(
     day = parse_day(at) if at is not None else None
     rows = []
     for d in docs:
-        row: dict[str, Any] = {"kind": d.kind, "label_id": d.label_id, "banner": d.label.banner,
-                               "label": _describe(d.label)}
+        row: dict[str, Any] = {
+            "kind": d.kind,
+            "label_id": d.label_id,
+            "banner": d.label.banner,
+            "label": _describe(d.label),
+        }
         if day is not None:
             eff = d.label.effective_at(day)
             row["in_force"] = {"at": day.isoformat(), "banner": eff.banner, "label": _describe(eff)}
@@ -57,14 +65,20 @@ def validate(
         print_json(rows)
         return
     for row in rows:
-        console.print(f"[bold green]valid[/bold green] {row['kind']} label"
-                      + (f" {row['label_id']}" if row["label_id"] else "") + f": {row['banner']}", soft_wrap=True)
+        console.print(
+            f"[bold green]valid[/bold green] {row['kind']} label"
+            + (f" {row['label_id']}" if row["label_id"] else "")
+            + f": {row['banner']}",
+            soft_wrap=True,
+        )
         lab = row["label"]
         console.print(f"  item {lab['id'] or '-'}; created {lab['created']}; review {lab['review'] or '(at creation)'}")
         succ = lab.get("succession")
         while succ:
-            console.print(f"  from {succ['start']}: {succ['label']['classification']}"
-                          + (f" (window to {succ['end']})" if succ["end"] != succ["start"] else ""))
+            console.print(
+                f"  from {succ['start']}: {succ['label']['classification']}"
+                + (f" (window to {succ['end']})" if succ["end"] != succ["start"] else "")
+            )
             succ = succ["label"].get("succession")
         if "in_force" in row:
             console.print(f"  in force on {row['in_force']['at']}: {row['in_force']['banner']}", soft_wrap=True)
@@ -89,8 +103,11 @@ def bind_cmd(
     data: Path = typer.Option(..., "--data", help="The data object to bind (its SHA-384 digest is bound)."),
     keys_dir: Path = typer.Option(..., "--keys", help="The originator's key directory (party-keys.json)."),
     out: Path = typer.Option(..., "--out", help="Where to write the BindingInformation XML."),
-    alternative: list[str] = typer.Option([], "--alternative", help="PARTY=MARKING: add that receiving "
-                                           "nation's alternativeConfidentialityLabel (repeatable)."),
+    alternative: list[str] = typer.Option(
+        [],
+        "--alternative",
+        help="PARTY=MARKING: add that receiving nation's alternativeConfidentialityLabel (repeatable).",
+    ),
 ) -> None:
     """Write a signed STANAG 4778 BindingInformation: the label (and alternatives) bound to the data's digest."""
     from accord.formats.stanag4774 import load_label
@@ -124,9 +141,17 @@ def verify_binding_cmd(
     day = parse_day(at)
     eff = v.label.effective_at(day)
     if as_json:
-        print_json({"verified": True, "signer": v.signer, "keyid": v.keyid, "data": v.data_uri,
-                    "label": _describe(v.label), "in_force": {"at": day.isoformat(), "label": _describe(eff)},
-                    "alternatives": [_describe(a) for a in v.alternatives]})
+        print_json(
+            {
+                "verified": True,
+                "signer": v.signer,
+                "keyid": v.keyid,
+                "data": v.data_uri,
+                "label": _describe(v.label),
+                "in_force": {"at": day.isoformat(), "label": _describe(eff)},
+                "alternatives": [_describe(a) for a in v.alternatives],
+            }
+        )
         return
     console.print(f"[bold green]verified[/bold green] signed by {v.signer} ({v.keyid}); data {v.data_uri}")
     console.print(f"  label: {v.label.banner}", soft_wrap=True)
@@ -139,4 +164,3 @@ def verify_binding_cmd(
 def register(app: typer.Typer) -> None:
     """Attach ``accord label …`` to the root app."""
     app.add_typer(label_app, name="label")
-

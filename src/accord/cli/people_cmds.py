@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-people_app = typer.Typer(help="The node's register of cleared individuals (JK-R10), accounts and visits.",
-                         no_args_is_help=True)
+people_app = typer.Typer(
+    help="The node's register of cleared individuals (JK-R10), accounts and visits.", no_args_is_help=True
+)
 console_app = typer.Typer(help="The operator console in the browser.", no_args_is_help=True)
 
 DirOpt = Annotated[Path, typer.Option("--dir", help="the node directory")]
@@ -112,12 +113,20 @@ def add(
         from accord.console.app import member_from_form
 
         b = _backend(directory)
-        form = {"id": person_id, "name": name or person_id, "nationality": nationality or b.party,
-                "clearance": clearance or "", "clearance_until": clearance_until or "",
-                "need_to_know": " ".join(ntk or []), "roles": " ".join(role or []),
-                "employment": "contractor" if contractor else "official", "employer": employer or "",
-                "facility": facility or "", "facility_cleared_until": facility_cleared_until or "",
-                "briefed_on": briefed_on or ""}
+        form = {
+            "id": person_id,
+            "name": name or person_id,
+            "nationality": nationality or b.party,
+            "clearance": clearance or "",
+            "clearance_until": clearance_until or "",
+            "need_to_know": " ".join(ntk or []),
+            "roles": " ".join(role or []),
+            "employment": "contractor" if contractor else "official",
+            "employer": employer or "",
+            "facility": facility or "",
+            "facility_cleared_until": facility_cleared_until or "",
+            "briefed_on": briefed_on or "",
+        }
         m = member_from_form(form, b.party)
         pw = None if no_account else _password(password_stdin)
         m = b.register.add(m, by=_by(by), password=pw)
@@ -141,9 +150,17 @@ def list_(directory: DirOpt = Path("."), as_json: JsonOpt = False) -> None:
         t = Table("id", "name", "nation", "kind", "clearance", "until", "need-to-know", "roles", "state")
         for m in members:
             p = m.person
-            t.add_row(m.id, m.name, p.nationality, m.employment.value + (f" ({m.employer})" if m.employer else ""),
-                      p.clearance or "-", str(p.clearance_until or ""), " ".join(sorted(p.need_to_know)),
-                      " ".join(sorted(m.roles)), "disabled" if m.disabled else "active")
+            t.add_row(
+                m.id,
+                m.name,
+                p.nationality,
+                m.employment.value + (f" ({m.employer})" if m.employer else ""),
+                p.clearance or "-",
+                str(p.clearance_until or ""),
+                " ".join(sorted(p.need_to_know)),
+                " ".join(sorted(m.roles)),
+                "disabled" if m.disabled else "active",
+            )
         Console().print(t)
 
     _run(go)
@@ -161,16 +178,23 @@ def set_clearance(
 
     def go() -> None:
         m = _backend(directory).register.set_clearance(
-            person_id, None if clearance.lower() == "none" else clearance, _day(until, "until"), by=_by(by))
-        typer.echo(f"{m.id}: {m.person.clearance or 'no clearance'}"
-                   + (f" until {m.person.clearance_until}" if m.person.clearance_until else ""))
+            person_id, None if clearance.lower() == "none" else clearance, _day(until, "until"), by=_by(by)
+        )
+        typer.echo(
+            f"{m.id}: {m.person.clearance or 'no clearance'}"
+            + (f" until {m.person.clearance_until}" if m.person.clearance_until else "")
+        )
 
     _run(go)
 
 
 @people_app.command("set-ntk")
-def set_ntk(person_id: str, topics: Annotated[list[str], typer.Argument(help="topics (none: clear them)")],
-            directory: DirOpt = Path("."), by: ByOpt = None) -> None:
+def set_ntk(
+    person_id: str,
+    topics: Annotated[list[str], typer.Argument(help="topics (none: clear them)")],
+    directory: DirOpt = Path("."),
+    by: ByOpt = None,
+) -> None:
     """Replace a person's need-to-know topics."""
 
     def go() -> None:
@@ -182,38 +206,52 @@ def set_ntk(person_id: str, topics: Annotated[list[str], typer.Argument(help="to
 
 
 @people_app.command("set-roles")
-def set_roles(person_id: str, roles: Annotated[list[str], typer.Argument(help="roles (none: no console)")],
-              directory: DirOpt = Path("."), by: ByOpt = None) -> None:
+def set_roles(
+    person_id: str,
+    roles: Annotated[list[str], typer.Argument(help="roles (none: no console)")],
+    directory: DirOpt = Path("."),
+    by: ByOpt = None,
+) -> None:
     """Replace a person's console roles."""
 
     def go() -> None:
         from accord.people.register import iter_roles
 
-        m = _backend(directory).register.set_roles(person_id, iter_roles([r for r in roles if r != "none"]),
-                                                    by=_by(by))
+        m = _backend(directory).register.set_roles(person_id, iter_roles([r for r in roles if r != "none"]), by=_by(by))
         typer.echo(f"{m.id}: roles {' '.join(sorted(m.roles)) or '(none)'}")
 
     _run(go)
 
 
 @people_app.command("set-contractor")
-def set_contractor(person_id: str, directory: DirOpt = Path("."),
-                   facility_cleared_until: Annotated[str | None, typer.Option("--facility-cleared-until")] = None,
-                   briefed_on: Annotated[str | None, typer.Option("--briefed-on")] = None, by: ByOpt = None) -> None:
+def set_contractor(
+    person_id: str,
+    directory: DirOpt = Path("."),
+    facility_cleared_until: Annotated[str | None, typer.Option("--facility-cleared-until")] = None,
+    briefed_on: Annotated[str | None, typer.Option("--briefed-on")] = None,
+    by: ByOpt = None,
+) -> None:
     """Record a contractor facility's clearance and the person's briefing (JK-R25)."""
 
     def go() -> None:
         _backend(directory).register.set_contractor(
-            person_id, facility_cleared_until=_day(facility_cleared_until, "facility-cleared-until"),
-            briefed_on=_day(briefed_on, "briefed-on"), by=_by(by))
+            person_id,
+            facility_cleared_until=_day(facility_cleared_until, "facility-cleared-until"),
+            briefed_on=_day(briefed_on, "briefed-on"),
+            by=_by(by),
+        )
         typer.echo(f"{person_id}: updated")
 
     _run(go)
 
 
 @people_app.command("disable")
-def disable(person_id: str, directory: DirOpt = Path("."),
-            reason: Annotated[str, typer.Option("--reason")] = "", by: ByOpt = None) -> None:
+def disable(
+    person_id: str,
+    directory: DirOpt = Path("."),
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    by: ByOpt = None,
+) -> None:
     """Withdraw a person's access (the record stays; sessions end)."""
     _run(lambda: _backend(directory).register.disable(person_id, by=_by(by), reason=reason))
     typer.echo(f"{person_id}: disabled")
@@ -227,8 +265,12 @@ def enable(person_id: str, directory: DirOpt = Path("."), by: ByOpt = None) -> N
 
 
 @people_app.command("passwd")
-def passwd(person_id: str, directory: DirOpt = Path("."),
-           password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False, by: ByOpt = None) -> None:
+def passwd(
+    person_id: str,
+    directory: DirOpt = Path("."),
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    by: ByOpt = None,
+) -> None:
     """Set a person's console password (argon2id)."""
     _run(lambda: _backend(directory).register.set_password(person_id, _password(password_stdin), by=_by(by)))
     typer.echo(f"{person_id}: password set")
@@ -256,8 +298,17 @@ def visit(
         s, e = _day(start, "start"), _day(end, "end")
         if s is None or e is None:
             raise InputError("a visit has a start and an end day", field="start")
-        v = Visit(id=visit_id, person=person, host=b.party, highest=highest,
-                  topics=frozenset(t.upper() for t in topic), start=s, end=e, purpose=purpose, approved_by=_by(by))
+        v = Visit(
+            id=visit_id,
+            person=person,
+            host=b.party,
+            highest=highest,
+            topics=frozenset(t.upper() for t in topic),
+            start=s,
+            end=e,
+            purpose=purpose,
+            approved_by=_by(by),
+        )
         b.register.add_visit(v, by=_by(by))
         typer.echo(f"visit {v.id}: {v.person} up to {v.highest}, {v.start}..{v.end}")
 

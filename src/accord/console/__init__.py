@@ -62,8 +62,13 @@ def mount_console(app: FastAPI, service: NodeService, *, path: str = "/console")
             fp = scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
             if not is_local(fp):
                 body = b'{"title":"Forbidden","status":403,"detail":"the console is for this nation\'s own systems"}'
-                await send({"type": "http.response.start", "status": 403,
-                            "headers": [(b"content-type", b"application/problem+json")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 403,
+                        "headers": [(b"content-type", b"application/problem+json")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await inner(scope, receive, send)

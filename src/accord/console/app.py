@@ -55,11 +55,20 @@ PAGES: dict[str, frozenset[Role]] = {
     "feed": frozenset({OP, SO}),
     "attest": frozenset({OP, SO}),
 }
-NAV = [("items", "Inbox / outbox"), ("consents", "Consent queue"), ("agreements", "Agreements"),
-       ("matrix", "Sharing matrix"), ("audit", "Audit"), ("people", "People"), ("feed", "Feed")]
+NAV = [
+    ("items", "Inbox / outbox"),
+    ("consents", "Consent queue"),
+    ("agreements", "Agreements"),
+    ("matrix", "Sharing matrix"),
+    ("audit", "Audit"),
+    ("people", "People"),
+    ("feed", "Feed"),
+]
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 class _Deny(Exception):
@@ -69,13 +78,18 @@ class _Deny(Exception):
 
 
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
     env.globals["deny_codes"] = _deny_codes()
     env.filters["day"] = lambda v: v.isoformat()[:10] if hasattr(v, "isoformat") else (str(v)[:10] if v else "")
-    env.filters["when"] = lambda v: v.isoformat(timespec="seconds")[:19].replace("T", " ") if hasattr(
-        v, "isoformat") else (str(v) if v else "")
+    env.filters["when"] = lambda v: (
+        v.isoformat(timespec="seconds")[:19].replace("T", " ") if hasattr(v, "isoformat") else (str(v) if v else "")
+    )
     return env
 
 
@@ -114,8 +128,15 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         roles = s.person.roles if s else frozenset()
         nav = [(k, t) for k, t in NAV if PAGES[k] & roles]
         html = env.get_template(template).render(
-            base=base(request), me=s.person if s else None, visit=s.visit if s else None,
-            csrf=s.csrf if s else "", party=backend.party, nav=nav, today=backend.today(), **ctx)
+            base=base(request),
+            me=s.person if s else None,
+            visit=s.visit if s else None,
+            csrf=s.csrf if s else "",
+            party=backend.party,
+            nav=nav,
+            today=backend.today(),
+            **ctx,
+        )
         return HTMLResponse(html, status_code=status)
 
     def session(request: Request) -> SessionInfo | None:
@@ -178,8 +199,15 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
     # -- sign-in -------------------------------------------------------------------------------------
 
     def _cookie(resp: Response, name: str, value: str, request: Request, max_age: int | None = None) -> None:
-        resp.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure_cookies, samesite="strict",
-                        path=base(request) or "/")
+        resp.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            secure=secure_cookies,
+            samesite="strict",
+            path=base(request) or "/",
+        )
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, error: str = "") -> Response:
@@ -198,9 +226,15 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         if locked(pid):
             with backend.journal_tx() as conn:
                 backend.journal(conn, "person", None, {"action": "sign-in-locked", "by": pid})
-            return page(request, "login.html", None, status=429, login_csrf=cookie,
-                        error=f"Too many failed sign-ins for this user name: try again in {LOCKOUT.seconds // 60} "
-                              "minutes, or ask a security officer.")
+            return page(
+                request,
+                "login.html",
+                None,
+                status=429,
+                login_csrf=cookie,
+                error=f"Too many failed sign-ins for this user name: try again in {LOCKOUT.seconds // 60} "
+                "minutes, or ask a security officer.",
+            )
         member = reg.authenticate(pid, password) if pid and password else None
         bad = "Wrong user name or password, or the account is disabled."
         if member is None:
@@ -214,12 +248,19 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
             today = backend.today()
             visit = next((v for v in reg.visits(member.id) if v.active(today)), None)
             if visit is None:
-                return page(request, "login.html", None, status=403, login_csrf=cookie,
-                            error=f"No visit authorized by {backend.party} today: visitors sign in only during "
-                                  "a declared visit (JK-R18).")
+                return page(
+                    request,
+                    "login.html",
+                    None,
+                    status=403,
+                    login_csrf=cookie,
+                    error=f"No visit authorized by {backend.party} today: visitors sign in only during "
+                    "a declared visit (JK-R18).",
+                )
         if not member.roles:
-            return page(request, "login.html", None, status=403, login_csrf=cookie,
-                        error="Your account has no console role.")
+            return page(
+                request, "login.html", None, status=403, login_csrf=cookie, error="Your account has no console role."
+            )
         token, _csrf = reg.open_session(member, ttl=SESSION_TTL, visit=visit)
         landing = "/items" if PAGES["items"] & member.roles else "/agreements"
         resp = redirect(request, landing)
@@ -281,8 +322,18 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         trail = backend.events(item_id=item_id, limit=500)
         decisions = [e for e in trail if e["type"] == "decision"]
         reads = [e for e in trail if e["type"] == "access" and e["body"].get("person")][:50]
-        return page(request, "item.html", s, status=status, it=it, item_banner=_banner(it["label"]),
-                    decisions=decisions, reads=reads, trail=list(reversed(trail)), **extra)
+        return page(
+            request,
+            "item.html",
+            s,
+            status=status,
+            it=it,
+            item_banner=_banner(it["label"]),
+            decisions=decisions,
+            reads=reads,
+            trail=list(reversed(trail)),
+            **extra,
+        )
 
     @app.post("/items/{item_id}/read", response_class=HTMLResponse)
     async def read(request: Request, item_id: str) -> Response:
@@ -294,9 +345,15 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         except ReadRefused as e:
             return _item_page(request, s, item_id, status=403, refused=e.decision)
         text = content.decode("utf-8", errors="replace") if _printable(content) else None
-        return _item_page(request, s, item_id, allowed=decision, content_text=text,
-                          content_b64=None if text is not None else base64.b64encode(content[:65536]).decode(),
-                          size=len(content))
+        return _item_page(
+            request,
+            s,
+            item_id,
+            allowed=decision,
+            content_text=text,
+            content_b64=None if text is not None else base64.b64encode(content[:65536]).decode(),
+            size=len(content),
+        )
 
     # -- consents ------------------------------------------------------------------------------------
 
@@ -335,8 +392,10 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
             lc = ag.lifecycle
             points = []
             for day, kind, note in sorted(
-                    [(d, k, n) for d, k, n in ((lc.signed, "signed", ""), (lc.in_force, "in force", "")) if d]
-                    + [(e.on, e.type.value, e.note) for e in lc.events], key=lambda x: x[0]):
+                [(d, k, n) for d, k, n in ((lc.signed, "signed", ""), (lc.in_force, "in force", "")) if d]
+                + [(e.on, e.type.value, e.note) for e in lc.events],
+                key=lambda x: x[0],
+            ):
                 points.append({"on": day, "kind": kind, "note": note, "state": ag.state_at(day).status.value})
             rows.append({"ag": ag, "state": ag.state_at(today), "points": points})
         return page(request, "agreements.html", s, rows=rows, timeline=_timeline(rows))
@@ -360,9 +419,20 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
             whatif = sharing_matrix(hypo, day, topics=[chosen])
         cells = {(c.holder, c.recipient): c for c in m.cells}
         wcells = {(c.holder, c.recipient): c for c in whatif.cells} if whatif else {}
-        return page(request, "matrix.html", s, day=day, topics=topics, topic=chosen, parties=m.parties,
-                    cells=cells, wcells=wcells, events=events, drop=drop,
-                    graph=_graph(m.parties, cells, wcells))
+        return page(
+            request,
+            "matrix.html",
+            s,
+            day=day,
+            topics=topics,
+            topic=chosen,
+            parties=m.parties,
+            cells=cells,
+            wcells=wcells,
+            events=events,
+            drop=drop,
+            graph=_graph(m.parties, cells, wcells),
+        )
 
     # -- audit ---------------------------------------------------------------------------------------
 
@@ -370,8 +440,19 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
     def audit(request: Request, type: str = "", item: str = "", q: str = "", limit: int = 200) -> Response:
         s = need(request, "audit")
         rows = backend.events(type_=type or None, item_id=item or None, text=q or None, limit=limit)
-        types = ["decision", "release", "delivery", "receipt", "consent", "consent_request", "consent_decision",
-                 "access", "person", "visit", "integrity_failure"]
+        types = [
+            "decision",
+            "release",
+            "delivery",
+            "receipt",
+            "consent",
+            "consent_request",
+            "consent_decision",
+            "access",
+            "person",
+            "visit",
+            "integrity_failure",
+        ]
         return page(request, "audit.html", s, rows=rows, type=type, item=item, q=q, types=types)
 
     @app.get("/audit/verify", response_class=HTMLResponse)
@@ -390,17 +471,27 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         n = backend.audit_export(Path(name))
         with backend.journal_tx() as conn:
             backend.journal(conn, "person", None, {"action": "audit-export", "by": s.person.id, "events": n})
-        return FileResponse(name, media_type="application/x-ndjson",
-                            filename=f"accord-audit-{backend.party.lower()}-{backend.today()}.jsonl",
-                            background=BackgroundTask(lambda: Path(name).unlink(missing_ok=True)))
+        return FileResponse(
+            name,
+            media_type="application/x-ndjson",
+            filename=f"accord-audit-{backend.party.lower()}-{backend.today()}.jsonl",
+            background=BackgroundTask(lambda: Path(name).unlink(missing_ok=True)),
+        )
 
     # -- people and visits ---------------------------------------------------------------------------
 
     @app.get("/people", response_class=HTMLResponse)
     def people(request: Request, note: str = "") -> Response:
         s = need(request, "people")
-        return page(request, "people.html", s, members=reg.members(), visits=reg.visits(), note=note[:200],
-                    roles=[r.value for r in Role])
+        return page(
+            request,
+            "people.html",
+            s,
+            members=reg.members(),
+            visits=reg.visits(),
+            note=note[:200],
+            roles=[r.value for r in Role],
+        )
 
     @app.post("/people/add")
     async def people_add(request: Request) -> Response:
@@ -441,9 +532,17 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         start, end = _day(d.get("start", "")), _day(d.get("end", ""))
         if start is None or end is None:
             raise InputError("a visit has a start and an end day", field="start")
-        v = Visit(id=d.get("id", "").strip(), person=d.get("person", "").strip(), host=backend.party,
-                  highest=d.get("highest", "").strip(), topics=_topics(d.get("topics", "")), start=start, end=end,
-                  purpose=d.get("purpose", "").strip(), approved_by=s.person.id)
+        v = Visit(
+            id=d.get("id", "").strip(),
+            person=d.get("person", "").strip(),
+            host=backend.party,
+            highest=d.get("highest", "").strip(),
+            topics=_topics(d.get("topics", "")),
+            start=start,
+            end=end,
+            purpose=d.get("purpose", "").strip(),
+            approved_by=s.person.id,
+        )
         reg.add_visit(v, by=s.person.id)
         return redirect(request, "/people", f"Visit {v.id} recorded")
 
@@ -476,8 +575,9 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
             decision, content = read_item(backend, s.person.id, item_id, purpose, visit=s.visit)
         except ReadRefused as e:
             return JSONResponse({"allowed": False, "decision": e.decision.to_dict()}, status_code=403)
-        return JSONResponse({"allowed": True, "decision": decision.to_dict(),
-                             "content_b64": base64.b64encode(content).decode()})
+        return JSONResponse(
+            {"allowed": True, "decision": decision.to_dict(), "content_b64": base64.b64encode(content).decode()}
+        )
 
     @app.post("/api/attest")
     async def api_attest(request: Request) -> dict[str, Any]:
@@ -499,8 +599,7 @@ def attest(backend: Backend, body: object) -> dict[str, Any]:
     readers = [str(r) for r in body["readers"]][:1000]
     label = label_from_dict(body.get("label"))
     at = backend.today()
-    result = attest_readers(label, backend.party, at, readers, backend.register.by_id(),
-                            agreements=backend.agreements)
+    result = attest_readers(label, backend.party, at, readers, backend.register.by_id(), agreements=backend.agreements)
     with backend.journal_tx() as conn:
         backend.journal(conn, "access", label.id, {"attestation": result.to_dict()})
     return result.to_dict()
@@ -510,15 +609,28 @@ def member_from_form(d: dict[str, str], party: str) -> Member:
     """A member from the console's form (or the CLI's options, same names)."""
     pid = d.get("id", "").strip()
     nationality = (d.get("nationality") or party).strip().upper()
-    person = Person(id=pid, nationality=nationality, clearance=(d.get("clearance") or None),
-                    need_to_know=_topics(d.get("need_to_know", "")), clearance_until=_day(d.get("clearance_until", "")))
+    person = Person(
+        id=pid,
+        nationality=nationality,
+        clearance=(d.get("clearance") or None),
+        need_to_know=_topics(d.get("need_to_know", "")),
+        clearance_until=_day(d.get("clearance_until", "")),
+    )
     employment = Employment(d.get("employment") or "official")
-    roles = iter_roles([r for r in d.get("roles", "").replace(",", " ").split() if r]
-                       + [r.value for r in Role if d.get(f"role-{r.value}")])
-    return Member(person=person, name=d.get("name", "").strip() or pid, employment=employment,
-                  employer=d.get("employer") or None, facility=d.get("facility") or None,
-                  facility_cleared_until=_day(d.get("facility_cleared_until", "")),
-                  briefed_on=_day(d.get("briefed_on", "")), roles=roles)
+    roles = iter_roles(
+        [r for r in d.get("roles", "").replace(",", " ").split() if r]
+        + [r.value for r in Role if d.get(f"role-{r.value}")]
+    )
+    return Member(
+        person=person,
+        name=d.get("name", "").strip() or pid,
+        employment=employment,
+        employer=d.get("employer") or None,
+        facility=d.get("facility") or None,
+        facility_cleared_until=_day(d.get("facility_cleared_until", "")),
+        briefed_on=_day(d.get("briefed_on", "")),
+        roles=roles,
+    )
 
 
 def _topics(text: str) -> frozenset[str]:
@@ -557,23 +669,34 @@ def _timeline(rows: list[dict[str, Any]]) -> dict[str, Any]:
     lanes = []
     for i, r in enumerate(rows):
         y = 24 + i * lane_h
-        lanes.append({"id": r["ag"].id, "y": y, "x0": x(r["points"][0]["on"]) if r["points"] else left,
-                      "x1": width - 20,
-                      "dots": [{"x": x(p["on"]), "kind": p["kind"], "on": p["on"], "state": p["state"]}
-                               for p in r["points"]]})
+        lanes.append(
+            {
+                "id": r["ag"].id,
+                "y": y,
+                "x0": x(r["points"][0]["on"]) if r["points"] else left,
+                "x1": width - 20,
+                "dots": [{"x": x(p["on"]), "kind": p["kind"], "on": p["on"], "state": p["state"]} for p in r["points"]],
+            }
+        )
     ticks = [{"x": x(dt.date(y, 1, 1)), "year": y} for y in range(lo.year + 1, hi.year + 1, 2)]
     return {"lanes": lanes, "width": width, "height": 40 + lane_h * len(rows), "ticks": ticks}
 
 
-def _graph(parties: tuple[str, ...], cells: dict[tuple[str, str], Any], wcells: dict[tuple[str, str], Any]
-           ) -> dict[str, Any]:
+def _graph(
+    parties: tuple[str, ...], cells: dict[tuple[str, str], Any], wcells: dict[tuple[str, str], Any]
+) -> dict[str, Any]:
     """Positions of the sharing graph (SVG): parties on a circle, an arrow per allowed release."""
     import math
 
     n = max(len(parties), 1)
     cx, cy, radius = 220, 180, 130
-    pos = {p: (round(cx + radius * math.cos(2 * math.pi * i / n - math.pi / 2), 1),
-               round(cy + radius * math.sin(2 * math.pi * i / n - math.pi / 2), 1)) for i, p in enumerate(parties)}
+    pos = {
+        p: (
+            round(cx + radius * math.cos(2 * math.pi * i / n - math.pi / 2), 1),
+            round(cy + radius * math.sin(2 * math.pi * i / n - math.pi / 2), 1),
+        )
+        for i, p in enumerate(parties)
+    }
     edges = []
     for (a, b), c in cells.items():
         w = wcells.get((a, b))
@@ -591,7 +714,17 @@ def _graph(parties: tuple[str, ...], cells: dict[tuple[str, str], Any], wcells: 
             change = "lost" if c.allowed else "gained"
         else:
             change = "rerouted"
-        edges.append({"a": a, "b": b, "x1": round(sx, 1), "y1": round(sy, 1), "x2": round(ex, 1),
-                      "y2": round(ey, 1), "route": " → ".join(c.route if c.allowed else w.route if w else ()),
-                      "level": c.level or (w.level if w else ""), "change": change})
+        edges.append(
+            {
+                "a": a,
+                "b": b,
+                "x1": round(sx, 1),
+                "y1": round(sy, 1),
+                "x2": round(ex, 1),
+                "y2": round(ey, 1),
+                "route": " → ".join(c.route if c.allowed else w.route if w else ()),
+                "level": c.level or (w.level if w else ""),
+                "change": change,
+            }
+        )
     return {"nodes": [{"p": p, "x": xy[0], "y": xy[1]} for p, xy in pos.items()], "edges": edges}

@@ -54,8 +54,9 @@ class Backend(Protocol):
         """Messages sent or to send."""
         ...
 
-    def events(self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:
+    def events(
+        self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
         """Journal events, newest first: id, type, item_id, body (dict), created_at, audit_idx."""
         ...
 
@@ -110,10 +111,17 @@ class NodeBackend:
         self.service.journal_event(conn, type_, item_id, body)
 
     def items(self) -> list[dict[str, Any]]:
-        return [{
-            "item_id": r["item_id"], "origin": r["origin"], "sender": r["sender"],
-            "label": json.loads(r["label_json"]), "marking": r["marking"], "created_at": r["created_at"],
-        } for r in self.service.held_items()]
+        return [
+            {
+                "item_id": r["item_id"],
+                "origin": r["origin"],
+                "sender": r["sender"],
+                "label": json.loads(r["label_json"]),
+                "marking": r["marking"],
+                "created_at": r["created_at"],
+            }
+            for r in self.service.held_items()
+        ]
 
     def item(self, item_id: str) -> dict[str, Any]:
         return self.service.item_status(item_id)
@@ -128,11 +136,21 @@ class NodeBackend:
         rows = self.service.store.outbox_rows()
         return [{k: v for k, v in r.items() if k != "body"} for r in rows]
 
-    def events(self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:
+    def events(
+        self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
         rows = self.service.journal_events(type_=type_, item_id=item_id, text=text, limit=limit)
-        return [{"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": json.loads(r["body"]),
-                 "created_at": r["created_at"], "audit_idx": r["audit_idx"]} for r in rows]
+        return [
+            {
+                "id": r["id"],
+                "type": r["type"],
+                "item_id": r["item_id"],
+                "body": json.loads(r["body"]),
+                "created_at": r["created_at"],
+                "audit_idx": r["audit_idx"],
+            }
+            for r in rows
+        ]
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
         return self.service.consent_requests(state)
@@ -182,8 +200,14 @@ class NodeBackend:
         out: dict[str, Any] = {"available": True, "origin": log.origin}
         try:
             rep = log.verify(trusted=verifiers)
-            out.update(ok=rep.ok, size=rep.size, root=rep.root.hex(), checkpoints=rep.checkpoints_verified,
-                       last_checkpoint=rep.last_checkpoint, problems=list(rep.problems))
+            out.update(
+                ok=rep.ok,
+                size=rep.size,
+                root=rep.root.hex(),
+                checkpoints=rep.checkpoints_verified,
+                last_checkpoint=rep.last_checkpoint,
+                problems=list(rep.problems),
+            )
         except AuditIntegrityError as e:
             out.update(ok=False, size=log.size, problems=[str(p) for p in e.problems])
             return out
@@ -199,13 +223,22 @@ class NodeBackend:
         first = next(((s, n) for s, n in rows if 0 < s < cp.size), None)
         if first is not None:
             proof = log.consistency_proof(first[0], cp.size)
-            out["consistency"] = {"old": first[0], "new": cp.size, "proof": [h.hex() for h in proof],
-                                  "ok": check_consistent(first[1], latest, proof, verifiers)}
+            out["consistency"] = {
+                "old": first[0],
+                "new": cp.size,
+                "proof": [h.hex() for h in proof],
+                "ok": check_consistent(first[1], latest, proof, verifiers),
+            }
         if index is not None and 0 <= index < cp.size:
             proof = log.inclusion_proof(index, cp.size)
             lh = leaf_hash(log.event(index))
-            out["inclusion"] = {"index": index, "size": cp.size, "leaf": lh.hex(), "proof": [h.hex() for h in proof],
-                                "ok": verify_inclusion(lh, index, cp.size, proof, cp.root_hash)}
+            out["inclusion"] = {
+                "index": index,
+                "size": cp.size,
+                "leaf": lh.hex(),
+                "proof": [h.hex() for h in proof],
+                "ok": verify_inclusion(lh, index, cp.size, proof, cp.root_hash),
+            }
         return out
 
     def audit_export(self, path: Path) -> int:

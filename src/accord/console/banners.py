@@ -30,7 +30,7 @@ def _channel(c: int) -> float:
 def luminance(hex_colour: str) -> float:
     """WCAG relative luminance of ``#RRGGBB``."""
     h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
 
 

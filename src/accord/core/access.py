@@ -76,13 +76,26 @@ class AccessDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"allowed": self.allowed, "person": self.person.id, "holder": self.holder,
-                "at": self.at.isoformat(), "marking": self.marking,
-                "reasons": [r.to_dict() for r in self.reasons]}
+        return {
+            "allowed": self.allowed,
+            "person": self.person.id,
+            "holder": self.holder,
+            "at": self.at.isoformat(),
+            "marking": self.marking,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
 
 
-def access(person: Person, label: Label, holder: str, at: date, *, agreements: AgreementSet,
-           custody: Custody | None = None, purpose: str | None = None) -> AccessDecision:
+def access(
+    person: Person,
+    label: Label,
+    holder: str,
+    at: date,
+    *,
+    agreements: AgreementSet,
+    custody: Custody | None = None,
+    purpose: str | None = None,
+) -> AccessDecision:
     """Decide whether ``person`` may access the item labelled ``label`` held by ``holder`` on ``at``.
 
     The item's protection does not depend on the agreement still being in force: items already
@@ -90,8 +103,7 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
     agreement between originator and holder.
     """
 
-    def deny(code: AccessCode, message: str, rule: str | None = None, marking: str | None = None
-             ) -> AccessDecision:
+    def deny(code: AccessCode, message: str, rule: str | None = None, marking: str | None = None) -> AccessDecision:
         return AccessDecision(False, person, holder, at, marking, (AccessReason(code, message, rule),))
 
     label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
@@ -101,13 +113,18 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
         return deny(AccessCode.UNKNOWN_PARTY, f"{unknown!r} is not a party Accord has a scheme for.", "ACC-R2")
     level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
-        return deny(AccessCode.UNKNOWN_LEVEL,
-                    f"{label.classification!r} is not a classification of {label.originator}'s scheme.", "ACC-R2")
+        return deny(
+            AccessCode.UNKNOWN_LEVEL,
+            f"{label.classification!r} is not a classification of {label.originator}'s scheme.",
+            "ACC-R2",
+        )
     if person.nationality != holder:
-        return deny(AccessCode.NOT_HOLDER_NATIONAL,
-                    f"{person.id} is a {person.nationality} national; access to an item held by {holder} is "
-                    f"for {holder}'s cleared officials (a foreign national needs the originator's consent).",
-                    "JK-R15")
+        return deny(
+            AccessCode.NOT_HOLDER_NATIONAL,
+            f"{person.id} is a {person.nationality} national; access to an item held by {holder} is "
+            f"for {holder}'s cleared officials (a foreign national needs the originator's consent).",
+            "JK-R15",
+        )
     if holder == label.originator:
         held = level
     else:
@@ -120,32 +137,73 @@ def access(person: Person, label: Label, holder: str, at: date, *, agreements: A
             ag = holding.agreement
             cite = ag.cite("purpose") if ag is not None else None
             asked = f"for {purpose!r}" if purpose else "without stating a purpose"
-            return deny(AccessCode.OTHER_PURPOSE, f"{label.originator} provided the item for {custody.purpose!r}; "
-                        f"access {asked} needs {label.originator}'s prior written approval.",
-                        (cite.rule if cite is not None else None) or "JK-R7")
+            return deny(
+                AccessCode.OTHER_PURPOSE,
+                f"{label.originator} provided the item for {custody.purpose!r}; "
+                f"access {asked} needs {label.originator}'s prior written approval.",
+                (cite.rule if cite is not None else None) or "JK-R7",
+            )
     if person.clearance is None:
-        return deny(AccessCode.NO_CLEARANCE, f"{person.id} holds no personnel security clearance; rank or "
-                    f"appointment alone never gives access.", "JK-R14", held.marking)
+        return deny(
+            AccessCode.NO_CLEARANCE,
+            f"{person.id} holds no personnel security clearance; rank or appointment alone never gives access.",
+            "JK-R14",
+            held.marking,
+        )
     clearance = holder_scheme.level(person.clearance)
     if clearance is None:
-        return deny(AccessCode.UNKNOWN_CLEARANCE, f"{person.clearance!r} is not a level of {holder}'s scheme.",
-                    "JK-R15", held.marking)
+        return deny(
+            AccessCode.UNKNOWN_CLEARANCE,
+            f"{person.clearance!r} is not a level of {holder}'s scheme.",
+            "JK-R15",
+            held.marking,
+        )
     if person.clearance_until is not None and person.clearance_until < at:
-        return deny(AccessCode.CLEARANCE_EXPIRED, f"{person.id}'s clearance expired on "
-                    f"{person.clearance_until}.", "JK-R15", held.marking)
+        return deny(
+            AccessCode.CLEARANCE_EXPIRED,
+            f"{person.id}'s clearance expired on {person.clearance_until}.",
+            "JK-R15",
+            held.marking,
+        )
     if clearance.rank < held.rank:
-        return deny(AccessCode.CLEARANCE_TOO_LOW, f"{person.id} is cleared to {clearance.marking}; the item is "
-                    f"{held.marking} in {holder}'s scheme.", "JK-R15", held.marking)
+        return deny(
+            AccessCode.CLEARANCE_TOO_LOW,
+            f"{person.id} is cleared to {clearance.marking}; the item is {held.marking} in {holder}'s scheme.",
+            "JK-R15",
+            held.marking,
+        )
     if not label.topics:
-        return deny(AccessCode.NO_NEED_TO_KNOW, "The item has no topic, so no need-to-know can be shown.",
-                    "JK-R15", held.marking)
+        return deny(
+            AccessCode.NO_NEED_TO_KNOW,
+            "The item has no topic, so no need-to-know can be shown.",
+            "JK-R15",
+            held.marking,
+        )
     missing = sorted(label.topics - person.need_to_know)
     if missing:
-        return deny(AccessCode.NO_NEED_TO_KNOW, f"{person.id} has no need-to-know for {', '.join(missing)}; "
-                    f"clearance alone is never enough.", "JK-R14", held.marking)
-    return AccessDecision(True, person, holder, at, held.marking, (
-        AccessReason(AccessCode.CLEARANCE_OK, f"{person.id} is cleared to {clearance.marking}, at or above "
-                     f"{held.marking} ({holder}'s equivalent of {level.marking}).", "JK-R15"),
-        AccessReason(AccessCode.NEED_TO_KNOW_OK, f"{person.id} has need-to-know for "
-                     f"{', '.join(sorted(label.topics))}.", "JK-R15"),
-    ))
+        return deny(
+            AccessCode.NO_NEED_TO_KNOW,
+            f"{person.id} has no need-to-know for {', '.join(missing)}; clearance alone is never enough.",
+            "JK-R14",
+            held.marking,
+        )
+    return AccessDecision(
+        True,
+        person,
+        holder,
+        at,
+        held.marking,
+        (
+            AccessReason(
+                AccessCode.CLEARANCE_OK,
+                f"{person.id} is cleared to {clearance.marking}, at or above "
+                f"{held.marking} ({holder}'s equivalent of {level.marking}).",
+                "JK-R15",
+            ),
+            AccessReason(
+                AccessCode.NEED_TO_KNOW_OK,
+                f"{person.id} has need-to-know for {', '.join(sorted(label.topics))}.",
+                "JK-R15",
+            ),
+        ),
+    )

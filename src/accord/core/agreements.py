@@ -61,9 +61,26 @@ class Status(StrEnum):
 EXCHANGE_STATES = frozenset({Status.IN_FORCE, Status.NOTICE_PENDING, Status.NOTICE_SUSPENDED})
 
 #: Concerns an agreement cites articles for (``citations`` in the document).
-CONCERNS = ("parties", "scope", "equivalence", "third_party", "relay", "protection", "lifecycle", "survival",
-            "marking", "in_force", "release", "definition", "return", "compromise", "reclassification",
-            "reproduction", "translation", "purpose")
+CONCERNS = (
+    "parties",
+    "scope",
+    "equivalence",
+    "third_party",
+    "relay",
+    "protection",
+    "lifecycle",
+    "survival",
+    "marking",
+    "in_force",
+    "release",
+    "definition",
+    "return",
+    "compromise",
+    "reclassification",
+    "reproduction",
+    "translation",
+    "purpose",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +251,8 @@ class Agreement:
         source: where the document came from (a file path), for error messages.
         schemes: the national schemes its equivalence table was validated against (its level
             keys name levels there); None for an agreement built without one.
+        based_on: id of the arrangement this one rests on (M-R5: the missile-warning mechanism on top
+            of TISA), or None; users of it (the feed) require both in force on the day.
     """
 
     id: str
@@ -251,6 +270,7 @@ class Agreement:
     provenance: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
     schemes: SchemeRegistry | None = field(default=None, repr=False)
+    based_on: str | None = None
 
     def cite(self, concern: str) -> Citation:
         """The article and rule id the agreement gives for a concern."""
@@ -324,8 +344,9 @@ def _state_at(agreement: Agreement, on: date) -> State:
         if life.signed is None:
             aborted = [e for e in life.events if e.type is EventType.SIGNING_ABORTED and e.on <= on]
             if aborted:
-                return State(Status.NOT_IN_FORCE, f"never signed: signing aborted on {aborted[-1].on}",
-                             since=aborted[-1].on)
+                return State(
+                    Status.NOT_IN_FORCE, f"never signed: signing aborted on {aborted[-1].on}", since=aborted[-1].on
+                )
             return State(Status.NOT_IN_FORCE, "never signed")
         return State(Status.NOT_IN_FORCE, f"signed {life.signed}, never entered into force")
     if on < life.in_force:
@@ -358,8 +379,9 @@ def _state_at(agreement: Agreement, on: date) -> State:
         if expiry is not None and notice_suspension is None and ev.on >= expiry:
             break  # the pending notice took effect before this event
         if ev.type is EventType.TERMINATED:
-            return State(Status.TERMINATED, f"terminated on {ev.on}" + (f" ({ev.note})" if ev.note else ""),
-                         since=ev.on)
+            return State(
+                Status.TERMINATED, f"terminated on {ev.on}" + (f" ({ev.note})" if ev.note else ""), since=ev.on
+            )
         if ev.type is EventType.NOTICE_OF_TERMINATION:
             notice, notice_suspension = ev, None
             expiry = ev.effective or life.expiry_after_notice(ev.on)
@@ -373,19 +395,26 @@ def _state_at(agreement: Agreement, on: date) -> State:
             suspension = None
     if notice is not None and expiry is not None and notice_suspension is None and on >= expiry:
         by = f" by {notice.by}" if notice.by else ""
-        return State(Status.TERMINATED,
-                     f"terminated on {expiry} under the notice of termination given{by} on {notice.on}",
-                     since=expiry)
+        return State(
+            Status.TERMINATED,
+            f"terminated on {expiry} under the notice of termination given{by} on {notice.on}",
+            since=expiry,
+        )
     if suspension is not None:
         return State(Status.SUSPENDED, f"suspended since {suspension.on}", since=suspension.on)
     if notice is not None and notice_suspension is not None:
-        return State(Status.NOTICE_SUSPENDED,
-                     f"in force; the notice of termination of {notice.on} was suspended on "
-                     f"{notice_suspension.on}", since=notice_suspension.on)
+        return State(
+            Status.NOTICE_SUSPENDED,
+            f"in force; the notice of termination of {notice.on} was suspended on {notice_suspension.on}",
+            since=notice_suspension.on,
+        )
     if notice is not None:
-        return State(Status.NOTICE_PENDING,
-                     f"in force until {expiry} (notice of termination given on {notice.on})",
-                     since=notice.on, until=expiry)
+        return State(
+            Status.NOTICE_PENDING,
+            f"in force until {expiry} (notice of termination given on {notice.on})",
+            since=notice.on,
+            until=expiry,
+        )
     term_end = life.term_end(on)
     renew = ""
     if term_end is not None:
@@ -396,8 +425,19 @@ def _state_at(agreement: Agreement, on: date) -> State:
 class AgreementSet:
     """An immutable collection of agreements, indexed for decisions."""
 
-    __slots__ = ("_by_hub", "_by_id", "_channels", "_equivalents", "_hubs", "_parties", "_spoke_of", "custody",
-                 "memo", "routes", "schemes")
+    __slots__ = (
+        "_by_hub",
+        "_by_id",
+        "_channels",
+        "_equivalents",
+        "_hubs",
+        "_parties",
+        "_spoke_of",
+        "custody",
+        "memo",
+        "routes",
+        "schemes",
+    )
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         ordered = sorted(agreements, key=lambda a: (a.kind is not Kind.BILATERAL, a.id))
@@ -488,11 +528,12 @@ class AgreementSet:
 
     def replace(self, agreement: Agreement) -> AgreementSet:
         """A new set with ``agreement`` in place of the one with its id."""
-        return AgreementSet([agreement if a.id == agreement.id else a for a in self] +
-                            ([] if agreement.id in self._by_id else [agreement]))
+        return AgreementSet(
+            [agreement if a.id == agreement.id else a for a in self]
+            + ([] if agreement.id in self._by_id else [agreement])
+        )
 
-    def what_if(self, *, drop: Iterable[tuple[str, date]] = (),
-                add: Iterable[tuple[str, Event]] = ()) -> AgreementSet:
+    def what_if(self, *, drop: Iterable[tuple[str, date]] = (), add: Iterable[tuple[str, Event]] = ()) -> AgreementSet:
         """A hypothetical set: events dropped (by agreement id and date) or added.
 
         Raises:
@@ -511,7 +552,8 @@ class AgreementSet:
                 raise KeyError(f"no agreement {agreement_id!r}")
             changed[agreement_id].append(event)
         return AgreementSet(
-            a if changed[a.id] == list(a.lifecycle.events) else a.with_events(changed[a.id]) for a in self)
+            a if changed[a.id] == list(a.lifecycle.events) else a.with_events(changed[a.id]) for a in self
+        )
 
     def equivalent_level(self, level: Level, party: str) -> tuple[Level, Agreement] | None:
         """``level``'s equivalent in ``party``'s scheme under any agreement between the two, at any time.

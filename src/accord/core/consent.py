@@ -51,8 +51,7 @@ class Consent:
         if self.holder == self.recipient:
             raise ConsentError("holder and recipient are the same party", field="recipient")
         if self.originator == self.holder:
-            raise ConsentError("an originator needs no consent to release its own information",
-                               field="holder")
+            raise ConsentError("an originator needs no consent to release its own information", field="holder")
         if not all(isinstance(d, date) for d in (self.granted, self.until)):
             raise ConsentError("granted and until must be dates", field="until")
         if self.until < self.granted:
@@ -63,8 +62,12 @@ class Consent:
 
     def covers(self, label: Label, holder: str, recipient: str, on: date) -> bool:
         """True when this consent approves releasing ``label``'s item from holder to recipient on ``on``."""
-        if (self.originator != label.originator or self.holder != holder or self.recipient != recipient
-                or not self.granted <= on <= self.until):
+        if (
+            self.originator != label.originator
+            or self.holder != holder
+            or self.recipient != recipient
+            or not self.granted <= on <= self.until
+        ):
             return False
         if self.item is not None:
             return label.id is not None and self.item == label.id

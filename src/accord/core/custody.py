@@ -44,11 +44,11 @@ class CustodyState(StrEnum):
     """The state of an item at one holder."""
 
     HELD = "HELD"
-    RELEASED = "RELEASED"          # held, and released onward at least once
-    RETURNED = "RETURNED"          # given back to the originator (JK-R13): no longer held
-    DESTROYED = "DESTROYED"        # destroyed under Art. 13 (JK-R13, JK-R22): no longer held
-    COMPROMISED = "COMPROMISED"    # a loss or compromise, even a possible one, is under way (JK-R26)
-    FROZEN = "FROZEN"              # the originator froze further release (JK-R26)
+    RELEASED = "RELEASED"  # held, and released onward at least once
+    RETURNED = "RETURNED"  # given back to the originator (JK-R13): no longer held
+    DESTROYED = "DESTROYED"  # destroyed under Art. 13 (JK-R13, JK-R22): no longer held
+    COMPROMISED = "COMPROMISED"  # a loss or compromise, even a possible one, is under way (JK-R26)
+    FROZEN = "FROZEN"  # the originator froze further release (JK-R26)
 
 
 #: States in which the holder still holds the item (and may return it to the originator).
@@ -57,16 +57,32 @@ HOLDING = frozenset({CustodyState.HELD, CustodyState.RELEASED, CustodyState.COMP
 RELEASING = frozenset({CustodyState.HELD, CustodyState.RELEASED})
 
 _TRANSITIONS: dict[CustodyState, frozenset[CustodyState]] = {
-    CustodyState.HELD: frozenset({CustodyState.RELEASED, CustodyState.RETURNED, CustodyState.DESTROYED,
-                                  CustodyState.COMPROMISED, CustodyState.FROZEN}),
-    CustodyState.RELEASED: frozenset({CustodyState.RELEASED, CustodyState.RETURNED, CustodyState.DESTROYED,
-                                      CustodyState.COMPROMISED, CustodyState.FROZEN}),
+    CustodyState.HELD: frozenset(
+        {
+            CustodyState.RELEASED,
+            CustodyState.RETURNED,
+            CustodyState.DESTROYED,
+            CustodyState.COMPROMISED,
+            CustodyState.FROZEN,
+        }
+    ),
+    CustodyState.RELEASED: frozenset(
+        {
+            CustodyState.RELEASED,
+            CustodyState.RETURNED,
+            CustodyState.DESTROYED,
+            CustodyState.COMPROMISED,
+            CustodyState.FROZEN,
+        }
+    ),
     # the investigation closes (back to HELD), or the originator freezes the item
-    CustodyState.COMPROMISED: frozenset({CustodyState.HELD, CustodyState.FROZEN, CustodyState.RETURNED,
-                                         CustodyState.DESTROYED}),
+    CustodyState.COMPROMISED: frozenset(
+        {CustodyState.HELD, CustodyState.FROZEN, CustodyState.RETURNED, CustodyState.DESTROYED}
+    ),
     # only the originator lifts a freeze (back to HELD)
-    CustodyState.FROZEN: frozenset({CustodyState.HELD, CustodyState.COMPROMISED, CustodyState.RETURNED,
-                                    CustodyState.DESTROYED}),
+    CustodyState.FROZEN: frozenset(
+        {CustodyState.HELD, CustodyState.COMPROMISED, CustodyState.RETURNED, CustodyState.DESTROYED}
+    ),
     CustodyState.RETURNED: frozenset(),
     CustodyState.DESTROYED: frozenset(),
 }
@@ -119,12 +135,21 @@ class Custody:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``docs/custody.md``)."""
-        return {"item": self.item, "originator": self.originator, "holder": self.holder,
-                "agreement": self.agreement, "received_from": self.received_from,
-                "received_on": None if self.received_on is None else self.received_on.isoformat(),
-                "marking": self.marking, "alternative": self.alternative, "state": self.state.value,
-                "copies": self.copies, "derived": list(self.derived), "sources": list(self.sources),
-                "purpose": self.purpose}
+        return {
+            "item": self.item,
+            "originator": self.originator,
+            "holder": self.holder,
+            "agreement": self.agreement,
+            "received_from": self.received_from,
+            "received_on": None if self.received_on is None else self.received_on.isoformat(),
+            "marking": self.marking,
+            "alternative": self.alternative,
+            "state": self.state.value,
+            "copies": self.copies,
+            "derived": list(self.derived),
+            "sources": list(self.sources),
+            "purpose": self.purpose,
+        }
 
 
 class Holding(NamedTuple):
@@ -153,8 +178,16 @@ def _refuse(code: Code, message: str, ag: Agreement | None = None, concern: str 
     return Holding(False, None, None, (reason(code, message),), None)
 
 
-def could_carry(ag: Agreement, originator: str, holder: str, level: Level, topics: frozenset[str],
-                lo: date, hi: date, schemes: SchemeRegistry) -> tuple[date, Level] | None:
+def could_carry(
+    ag: Agreement,
+    originator: str,
+    holder: str,
+    level: Level,
+    topics: frozenset[str],
+    lo: date,
+    hi: date,
+    schemes: SchemeRegistry,
+) -> tuple[date, Level] | None:
     """The first day in [lo, hi] on which ``ag`` could carry the item from originator to holder, and the
     holder's equivalent level under it; None when it never could (not in force, out of scope, level)."""
     if originator not in ag.parties or holder not in ag.parties:
@@ -177,8 +210,9 @@ def could_carry(ag: Agreement, originator: str, holder: str, level: Level, topic
     return None
 
 
-def lawful_custody(label: Label, holder: str, at: date, *, agreements: AgreementSet,
-                   record: Custody | None = None) -> Holding:
+def lawful_custody(
+    label: Label, holder: str, at: date, *, agreements: AgreementSet, record: Custody | None = None
+) -> Holding:
     """Whether ``holder`` (not the originator) holds ``label``'s item lawfully on ``at`` (cached per set).
 
     Without a record, the custody is presumed from the agreements: the first agreement between the
@@ -187,10 +221,21 @@ def lawful_custody(label: Label, holder: str, at: date, *, agreements: Agreement
     """
     level = None if label.uninterpreted else agreements.schemes.level(label.originator, label.classification)
     if level is None:
-        return _refuse(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of "
-                       f"{label.originator}'s scheme.")
-    key = (label.originator, level, label.topics, label.releasable_to, label.caveats, label.created,
-           holder, at, record, label.id if record is not None else None)
+        return _refuse(
+            Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {label.originator}'s scheme."
+        )
+    key = (
+        label.originator,
+        level,
+        label.topics,
+        label.releasable_to,
+        label.caveats,
+        label.created,
+        holder,
+        at,
+        record,
+        label.id if record is not None else None,
+    )
     cache = agreements.custody
     hit: Holding | None = cache.get(key)
     if hit is None:
@@ -201,45 +246,74 @@ def lawful_custody(label: Label, holder: str, at: date, *, agreements: Agreement
     return hit
 
 
-def _lawful(label: Label, level: Level, holder: str, at: date, agreements: AgreementSet,
-            record: Custody | None) -> Holding:
+def _lawful(
+    label: Label, level: Level, holder: str, at: date, agreements: AgreementSet, record: Custody | None
+) -> Holding:
     originator = label.originator
     if record is not None:
-        if record.holder != holder or record.originator != originator or (
-                record.item is not None and label.id is not None and record.item != label.id):
-            return _refuse(Code.NOT_HELD, f"The custody record is for item {record.item} of {record.originator} "
-                           f"held by {record.holder}, not for this item held by {holder}.")
+        if (
+            record.holder != holder
+            or record.originator != originator
+            or (record.item is not None and label.id is not None and record.item != label.id)
+        ):
+            return _refuse(
+                Code.NOT_HELD,
+                f"The custody record is for item {record.item} of {record.originator} "
+                f"held by {record.holder}, not for this item held by {holder}.",
+            )
         if not record.holding:
             ag = agreements.get(record.agreement) if record.agreement else None
-            return _refuse(Code.CUSTODY_ENDED, f"{holder} no longer holds {originator}'s item: it was "
-                           f"{record.state.value.lower()} (end of custody); it can neither release nor "
-                           f"return it.", ag, "return" if ag is not None else None)
+            return _refuse(
+                Code.CUSTODY_ENDED,
+                f"{holder} no longer holds {originator}'s item: it was "
+                f"{record.state.value.lower()} (end of custody); it can neither release nor "
+                f"return it.",
+                ag,
+                "return" if ag is not None else None,
+            )
     restriction = restriction_for(level)
     if restriction is not None:
-        return _refuse(Code.NEVER_RELEASED, f"{restriction.statement} {restriction.source}: {holder} cannot "
-                       f"hold {level.marking} lawfully, whatever an equivalence table assumes.")
+        return _refuse(
+            Code.NEVER_RELEASED,
+            f"{restriction.statement} {restriction.source}: {holder} cannot "
+            f"hold {level.marking} lawfully, whatever an equivalence table assumes.",
+        )
     if label.caveats and Caveat.ORIGINATOR_ONLY in label.caveats:
-        return _refuse(Code.NOT_HELD, f"The item is marked {originator} ONLY: no other nation holds it "
-                       f"lawfully, so {holder} has no access and can release nothing.")
+        return _refuse(
+            Code.NOT_HELD,
+            f"The item is marked {originator} ONLY: no other nation holds it "
+            f"lawfully, so {holder} has no access and can release nothing.",
+        )
     if holder not in label.releasable_to:
         rel = ", ".join(sorted(label.releasable_to)) or "no nation"
-        return _refuse(Code.NOT_HELD, f"{holder} is not the originator and not within the item's "
-                       f"releasability ({rel}): it cannot hold it lawfully, so it has no access and can "
-                       f"release nothing.")
+        return _refuse(
+            Code.NOT_HELD,
+            f"{holder} is not the originator and not within the item's "
+            f"releasability ({rel}): it cannot hold it lawfully, so it has no access and can "
+            f"release nothing.",
+        )
     created = label.created.date()
     lo = min(created, at)
     if record is not None:
         if record.agreement is None:
-            return _refuse(Code.NOT_HELD, f"The custody record names no agreement under which {holder} "
-                           f"holds {originator}'s item.")
+            return _refuse(
+                Code.NOT_HELD, f"The custody record names no agreement under which {holder} holds {originator}'s item."
+            )
         named = agreements.get(record.agreement)
         if named is None:
-            return _refuse(Code.NOT_HELD, f"The custody record names {record.agreement}, which is not loaded: "
-                           f"{holder}'s custody of the item cannot be established.")
+            return _refuse(
+                Code.NOT_HELD,
+                f"The custody record names {record.agreement}, which is not loaded: "
+                f"{holder}'s custody of the item cannot be established.",
+            )
         if record.received_on is not None:
             if record.received_on > at:
-                return _refuse(Code.NOT_HELD, f"The custody record says {holder} received the item on "
-                               f"{record.received_on}, after {at}.", named, "parties")
+                return _refuse(
+                    Code.NOT_HELD,
+                    f"The custody record says {holder} received the item on {record.received_on}, after {at}.",
+                    named,
+                    "parties",
+                )
             lo = record.received_on
             at_most = record.received_on
         else:
@@ -255,8 +329,11 @@ def _lawful(label: Label, level: Level, holder: str, at: date, agreements: Agree
         assert record.received_from is not None
         mid = agreements.equivalent_level(level, record.received_from)
         if mid is None:
-            return _refuse(Code.NOT_HELD, f"{record.received_from}, from whom the record says {holder} received "
-                           f"{originator}'s item, has no equivalent of {level.marking}.")
+            return _refuse(
+                Code.NOT_HELD,
+                f"{record.received_from}, from whom the record says {holder} received "
+                f"{originator}'s item, has no equivalent of {level.marking}.",
+            )
         sender, sent_level = record.received_from, mid[0]
     for ag in candidates:
         found = could_carry(ag, sender, holder, sent_level, label.topics, lo, at_most, agreements.schemes)
@@ -266,29 +343,54 @@ def _lawful(label: Label, level: Level, holder: str, at: date, agreements: Agree
         if record is not None and record.alternative is not None:
             mine = agreements.schemes.level(holder, record.alternative)
             if mine is not held:
-                return _refuse(Code.NOT_HELD, f"The custody record marks the item {record.alternative}, but "
-                               f"the {ag.title} makes it {held.marking} in {holder}'s scheme.", ag, "marking")
-        custody = record or Custody(label.id, originator, holder, ag.id, originator, day, level.marking,
-                                    held.marking)
+                return _refuse(
+                    Code.NOT_HELD,
+                    f"The custody record marks the item {record.alternative}, but "
+                    f"the {ag.title} makes it {held.marking} in {holder}'s scheme.",
+                    ag,
+                    "marking",
+                )
+        custody = record or Custody(label.id, originator, holder, ag.id, originator, day, level.marking, held.marking)
         how = "recorded" if record is not None else f"presumed: it could first have come on {day}"
         cite = ag.cite("marking")
-        grounds = [reason(Code.CUSTODY, f"{holder} holds {originator}'s item under the {ag.title} ({how}), "
-                          f"marked {held.marking} beside the original {level.marking}.", ag.id, cite.article,
-                          cite.rule)]
+        grounds = [
+            reason(
+                Code.CUSTODY,
+                f"{holder} holds {originator}'s item under the {ag.title} ({how}), "
+                f"marked {held.marking} beside the original {level.marking}.",
+                ag.id,
+                cite.article,
+                cite.rule,
+            )
+        ]
         state = ag.state_at(at)
         if state.status is Status.TERMINATED:
             c = ag.cite("survival")
-            grounds.append(reason(Code.SURVIVAL, f"The {ag.title} is {state.message}; the item {holder} "
-                                  f"already holds stays protected under it.", ag.id, c.article, c.rule))
+            grounds.append(
+                reason(
+                    Code.SURVIVAL,
+                    f"The {ag.title} is {state.message}; the item {holder} already holds stays protected under it.",
+                    ag.id,
+                    c.article,
+                    c.rule,
+                )
+            )
         return Holding(True, held, ag, tuple(grounds), custody)
     if record is not None:
-        return _refuse(Code.NOT_HELD, f"The {candidates[0].title} could not have carried this item from "
-                       f"{originator} to {holder} on {lo if lo == at_most else f'{lo}..{at_most}'} (not in "
-                       f"force, out of scope or level not covered): {holder} does not hold it lawfully.",
-                       candidates[0], "parties")
-    return _refuse(Code.NOT_HELD, f"No agreement could have carried this item from {originator} to {holder} "
-                   f"between {lo} and {at}: {holder} does not hold it lawfully, so it has no access and can "
-                   f"release nothing.")
+        return _refuse(
+            Code.NOT_HELD,
+            f"The {candidates[0].title} could not have carried this item from "
+            f"{originator} to {holder} on {lo if lo == at_most else f'{lo}..{at_most}'} (not in "
+            f"force, out of scope or level not covered): {holder} does not hold it lawfully.",
+            candidates[0],
+            "parties",
+        )
+    return _refuse(
+        Code.NOT_HELD,
+        f"No agreement could have carried this item from {originator} to {holder} "
+        f"between {lo} and {at}: {holder} does not hold it lawfully, so it has no access and can "
+        f"release nothing.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,8 +406,7 @@ class IncidentState(StrEnum):
     REPORTED = "REPORTED"
 
 
-_INCIDENT_ORDER = (IncidentState.SUSPECTED, IncidentState.NOTIFIED, IncidentState.INVESTIGATING,
-                   IncidentState.REPORTED)
+_INCIDENT_ORDER = (IncidentState.SUSPECTED, IncidentState.NOTIFIED, IncidentState.INVESTIGATING, IncidentState.REPORTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,9 +484,15 @@ class DerivedKind(StrEnum):
     EXTRACT = "extract"
 
 
-def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: str, on: date,
-           *, language: str | None = None, schemes: SchemeRegistry | None = None
-           ) -> tuple[Label, Custody, list[Custody]]:
+def derive(
+    sources: Sequence[tuple[Label, Custody]],
+    kind: DerivedKind,
+    item: str,
+    on: date,
+    *,
+    language: str | None = None,
+    schemes: SchemeRegistry | None = None,
+) -> tuple[Label, Custody, list[Custody]]:
     """A derived item made by the holder from items it holds.
 
     The derived item keeps the originator and its markings (JK-R5, JK-R24), at the highest level of its
@@ -404,15 +511,17 @@ def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: st
     originators = {lab.originator for lab, _ in sources}
     holders = {c.holder for _, c in sources}
     if len(originators) != 1:
-        raise CustodyError("sources of several originators: each originator's information is marked apart "
-                           f"({', '.join(sorted(originators))})", field="sources")
+        raise CustodyError(
+            "sources of several originators: each originator's information is marked apart "
+            f"({', '.join(sorted(originators))})",
+            field="sources",
+        )
     if len(holders) != 1:
         raise CustodyError("sources held by several nations", field="sources")
     ranks: list[int] = []
     for lab, c in sources:
         if c.state not in RELEASING:
-            raise CustodyError(f"source {c.item} is {c.state.value}: nothing may be derived from it",
-                               field="sources")
+            raise CustodyError(f"source {c.item} is {c.state.value}: nothing may be derived from it", field="sources")
         lv = _level_of(lab, schemes)
         if lv is None:
             raise CustodyError(f"source {c.item} has an unknown level", field="sources")
@@ -422,18 +531,38 @@ def derive(sources: Sequence[tuple[Label, Custody]], kind: DerivedKind, item: st
     topics = frozenset().union(*(lab.topics for lab, _ in sources))
     caveats = frozenset().union(*(lab.caveats for lab, _ in sources))
     created = datetime.combine(on, time(), UTC)
-    label = Label(originator=top[0].originator, classification=top[0].classification, topics=topics,
-                  releasable_to=rel, caveats=caveats, created=created, id=item)
+    label = Label(
+        originator=top[0].originator,
+        classification=top[0].classification,
+        topics=topics,
+        releasable_to=rel,
+        caveats=caveats,
+        created=created,
+        id=item,
+    )
     base = top[1]
     purposes = {c.purpose for _, c in sources if c.purpose}
-    custody = Custody(item, base.originator, base.holder, base.agreement, base.received_from, on,
-                      top[0].marking, base.alternative, CustodyState.HELD, 0, (),
-                      tuple(c.item for _, c in sources if c.item is not None),
-                      purposes.pop() if len(purposes) == 1 else None)
+    custody = Custody(
+        item,
+        base.originator,
+        base.holder,
+        base.agreement,
+        base.received_from,
+        on,
+        top[0].marking,
+        base.alternative,
+        CustodyState.HELD,
+        0,
+        (),
+        tuple(c.item for _, c in sources if c.item is not None),
+        purposes.pop() if len(purposes) == 1 else None,
+    )
     if language is not None and kind is not DerivedKind.TRANSLATION:
         raise CustodyError("a language is given for translations only", field="language")
-    updated = [replace(c, derived=(*c.derived, item),
-                       copies=c.copies + (1 if kind is DerivedKind.REPRODUCTION else 0)) for _, c in sources]
+    updated = [
+        replace(c, derived=(*c.derived, item), copies=c.copies + (1 if kind is DerivedKind.REPRODUCTION else 0))
+        for _, c in sources
+    ]
     return label, custody, updated
 
 
@@ -451,13 +580,16 @@ def reclassify(label: Label, by: str, classification: str, *, schemes: SchemeReg
         CustodyError: ``by`` is not the originator, or the new classification is not of its scheme.
     """
     if by != label.originator:
-        raise CustodyError(f"only the originator {label.originator} reclassifies its information, not {by}",
-                           field="by")
-    known = (schemes.level(label.originator, classification) if schemes is not None
-             else resolve_level(label.originator, classification))
+        raise CustodyError(f"only the originator {label.originator} reclassifies its information, not {by}", field="by")
+    known = (
+        schemes.level(label.originator, classification)
+        if schemes is not None
+        else resolve_level(label.originator, classification)
+    )
     if known is None:
-        raise CustodyError(f"{classification!r} is not a classification of {label.originator}'s scheme",
-                           field="classification")
+        raise CustodyError(
+            f"{classification!r} is not a classification of {label.originator}'s scheme", field="classification"
+        )
     return replace(label, classification=classification)
 
 
@@ -505,7 +637,7 @@ def notice_targets(records: Sequence[Custody], item: str, originator: str) -> li
         while pending:
             progressed = False
             for r in list(pending):
-                if r.sources and r.holder in reached:   # a derived item: its maker is told with the sources
+                if r.sources and r.holder in reached:  # a derived item: its maker is told with the sources
                     src = r.holder
                 elif r.received_from in reached and not r.sources:
                     src = r.received_from
@@ -517,15 +649,22 @@ def notice_targets(records: Sequence[Custody], item: str, originator: str) -> li
                 reached.setdefault(r.holder, hops)
                 pending.remove(r)
                 progressed = True
-            if not progressed:   # a holder whose source is unknown: the originator tells it directly
+            if not progressed:  # a holder whose source is unknown: the originator tells it directly
                 for r in pending:
                     out.append(NoticeTarget(r.holder, it, originator, 1))
                 break
     return sorted(out, key=lambda t: (t.hops, t.holder, t.item))
 
 
-def reclassify_all(labels: dict[str, Label], records: Sequence[Custody], item: str, by: str,
-                   classification: str, *, schemes: SchemeRegistry | None = None) -> dict[str, Label]:
+def reclassify_all(
+    labels: dict[str, Label],
+    records: Sequence[Custody],
+    item: str,
+    by: str,
+    classification: str,
+    *,
+    schemes: SchemeRegistry | None = None,
+) -> dict[str, Label]:
     """Every label after the originator reclassifies ``item``: the item itself, and each item derived from it
     re-marked at the highest level of its sources (JK-R12, JK-R5). Raises :class:`CustodyError`."""
     if item not in labels:

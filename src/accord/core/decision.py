@@ -47,8 +47,7 @@ from accord.core.reasons import DEFAULT_RULE, DENIALS, Code, Reason, reason
 from accord.core.schemes import Level
 from accord.errors import ReleaseRefused
 
-__all__ = ["DENIALS", "Code", "ConsentNeed", "Decision", "Hop", "Mode", "Reason", "ReleaseDenied", "decide",
-           "enforce"]
+__all__ = ["DENIALS", "Code", "ConsentNeed", "Decision", "Hop", "Mode", "Reason", "ReleaseDenied", "decide", "enforce"]
 
 #: Hop modes (``Decision.hops``).
 DIRECT = "direct"
@@ -78,8 +77,13 @@ class Hop(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"from": self.frm, "to": self.to, "agreement": self.agreement, "marking": self.marking,
-                "mode": self.mode}
+        return {
+            "from": self.frm,
+            "to": self.to,
+            "agreement": self.agreement,
+            "marking": self.marking,
+            "mode": self.mode,
+        }
 
 
 class ConsentNeed(NamedTuple):
@@ -92,8 +96,12 @@ class ConsentNeed(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"originator": self.originator, "holder": self.holder, "recipient": self.recipient,
-                "item_only": self.item_only}
+        return {
+            "originator": self.originator,
+            "holder": self.holder,
+            "recipient": self.recipient,
+            "item_only": self.item_only,
+        }
 
 
 _NO_MARKINGS: Mapping[str, str] = MappingProxyType({})
@@ -179,8 +187,9 @@ class ReleaseDenied(ReleaseRefused):
 
     def __init__(self, decision: Decision) -> None:
         first = decision.denials[0].message if decision.denials else "denied"
-        super().__init__(decision.recipient, decision,
-                         f"release {decision.holder}→{decision.recipient} refused: {first}")
+        super().__init__(
+            decision.recipient, decision, f"release {decision.holder}→{decision.recipient} refused: {first}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,16 +221,30 @@ def _gate(ag: Agreement, at: date, topics: frozenset[str]) -> tuple[Reason, ...]
         else:
             cite = ag.cite("in_force" if state.status is Status.NOT_IN_FORCE else "lifecycle")
             tail = ""
-        return (reason(_state_code(state.status), f"The {ag.title} is not in force on {at} ({state.message}){tail}.",
-                       ag.id, cite.article, cite.rule),)
+        return (
+            reason(
+                _state_code(state.status),
+                f"The {ag.title} is not in force on {at} ({state.message}){tail}.",
+                ag.id,
+                cite.article,
+                cite.rule,
+            ),
+        )
     terms = ag.terms_at(at)
     if not terms.covers_topics(topics):
         outside = sorted(topics - terms.topics) if terms.topics is not None else []
         what = ", ".join(outside) if outside else "an item without a topic"
         allowed = ", ".join(sorted(terms.topics or ()))
         scope = ag.cite("scope")
-        return (reason(Code.OUT_OF_SCOPE, f"{what} is outside the scope of the {ag.title} (only {allowed}).",
-                       ag.id, scope.article, scope.rule),)
+        return (
+            reason(
+                Code.OUT_OF_SCOPE,
+                f"{what} is outside the scope of the {ag.title} (only {allowed}).",
+                ag.id,
+                scope.article,
+                scope.rule,
+            ),
+        )
     return ()
 
 
@@ -229,18 +252,36 @@ def _not_covered(ag: Agreement, level: Level, b: str, at: date) -> Reason:
     """LEVEL_NOT_COVERED, citing the exclusion above the table (JK-R2) or the definition below it (JK-R1)."""
     terms = ag.terms_at(at)
     scheme = ag.schemes.get(level.party) if ag.schemes is not None else None
-    ranks = [lv.rank for lv in (scheme.by_key(r.levels[level.party]) if scheme is not None else None
-                                for r in terms.equivalence if level.party in r.levels) if lv is not None]
+    ranks = [
+        lv.rank
+        for lv in (
+            scheme.by_key(r.levels[level.party]) if scheme is not None else None
+            for r in terms.equivalence
+            if level.party in r.levels
+        )
+        if lv is not None
+    ]
     if ranks and level.rank < min(ranks):
         cite = ag.cite("definition")
-        return reason(Code.LEVEL_NOT_COVERED, f"{level.marking} ({level.party}, {level.english}) is below every "
-                      f"level of the {ag.title}'s equivalence table: it is not classified information the "
-                      f"agreement covers.", ag.id, cite.article, cite.rule)
+        return reason(
+            Code.LEVEL_NOT_COVERED,
+            f"{level.marking} ({level.party}, {level.english}) is below every "
+            f"level of the {ag.title}'s equivalence table: it is not classified information the "
+            f"agreement covers.",
+            ag.id,
+            cite.article,
+            cite.rule,
+        )
     cite = ag.cite("equivalence")
     where = "above the highest level" if ranks and level.rank > max(ranks) else "not"
-    return reason(Code.LEVEL_NOT_COVERED, f"{level.marking} ({level.party}, {level.english}) is {where} in the "
-                  f"equivalence table of the {ag.title} for {b}: the agreement does not cover it.",
-                  ag.id, cite.article, cite.rule)
+    return reason(
+        Code.LEVEL_NOT_COVERED,
+        f"{level.marking} ({level.party}, {level.english}) is {where} in the "
+        f"equivalence table of the {ag.title} for {b}: the agreement does not cover it.",
+        ag.id,
+        cite.article,
+        cite.rule,
+    )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -252,12 +293,26 @@ def _hop(ag: Agreement, a: str, b: str, level: Level, at: date, topics: frozense
     state = ag.state_at(at)
     terms = ag.terms_at(at)
     chan = ag.cite("parties")
-    reasons = [reason(Code.CHANNEL, f"{a} may release to {b} under the {ag.title}: {state.message}.",
-                      ag.id, chan.article, chan.rule)]
+    reasons = [
+        reason(
+            Code.CHANNEL,
+            f"{a} may release to {b} under the {ag.title}: {state.message}.",
+            ag.id,
+            chan.article,
+            chan.rule,
+        )
+    ]
     if terms.topics is not None:
         scope = ag.cite("scope")
-        reasons.append(reason(Code.IN_SCOPE, f"{', '.join(sorted(topics))} is within the scope of the "
-                              f"{ag.title}.", ag.id, scope.article, scope.rule))
+        reasons.append(
+            reason(
+                Code.IN_SCOPE,
+                f"{', '.join(sorted(topics))} is within the scope of the {ag.title}.",
+                ag.id,
+                scope.article,
+                scope.rule,
+            )
+        )
     row = terms.row_for(level)
     target = ag.schemes.get(b) if ag.schemes is not None else None
     key = row.levels.get(b) if row is not None else None
@@ -266,8 +321,15 @@ def _hop(ag: Agreement, a: str, b: str, level: Level, at: date, topics: frozense
         return _Hop(False, (_not_covered(ag, level, b, at),))
     assert row is not None
     eq = ag.cite("equivalence")
-    reasons.append(reason(Code.EQUIVALENCE, f"{level.marking} ({level.party}) is treated as {out.marking} "
-                          f"({b}) under the {ag.title} ({row.name}).", ag.id, eq.article, eq.rule))
+    reasons.append(
+        reason(
+            Code.EQUIVALENCE,
+            f"{level.marking} ({level.party}) is treated as {out.marking} ({b}) under the {ag.title} ({row.name}).",
+            ag.id,
+            eq.article,
+            eq.rule,
+        )
+    )
     return _Hop(True, tuple(reasons), out)
 
 
@@ -280,14 +342,31 @@ def _pass(ag: Agreement, a: str, b: str, level: Level, at: date, topics: frozens
     if ag.terms_at(at).row_for(level) is None:
         return _Hop(False, (_not_covered(ag, level, b, at),))
     relay = ag.cite("relay")
-    return _Hop(True, (reason(Code.BLIND_RELAY, f"{b} is not within the item's releasability: as hub of the "
-                              f"{ag.title} it forwards the sealed item from {a} unopened and gets no marking.",
-                              ag.id, relay.article),))
+    return _Hop(
+        True,
+        (
+            reason(
+                Code.BLIND_RELAY,
+                f"{b} is not within the item's releasability: as hub of the "
+                f"{ag.title} it forwards the sealed item from {a} unopened and gets no marking.",
+                ag.id,
+                relay.article,
+            ),
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=65536)
-def _protection(basis: tuple[Agreement, ...], a: str, b: str, level: Level, at: date,
-                topics: frozenset[str], arrangement: Agreement, reads: bool) -> _Hop:
+def _protection(
+    basis: tuple[Agreement, ...],
+    a: str,
+    b: str,
+    level: Level,
+    at: date,
+    topics: frozenset[str],
+    arrangement: Agreement,
+    reads: bool,
+) -> _Hop:
     """A hop through a hub must also be protected by an underlying agreement (TISA para. 3, T-R3).
 
     ``reads``: ``a`` read the item (its level is in ``a``'s scheme); else only the agreement's lifecycle
@@ -303,16 +382,48 @@ def _protection(basis: tuple[Agreement, ...], a: str, b: str, level: Level, at: 
         else:
             gate = _gate(ag, at, topics)
             chan = ag.cite("parties")
-            hop = _Hop(not gate, gate or (reason(Code.CHANNEL, f"{a} may hand the sealed item to {b} under the "
-                                                 f"{ag.title}.", ag.id, chan.article, chan.rule),))
+            hop = _Hop(
+                not gate,
+                gate
+                or (
+                    reason(
+                        Code.CHANNEL,
+                        f"{a} may hand the sealed item to {b} under the {ag.title}.",
+                        ag.id,
+                        chan.article,
+                        chan.rule,
+                    ),
+                ),
+            )
         if hop.ok:
-            return _Hop(True, (reason(Code.PROTECTION_BASIS, f"The hop {a}→{b} is protected under the {ag.title}.",
-                                      arrangement.id, cite.article, cite.rule), *hop.reasons), hop.level)
+            return _Hop(
+                True,
+                (
+                    reason(
+                        Code.PROTECTION_BASIS,
+                        f"The hop {a}→{b} is protected under the {ag.title}.",
+                        arrangement.id,
+                        cite.article,
+                        cite.rule,
+                    ),
+                    *hop.reasons,
+                ),
+                hop.level,
+            )
         failures.extend(hop.reasons)
-    return _Hop(False, (reason(Code.NO_PROTECTION_BASIS,
-                               f"The hop {a}→{b} has no protecting agreement in force on {at} under the "
-                               f"{arrangement.title}.", arrangement.id, cite.article, cite.rule),
-                        *failures))
+    return _Hop(
+        False,
+        (
+            reason(
+                Code.NO_PROTECTION_BASIS,
+                f"The hop {a}→{b} has no protecting agreement in force on {at} under the {arrangement.title}.",
+                arrangement.id,
+                cite.article,
+                cite.rule,
+            ),
+            *failures,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,28 +475,43 @@ class _Attempt:
 @functools.lru_cache(maxsize=4096)
 def _relay_approved(relay: Agreement, originator: str, a: str, b: str) -> Reason:
     cite = relay.cite("relay")
-    return reason(Code.RELAY_APPROVED,
-                  f"{a} relays for {originator} as hub of the {relay.title}; {originator}'s own request to reach "
-                  f"{b} through {a} is its approval of the relay.", relay.id, cite.article, cite.rule or "T-R5")
+    return reason(
+        Code.RELAY_APPROVED,
+        f"{a} relays for {originator} as hub of the {relay.title}; {originator}'s own request to reach "
+        f"{b} through {a} is its approval of the relay.",
+        relay.id,
+        cite.article,
+        cite.rule or "T-R5",
+    )
 
 
 @functools.lru_cache(maxsize=65536)
-def _consent_required(ag: Agreement, concern: str, held_under: Agreement, originator: str, a: str, b: str,
-                      at: date, orcon: bool) -> Reason:
+def _consent_required(
+    ag: Agreement, concern: str, held_under: Agreement, originator: str, a: str, b: str, at: date, orcon: bool
+) -> Reason:
     cite = ag.cite(concern)
     extra = " ORCON: only a consent naming this very item will do." if orcon else ""
-    return reason(Code.CONSENT_REQUIRED,
-                  f"{a} is not the originator and holds {originator}'s item under the {held_under.title}: "
-                  f"releasing it to {b} needs {originator}'s prior written approval, and no consent covers it on "
-                  f"{at}.{extra}", ag.id, cite.article, cite.rule or ("T-R5" if concern == "relay" else None))
+    return reason(
+        Code.CONSENT_REQUIRED,
+        f"{a} is not the originator and holds {originator}'s item under the {held_under.title}: "
+        f"releasing it to {b} needs {originator}'s prior written approval, and no consent covers it on "
+        f"{at}.{extra}",
+        ag.id,
+        cite.article,
+        cite.rule or ("T-R5" if concern == "relay" else None),
+    )
 
 
-def _third_party(att: _Attempt, ctx: _Ctx, a: str, b: str, held_under: Agreement, ags: tuple[Agreement, ...],
-                 relayed: bool) -> None:
+def _third_party(
+    att: _Attempt, ctx: _Ctx, a: str, b: str, held_under: Agreement, ags: tuple[Agreement, ...], relayed: bool
+) -> None:
     """Rule 5: ``a`` (holding the item under ``held_under``, not the originator) releases it to ``b``."""
     originator = ctx.label.originator
-    binding = held_under if held_under.onward_release_requires_consent else next(
-        (x for x in ags if x.onward_release_requires_consent), None)
+    binding = (
+        held_under
+        if held_under.onward_release_requires_consent
+        else next((x for x in ags if x.onward_release_requires_consent), None)
+    )
     if binding is None and not relayed:
         return
     cite_ag = binding or ags[0]
@@ -396,13 +522,18 @@ def _third_party(att: _Attempt, ctx: _Ctx, a: str, b: str, held_under: Agreement
             cite = cite_ag.cite(concern)
             att.used.append(consent.id)
             what = f"item {consent.item}" if consent.item else "items on " + ", ".join(sorted(consent.topics))
-            att.reasons.append(reason(
-                Code.CONSENT_USED,
-                f"{originator} consented ({consent.id}) to {a} releasing {what} to {b}, "
-                f"from {consent.granted} until {consent.until}.", cite_ag.id, cite.article, cite.rule))
+            att.reasons.append(
+                reason(
+                    Code.CONSENT_USED,
+                    f"{originator} consented ({consent.id}) to {a} releasing {what} to {b}, "
+                    f"from {consent.granted} until {consent.until}.",
+                    cite_ag.id,
+                    cite.article,
+                    cite.rule,
+                )
+            )
             return
-    att.fail((_consent_required(cite_ag, concern, held_under, originator, a, b, ctx.at, ctx.orcon),),
-             consent=True)
+    att.fail((_consent_required(cite_ag, concern, held_under, originator, a, b, ctx.at, ctx.orcon),), consent=True)
 
 
 def _basis(aset: AgreementSet, ag: Agreement) -> tuple[Agreement, ...]:
@@ -434,8 +565,7 @@ def _evaluate(ctx: _Ctx, parties: tuple[str, ...], hop_ags: tuple[tuple[Agreemen
             att.reasons.extend(h.reasons)
             att.use(ag.id)
             if ag.protection_basis:  # declared: a missing basis agreement fails closed (T-R3)
-                prot = _protection(_basis(ctx.agreements, ag), a, b, level, at, topics, ag,
-                                   not blind and a == reader)
+                prot = _protection(_basis(ctx.agreements, ag), a, b, level, at, topics, ag, not blind and a == reader)
                 if not prot.ok:
                     att.fail(prot.reasons)
                     return att
@@ -488,9 +618,9 @@ def _direct(ctx: _Ctx, ag: Agreement) -> _Attempt:
     return att
 
 
-def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topics: frozenset[str],
-                avoid: str | None) -> tuple[list[tuple[tuple[str, ...], tuple[tuple[Agreement, ...], ...]]],
-                                            list[Reason]]:
+def _hub_routes(
+    aset: AgreementSet, holder: str, recipient: str, at: date, topics: frozenset[str], avoid: str | None
+) -> tuple[list[tuple[tuple[str, ...], tuple[tuple[Agreement, ...], ...]]], list[Reason]]:
     """Routes through one or more hubs, fewest hubs first (breadth-first; T-R4), and why the arrangements of
     the routes that exist on paper could not be used that day (not in force, out of scope).
 
@@ -514,6 +644,8 @@ def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topic
     # (path ending at a hub, arrangements chosen so far, failures of the unusable ones among them)
     frontier: list[tuple[tuple[str, ...], tuple[Agreement, ...], tuple[Reason, ...]]] = []
     for x in aset.arrangements_as_spoke(holder):
+        if x.based_on is not None and not _topical(x, topics):
+            continue  # M-R5: the missile-warning mechanism does not route other topics (TISA does)
         h = x.hub
         assert h is not None
         if h in (avoid, recipient) or (holder, h, False) in seen:
@@ -527,7 +659,7 @@ def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topic
         for path, arrs, blocked in frontier:
             prev, h = path[-2], path[-1]
             for x in aset.arrangements_of_hub(h):
-                if prev not in x.parties:
+                if prev not in x.parties or (x.based_on is not None and not _topical(x, topics)):
                     continue
                 why = blocked + gate(x)
                 if recipient in x.parties:
@@ -535,8 +667,11 @@ def _hub_routes(aset: AgreementSet, holder: str, recipient: str, at: date, topic
                         failures.extend(r for r in why if r not in failures)
                     else:
                         chosen = (*arrs, x)
-                        hop_ags = ((chosen[0],), *((chosen[k], chosen[k + 1]) for k in range(len(chosen) - 1)),
-                                   (chosen[-1],))
+                        hop_ags = (
+                            (chosen[0],),
+                            *((chosen[k], chosen[k + 1]) for k in range(len(chosen) - 1)),
+                            (chosen[-1],),
+                        )
                         routes.append(((*path, recipient), hop_ags))
                     continue
                 if depth >= MAX_HUBS:
@@ -557,11 +692,19 @@ def _through_originator(ctx: _Ctx, arr: Agreement) -> _Attempt:
     att = _Attempt((ctx.holder, originator, ctx.recipient))
     att.needs.append(ConsentNeed(originator, ctx.holder, ctx.recipient, ctx.orcon))
     relay = arr.cite("relay")
-    att.fail((reason(Code.ORIGINATOR_DECIDES,
-                     f"The route {ctx.holder} → {originator} → {ctx.recipient} through the {arr.title} goes through "
-                     f"the originator: it is a return of the item to {originator} followed by {originator}'s own "
-                     f"release decision, taken by its officer; the item is never forwarded automatically.",
-                     arr.id, relay.article),), consent=True)
+    att.fail(
+        (
+            reason(
+                Code.ORIGINATOR_DECIDES,
+                f"The route {ctx.holder} → {originator} → {ctx.recipient} through the {arr.title} goes through "
+                f"the originator: it is a return of the item to {originator} followed by {originator}'s own "
+                f"release decision, taken by its officer; the item is never forwarded automatically.",
+                arr.id,
+                relay.article,
+            ),
+        ),
+        consent=True,
+    )
     return att
 
 
@@ -586,9 +729,17 @@ def _return(ctx: _Ctx) -> _Attempt:
     att.use(ag.id)
     att.markings[holder] = ctx.held.marking
     att.markings[originator] = original.marking
-    att.reasons.append(reason(Code.RETURN, f"{holder} returns {originator}'s item to {originator} {how}: return "
-                              f"to the originator stays possible while the item is held lawfully, whatever the "
-                              f"state of the {ag.title}.", ag.id, cite.article, cite.rule))
+    att.reasons.append(
+        reason(
+            Code.RETURN,
+            f"{holder} returns {originator}'s item to {originator} {how}: return "
+            f"to the originator stays possible while the item is held lawfully, whatever the "
+            f"state of the {ag.title}.",
+            ag.id,
+            cite.article,
+            cite.rule,
+        )
+    )
     return att
 
 
@@ -597,25 +748,60 @@ def _grounds(originator: str, holder: str, recipient: str, first: Agreement | No
     """Rule 2's grounds, citing the rule of the agreement the route starts with (JK-R3 under the GSOMIA)."""
     if recipient == originator:
         cite = first.cite("return") if first is not None else None
-        out = [reason(Code.RELEASABLE, f"{recipient} is the originator of the item.",
-                      first.id if first else None, cite.article if cite else None, cite.rule if cite else None)]
+        out = [
+            reason(
+                Code.RELEASABLE,
+                f"{recipient} is the originator of the item.",
+                first.id if first else None,
+                cite.article if cite else None,
+                cite.rule if cite else None,
+            )
+        ]
     else:
         cite = first.cite("release") if first is not None else None
-        out = [reason(Code.RELEASABLE, f"The originator {originator} marked the item releasable to {recipient}.",
-                      first.id if first else None, cite.article if cite else None, cite.rule if cite else None)]
+        out = [
+            reason(
+                Code.RELEASABLE,
+                f"The originator {originator} marked the item releasable to {recipient}.",
+                first.id if first else None,
+                cite.article if cite else None,
+                cite.rule if cite else None,
+            )
+        ]
     if holder == originator:
-        out.append(reason(Code.ORIGINATOR_RELEASE,
-                          f"{holder} is the originator: the release is its own case-by-case decision.",
-                          first.id if first else None, cite.article if cite else None, cite.rule if cite else None))
+        out.append(
+            reason(
+                Code.ORIGINATOR_RELEASE,
+                f"{holder} is the originator: the release is its own case-by-case decision.",
+                first.id if first else None,
+                cite.article if cite else None,
+                cite.rule if cite else None,
+            )
+        )
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _topical(ag: Agreement, topics: frozenset[str]) -> bool:
+    """Whether ``ag``'s scope, at any time (amendments included), shares a topic with ``topics``."""
+    terms = [ag.terms, *(e.terms for e in ag.lifecycle.events if e.terms is not None)]
+    return any(t.topics is None or bool(t.topics & topics) for t in terms)
 
 
 def _deny(label: Label, holder: str, recipient: str, at: date, *reasons: Reason) -> Decision:
     return Decision(False, label, holder, recipient, at, reasons=tuple(reasons))
 
 
-def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequence[Consent] = (), *,
-           agreements: AgreementSet, custody: Custody | None = None) -> Decision:
+def decide(
+    label: Label,
+    holder: str,
+    recipient: str,
+    at: date,
+    consents: Sequence[Consent] = (),
+    *,
+    agreements: AgreementSet,
+    custody: Custody | None = None,
+) -> Decision:
     """Decide whether ``holder`` may release the item labelled ``label`` to ``recipient`` on ``at``.
 
     Args:
@@ -636,11 +822,30 @@ def decide(label: Label, holder: str, recipient: str, at: date, consents: Sequen
     # The decision is a pure function of these fields (the item id, its creation, the consents and the
     # custody matter only for a holder that is not the originator), memoised on the immutable agreement set.
     if holder == label.originator:
-        key: tuple[object, ...] = (label.originator, label.classification, label.topics, label.releasable_to,
-                                   label.caveats, recipient, at)
+        key: tuple[object, ...] = (
+            label.originator,
+            label.classification,
+            label.topics,
+            label.releasable_to,
+            label.caveats,
+            recipient,
+            at,
+        )
     else:
-        key = (label.originator, label.classification, label.topics, label.releasable_to, label.caveats,
-               recipient, at, holder, label.id, label.created, tuple(consents), custody)
+        key = (
+            label.originator,
+            label.classification,
+            label.topics,
+            label.releasable_to,
+            label.caveats,
+            recipient,
+            at,
+            holder,
+            label.id,
+            label.created,
+            tuple(consents),
+            custody,
+        )
     memo = agreements.memo
     hit = memo.get(key)
     if hit is None:
@@ -664,47 +869,108 @@ def _not_releasable_rule(aset_channels: tuple[Agreement, ...], at: date) -> tupl
     return None, None, None
 
 
-def _decide(label: Label, holder: str, recipient: str, at: date, consents: Sequence[Consent],
-            agreements: AgreementSet, custody: Custody | None) -> Decision:
+def _decide(
+    label: Label,
+    holder: str,
+    recipient: str,
+    at: date,
+    consents: Sequence[Consent],
+    agreements: AgreementSet,
+    custody: Custody | None,
+) -> Decision:
     originator = label.originator
     # Rule 1: fail closed.
     if not agreements:
-        return _deny(label, holder, recipient, at, reason(
-            Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."))
+        return _deny(
+            label,
+            holder,
+            recipient,
+            at,
+            reason(Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."),
+        )
     schemes = agreements.schemes
     if originator not in schemes or holder not in schemes or recipient not in schemes:
-        role, party = next((r, p) for r, p in (("originator", originator), ("holder", holder),
-                                               ("recipient", recipient)) if p not in schemes)
-        why = (f"The item is labelled under the {party} policy, which no agreement Accord holds covers"
-               if role == "originator" and len(party) != 3 else  # an organisation's policy (accord.core.groups)
-               f"The {role} {party!r} is not a party Accord has a classification scheme for")
-        return _deny(label, holder, recipient, at, reason(
-            Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party."))
+        role, party = next(
+            (r, p)
+            for r, p in (("originator", originator), ("holder", holder), ("recipient", recipient))
+            if p not in schemes
+        )
+        why = (
+            f"The item is labelled under the {party} policy, which no agreement Accord holds covers"
+            if role == "originator" and len(party) != 3
+            # an organisation's policy (accord.core.groups)
+            else f"The {role} {party!r} is not a party Accord has a classification scheme for"
+        )
+        return _deny(
+            label,
+            holder,
+            recipient,
+            at,
+            reason(Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party."),
+        )
     # A label with access-control categories Accord keeps but does not interpret has no decidable level.
     level = None if label.uninterpreted else schemes.level(originator, label.classification)
     if level is None:
-        return _deny(label, holder, recipient, at, reason(
-            Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."))
+        return _deny(
+            label,
+            holder,
+            recipient,
+            at,
+            reason(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."),
+        )
     if holder == recipient:
-        return _deny(label, holder, recipient, at, reason(
-            Code.SAME_PARTY, f"{holder} is both holder and recipient: there is no release to decide."))
+        return _deny(
+            label,
+            holder,
+            recipient,
+            at,
+            reason(Code.SAME_PARTY, f"{holder} is both holder and recipient: there is no release to decide."),
+        )
     if recipient != originator:
         restriction = restriction_for(level)
         if restriction is not None:
-            return _deny(label, holder, recipient, at, reason(
-                Code.NEVER_RELEASED, f"{restriction.statement} {restriction.source}: {level.marking} goes to "
-                f"no other nation, even where an equivalence row (an assumption) maps it.", rule=restriction.rule))
+            return _deny(
+                label,
+                holder,
+                recipient,
+                at,
+                reason(
+                    Code.NEVER_RELEASED,
+                    f"{restriction.statement} {restriction.source}: {level.marking} goes to "
+                    f"no other nation, even where an equivalence row (an assumption) maps it.",
+                    rule=restriction.rule,
+                ),
+            )
         # Rule 2: releasability and caveats.
         if label.caveats and Caveat.ORIGINATOR_ONLY in label.caveats:
-            return _deny(label, holder, recipient, at, reason(
-                Code.ORIGINATOR_ONLY, f"The item is marked {originator} ONLY (originator's nation only): "
-                f"it is never released to {recipient}."))
+            return _deny(
+                label,
+                holder,
+                recipient,
+                at,
+                reason(
+                    Code.ORIGINATOR_ONLY,
+                    f"The item is marked {originator} ONLY (originator's nation only): "
+                    f"it is never released to {recipient}.",
+                ),
+            )
         if recipient not in label.releasable_to:
             rel = ", ".join(sorted(label.releasable_to)) or "no nation"
             ag_id, article, rule = _not_releasable_rule(agreements.channels(holder, recipient), at)
-            return _deny(label, holder, recipient, at, reason(
-                Code.NOT_RELEASABLE, f"The originator {originator} did not mark the item releasable to "
-                f"{recipient} (releasable to {rel}).", ag_id, article, rule))
+            return _deny(
+                label,
+                holder,
+                recipient,
+                at,
+                reason(
+                    Code.NOT_RELEASABLE,
+                    f"The originator {originator} did not mark the item releasable to "
+                    f"{recipient} (releasable to {rel}).",
+                    ag_id,
+                    article,
+                    rule,
+                ),
+            )
     # Rule 3: custody.
     grounds: list[Reason] = []
     custody_ag: Agreement | None = None
@@ -719,15 +985,28 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
         grounds.extend(holding.reasons)
         if recipient != originator and custody is not None and custody.state not in RELEASING:
             cite = custody_ag.cite("compromise")
-            return _deny(label, holder, recipient, at, reason(
-                Code.FROZEN, f"{holder}'s custody of the item is {custody.state.value}: after a loss or compromise, "
-                f"or a freeze by {originator}, it may only go back to {originator}.", custody_ag.id,
-                cite.article, cite.rule), *grounds)
+            return _deny(
+                label,
+                holder,
+                recipient,
+                at,
+                reason(
+                    Code.FROZEN,
+                    f"{holder}'s custody of the item is {custody.state.value}: after a loss or compromise, "
+                    f"or a freeze by {originator}, it may only go back to {originator}.",
+                    custody_ag.id,
+                    cite.article,
+                    cite.rule,
+                ),
+                *grounds,
+            )
     orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
     ctx = _Ctx(label, holder, recipient, at, consents, agreements, level, held, custody_ag, orcon)
     # Rule 6: route search, direct first.
     attempts: list[_Attempt] = []
     for ag in agreements.channels(holder, recipient):
+        if ag.based_on is not None and not _topical(ag, label.topics):
+            continue  # M-R5: a mechanism on top of another arrangement speaks only for its own topics
         att = _direct(ctx, ag)
         if att.ok:
             return _allow(ctx, att, grounds)
@@ -747,15 +1026,27 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
         attempts.append(att)
     if avoid is not None and recipient != originator:
         for arr in agreements.arrangements_of_hub(originator):
-            if holder in arr.parties and recipient in arr.parties:
+            if (
+                holder in arr.parties
+                and recipient in arr.parties
+                and (arr.based_on is None or _topical(arr, label.topics))
+            ):
                 attempts.append(_through_originator(ctx, arr))
                 break
     if recipient == originator and custody_ag is not None:
         return _allow(ctx, _return(ctx), grounds)
     if not attempts and not unusable:
-        return _deny(label, holder, recipient, at, reason(
-            Code.NO_CHANNEL, f"No agreement between {holder} and {recipient}, and no arrangement whose hub "
-            f"relays between them."), *grounds)
+        return _deny(
+            label,
+            holder,
+            recipient,
+            at,
+            reason(
+                Code.NO_CHANNEL,
+                f"No agreement between {holder} and {recipient}, and no arrangement whose hub relays between them.",
+            ),
+            *grounds,
+        )
     # Denied: every route's failures, and the first route that only lacks consents, if any.
     pending = next((a for a in attempts if a.consent_only), None)
     seen: set[tuple[Code, str | None, str]] = set()
@@ -765,25 +1056,51 @@ def _decide(label: Label, holder: str, recipient: str, at: date, consents: Seque
             seen.add((r.code, r.agreement, r.message))
             denials.append(r)
     if pending is not None:
-        return Decision(False, label, holder, recipient, at, route=pending.route,
-                        agreements=tuple(pending.agreements), markings=MappingProxyType(pending.markings),
-                        consents_required=tuple(pending.needs), consents_used=tuple(pending.used),
-                        reasons=(*denials, *grounds, *(r for r in pending.reasons if not r.denies)),
-                        hops=tuple(pending.hops))
+        return Decision(
+            False,
+            label,
+            holder,
+            recipient,
+            at,
+            route=pending.route,
+            agreements=tuple(pending.agreements),
+            markings=MappingProxyType(pending.markings),
+            consents_required=tuple(pending.needs),
+            consents_used=tuple(pending.used),
+            reasons=(*denials, *grounds, *(r for r in pending.reasons if not r.denies)),
+            hops=tuple(pending.hops),
+        )
     return Decision(False, label, holder, recipient, at, reasons=(*denials, *grounds))
 
 
 def _allow(ctx: _Ctx, att: _Attempt, grounds: list[Reason]) -> Decision:
     first = ctx.agreements.get(att.agreements[0]) if att.agreements else None
-    return Decision(True, ctx.label, ctx.holder, ctx.recipient, ctx.at, route=att.route,
-                    agreements=tuple(att.agreements), markings=MappingProxyType(att.markings),
-                    consents_required=tuple(att.needs), consents_used=tuple(att.used),
-                    reasons=(*_grounds(ctx.label.originator, ctx.holder, ctx.recipient, first), *grounds,
-                             *att.reasons), hops=tuple(att.hops))
+    return Decision(
+        True,
+        ctx.label,
+        ctx.holder,
+        ctx.recipient,
+        ctx.at,
+        route=att.route,
+        agreements=tuple(att.agreements),
+        markings=MappingProxyType(att.markings),
+        consents_required=tuple(att.needs),
+        consents_used=tuple(att.used),
+        reasons=(*_grounds(ctx.label.originator, ctx.holder, ctx.recipient, first), *grounds, *att.reasons),
+        hops=tuple(att.hops),
+    )
 
 
-def enforce(label: Label, holder: str, recipient: str, at: date, consents: Sequence[Consent] = (), *,
-            agreements: AgreementSet, custody: Custody | None = None) -> Decision:
+def enforce(
+    label: Label,
+    holder: str,
+    recipient: str,
+    at: date,
+    consents: Sequence[Consent] = (),
+    *,
+    agreements: AgreementSet,
+    custody: Custody | None = None,
+) -> Decision:
     """Like :func:`decide`, but raise :class:`ReleaseDenied` unless the release is allowed."""
     decision = decide(label, holder, recipient, at, consents, agreements=agreements, custody=custody)
     if not decision.allowed:

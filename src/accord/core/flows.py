@@ -34,17 +34,34 @@ class FlowChange:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"change": self.change, "holder": self.originator, "recipient": self.recipient,
-                "topic": self.topic, "level": self.level,
-                "before": {"allowed": self.before.allowed, "route": list(self.before.route),
-                           "marking": self.before.marking},
-                "after": {"allowed": self.after.allowed, "route": list(self.after.route),
-                          "marking": self.after.marking,
-                          "denials": sorted({r.code.value for r in self.after.denials})}}
+        return {
+            "change": self.change,
+            "holder": self.originator,
+            "recipient": self.recipient,
+            "topic": self.topic,
+            "level": self.level,
+            "before": {
+                "allowed": self.before.allowed,
+                "route": list(self.before.route),
+                "marking": self.before.marking,
+            },
+            "after": {
+                "allowed": self.after.allowed,
+                "route": list(self.after.route),
+                "marking": self.after.marking,
+                "denials": sorted({r.code.value for r in self.after.denials}),
+            },
+        }
 
 
-def flow_changes(before: AgreementSet, after: AgreementSet, at: date, *, parties: Sequence[str] | None = None,
-                 topics: Sequence[str] | None = None) -> list[FlowChange]:
+def flow_changes(
+    before: AgreementSet,
+    after: AgreementSet,
+    at: date,
+    *,
+    parties: Sequence[str] | None = None,
+    topics: Sequence[str] | None = None,
+) -> list[FlowChange]:
     """Every (originator, recipient, topic, level) flow whose decision differs between the two sets on ``at``."""
     ps = tuple(parties) if parties is not None else tuple(sorted(set(before.parties) | set(after.parties)))
     if topics is None:
@@ -65,13 +82,21 @@ def flow_changes(before: AgreementSet, after: AgreementSet, at: date, *, parties
                 continue
             for t in topics:
                 for level in scheme.levels:
-                    label = Label(originator=a, classification=level.marking, topics=frozenset({t}),
-                                  releasable_to=frozenset({b}), created=created)
+                    label = Label(
+                        originator=a,
+                        classification=level.marking,
+                        topics=frozenset({t}),
+                        releasable_to=frozenset({b}),
+                        created=created,
+                    )
                     d0 = decide(label, a, b, at, agreements=before)
                     d1 = decide(label, a, b, at, agreements=after)
                     if d0.allowed == d1.allowed and (not d0.allowed or d0.route == d1.route):
                         continue
-                    change = "opens" if d1.allowed and not d0.allowed else (
-                        "closes" if d0.allowed and not d1.allowed else "reroutes")
+                    change = (
+                        "opens"
+                        if d1.allowed and not d0.allowed
+                        else ("closes" if d0.allowed and not d1.allowed else "reroutes")
+                    )
                     out.append(FlowChange(change, a, b, t, level.marking, d0, d1))
     return out

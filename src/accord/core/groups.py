@@ -65,43 +65,55 @@ def _dated(rows: list[tuple[str, str]], left: dict[str, str] | None = None) -> t
     return tuple(out)
 
 
-_NATO = _dated([
-    ("1949-08-24", "BEL CAN DNK FRA ISL ITA LUX NLD NOR PRT GBR USA"),
-    ("1952-02-18", "GRC TUR"),
-    ("1955-05-06", "DEU"),
-    ("1982-05-30", "ESP"),
-    ("1999-03-12", "CZE HUN POL"),
-    ("2004-03-29", "BGR EST LVA LTU ROU SVK SVN"),
-    ("2009-04-01", "ALB HRV"),
-    ("2017-06-05", "MNE"),
-    ("2020-03-27", "MKD"),
-    ("2023-04-04", "FIN"),
-    ("2024-03-07", "SWE"),
-])
+_NATO = _dated(
+    [
+        ("1949-08-24", "BEL CAN DNK FRA ISL ITA LUX NLD NOR PRT GBR USA"),
+        ("1952-02-18", "GRC TUR"),
+        ("1955-05-06", "DEU"),
+        ("1982-05-30", "ESP"),
+        ("1999-03-12", "CZE HUN POL"),
+        ("2004-03-29", "BGR EST LVA LTU ROU SVK SVN"),
+        ("2009-04-01", "ALB HRV"),
+        ("2017-06-05", "MNE"),
+        ("2020-03-27", "MKD"),
+        ("2023-04-04", "FIN"),
+        ("2024-03-07", "SWE"),
+    ]
+)
 
-_EU = _dated([
-    ("1958-01-01", "BEL DEU FRA ITA LUX NLD"),
-    ("1973-01-01", "DNK IRL GBR"),
-    ("1981-01-01", "GRC"),
-    ("1986-01-01", "ESP PRT"),
-    ("1995-01-01", "AUT FIN SWE"),
-    ("2004-05-01", "CYP CZE EST HUN LVA LTU MLT POL SVK SVN"),
-    ("2007-01-01", "BGR ROU"),
-    ("2013-07-01", "HRV"),
-], left={"GBR": "2020-01-31"})
+_EU = _dated(
+    [
+        ("1958-01-01", "BEL DEU FRA ITA LUX NLD"),
+        ("1973-01-01", "DNK IRL GBR"),
+        ("1981-01-01", "GRC"),
+        ("1986-01-01", "ESP PRT"),
+        ("1995-01-01", "AUT FIN SWE"),
+        ("2004-05-01", "CYP CZE EST HUN LVA LTU MLT POL SVK SVN"),
+        ("2007-01-01", "BGR ROU"),
+        ("2013-07-01", "HRV"),
+    ],
+    left={"GBR": "2020-01-31"},
+)
 
 #: Every group name Accord reads in a label, with what it knows of the membership.
-GROUPS: dict[str, Group] = {g.name: g for g in (
-    Group("NATO", "North Atlantic Treaty Organization", _NATO, "nato.int member countries [sourced]"),
-    Group("EU", "European Union", _EU, "europa.eu country profiles [sourced]"),
-    Group("FVEY", "Five Eyes", tuple(Member(c) for c in ("AUS", "CAN", "GBR", "NZL", "USA")),
-          "CAPCO/ISM tetragraph list [assumed]"),
-    Group("ISAF", "International Security Assistance Force (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
-    Group("KFOR", "Kosovo Force (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
-    Group("RESOLUTE SUPPORT", "Resolute Support Mission (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
-    Group("EAPC", "Euro-Atlantic Partnership Council", None, "ADatP-4774 Table 17 [assumed]"),
-    Group("PFP", "Partnership for Peace", None, "NATO [assumed]"),
-)}
+GROUPS: dict[str, Group] = {
+    g.name: g
+    for g in (
+        Group("NATO", "North Atlantic Treaty Organization", _NATO, "nato.int member countries [sourced]"),
+        Group("EU", "European Union", _EU, "europa.eu country profiles [sourced]"),
+        Group(
+            "FVEY",
+            "Five Eyes",
+            tuple(Member(c) for c in ("AUS", "CAN", "GBR", "NZL", "USA")),
+            "CAPCO/ISM tetragraph list [assumed]",
+        ),
+        Group("ISAF", "International Security Assistance Force (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
+        Group("KFOR", "Kosovo Force (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
+        Group("RESOLUTE SUPPORT", "Resolute Support Mission (NATO)", None, "ADatP-4774 Table 17 [assumed]"),
+        Group("EAPC", "Euro-Atlantic Partnership Council", None, "ADatP-4774 Table 17 [assumed]"),
+        Group("PFP", "Partnership for Peace", None, "NATO [assumed]"),
+    )
+}
 
 #: Policy authorities that are organisations, not nations: their labels are read, and every decision
 #: about them is a denial unless an agreement Accord holds covers the policy (none does today).

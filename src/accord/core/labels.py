@@ -118,8 +118,11 @@ class Label:
     def __post_init__(self) -> None:
         national = is_alpha3(self.originator)
         if not national and str(self.originator) not in ORGANISATION_POLICIES:  # str(): a non-string is refused too
-            raise LabelError(f"originator {self.originator!r} is not an ISO 3166 alpha-3 code (nor an organisation "
-                             f"policy: {', '.join(sorted(ORGANISATION_POLICIES))})", field="originator")
+            raise LabelError(
+                f"originator {self.originator!r} is not an ISO 3166 alpha-3 code (nor an organisation "
+                f"policy: {', '.join(sorted(ORGANISATION_POLICIES))})",
+                field="originator",
+            )
         if not is_text(self.classification):
             raise LabelError("classification is missing", field="classification")
         for name in ("topics", "releasable_to", "caveats", "only"):
@@ -129,13 +132,11 @@ class Label:
             object.__setattr__(self, name, frozenset(value))
         for topic in self.topics:
             if not is_topic(topic):
-                raise LabelError(f"topic {topic!r} is not an upper-case token (A-Z 0-9 . _ / -)",
-                                 field="topics")
+                raise LabelError(f"topic {topic!r} is not an upper-case token (A-Z 0-9 . _ / -)", field="topics")
         for name in ("releasable_to", "only"):
             for code in getattr(self, name):
                 if not is_alpha3(code) and not is_group(code):
-                    raise LabelError(f"{code!r} is not an ISO 3166 alpha-3 code nor a group Accord knows",
-                                     field=name)
+                    raise LabelError(f"{code!r} is not an ISO 3166 alpha-3 code nor a group Accord knows", field=name)
         try:
             object.__setattr__(self, "caveats", frozenset(Caveat(c) for c in self.caveats))
         except ValueError as exc:
@@ -160,8 +161,9 @@ class Label:
         # A label carrying access-control categories Accord does not interpret has no level Accord
         # can decide on: every decision about it is a denial (fail closed).
         object.__setattr__(self, "_level", None if controls else resolve_level(self.originator, self.classification))
-        object.__setattr__(self, "_plain", self.successor is None and not self.only
-                           and all(is_alpha3(c) for c in self.releasable_to))
+        object.__setattr__(
+            self, "_plain", self.successor is None and not self.only and all(is_alpha3(c) for c in self.releasable_to)
+        )
 
     def _check_categories(self, national: bool) -> None:
         if not isinstance(self.categories, tuple):
@@ -177,8 +179,7 @@ class Label:
                 raise LabelError(f"category {cat.tag!r} is interpreted by Accord or repeated", field="categories")
             tags.add(tag)
         if self.only and Caveat.ORIGINATOR_ONLY in self.caveats:
-            raise LabelError("both 'originator only' and an Only list: refusing rather than choosing",
-                             field="only")
+            raise LabelError("both 'originator only' and an Only list: refusing rather than choosing", field="only")
 
     def _check_successor(self) -> None:
         depth, prev, cur = 0, None, self.successor
@@ -187,16 +188,24 @@ class Label:
             if not isinstance(cur, Succession):
                 raise LabelError("successor must be a Succession", field="SuccessionHandling")
             if depth > MAX_SUCCESSION:
-                raise LabelError(f"more than {MAX_SUCCESSION} successive labels: succession cannot be applied",
-                                 field="SuccessionHandling")
+                raise LabelError(
+                    f"more than {MAX_SUCCESSION} successive labels: succession cannot be applied",
+                    field="SuccessionHandling",
+                )
             if cur.label.originator != self.originator:
-                raise LabelError(f"the successor is under policy {cur.label.originator}, not {self.originator}: a "
-                                 "label cannot change its policy by succession", field="SuccessionHandling")
+                raise LabelError(
+                    f"the successor is under policy {cur.label.originator}, not {self.originator}: a "
+                    "label cannot change its policy by succession",
+                    field="SuccessionHandling",
+                )
             if cur.label.id != self.id:
                 raise LabelError("the successor labels another item", field="SuccessionHandling")
             if prev is not None and cur.start < prev.end:
-                raise LabelError(f"successors out of order ({cur.start.isoformat()} before {prev.end.isoformat()}): "
-                                 "succession cannot be applied", field="SuccessionHandling")
+                raise LabelError(
+                    f"successors out of order ({cur.start.isoformat()} before {prev.end.isoformat()}): "
+                    "succession cannot be applied",
+                    field="SuccessionHandling",
+                )
             prev, cur = cur, cur.label.successor
 
     # -- the label in force on a day --------------------------------------------------------------
@@ -304,6 +313,13 @@ def _dominant(a: Label, b: Label) -> Label:
     else:  # levels that cannot be compared here: a classification no scheme names (UNKNOWN_LEVEL)
         classification = f"{a.classification} | {b.classification}"
     cats = tuple(dict.fromkeys((*a.categories, *b.categories)))
-    return dataclasses.replace(a, classification=classification, topics=a.topics | b.topics,
-                               releasable_to=a.releasable_to & b.releasable_to, caveats=a.caveats | b.caveats,
-                               categories=cats, only=frozenset(), successor=None)
+    return dataclasses.replace(
+        a,
+        classification=classification,
+        topics=a.topics | b.topics,
+        releasable_to=a.releasable_to & b.releasable_to,
+        caveats=a.caveats | b.caveats,
+        categories=cats,
+        only=frozenset(),
+        successor=None,
+    )

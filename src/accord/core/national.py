@@ -35,8 +35,7 @@ class Restriction:
 #: ROK MND: Grade I content and even its holdings are secret; Grade I is "never shared with any
 #: country" [S JOONG16]. The US–ROK agreement's TOP SECRET row is assumed [I] (US template).
 RESTRICTIONS: tuple[Restriction, ...] = (
-    Restriction("KOR", "I", "ROK military Grade I secrets are never shared with any country (ROK MND)",
-                "[S JOONG16]"),
+    Restriction("KOR", "I", "ROK military Grade I secrets are never shared with any country (ROK MND)", "[S JOONG16]"),
 )
 
 _BY_LEVEL = {(r.party, r.key): r for r in RESTRICTIONS}

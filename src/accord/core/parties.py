@@ -32,8 +32,10 @@ def parse_party(text: object, *, where: str = "party") -> str:
     if not isinstance(text, str):
         raise InputError(f"expected an ISO 3166 alpha-3 code, got {type(text).__name__}", field=where)
     if not text.isascii():
-        raise InputError(f"{text!r} is not an ISO 3166 alpha-3 code (only the ASCII letters A-Z; look-alike "
-                         "characters are refused)", field=where)
+        raise InputError(
+            f"{text!r} is not an ISO 3166 alpha-3 code (only the ASCII letters A-Z; look-alike characters are refused)",
+            field=where,
+        )
     code = text.upper()
     if _ALPHA3.fullmatch(code) is None:
         raise InputError(f"{text!r} is not an ISO 3166 alpha-3 code (three letters A-Z)", field=where)
@@ -43,8 +45,7 @@ def parse_party(text: object, *, where: str = "party") -> str:
 def parse_topic(text: object, *, where: str = "topic") -> str:
     """A topic token as typed by a person (upper-cased after a strict ASCII check); ``InputError`` otherwise."""
     if not isinstance(text, str) or not text.isascii() or not is_topic(text.upper()):
-        raise InputError(f"{text!r} is not a topic token (ASCII letters, digits and . _ / -, at most 64)",
-                         field=where)
+        raise InputError(f"{text!r} is not a topic token (ASCII letters, digits and . _ / -, at most 64)", field=where)
     return text.upper()
 
 

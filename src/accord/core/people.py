@@ -114,13 +114,19 @@ class Member:
         """JSON form (no secret: password hashes live with accounts, not here)."""
         p = self.person
         return {
-            "id": p.id, "name": self.name, "nationality": p.nationality, "clearance": p.clearance,
+            "id": p.id,
+            "name": self.name,
+            "nationality": p.nationality,
+            "clearance": p.clearance,
             "clearance_until": p.clearance_until.isoformat() if p.clearance_until else None,
-            "need_to_know": sorted(p.need_to_know), "employment": self.employment.value,
-            "employer": self.employer, "facility": self.facility,
+            "need_to_know": sorted(p.need_to_know),
+            "employment": self.employment.value,
+            "employer": self.employer,
+            "facility": self.facility,
             "facility_cleared_until": self.facility_cleared_until.isoformat() if self.facility_cleared_until else None,
             "briefed_on": self.briefed_on.isoformat() if self.briefed_on else None,
-            "roles": sorted(r.value for r in self.roles), "disabled": self.disabled,
+            "roles": sorted(r.value for r in self.roles),
+            "disabled": self.disabled,
         }
 
 
@@ -173,9 +179,17 @@ class Visit:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"id": self.id, "person": self.person, "host": self.host, "highest": self.highest,
-                "topics": sorted(self.topics), "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "purpose": self.purpose, "approved_by": self.approved_by}
+        return {
+            "id": self.id,
+            "person": self.person,
+            "host": self.host,
+            "highest": self.highest,
+            "topics": sorted(self.topics),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "purpose": self.purpose,
+            "approved_by": self.approved_by,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +213,16 @@ class ReadDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the audit event's decision)."""
-        return {"allowed": self.allowed, "person": self.person, "holder": self.holder, "at": self.at.isoformat(),
-                "purpose": self.purpose, "marking": self.marking, "visit": self.visit,
-                "reasons": [r.to_dict() for r in self.reasons]}
+        return {
+            "allowed": self.allowed,
+            "person": self.person,
+            "holder": self.holder,
+            "at": self.at.isoformat(),
+            "purpose": self.purpose,
+            "marking": self.marking,
+            "visit": self.visit,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
 
 
 def _reason(code: str, message: str, rule: str | None) -> AccessReason:
@@ -209,8 +230,16 @@ def _reason(code: str, message: str, rule: str | None) -> AccessReason:
     return AccessReason(code, message, rule)  # type: ignore[arg-type]
 
 
-def read_access(member: Member, label: Label, holder: str, at: date, purpose: str, *,
-                agreements: AgreementSet, visits: Sequence[Visit] = ()) -> ReadDecision:
+def read_access(
+    member: Member,
+    label: Label,
+    holder: str,
+    at: date,
+    purpose: str,
+    *,
+    agreements: AgreementSet,
+    visits: Sequence[Visit] = (),
+) -> ReadDecision:
     """Decide whether ``member`` may read the content of the item ``label`` held by ``holder`` on ``at``.
 
     ``visits``: the visits the host authorized for this member (only relevant to a foreign national).
@@ -218,26 +247,38 @@ def read_access(member: Member, label: Label, holder: str, at: date, purpose: st
     pid = member.id
     purpose = purpose.strip()
 
-    def deny(code: str, message: str, rule: str | None, marking: str | None = None,
-             acc: AccessDecision | None = None, visit: str | None = None) -> ReadDecision:
+    def deny(
+        code: str,
+        message: str,
+        rule: str | None,
+        marking: str | None = None,
+        acc: AccessDecision | None = None,
+        visit: str | None = None,
+    ) -> ReadDecision:
         return ReadDecision(False, pid, holder, at, purpose, marking, (_reason(code, message, rule),), visit, acc)
 
     if member.disabled:
         return deny(ReadCode.DISABLED, f"{pid}'s access was withdrawn.", "JK-R10")
     if not purpose:
-        return deny(ReadCode.NO_PURPOSE, "A read states its purpose; CMI is used only for the purpose it was "
-                    "provided for.", "JK-R7")
+        return deny(
+            ReadCode.NO_PURPOSE,
+            "A read states its purpose; CMI is used only for the purpose it was provided for.",
+            "JK-R7",
+        )
     if len(purpose) > MAX_PURPOSE:
         return deny(ReadCode.NO_PURPOSE, f"The purpose is longer than {MAX_PURPOSE} characters.", "JK-R7")
     purpose_ok = _reason(ReadCode.PURPOSE_OK, f"Purpose stated: {purpose}", "JK-R7")
     if member.employment is Employment.CONTRACTOR:
         if member.facility_cleared_until is None or member.facility_cleared_until < at:
             when = f"expired on {member.facility_cleared_until}" if member.facility_cleared_until else "is not cleared"
-            return deny(ReadCode.FACILITY_NOT_CLEARED, f"{member.employer}'s facility {member.facility} {when}; a "
-                        f"contractor reads only where the facility can protect the CMI.", "JK-R25")
+            return deny(
+                ReadCode.FACILITY_NOT_CLEARED,
+                f"{member.employer}'s facility {member.facility} {when}; a "
+                f"contractor reads only where the facility can protect the CMI.",
+                "JK-R25",
+            )
         if member.briefed_on is None or member.briefed_on > at:
-            return deny(ReadCode.NOT_BRIEFED, f"{pid} has not been briefed on protection responsibilities.",
-                        "JK-R25")
+            return deny(ReadCode.NOT_BRIEFED, f"{pid} has not been briefed on protection responsibilities.", "JK-R25")
     if member.person.nationality != holder:
         return _visitor_read(member, label, holder, at, purpose, purpose_ok, agreements, visits)
     acc = access(member.person, label, holder, at, agreements=agreements)
@@ -247,69 +288,133 @@ def read_access(member: Member, label: Label, holder: str, at: date, purpose: st
     return ReadDecision(True, pid, holder, at, purpose, acc.marking, (purpose_ok, *acc.reasons), None, acc)
 
 
-def _visitor_read(member: Member, label: Label, holder: str, at: date, purpose: str, purpose_ok: AccessReason,
-                  agreements: AgreementSet, visits: Sequence[Visit]) -> ReadDecision:
+def _visitor_read(
+    member: Member,
+    label: Label,
+    holder: str,
+    at: date,
+    purpose: str,
+    purpose_ok: AccessReason,
+    agreements: AgreementSet,
+    visits: Sequence[Visit],
+) -> ReadDecision:
     """A foreign national reads only during a host-declared visit, within its topics and level (JK-R18)."""
     pid = member.id
     nation = member.person.nationality
 
-    def deny(code: str, message: str, rule: str, marking: str | None = None, visit: str | None = None
-             ) -> ReadDecision:
+    def deny(code: str, message: str, rule: str, marking: str | None = None, visit: str | None = None) -> ReadDecision:
         return ReadDecision(False, pid, holder, at, purpose, marking, (_reason(code, message, rule),), visit)
 
     visit = next((v for v in visits if v.person == pid and v.host == holder and v.active(at)), None)
     if visit is None:
-        return deny(ReadCode.NO_VISIT, f"{pid} is a {nation} national with no visit authorized by {holder} "
-                    f"on {at}; visits are authorized by the host only.", "JK-R18")
+        return deny(
+            ReadCode.NO_VISIT,
+            f"{pid} is a {nation} national with no visit authorized by {holder} "
+            f"on {at}; visits are authorized by the host only.",
+            "JK-R18",
+        )
     level = label.level
     host_scheme = scheme_for(holder)
     if level is None or host_scheme is None:
-        return deny(AccessCode.UNKNOWN_LEVEL, f"{label.classification!r} is not a known classification.",
-                    "JK-R1", visit=visit.id)
+        return deny(
+            AccessCode.UNKNOWN_LEVEL,
+            f"{label.classification!r} is not a known classification.",
+            "JK-R1",
+            visit=visit.id,
+        )
     # A visitor may be shown only what the host could release to the visitor's nation: the host's own
     # information, releasable to that nation (anything else is a third-party release, JK-R6).
-    if (label.originator != holder or Caveat.ORIGINATOR_ONLY in label.caveats
-            or nation not in label.releasable_to):
-        return deny(ReadCode.VISITOR_NOT_RELEASABLE, f"The item is not {holder}'s own information releasable "
-                    f"to {nation}; showing it to a visitor would be a release to a third party.", "JK-R6",
-                    visit=visit.id)
+    if label.originator != holder or Caveat.ORIGINATOR_ONLY in label.caveats or nation not in label.releasable_to:
+        return deny(
+            ReadCode.VISITOR_NOT_RELEASABLE,
+            f"The item is not {holder}'s own information releasable "
+            f"to {nation}; showing it to a visitor would be a release to a third party.",
+            "JK-R6",
+            visit=visit.id,
+        )
     cap = host_scheme.level(visit.highest)
     if cap is None or level.rank > cap.rank:
-        return deny(ReadCode.VISIT_LEVEL_CAP, f"The item is {level.marking}; the highest level {holder} "
-                    f"declared for visit {visit.id} is {visit.highest}.", "JK-R18", level.marking, visit.id)
+        return deny(
+            ReadCode.VISIT_LEVEL_CAP,
+            f"The item is {level.marking}; the highest level {holder} "
+            f"declared for visit {visit.id} is {visit.highest}.",
+            "JK-R18",
+            level.marking,
+            visit.id,
+        )
     missing = sorted(label.topics - visit.topics) if label.topics else ["(no topic)"]
     if missing:
-        return deny(ReadCode.VISIT_TOPIC, f"Visit {visit.id} covers {', '.join(sorted(visit.topics))}, not "
-                    f"{', '.join(missing)}.", "JK-R18", level.marking, visit.id)
+        return deny(
+            ReadCode.VISIT_TOPIC,
+            f"Visit {visit.id} covers {', '.join(sorted(visit.topics))}, not {', '.join(missing)}.",
+            "JK-R18",
+            level.marking,
+            visit.id,
+        )
     # The visitor's own PSC, in the visitor's scheme, must reach the item's equivalent level there.
     found = agreements.equivalent_level(level, nation)
     visitor_scheme = scheme_for(nation)
     if found is None or visitor_scheme is None:
-        return deny(AccessCode.NO_EQUIVALENT, f"No agreement maps {level.marking} into {nation}'s scheme.",
-                    "JK-R4", level.marking, visit.id)
+        return deny(
+            AccessCode.NO_EQUIVALENT,
+            f"No agreement maps {level.marking} into {nation}'s scheme.",
+            "JK-R4",
+            level.marking,
+            visit.id,
+        )
     theirs = found[0]
     p = member.person
     clearance = visitor_scheme.level(p.clearance) if p.clearance else None
     if clearance is None:
-        return deny(AccessCode.NO_CLEARANCE, f"{pid} holds no {nation} clearance.", "JK-R15", level.marking,
-                    visit.id)
+        return deny(AccessCode.NO_CLEARANCE, f"{pid} holds no {nation} clearance.", "JK-R15", level.marking, visit.id)
     if p.clearance_until is not None and p.clearance_until < at:
-        return deny(AccessCode.CLEARANCE_EXPIRED, f"{pid}'s clearance expired on {p.clearance_until}.", "JK-R15",
-                    level.marking, visit.id)
+        return deny(
+            AccessCode.CLEARANCE_EXPIRED,
+            f"{pid}'s clearance expired on {p.clearance_until}.",
+            "JK-R15",
+            level.marking,
+            visit.id,
+        )
     if clearance.rank < theirs.rank:
-        return deny(AccessCode.CLEARANCE_TOO_LOW, f"{pid} is cleared to {clearance.marking}; the item is "
-                    f"{theirs.marking} in {nation}'s scheme.", "JK-R15", level.marking, visit.id)
+        return deny(
+            AccessCode.CLEARANCE_TOO_LOW,
+            f"{pid} is cleared to {clearance.marking}; the item is {theirs.marking} in {nation}'s scheme.",
+            "JK-R15",
+            level.marking,
+            visit.id,
+        )
     lacking = sorted(label.topics - p.need_to_know)
     if lacking:
-        return deny(AccessCode.NO_NEED_TO_KNOW, f"{pid} has no need-to-know for {', '.join(lacking)}.", "JK-R14",
-                    level.marking, visit.id)
-    return ReadDecision(True, pid, holder, at, purpose, level.marking, (
-        purpose_ok,
-        _reason(ReadCode.VISIT_OK, f"Visit {visit.id} ({visit.start}..{visit.end}) allows up to {visit.highest} "
-                f"on {', '.join(sorted(visit.topics))}.", "JK-R18"),
-        _reason(AccessCode.CLEARANCE_OK, f"{pid} is cleared to {clearance.marking} ({nation}), at or above "
-                f"{theirs.marking}.", "JK-R15"),
-    ), visit.id)
+        return deny(
+            AccessCode.NO_NEED_TO_KNOW,
+            f"{pid} has no need-to-know for {', '.join(lacking)}.",
+            "JK-R14",
+            level.marking,
+            visit.id,
+        )
+    return ReadDecision(
+        True,
+        pid,
+        holder,
+        at,
+        purpose,
+        level.marking,
+        (
+            purpose_ok,
+            _reason(
+                ReadCode.VISIT_OK,
+                f"Visit {visit.id} ({visit.start}..{visit.end}) allows up to {visit.highest} "
+                f"on {', '.join(sorted(visit.topics))}.",
+                "JK-R18",
+            ),
+            _reason(
+                AccessCode.CLEARANCE_OK,
+                f"{pid} is cleared to {clearance.marking} ({nation}), at or above {theirs.marking}.",
+                "JK-R15",
+            ),
+        ),
+        visit.id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,20 +446,35 @@ class Attestation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"holder": self.holder, "at": self.at.isoformat(), "label": self.label,
-                "all_cleared": self.all_cleared, "readers": [r.to_dict() for r in self.readers]}
+        return {
+            "holder": self.holder,
+            "at": self.at.isoformat(),
+            "label": self.label,
+            "all_cleared": self.all_cleared,
+            "readers": [r.to_dict() for r in self.readers],
+        }
 
 
-def attest_readers(label: Label, holder: str, at: date, readers: Sequence[str],
-                   register: dict[str, Member], *, agreements: AgreementSet) -> Attestation:
+def attest_readers(
+    label: Label,
+    holder: str,
+    at: date,
+    readers: Sequence[str],
+    register: dict[str, Member],
+    *,
+    agreements: AgreementSet,
+) -> Attestation:
     """JK-R17: whether each intended reader at ``holder`` holds a PSC at the necessary level and the
     need-to-know for ``label`` on ``at`` (an unknown or disabled reader is not cleared)."""
     out: list[ReaderAssurance] = []
     for pid in readers:
         m = register.get(pid)
         if m is None:
-            out.append(ReaderAssurance(pid, False, (_reason(ReadCode.DISABLED, f"{pid} is not in {holder}'s "
-                                                            "register.", "JK-R10"),)))
+            out.append(
+                ReaderAssurance(
+                    pid, False, (_reason(ReadCode.DISABLED, f"{pid} is not in {holder}'s register.", "JK-R10"),)
+                )
+            )
             continue
         d = read_access(m, label, holder, at, "pre-release assurance (JK-R17)", agreements=agreements)
         out.append(ReaderAssurance(pid, d.allowed, d.reasons if d.allowed else d.denials[:1]))

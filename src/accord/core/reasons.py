@@ -53,13 +53,30 @@ class Code(StrEnum):
 
 
 #: Codes that refuse a release; every other code is a ground of an allowance.
-DENIALS = frozenset({
-    Code.NO_AGREEMENTS, Code.UNKNOWN_PARTY, Code.UNKNOWN_LEVEL, Code.SAME_PARTY, Code.ORIGINATOR_ONLY,
-    Code.NOT_RELEASABLE, Code.NEVER_RELEASED, Code.NOT_HELD, Code.CUSTODY_ENDED, Code.FROZEN,
-    Code.NO_EQUIVALENT, Code.NO_CHANNEL, Code.NOT_IN_FORCE, Code.TERMINATED, Code.SUSPENDED,
-    Code.OUT_OF_SCOPE, Code.LEVEL_NOT_COVERED, Code.NO_PROTECTION_BASIS, Code.CONSENT_REQUIRED,
-    Code.ORIGINATOR_DECIDES,
-})
+DENIALS = frozenset(
+    {
+        Code.NO_AGREEMENTS,
+        Code.UNKNOWN_PARTY,
+        Code.UNKNOWN_LEVEL,
+        Code.SAME_PARTY,
+        Code.ORIGINATOR_ONLY,
+        Code.NOT_RELEASABLE,
+        Code.NEVER_RELEASED,
+        Code.NOT_HELD,
+        Code.CUSTODY_ENDED,
+        Code.FROZEN,
+        Code.NO_EQUIVALENT,
+        Code.NO_CHANNEL,
+        Code.NOT_IN_FORCE,
+        Code.TERMINATED,
+        Code.SUSPENDED,
+        Code.OUT_OF_SCOPE,
+        Code.LEVEL_NOT_COVERED,
+        Code.NO_PROTECTION_BASIS,
+        Code.CONSENT_REQUIRED,
+        Code.ORIGINATOR_DECIDES,
+    }
+)
 for _code in Code:  # a plain attribute: cheaper on the hot path than hashing the enum member
     _code.refuses = _code in DENIALS  # type: ignore[attr-defined]
 
@@ -124,11 +141,17 @@ class Reason(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"code": self.code.value, "agreement": self.agreement, "article": self.article,
-                "rule": self.rule, "message": self.message}
+        return {
+            "code": self.code.value,
+            "agreement": self.agreement,
+            "article": self.article,
+            "rule": self.rule,
+            "message": self.message,
+        }
 
 
-def reason(code: Code, message: str, agreement: str | None = None, article: str | None = None,
-           rule: str | None = None) -> Reason:
+def reason(
+    code: Code, message: str, agreement: str | None = None, article: str | None = None, rule: str | None = None
+) -> Reason:
     """A reason citing ``rule``, or its code's default rule when the agreement cites none."""
     return Reason(code, message, agreement, article, rule or DEFAULT_RULE[code])

@@ -21,7 +21,8 @@ LATEST = date(2999, 12, 31)
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def parse_day(text: str) -> date:
@@ -42,8 +43,9 @@ def check_day_range(day: date) -> date:
     return day
 
 
-def document_day(value: Any, *, source: str, field: str, optional: bool = False,
-                 error: type[InputError] = InputError) -> date | None:
+def document_day(
+    value: Any, *, source: str, field: str, optional: bool = False, error: type[InputError] = InputError
+) -> date | None:
     """A document's date field: a ``YYYY-MM-DD`` string (or a ``date``, never a date-time); None only when
     ``optional``.
 
@@ -52,8 +54,7 @@ def document_day(value: Any, *, source: str, field: str, optional: bool = False,
     if value is None and optional:
         return None
     if isinstance(value, datetime):
-        raise error(f"expected a date YYYY-MM-DD, got the date-time {value.isoformat()}", source=source,
-                    field=field)
+        raise error(f"expected a date YYYY-MM-DD, got the date-time {value.isoformat()}", source=source, field=field)
     try:
         if isinstance(value, date):
             return check_day_range(value)

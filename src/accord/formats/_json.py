@@ -83,8 +83,14 @@ def _check_strings(value: Any) -> None:
             stack.extend(v)
 
 
-def load_json(data: str | bytes, *, source: str | None, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
-              error: type[InputError] = InputError) -> Any:
+def load_json(
+    data: str | bytes,
+    *,
+    source: str | None,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    error: type[InputError] = InputError,
+) -> Any:
     """Parse one JSON document strictly (see the module); raise ``error`` naming ``source``."""
     if len(data) > max_bytes:
         raise error(f"document is {len(data)} bytes; at most {max_bytes} are accepted", source=source)

@@ -52,8 +52,9 @@ class _Loader(_StrictLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _Refused(f"aliases (*{event.anchor}) are not accepted: write the value out "
-                           f"(line {event.start_mark.line + 1})")
+            raise _Refused(
+                f"aliases (*{event.anchor}) are not accepted: write the value out (line {event.start_mark.line + 1})"
+            )
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if getattr(event, "anchor", None) is not None:
             raise _Refused(f"anchors (&{event.anchor}) are not accepted (line {event.start_mark.line + 1})")

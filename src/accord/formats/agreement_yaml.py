@@ -44,11 +44,35 @@ MAX_NOTICE_DAYS = 3650
 #: Largest agreement document read (the bundled ones are a few KiB).
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
-_TOP_KEYS = {"id", "title", "kind", "parties", "hub", "legal_status", "onward_release_requires_consent",
-             "scope", "equivalence", "protection_basis", "min_suite", "citations", "lifecycle", "provenance",
-             "sources"}
-_REQUIRED = {"id", "title", "kind", "parties", "legal_status", "onward_release_requires_consent", "scope",
-             "equivalence", "lifecycle"}
+_TOP_KEYS = {
+    "id",
+    "title",
+    "kind",
+    "parties",
+    "hub",
+    "legal_status",
+    "onward_release_requires_consent",
+    "scope",
+    "equivalence",
+    "protection_basis",
+    "min_suite",
+    "citations",
+    "lifecycle",
+    "provenance",
+    "sources",
+    "based_on",
+}
+_REQUIRED = {
+    "id",
+    "title",
+    "kind",
+    "parties",
+    "legal_status",
+    "onward_release_requires_consent",
+    "scope",
+    "equivalence",
+    "lifecycle",
+}
 _LIFE_KEYS = {"signed", "in_force", "term_years", "auto_renewal", "notice_days", "events"}
 _EVENT_KEYS = {"date", "type", "note", "by", "effective", "terms", "sourced", "source"}
 
@@ -60,14 +84,16 @@ class _Ctx:
     def err(self, field: str, message: str) -> AgreementError:
         return AgreementError(message, source=self.source, field=field)
 
-    def mapping(self, value: Any, field: str, allowed: set[str],
-                required: frozenset[str] | set[str] = frozenset()) -> Mapping[str, Any]:
+    def mapping(
+        self, value: Any, field: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+    ) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
             raise self.err(field or "(document)", f"expected a mapping, got {type(value).__name__}")
         unknown = sorted(str(k) for k in value if k not in allowed)
         if unknown:
-            raise self.err(field or "(document)", f"unknown field(s) {', '.join(unknown)}; "
-                           f"allowed: {', '.join(sorted(allowed))}")
+            raise self.err(
+                field or "(document)", f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            )
         missing = sorted(required - set(value))
         if missing:
             where = f"{field}." if field else ""
@@ -103,8 +129,9 @@ class _Ctx:
         return str(value)
 
 
-def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], field: str,
-           schemes: SchemeRegistry) -> Terms:
+def _terms(
+    ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], field: str, schemes: SchemeRegistry
+) -> Terms:
     pre = f"{field}." if field else ""
     scope_map = ctx.mapping(scope, f"{pre}scope", {"topics", "description"}, {"topics"})
     raw_topics = scope_map["topics"]
@@ -119,8 +146,9 @@ def _terms(ctx: _Ctx, scope: Any, equivalence: Any, parties: tuple[str, ...], fi
     else:
         raise ctx.err(f"{pre}scope.topics", "expected 'all' or a non-empty list of topics")
     if not isinstance(equivalence, list) or not equivalence:
-        raise ctx.err(f"{pre}equivalence", "expected a non-empty list of rows "
-                      "(levels not in the table are not covered)")
+        raise ctx.err(
+            f"{pre}equivalence", "expected a non-empty list of rows (levels not in the table are not covered)"
+        )
     rows: list[EquivalenceRow] = []
     seen: dict[tuple[str, str], int] = {}
     for i, raw in enumerate(equivalence):
@@ -186,8 +214,9 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
     try:
         legal = LegalStatus(doc["legal_status"])
     except ValueError:
-        raise ctx.err("legal_status", f"{doc['legal_status']!r} is not one of: "
-                      f"{', '.join(s.value for s in LegalStatus)}") from None
+        raise ctx.err(
+            "legal_status", f"{doc['legal_status']!r} is not one of: {', '.join(s.value for s in LegalStatus)}"
+        ) from None
     consent = ctx.boolean(doc["onward_release_requires_consent"], "onward_release_requires_consent")
     terms = _terms(ctx, doc["scope"], doc["equivalence"], parties, "", schemes)
 
@@ -202,6 +231,11 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
 
         if min_suite not in SUITE_IDS:
             raise ctx.err("min_suite", f"{min_suite!r} is not a sealing suite ({', '.join(sorted(SUITE_IDS))})")
+    based_on = doc.get("based_on")
+    if based_on is not None and (
+        not isinstance(based_on, str) or not _ID.fullmatch(based_on) or based_on == agreement_id
+    ):
+        raise ctx.err("based_on", f"{based_on!r} is not the id of another agreement")
     citations: dict[str, Citation] = {}
     cit_raw = doc.get("citations", {})
     cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
@@ -223,8 +257,7 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
     auto_renewal = ctx.boolean(life.get("auto_renewal", False), "lifecycle.auto_renewal")
     if auto_renewal and term_years is None:
         raise ctx.err("lifecycle.auto_renewal", "automatic renewal needs a term (term_years)")
-    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS,
-                              optional=True)
+    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS, optional=True)
     events: list[Event] = []
     raw_events = life.get("events", [])
     if not isinstance(raw_events, list):
@@ -237,8 +270,9 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         try:
             etype = EventType(ev["type"])
         except ValueError:
-            raise ctx.err(f"{f}.type", f"{ev['type']!r} is not one of: "
-                          f"{', '.join(t.value for t in EventType)}") from None
+            raise ctx.err(
+                f"{f}.type", f"{ev['type']!r} is not one of: {', '.join(t.value for t in EventType)}"
+            ) from None
         by = ctx.party(ev["by"], f"{f}.by", parties) if ev.get("by") is not None else None
         effective = ctx.day(ev.get("effective"), f"{f}.effective", optional=True)
         ev_terms = None
@@ -248,8 +282,7 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
             t = ctx.mapping(ev["terms"], f"{f}.terms", {"scope", "equivalence"}, {"scope", "equivalence"})
             ev_terms = _terms(ctx, t["scope"], t["equivalence"], parties, f"{f}.terms", schemes)
         if etype is EventType.NOTICE_OF_TERMINATION and effective is None and notice_days is None:
-            raise ctx.err(f"{f}.effective", "a notice of termination needs an effective date or "
-                          "lifecycle.notice_days")
+            raise ctx.err(f"{f}.effective", "a notice of termination needs an effective date or lifecycle.notice_days")
         if etype is not EventType.SIGNING_ABORTED and in_force is not None and on < in_force:
             raise ctx.err(f"{f}.date", f"{etype.value} on {on} is before entry into force {in_force}")
         if effective is not None and effective < on:
@@ -258,19 +291,38 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         if not isinstance(note, str):
             raise ctx.err(f"{f}.note", "expected text")
         sourced = ctx.boolean(ev.get("sourced", True), f"{f}.sourced")
-        events.append(Event(on=on, type=etype, note=note.strip(), by=by, effective=effective,
-                            terms=ev_terms, sourced=sourced))
+        events.append(
+            Event(on=on, type=etype, note=note.strip(), by=by, effective=effective, terms=ev_terms, sourced=sourced)
+        )
     events.sort(key=lambda e: e.on)
     prov_raw = doc.get("provenance", {})
     if not isinstance(prov_raw, Mapping) or not all(isinstance(v, str) for v in prov_raw.values()):
         raise ctx.err("provenance", "expected a mapping of field to text (sourced or assumed, and why)")
     return Agreement(
-        id=agreement_id, title=title, kind=kind, parties=parties, hub=hub, terms=terms,
-        onward_release_requires_consent=consent, legal_status=legal,
-        lifecycle=Lifecycle(signed=signed, in_force=in_force, term_years=term_years,
-                            auto_renewal=auto_renewal, notice_days=notice_days, events=tuple(events)),
-        protection_basis=tuple(basis_raw), min_suite=min_suite, citations=citations,
-        provenance={str(k): v for k, v in prov_raw.items()}, source=source, schemes=schemes)
+        id=agreement_id,
+        title=title,
+        kind=kind,
+        parties=parties,
+        hub=hub,
+        terms=terms,
+        onward_release_requires_consent=consent,
+        legal_status=legal,
+        lifecycle=Lifecycle(
+            signed=signed,
+            in_force=in_force,
+            term_years=term_years,
+            auto_renewal=auto_renewal,
+            notice_days=notice_days,
+            events=tuple(events),
+        ),
+        protection_basis=tuple(basis_raw),
+        min_suite=min_suite,
+        citations=citations,
+        provenance={str(k): v for k, v in prov_raw.items()},
+        source=source,
+        schemes=schemes,
+        based_on=based_on,
+    )
 
 
 def parse_agreement_text(text: str | bytes, *, source: str, schemes: SchemeRegistry | None = None) -> Agreement:
@@ -287,18 +339,29 @@ def build_set(agreements: list[Agreement]) -> AgreementSet:
     ids: dict[str, Agreement] = {}
     for ag in agreements:
         if ag.id in ids:
-            raise AgreementError(f"id {ag.id!r} is also used by {ids[ag.id].source}", source=ag.source,
-                                 field="id")
+            raise AgreementError(f"id {ag.id!r} is also used by {ids[ag.id].source}", source=ag.source, field="id")
         ids[ag.id] = ag
     for ag in agreements:
         for i, ref in enumerate(ag.protection_basis):
             other = ids.get(ref)
             if other is None:
-                raise AgreementError(f"no agreement with id {ref!r} is loaded", source=ag.source,
-                                     field=f"protection_basis[{i}]")
+                raise AgreementError(
+                    f"no agreement with id {ref!r} is loaded", source=ag.source, field=f"protection_basis[{i}]"
+                )
             if not set(other.parties) <= set(ag.parties):
-                raise AgreementError(f"{ref} has parties outside this arrangement", source=ag.source,
-                                     field=f"protection_basis[{i}]")
+                raise AgreementError(
+                    f"{ref} has parties outside this arrangement", source=ag.source, field=f"protection_basis[{i}]"
+                )
+        if ag.based_on is not None:
+            base = ids.get(ag.based_on)
+            if base is None:
+                raise AgreementError(
+                    f"no agreement with id {ag.based_on!r} is loaded", source=ag.source, field="based_on"
+                )
+            if not set(ag.parties) <= set(base.parties):
+                raise AgreementError(
+                    f"{ag.based_on} does not bind every party of this arrangement", source=ag.source, field="based_on"
+                )
     return AgreementSet(agreements)
 
 

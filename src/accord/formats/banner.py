@@ -41,30 +41,33 @@ def parse_banner(text: str) -> BannerFields:
     segments = [s.strip() for s in text.strip().split("//")]
     head = segments[0].split(" ", 1)
     if len(head) != 2 or not is_alpha3(head[0]) or not head[1].strip():
-        raise LabelError(f"a banner starts with the originator's alpha-3 code and its marking, got {segments[0]!r}",
-                         field="banner")
+        raise LabelError(
+            f"a banner starts with the originator's alpha-3 code and its marking, got {segments[0]!r}", field="banner"
+        )
     originator, marking = head[0], head[1].strip()
     topics: set[str] = set()
     rel: set[str] = set()
     caveats: set[Caveat] = set()
     for seg in segments[1:]:
         if seg.startswith("REL TO "):
-            for code in (c.strip() for c in seg[len("REL TO "):].split(",")):
+            for code in (c.strip() for c in seg[len("REL TO ") :].split(",")):
                 if not is_alpha3(code):
                     raise LabelError(f"{code!r} in {seg!r} is not an alpha-3 code", field="banner")
                 rel.add(code)
         elif seg == f"{originator} ONLY":
             caveats.add(Caveat.ORIGINATOR_ONLY)
         elif seg.endswith(" ONLY"):
-            raise LabelError(f"{seg!r}: only the originator ({originator} ONLY) can restrict to its nation",
-                             field="banner")
+            raise LabelError(
+                f"{seg!r}: only the originator ({originator} ONLY) can restrict to its nation", field="banner"
+            )
         elif seg == "ORCON":
             caveats.add(Caveat.ORIGINATOR_CONTROL)
         elif seg and all(is_topic(t) for t in seg.split()):
             topics.update(seg.split())
         else:
-            raise LabelError(f"banner segment {seg!r} is not topics, REL TO, {originator} ONLY or ORCON",
-                             field="banner")
+            raise LabelError(
+                f"banner segment {seg!r} is not topics, REL TO, {originator} ONLY or ORCON", field="banner"
+            )
     if Caveat.ORIGINATOR_ONLY in caveats and rel:
         raise LabelError(f"{originator} ONLY contradicts REL TO", field="banner")
     return BannerFields(originator, marking, frozenset(topics), frozenset(rel), frozenset(caveats))

@@ -16,8 +16,21 @@ from accord.core.parties import is_alpha3, is_text
 from accord.formats._dates import document_day
 from accord.formats._yaml import load_yaml
 
-_KEYS = {"item", "originator", "holder", "agreement", "received_from", "received_on", "marking", "alternative",
-         "state", "copies", "derived", "sources", "purpose"}
+_KEYS = {
+    "item",
+    "originator",
+    "holder",
+    "agreement",
+    "received_from",
+    "received_on",
+    "marking",
+    "alternative",
+    "state",
+    "copies",
+    "derived",
+    "sources",
+    "purpose",
+}
 _REQUIRED = {"item", "originator", "holder", "agreement"}
 
 
@@ -57,8 +70,9 @@ def custody_from_dict(data: Any, *, source: str) -> Custody:
     try:
         state = CustodyState(data.get("state", "HELD"))
     except ValueError:
-        raise CustodyError(f"state must be one of {', '.join(s.value for s in CustodyState)}", source=source,
-                           field="state") from None
+        raise CustodyError(
+            f"state must be one of {', '.join(s.value for s in CustodyState)}", source=source, field="state"
+        ) from None
     copies = data.get("copies", 0)
     if not isinstance(copies, int) or isinstance(copies, bool) or copies < 0:
         raise CustodyError("expected a count >= 0", source=source, field="copies")
@@ -67,12 +81,22 @@ def custody_from_dict(data: Any, *, source: str) -> Custody:
     if originator == holder:
         raise CustodyError("the originator's own items need no custody record", source=source, field="holder")
     return Custody(
-        item=text("item", optional=False), originator=originator, holder=holder,
-        agreement=text("agreement", optional=False), received_from=party("received_from", optional=True),
-        received_on=document_day(data.get("received_on"), source=source, field="received_on", optional=True,
-                                 error=CustodyError),
-        marking=text("marking"), alternative=text("alternative"), state=state, copies=copies,
-        derived=ids("derived"), sources=ids("sources"), purpose=text("purpose"))
+        item=text("item", optional=False),
+        originator=originator,
+        holder=holder,
+        agreement=text("agreement", optional=False),
+        received_from=party("received_from", optional=True),
+        received_on=document_day(
+            data.get("received_on"), source=source, field="received_on", optional=True, error=CustodyError
+        ),
+        marking=text("marking"),
+        alternative=text("alternative"),
+        state=state,
+        copies=copies,
+        derived=ids("derived"),
+        sources=ids("sources"),
+        purpose=text("purpose"),
+    )
 
 
 def load_custody(path: str | Path) -> Custody:

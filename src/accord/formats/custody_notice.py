@@ -35,8 +35,19 @@ FORMAT = "accord-custody-notice/1"
 DS_NOTICE = b"accord-custody-notice/v1\x00"
 BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze"})
 BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement"})
-_KEYS = {"format", "kind", "item", "originator", "holder", "date", "classification", "stage", "acknowledges",
-         "note", "signatures"}
+_KEYS = {
+    "format",
+    "kind",
+    "item",
+    "originator",
+    "holder",
+    "date",
+    "classification",
+    "stage",
+    "acknowledges",
+    "note",
+    "signatures",
+}
 
 
 class NoticeError(InputError):
@@ -99,7 +110,8 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
     assert on is not None
     classification = data.get("classification")
     if (kind == "reclassification") != (classification is not None) or (
-            classification is not None and not is_text(classification)):
+        classification is not None and not is_text(classification)
+    ):
         raise err("classification", "a reclassification carries the new classification, and only it does")
     stage: IncidentState | None = None
     if kind == "compromise":
@@ -111,7 +123,8 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         raise err("stage", "only a compromise report has a stage")
     ack = data.get("acknowledges")
     if (kind == "acknowledgement") != (ack is not None) or (
-            ack is not None and (not isinstance(ack, str) or len(ack) != 64)):
+        ack is not None and (not isinstance(ack, str) or len(ack) != 64)
+    ):
         raise err("acknowledges", "an acknowledgement names the SHA-256 digest (hex) of the notice it answers")
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
@@ -129,13 +142,24 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
     if not is_text(sig.get("keyid")) or not keys.verify(str(signer), str(sig.get("keyid")), raw_sig, message):
         raise err("signatures[0].sig", f"the signature of {signer} does not verify")
     note = data.get("note", "")
-    return Notice(str(kind), str(item), str(originator), None if holder is None else str(holder), on, str(signer),
-                  hashlib.sha256(message).hexdigest(), classification, stage, ack,
-                  note if isinstance(note, str) else "")
+    return Notice(
+        str(kind),
+        str(item),
+        str(originator),
+        None if holder is None else str(holder),
+        on,
+        str(signer),
+        hashlib.sha256(message).hexdigest(),
+        classification,
+        stage,
+        ack,
+        note if isinstance(note, str) else "",
+    )
 
 
-def apply_notice(notice: Notice, records: Sequence[Custody], labels: dict[str, Label]
-                 ) -> tuple[list[Custody], dict[str, Label]]:
+def apply_notice(
+    notice: Notice, records: Sequence[Custody], labels: dict[str, Label]
+) -> tuple[list[Custody], dict[str, Label]]:
     """The records and labels after a verified notice (the item and, for the originator's notices, every
     item derived from it). Raises :class:`CustodyError` for a change the state machine refuses."""
     out = list(records)
@@ -148,10 +172,12 @@ def apply_notice(notice: Notice, records: Sequence[Custody], labels: dict[str, L
         if notice.kind == "freeze":
             return freeze(out, notice.item, by=notice.originator), labels
         ids = {t.item for t in notice_targets(out, notice.item, notice.originator)}
-        return [r.to(CustodyState.HELD) if r.item in ids and r.state is CustodyState.FROZEN else r
-                for r in out], labels
-    target = {"compromise": CustodyState.COMPROMISED, "returned": CustodyState.RETURNED,
-              "destroyed": CustodyState.DESTROYED}.get(notice.kind)
+        return [r.to(CustodyState.HELD) if r.item in ids and r.state is CustodyState.FROZEN else r for r in out], labels
+    target = {
+        "compromise": CustodyState.COMPROMISED,
+        "returned": CustodyState.RETURNED,
+        "destroyed": CustodyState.DESTROYED,
+    }.get(notice.kind)
     if target is None:  # an acknowledgement changes no record
         return out, labels
     found = False

@@ -60,8 +60,9 @@ def _flag(value: Any, *, source: str, field: str, error: type[InputError]) -> bo
 
 def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     """Build a :class:`Consent`; raise :class:`ConsentError` naming the field."""
-    d = _check_keys(data, _CONSENT_KEYS, {"id", "originator", "holder", "recipient", "granted", "until"},
-                    source, "consent")
+    d = _check_keys(
+        data, _CONSENT_KEYS, {"id", "originator", "holder", "recipient", "granted", "until"}, source, "consent"
+    )
     topics = d.get("topics", [])
     if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
         raise ConsentError("expected a list of topics", source=source, field="topics")
@@ -69,23 +70,41 @@ def consent_from_dict(data: Any, *, source: str = "consent") -> Consent:
     until = document_day(d["until"], source=source, field="until", error=ConsentError)
     assert granted is not None and until is not None
     consent_id = _id(d["id"], source=source, field="id", what="consent id", error=ConsentError)
-    item = None if d.get("item") is None else _id(d["item"], source=source, field="item", what="item id",
-                                                  error=ConsentError)
+    item = (
+        None
+        if d.get("item") is None
+        else _id(d["item"], source=source, field="item", what="item id", error=ConsentError)
+    )
     standing = _flag(d.get("standing", False), source=source, field="standing", error=ConsentError)
     try:
-        return Consent(id=consent_id, originator=d["originator"], holder=d["holder"],
-                       recipient=d["recipient"], granted=granted, until=until,
-                       item=item, topics=frozenset(topics), standing=standing)
+        return Consent(
+            id=consent_id,
+            originator=d["originator"],
+            holder=d["holder"],
+            recipient=d["recipient"],
+            granted=granted,
+            until=until,
+            item=item,
+            topics=frozenset(topics),
+            standing=standing,
+        )
     except InputError as exc:
         raise ConsentError(exc.message, source=source, field=exc.field) from None
 
 
 def consent_to_dict(consent: Consent) -> dict[str, Any]:
     """The document form of a consent."""
-    return {"id": consent.id, "originator": consent.originator, "holder": consent.holder,
-            "recipient": consent.recipient, "granted": consent.granted.isoformat(),
-            "until": consent.until.isoformat(), "item": consent.item, "topics": sorted(consent.topics),
-            "standing": consent.standing}
+    return {
+        "id": consent.id,
+        "originator": consent.originator,
+        "holder": consent.holder,
+        "recipient": consent.recipient,
+        "granted": consent.granted.isoformat(),
+        "until": consent.until.isoformat(),
+        "item": consent.item,
+        "topics": sorted(consent.topics),
+        "standing": consent.standing,
+    }
 
 
 def load_consents(path: str | Path) -> list[Consent]:
@@ -94,8 +113,10 @@ def load_consents(path: str | Path) -> list[Consent]:
     items = data if isinstance(data, list) else [data]
     if len(items) > MAX_CONSENTS:
         raise ConsentError(f"{len(items)} consents in one file; at most {MAX_CONSENTS}", source=str(p))
-    return [consent_from_dict(item, source=f"{p}[{i}]" if isinstance(data, list) else str(p))
-            for i, item in enumerate(items)]
+    return [
+        consent_from_dict(item, source=f"{p}[{i}]" if isinstance(data, list) else str(p))
+        for i, item in enumerate(items)
+    ]
 
 
 def person_from_dict(data: Any, *, source: str = "person") -> Person:
@@ -112,11 +133,16 @@ def person_from_dict(data: Any, *, source: str = "person") -> Person:
     if rank is not None and not isinstance(rank, str):
         raise InputError("expected text", source=source, field="rank")
     try:
-        return Person(id=person_id, nationality=d["nationality"], clearance=clearance,
-                      need_to_know=frozenset(ntk),
-                      clearance_until=document_day(d.get("clearance_until"), source=source, field="clearance_until",
-                                                   optional=True),
-                      rank=rank)
+        return Person(
+            id=person_id,
+            nationality=d["nationality"],
+            clearance=clearance,
+            need_to_know=frozenset(ntk),
+            clearance_until=document_day(
+                d.get("clearance_until"), source=source, field="clearance_until", optional=True
+            ),
+            rank=rank,
+        )
     except InputError as exc:
         raise InputError(exc.message, source=source, field=exc.field) from None
 

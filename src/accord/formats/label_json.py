@@ -17,15 +17,25 @@ MAX_LABEL_BYTES = 256 * 1024
 #: What a malformed label document raises (an InputError: one `error: WHERE: WHAT` line at the CLI).
 _ERROR: type[InputError] = LabelError
 
-_KEYS = {"originator", "classification", "topics", "releasable_to", "caveats", "created", "review", "id",
-         "only", "succession", "categories"}
+_KEYS = {
+    "originator",
+    "classification",
+    "topics",
+    "releasable_to",
+    "caveats",
+    "created",
+    "review",
+    "id",
+    "only",
+    "succession",
+    "categories",
+}
 
 
 def _when(value: Any, field: str, source: str | None) -> datetime:
     if isinstance(value, str) and (when := aware_datetime(value)) is not None:
         return when
-    raise LabelError(f"expected an ISO 8601 date-time with a time zone, got {value!r}", source=source,
-                     field=field)
+    raise LabelError(f"expected an ISO 8601 date-time with a time zone, got {value!r}", source=source, field=field)
 
 
 def label_from_dict(data: Any, *, source: str | None = None) -> Label:
@@ -51,17 +61,22 @@ def label_from_dict(data: Any, *, source: str | None = None) -> Label:
         raise LabelError("expected a list of strings", source=source, field="only")
     successor = _succession(data.get("succession"), item_id, source)
     cats = data.get("categories", [])
-    if not isinstance(cats, list) or not all(isinstance(c, Mapping) and set(c) == {"tag", "type", "values"}
-                                             and isinstance(c["values"], list) for c in cats):
+    if not isinstance(cats, list) or not all(
+        isinstance(c, Mapping) and set(c) == {"tag", "type", "values"} and isinstance(c["values"], list) for c in cats
+    ):
         raise LabelError("expected a list of {tag, type, values}", source=source, field="categories")
     try:
         return Label(
-            originator=data["originator"], classification=data["classification"],
-            topics=frozenset(lists["topics"]), releasable_to=frozenset(lists["releasable_to"]),
+            originator=data["originator"],
+            classification=data["classification"],
+            topics=frozenset(lists["topics"]),
+            releasable_to=frozenset(lists["releasable_to"]),
             caveats=frozenset(lists["caveats"]),  # type: ignore[arg-type]  # validated by Label
             created=_when(data["created"], "created", source),
             review=None if review is None else _when(review, "review", source),
-            id=item_id, only=frozenset(only), successor=successor,
+            id=item_id,
+            only=frozenset(only),
+            successor=successor,
             categories=tuple(PolicyCategory(c["tag"], c["type"], tuple(c["values"])) for c in cats),
         )
     except LabelError as exc:
@@ -72,16 +87,22 @@ def _succession(value: Any, item_id: Any, source: str | None) -> Succession | No
     """``succession``: {"start", "end", "label"} (STANAG 4774 SuccessionHandling, docs/labels.md)."""
     if value is None:
         return None
-    if not isinstance(value, Mapping) or set(value) != {"start", "end", "label"} \
-            or not isinstance(value["label"], Mapping):
+    if (
+        not isinstance(value, Mapping)
+        or set(value) != {"start", "end", "label"}
+        or not isinstance(value["label"], Mapping)
+    ):
         raise LabelError("expected {start, end, label}", source=source, field="succession")
     nxt = dict(value["label"])
     if "id" in nxt:
         raise LabelError("a successor names no item of its own", source=source, field="succession.label.id")
     nxt["id"] = item_id
     try:
-        return Succession(_when(value["start"], "succession.start", source), _when(value["end"], "succession.end",
-                          source), label_from_dict(nxt, source=source))
+        return Succession(
+            _when(value["start"], "succession.start", source),
+            _when(value["end"], "succession.end", source),
+            label_from_dict(nxt, source=source),
+        )
     except LabelError as exc:
         raise LabelError(exc.message, source=source, field=exc.field) from None
 
@@ -95,8 +116,7 @@ def label_to_dict(label: Label) -> dict[str, Any]:
         "releasable_to": sorted(label.releasable_to),
         "caveats": sorted(c.value for c in label.caveats),
         "created": label.created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "review": None if label.review is None else label.review.astimezone(UTC).isoformat()
-        .replace("+00:00", "Z"),
+        "review": None if label.review is None else label.review.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "id": label.id,
     }
     if label.only:

@@ -88,8 +88,11 @@ class Ed25519Keys:
     def __init__(self, keys: Mapping[str, Sequence[bytes]]) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-        self._keys = {(party, ed25519_keyid(raw)): Ed25519PublicKey.from_public_bytes(raw)
-                      for party, raws in keys.items() for raw in raws}
+        self._keys = {
+            (party, ed25519_keyid(raw)): Ed25519PublicKey.from_public_bytes(raw)
+            for party, raws in keys.items()
+            for raw in raws
+        }
 
     @classmethod
     def load(cls, path: str | Path) -> Ed25519Keys:
@@ -108,8 +111,9 @@ class Ed25519Keys:
                 keys[party] = [bytes.fromhex(r) for r in raws]
                 cls({party: keys[party]})
             except (ValueError, TypeError):
-                raise LifecycleError("not a 32-byte Ed25519 public key in hex", source=str(p),
-                                     field=str(party)) from None
+                raise LifecycleError(
+                    "not a 32-byte Ed25519 public key in hex", source=str(p), field=str(party)
+                ) from None
         return cls(keys)
 
     def verify(self, party: str, keyid: str, signature: bytes, message: bytes) -> bool:
@@ -168,8 +172,10 @@ def sign_document(body: Mapping[str, Any], party: str, keyid: str, sign: Any) ->
     """``body`` with one more signature by ``party`` (``sign(message) -> bytes``, e.g. PartyKeys.sign)."""
     doc = _jsonable(dict(body))
     sig = sign(signed_bytes(doc))
-    doc["signatures"] = [*doc.get("signatures", []),
-                         {"party": party, "keyid": keyid, "sig": base64.b64encode(sig).decode()}]
+    doc["signatures"] = [
+        *doc.get("signatures", []),
+        {"party": party, "keyid": keyid, "sig": base64.b64encode(sig).decode()},
+    ]
     return doc  # type: ignore[no-any-return]
 
 
@@ -183,8 +189,7 @@ def _terms(raw: Any, ag: Agreement, source: str) -> Terms:
         from accord.core.schemes import bundled
 
         schemes = ag.schemes if ag.schemes is not None else bundled()
-        return parse_terms(_Ctx(source), raw.get("scope"), raw.get("equivalence"), ag.parties, "event.terms",
-                           schemes)
+        return parse_terms(_Ctx(source), raw.get("scope"), raw.get("equivalence"), ag.parties, "event.terms", schemes)
     except AgreementError as exc:
         raise LifecycleError(exc.message, source=source, field=exc.field) from None
 
@@ -219,8 +224,9 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
     if etype not in DOCUMENT_TYPES:
         raise err("event.type", f"expected one of {', '.join(t.value for t in DOCUMENT_TYPES)}")
     on = document_day(ev.get("date"), source=source, field="event.date", error=LifecycleError)
-    effective = document_day(ev.get("effective"), source=source, field="event.effective", optional=True,
-                             error=LifecycleError)
+    effective = document_day(
+        ev.get("effective"), source=source, field="event.effective", optional=True, error=LifecycleError
+    )
     assert on is not None
     by = ev.get("by")
     if by is None and etype not in JOINT:
@@ -268,8 +274,15 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
     if missing:
         what = "every party (a joint act, JK-R30)" if etype in JOINT else f"the acting party {by}"
         raise err("signatures", f"not signed by {', '.join(str(m) for m in missing)}: {what} must sign")
-    event = Event(on=on, type=etype, note=note or f"signed {etype.value} ({', '.join(signers)})",
-                  by=by, effective=effective, terms=terms, sourced=True)
+    event = Event(
+        on=on,
+        type=etype,
+        note=note or f"signed {etype.value} ({', '.join(signers)})",
+        by=by,
+        effective=effective,
+        terms=terms,
+        sourced=True,
+    )
     _check_order(ag, event, err)
     return LifecycleDocument(ag.id, event, tuple(signers), hashlib.sha256(message).hexdigest(), source)
 

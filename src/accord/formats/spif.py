@@ -528,8 +528,11 @@ def load_spifs(directory: Path) -> list[Spif]:
         spif = read_spif(f)
         party = spif.scheme.party
         if f.stem != party:
-            raise SpifError(f"the file is named {f.stem} but defines {party}: name it {party}.xml",
-                            source=str(f), field="securityPolicyId/@name")
+            raise SpifError(
+                f"the file is named {f.stem} but defines {party}: name it {party}.xml",
+                source=str(f),
+                field="securityPolicyId/@name",
+            )
         if party in seen:
             raise SpifError(
                 f"{party} is already defined by {seen[party]}", source=str(f), field="securityPolicyId/@name"

@@ -69,18 +69,22 @@ _CANON_TAG = {t.casefold(): t for t in (*_ACCORD_TAGS, *_KEPT_TAGS, ADMINISTRATI
 
 _OID_URI = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 _XS_DATETIME = re.compile(
-    r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?")
+    r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 _NCNAME_TAIL = re.compile(r"[A-Za-z0-9._-]{1,200}")
 _DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 #: An untimezoned xs:dateTime lies anywhere in [t - 14:00, t + 14:00] (XML Schema Part 2, 3.2.7.3).
 _ZONELESS = timedelta(hours=14)
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                          remove_comments=True, remove_pis=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
+)
 
 Kind = Literal["originator", "alternative"]
-_ROOTS: dict[str, Kind] = {"originatorConfidentialityLabel": "originator",
-                           "alternativeConfidentialityLabel": "alternative"}
+_ROOTS: dict[str, Kind] = {
+    "originatorConfidentialityLabel": "originator",
+    "alternativeConfidentialityLabel": "alternative",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +101,11 @@ class LabelDocument:
 
 
 def _dt(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value.microsecond == 0 else \
-        value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if value.microsecond == 0
+        else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    )
 
 
 def label_id(kind: Kind, item_id: str | None, party: str | None = None) -> str | None:
@@ -142,8 +149,11 @@ def _succession(parent: etree._Element, succ: Succession) -> None:
     handling = etree.SubElement(parent, f"{_Q}SuccessionHandling")
     when = etree.SubElement(handling, f"{_Q}SuccessionDateTime")
     # A zoneless time read from another tool is written back zoneless (its window is kept).
-    when.text = _dt(succ.start) if succ.start == succ.end else \
-        (succ.start + _ZONELESS).astimezone(UTC).replace(tzinfo=None).isoformat()
+    when.text = (
+        _dt(succ.start)
+        if succ.start == succ.end
+        else (succ.start + _ZONELESS).astimezone(UTC).replace(tzinfo=None).isoformat()
+    )
     nxt = etree.SubElement(handling, f"{_Q}SuccessorConfidentialityLabel")
     _info(nxt, succ.label, succ.label.originator, succ.label.marking)
     etree.SubElement(nxt, f"{_Q}CreationDateTime").text = _dt(succ.label.created)
@@ -184,9 +194,16 @@ def alternative_label(label: Label, party: str, marking: str, created: datetime)
     """The receiving nation's alternative label of ``label``: its own policy and equivalent marking
     (JK-R4), the same topics, releasability and ORCON, and the same item id."""
     caveats = label.caveats & {Caveat.ORIGINATOR_CONTROL}
-    return Label(originator=party, classification=marking, topics=label.topics,
-                 releasable_to=label.effective_at(created.astimezone(UTC).date()).releasable_to,
-                 caveats=caveats, created=created, review=label.review, id=label.id)
+    return Label(
+        originator=party,
+        classification=marking,
+        topics=label.topics,
+        releasable_to=label.effective_at(created.astimezone(UTC).date()).releasable_to,
+        caveats=caveats,
+        created=created,
+        review=label.review,
+        id=label.id,
+    )
 
 
 def alternative_label_xml(label: Label, party: str, marking: str, created: datetime) -> bytes:
@@ -249,11 +266,18 @@ def _policy(info: etree._Element, source: str | None) -> str:
     if uri is not None:
         _check_oid_uri(uri, "PolicyIdentifier", source)
         if (uri == nato_uri) != (text == "NATO"):
-            raise _err(f"PolicyIdentifier {text!r} with URI {uri}: the name and the OID name different policies",
-                       source, "PolicyIdentifier")
+            raise _err(
+                f"PolicyIdentifier {text!r} with URI {uri}: the name and the OID name different policies",
+                source,
+                "PolicyIdentifier",
+            )
     if not is_alpha3(text) and text not in ORGANISATION_POLICIES:
-        raise _err(f"PolicyIdentifier {text!r} is not a policy Accord reads (an ISO 3166 alpha-3 code, or "
-                   f"{', '.join(sorted(ORGANISATION_POLICIES))})", source, "PolicyIdentifier")
+        raise _err(
+            f"PolicyIdentifier {text!r} is not a policy Accord reads (an ISO 3166 alpha-3 code, or "
+            f"{', '.join(sorted(ORGANISATION_POLICIES))})",
+            source,
+            "PolicyIdentifier",
+        )
     return text
 
 
@@ -276,8 +300,11 @@ def _confidentiality(owner: etree._Element, source: str | None) -> _Info:
     allowed = {f"{_Q}{n}" for n in ("PolicyIdentifier", "Classification", "PrivacyMark", "Category")}
     for child in info:
         if child.tag not in allowed:
-            raise _err(f"unexpected element {child.tag} in ConfidentialityInformation: refusing rather than "
-                       "ignoring it", source, "ConfidentialityInformation")
+            raise _err(
+                f"unexpected element {child.tag} in ConfidentialityInformation: refusing rather than ignoring it",
+                source,
+                "ConfidentialityInformation",
+            )
     out = _Info()
     out.policy = _policy(info, source)
     cls = _one(info, "Classification", source)
@@ -286,8 +313,9 @@ def _confidentiality(owner: etree._Element, source: str | None) -> _Info:
     if not out.classification:
         raise _err("Classification is empty", source, "Classification")
     if cls.get("URI") is not None:
-        raise _err("Classification has a URI attribute, which ADatP-4774 says SHALL NOT be used", source,
-                   "Classification")
+        raise _err(
+            "Classification has a URI attribute, which ADatP-4774 says SHALL NOT be used", source, "Classification"
+        )
     _one(info, "PrivacyMark", source, required=False)  # legacy display text: read, not used
     organisation = out.policy in ORGANISATION_POLICIES
     seen: set[str] = set()
@@ -302,8 +330,11 @@ def _confidentiality(owner: etree._Element, source: str | None) -> _Info:
             raise _err(f"Category {raw_tag!r} appears twice: refusing rather than merging", source, "Category")
         seen.add(folded)
         if kind not in ("RESTRICTIVE", "PERMISSIVE", "INFORMATIVE"):
-            raise _err(f"Category {raw_tag!r} has Type {cat.get('Type')!r}; expected RESTRICTIVE, PERMISSIVE or "
-                       "INFORMATIVE", source, "Category")
+            raise _err(
+                f"Category {raw_tag!r} has Type {cat.get('Type')!r}; expected RESTRICTIVE, PERMISSIVE or INFORMATIVE",
+                source,
+                "Category",
+            )
         uri = cat.get("URI")
         if uri is not None:
             _check_oid_uri(uri, f"Category {raw_tag!r}", source)
@@ -326,8 +357,11 @@ def _confidentiality(owner: etree._Element, source: str | None) -> _Info:
             continue  # not used for access control (ADatP-4774 Table 7)
         want = _ACCORD_TAGS.get(tag) or (_KEPT_TAGS.get(tag) if organisation else None)
         if want is None:
-            raise _err(f"{kind} category {raw_tag!r} is not understood; refusing rather than ignoring a "
-                       "restriction", source, "Category")
+            raise _err(
+                f"{kind} category {raw_tag!r} is not understood; refusing rather than ignoring a restriction",
+                source,
+                "Category",
+            )
         if want != kind:
             raise _err(f"Category {raw_tag!r} must be {want}, not {kind}", source, "Category")
         if tag == TOPIC:
@@ -349,13 +383,28 @@ def _confidentiality(owner: etree._Element, source: str | None) -> _Info:
     return out
 
 
-def _build(info: _Info, created: datetime, review: datetime | None, item_id: str | None,
-           successor: Succession | None, source: str | None) -> Label:
+def _build(
+    info: _Info,
+    created: datetime,
+    review: datetime | None,
+    item_id: str | None,
+    successor: Succession | None,
+    source: str | None,
+) -> Label:
     try:
-        return Label(originator=info.policy, classification=info.classification, topics=frozenset(info.topics),
-                     releasable_to=frozenset(info.releasable), caveats=frozenset(info.caveats), created=created,
-                     review=review, id=item_id, only=frozenset(info.only), categories=tuple(info.categories),
-                     successor=successor)
+        return Label(
+            originator=info.policy,
+            classification=info.classification,
+            topics=frozenset(info.topics),
+            releasable_to=frozenset(info.releasable),
+            caveats=frozenset(info.caveats),
+            created=created,
+            review=review,
+            id=item_id,
+            only=frozenset(info.only),
+            categories=tuple(info.categories),
+            successor=successor,
+        )
     except LabelError as exc:
         raise _err(exc.message, source, exc.field) from None
 
@@ -365,15 +414,18 @@ def _successor(owner: etree._Element, item_id: str | None, depth: int, source: s
     if handling is None:
         return None
     if depth >= MAX_SUCCESSION:
-        raise _err(f"more than {MAX_SUCCESSION} successive labels: succession cannot be applied", source,
-                   "SuccessionHandling")
-    start, end = _when(_one(handling, "SuccessionDateTime", source).text, "SuccessionDateTime",  # type: ignore[union-attr]
-                       source)
+        raise _err(
+            f"more than {MAX_SUCCESSION} successive labels: succession cannot be applied", source, "SuccessionHandling"
+        )
+    start, end = _when(
+        _one(handling, "SuccessionDateTime", source).text,  # type: ignore[union-attr]
+        "SuccessionDateTime",
+        source,
+    )
     nxt = _one(handling, "SuccessorConfidentialityLabel", source)
     assert nxt is not None
     info = _confidentiality(nxt, source)
-    created, _ = _when(_text(nxt, "CreationDateTime", source), "SuccessorConfidentialityLabel/CreationDateTime",
-                       source)
+    created, _ = _when(_text(nxt, "CreationDateTime", source), "SuccessorConfidentialityLabel/CreationDateTime", source)
     _one(nxt, "OriginatorID", source, required=False)
     label = _build(info, created, None, item_id, _successor(nxt, item_id, depth + 1, source), source)
     try:
@@ -390,12 +442,16 @@ def _text(owner: etree._Element, name: str, source: str | None) -> str | None:
 def parse_label_element(root: etree._Element, *, source: str | None = None) -> LabelDocument:
     """Read a ``slab:originatorConfidentialityLabel`` or ``alternativeConfidentialityLabel`` element."""
     tag = str(root.tag)
-    if not tag.startswith(_Q) or tag[len(_Q):] not in _ROOTS:
-        raise _err(f"expected slab:originatorConfidentialityLabel or slab:alternativeConfidentialityLabel in "
-                   f"namespace {NS}, got {tag}", source)
-    kind = _ROOTS[tag[len(_Q):]]
-    known = {f"{_Q}{n}" for n in ("ConfidentialityInformation", "OriginatorID", "CreationDateTime",
-                                  "SuccessionHandling")}
+    if not tag.startswith(_Q) or tag[len(_Q) :] not in _ROOTS:
+        raise _err(
+            f"expected slab:originatorConfidentialityLabel or slab:alternativeConfidentialityLabel in "
+            f"namespace {NS}, got {tag}",
+            source,
+        )
+    kind = _ROOTS[tag[len(_Q) :]]
+    known = {
+        f"{_Q}{n}" for n in ("ConfidentialityInformation", "OriginatorID", "CreationDateTime", "SuccessionHandling")
+    }
     for child in root:
         if str(child.tag).startswith(_Q) and child.tag not in known:
             raise _err(f"unexpected element {child.tag}", source)
@@ -409,8 +465,9 @@ def parse_label_element(root: etree._Element, *, source: str | None = None) -> L
         review = None  # "due for review at creation", as Accord writes a label without a review date
     label_attr = root.get("Id")
     if label_attr is not None and len(label_attr) > MAX_ID_LENGTH:  # bounded like every id (accord.core.ids)
-        raise _err(f"label Id {label_attr[:40]!r}… is {len(label_attr)} characters long; at most {MAX_ID_LENGTH}",
-                   source, "Id")
+        raise _err(
+            f"label Id {label_attr[:40]!r}… is {len(label_attr)} characters long; at most {MAX_ID_LENGTH}", source, "Id"
+        )
     item_id = root.get(ITEM_ID_ATTR)
     if item_id is None and label_attr is not None and is_id(label_attr):
         # A label from elsewhere: its label id is the only identifier the item has, when it is one in
@@ -422,10 +479,13 @@ def parse_label_element(root: etree._Element, *, source: str | None = None) -> L
 
 def sniff_xml(data: bytes) -> bool:
     """True when ``data`` looks like XML in any encoding a byte-order mark (or none) announces."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                       (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
-            return data[len(bom):].decode(codec, errors="ignore").lstrip()[:1] == "<"
+            return data[len(bom) :].decode(codec, errors="ignore").lstrip()[:1] == "<"
     if data[:2] in (b"<\x00", b"\x00<"):
         return True
     return data.lstrip()[:1] == b"<"
@@ -433,16 +493,19 @@ def sniff_xml(data: bytes) -> bool:
 
 def _check_encoding(data: bytes, source: str | None) -> None:
     """A byte-order mark and a declared encoding must agree (else: which one governs is ambiguous)."""
-    for bom, family in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"),
-                        (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, family in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
-            text = data[len(bom):].decode("utf-8" if family == "utf-8" else
-                                          ("utf-16-le" if bom == codecs.BOM_UTF16_LE else "utf-16-be"),
-                                          errors="replace")
+            text = data[len(bom) :].decode(
+                "utf-8" if family == "utf-8" else ("utf-16-le" if bom == codecs.BOM_UTF16_LE else "utf-16-be"),
+                errors="replace",
+            )
             m = _DECL_ENCODING.match(text[:200].encode("ascii", errors="replace"))
             if m and not m.group(1).decode().lower().replace("_", "-").startswith(family):
-                raise _err(f"the byte-order mark says {family.upper()} but the declaration says "
-                           f"{m.group(1).decode()}: refusing an ambiguous encoding", source)
+                raise _err(
+                    f"the byte-order mark says {family.upper()} but the declaration says "
+                    f"{m.group(1).decode()}: refusing an ambiguous encoding",
+                    source,
+                )
             return
 
 
@@ -493,9 +556,12 @@ def originator_of(docs: list[LabelDocument], *, source: str | None = None) -> La
     if len(originators) > 1:
         raise _err(f"{len(originators)} originator labels: refusing rather than choosing one", source)
     if not originators:
-        raise _err("only an alternativeConfidentialityLabel: it names the item in a receiving nation's policy "
-                   "and not its originator, so no release can be decided on it (ADatP-4774.1 §4.2); give the "
-                   "originator's label", source)
+        raise _err(
+            "only an alternativeConfidentialityLabel: it names the item in a receiving nation's policy "
+            "and not its originator, so no release can be decided on it (ADatP-4774.1 §4.2); give the "
+            "originator's label",
+            source,
+        )
     return originators[0]
 
 
@@ -507,4 +573,3 @@ def load_label(data: bytes, *, source: str | None = None) -> Label:
     if sniff_xml(data):
         return originator_of(read_label_documents(data, source=source), source=source)
     return label_from_json(data, source=source)
-

@@ -109,8 +109,11 @@ def bind(label: Label, data: bytes, *, alternatives: Sequence[Label] = (), keys:
     """A ``BindingInformation`` binding ``label`` (and alternative labels) to ``data`` by its digest,
     signed with ``keys`` when given (the originator's own keys: a party signs only its own labels)."""
     if keys is not None and keys.party != label.originator:
-        raise LabelError(f"the keys are {keys.party}'s but the label's originator is {label.originator}: a party "
-                         "binds only the labels it originates", field="keys")
+        raise LabelError(
+            f"the keys are {keys.party}'s but the label's originator is {label.originator}: a party "
+            "binds only the labels it originates",
+            field="keys",
+        )
     root = etree.Element(f"{_M}BindingInformation", nsmap={"mb": NS, "accord": ACCORD_NS})
     container = etree.SubElement(root, f"{_M}MetadataBindingContainer", Id="mbc-1")
     binding = etree.SubElement(container, f"{_M}MetadataBinding", Id="mb-1")
@@ -138,8 +141,9 @@ def _signature(root: etree._Element, source: str | None) -> BindingSignature | N
     if not sigs:
         return None
     if len(sigs) > 1 or sigs[0].getparent() is not root:
-        raise LabelError("more than one binding signature, or one out of place: refusing", source=source,
-                         field="BindingSignature")
+        raise LabelError(
+            "more than one binding signature, or one out of place: refusing", source=source, field="BindingSignature"
+        )
     el = sigs[0]
     party, keyid = el.get("party"), el.get("keyid")
     try:
@@ -163,21 +167,29 @@ def parse_binding_element(root: etree._Element, *, source: str | None = None) ->
     for container in containers:
         bindings = container.findall(f"{_M}MetadataBinding")
         if not bindings:
-            raise LabelError("a MetadataBindingContainer has no MetadataBinding", source=source,
-                             field="MetadataBindingContainer")
+            raise LabelError(
+                "a MetadataBindingContainer has no MetadataBinding", source=source, field="MetadataBindingContainer"
+            )
         for binding in bindings:
             metas = 0
             datas = 0
             for child in binding:
                 if child.tag == f"{_M}MetadataReference":
-                    raise LabelError("metadata given by reference (MetadataReference) cannot be read: refusing a "
-                                     "binding whose label is elsewhere", source=source, field="MetadataReference")
+                    raise LabelError(
+                        "metadata given by reference (MetadataReference) cannot be read: refusing a "
+                        "binding whose label is elsewhere",
+                        source=source,
+                        field="MetadataReference",
+                    )
                 if child.tag == f"{_M}Metadata":
                     metas += 1
                     inner = list(child)
                     if len(inner) != 1 or (child.text or "").strip():
-                        raise LabelError("an mb:Metadata must hold exactly one element (one label per Metadata)",
-                                         source=source, field="Metadata")
+                        raise LabelError(
+                            "an mb:Metadata must hold exactly one element (one label per Metadata)",
+                            source=source,
+                            field="Metadata",
+                        )
                     if str(inner[0].tag).startswith("{urn:nato:stanag:4774:"):
                         labels.append(parse_label_element(inner[0], source=source))
                 elif child.tag == f"{_M}DataReference":
@@ -190,8 +202,11 @@ def parse_binding_element(root: etree._Element, *, source: str | None = None) ->
                     datas += 1
                     refs.append("inline")
             if not metas or not datas:
-                raise LabelError("a MetadataBinding needs Metadata and Data (or their references)", source=source,
-                                 field="MetadataBinding")
+                raise LabelError(
+                    "a MetadataBinding needs Metadata and Data (or their references)",
+                    source=source,
+                    field="MetadataBinding",
+                )
     ids = [d.label_id for d in labels if d.label_id is not None]
     if len(ids) != len(set(ids)):
         raise LabelError("two labels in the binding carry the same Id", source=source, field="Id")
@@ -230,8 +245,9 @@ def verify_binding(document: bytes, data: bytes, roster: Roster, *, source: str 
         raise LabelError(f"expected mb:BindingInformation in namespace {NS}, got {root.tag}", source=source)
     sig = _signature(root, source)
     if sig is None:
-        raise TrustError("the binding carries no Accord binding signature (an XML-DSig ds:Signature is not "
-                         "verified by Accord)")
+        raise TrustError(
+            "the binding carries no Accord binding signature (an XML-DSig ds:Signature is not verified by Accord)"
+        )
     rec = roster.signing_key(sig.party, sig.keyid)
     verify_signature(rec.public, sig.value, _signed_bytes(root, sig.party, sig.keyid))
     binding = parse_binding_element(root, source=source)

@@ -28,8 +28,9 @@ class ReadRefused(Refusal):
         self.decision = decision
 
 
-def read_item(backend: Backend, person_id: str, item_id: str, purpose: str, *,
-              visit: Visit | None = None) -> tuple[ReadDecision, bytes]:
+def read_item(
+    backend: Backend, person_id: str, item_id: str, purpose: str, *, visit: Visit | None = None
+) -> tuple[ReadDecision, bytes]:
     """Decide and record ``person_id``'s read of ``item_id`` today; return the content when allowed.
 
     ``visit``: the visit a visitor's session is bound to (JK-R18); a visitor's read is judged against it only.
@@ -42,19 +43,42 @@ def read_item(backend: Backend, person_id: str, item_id: str, purpose: str, *,
     at = backend.today()
     member = backend.register.get(person_id)
     if member is None:
-        decision = ReadDecision(False, person_id, backend.party, at, purpose.strip(), None, (
-            AccessReason(ReadCode.DISABLED, f"{person_id!r} is not in {backend.party}'s register of cleared "  # type: ignore[arg-type]
-                         "individuals.", "JK-R10"),))
+        decision = ReadDecision(
+            False,
+            person_id,
+            backend.party,
+            at,
+            purpose.strip(),
+            None,
+            (
+                AccessReason(
+                    ReadCode.DISABLED,  # type: ignore[arg-type]
+                    f"{person_id!r} is not in {backend.party}'s register of cleared individuals.",
+                    "JK-R10",
+                ),
+            ),
+        )
     else:
-        visits = [visit] if visit is not None else (
-            backend.register.visits(member.id) if member.person.nationality != backend.party else [])
-        decision = read_access(member, label, backend.party, at, purpose, agreements=backend.agreements,
-                               visits=visits)
+        visits = (
+            [visit]
+            if visit is not None
+            else (backend.register.visits(member.id) if member.person.nationality != backend.party else [])
+        )
+        decision = read_access(member, label, backend.party, at, purpose, agreements=backend.agreements, visits=visits)
     with backend.journal_tx() as conn:
-        backend.journal(conn, "access", item_id, {
-            "person": person_id, "purpose": decision.purpose, "allowed": decision.allowed,
-            "decision": decision.to_dict(), "label": label_to_dict(label), "digest": digest,
-        })
+        backend.journal(
+            conn,
+            "access",
+            item_id,
+            {
+                "person": person_id,
+                "purpose": decision.purpose,
+                "allowed": decision.allowed,
+                "decision": decision.to_dict(),
+                "label": label_to_dict(label),
+                "digest": digest,
+            },
+        )
     if not decision.allowed:
         raise ReadRefused(decision)
     return decision, backend.open_payload(item_id)

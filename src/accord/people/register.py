@@ -120,8 +120,7 @@ def check_clearance(nationality: str, clearance: str | None) -> str | None:
     level = scheme.level(clearance) if scheme is not None else None
     if level is None:
         known = ", ".join(lv.marking for lv in scheme.levels) if scheme is not None else "none"
-        raise InputError(f"{clearance!r} is not a level of {nationality}'s scheme (known: {known})",
-                         field="clearance")
+        raise InputError(f"{clearance!r} is not a level of {nationality}'s scheme (known: {known})", field="clearance")
     return level.marking
 
 
@@ -149,13 +148,24 @@ class Register:
 
     @staticmethod
     def _member(r: Any) -> Member:
-        person = Person(id=r["person_id"], nationality=r["nationality"], clearance=r["clearance"],
-                        need_to_know=frozenset(json.loads(r["need_to_know_json"])),
-                        clearance_until=_day(r["clearance_until"]))
-        return Member(person=person, name=r["name"], employment=Employment(r["employment"]),
-                      employer=r["employer"], facility=r["facility"],
-                      facility_cleared_until=_day(r["facility_cleared_until"]), briefed_on=_day(r["briefed_on"]),
-                      roles=frozenset(Role(x) for x in json.loads(r["roles_json"])), disabled=bool(r["disabled"]))
+        person = Person(
+            id=r["person_id"],
+            nationality=r["nationality"],
+            clearance=r["clearance"],
+            need_to_know=frozenset(json.loads(r["need_to_know_json"])),
+            clearance_until=_day(r["clearance_until"]),
+        )
+        return Member(
+            person=person,
+            name=r["name"],
+            employment=Employment(r["employment"]),
+            employer=r["employer"],
+            facility=r["facility"],
+            facility_cleared_until=_day(r["facility_cleared_until"]),
+            briefed_on=_day(r["briefed_on"]),
+            roles=frozenset(Role(x) for x in json.loads(r["roles_json"])),
+            disabled=bool(r["disabled"]),
+        )
 
     def _row(self, conn: Connection, pid: str) -> Any:
         return conn.execute(select(people).where(people.c.person_id == pid)).mappings().first()
@@ -187,19 +197,31 @@ class Register:
             if self._row(conn, member.id) is not None:
                 raise InputError(f"{member.id} is already registered", field="id")
             conn.execute(people.insert().values(**self._values(member), password_hash=pw_hash, created_at=t))
-            self._journal(conn, "person", None, {"action": "add", "by": by, "person": member.to_dict(),
-                                                  "account": pw_hash is not None})
+            self._journal(
+                conn,
+                "person",
+                None,
+                {"action": "add", "by": by, "person": member.to_dict(), "account": pw_hash is not None},
+            )
         return member
 
     @staticmethod
     def _values(m: Member) -> dict[str, Any]:
         p = m.person
         return {
-            "person_id": p.id, "name": m.name, "nationality": p.nationality, "clearance": p.clearance,
-            "clearance_until": _iso(p.clearance_until), "need_to_know_json": json.dumps(sorted(p.need_to_know)),
-            "employment": m.employment.value, "employer": m.employer, "facility": m.facility,
-            "facility_cleared_until": _iso(m.facility_cleared_until), "briefed_on": _iso(m.briefed_on),
-            "roles_json": json.dumps(sorted(r.value for r in m.roles)), "disabled": m.disabled,
+            "person_id": p.id,
+            "name": m.name,
+            "nationality": p.nationality,
+            "clearance": p.clearance,
+            "clearance_until": _iso(p.clearance_until),
+            "need_to_know_json": json.dumps(sorted(p.need_to_know)),
+            "employment": m.employment.value,
+            "employer": m.employer,
+            "facility": m.facility,
+            "facility_cleared_until": _iso(m.facility_cleared_until),
+            "briefed_on": _iso(m.briefed_on),
+            "roles_json": json.dumps(sorted(r.value for r in m.roles)),
+            "disabled": m.disabled,
             "updated_at": _now(),
         }
 
@@ -212,34 +234,53 @@ class Register:
             after = fn(before)
             conn.execute(update(people).where(people.c.person_id == pid).values(**self._values(after)))
             changed = {k: v for k, v in after.to_dict().items() if before.to_dict().get(k) != v}
-            self._journal(conn, "person", None, {"action": action, "by": by, "person_id": pid,
-                                                  "changed": changed, **extra})
+            self._journal(
+                conn, "person", None, {"action": action, "by": by, "person_id": pid, "changed": changed, **extra}
+            )
         return after
 
     def set_clearance(self, pid: str, clearance: str | None, until: dt.date | None, *, by: str) -> Member:
         """Grant, change or withdraw (None) a person's PSC and its expiry."""
+
         def fn(m: Member) -> Member:
             marking = check_clearance(m.person.nationality, clearance)
             return replace(m, person=replace(m.person, clearance=marking, clearance_until=until))
+
         return self._change(pid, "set-clearance", by, fn)
 
     def set_need_to_know(self, pid: str, topics: frozenset[str], *, by: str) -> Member:
         """Replace the need-to-know topics."""
-        return self._change(pid, "set-need-to-know", by,
-                            lambda m: replace(m, person=Person(m.person.id, m.person.nationality, m.person.clearance,
-                                                               topics, m.person.clearance_until, m.person.rank)))
+        return self._change(
+            pid,
+            "set-need-to-know",
+            by,
+            lambda m: replace(
+                m,
+                person=Person(
+                    m.person.id,
+                    m.person.nationality,
+                    m.person.clearance,
+                    topics,
+                    m.person.clearance_until,
+                    m.person.rank,
+                ),
+            ),
+        )
 
     def set_roles(self, pid: str, roles: frozenset[Role], *, by: str) -> Member:
         """Replace the console roles."""
         return self._change(pid, "set-roles", by, lambda m: replace(m, roles=roles))
 
-    def set_contractor(self, pid: str, *, facility_cleared_until: dt.date | None, briefed_on: dt.date | None,
-                       by: str) -> Member:
+    def set_contractor(
+        self, pid: str, *, facility_cleared_until: dt.date | None, briefed_on: dt.date | None, by: str
+    ) -> Member:
         """Record a contractor facility's clearance and the person's briefing (JK-R25)."""
+
         def fn(m: Member) -> Member:
             if m.employment is not Employment.CONTRACTOR and facility_cleared_until is not None:
                 raise InputError(f"{pid} is not a contractor", field="facility")
             return replace(m, facility_cleared_until=facility_cleared_until, briefed_on=briefed_on)
+
         return self._change(pid, "set-contractor", by, fn)
 
     def disable(self, pid: str, *, by: str, reason: str = "") -> Member:
@@ -259,8 +300,9 @@ class Register:
         with self._tx() as conn:
             if self._row(conn, pid) is None:
                 raise InputError(f"no person {pid} in the register", field="person")
-            conn.execute(update(people).where(people.c.person_id == pid).values(password_hash=pw_hash,
-                                                                                 updated_at=_now()))
+            conn.execute(
+                update(people).where(people.c.person_id == pid).values(password_hash=pw_hash, updated_at=_now())
+            )
             self._journal(conn, "person", None, {"action": "set-password", "by": by, "person_id": pid})
 
     def authenticate(self, pid: str, password: str) -> Member | None:
@@ -277,8 +319,9 @@ class Register:
         m = self._member(r)
         if _hasher.check_needs_rehash(stored):
             with self._tx() as conn:
-                conn.execute(update(people).where(people.c.person_id == pid)
-                             .values(password_hash=_hasher.hash(password)))
+                conn.execute(
+                    update(people).where(people.c.person_id == pid).values(password_hash=_hasher.hash(password))
+                )
         return None if m.disabled else m
 
     # -- visits (JK-R18) ---------------------------------------------------------------------------
@@ -295,11 +338,20 @@ class Register:
                 raise InputError(f"{visit.person} is a {self.party} national, not a visitor", field="person")
             if conn.execute(select(visits).where(visits.c.visit_id == visit.id)).first() is not None:
                 raise InputError(f"visit {visit.id} already exists", field="id")
-            conn.execute(visits.insert().values(
-                visit_id=visit.id, person_id=visit.person, host=visit.host, highest=visit.highest,
-                topics_json=json.dumps(sorted(visit.topics)), start_day=visit.start.isoformat(),
-                end_day=visit.end.isoformat(), purpose=visit.purpose, approved_by=visit.approved_by,
-                created_at=_now()))
+            conn.execute(
+                visits.insert().values(
+                    visit_id=visit.id,
+                    person_id=visit.person,
+                    host=visit.host,
+                    highest=visit.highest,
+                    topics_json=json.dumps(sorted(visit.topics)),
+                    start_day=visit.start.isoformat(),
+                    end_day=visit.end.isoformat(),
+                    purpose=visit.purpose,
+                    approved_by=visit.approved_by,
+                    created_at=_now(),
+                )
+            )
             self._journal(conn, "visit", None, {"action": "add", "by": by, "visit": visit.to_dict()})
         return visit
 
@@ -310,10 +362,20 @@ class Register:
             q = q.where(visits.c.person_id == pid)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [Visit(id=r["visit_id"], person=r["person_id"], host=r["host"], highest=r["highest"],
-                      topics=frozenset(json.loads(r["topics_json"])), start=dt.date.fromisoformat(r["start_day"]),
-                      end=dt.date.fromisoformat(r["end_day"]), purpose=r["purpose"], approved_by=r["approved_by"])
-                for r in rows]
+        return [
+            Visit(
+                id=r["visit_id"],
+                person=r["person_id"],
+                host=r["host"],
+                highest=r["highest"],
+                topics=frozenset(json.loads(r["topics_json"])),
+                start=dt.date.fromisoformat(r["start_day"]),
+                end=dt.date.fromisoformat(r["end_day"]),
+                purpose=r["purpose"],
+                approved_by=r["approved_by"],
+            )
+            for r in rows
+        ]
 
     # -- console sessions --------------------------------------------------------------------------
 
@@ -323,11 +385,23 @@ class Register:
         csrf = secrets.token_urlsafe(32)
         t = _now()
         with self._tx() as conn:
-            conn.execute(sessions.insert().values(
-                token_sha256=hashlib.sha256(token.encode()).hexdigest(), person_id=member.id, csrf=csrf,
-                visit_id=visit.id if visit else None, created_at=t, expires_at=t + ttl, revoked=False))
-            self._journal(conn, "person", None, {"action": "sign-in", "by": member.id, "person_id": member.id,
-                                                  "visit": visit.id if visit else None})
+            conn.execute(
+                sessions.insert().values(
+                    token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                    person_id=member.id,
+                    csrf=csrf,
+                    visit_id=visit.id if visit else None,
+                    created_at=t,
+                    expires_at=t + ttl,
+                    revoked=False,
+                )
+            )
+            self._journal(
+                conn,
+                "person",
+                None,
+                {"action": "sign-in", "by": member.id, "person_id": member.id, "visit": visit.id if visit else None},
+            )
         return token, csrf
 
     def session(self, token: str) -> SessionInfo | None:

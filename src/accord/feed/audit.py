@@ -1,0 +1,89 @@
+"""The feed's audit trail: refusals, cut-offs and every signed batch, in a node's tamper-evident log.
+
+Uses :class:`accord.audit.log.AuditLog` as a library (a log of its own, ``feed-audit.db`` with origin
+``accord.<party>.node/feed``, signed by a note key kept 0600 in the feed state directory). Appends go
+through a background thread so that the event loop never waits for a commit; :meth:`flush` waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+from accord.audit.events import now_iso
+from accord.audit.log import AuditLog
+from accord.audit.note import NoteSigner
+
+log = logging.getLogger("accord.feed.audit")
+KEY_FILE = "feed-audit.key"
+
+
+def origin(party: str) -> str:
+    return f"accord.{party.lower()}.node/feed"
+
+
+class FeedAudit:
+    def __init__(self, state_dir: Path, party: str) -> None:
+        from accord.sealed.keys import write_private
+
+        key_path = state_dir / KEY_FILE
+        if not key_path.exists():
+            write_private(key_path, (NoteSigner.generate(origin(party)).skey + "\n").encode())
+        signer = NoteSigner.from_skey(key_path.read_text())
+        if not isinstance(signer, NoteSigner):
+            raise TypeError("not a note signer key")
+        self.log = AuditLog(state_dir / "feed-audit.db", origin=origin(party), signer=signer)
+        self.party = party
+        self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="accord-feed-audit")
+        self._thread.start()
+
+    def event(self, ev_type: str, item: str, digest_hex: str, **extra: Any) -> None:
+        """Queue one event (``digest_hex``: SHA-256 hex of what it is about; never content)."""
+        self._idle.clear()
+        self._q.put(
+            {
+                "type": ev_type,
+                "item": item,
+                "digest": f"sha256:{digest_hex}",
+                "at": now_iso(),
+                "node": self.party,
+                **extra,
+            }
+        )
+
+    def _run(self) -> None:
+        while True:
+            ev = self._q.get()
+            if ev is None:
+                return
+            batch = [ev]
+            while len(batch) < 1000:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._q.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                self.log.append_many(batch)
+            except Exception:
+                log.exception("feed audit append failed (%d events)", len(batch))
+            if self._q.empty():
+                self._idle.set()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self.flush()
+        self._q.put(None)
+        self._thread.join(timeout=10)
+        self.log.close()

@@ -1,0 +1,351 @@
+"""The integrator's API: publish to and read from one's own node's feed (``docs/feed.md``).
+
+A local client runs on the node's host with access to the node directory: it connects to the node's
+feed listener with the node's own certificate, publishes warning messages (the node checks them and is
+the one that refuses), and reads the streams addressed to its nation, opening the sessions with the
+node's offer key and checking every batch signature of the originator.
+
+    async with FeedClient("kor", port=9443) as c:
+        seqs = await c.publish({"event": "E1", "kind": "launch", "time": t, "lat": 39.0, "lon": 125.7})
+
+    async with FeedClient("jpn", port=9445, hwm_file=Path("jpn-reader.hwm")) as c:
+        async for d in c.deliveries():
+            print(d.stream, d.seq, d.message, d.latency_us)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+import struct
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from accord.errors import AccordError, InputError
+from accord.feed import crypto as fc
+from accord.feed import frame as ff
+from accord.feed.identity import NodeIdentity
+from accord.feed.model import FeedRefused, WarningMessage, decode_message, encode_message
+from accord.feed.node import OFFER_KEY, QUIET, STATE_DIR
+
+log = logging.getLogger("accord.feed.client")
+_PUB_HEAD = struct.Struct(">IB")
+
+
+class FeedError(AccordError):
+    """The node refused a subscription, cut it off, or the connection failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    stream: str
+    seq: int
+    message: WarningMessage
+    latency_us: int  # receipt time minus the publisher's issue time (same clock only on one host)
+
+
+class FeedClient:
+    """A local client of a node's feed service."""
+
+    def __init__(
+        self, node_dir: str | Path, *, port: int, host: str = "127.0.0.1", hwm_file: Path | None = None
+    ) -> None:
+        self.dir = Path(node_dir)
+        self.ident = NodeIdentity.load(self.dir)
+        self.party = self.ident.party
+        self.host, self.port = host, port
+        self.hwm_file = hwm_file
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._frames = ff.FrameReader()
+        self._next_id = 0
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pump: asyncio.Task[None] | None = None
+        # frames of one read, for the reader; bounded: a slow reader slows the node's sending, not memory
+        self._queue: asyncio.Queue[list[tuple[int, bytes]] | None] = asyncio.Queue(maxsize=64)
+        self.errors: list[dict[str, Any]] = []
+        self.refusals: list[dict[str, Any]] = []  # refusals of messages sent with fire()
+        self.sent_quiet = 0
+        self.alarms: list[tuple[str, int, str]] = []  # quarantined records and failed batch signatures
+        self._out: list[bytes] = []
+
+    async def __aenter__(self) -> FeedClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def connect(self, timeout: float = 10.0) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                self.host, self.port, ssl=self.ident.client_ssl(self.party), limit=ff.MAX_FRAME * 4
+            ),
+            timeout,
+        )
+        self._reader, self._writer = reader, writer
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._pump = asyncio.create_task(self._read_loop())
+
+    async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                data = await self._reader.read(1 << 16)
+                if not data:
+                    break
+                batch: list[tuple[int, bytes]] = []
+                for ftype, body in self._frames.feed(data):
+                    if ftype == ff.PUBOK:
+                        pid, obj = ff.parse_pubok(body)
+                        fut = self._waiting.pop(pid, None)
+                        if fut is None and not obj.get("ok"):
+                            self.refusals.append({"id": pid, **obj})
+                        if fut is not None and not fut.done():
+                            fut.set_result(obj)
+                    elif ftype == ff.ERR:
+                        self.errors.append(ff.parse_json(body, None))
+                        batch.append((ftype, body))
+                    elif ftype == ff.REC:
+                        batch.append((ftype, body))
+                if batch:
+                    await self._queue.put(batch)
+        except (ConnectionError, OSError, ff.FrameError):
+            pass
+        finally:
+            for fut in self._waiting.values():
+                if not fut.done():
+                    fut.set_exception(FeedError("connection to the node closed"))
+            await self._queue.put(None)
+
+    # -- publishing ---------------------------------------------------------------------------
+    def _send_pub(
+        self, msg: dict[str, Any] | WarningMessage, *, quiet: bool = False
+    ) -> asyncio.Future[dict[str, Any]] | None:
+        self._next_id = (self._next_id + 1) & 0xFFFFFFFF
+        pid = self._next_id
+        flag = QUIET if quiet else 0
+        if isinstance(msg, WarningMessage):
+            body = _PUB_HEAD.pack(pid, 1 | flag) + encode_message(msg)
+        else:
+            body = _PUB_HEAD.pack(pid, flag) + json.dumps(msg, separators=(",", ":")).encode()
+        self._write(ff.frame(ff.PUB, body))
+        if quiet:
+            self.sent_quiet += 1
+            return None
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[pid] = fut
+        return fut
+
+    def _write(self, data: bytes) -> None:
+        """Frames written during one turn of the event loop leave in one write."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush_out)
+        self._out.append(data)
+
+    def _flush_out(self) -> None:
+        if self._out and self._writer is not None:
+            self._writer.write(b"".join(self._out))
+        self._out.clear()
+
+    def fire(self, msg: dict[str, Any] | WarningMessage) -> None:
+        """Publish without waiting for an answer; a refusal still comes back (in :attr:`refusals`)."""
+        self._send_pub(msg, quiet=True)
+
+    async def publish(self, msg: dict[str, Any] | WarningMessage) -> dict[str, int]:
+        """Publish one message; returns ``{stream: seq}`` once durable at the node.
+
+        Raises:
+            FeedRefused: the node refused it (forbidden field, pre-launch, outside the window, no agreement).
+        """
+        assert self._writer is not None
+        fut = self._send_pub(msg)
+        assert fut is not None
+        self._flush_out()
+        await self._writer.drain()
+        return _result(await fut)
+
+    async def publish_many(self, msgs: Iterable[dict[str, Any] | WarningMessage]) -> list[dict[str, int] | FeedRefused]:
+        """Pipelined publishing: every answer, in order (a refusal in place of a refused message)."""
+        assert self._writer is not None
+        futs = [self._send_pub(m) for m in msgs]
+        self._flush_out()
+        await self._writer.drain()
+        out: list[dict[str, int] | FeedRefused] = []
+        for f in futs:
+            assert f is not None
+            try:
+                out.append(_result(await f))
+            except FeedRefused as e:
+                out.append(e)
+        return out
+
+    def send_nowait(self, msg: dict[str, Any] | WarningMessage) -> asyncio.Future[dict[str, Any]]:
+        """Send one message without waiting (rate-paced publishers); the future holds the node's answer."""
+        fut = self._send_pub(msg)
+        assert fut is not None
+        return fut
+
+    # -- reading ------------------------------------------------------------------------------
+    def _load_hwm(self) -> dict[str, int]:
+        if self.hwm_file is None or not self.hwm_file.exists():
+            return {}
+        obj = json.loads(self.hwm_file.read_text() or "{}")
+        return {str(k): int(v) for k, v in obj.items()}
+
+    def _save_hwm(self, hwm: dict[str, int]) -> None:
+        if self.hwm_file is None:
+            return
+        tmp = self.hwm_file.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(hwm, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.hwm_file)
+
+    def _offer(self) -> tuple[X25519PrivateKey, fc.Offer]:
+        state = self.dir / STATE_DIR
+        priv = serialization.load_pem_private_key((state / OFFER_KEY).read_bytes(), password=None)
+        if not isinstance(priv, X25519PrivateKey):
+            raise InputError("not an X25519 key", source=str(state / OFFER_KEY))
+        db = sqlite3.connect(f"file:{state / 'feed.db'}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
+        finally:
+            db.close()
+        if row is None:
+            raise InputError("the node has not started its feed yet", source=str(state))
+        return priv, fc.open_offer(bytes(row[0]), self.ident.sign_key.public_key(), self.party)
+
+    def _alarm(self, stream: str, seq: int, what: str) -> None:
+        self.alarms.append((stream, seq, what))
+        log.error("ALARM %s #%d: %s", stream, seq, what)
+
+    async def deliveries(
+        self, streams: Iterable[str] | None = None, *, from_seq: dict[str, int] | None = None, follow: bool = True
+    ) -> AsyncIterator[Delivery]:
+        """Decrypted, verified messages addressed to this nation, in order per stream.
+
+        Resumes after the durable high-water mark (``hwm_file``) or ``from_seq``; with ``follow=False``
+        stops once every stream is caught up with the node's head as of the subscription.
+        Raises :class:`FeedError` when the node refuses a subscription.
+        """
+        assert self._writer is not None
+        priv, offer = self._offer()
+        if streams is None:
+            streams = [f"{p}-{self.party}" for p in ("JPN", "KOR", "USA") if p != self.party]
+            streams += [f"{p}-{self.party}" for p in sorted(self.ident.peers) if p not in ("JPN", "KOR", "USA")]
+        hwm = self._load_hwm()
+        start = {s: (from_seq or {}).get(s, hwm.get(s, 0) + 1) for s in streams}
+        for s, first in start.items():
+            self._write(ff.json_frame(ff.SUB, {"stream": ff.check_stream(s), "from": first}))
+        self._flush_out()
+        await self._writer.drain()
+        sessions: dict[tuple[str, int], fc.Session] = {}
+        chains: dict[str, fc.BatchChain] = {}
+        started: set[str] = set()
+        dirty = False
+        buf: collections.deque[tuple[int, bytes]] = collections.deque()
+        acked: dict[str, int] = {}
+        try:
+            while True:
+                if not buf:
+                    for st, q in hwm.items():  # tell the node how far this reader is (its lag in `status`)
+                        if q > acked.get(st, 0):
+                            acked[st] = q
+                            self._write(ff.frame(ff.ACK, ff.ack_body(st, q)))
+                    if self._queue.empty() and dirty:
+                        self._save_hwm(hwm)
+                        dirty = False
+                    if not follow and self._queue.empty():
+                        try:
+                            item = await asyncio.wait_for(self._queue.get(), 0.5)
+                        except TimeoutError:
+                            return
+                    else:
+                        item = await self._queue.get()
+                    if item is None:
+                        raise FeedError("the node closed the connection")
+                    buf.extend(item)
+                ftype, body = buf.popleft()
+                if ftype == ff.ERR:
+                    obj = ff.parse_json(body, None)
+                    raise FeedError(f"{obj.get('code')}: {obj.get('message')}")
+                rec = ff.parse_record(body)
+                s = rec.stream
+                okey = self.ident.verify_key(s[:3])
+                if okey is None:
+                    raise FeedError(f"{s[:3]} is not pinned")
+                if rec.rtype == ff.HS:
+                    try:
+                        opened = fc.open_session(rec.payload, s, okey, offer, priv)
+                        sessions[(s, opened.epoch)] = opened
+                    except fc.FeedCryptoError as e:
+                        self._alarm(s, rec.seq, f"session record refused: {e}")
+                    if s not in chains:
+                        chains[s] = fc.BatchChain()
+                if rec.rtype == ff.BSIG:
+                    b = fc.parse_batch(rec.payload)
+                    ch = chains.get(s)
+                    try:
+                        if ch is not None and ch.first == b.first:
+                            fc.verify_batch(s, b, ch, okey)
+                        elif s in started:
+                            raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
+                    except fc.FeedCryptoError as e:
+                        self._alarm(s, rec.seq, str(e))
+                    chains[s] = fc.BatchChain()
+                    started.add(s)
+                else:
+                    ch = chains.get(s) or chains.setdefault(s, fc.BatchChain())
+                    if ch.first == 0 or ch.last + 1 == rec.seq:
+                        ch.add(rec.seq, rec.raw)
+                msg = None
+                if rec.rtype == ff.DATA and rec.seq >= start.get(s, 1):
+                    try:
+                        epoch = fc.data_epoch(rec.payload)
+                        sess = sessions.get((s, epoch))
+                        if sess is None:
+                            raise fc.FeedCryptoError(f"{s} #{rec.seq}: no session for epoch {epoch}")
+                        msg = decode_message(sess.open(rec.raw, rec.seq))
+                    except (fc.FeedCryptoError, FeedRefused, ff.FrameError) as e:
+                        # one bad record never stalls the reader: quarantined, alarmed, and the next one follows
+                        self._alarm(s, rec.seq, f"record quarantined: {e}")
+                if rec.seq > hwm.get(s, 0) and rec.seq >= start.get(s, 1):
+                    hwm[s] = rec.seq
+                    dirty = True
+                if msg is not None:
+                    yield Delivery(s, rec.seq, msg, time.time_ns() // 1000 - msg.issued_us)
+        finally:
+            if dirty:  # what the consumer took before closing the generator counts as processed
+                self._save_hwm(hwm)
+
+
+def _result(obj: dict[str, Any]) -> dict[str, int]:
+    if obj.get("ok"):
+        seq = obj.get("seq") or {}
+        return {str(k): int(v) for k, v in seq.items()}
+    raise FeedRefused(str(obj.get("code")), str(obj.get("message")), rule=obj.get("rule"))

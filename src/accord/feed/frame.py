@@ -1,0 +1,194 @@
+"""The feed's wire format: length-prefixed frames over a TLS stream, and stream records (``docs/feed.md``).
+
+Frame: ``length u32 BE | type u8 | body`` where ``length`` counts the type byte and the body and is at
+most :data:`MAX_FRAME` + 1. A record (the unit a stream carries, relayed verbatim by the hub) is::
+
+    stream 7 ASCII (``KOR-JPN``) | seq u64 BE | rtype u8 | payload
+
+Pure and hostile-input safe: every parse error is a :class:`FrameError`, sizes are bounded before
+anything is buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from accord.errors import InputError
+
+MAX_FRAME = 64 * 1024
+_LEN = struct.Struct(">I")
+_REC = struct.Struct(">7sQB")
+REC_HEADER = _REC.size
+_STREAM = re.compile(r"[A-Z]{3}-[A-Z]{3}")
+
+# frame types
+SUB = 1  # JSON {"stream", "from", "offer"?}: send me this stream from seq "from"
+REC = 2  # a stream record
+ACK = 3  # stream 7 | seq u64: durable up to seq (lag figure)
+ERR = 4  # JSON {"code", "message", "stream"?}
+PUB = 5  # u32 id | encoded warning message (a local publisher to its own node)
+PUBOK = 6  # u32 id | 0 | (stream 7, seq u64)*  (accepted) or  u32 id | 1 | JSON {"code", "message", "rule"}
+PING = 7  # empty
+FRAME_TYPES = frozenset({SUB, REC, ACK, ERR, PUB, PUBOK, PING})
+
+# record types
+HS = 1  # session handshake (canonical JSON, signed by the originator)
+DATA = 2  # epoch u32 | AES-256-GCM ciphertext of one warning message
+BSIG = 3  # first u64 | last u64 | sha256 chain 32 | Ed25519 signature 64
+REC_TYPES = frozenset({HS, DATA, BSIG})
+
+
+class FrameError(InputError):
+    """A frame or record that does not parse: the connection is closed, nothing else happens."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, source="feed frame")
+
+
+_VALID: set[str] = set()
+
+
+def check_stream(stream: str) -> str:
+    """A stream id ``ORIGINATOR-RECIPIENT`` (two alpha-3 codes, different)."""
+    if stream in _VALID:
+        return stream
+    if not _STREAM.fullmatch(stream) or stream[:3] == stream[4:]:
+        raise FrameError(f"bad stream id {stream!r}")
+    if len(_VALID) < 4096:
+        _VALID.add(stream)
+    return stream
+
+
+def frame(ftype: int, body: bytes = b"") -> bytes:
+    """Encode one frame."""
+    if len(body) > MAX_FRAME:
+        raise FrameError("frame body too large")
+    return _LEN.pack(len(body) + 1) + bytes((ftype,)) + body
+
+
+def json_frame(ftype: int, obj: Mapping[str, Any]) -> bytes:
+    return frame(ftype, json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
+
+
+def parse_json(body: bytes, keys: frozenset[str] | set[str] | None) -> dict[str, Any]:
+    """A JSON object body with only ``keys`` (any keys when None; bounded by :data:`MAX_FRAME`)."""
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise FrameError("body is not JSON") from None
+    if not isinstance(obj, dict) or (keys is not None and not set(obj) <= set(keys)):
+        raise FrameError("unexpected JSON body")
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    stream: str
+    seq: int
+    rtype: int
+    payload: bytes
+    raw: bytes  # the exact record bytes (what batch signatures cover and logs store)
+
+
+def record(stream: str, seq: int, rtype: int, payload: bytes) -> bytes:
+    """Encode a record (stream id checked by the caller)."""
+    return _REC.pack(stream.encode("ascii"), seq, rtype) + payload
+
+
+def parse_record(raw: bytes) -> Record:
+    if len(raw) < REC_HEADER or len(raw) > MAX_FRAME:
+        raise FrameError("record has a bad size")
+    s, seq, rtype = _REC.unpack_from(raw)
+    try:
+        stream = check_stream(s.decode("ascii"))
+    except UnicodeDecodeError:
+        raise FrameError("stream id is not ASCII") from None
+    if rtype not in REC_TYPES or seq == 0:
+        raise FrameError("record has a bad type or sequence number 0")
+    return Record(stream, seq, rtype, raw[REC_HEADER:], raw)
+
+
+def pubok_accepted(pid: int, seqs: dict[str, int]) -> bytes:
+    """A PUBOK frame for an accepted message: where it went in each stream."""
+    return frame(PUBOK, struct.pack(">IB", pid, 0) + b"".join(_ACK.pack(s.encode("ascii"), q) for s, q in seqs.items()))
+
+
+def pubok_refused(pid: int, obj: Mapping[str, Any]) -> bytes:
+    return frame(PUBOK, struct.pack(">IB", pid, 1) + json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
+
+
+def parse_pubok(body: bytes) -> tuple[int, dict[str, Any]]:
+    """``(id, {"ok": True, "seq": {stream: seq}})`` or ``(id, {"ok": False, "code", "message", "rule"})``."""
+    if len(body) < 5 or body[4] not in (0, 1):
+        raise FrameError("bad publish answer")
+    (pid,) = struct.unpack_from(">I", body)
+    if body[4] == 1:
+        obj = parse_json(body[5:], {"code", "message", "rule"})
+        return pid, {"ok": False, **obj}
+    rest = body[5:]
+    if len(rest) % _ACK.size:
+        raise FrameError("bad publish answer")
+    seqs: dict[str, int] = {}
+    for i in range(0, len(rest), _ACK.size):
+        s, q = _ACK.unpack_from(rest, i)
+        try:
+            seqs[check_stream(s.decode("ascii"))] = q
+        except UnicodeDecodeError:
+            raise FrameError("stream id is not ASCII") from None
+    return pid, {"ok": True, "seq": seqs}
+
+
+_ACK = struct.Struct(">7sQ")
+
+
+def ack_body(stream: str, seq: int) -> bytes:
+    return struct.pack(">7sQ", stream.encode("ascii"), seq)
+
+
+def parse_ack(body: bytes) -> tuple[str, int]:
+    if len(body) != 15:
+        raise FrameError("ack has a bad size")
+    s, seq = struct.unpack(">7sQ", body)
+    try:
+        return check_stream(s.decode("ascii")), seq
+    except UnicodeDecodeError:
+        raise FrameError("stream id is not ASCII") from None
+
+
+class FrameReader:
+    """Incremental parser: ``feed(data)`` returns the complete frames as ``(type, body)``.
+
+    Raises :class:`FrameError` on a length of 0 or above the bound, or an unknown type; the buffer
+    never holds more than one frame plus what one read returned.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buf
+        buf += data
+        out: list[tuple[int, bytes]] = []
+        pos = 0
+        n = len(buf)
+        while n - pos >= 4:
+            (length,) = _LEN.unpack_from(buf, pos)
+            if length == 0 or length > MAX_FRAME + 1:
+                raise FrameError(f"frame length {length} out of bounds")
+            if n - pos - 4 < length:
+                break
+            ftype = buf[pos + 4]
+            if ftype not in FRAME_TYPES:
+                raise FrameError(f"unknown frame type {ftype}")
+            out.append((ftype, bytes(buf[pos + 5 : pos + 4 + length])))
+            pos += 4 + length
+        if pos:
+            del buf[:pos]
+        return out

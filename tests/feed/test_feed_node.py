@@ -1,0 +1,332 @@
+"""The feed service in one process (three FeedNodes on loopback TLS): refusals with audit events, scope by
+agreement on the day (nothing flows before activation; a subscriber cut off when its agreement ends,
+what-if), a slow subscriber never stalls the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.audit.log import AuditLog
+from accord.core.agreements import AgreementSet, Event, EventType
+from accord.feed.audit import origin
+from accord.feed.client import FeedClient, FeedError
+from accord.feed.frame import DATA
+from accord.feed.identity import NodeIdentity
+from accord.feed.model import Code, FeedRefused
+from accord.feed.node import FeedNode
+from accord.formats.agreement_yaml import load_agreements
+from tests.feed.support import flight_messages, now_us
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 6, 1)
+
+
+class Days:
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def __call__(self) -> date:
+        return self.day
+
+
+@contextlib.asynccontextmanager
+async def three(
+    nodes: dict[str, Path],
+    today: Callable[[], date],
+    agreements: dict[str, AgreementSet] | None = None,
+    **hub_opts: Any,
+) -> AsyncIterator[dict[str, FeedNode]]:
+    base = load_agreements()
+    ag = agreements or {}
+    usa = FeedNode(NodeIdentity.load(nodes["USA"]), ag.get("USA", base), today=today, **hub_opts)
+    await usa.start()
+    out = {"USA": usa}
+    for p in ("KOR", "JPN"):
+        out[p] = FeedNode(NodeIdentity.load(nodes[p]), ag.get(p, base), today=today, hub_addr=("127.0.0.1", usa.port))
+        await out[p].start()
+    try:
+        for _ in range(200):
+            if out["JPN"].store.head("KOR-JPN") >= 1 and out["KOR"].store.head("KOR-USA") >= 1:
+                break
+            await asyncio.sleep(0.02)
+        yield out
+    finally:
+        for n in out.values():
+            await n.stop()
+
+
+def _audit_events(node_dir: Path, party: str) -> list[dict[str, Any]]:
+    log = AuditLog(node_dir / "feed" / "feed-audit.db", origin=origin(party))
+    try:
+        return [json.loads(log.event(i)) for i in range(log.size)]
+    finally:
+        log.close()
+
+
+async def _drain(node: FeedNode, stream: str, count: int, timeout: float = 10) -> list[Any]:
+    got: list[Any] = []
+
+    async def go() -> None:
+        async with FeedClient(node.ident.dir, port=node.port) as c, contextlib.aclosing(c.deliveries([stream])) as it:
+            async for d in it:
+                got.append(d)
+                if len(got) >= count:
+                    return
+
+    await asyncio.wait_for(go(), timeout)
+    return got
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sensor_id", "AN/TPY-2 #3"),
+        ("radar_position", [36.1, 128.3]),
+        ("platform", "DDG-177"),
+        ("source", {"sensor_type": "SBX"}),
+    ],
+)
+def test_sensor_fields_are_refused_at_the_publishing_node_and_audited(
+    nodes: dict[str, Path], field: str, value: Any
+) -> None:
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n:
+            launch = flight_messages("E-S", 1)
+            async with FeedClient(nodes["KOR"], port=n["KOR"].port) as c:
+                await c.publish(launch[0])
+                heads = {s: n["KOR"].store.head(s) for s in ("KOR-JPN", "KOR-USA")}
+                bad = {**launch[1], field: value}
+                with pytest.raises(FeedRefused) as exc:
+                    await c.publish(bad)
+                assert exc.value.code == Code.FORBIDDEN_FIELD and exc.value.rule == "M-R2"
+                assert field in exc.value.message
+                await asyncio.sleep(0.05)
+                for s, h in heads.items():  # no message entered any stream (batch signatures only)
+                    assert all(raw[15] != DATA for _, raw in n["KOR"].store.read(s, h + 1))
+            assert n["KOR"].audit is not None
+            n["KOR"].audit.flush()
+
+    asyncio.run(go())
+    refusals = [e for e in _audit_events(nodes["KOR"], "KOR") if e["type"] == "decision"]
+    assert refusals and refusals[-1]["decision"]["code"] == Code.FORBIDDEN_FIELD
+    assert refusals[-1]["decision"]["rule"] == "M-R2" and refusals[-1]["item"] == "feed:E-S"
+    assert str(value) not in json.dumps(refusals)  # the refused value itself never reaches the log
+
+
+def test_pre_launch_and_out_of_window_messages_are_refused(nodes: dict[str, Path]) -> None:
+    t = now_us()
+
+    async def go() -> list[str]:
+        codes = []
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as c:
+            for msg in (
+                {"event": "P1", "kind": "pre-launch", "time": t, "lat": 39.0, "lon": 125.0},  # indicator
+                {"event": "P1", "kind": "launch", "time": t + 60_000_000, "lat": 39.0, "lon": 125.0},  # before launch
+                {"event": "P2", "kind": "track", "time": t, "lat": 39.0, "lon": 125.0},  # no launch published
+                {"event": "P3", "kind": "launch", "time": t, "lat": 39.0, "lon": 125.0, "fuel_state": "full"},
+                {"event": "P4", "kind": "launch", "time": t, "lat": 39.0, "lon": 125.0, "warhead": "x"},
+            ):
+                with pytest.raises(FeedRefused) as exc:
+                    await c.publish(msg)
+                codes.append(exc.value.code)
+        return codes
+
+    assert asyncio.run(go()) == [
+        Code.PRE_LAUNCH,
+        Code.PRE_LAUNCH,
+        Code.OUTSIDE_WINDOW,
+        Code.FORBIDDEN_FIELD,
+        Code.NOT_WARNING_DATA,
+    ]
+
+
+def test_nothing_flows_on_a_day_no_agreement_allows_it(nodes: dict[str, Path]) -> None:
+    """18 Dec 2023, the day before activation (M-R6: the ICBM of that day was not shared in real time)."""
+
+    async def go() -> None:
+        async with three(nodes, Days(date(2023, 12, 18))) as n:
+            assert n["JPN"].store.head("KOR-JPN") == 0 and n["USA"].store.head("KOR-USA") == 0
+            async with FeedClient(nodes["KOR"], port=n["KOR"].port) as c:
+                with pytest.raises(FeedRefused) as exc:
+                    await c.publish(flight_messages("D0", 0)[0])
+            assert exc.value.code == Code.NOT_IN_SCOPE and "not in force on 2023-12-18" in exc.value.message
+            assert n["KOR"].store.streams() == []
+
+    asyncio.run(go())
+
+
+def test_subscriber_is_cut_off_on_the_day_its_agreement_ends_what_if(nodes: dict[str, Path]) -> None:
+    """What-if: the Japan-US GSOMIA terminated on DAY+1. The hub knows; KOR (not yet told) still publishes.
+    JPN gets everything of DAY, is cut off on DAY+1 (audited at the hub) and may not subscribe again;
+    the hub itself still receives KOR's stream."""
+    ends = date(2026, 6, 2)
+    base = load_agreements()
+    ended = base.what_if(add=[("jpn-usa-gsomia", Event(on=ends, type=EventType.TERMINATED, note="what-if"))])
+    days = Days(DAY)
+
+    async def go() -> None:
+        async with (
+            three(nodes, days, {"USA": ended, "JPN": ended}) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
+            first = flight_messages("C1", 20)
+            for m in first:
+                await kor.publish(m)
+            got = await _drain(n["JPN"], "KOR-JPN", len(first))
+            assert len(got) == len(first)
+            await asyncio.sleep(0.2)  # the last batch signature of DAY reaches JPN and is committed
+            days.day = ends
+            before = n["JPN"].store.head("KOR-JPN")
+            later = flight_messages("C2", 20)
+            for m in later:
+                assert "KOR-JPN" in await kor.publish(m)
+            await asyncio.sleep(0.3)
+            assert n["JPN"].store.head("KOR-JPN") == before  # nothing more reached JPN
+            assert n["USA"].counters["cut_off"] >= 1
+            assert n["USA"].store.head("KOR-USA") >= len(first) + len(later)  # the hub still gets its own stream
+            sc = n["USA"].scope("KOR-JPN")
+            assert not sc.allowed and "Japan–US GSOMIA" in sc.why
+            # a new subscription from JPN is refused by the hub (JPN's node keeps retrying, still refused)
+            assert n["USA"].audit is not None
+            n["USA"].audit.flush()
+
+    asyncio.run(go())
+    events = _audit_events(nodes["USA"], "USA")
+    assert any(e["type"] == "decision" and e["decision"]["code"] == "CUT_OFF" for e in events)
+    assert any(e["type"] == "delivery" and e["item"].startswith("feed:KOR-JPN:") for e in events)
+
+
+def test_every_batch_is_signed_and_audited_at_each_node(nodes: dict[str, Path]) -> None:
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            msgs = flight_messages("B1", 300)
+            await kor.publish_many(msgs)
+            got = await _drain(n["JPN"], "KOR-JPN", len(msgs))
+            assert len(got) == len(msgs)
+            await asyncio.sleep(0.1)
+            for p in ("KOR", "USA", "JPN"):
+                a = n[p].audit
+                assert a is not None
+                a.flush()
+
+    asyncio.run(go())
+    kinds = {"KOR": "release", "USA": "delivery", "JPN": "receipt"}
+    covered: dict[str, set[int]] = {}
+    for p, kind in kinds.items():
+        evs = [e for e in _audit_events(nodes[p], p) if e["type"] == kind and e["item"].startswith("feed:KOR-JPN:")]
+        assert evs, p
+        seqs: set[int] = set()
+        for e in evs:
+            seqs.update(range(e["batch"]["first"], e["batch"]["last"] + 1))
+            assert e["batch"]["signer"] == "KOR" and e["digest"].startswith("sha256:")
+        covered[p] = seqs
+    # every record KOR published on KOR-JPN is under a signature that the hub and JPN recorded
+    assert covered["KOR"] <= covered["USA"] | {0} and covered["USA"] == covered["JPN"]
+
+
+def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> None:
+    """A local reader at the hub that stops reading does not delay JPN; its lag is visible."""
+
+    async def go() -> None:
+        async with (
+            three(nodes, Days(DAY), high_water=32 << 10, sndbuf=32 << 10) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
+            # a slow reader of KOR-USA at the hub: subscribes and never reads
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", n["USA"].port))
+            sock.setblocking(False)
+            _r, w = await asyncio.open_connection(
+                sock=sock, ssl=n["USA"].ident.client_ssl("USA"), server_hostname="127.0.0.1", limit=1 << 16
+            )
+            from accord.feed.frame import SUB, json_frame
+
+            w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
+            await w.drain()
+            msgs = flight_messages("S1", 6000)
+            for i in range(0, len(msgs), 500):
+                await kor.publish_many(msgs[i : i + 500])
+            got = await _drain(n["JPN"], "KOR-JPN", len(msgs), timeout=30)
+            assert len(got) == len(msgs)
+            st = n["USA"].status()
+            slow = [s for s in st["subscribers"] if s["to"] == "USA" and s["stream"] == "KOR-USA"]
+            assert slow and slow[0]["lag"] > 0 and not slow[0]["live"]
+            w.close()
+
+    asyncio.run(go())
+
+
+def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
+    """JPN may not ask the hub for KOR-USA (it is not the recipient): refused, nothing sent."""
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n:
+            jpn = n["JPN"].ident
+            r, w = await asyncio.open_connection("127.0.0.1", n["USA"].port, ssl=jpn.client_ssl("USA"))
+            from accord.feed.frame import ERR, REC, SUB, FrameReader, json_frame, parse_json
+
+            w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
+            await w.drain()
+            frames: list[tuple[int, bytes]] = []
+            reader = FrameReader()
+            with contextlib.suppress(TimeoutError):
+                while not any(t == ERR for t, _ in frames):
+                    frames += reader.feed(await asyncio.wait_for(r.read(65536), 2))
+            errs = [parse_json(b, None) for t, b in frames if t == ERR]
+            assert errs and errs[0]["code"] == Code.NOT_IN_SCOPE and errs[0]["stream"] == "KOR-USA"
+            assert not any(t == REC and b[:7] == b"KOR-USA" for t, b in frames)
+            w.close()
+
+    asyncio.run(go())
+
+
+def test_feed_error_when_the_node_refuses(nodes: dict[str, Path]) -> None:
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as c:
+            with pytest.raises(FeedError, match="NOT_IN_SCOPE"):
+                async for _ in c.deliveries(["JPN-USA"]):
+                    pass
+
+    asyncio.run(go())
+
+
+def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: dict[str, Path]) -> None:
+    """A DATA record altered in JPN's log (a compromised relay or disk): the reader skips it with an alarm,
+    flags the batch signature that no longer matches, and delivers every other message."""
+    import sqlite3
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            msgs = flight_messages("T1", 30)
+            await kor.publish_many(msgs)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
+            await asyncio.sleep(0.2)  # JPN's writer thread has committed what it relayed to the reader
+            db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
+            seq, body = db.execute(
+                "SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 ORDER BY seq LIMIT 1 OFFSET 10"
+            ).fetchone()
+            bad = bytearray(body)
+            bad[-1] ^= 0xFF
+            db.execute("UPDATE records SET body=? WHERE stream='KOR-JPN' AND seq=?", (bytes(bad), seq))
+            db.commit()
+            db.close()
+            got = []
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port) as c:
+                async for d in c.deliveries(["KOR-JPN"], follow=False):
+                    got.append(d)
+            assert len(got) == len(msgs) - 1 and seq not in [d.seq for d in got]
+            assert any(s == "KOR-JPN" and q == seq and "quarantined" in w for s, q, w in c.alarms)
+            assert any("does not cover" in w or "does not match" in w for _, _, w in c.alarms)
+
+    asyncio.run(go())
