@@ -29,10 +29,12 @@ import hashlib
 import logging
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +67,23 @@ BATCH_INTERVAL = 0.010  # M-R: a batch signature at most every 10 ms
 OFFER_KEY = "offer-key.pem"
 QUIET = 0x80  # PUB format flag: answer only a refusal
 STATE_DIR = "feed"
+# The store's and the audit's writer threads need the GIL back as soon as their commit returns; with
+# Python's default 5 ms switch interval a busy event loop made them (and what waits on them) wait that long.
+SWITCH_INTERVAL = 0.0005
+
+
+_DAY: list[Any] = [0.0, None]  # (epoch second at which the cached UTC day ends, the day)
 
 
 def utc_today() -> date:
-    return datetime.now(UTC).date()
+    """Today in UTC (asked on every publish and send: cached until the next UTC midnight)."""
+    t = time.time()
+    if t >= _DAY[0]:
+        today = datetime.fromtimestamp(t, UTC).date()
+        _DAY[1] = today
+        _DAY[0] = datetime.combine(today + timedelta(days=1), dt_time(0), UTC).timestamp()
+    day: date = _DAY[1]
+    return day
 
 
 def now_us() -> int:
@@ -280,6 +295,8 @@ class FeedNode:
             self._accept, self.host, self.port, ssl=self.ident.server_ssl(), limit=ff.MAX_FRAME * 4
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._resign_tail()
         self._tasks.append(asyncio.create_task(self._batch_loop()))
         if self.party != self.hub:
@@ -571,7 +588,8 @@ class FeedNode:
         """Check and publish one message (a JSON mapping or its binary form) to every recipient in scope.
 
         Returns ``{stream: seq}``. Raises :class:`FeedRefused` (audited) for a message that may not cross.
-        The records are durable once :meth:`flush` ran (the connection handlers flush after each read).
+        The records are durable once the store's writer thread committed what :meth:`_flush` queued (the
+        connection handlers flush after each read); nothing leaves before that.
         """
         t = self.clock_us() if now is None else now
         try:
@@ -749,23 +767,36 @@ class FeedNode:
     def _flush(self) -> None:
         """Make pending records durable and pass them on.
 
-        Records of this node's own streams are committed here and now, before anything leaves (their
-        numbers are assigned here). Records it relays or receives are forwarded first and committed by the
-        store's writer thread: the originator's log is authoritative, so a crash in between only makes the
-        next hop see them again under the same numbers (ignored as duplicates). The hop upstream is
-        acknowledged, and a local publisher answered, only once the records are durable.
+        Records of this node's own streams are committed by the store's writer thread before anything
+        leaves (their numbers are assigned here; what the loop gathered while a commit ran goes into the
+        next one, so a burst costs one commit, not one per message). Records it relays or receives are
+        forwarded first and committed by the same writer thread: the originator's log is authoritative,
+        so a crash in between only makes the next hop see them again under the same numbers (ignored as
+        duplicates). The hop upstream is acknowledged, and a local publisher answered, only once the
+        records are durable.
         """
         pending, self._pending = self._pending, []
         acks, self._acks = self._acks, []
-        own = [r for r in pending if r[0][:3] == self.party]
-        relayed = [r for r in pending if r[0][:3] != self.party] if len(own) != len(pending) else []
+        if not pending and not acks:
+            return
+        party = self.party
+        own = [r for r in pending if r[0][:3] == party]
+        relayed = [r for r in pending if r[0][:3] != party] if len(own) != len(pending) else []
         if own:
-            self.store.append(own)
-        for conn, pid, seqs in acks:
-            conn.send(ff.pubok_accepted(pid, seqs))
-        for stream, recs in _by_stream(own).items():
-            for sub in list(self.subs.get(stream, ())):
-                self._fan_out(sub, recs)
+            mine = _by_stream(own)
+
+            def own_durable() -> None:
+                for conn, pid, seqs in acks:
+                    conn.send(ff.pubok_accepted(pid, seqs))
+                for stream, recs in mine.items():
+                    for sub in list(self.subs.get(stream, ())):
+                        self._fan_out(sub, recs)
+
+            # group commit: everything published while the writer thread commits goes in its next transaction
+            self.store.append_async(own, own_durable, asyncio.get_running_loop())
+        else:
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
         if not relayed:
             return
         touched = _by_stream(relayed)
