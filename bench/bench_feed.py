@@ -168,7 +168,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
-async def _secure(root: Path) -> dict[str, Any]:
+async def _secure(root: Path) -> dict[Any, Any]:
     from accord.feed.client import FeedClient
 
     ports = {p: _free_port() for p in ("USA", "KOR", "JPN")}
@@ -216,7 +216,7 @@ async def _secure(root: Path) -> dict[str, Any]:
         _stop(procs)
 
 
-async def _plain(root: Path) -> dict[str, Any]:
+async def _plain(root: Path) -> dict[Any, Any]:
     import struct
 
     from accord.feed.frame import PUB, SUB, FrameReader, frame, json_frame
