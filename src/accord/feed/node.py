@@ -29,7 +29,6 @@ import hashlib
 import logging
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,9 +66,6 @@ BATCH_INTERVAL = 0.010  # M-R: a batch signature at most every 10 ms
 OFFER_KEY = "offer-key.pem"
 QUIET = 0x80  # PUB format flag: answer only a refusal
 STATE_DIR = "feed"
-# The store's and the audit's writer threads need the GIL back as soon as their commit returns; with
-# Python's default 5 ms switch interval a busy event loop made them (and what waits on them) wait that long.
-SWITCH_INTERVAL = 0.0005
 
 
 _DAY: list[Any] = [0.0, None]  # (epoch second at which the cached UTC day ends, the day)
@@ -295,8 +291,6 @@ class FeedNode:
             self._accept, self.host, self.port, ssl=self.ident.server_ssl(), limit=ff.MAX_FRAME * 4
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         self._resign_tail()
         self._tasks.append(asyncio.create_task(self._batch_loop()))
         if self.party != self.hub:
