@@ -124,6 +124,21 @@ async def _blast(send: Any, sink: _Sink, prefix: str, n: int) -> float:
     return sink.count / (time.perf_counter() - t0)
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, threads included (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    snap = {name: _cpu_s(p.pid) for name, p in procs.items()}
+    snap["driver"] = _cpu_s(os.getpid())
+    return snap
+
+
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as f:
         return subprocess.Popen([sys.executable, *args], stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
@@ -153,7 +168,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
-async def _secure(root: Path) -> dict[str, Any]:
+async def _secure(root: Path) -> dict[Any, Any]:
     from accord.feed.client import FeedClient
 
     ports = {p: _free_port() for p in ("USA", "KOR", "JPN")}
@@ -186,18 +201,22 @@ async def _secure(root: Path) -> dict[str, Any]:
             def send(m: Any) -> None:
                 pub.fire(m)
 
-            out: dict[str, Any] = {}
+            out: dict[Any, Any] = {}
             await _pace(send, sink, "W", 500, 1.0)  # warm-up
             for r in RATES:
                 out[r] = await _pace(send, sink, f"S{r}-", r, SECONDS)
+            named = dict(zip(("USA", "KOR", "JPN"), procs, strict=True))
+            before = _cpu_snapshot(named)
             out["max"] = await _blast(send, sink, "X", BLAST)
+            after = _cpu_snapshot(named)
+            out["cpu_us"] = {k: (after[k] - before[k]) * 1e6 / max(sink.count, 1) for k in after}
             reader.cancel()
             return out
     finally:
         _stop(procs)
 
 
-async def _plain(root: Path) -> dict[str, Any]:
+async def _plain(root: Path) -> dict[Any, Any]:
     import struct
 
     from accord.feed.frame import PUB, SUB, FrameReader, frame, json_frame
@@ -242,11 +261,15 @@ async def _plain(root: Path) -> dict[str, Any]:
                 asyncio.get_running_loop().call_soon(flush)
             out_buf.append(frame(PUB, struct.pack(">IB", seq[0], 1) + encode_message(m)))
 
-        out: dict[str, Any] = {}
+        out: dict[Any, Any] = {}
         await _pace(send, sink, "W", 500, 1.0)
         for r in RATES:
             out[r] = await _pace(send, sink, f"S{r}-", r, SECONDS)
+        named = dict(zip(("JPN", "USA", "KOR"), procs, strict=True))
+        before = _cpu_snapshot(named)
         out["max"] = await _blast(send, sink, "X", BLAST)
+        after = _cpu_snapshot(named)
+        out["cpu_us"] = {k: (after[k] - before[k]) * 1e6 / max(sink.count, 1) for k in after}
         reader.cancel()
         pw.close()
         sw.close()
@@ -294,6 +317,24 @@ def run() -> list[Result]:
             note=f"window {WINDOW} in flight; target >= 0.5x peer; {noisy}",
         )
     )
+    for k in ("KOR", "USA", "JPN", "driver"):
+        results.append(
+            Result(
+                f"feed.cpu_per_msg_{k.lower()}",
+                "CPU µs/msg at saturation",
+                ours["cpu_us"][k],
+                "plain uvloop relay, same hops",
+                peer["cpu_us"][k],
+                higher_is_better=False,
+                note=(
+                    "two streams (to USA, to JPN): AEAD, log, batch signatures"
+                    if k == "KOR"
+                    else f"driver ceiling ~{1e6 / ours['cpu_us'][k]:,.0f} msg/s (one core)"
+                    if k == "driver"
+                    else "/proc utime+stime over the saturation run, threads included"
+                ),
+            )
+        )
     with contextlib.suppress(Exception):
         results.append(
             Result(

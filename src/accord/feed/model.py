@@ -246,6 +246,9 @@ def encode_message(m: WarningMessage) -> bytes:
     )
 
 
+_KINDS = {k.value: k for k in Kind}
+
+
 def decode_message(data: bytes) -> WarningMessage:
     """Inverse of :func:`encode_message`; raises :class:`FeedRefused` (MALFORMED) on anything else."""
     if len(data) < _FIXED.size + 2 or len(data) > MAX_MESSAGE:
@@ -261,7 +264,7 @@ def decode_message(data: bytes) -> WarningMessage:
         raise FeedRefused(Code.MALFORMED, "event id is not ASCII") from None
     if not _EVENT_ID.fullmatch(event) or not all(map(math.isfinite, (lat, lon, alt, ve, vn, vu))):
         raise FeedRefused(Code.MALFORMED, "message has a bad event id or a non-finite number")
-    return WarningMessage(event, Kind(kind), t, lat, lon, alt, (ve, vn, vu), issued)
+    return WarningMessage(event, _KINDS[kind], t, lat, lon, alt, (ve, vn, vu), issued)
 
 
 # -- the launch-impact window (M-R2) --------------------------------------------------------------

@@ -32,7 +32,8 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,18 @@ QUIET = 0x80  # PUB format flag: answer only a refusal
 STATE_DIR = "feed"
 
 
+_DAY: list[Any] = [0.0, None]  # (epoch second at which the cached UTC day ends, the day)
+
+
 def utc_today() -> date:
-    return datetime.now(UTC).date()
+    """Today in UTC (asked on every publish and send: cached until the next UTC midnight)."""
+    t = time.time()
+    if t >= _DAY[0]:
+        today = datetime.fromtimestamp(t, UTC).date()
+        _DAY[1] = today
+        _DAY[0] = datetime.combine(today + timedelta(days=1), dt_time(0), UTC).timestamp()
+    day: date = _DAY[1]
+    return day
 
 
 def now_us() -> int:
@@ -571,7 +582,8 @@ class FeedNode:
         """Check and publish one message (a JSON mapping or its binary form) to every recipient in scope.
 
         Returns ``{stream: seq}``. Raises :class:`FeedRefused` (audited) for a message that may not cross.
-        The records are durable once :meth:`flush` ran (the connection handlers flush after each read).
+        The records are durable once the store's writer thread committed what :meth:`_flush` queued (the
+        connection handlers flush after each read); nothing leaves before that.
         """
         t = self.clock_us() if now is None else now
         try:
@@ -749,23 +761,36 @@ class FeedNode:
     def _flush(self) -> None:
         """Make pending records durable and pass them on.
 
-        Records of this node's own streams are committed here and now, before anything leaves (their
-        numbers are assigned here). Records it relays or receives are forwarded first and committed by the
-        store's writer thread: the originator's log is authoritative, so a crash in between only makes the
-        next hop see them again under the same numbers (ignored as duplicates). The hop upstream is
-        acknowledged, and a local publisher answered, only once the records are durable.
+        Records of this node's own streams are committed by the store's writer thread before anything
+        leaves (their numbers are assigned here; what the loop gathered while a commit ran goes into the
+        next one, so a burst costs one commit, not one per message). Records it relays or receives are
+        forwarded first and committed by the same writer thread: the originator's log is authoritative,
+        so a crash in between only makes the next hop see them again under the same numbers (ignored as
+        duplicates). The hop upstream is acknowledged, and a local publisher answered, only once the
+        records are durable.
         """
         pending, self._pending = self._pending, []
         acks, self._acks = self._acks, []
-        own = [r for r in pending if r[0][:3] == self.party]
-        relayed = [r for r in pending if r[0][:3] != self.party] if len(own) != len(pending) else []
+        if not pending and not acks:
+            return
+        party = self.party
+        own = [r for r in pending if r[0][:3] == party]
+        relayed = [r for r in pending if r[0][:3] != party] if len(own) != len(pending) else []
         if own:
-            self.store.append(own)
-        for conn, pid, seqs in acks:
-            conn.send(ff.pubok_accepted(pid, seqs))
-        for stream, recs in _by_stream(own).items():
-            for sub in list(self.subs.get(stream, ())):
-                self._fan_out(sub, recs)
+            mine = _by_stream(own)
+
+            def own_durable() -> None:
+                for conn, pid, seqs in acks:
+                    conn.send(ff.pubok_accepted(pid, seqs))
+                for stream, recs in mine.items():
+                    for sub in list(self.subs.get(stream, ())):
+                        self._fan_out(sub, recs)
+
+            # group commit: everything published while the writer thread commits goes in its next transaction
+            self.store.append_async(own, own_durable, asyncio.get_running_loop())
+        else:
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
         if not relayed:
             return
         touched = _by_stream(relayed)
