@@ -356,3 +356,32 @@ def test_item_and_request_ids_in_paths_follow_the_one_id_grammar(net: dict[str, 
             assert c.get(f"/v1/items/{bad}").status_code == 422, bad
             assert c.post(f"/v1/consent-requests/{bad}/approve", json={"officer": "o"}).status_code == 422, bad
         assert c.get("/v1/items/no-such-item").status_code == 404
+
+
+def test_hot_routes_keep_their_description_validation_and_problems(net: dict[str, Any]) -> None:
+    """POST /v1/items and /v1/deliveries are plain endpoints (accord.node.api.fast): still documented, still
+    one strict model each (unknown fields refused, 422 problem, value never echoed), still own-only/peer."""
+    kor, jpn = net["kor"], net["jpn"]
+    with local_client(kor) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+        assert paths["/v1/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/SubmitRequest"
+        )
+        assert paths["/v1/deliveries"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/DeliveryEnvelope"
+        )
+        r = c.post("/v1/items", json={"label": {}, "to": "JPN", "payload_b64": "", "smuggled": "SECRET-VALUE-42"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+        assert ["body", "smuggled"] in [e["loc"] for e in r.json()["errors"]]
+        assert "SECRET-VALUE-42" not in r.text
+        r = c.post("/v1/items", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"][0] == "body"
+        r = c.post("/v1/items", json={"label": {}, "to": "JPN", "payload_b64": "***"})
+        assert r.status_code == 400 and "payload_b64" in r.text
+    ctx = client_context(jpn.cert_file, jpn.key_file, kor.cert_file.read_bytes())
+    with httpx.Client(base_url=kor.url, verify=ctx) as c:
+        r = c.post("/v1/items", json={"label": {}, "to": "JPN", "payload_b64": ""})
+        assert r.status_code == 403  # a partner may not submit
+        env = {"item_id": "x", "sender": "JPN", "final_recipient": "KOR", "at": "2017-02-12", "sealed": "", "z": 1}
+        r = c.post("/v1/deliveries", json=env)
+        assert r.status_code == 422 and ["body", "z"] in [e["loc"] for e in r.json()["errors"]]

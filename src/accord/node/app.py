@@ -39,10 +39,14 @@ def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None 
     The app is wrapped in :class:`~accord.node.api.limits.AdmissionGate` (admission, own-only docs, body
     size) so nothing reads a body before the caller is admitted.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accord.node.api.fast import THREADS, fast_routes
     from accord.node.delivery import DeliveryWorker
 
     worker = DeliveryWorker(service, threads=workers) if workers else None
     service.courier = worker
+    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="accord-api")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +56,7 @@ def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None 
             worker.start()
         log.info("accord node %s serving at %s", service.party, service.cfg.url)
         yield
+        pool.shutdown(wait=True)
         if worker:
             worker.stop()
         if service.feeder:
@@ -74,6 +79,9 @@ def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None 
     install_handlers(app)
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
+    # The two routes every release crosses answer as plain Starlette endpoints, ahead of their FastAPI
+    # declarations (which remain the OpenAPI description of both): see accord.node.api.fast.
+    app.router.routes[0:0] = fast_routes(service, wake, pool)
     from accord.console import mount_console  # issue 12: the console, for the node's own certificate
 
     mount_console(app, service)

@@ -21,11 +21,14 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     @router.post("/v1/deliveries")
     def deliveries(env: DeliveryEnvelope, c: Any_, request: Request) -> dict[str, Any]:
         """A sealed item from a partner; answered with a signed receipt (the same one on a replay)."""
+        # Served by accord.node.api.fast.deliveries (placed ahead in the app's router); this declaration is the
+        # route's OpenAPI description and behaves the same when mounted alone.
         d = env.model_dump()
         d["at"] = env.at.isoformat()
         d["idem_key"] = request.headers.get("idempotency-key", "")
         out = service.receive_delivery(c, d)
-        wake()
+        if out.get("status") != "stored":  # relayed or held at a hub: something was queued
+            wake()
         return out
 
     @router.post("/v1/peer/consent-requests")
