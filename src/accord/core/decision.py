@@ -33,9 +33,10 @@ Rules (rule ids from ``shared/domain/agreements.md`` and Accord's own ACC-R*):
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from types import MappingProxyType
+from typing import ParamSpec
 
 from accord.core.agreements import Agreement, AgreementSet
 from accord.core.consent import Consent
@@ -105,31 +106,17 @@ def decide(
     label = label.effective_at(at)  # SuccessionHandling and groups, as in force that day (ADatP-4774 §4.3)
     # The decision is a pure function of these fields (the item id, its creation, the consents and the
     # custody matter only for a holder that is not the originator), memoised on the immutable agreement set.
-    if holder == label.originator:
-        key: tuple[object, ...] = (
-            label.originator,
-            label.classification,
-            label.topics,
-            label.releasable_to,
-            label.caveats,
-            recipient,
-            at,
-        )
-    else:
-        key = (
-            label.originator,
-            label.classification,
-            label.topics,
-            label.releasable_to,
-            label.caveats,
-            recipient,
-            at,
-            holder,
-            label.id,
-            label.created,
-            tuple(consents),
-            custody,
-        )
+    key: tuple[object, ...] = (
+        label.originator,
+        label.classification,
+        label.topics,
+        label.releasable_to,
+        label.caveats,
+        recipient,
+        at,
+    )
+    if holder != label.originator:
+        key = (*key, holder, label.id, label.created, tuple(consents), custody)
     memo = agreements.memo
     hit = memo.get(key)
     if hit is None:
@@ -142,6 +129,7 @@ def decide(
 
 
 _MEMO_MAX = 50_000
+P = ParamSpec("P")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -375,21 +363,22 @@ def _allow(ctx: _Ctx, att: _Attempt, grounds: list[Reason]) -> Decision:
     )
 
 
-def enforce(
-    label: Label,
-    holder: str,
-    recipient: str,
-    at: date,
-    consents: Sequence[Consent] = (),
-    *,
-    agreements: AgreementSet,
-    custody: Custody | None = None,
-) -> Decision:
-    """Like :func:`decide`, but raise :class:`ReleaseDenied` unless the release is allowed."""
-    decision = decide(label, holder, recipient, at, consents, agreements=agreements, custody=custody)
-    if not decision.allowed:
-        raise ReleaseDenied(decision)
-    return decision
+def _raising(engine: Callable[P, Decision]) -> Callable[P, Decision]:
+    """``engine`` with its signature, raising :class:`ReleaseDenied` unless the release is allowed."""
+
+    @functools.wraps(engine)
+    def enforce(*args: P.args, **kwargs: P.kwargs) -> Decision:
+        decision = engine(*args, **kwargs)
+        if not decision.allowed:
+            raise ReleaseDenied(decision)
+        return decision
+
+    enforce.__doc__ = "Like :func:`decide`, but raise :class:`ReleaseDenied` unless the release is allowed."
+    enforce.__name__ = enforce.__qualname__ = "enforce"
+    return enforce
+
+
+enforce = _raising(decide)
 
 
 assert set(DEFAULT_RULE) == set(Code)

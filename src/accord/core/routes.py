@@ -332,38 +332,17 @@ def _return(ctx: _Ctx) -> _Attempt:
 @functools.lru_cache(maxsize=4096)
 def _grounds(originator: str, holder: str, recipient: str, first: Agreement | None) -> tuple[Reason, ...]:
     """Rule 2's grounds, citing the rule of the agreement the route starts with (JK-R3 under the GSOMIA)."""
+    cite = first.cite("return" if recipient == originator else "release") if first is not None else None
+    where = (first.id if first else None, cite.article if cite else None, cite.rule if cite else None)
     if recipient == originator:
-        cite = first.cite("return") if first is not None else None
-        out = [
-            reason(
-                Code.RELEASABLE,
-                f"{recipient} is the originator of the item.",
-                first.id if first else None,
-                cite.article if cite else None,
-                cite.rule if cite else None,
-            )
-        ]
+        out = [reason(Code.RELEASABLE, f"{recipient} is the originator of the item.", *where)]
     else:
-        cite = first.cite("release") if first is not None else None
         out = [
-            reason(
-                Code.RELEASABLE,
-                f"The originator {originator} marked the item releasable to {recipient}.",
-                first.id if first else None,
-                cite.article if cite else None,
-                cite.rule if cite else None,
-            )
+            reason(Code.RELEASABLE, f"The originator {originator} marked the item releasable to {recipient}.", *where)
         ]
     if holder == originator:
-        out.append(
-            reason(
-                Code.ORIGINATOR_RELEASE,
-                f"{holder} is the originator: the release is its own case-by-case decision.",
-                first.id if first else None,
-                cite.article if cite else None,
-                cite.rule if cite else None,
-            )
-        )
+        msg = f"{holder} is the originator: the release is its own case-by-case decision."
+        out.append(reason(Code.ORIGINATOR_RELEASE, msg, *where))
     return tuple(out)
 
 
