@@ -58,6 +58,7 @@ from accord.core.routes import (
     _through_originator,
     _topical,
 )
+from accord.core.schemes import Level
 from accord.core.verdict import (  # noqa: F401
     DIRECT,
     MAX_HUBS,
@@ -151,15 +152,45 @@ def _decide(
     custody: Custody | None,
 ) -> Decision:
     originator = label.originator
-    # Rule 1: fail closed.
+    level = _decidable(label, holder, recipient, agreements)  # Rule 1: fail closed.
+    if isinstance(level, Reason):
+        return _deny(label, holder, recipient, at, level)
+    if recipient != originator:
+        refused = _not_released(label, holder, recipient, at, level, agreements)
+        if refused is not None:
+            return _deny(label, holder, recipient, at, refused)
+    # Rule 3: custody.
+    grounds: list[Reason] = []
+    custody_ag: Agreement | None = None
+    held = level
+    if holder != originator:
+        holding: Holding = lawful_custody(label, holder, at, agreements=agreements, record=custody)
+        if not holding.ok:
+            return _deny(label, holder, recipient, at, *holding.reasons)
+        assert holding.level is not None and holding.agreement is not None
+        held, custody_ag = holding.level, holding.agreement
+        grounds.extend(holding.reasons)
+        if recipient != originator and custody is not None and custody.state not in RELEASING:
+            cite = custody_ag.cite("compromise")
+            frozen = reason(
+                Code.FROZEN,
+                f"{holder}'s custody of the item is {custody.state.value}: after a loss or compromise, "
+                f"or a freeze by {originator}, it may only go back to {originator}.",
+                custody_ag.id,
+                cite.article,
+                cite.rule,
+            )
+            return _deny(label, holder, recipient, at, frozen, *grounds)
+    orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
+    ctx = _Ctx(label, holder, recipient, at, consents, agreements, level, held, custody_ag, orcon)
+    return _search(ctx, grounds)
+
+
+def _decidable(label: Label, holder: str, recipient: str, agreements: AgreementSet) -> Level | Reason:
+    """Rule 1: the item's level, or why nothing can be decided (fail closed)."""
+    originator = label.originator
     if not agreements:
-        return _deny(
-            label,
-            holder,
-            recipient,
-            at,
-            reason(Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed)."),
-        )
+        return reason(Code.NO_AGREEMENTS, "No agreement is loaded: nothing may be released (fail closed).")
     schemes = agreements.schemes
     if originator not in schemes or holder not in schemes or recipient not in schemes:
         role, party = next(
@@ -173,108 +204,51 @@ def _decide(
             # an organisation's policy (accord.core.groups)
             else f"The {role} {party!r} is not a party Accord has a classification scheme for"
         )
-        return _deny(
-            label,
-            holder,
-            recipient,
-            at,
-            reason(Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party."),
-        )
+        return reason(Code.UNKNOWN_PARTY, f"{why}: nothing is released to, from or about an unknown party.")
     # A label with access-control categories Accord keeps but does not interpret has no decidable level.
     level = None if label.uninterpreted else schemes.level(originator, label.classification)
     if level is None:
-        return _deny(
-            label,
-            holder,
-            recipient,
-            at,
-            reason(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme."),
-        )
+        return reason(Code.UNKNOWN_LEVEL, f"{label.classification!r} is not a classification of {originator}'s scheme.")
     if holder == recipient:
-        return _deny(
-            label,
-            holder,
-            recipient,
-            at,
-            reason(Code.SAME_PARTY, f"{holder} is both holder and recipient: there is no release to decide."),
+        return reason(Code.SAME_PARTY, f"{holder} is both holder and recipient: there is no release to decide.")
+    return level
+
+
+def _not_released(
+    label: Label, holder: str, recipient: str, at: date, level: Level, agreements: AgreementSet
+) -> Reason | None:
+    """Why an item goes to no ``recipient`` but its originator (ACC-R4, rule 2: releasability and caveats)."""
+    originator = label.originator
+    restriction = restriction_for(level)
+    if restriction is not None:
+        return reason(
+            Code.NEVER_RELEASED,
+            f"{restriction.statement} {restriction.source}: {level.marking} goes to "
+            f"no other nation, even where an equivalence row (an assumption) maps it.",
+            rule=restriction.rule,
         )
-    if recipient != originator:
-        restriction = restriction_for(level)
-        if restriction is not None:
-            return _deny(
-                label,
-                holder,
-                recipient,
-                at,
-                reason(
-                    Code.NEVER_RELEASED,
-                    f"{restriction.statement} {restriction.source}: {level.marking} goes to "
-                    f"no other nation, even where an equivalence row (an assumption) maps it.",
-                    rule=restriction.rule,
-                ),
-            )
-        # Rule 2: releasability and caveats.
-        if label.caveats and Caveat.ORIGINATOR_ONLY in label.caveats:
-            return _deny(
-                label,
-                holder,
-                recipient,
-                at,
-                reason(
-                    Code.ORIGINATOR_ONLY,
-                    f"The item is marked {originator} ONLY (originator's nation only): "
-                    f"it is never released to {recipient}.",
-                ),
-            )
-        if recipient not in label.releasable_to:
-            rel = ", ".join(sorted(label.releasable_to)) or "no nation"
-            ag_id, article, rule = _not_releasable_rule(agreements.channels(holder, recipient), at)
-            return _deny(
-                label,
-                holder,
-                recipient,
-                at,
-                reason(
-                    Code.NOT_RELEASABLE,
-                    f"The originator {originator} did not mark the item releasable to "
-                    f"{recipient} (releasable to {rel}).",
-                    ag_id,
-                    article,
-                    rule,
-                ),
-            )
-    # Rule 3: custody.
-    grounds: list[Reason] = []
-    custody_ag: Agreement | None = None
-    if holder == originator:
-        held = level
-    else:
-        holding: Holding = lawful_custody(label, holder, at, agreements=agreements, record=custody)
-        if not holding.ok:
-            return _deny(label, holder, recipient, at, *holding.reasons)
-        assert holding.level is not None and holding.agreement is not None
-        held, custody_ag = holding.level, holding.agreement
-        grounds.extend(holding.reasons)
-        if recipient != originator and custody is not None and custody.state not in RELEASING:
-            cite = custody_ag.cite("compromise")
-            return _deny(
-                label,
-                holder,
-                recipient,
-                at,
-                reason(
-                    Code.FROZEN,
-                    f"{holder}'s custody of the item is {custody.state.value}: after a loss or compromise, "
-                    f"or a freeze by {originator}, it may only go back to {originator}.",
-                    custody_ag.id,
-                    cite.article,
-                    cite.rule,
-                ),
-                *grounds,
-            )
-    orcon = bool(label.caveats) and Caveat.ORIGINATOR_CONTROL in label.caveats
-    ctx = _Ctx(label, holder, recipient, at, consents, agreements, level, held, custody_ag, orcon)
-    # Rule 6: route search, direct first.
+    if label.caveats and Caveat.ORIGINATOR_ONLY in label.caveats:
+        return reason(
+            Code.ORIGINATOR_ONLY,
+            f"The item is marked {originator} ONLY (originator's nation only): it is never released to {recipient}.",
+        )
+    if recipient not in label.releasable_to:
+        rel = ", ".join(sorted(label.releasable_to)) or "no nation"
+        ag_id, article, rule = _not_releasable_rule(agreements.channels(holder, recipient), at)
+        return reason(
+            Code.NOT_RELEASABLE,
+            f"The originator {originator} did not mark the item releasable to {recipient} (releasable to {rel}).",
+            ag_id,
+            article,
+            rule,
+        )
+    return None
+
+
+def _search(ctx: _Ctx, grounds: list[Reason]) -> Decision:
+    """Rule 6: route search, direct first; the first route that works allows."""
+    label, holder, recipient, at, agreements = ctx.label, ctx.holder, ctx.recipient, ctx.at, ctx.agreements
+    originator = label.originator
     attempts: list[_Attempt] = []
     for ag in agreements.channels(holder, recipient):
         if ag.based_on is not None and not _topical(ag, label.topics):
@@ -305,21 +279,19 @@ def _decide(
             ):
                 attempts.append(_through_originator(ctx, arr))
                 break
-    if recipient == originator and custody_ag is not None:
+    if recipient == originator and ctx.custody_ag is not None:
         return _allow(ctx, _return(ctx), grounds)
     if not attempts and not unusable:
-        return _deny(
-            label,
-            holder,
-            recipient,
-            at,
-            reason(
-                Code.NO_CHANNEL,
-                f"No agreement between {holder} and {recipient}, and no arrangement whose hub relays between them.",
-            ),
-            *grounds,
+        none = reason(
+            Code.NO_CHANNEL,
+            f"No agreement between {holder} and {recipient}, and no arrangement whose hub relays between them.",
         )
-    # Denied: every route's failures, and the first route that only lacks consents, if any.
+        return _deny(label, holder, recipient, at, none, *grounds)
+    return _denied(ctx, attempts, unusable, grounds)
+
+
+def _denied(ctx: _Ctx, attempts: list[_Attempt], unusable: Sequence[Reason], grounds: list[Reason]) -> Decision:
+    """Denied: every route's failures, and the first route that only lacks consents, if any."""
     pending = next((a for a in attempts if a.consent_only), None)
     seen: set[tuple[Code, str | None, str]] = set()
     denials: list[Reason] = []
@@ -327,22 +299,22 @@ def _decide(
         if r.denies and (r.code, r.agreement, r.message) not in seen:
             seen.add((r.code, r.agreement, r.message))
             denials.append(r)
-    if pending is not None:
-        return Decision(
-            False,
-            label,
-            holder,
-            recipient,
-            at,
-            route=pending.route,
-            agreements=tuple(pending.agreements),
-            markings=MappingProxyType(pending.markings),
-            consents_required=tuple(pending.needs),
-            consents_used=tuple(pending.used),
-            reasons=(*denials, *grounds, *(r for r in pending.reasons if not r.denies)),
-            hops=tuple(pending.hops),
-        )
-    return Decision(False, label, holder, recipient, at, reasons=(*denials, *grounds))
+    if pending is None:
+        return _deny(ctx.label, ctx.holder, ctx.recipient, ctx.at, *denials, *grounds)
+    return Decision(
+        False,
+        ctx.label,
+        ctx.holder,
+        ctx.recipient,
+        ctx.at,
+        route=pending.route,
+        agreements=tuple(pending.agreements),
+        markings=MappingProxyType(pending.markings),
+        consents_required=tuple(pending.needs),
+        consents_used=tuple(pending.used),
+        reasons=(*denials, *grounds, *(r for r in pending.reasons if not r.denies)),
+        hops=tuple(pending.hops),
+    )
 
 
 def _allow(ctx: _Ctx, att: _Attempt, grounds: list[Reason]) -> Decision:
