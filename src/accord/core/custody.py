@@ -140,31 +140,37 @@ def lawful_custody(
     return hit
 
 
-def _lawful(
-    label: Label, level: Level, holder: str, at: date, agreements: AgreementSet, record: Custody | None
-) -> Holding:
+def _record_refusal(label: Label, holder: str, agreements: AgreementSet, record: Custody | None) -> Holding | None:
+    """A custody record for another item or holder, or one whose custody has ended (JK-R13)."""
+    if record is None:
+        return None
     originator = label.originator
-    if record is not None:
-        if (
-            record.holder != holder
-            or record.originator != originator
-            or (record.item is not None and label.id is not None and record.item != label.id)
-        ):
-            return _refuse(
-                Code.NOT_HELD,
-                f"The custody record is for item {record.item} of {record.originator} "
-                f"held by {record.holder}, not for this item held by {holder}.",
-            )
-        if not record.holding:
-            ag = agreements.get(record.agreement) if record.agreement else None
-            return _refuse(
-                Code.CUSTODY_ENDED,
-                f"{holder} no longer holds {originator}'s item: it was "
-                f"{record.state.value.lower()} (end of custody); it can neither release nor "
-                f"return it.",
-                ag,
-                "return" if ag is not None else None,
-            )
+    if (
+        record.holder != holder
+        or record.originator != originator
+        or (record.item is not None and label.id is not None and record.item != label.id)
+    ):
+        return _refuse(
+            Code.NOT_HELD,
+            f"The custody record is for item {record.item} of {record.originator} "
+            f"held by {record.holder}, not for this item held by {holder}.",
+        )
+    if not record.holding:
+        ag = agreements.get(record.agreement) if record.agreement else None
+        return _refuse(
+            Code.CUSTODY_ENDED,
+            f"{holder} no longer holds {originator}'s item: it was "
+            f"{record.state.value.lower()} (end of custody); it can neither release nor "
+            f"return it.",
+            ag,
+            "return" if ag is not None else None,
+        )
+    return None
+
+
+def _not_holdable(label: Label, level: Level, holder: str) -> Holding | None:
+    """A level its nation never shares, or a label that keeps the item from ``holder`` (ACC-R4, ACC-R7)."""
+    originator = label.originator
     restriction = restriction_for(level)
     if restriction is not None:
         return _refuse(
@@ -186,6 +192,69 @@ def _lawful(
             f"releasability ({rel}): it cannot hold it lawfully, so it has no access and can "
             f"release nothing.",
         )
+    return None
+
+
+def _held_under(
+    ag: Agreement,
+    label: Label,
+    level: Level,
+    holder: str,
+    at: date,
+    day: date,
+    held: Level,
+    record: Custody | None,
+    agreements: AgreementSet,
+) -> Holding:
+    """``holder`` holds the item under ``ag`` (which could carry it on ``day``, marked ``held``)."""
+    originator = label.originator
+    if record is not None and record.alternative is not None:
+        mine = agreements.schemes.level(holder, record.alternative)
+        if mine is not held:
+            return _refuse(
+                Code.NOT_HELD,
+                f"The custody record marks the item {record.alternative}, but "
+                f"the {ag.title} makes it {held.marking} in {holder}'s scheme.",
+                ag,
+                "marking",
+            )
+    custody = record or Custody(label.id, originator, holder, ag.id, originator, day, level.marking, held.marking)
+    how = "recorded" if record is not None else f"presumed: it could first have come on {day}"
+    cite = ag.cite("marking")
+    grounds = [
+        reason(
+            Code.CUSTODY,
+            f"{holder} holds {originator}'s item under the {ag.title} ({how}), "
+            f"marked {held.marking} beside the original {level.marking}.",
+            ag.id,
+            cite.article,
+            cite.rule,
+        )
+    ]
+    state = ag.state_at(at)
+    if state.status is Status.TERMINATED:
+        c = ag.cite("survival")
+        grounds.append(
+            reason(
+                Code.SURVIVAL,
+                f"The {ag.title} is {state.message}; the item {holder} already holds stays protected under it.",
+                ag.id,
+                c.article,
+                c.rule,
+            )
+        )
+    return Holding(True, held, ag, tuple(grounds), custody)
+
+
+def _lawful(
+    label: Label, level: Level, holder: str, at: date, agreements: AgreementSet, record: Custody | None
+) -> Holding:
+    originator = label.originator
+    refused = _record_refusal(label, holder, agreements, record)
+    if refused is None:
+        refused = _not_holdable(label, level, holder)
+    if refused is not None:
+        return refused
     created = label.created.date()
     lo = min(created, at)
     if record is not None:
@@ -234,42 +303,7 @@ def _lawful(
         if found is None:
             continue
         day, held = found
-        if record is not None and record.alternative is not None:
-            mine = agreements.schemes.level(holder, record.alternative)
-            if mine is not held:
-                return _refuse(
-                    Code.NOT_HELD,
-                    f"The custody record marks the item {record.alternative}, but "
-                    f"the {ag.title} makes it {held.marking} in {holder}'s scheme.",
-                    ag,
-                    "marking",
-                )
-        custody = record or Custody(label.id, originator, holder, ag.id, originator, day, level.marking, held.marking)
-        how = "recorded" if record is not None else f"presumed: it could first have come on {day}"
-        cite = ag.cite("marking")
-        grounds = [
-            reason(
-                Code.CUSTODY,
-                f"{holder} holds {originator}'s item under the {ag.title} ({how}), "
-                f"marked {held.marking} beside the original {level.marking}.",
-                ag.id,
-                cite.article,
-                cite.rule,
-            )
-        ]
-        state = ag.state_at(at)
-        if state.status is Status.TERMINATED:
-            c = ag.cite("survival")
-            grounds.append(
-                reason(
-                    Code.SURVIVAL,
-                    f"The {ag.title} is {state.message}; the item {holder} already holds stays protected under it.",
-                    ag.id,
-                    c.article,
-                    c.rule,
-                )
-            )
-        return Holding(True, held, ag, tuple(grounds), custody)
+        return _held_under(ag, label, level, holder, at, day, held, record, agreements)
     if record is not None:
         return _refuse(
             Code.NOT_HELD,
