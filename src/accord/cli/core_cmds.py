@@ -213,8 +213,26 @@ def demo() -> None:
     """Print the sharing matrix and the decisions of the article's timeline (2012-2023)."""
     aset = load_agreements()
     missile = _demo_label("KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {"JPN", "USA"}, "kor-demo-1")
-    grade1 = _demo_label("KOR", "군사Ⅰ급비밀", {"DPRK-NUCLEAR"}, {"JPN", "USA"}, "kor-demo-2")
     logistics = _demo_label("KOR", "군사Ⅲ급비밀", {"LOGISTICS"}, {"JPN", "USA"}, "kor-demo-3")
+    console.rule("[bold]Accord demo: the article's timeline[/bold]")
+    _tell([(*row, aset) for row in _timeline(missile, logistics)])
+    console.rule("[bold]Hypothetical: the 2019 notice never suspended[/bold]")
+    what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
+    print_decision(decide(missile, "KOR", "JPN", date(2019, 12, 1), agreements=what_if))
+    console.rule("[bold]Custody (issue 10)[/bold]")
+    _tell(_custody_story(aset, what_if, logistics))
+    console.rule("[bold]Sharing matrix today[/bold]")
+    print_matrix(sharing_matrix(aset, date.today()))
+
+
+def _tell(story: list[tuple[str, Label, str, str, date, AgreementSet]]) -> None:
+    for title, label, holder, recipient, day, agreements in story:
+        console.rule(title, style="dim")
+        print_decision(decide(label, holder, recipient, day, agreements=agreements))
+
+
+def _timeline(missile: Label, logistics: Label) -> list[tuple[str, Label, str, str, date]]:
+    grade1 = _demo_label("KOR", "군사Ⅰ급비밀", {"DPRK-NUCLEAR"}, {"JPN", "USA"}, "kor-demo-2")
     story: list[tuple[str, Label, str, str, date]] = [
         ("2012: the Japan–ROK GSOMIA signing is aborted; no channel exists", missile, "KOR", "JPN", date(2012, 7, 2)),
         (
@@ -256,14 +274,12 @@ def demo() -> None:
         ),
         ("2023-03-21: the notice is withdrawn; renewing again", missile, "KOR", "JPN", date(2023, 6, 1)),
     ]
-    console.rule("[bold]Accord demo: the article's timeline[/bold]")
-    for title, label, holder, recipient, day in story:
-        console.rule(title, style="dim")
-        print_decision(decide(label, holder, recipient, day, agreements=aset))
-    console.rule("[bold]Hypothetical: the 2019 notice never suspended[/bold]")
-    what_if = aset.what_if(drop=[("jpn-kor-gsomia", date(2019, 11, 22))])
-    print_decision(decide(missile, "KOR", "JPN", date(2019, 12, 1), agreements=what_if))
-    console.rule("[bold]Custody (issue 10)[/bold]")
+    return story
+
+
+def _custody_story(
+    aset: AgreementSet, what_if: AgreementSet, logistics: Label
+) -> list[tuple[str, Label, str, str, date, AgreementSet]]:
     jp_only = _demo_label("KOR", "군사Ⅱ급비밀", {"DPRK-MISSILE"}, {"JPN"}, "kor-demo-4")
     us_orcon = Label(
         originator="USA",
@@ -300,11 +316,7 @@ def demo() -> None:
             what_if,
         ),
     ]
-    for title, label, holder, recipient, day, agreements in custody_story:
-        console.rule(title, style="dim")
-        print_decision(decide(label, holder, recipient, day, agreements=agreements))
-    console.rule("[bold]Sharing matrix today[/bold]")
-    print_matrix(sharing_matrix(aset, date.today()))
+    return custody_story
 
 
 def register(app: typer.Typer) -> None:
