@@ -189,3 +189,29 @@ def test_accessibility_labels_keyboard_and_banner_contrast(live: tuple[str, Worl
 def _hex(css: str) -> str:
     nums = [int(x) for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
     return "#" + "".join(f"{n:02X}" for n in nums)
+
+
+def test_feed_page_draws_the_tracks_live(live: tuple[str, World], page: Any) -> None:
+    """Issue 12 "Feed": KOR publishes a simulated flight through the hub; JPN's feed page draws it as a
+    polyline with launch and impact markers, and draws a second flight published while the page is open."""
+    from tests.console.feed_support import publish_flights, simulated_flight
+
+    base, w = live
+    dirs = {p: w.net.cfgs[p].dir for p in ("KOR", "USA", "JPN")}
+    publish_flights(dirs, simulated_flight("KN-23-A", seconds_ago=90, azimuth=95))
+    url = f"{base}/jpn/console"
+    sign_in(page, url, "jpn-analyst")
+    page.goto(f"{url}/feed")
+    page.wait_for_selector('#feed-tracks g.flight[data-event="KN-23-A"] polyline.track', timeout=10_000)
+    flight = page.locator('#feed-tracks g.flight[data-event="KN-23-A"]')
+    assert flight.locator("polygon.launch").count() == 1 and flight.locator("path.impact").count() == 1
+    assert len(flight.locator("polyline.track").get_attribute("points").split()) > 50
+    banner = page.locator(".banner").first
+    assert "極秘" in banner.inner_text() and "DPRK-MISSILE-WARNING" in banner.inner_text()
+    assert "KOR-JPN" in page.locator("#feed-streams").inner_text()
+    # live: a second flight published while the page is open appears without a reload
+    publish_flights(dirs, simulated_flight("KN-25-B", seconds_ago=80, azimuth=70))
+    page.wait_for_selector('#feed-tracks g.flight[data-event="KN-25-B"] polyline.track', timeout=10_000)
+    assert page.locator("#feed-tracks g.flight").count() == 2
+    assert "KN-25-B" in page.locator("#feed-flights").inner_text()
+    shot(page, "14-feed")

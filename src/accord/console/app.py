@@ -66,8 +66,8 @@ NAV = [
 ]
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -89,6 +89,9 @@ def _env() -> Environment:
     env.filters["day"] = lambda v: v.isoformat()[:10] if hasattr(v, "isoformat") else (str(v)[:10] if v else "")
     env.filters["when"] = lambda v: (
         v.isoformat(timespec="seconds")[:19].replace("T", " ") if hasattr(v, "isoformat") else (str(v) if v else "")
+    )
+    env.filters["us_time"] = lambda us: (
+        dt.datetime.fromtimestamp(int(us) / 1e6, dt.UTC).isoformat(timespec="milliseconds")[:23].replace("T", " ")
     )
     return env
 
@@ -546,10 +549,34 @@ def create_console(backend: Backend, *, secure_cookies: bool = True) -> FastAPI:
         reg.add_visit(v, by=s.person.id)
         return redirect(request, "/people", f"Visit {v.id} recorded")
 
+    def feed_data() -> dict[str, Any]:
+        from accord.feed.view import latest_tracks
+
+        directory = getattr(backend, "directory", None)
+        if directory is None:
+            return {"party": backend.party, "available": False, "why": "this console has no node directory"}
+        return latest_tracks(directory)
+
+    def feed_banners() -> list[Any]:
+        """One banner per originator of warning data this node may receive (M-R4: the feed's label)."""
+        from accord.feed.scope import mechanisms
+        from accord.feed.view import feed_label
+
+        day = backend.today()
+        parties = sorted({p for m in mechanisms(backend.agreements) for p in m.parties if p != backend.party})
+        labels = [feed_label(backend.agreements, p, day) for p in parties]
+        return [banner_for(lab, backend.agreements, holder=backend.party) for lab in labels if lab is not None]
+
     @app.get("/feed", response_class=HTMLResponse)
     def feed(request: Request) -> Response:
         s = need(request, "feed")
-        return page(request, "feed.html", s)
+        return page(request, "feed.html", s, banners=feed_banners(), feed=feed_data())
+
+    @app.get("/api/feed")
+    def api_feed(request: Request) -> dict[str, Any]:
+        """The latest flights received by this node, its streams and the feed service's figures."""
+        need(request, "feed")
+        return feed_data()
 
     # -- JSON API (same sessions, roles and CSRF) ----------------------------------------------------
 

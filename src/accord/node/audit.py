@@ -52,6 +52,8 @@ _TYPES = {
     "access": "access",  # issue 12: a person's read (allowed or refused), a JK-R17 attestation
     "person": "access",  # issue 12: register changes, sign-ins
     "visit": "access",
+    "blind_relay": "release",  # issue 10: a hub forwarded an item it cannot open (ACC-R5)
+    "inconsistent_relay": "delivery",  # issue 10: an item sealed to a hub outside its releasability
 }
 
 #: ``events.audit_idx`` of a journal row the audit format refused: kept out of the log, its quarantine event

@@ -115,6 +115,7 @@ def play(nodes: dict[str, NodeConfig]) -> None:
     clients = _Clients(kor, jpn, usa, payload)
     try:
         _chapter_2015_hub(clients)
+        _chapter_2015_blind_hub(clients)
         _chapter_2015_approval(clients)
         _chapter_2015_standing(clients)
         _chapter_2017_direct(clients)
@@ -138,6 +139,27 @@ def _chapter_2015_hub(n: _Clients) -> None:
     _held_by(jpn, item, "JPN")
     _receipted(kor, item, "USA", "KOR")
     _receipted(usa, item, "JPN", "USA")
+
+
+def _chapter_2015_blind_hub(n: _Clients) -> None:
+    kor, jpn, usa, payload = n.kor, n.jpn, n.usa, n.payload
+    console.rule("[bold]2015 — REL TO JPN only: the US hub relays blind (issue 10, ACC-R5)")
+    item = "kor-2015-0601"
+    lab = _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], "2015-06-01")
+    console.print(f"  KOR submits {item} (군사Ⅱ급비밀, DPRK-MISSILE, REL TO JPN) for JPN, as of 2015-06-01")
+    r = _submit(kor, lab, "JPN", "2015-06-01", payload)
+    r.raise_for_status()
+    hops = r.json()["decision"]["hops"]
+    console.print("  hops: " + ", ".join(f"{h['from']}→{h['to']} {h['mode']}" for h in hops))
+    _held_by(jpn, item, "JPN")
+    ev = _wait(usa, f"/v1/events?item_id={item}", lambda evs: any(e["type"] == "receipt" for e in evs))
+    relay = next(e for e in ev if e["type"] == "blind_relay")
+    body = relay["body"] if isinstance(relay["body"], dict) else json.loads(relay["body"])
+    console.print(
+        f"    USA forwarded it unopened to {body['next_hop']} (digest {body['digest'][:16]}…): no key, no marking;"
+    )
+    status = usa.get(f"/v1/items/{item}").status_code
+    console.print(f"    USA's API has no such item to read (HTTP {status}); JPN's receipt came back to USA")
 
 
 def _chapter_2015_approval(n: _Clients) -> None:

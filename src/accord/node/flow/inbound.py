@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from accord.core.custody import Custody
+from accord.core.decision import RELAY_BLIND
 from accord.core.ids import check_id
 from accord.errors import AccordError, InputError, IntegrityError
 from accord.formats.canonical import canonical_json
@@ -33,6 +34,7 @@ from accord.node.policy import (
     label_to_dict,
 )
 from accord.sealed.item import VerifiedItem
+from accord.sealed.model import Grant
 
 if TYPE_CHECKING:
     pass
@@ -59,6 +61,13 @@ class Inbound(Outbound, Admission):
                     "forged_origin" if isinstance(e, ForgedOrigin) else "id_refused",
                     str(env.get("item_id")),
                     {"sender": caller.party, **{k: v for k, v in e.details.items() if k != "item_id"}},
+                )
+            raise
+        except InconsistentRelay as e:  # an item sealed to a hub outside its releasability (ACC-R5)
+            log.warning("%s: refused a delivery from %s: %s", self.party, caller.party, e.reason)
+            with self._tx() as conn:
+                self._event(
+                    conn, "inconsistent_relay", str(env.get("item_id")), {"sender": caller.party, "why": e.reason}
                 )
             raise
         except DBIntegrityError as e:  # a concurrent delivery of the same item won the unique key
@@ -121,9 +130,13 @@ class Inbound(Outbound, Admission):
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
             self._check_id_clash(conn, item_id, label)
-            self._journal_decision(conn, label, d, "inbound")
-            if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
+            self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
+            if not work.accepted(d, self.party):
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
+            if work.blind:
+                receipt, sig, journal_id = self._blind_relay(conn, work, peer.party, item_id, final, day, digest, env)
+                log.info("%s: relayed %s blind from %s to %s", self.party, item_id, peer.party, final)
+                return {"receipt": receipt, "signature": sig, "status": "relayed-blind", "replay": False}, journal_id
             receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
             status = "stored"
             if final != self.party:
@@ -229,7 +242,12 @@ class Inbound(Outbound, Admission):
         """Open (seal and label binding), the decision from the sender's side, this nation's marking: no I/O."""
         w = _Inbound()
         try:
-            item = self.sealer.verify(sealed)  # the one verification of this hop
+            item = self.sealer.verify(sealed)  # the one verification of this hop (signature, roster, label)
+            if self.party not in item.parties() and final != self.party:
+                # Not sealed to this node: a blind relay, judged without the key (issue 10, ACC-R5).
+                self._blind_work(w, item, sender, item_id, final, day, sealed, env)
+                return w
+            through = _blind_grant(item, self.party, sender)
             opened = self.sealer.open(item)  # IntegrityError if anything is off
             label = opened.label
             assert label is not None  # checked by the sealer
@@ -238,11 +256,25 @@ class Inbound(Outbound, Admission):
             w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
             self._check_origin(opened.signer, label, final, day, w.carried)
             self.check_namespace(item_id, label.originator)
-            # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
             w.label = label
-            w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
-            if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
-                return w
+            consents = [c for c, _ in w.carried]
+            if through is not None and final == self.party:
+                # Sealed to this node by the originator and forwarded unopened by the hub `sender`: the
+                # decision is the originator's, and its route must end with that hub and this node.
+                w.decision = d = self._decision(label, label.originator, final, day, consents)
+                w.through_hub = True
+                w.via_blind = tuple(d.route[-2:]) == (sender, self.party) and d.route == through.route
+                if not (d.allowed and w.via_blind):
+                    return w
+            else:
+                # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
+                w.decision = d = self._decision(label, sender, final, day, consents)
+                if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
+                    return w
+                if _mode_into(d, self.party) == RELAY_BLIND:
+                    # This node is outside the releasability: it may only forward blind, so a key wrapped
+                    # for it is the originator's (or a forger's) error, never used (ACC-R5).
+                    raise InconsistentRelay("the item is sealed to this hub, which is outside its releasability")
             w.marking = d.markings.get(self.party)
             w.alt = _alternative_label(label, self.party, w.marking)
             w.held, w.item = sealed, item
@@ -255,6 +287,106 @@ class Inbound(Outbound, Admission):
         except Exception as e:  # re-raised in the transaction
             w.failure = e
         return w
+
+    def _blind_work(
+        self,
+        w: _Inbound,
+        item: VerifiedItem,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        sealed: bytes,
+        env: dict[str, Any],
+    ) -> None:
+        """A hub's checks of an item it relays blind, all without the data key (issue 10, ACC-R5, T-R5): the
+        originator's signature over label, payload root and recipients against the pinned roster (done by
+        ``verify``), the signer named by the label, the final recipient's grant routed through this hub, and
+        this hop's decision from the sender's side. Never opens it, never marks it."""
+        label = item.label
+        if label is None or label.id != item_id:
+            raise IntegrityError()
+        w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
+        self._check_origin(item.info.signer, label, final, day, w.carried)
+        self.check_namespace(item_id, label.originator)
+        grant = next((g for g in item.grants if g.party == final), None)
+        if grant is None or self.party not in grant.route[1:-1]:
+            raise InconsistentRelay(f"the item is not sealed to {final} through this hub")
+        w.label, w.blind, w.held, w.item = label, True, sealed, item
+        w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
+        if d.allowed and len(d.route) > 2 and d.route[1] == self.party:
+            following = grant.route[grant.route.index(self.party) + 1]
+            if d.route[2] != following:
+                raise InconsistentRelay(f"the item's route goes on to {following}, the decision's to {d.route[2]}")
+
+    def _blind_relay(
+        self,
+        conn: Connection,
+        work: _Inbound,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        env: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, int]:
+        """Receipt the hop and queue the sealed item, unchanged, to the next hop. No item row, no marking and
+        no custody record: a blind hub holds nothing it could read or release (ACC-R5); its trail is the
+        inbox row (``relayed-blind``) and the journal (``delivery``, ``blind_relay``)."""
+        d, label = work.decision, work.label
+        assert d is not None and label is not None
+        hop = d.route[2]
+        used = [doc for c, doc in work.carried if c.id in d.consents_used]
+        received_at = st.now()
+        receipt = {
+            "v": 1,
+            "item_id": item_id,
+            "digest": digest,
+            "sender": sender,
+            "recipient": self.party,
+            "received_at": received_at.isoformat(),
+        }
+        sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
+        journal_id = self._event(
+            conn,
+            "delivery",
+            item_id,
+            {"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
+        )
+        db_items.insert_inbox(
+            conn,
+            {
+                "item_id": item_id,
+                "sender": sender,
+                "idem_key": str(env.get("idem_key", "")),
+                "final_recipient": final,
+                "at_date": day.isoformat(),
+                "digest": digest,
+                "state": "relayed-blind",
+                "receipt_json": canonical_json(receipt).decode(),
+                "receipt_sig": sig,
+                "journal_id": journal_id,
+                "received_at": received_at,
+            },
+        )
+        self._enqueue_delivery(conn, item_id, hop, final, day, work.held, used)
+        self._event(
+            conn,
+            "blind_relay",
+            item_id,
+            {
+                "sender": sender,
+                "to": final,
+                "next_hop": hop,
+                "digest": digest,
+                "mode": RELAY_BLIND,
+                "route": list(d.route),
+                "agreements": list(d.agreements),
+                "statement": work.item.statement_digest if work.item is not None else None,
+                "consents": list(d.consents_used),
+            },
+        )
+        return receipt, sig, journal_id
 
     def _check_origin(
         self, signer: str, label: Label, final: str, day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]
@@ -296,6 +428,41 @@ class _Inbound:
     alt: str | None = None
     held: bytes = b""
     item: VerifiedItem | None = None
+    blind: bool = False  # this node relays it without the key (ACC-R5)
+    through_hub: bool = False  # sealed to this node by the originator, handed over by a hub on its route
+    via_blind: bool = False  # ... and the originator's decision is that route, ending here
+
+    def accepted(self, d: Decision, party: str) -> bool:
+        """The decision lets this hop happen: the next hop of its route is this node (or, for an item that
+        came through a blind hub, its route ends here)."""
+        if not d.allowed or len(d.route) < 2:
+            return False
+        if self.through_hub:
+            return self.via_blind and d.route[-1] == party
+        return d.route[1] == party and (not self.blind or len(d.route) > 2)
+
+
+class InconsistentRelay(IntegrityError):
+    """An item whose sealing contradicts its relay: sealed to a hub outside its releasability, or not
+    sealed to its final recipient through this hub (issue 10, ACC-R5). Answered as an integrity failure."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+def _mode_into(d: Decision, party: str) -> str | None:
+    """The mode of the decision's hop into ``party``."""
+    return next((h.mode for h in d.hops if h.to == party), None)
+
+
+def _blind_grant(item: VerifiedItem, party: str, sender: str) -> Grant | None:
+    """This node's grant when the originator sealed it straight to this node through the hub ``sender``."""
+    # A grant in the statement (granted by its holder), never one a hub's re-wrap added (that hub holds it).
+    g = next((g for g in item.grants if g.party == party and g.granted_by == item.holder), None)
+    if g is None or len(g.route) < 3 or g.route[-1] != party or g.route[-2] != sender:
+        return None
+    return g
 
 
 def _alternative_label(label: Label, party: str, marking: str | None) -> str | None:
