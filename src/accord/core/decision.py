@@ -59,7 +59,7 @@ from accord.core.routes import (
     _topical,
 )
 from accord.core.schemes import Level
-from accord.core.verdict import (  # noqa: F401
+from accord.core.verdict import (
     DIRECT,
     MAX_HUBS,
     RELAY_BLIND,
@@ -71,7 +71,22 @@ from accord.core.verdict import (  # noqa: F401
     ReleaseDenied,
 )
 
-__all__ = ["DENIALS", "Code", "ConsentNeed", "Decision", "Hop", "Mode", "Reason", "ReleaseDenied", "decide", "enforce"]
+__all__ = [
+    "DENIALS",
+    "DIRECT",
+    "MAX_HUBS",
+    "RELAY_BLIND",
+    "RELAY_REWRAP",
+    "Code",
+    "ConsentNeed",
+    "Decision",
+    "Hop",
+    "Mode",
+    "Reason",
+    "ReleaseDenied",
+    "decide",
+    "enforce",
+]
 
 
 def _deny(label: Label, holder: str, recipient: str, at: date, *reasons: Reason) -> Decision:
