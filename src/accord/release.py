@@ -249,17 +249,7 @@ def seal_bytes(
         ReleaseRefused: a recipient was denied (carries the Decision).
     """
     xml = label_xml_of(label)
-    plan = plan_release(
-        label,
-        recipients=recipients,
-        holder=holder or signer.party,
-        agreements=agreements,
-        at=at,
-        consents=consents,
-        relay=relay,
-        suite=suite,
-        min_suite=min_suite,
-    )
+    plan = _seal_plan(label, recipients, signer, agreements, at, holder, consents, suite, relay, min_suite)
     out = io.BytesIO()
     seal_stream(
         io.BytesIO(payload), out, label_xml=xml, plan=plan, signer=signer, roster=roster, segment_size=segment_size
@@ -286,17 +276,7 @@ def seal_file(
     progress: Progress | None = None,
 ) -> ManifestInfo:
     """Seal a file of any size in constant memory (decisions as :func:`seal_bytes`), written atomically."""
-    plan = plan_release(
-        label,
-        recipients=recipients,
-        holder=holder or signer.party,
-        agreements=agreements,
-        at=at,
-        consents=consents,
-        relay=relay,
-        suite=suite,
-        min_suite=min_suite,
-    )
+    plan = _seal_plan(label, recipients, signer, agreements, at, holder, consents, suite, relay, min_suite)
     return seal_path(
         in_path,
         out_path,
@@ -306,6 +286,32 @@ def seal_file(
         roster=roster,
         segment_size=segment_size,
         progress=progress,
+    )
+
+
+def _seal_plan(
+    label: Label,
+    recipients: Sequence[str],
+    signer: PartyKeys,
+    agreements: AgreementSet,
+    at: date,
+    holder: str | None,
+    consents: Sequence[Consent],
+    suite: str | None,
+    relay: str,
+    min_suite: str | None,
+) -> ReleasePlan:
+    """The plan of :func:`seal_bytes` and :func:`seal_file`: the signer releases unless a holder is named."""
+    return plan_release(
+        label,
+        recipients=recipients,
+        holder=holder or signer.party,
+        agreements=agreements,
+        at=at,
+        consents=consents,
+        relay=relay,
+        suite=suite,
+        min_suite=min_suite,
     )
 
 
