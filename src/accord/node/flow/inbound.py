@@ -180,6 +180,32 @@ class Inbound(Outbound, Admission):
             under = next((h.agreement for h in d.hops if h.to == self.party), first)
             record = Custody(item_id, label.originator, self.party, under, sender, day, label.classification, marking)
             db_custody.insert_custody(conn, record)
+        return self._receipt_and_inbox(
+            conn,
+            item_id,
+            sender,
+            final,
+            day,
+            digest,
+            env,
+            state="stored",
+            event={"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
+        )
+
+    def _receipt_and_inbox(
+        self,
+        conn: Connection,
+        item_id: str,
+        sender: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        env: dict[str, Any],
+        *,
+        state: str,
+        event: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, int]:
+        """Sign the receipt, journal the ``delivery`` event and record the delivery in the inbox (``state``)."""
         received_at = st.now()
         receipt = {
             "v": 1,
@@ -190,12 +216,7 @@ class Inbound(Outbound, Admission):
             "received_at": received_at.isoformat(),
         }
         sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
-        journal_id = self._event(
-            conn,
-            "delivery",
-            item_id,
-            {"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
-        )
+        journal_id = self._event(conn, "delivery", item_id, event)
         db_items.insert_inbox(
             conn,
             {
@@ -205,7 +226,7 @@ class Inbound(Outbound, Admission):
                 "final_recipient": final,
                 "at_date": day.isoformat(),
                 "digest": digest,
-                "state": "stored",
+                "state": state,
                 "receipt_json": canonical_json(receipt).decode(),
                 "receipt_sig": sig,
                 "journal_id": journal_id,
@@ -337,37 +358,16 @@ class Inbound(Outbound, Admission):
         assert d is not None and label is not None
         hop = d.route[2]
         used = [doc for c, doc in work.carried if c.id in d.consents_used]
-        received_at = st.now()
-        receipt = {
-            "v": 1,
-            "item_id": item_id,
-            "digest": digest,
-            "sender": sender,
-            "recipient": self.party,
-            "received_at": received_at.isoformat(),
-        }
-        sig = sign(self.receipt_key, RECEIPT_DOMAIN, receipt)
-        journal_id = self._event(
+        receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
-            "delivery",
             item_id,
-            {"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
-        )
-        db_items.insert_inbox(
-            conn,
-            {
-                "item_id": item_id,
-                "sender": sender,
-                "idem_key": str(env.get("idem_key", "")),
-                "final_recipient": final,
-                "at_date": day.isoformat(),
-                "digest": digest,
-                "state": "relayed-blind",
-                "receipt_json": canonical_json(receipt).decode(),
-                "receipt_sig": sig,
-                "journal_id": journal_id,
-                "received_at": received_at,
-            },
+            sender,
+            final,
+            day,
+            digest,
+            env,
+            state="relayed-blind",
+            event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
         )
         self._enqueue_delivery(conn, item_id, hop, final, day, work.held, used)
         self._event(
