@@ -41,18 +41,18 @@ OWN_ONLY = ("/openapi.json", "/docs")
 
 @dataclass(frozen=True)
 class Limits:
-    """The bounds of one node's HTTP server (from ``node.yaml``; defaults in :class:`NodeConfig`)."""
+    """The bounds of one node's HTTP server, read from its :class:`NodeConfig` (which holds the defaults)."""
 
-    max_body_bytes: int = 64 * 1024 * 1024
-    max_header_bytes: int = 16 * 1024
-    max_headers: int = 64
-    max_url_bytes: int = 4096
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 120.0
-    keepalive_seconds: float = 5.0
-    handshake_timeout_seconds: float = 10.0
-    max_peer_connections: int = 32
-    max_own_connections: int = 256
+    max_body_bytes: int
+    max_header_bytes: int
+    max_headers: int
+    max_url_bytes: int
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    keepalive_seconds: float
+    handshake_timeout_seconds: float
+    max_peer_connections: int
+    max_own_connections: int
 
     @staticmethod
     def of(cfg: Any) -> Limits:
