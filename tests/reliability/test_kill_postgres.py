@@ -8,10 +8,10 @@ id (a submit is idempotent: ``already-queued``), so an item the node acknowledge
 While the releases flow, the postmaster and every backend are killed with SIGKILL at random, left down for a
 random while and started again (PostgreSQL replays its WAL). At the end: every item is in JPN's inbox exactly
 once, each delivery journaled once, KOR holds one receipt per item, and every node's audit log verifies
-(``accord audit verify <url>``: the signed log recomputed and compared with the node's journal).
+(what ``accord audit verify <url>`` checks: the signed log recomputed, every journal event in it).
 
 ``make test`` runs a few releases and kills; ``make reliability`` scales them with
-``ACCORD_RELIABILITY_PG_RELEASES``.
+``ACCORD_RELIABILITY_PG_RELEASES`` and ``ACCORD_RELIABILITY_PG_KILLS``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from __future__ import annotations
 import base64
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,35 +31,17 @@ import pytest
 from accord.node import db as st
 from accord.node.client import local_client
 from accord.node.cluster import NodeProcess, init_node, pin_each_other
-from accord.node.config import NodeConfig
 from accord.node.wiring import load_service
 from tests.node.helpers import label
+from tests.reliability.common import FAST, audit_drained, audit_problems, rows, start_all
 from tests.support.postgres import PostgresServer, missing
 from tests.support.reliability import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
-FAST = {"lease_seconds": 2.0, "retry_base_seconds": 0.1, "retry_max_seconds": 1.0, "poll_seconds": 0.02}
-RELEASES = int(os.environ.get("ACCORD_RELIABILITY_PG_RELEASES", "12"))
-
-
-def rows(url: str, table: st.Table, *where: Any) -> list[dict[str, Any]]:
-    s = st.Store(url, create=False)
-    try:
-        return s.rows(table, *where)
-    finally:
-        s.dispose()
-
-
-def audit_verify(cfg: NodeConfig) -> subprocess.CompletedProcess[str]:
-    vkey = (cfg.dir / "audit.vkey").read_text().strip()
-    return subprocess.run(
-        [sys.executable, "-m", "accord", "audit", "verify", cfg.db, "--vkey", vkey],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+RELEASES = int(os.environ.get("ACCORD_RELIABILITY_PG_RELEASES", "6"))
+KILLS = int(os.environ.get("ACCORD_RELIABILITY_PG_KILLS", "2"))
+GAP = float(os.environ.get("ACCORD_RELIABILITY_PG_GAP", "1.0"))  # most seconds between kills, and down
 
 
 @pytest.fixture
@@ -92,6 +73,7 @@ def test_kill_9_of_postgresql_at_random_during_relayed_releases(tmp_path: Path, 
     procs = {p: NodeProcess(cfgs[p], workers=2) for p in cfgs}
     rng = random.Random(15)
     kills, submit_errors = 0, 0
+    answers: Counter[int] = Counter()  # statuses of the failed submits (503 storage-unavailable expected)
     acked: list[str] = []
     done = threading.Event()
 
@@ -115,7 +97,7 @@ def test_kill_9_of_postgresql_at_random_during_relayed_releases(tmp_path: Path, 
                         acked.append(item)
                         break
                     if r is not None:
-                        assert r.status_code >= 500, r.text  # never a refusal of a valid release
+                        answers[r.status_code] += 1
                         assert r.headers["content-type"] == "application/problem+json"
                     submit_errors += 1
                     time.sleep(0.1)
@@ -124,19 +106,18 @@ def test_kill_9_of_postgresql_at_random_during_relayed_releases(tmp_path: Path, 
 
     jpn_url = cfgs["JPN"].db
     try:
-        for proc in procs.values():
-            proc.start()
+        start_all(list(procs.values()))
         sub = threading.Thread(target=submitter)
         sub.start()
-        want_kills = max(3, n // 25)
+        want_kills = KILLS
         deadline = time.monotonic() + 120 + n * 0.6
         held = 0
         while time.monotonic() < deadline:
             if kills < want_kills:
-                time.sleep(rng.uniform(0.3, 2.0))
+                time.sleep(rng.uniform(0.2, GAP))
                 pg.kill9()
                 kills += 1
-                time.sleep(rng.uniform(0.1, 2.5))  # the database is away for a while
+                time.sleep(rng.uniform(0.1, GAP))  # the database is away for a while
                 pg.start()
                 continue
             held = len({r["item_id"] for r in rows(jpn_url, st.inbox)})
@@ -149,6 +130,7 @@ def test_kill_9_of_postgresql_at_random_during_relayed_releases(tmp_path: Path, 
             if all(r["state"] == "delivered" for c in (cfgs["KOR"], cfgs["USA"]) for r in rows(c.db, st.outbox)):
                 break
             time.sleep(0.3)
+        drained = audit_drained(list(cfgs.values()))
         alive = {p: proc.proc is not None and proc.proc.poll() is None for p, proc in procs.items()}
     finally:
         for proc in procs.values():
@@ -158,20 +140,22 @@ def test_kill_9_of_postgresql_at_random_during_relayed_releases(tmp_path: Path, 
     lost = n - len(set(inbox) & set(ids))
     duplicated = (len(inbox) - len(set(inbox))) + max(0, len(delivered) - len(set(inbox)))
     receipts = {r["item_id"] for r in rows(cfgs["KOR"].db, st.receipts)}
-    audits = {p: audit_verify(c) for p, c in cfgs.items()}
+    audits = [p for c in cfgs.values() for p in audit_problems(c)]
     record(
         f"node: kill -9 of PostgreSQL at random ({kills} kills) during relayed releases "
-        f"({queued} queued + {live} submitted during the kills, {submit_errors} submits answered 5xx and retried)",
+        f"({queued} queued + {live} submitted during the kills; {submit_errors} submits failed and retried: "
+        f"{', '.join(f'{n}× {s}' for s, n in sorted(answers.items())) or 'none answered'})",
         group="crash",
         attempts=n,
         accepted=len(set(inbox)),
         lost=lost,
         duplicated=duplicated,
     )
-    assert kills >= 3
+    assert kills >= KILLS
+    assert set(answers) <= {503}, answers  # the database away: 503 storage-unavailable, never a 500 or a refusal
     assert alive == {"KOR": True, "USA": True, "JPN": True}  # the nodes rode it out: none exited
     assert sorted(acked) == ids[queued:]
     assert (lost, duplicated) == (0, 0)
     assert receipts == set(ids)
-    for p, r in audits.items():
-        assert r.returncode == 0, f"{p}: audit verify failed: {r.stdout}{r.stderr}"
+    assert drained, "a node's journal did not drain into its audit log"
+    assert audits == []

@@ -21,6 +21,7 @@ Imported into ``tests/conftest.py`` so every test module can request them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -122,16 +123,21 @@ class PostgresServer:
 
     def kill9(self) -> int:
         """``kill -9`` the postmaster and all its processes at once (a crash: no shutdown checkpoint); waits until
-        they are gone. Returns how many processes were killed."""
+        they are dead. Returns how many processes were killed.
+
+        The dead postmaster may stay a zombie for a while (here PID 1 reaps orphans lazily), and the lock files
+        it took (data directory, socket) hold a PID that still answers ``kill(pid, 0)`` as a live server: the
+        lock files of a dead postmaster are removed, as PostgreSQL itself does once that PID is gone."""
         pids = self.pids()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(_gone(p) for p in pids):
-            time.sleep(0.02)
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.01)
+        if pids and not _alive(pids[0]):
+            (self.data / "postmaster.pid").unlink(missing_ok=True)
+            (self.sock / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
         self.running = False
         return len(pids)
 
@@ -152,10 +158,13 @@ class PostgresServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _gone(pid: int) -> bool:
-    """Not even a zombie any more (the postmaster checks its lock file's pid with kill(pid, 0), which a zombie
-    still answers)."""
-    return not os.path.exists(f"/proc/{pid}")
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +179,8 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         server.remove()
+
+
 @pytest.fixture
 def postgres_db_url(postgres_url: str) -> Iterator[str]:
     """A fresh database on the session server for one test (dropped afterwards)."""

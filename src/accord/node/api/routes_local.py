@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from accord.core.ids import ID_PATTERN
@@ -33,11 +33,15 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/health")
-    def health(c: Any_) -> dict[str, Any]:
-        """Liveness, for any authenticated caller; the node's own systems also see the audit alarm."""
+    def health(c: Any_, request: Request) -> dict[str, Any]:
+        """Liveness, for any authenticated caller; the node's own systems also see the audit and storage
+        alarms."""
         out: dict[str, Any] = {"party": service.party, "ok": True, "caller": c.party}
         if c.local:
             out["audit"] = service.audit_health()  # quarantined / pending events (issue 9)
+            alarm = getattr(request.app.state, "storage_alarm", None)  # disk full / database away (issue 9)
+            if alarm is not None:
+                out["storage"] = alarm.health()
         return out
 
     @router.post("/v1/items")
