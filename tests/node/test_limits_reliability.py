@@ -193,7 +193,8 @@ def test_sustained_load_keeps_the_outbox_bounded_and_memory_flat(tmp_path: Path)
     growth_kib = warm[-1] - warm[0] if len(warm) > 1 else 0
     record(
         f"node: sustained load {LOAD_SECONDS:.0f} s, 16 submitters, outbox bound {bound} "
-        f"(max pending {max_pending[0]}, RSS {warm[0] // 1024}→{warm[-1] // 1024} MiB)",
+        f"(max pending {max_pending[0]}; RSS MiB: start {samples[0] // 1024}, after warm-up {warm[0] // 1024}, "
+        f"end {warm[-1] // 1024}, max {max(samples) // 1024}; {len(samples)} samples)",
         group="load",
         attempts=counts["attempts"],
         refused=counts["refused"],
