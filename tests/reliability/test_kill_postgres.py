@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 RELEASES = int(os.environ.get("ACCORD_RELIABILITY_PG_RELEASES", "6"))
 KILLS = int(os.environ.get("ACCORD_RELIABILITY_PG_KILLS", "2"))
-GAP = float(os.environ.get("ACCORD_RELIABILITY_PG_GAP", "1.0"))  # most seconds between kills, and down
+GAP = float(os.environ.get("ACCORD_RELIABILITY_PG_GAP", "0.6"))  # most seconds between kills, and down
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tests.support.reliability import record
 
 pytestmark = [pytest.mark.reliability]
 
-EXAMPLES = int(os.environ.get("ACCORD_SCHEMATHESIS_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("ACCORD_SCHEMATHESIS_EXAMPLES", "3"))
 
 
 def _asgi(app: Any, fingerprint: str) -> Any:
