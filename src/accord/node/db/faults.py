@@ -12,7 +12,7 @@
 Either way the transaction was rolled back: nothing is acknowledged that was not stored (every state change
 is committed before it is acknowledged; a failed COMMIT fails the request). :class:`StorageAlarm` is the
 alarm the node's own systems see in ``GET /v1/health`` (``storage``) and the log: raised by the first
-refusal, cleared by the next write that succeeds.
+refusal, cleared by the next submit or delivery that is stored (``node/api/fast.py``).
 """
 
 from __future__ import annotations
