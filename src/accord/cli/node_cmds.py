@@ -209,9 +209,14 @@ def run(
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from accord.console import mount_console
     from accord.node.app import serve
 
-    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit))
+    _run(
+        lambda: serve(
+            directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit, mounts=[mount_console]
+        )
+    )
 
 
 @node_app.command("submit")

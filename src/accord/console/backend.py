@@ -6,33 +6,21 @@ only :class:`NodeBackend` is adapted.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.engine import Connection
-
-from accord.core.agreements import AgreementSet
-from accord.core.labels import Label
-from accord.people.register import Register
+from accord.node.persons import NodeReader
+from accord.people.reading import ReadSource
 
 if TYPE_CHECKING:
     from accord.node.service import NodeService
 
 
-class Backend(Protocol):
-    """The node as the console sees it."""
-
-    party: str
-    agreements: AgreementSet
-    register: Register
-
-    def today(self) -> dt.date:
-        """The node's day (UTC)."""
-        ...
+class Backend(ReadSource, Protocol):
+    """The node as the console sees it (a :class:`~accord.people.reading.ReadSource`, and its pages)."""
 
     def items(self) -> list[dict[str, Any]]:
         """Held items: item_id, origin (local|received), sender, label (dict), marking, created_at."""
@@ -40,14 +28,6 @@ class Backend(Protocol):
 
     def item(self, item_id: str) -> dict[str, Any]:
         """One item's custody: label, marking, alternative label, outbox, inbox, receipts (NotFound)."""
-        ...
-
-    def item_label(self, item_id: str) -> tuple[Label, str]:
-        """The item's label and the digest of its sealed form (NotFound)."""
-        ...
-
-    def open_payload(self, item_id: str) -> bytes:
-        """The plaintext; only called once a person's read was allowed and journaled."""
         ...
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -68,15 +48,6 @@ class Backend(Protocol):
         """The originator's officer approves or denies a holder's request."""
         ...
 
-    @contextmanager
-    def journal_tx(self) -> Iterator[Connection]:
-        """A transaction of the node's database whose journal events reach the audit log once committed."""
-        ...
-
-    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        """Write one journal event in ``conn``'s transaction."""
-        ...
-
     def audit_verify(self, index: int | None = None) -> dict[str, Any]:
         """Verify the audit log: size, root, checkpoints, consistency, and an inclusion proof of ``index``."""
         ...
@@ -86,29 +57,13 @@ class Backend(Protocol):
         ...
 
 
-class NodeBackend:
-    """:class:`Backend` over :class:`accord.node.service.NodeService`."""
+class NodeBackend(NodeReader):
+    """:class:`Backend` over :class:`accord.node.service.NodeService`: the node's people path
+    (:class:`accord.node.persons.NodeReader`: register, journal, a person's read) and the console's pages."""
 
     def __init__(self, service: NodeService, directory: Path | None = None) -> None:
-        self.service = service
-        self.party = service.party
-        self.agreements = service.agreements
+        super().__init__(service)
         self.directory = directory if directory is not None else getattr(service.cfg, "dir", None)
-        self.register = Register(service.store.engine, self._plain_tx, self.journal, service.party)
-
-    @contextmanager
-    def _plain_tx(self) -> Iterator[Connection]:
-        with self.service.store.tx() as conn:
-            yield conn
-        self.service.flush_audit()
-
-    journal_tx = _plain_tx
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(dt.UTC).date()
-
-    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        self.service.journal_event(conn, type_, item_id, body)
 
     def items(self) -> list[dict[str, Any]]:
         return [
@@ -125,12 +80,6 @@ class NodeBackend:
 
     def item(self, item_id: str) -> dict[str, Any]:
         return self.service.item_status(item_id)
-
-    def item_label(self, item_id: str) -> tuple[Label, str]:
-        return self.service.item_label(item_id)
-
-    def open_payload(self, item_id: str) -> bytes:
-        return self.service.open_item(item_id)[1]
 
     def outbox(self) -> list[dict[str, Any]]:
         rows = self.service.store.outbox_rows()

@@ -67,7 +67,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     ) -> Response:
         """The plaintext of a held item, for a registered person with a stated (percent-encoded) purpose:
         decided by clearance and need-to-know, and audited, allowed or refused (JK-R7, JK-R15; issue 12)."""
-        from accord.console import person_read
+        from accord.node.persons import person_read
 
         label, data = person_read(service, item_id, person, unquote(purpose))
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
