@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from accord.node.persons import NodeReader
+from accord.node.results import ConsentDecided, ItemStatus
 from accord.people.reading import ReadSource
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class Backend(ReadSource, Protocol):
         """Held items: item_id, origin (local|received), sender, label (dict), marking, created_at."""
         ...
 
-    def item(self, item_id: str) -> dict[str, Any]:
+    def item(self, item_id: str) -> ItemStatus:
         """One item's custody: label, marking, alternative label, outbox, inbox, receipts (NotFound)."""
         ...
 
@@ -44,7 +45,7 @@ class Backend(ReadSource, Protocol):
         """Consent requests (role incoming: ours to decide; outgoing: ours to originators)."""
         ...
 
-    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> ConsentDecided:
         """The originator's officer approves or denies a holder's request."""
         ...
 
@@ -78,12 +79,11 @@ class NodeBackend(NodeReader):
             for r in self.service.held_items()
         ]
 
-    def item(self, item_id: str) -> dict[str, Any]:
+    def item(self, item_id: str) -> ItemStatus:
         return self.service.item_status(item_id)
 
     def outbox(self) -> list[dict[str, Any]]:
-        rows = self.service.store.outbox_rows()
-        return [{k: v for k, v in r.items() if k != "body"} for r in rows]
+        return [m.to_dict() for m in self.service.outbox_messages()]
 
     def events(
         self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
@@ -102,9 +102,9 @@ class NodeBackend(NodeReader):
         ]
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
-        return self.service.consent_requests(state)
+        return [r.to_dict() for r in self.service.consent_requests(state)]  # rows the pages annotate
 
-    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> ConsentDecided:
         out = self.service.decide_consent(request_id, approve, officer, reason)
         courier = self.service.courier
         if courier is not None and hasattr(courier, "wake"):
