@@ -186,11 +186,16 @@ class ItemStatus(Result):
 class CustodyRecorded(Result):
     """A change of custody recorded (JK-R13, JK-R26); the JSON form is the custody record's."""
 
-    custody: Any  # accord.core.custody_records.Custody
+    custody: Any  # accord.core.custody_records.Custody at the service; its JSON form (a dict) in the SDK
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.custody.to_dict()
+        out: dict[str, Any] = dict(self.custody) if isinstance(self.custody, Mapping) else self.custody.to_dict()
         return out
+
+    @property
+    def state(self) -> str:
+        """The custody state after the change (HELD, RETURNED, DESTROYED, COMPROMISED)."""
+        return str(self.to_dict()["state"])
 
     @classmethod
     def from_dict(cls, d: object, *, strict: bool = False) -> Self:  # noqa: ARG003 - the record's own members
