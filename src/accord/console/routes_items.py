@@ -16,8 +16,14 @@ from accord.people.register import SessionInfo
 
 def register(app: FastAPI, web: Web) -> None:
     """Add these pages to ``app``."""
+    _pages(app, web)
+    _api(app, web)
+
+
+def _pages(app: FastAPI, web: Web) -> None:
+    """Inbox and outbox, an item's page (custody, trail, reads), a person's read from the page."""
     backend = web.backend
-    page, need, form, check_csrf_header = web.page, web.need, web.form, web.check_csrf_header
+    page, need, form = web.page, web.need, web.form
 
     @app.get("/items", response_class=HTMLResponse)
     def items(request: Request) -> Response:
@@ -74,6 +80,12 @@ def register(app: FastAPI, web: Web) -> None:
             content_b64=None if text is not None else base64.b64encode(content[:65536]).decode(),
             size=len(content),
         )
+
+
+def _api(app: FastAPI, web: Web) -> None:
+    """The same for scripts: items, a person's read, attestation (session, roles and X-CSRF-Token)."""
+    backend = web.backend
+    need, check_csrf_header = web.need, web.check_csrf_header
 
     @app.get("/api/items")
     def api_items(request: Request) -> list[dict[str, Any]]:

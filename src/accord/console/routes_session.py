@@ -15,8 +15,14 @@ from accord.core.people import Visit
 
 def register(app: FastAPI, web: Web) -> None:
     """Add these pages to ``app``."""
+    _sign_in(app, web)
+    _session(app, web)
+
+
+def _sign_in(app: FastAPI, web: Web) -> None:
+    """``/login``: the form and the sign-in (lockout after failures, visitors only during a visit)."""
     backend, reg = web.backend, web.reg
-    page, session, form, redirect = web.page, web.session, web.form, web.redirect
+    page, redirect = web.page, web.redirect
     failures: dict[str, list[dt.datetime]] = {}  # user name -> recent failed sign-ins (this process)
 
     def locked(pid: str) -> bool:
@@ -25,22 +31,11 @@ def register(app: FastAPI, web: Web) -> None:
         failures[pid] = recent
         return len(recent) >= MAX_FAILURES
 
-    def _cookie(resp: Response, name: str, value: str, request: Request, max_age: int | None = None) -> None:
-        resp.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            httponly=True,
-            secure=web.secure_cookies,
-            samesite="strict",
-            path=web.base(request) or "/",
-        )
-
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, error: str = "") -> Response:
         token = secrets.token_urlsafe(32)
         resp = page(request, "login.html", None, login_csrf=token, error=error[:200])
-        _cookie(resp, LOGIN_CSRF, token, request, max_age=3600)
+        _cookie(web, resp, LOGIN_CSRF, token, request, max_age=3600)
         return resp
 
     @app.post("/login")
@@ -91,9 +86,28 @@ def register(app: FastAPI, web: Web) -> None:
         token, _csrf = reg.open_session(member, ttl=SESSION_TTL, visit=visit)
         landing = "/items" if PAGES["items"] & member.roles else "/agreements"
         resp = redirect(request, landing)
-        _cookie(resp, COOKIE, token, request, max_age=int(SESSION_TTL.total_seconds()))
+        _cookie(web, resp, COOKIE, token, request, max_age=int(SESSION_TTL.total_seconds()))
         resp.delete_cookie(LOGIN_CSRF, path=web.base(request) or "/")
         return resp
+
+
+def _cookie(web: Web, resp: Response, name: str, value: str, request: Request, max_age: int | None = None) -> None:
+    """An HttpOnly, SameSite=Strict cookie (Secure when the console was created with ``secure_cookies``)."""
+    resp.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=web.secure_cookies,
+        samesite="strict",
+        path=web.base(request) or "/",
+    )
+
+
+def _session(app: FastAPI, web: Web) -> None:
+    """Sign-out, the landing page, and who is signed in (``/api/me``)."""
+    reg = web.reg
+    session, form, redirect = web.session, web.form, web.redirect
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:

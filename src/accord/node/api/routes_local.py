@@ -32,6 +32,13 @@ RequestId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=128)]
 def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     """The local API of ``service``; ``wake`` tells the delivery worker something was queued."""
     router = APIRouter()
+    _item_routes(router, service, wake)
+    _consent_routes(router, service, wake)
+    return router
+
+
+def _item_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """Health; submit, read, forward an item; its status and custody."""
 
     @router.get("/v1/health")
     def health(c: Any_) -> dict[str, Any]:
@@ -83,6 +90,10 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         """Record a change of custody of a held item: returned, destroyed, compromised (JK-R13, JK-R26)."""
         return service.record_custody(item_id, req.state, req.note).to_dict()
 
+
+def _consent_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """Consent requests and decisions, standing consents; the outbox and the journal."""
+
     @router.get("/v1/consent-requests")
     def consent_list(
         _: Local, state: Annotated[str | None, Query(pattern="^(pending|approved|denied)$")] = None
@@ -118,5 +129,3 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     @router.get("/v1/events")
     def events(_: Local, item_id: str | None = None) -> list[dict[str, Any]]:
         return [e.to_dict() for e in service.event_records(item_id)]
-
-    return router
