@@ -217,7 +217,27 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
     terms = _terms(ev["terms"], ag, source) if "terms" in ev else None
     if (terms is None) == (etype is EventType.AMENDED):
         raise err("event.terms", "an amendment carries the new terms, and only an amendment does")
-    # -- signatures
+    signers, message = _signers(data, ag, keys, err)
+    needed = set(ag.parties) if etype in JOINT else {by}
+    missing = sorted(p for p in needed if p not in signers)  # type: ignore[type-var]
+    if missing:
+        what = "every party (a joint act, JK-R30)" if etype in JOINT else f"the acting party {by}"
+        raise err("signatures", f"not signed by {', '.join(str(m) for m in missing)}: {what} must sign")
+    event = Event(
+        on=on,
+        type=etype,
+        note=note or f"signed {etype.value} ({', '.join(signers)})",
+        by=by,
+        effective=effective,
+        terms=terms,
+        sourced=True,
+    )
+    _check_order(ag, event, err)
+    return LifecycleDocument(ag.id, event, tuple(signers), hashlib.sha256(message).hexdigest(), source)
+
+
+def _signers(data: Mapping[str, Any], ag: Agreement, keys: KeySource, err: Any) -> tuple[list[str], bytes]:
+    """Who signed the document (each a party to ``ag``, once, with a key it holds) and the bytes they signed."""
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise err("signatures", "the document is not signed")
@@ -245,22 +265,7 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
         if party in signers:
             raise err(f"{f}.party", f"{party} signs twice")
         signers.append(party)
-    needed = set(ag.parties) if etype in JOINT else {by}
-    missing = sorted(p for p in needed if p not in signers)  # type: ignore[type-var]
-    if missing:
-        what = "every party (a joint act, JK-R30)" if etype in JOINT else f"the acting party {by}"
-        raise err("signatures", f"not signed by {', '.join(str(m) for m in missing)}: {what} must sign")
-    event = Event(
-        on=on,
-        type=etype,
-        note=note or f"signed {etype.value} ({', '.join(signers)})",
-        by=by,
-        effective=effective,
-        terms=terms,
-        sourced=True,
-    )
-    _check_order(ag, event, err)
-    return LifecycleDocument(ag.id, event, tuple(signers), hashlib.sha256(message).hexdigest(), source)
+    return signers, message
 
 
 def _check_order(ag: Agreement, event: Event, err: Any) -> None:
