@@ -2,10 +2,13 @@
 
 Kinds, and who must sign:
 
-- ``reclassification`` (JK-R12), ``freeze`` / ``unfreeze`` (JK-R26): the **originator**;
+- ``reclassification`` (JK-R12), ``freeze`` / ``unfreeze`` (JK-R26), ``purpose`` (the purpose the item was
+  provided for, JK-R7): the **originator**;
 - ``compromise`` (a stage of SUSPECTED → NOTIFIED → INVESTIGATING → REPORTED, JK-R26), ``returned`` /
-  ``destroyed`` (JK-R13): the **holder** reporting to the originator;
-- ``acknowledgement`` of a notice (by its SHA-256 digest): the **holder** that received it.
+  ``destroyed`` (JK-R13), ``derived`` (a reproduction or translation made by the holder, JK-R5/R23/R24: its
+  ``sources`` and ``derivation``): the **holder** reporting to the originator;
+- ``acknowledgement`` of a notice (by its SHA-256 digest; ``forwarded``: the parties the holder passed the
+  notice on to): the **holder** that received it.
 
 The signed bytes are ``"accord-custody-notice/v1\\0" ‖ canonical JSON`` of the notice without its signatures;
 keys come from the same sources as lifecycle documents (:mod:`accord.formats.lifecycle_doc`). A notice that
@@ -19,7 +22,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,8 +36,9 @@ from accord.formats.lifecycle_doc import KeySource, _jsonable
 
 FORMAT = "accord-custody-notice/1"
 DS_NOTICE = b"accord-custody-notice/v1\x00"
-BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze"})
-BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement"})
+BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze", "purpose"})
+BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement", "derived"})
+DERIVATIONS = frozenset({"reproduction", "translation", "extract"})
 _KEYS = {
     "format",
     "kind",
@@ -46,6 +50,10 @@ _KEYS = {
     "stage",
     "acknowledges",
     "note",
+    "purpose",
+    "sources",
+    "derivation",
+    "forwarded",
     "signatures",
 }
 
@@ -69,6 +77,10 @@ class Notice:
     stage: IncidentState | None = None
     acknowledges: str | None = None
     note: str = ""
+    purpose: str | None = None
+    sources: tuple[str, ...] = ()
+    derivation: str | None = None
+    forwarded: tuple[str, ...] = ()
 
 
 def notice_bytes(body: Mapping[str, Any]) -> bytes:
@@ -126,6 +138,27 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         ack is not None and (not isinstance(ack, str) or len(ack) != 64)
     ):
         raise err("acknowledges", "an acknowledgement names the SHA-256 digest (hex) of the notice it answers")
+    purpose = data.get("purpose")
+    if (kind == "purpose") != (purpose is not None) or (
+        purpose is not None and (not is_text(purpose) or len(str(purpose)) > 500)
+    ):
+        raise err("purpose", "a purpose notice carries the purpose (at most 500 characters), and only it does")
+    sources, derivation = data.get("sources"), data.get("derivation")
+    if kind == "derived":
+        if not isinstance(sources, list) or not sources or len(sources) > 64 or not all(is_text(x) for x in sources):
+            raise err("sources", "a derived-item report names its sources (1 to 64 item ids)")
+        if derivation not in DERIVATIONS:
+            raise err("derivation", f"expected one of {', '.join(sorted(DERIVATIONS))}")
+    elif sources is not None or derivation is not None:
+        raise err("sources", "only a derived-item report names sources and a derivation")
+    forwarded = data.get("forwarded")
+    if forwarded is not None and (
+        kind != "acknowledgement"
+        or not isinstance(forwarded, list)
+        or len(forwarded) > 64
+        or not all(is_alpha3(x) for x in forwarded)
+    ):
+        raise err("forwarded", "an acknowledgement may list the alpha-3 codes it forwarded the notice to")
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
         raise err("signatures", "a custody notice carries exactly one signature")
@@ -154,6 +187,10 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         stage,
         ack,
         note if isinstance(note, str) else "",
+        None if purpose is None else str(purpose),
+        tuple(str(x) for x in sources) if isinstance(sources, list) else (),
+        None if derivation is None else str(derivation),
+        tuple(str(x) for x in forwarded) if isinstance(forwarded, list) else (),
     )
 
 
@@ -163,6 +200,8 @@ def apply_notice(
     """The records and labels after a verified notice (the item and, for the originator's notices, every
     item derived from it). Raises :class:`CustodyError` for a change the state machine refuses."""
     out = list(records)
+    if notice.kind == "purpose":
+        return [replace(r, purpose=notice.purpose) if r.item == notice.item else r for r in out], labels
     if notice.kind == "reclassification":
         assert notice.classification is not None
         return out, reclassify_all(labels, out, notice.item, notice.originator, notice.classification)
@@ -178,7 +217,7 @@ def apply_notice(
         "returned": CustodyState.RETURNED,
         "destroyed": CustodyState.DESTROYED,
     }.get(notice.kind)
-    if target is None:  # an acknowledgement changes no record
+    if target is None:  # an acknowledgement or a derived-item report changes no record
         return out, labels
     found = False
     for i, r in enumerate(out):

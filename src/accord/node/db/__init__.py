@@ -5,6 +5,7 @@ SQLite by default, PostgreSQL through the same code. :class:`Store` is the one o
 
 from __future__ import annotations
 
+from accord.node.db import notices_sql as _notices  # noqa: F401 - registers the custody notice tables
 from accord.node.db.engine import Database, insert_ignore_duplicate
 from accord.node.db.outbox import Outbox, OutboxEntry
 from accord.node.db.schema import (
