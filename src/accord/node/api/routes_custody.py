@@ -109,6 +109,11 @@ def custody_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         """Custody notices about an item here; for the originator, per holder: sent or acknowledged."""
         return service.item_notices(item_id)
 
+    @router.get("/v1/custody/items/{item_id}")
+    def custody_record(item_id: ItemId, _: Local) -> dict[str, Any]:
+        """This node's custody record of a held item (received or derived here), with its notices."""
+        return service.custody_record(item_id)
+
     @router.get("/v1/custody/notices/{digest}")
     def notice(digest: Digest, _: Local) -> dict[str, Any]:
         return service.notice_status(digest)

@@ -403,6 +403,19 @@ class Notices(Outbound, Admission):
         with self.store.engine.connect() as conn:
             return [_status(r, db_notices.parties_of(conn, r["digest"])) for r in db_notices.notices_for(conn, item_id)]
 
+    def custody_record(self, item_id: str) -> dict[str, Any]:
+        """This node's custody record of an item it holds (received, or derived here), with its notices."""
+        with self.store.engine.connect() as conn:
+            rec = db_custody.get_custody(conn, item_id)
+            if rec is None:
+                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
+            text = db_custody.derived_label_json(conn, item_id)
+        out = rec.to_dict()
+        if text is not None:
+            out["label"] = json.loads(text)
+        out["notices"] = self.item_notices(item_id)
+        return out
+
     def custody_alarms(self) -> list[dict[str, Any]]:
         """Losses or compromises reported to this node, the originator (JK-R26), newest first."""
         rows = self.store.rows(st.events, st.events.c.type == "custody_alarm")
