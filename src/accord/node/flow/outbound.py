@@ -190,9 +190,7 @@ class Outbound(Signing):
             final_recipient=final,
         )
 
-    def forward(
-        self, item_id: str, to: str, at: dt.date | str | None = None, purpose: str | None = None
-    ) -> Forwarded:
+    def forward(self, item_id: str, to: str, at: dt.date | str | None = None, purpose: str | None = None) -> Forwarded:
         """Release an item this node holds (received from a partner) onward: the third-party rule applies."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
