@@ -128,6 +128,9 @@ def test_compromise_alarms_the_originator_and_its_freeze_stops_the_item_and_its_
     net.pump()
     assert custody(net, "JPN", "kor-cf-1")["state"] == "FROZEN"
     assert custody(net, "JPN", "jpn-tr-1")["state"] == "FROZEN"  # the derivative too
+    frozen = jpn.custody_decision("jpn-tr-1", "USA", "2017-03-03")
+    assert not frozen["allowed"] and frozen["reasons"][0]["code"] == "FROZEN"
+    assert frozen["reasons"][0]["rule"] == "JK-R26"
     assert kor.item_notices("kor-cf-1")[-1]["parties"][0]["state"] == "acknowledged"
     with pytest.raises(Refused) as e:
         jpn.forward("kor-cf-1", "USA", "2017-03-03")
@@ -241,6 +244,14 @@ def test_derived_items_keep_markings_lineage_and_copy_counts_JK_R5_R23_R24(net: 
     net.pump()
     ex = custody(net, "JPN", "jpn-ex-1")
     assert ex["marking"] == CONFIDENTIAL
-    jpn.record_custody("kor-dv-1", "RETURNED")
+    # the derived item is releasable under the same rules: onward, the originator's consent (JK-R6)
+    d = jpn.custody_decision("jpn-cp-1", "USA", "2017-03-01")
+    assert not d["allowed"] and d["reasons"][0]["code"] == "CONSENT_REQUIRED"
+    assert (d["reasons"][0]["rule"], d["reasons"][0]["agreement"]) == ("JK-R6", "jpn-kor-gsomia")
+    assert not jpn.custody_decision("jpn-ex-1", "USA", "2017-03-01")["allowed"]  # REL TO JPN only
+    jpn.record_custody("kor-dv-1", "RETURNED", "end of purpose")
     with pytest.raises(CustodyError):  # nothing is derived from an item no longer held (JK-R13)
         jpn.derive_item(["kor-dv-1"], "reproduction", at="2017-03-02")
+    net.pump()
+    (returned,) = events(net, "KOR", "custody_reported")  # the return is reported to the originator (JK-R13)
+    assert (returned["kind"], returned["holder"], returned["note"]) == ("returned", "JPN", "end of purpose")

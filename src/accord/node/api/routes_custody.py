@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.core.ids import ID_PATTERN
@@ -113,6 +113,17 @@ def custody_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     def custody_record(item_id: ItemId, _: Local) -> dict[str, Any]:
         """This node's custody record of a held item (received or derived here), with its notices."""
         return service.custody_record(item_id)
+
+    @router.get("/v1/custody/items/{item_id}/decision")
+    def custody_decision(
+        item_id: ItemId,
+        _: Local,
+        to: Annotated[str, Query(pattern="^[A-Z]{3}$")],
+        at: dt.date | None = None,
+        purpose: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        """Whether a held (or derived) item may go to ``to``: the decision under its custody, nothing released."""
+        return service.custody_decision(item_id, to, at, purpose)
 
     @router.get("/v1/custody/notices/{digest}")
     def notice(digest: Digest, _: Local) -> dict[str, Any]:

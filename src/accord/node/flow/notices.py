@@ -41,6 +41,7 @@ from accord.node.db import items_sql as db_items
 from accord.node.db import notices_sql as db_notices
 from accord.node.errors import NotFound, PeerRefused
 from accord.node.flow.admission import Admission
+from accord.node.flow.custody_gate import frozen_by
 from accord.node.flow.journal import Caller
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import label_from_dict, label_to_dict
@@ -122,7 +123,7 @@ class Notices(Outbound, Admission):
                 if not purpose:
                     raise InputError("a purpose notice states the purpose", field="purpose")
                 body["purpose"] = purpose
-            if kind == "unfreeze" and self._frozen_by_notice(conn, item_id) is None:
+            if kind == "unfreeze" and frozen_by(conn, item_id, self.party) is None:
                 raise InputError(f"item {item_id} is not frozen", field="item_id")
             doc = sign_notice(body, self.party, KEYID, self.receipt_key.sign)
             n = verify_notice(doc, self.notice_keys(), source="notice")
@@ -245,6 +246,59 @@ class Notices(Outbound, Admission):
                 },
             )
         return {"item": item, "label": label_to_dict(label), "custody": rec.to_dict(), "reported": n.digest}
+
+    def record_custody(self, item_id: str, state: str, note: str = "") -> dict[str, Any]:
+        """An officer records a change of custody of a held item (JK-R11) -- and the originator is told, in the
+        same transaction: RETURNED or DESTROYED (JK-R13) as a signed report, COMPROMISED as the SUSPECTED stage
+        of a loss or compromise (JK-R26, :meth:`report_compromise`). HELD again: recorded here only."""
+        try:
+            target = CustodyState(state)
+        except ValueError:
+            known = ", ".join(s.value for s in CustodyState)
+            raise InputError(f"state must be one of {known}", field="state") from None
+        if target is CustodyState.COMPROMISED:
+            self.report_compromise(item_id, IncidentState.SUSPECTED.value, note)
+            return self.custody_record(item_id)
+        day = self.resolve_at(None)
+        with self._recorded_tx(item_id, "custody") as conn:
+            rec = db_custody.get_custody(conn, item_id)
+            if rec is None:
+                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
+            new = rec.to(target)  # CustodyError (an InputError) for a change not allowed
+            db_custody.set_custody_state(conn, item_id, new.state)
+            body: dict[str, Any] = {"from": rec.state.value, "to": new.state.value, "note": note}
+            if target in (CustodyState.RETURNED, CustodyState.DESTROYED):
+                report = {
+                    "format": FORMAT,
+                    "kind": target.value.lower(),
+                    "item": item_id,
+                    "originator": rec.originator,
+                    "holder": self.party,
+                    "date": day.isoformat(),
+                    "note": note,
+                }
+                body["reported"] = self._send_up(conn, rec, report, day).digest
+            self._event(conn, "custody", item_id, body)
+        return new.to_dict()
+
+    def custody_decision(
+        self, item_id: str, to: str, at: dt.date | str | None = None, purpose: str | None = None
+    ) -> dict[str, Any]:
+        """Whether this node may release an item it holds (received, or derived here) to ``to``, decided under
+        its custody record -- a derived item by the same rules as its sources (JK-R5, JK-R6, JK-R7, JK-R26). A
+        question only: nothing is released or journaled."""
+        from accord.node.config import check_party
+
+        to = check_party(to, source="request", field="to")
+        day = self.resolve_at(at)
+        with self.store.engine.connect() as conn:
+            rec = db_custody.get_custody(conn, item_id)
+            if rec is None:
+                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
+            label = self._effective_label(conn, item_id, rec)
+            consents = [c for c, _ in self._held_consents(conn, self.party)]
+        d = self._decision(label, self.party, to, day, consents, rec, purpose)
+        return d.to_dict()
 
     # ------------------------------------------------------------------------------------------------
     # a partner's message
@@ -430,13 +484,6 @@ class Notices(Outbound, Admission):
 
     def notice_keys(self) -> NodeKeys:
         return NodeKeys(self._keys)
-
-    def _frozen_by_notice(self, conn: Connection, item_id: str) -> str | None:
-        last = None
-        for r in db_notices.notices_for(conn, item_id):
-            if r["kind"] in ("freeze", "unfreeze"):
-                last = r
-        return last["digest"] if last is not None and last["kind"] == "freeze" else None
 
     def _check_originator(self, conn: Connection, sender: str, n: Notice, covers: dict[str, Any]) -> None:
         """Only the originator of the item as held here reclassifies or freezes it (JK-R12, JK-R26); a cover (a
