@@ -255,3 +255,31 @@ def test_derived_items_keep_markings_lineage_and_copy_counts_JK_R5_R23_R24(net: 
     net.pump()
     (returned,) = events(net, "KOR", "custody_reported")  # the return is reported to the originator (JK-R13)
     assert (returned["kind"], returned["holder"], returned["note"]) == ("returned", "JPN", "end of purpose")
+
+
+def test_cli_custody_commands_and_their_one_line_errors(net: Net) -> None:
+    from tests.support.cli import run
+
+    net.submit("KOR", label("kor-cli-1", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    kor, jpn = (str(net.cfgs[p].dir) for p in ("KOR", "JPN"))
+    code, out, _ = run("node", "custody", "purpose", "--dir", kor, "--item", "kor-cli-1", "--purpose", "warning")
+    assert code == 0 and "purpose" in out and "JPN sent" in out
+    code, out, _ = run("node", "custody", "compromise", "--dir", jpn, "--item", "kor-cli-1", "--stage", "SUSPECTED")
+    assert code == 0 and "SUSPECTED" in out
+    net.pump()
+    code, out, _ = run("node", "custody", "alarms", "--dir", kor)
+    assert code == 0 and json.loads(out)[0]["stage"] == "SUSPECTED"
+    code, out, _ = run("node", "custody", "notices", "--dir", kor, "--item", "kor-cli-1")
+    assert code == 0 and json.loads(out)[0]["parties"][0]["state"] == "acknowledged"
+    for args in (
+        ("compromise", "--dir", jpn, "--item", "kor-cli-1", "--stage", "LOST"),  # no such stage
+        ("compromise", "--dir", jpn, "--item", "kor-cli-1", "--stage", "REPORTED"),  # out of order
+        ("freeze", "--dir", jpn, "--item", "kor-cli-1"),  # not the originator
+        ("reclassify", "--dir", kor, "--item", "kor-cli-1", "--to", "SECRET"),  # not in Korea's scheme
+        ("derive", "--dir", jpn, "--source", "kor-cli-1", "--kind", "photocopy"),
+    ):
+        code, out, err = run("node", "custody", *args)
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, (args, err)
+    code, _, err = run("node", "custody", "reclassify", "--dir", kor, "--item", "kor-nothing", "--to", "대외비")
+    assert code == 2 and err.startswith("error: ")
