@@ -106,6 +106,12 @@ def test_holder_refuses_a_notice_not_signed_by_the_items_originator(net: Net) ->
     rec = custody(net, "JPN", "kor-rc-3")
     assert (rec["state"], rec["marking"]) == ("HELD", SECRET)
     assert len(events(net, "JPN", "custody_notice_refused")) == 3
+    # a report of a loss of an item Korea never released to the US, and an acknowledgement of a notice never sent
+    body = {"format": FORMAT, "kind": "compromise", "item": "kor-rc-3", "originator": "KOR", "holder": "USA"}
+    report = sign_notice({**body, "date": "2017-03-01", "stage": "SUSPECTED"}, "USA", KEYID, usa.receipt_key.sign)
+    with pytest.raises(NoticeRefused, match="released no item"):
+        net.dispatch("USA", "custody_notice", "KOR", json.dumps({"notice": report, "at": "2017-03-01"}).encode())
+    assert net.nodes["KOR"].custody_alarms() == []
     with pytest.raises(InputError, match="only the originator"):  # a holder's officer cannot issue one either
         net.nodes["JPN"].issue_notice("kor-rc-3", "freeze", at="2017-03-01")
 
@@ -138,8 +144,13 @@ def test_compromise_alarms_the_originator_and_its_freeze_stops_the_item_and_its_
     assert why["rule"] == "JK-R26"
     for stage in ("NOTIFIED", "INVESTIGATING", "REPORTED"):
         jpn.report_compromise("kor-cf-1", stage, at="2017-03-04")
+    jpn.report_compromise("jpn-tr-1", "SUSPECTED", "the translation too", at="2017-03-04")  # a derived item's loss
     net.pump()
-    assert [a["stage"] for a in kor.custody_alarms()] == ["REPORTED", "INVESTIGATING", "NOTIFIED", "SUSPECTED"]
+    assert not net.refusals
+    alarms = [(a["item_id"], a["stage"]) for a in kor.custody_alarms()]
+    assert alarms == [("jpn-tr-1", "SUSPECTED")] + [
+        ("kor-cf-1", s) for s in ("REPORTED", "INVESTIGATING", "NOTIFIED", "SUSPECTED")
+    ]
     kor.issue_notice("kor-cf-1", "unfreeze", at="2017-03-05")
     net.pump()
     assert custody(net, "JPN", "kor-cf-1")["state"] == "HELD" and custody(net, "JPN", "jpn-tr-1")["state"] == "HELD"

@@ -383,6 +383,9 @@ class Notices(Outbound, Admission):
             orig = db_notices.get_notice(conn, n.acknowledges)
             if orig is None or orig["item_id"] != n.item or orig["originator"] != n.originator:
                 raise NoticeRefused(f"no notice {n.acknowledges[:12]}… about {n.item} passed through {self.party}")
+            sent_to = db_notices.parties_of(conn, n.acknowledges)
+            if not any(p["party"] == sender and p["via"] == self.party for p in sent_to):
+                raise NoticeRefused(f"{self.party} sent notice {n.acknowledges[:12]}… to {sender}: no, not to it")
             fresh = db_notices.acknowledge(conn, n.acknowledges, n.holder, sender, n.digest, n.note)
             for f in n.forwarded:
                 db_notices.note_party(conn, n.acknowledges, f, n.holder)
@@ -409,8 +412,11 @@ class Notices(Outbound, Admission):
         with self._tx() as conn:
             if db_notices.get_notice(conn, n.digest) is not None:
                 return {"digest": n.digest, "status": "replay"}
+            about = self._report_items(conn, n)
+            if not set(about) <= self._released_to(conn, about, sender):
+                raise NoticeRefused(f"{self.party} released no item {', '.join(about)} to {sender}: no report of it")
             if n.originator == self.party:
-                for it in n.sources or (n.item,):
+                for it in about:
                     row = db_items.get_item(conn, it)
                     if row is None or row["origin"] != "local":
                         raise NoticeRefused(f"{self.party} originated no item {it}")
@@ -432,8 +438,8 @@ class Notices(Outbound, Admission):
                 else:
                     self._event(conn, "custody_reported", n.item, {**body, "kind": n.kind})
                 return {"digest": n.digest, "status": "recorded"}
-            rec = db_custody.get_custody(conn, n.sources[0] if n.sources else n.item)
-            up = rec.received_from if rec is not None else _inbox_sender(conn, n.item)
+            rec = db_custody.get_custody(conn, about[0])
+            up = rec.received_from if rec is not None else _inbox_sender(conn, about[0])
             if up is None or up == self.party:
                 raise NoticeRefused(f"{self.party} cannot pass on a report about {n.item}: it never held it")
             db_notices.insert_notice(conn, _notice_row(n, doc, "received", sender, []))
@@ -507,6 +513,23 @@ class Notices(Outbound, Admission):
                 raise NoticeRefused(f"{sender} did not give {self.party} the derived item {d} of {n.originator}")
             if cls is not None and (not isinstance(cls, str) or self.schemes.level(n.originator, cls) is None):
                 raise InputError(f"{cls!r} is not a classification of {n.originator}'s scheme", field="covers")
+
+    def _report_items(self, conn: Connection, n: Notice) -> list[str]:
+        """The items a holder's report is about, as this node knows them: a derived item's sources (from the
+        report itself, or from the derived-item report that passed through here earlier)."""
+        if n.sources:
+            return list(n.sources)
+        for r in db_notices.notices_for(conn, n.item):
+            if r["kind"] == "derived" and r["holder"] == n.holder:
+                return [str(x) for x in json.loads(r["doc"]).get("sources", [])]
+        return [n.item]
+
+    def _released_to(self, conn: Connection, items: list[str], party: str) -> set[str]:
+        """Those of ``items`` this node released (or relayed) to ``party``: the way a report may come back."""
+        q = select(st.outbox.c.item_id).where(
+            (st.outbox.c.kind == "delivery") & (st.outbox.c.recipient == party) & (st.outbox.c.item_id.in_(items))
+        )
+        return {str(r[0]) for r in conn.execute(q)}
 
     def _closure(self, conn: Connection, roots: list[str]) -> list[str]:
         """The items and every item derived from them here (transitively)."""
