@@ -294,3 +294,40 @@ def test_cli_custody_commands_and_their_one_line_errors(net: Net) -> None:
         assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, (args, err)
     code, _, err = run("node", "custody", "reclassify", "--dir", kor, "--item", "kor-nothing", "--to", "대외비")
     assert code == 2 and err.startswith("error: ")
+
+
+def test_freeze_and_unfreeze_applied_in_the_originators_order_whatever_the_order_of_arrival_JK_R26(net: Net) -> None:
+    kor = net.nodes["KOR"]
+    net.submit("KOR", label("kor-seq-1", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    kor.issue_notice("kor-seq-1", "freeze", at="2017-03-01")
+    kor.issue_notice("kor-seq-1", "unfreeze", at="2017-03-01")
+    entries = kor.store.claim("test-KOR", limit=10, lease_seconds=30)
+    assert [json.loads(e.body)["notice"]["kind"] for e in entries] == ["freeze", "unfreeze"]
+    for e in reversed(entries):  # the unfreeze overtakes the freeze
+        net.workers["KOR"].deliver(e, "test-KOR")
+    net.pump()
+    assert custody(net, "JPN", "kor-seq-1")["state"] == "HELD"  # not left frozen by the late freeze
+    (freeze, unfreeze) = kor.item_notices("kor-seq-1")
+    assert freeze["parties"][0]["state"] == unfreeze["parties"][0]["state"] == "acknowledged"
+    assert "superseded" in freeze["parties"][0]["note"]
+
+
+def test_a_party_the_item_reaches_after_a_notice_gets_the_notice_with_it_JK_R12(net: Net) -> None:
+    kor = net.nodes["KOR"]
+    net.submit("KOR", label("kor-late-1", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    kor.issue_notice("kor-late-1", "reclassification", classification=CONFIDENTIAL, at="2017-02-13")
+    kor.issue_notice("kor-late-1", "purpose", purpose="missile warning", at="2017-02-13")
+    net.pump()
+    assert net.nodes["JPN"].forward("kor-late-1", "USA", "2017-02-14", purpose="missile warning").status == "held"
+    net.pump()
+    kor.decide_consent("cr:kor-late-1:JPN-USA", True, "officer kim")
+    net.pump()
+    rec = custody(net, "USA", "kor-late-1")  # the sealed label still says SECRET; the notices followed the item
+    assert (rec["marking"], rec["alternative"], rec["purpose"]) == (CONFIDENTIAL, "CONFIDENTIAL", "missile warning")
+    for n in kor.item_notices("kor-late-1"):
+        assert [(p["party"], p["via"], p["state"]) for p in n["parties"]] == [
+            ("JPN", "KOR", "acknowledged"),
+            ("USA", "JPN", "acknowledged"),
+        ]

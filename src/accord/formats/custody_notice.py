@@ -7,6 +7,8 @@ Kinds, and who must sign:
 - ``compromise`` (a stage of SUSPECTED → NOTIFIED → INVESTIGATING → REPORTED, JK-R26), ``returned`` /
   ``destroyed`` (JK-R13), ``derived`` (a reproduction or translation made by the holder, JK-R5/R23/R24: its
   ``sources`` and ``derivation``): the **holder** reporting to the originator;
+- an originator's notice may carry ``sequence``: its count of notices about the item, so that a holder
+  receiving two out of order (a freeze and its unfreeze) applies the later one last;
 - ``acknowledgement`` of a notice (by its SHA-256 digest; ``forwarded``: the parties the holder passed the
   notice on to): the **holder** that received it.
 
@@ -54,6 +56,7 @@ _KEYS = {
     "sources",
     "derivation",
     "forwarded",
+    "sequence",
     "signatures",
 }
 
@@ -81,6 +84,7 @@ class Notice:
     sources: tuple[str, ...] = ()
     derivation: str | None = None
     forwarded: tuple[str, ...] = ()
+    sequence: int = 0
 
 
 def notice_bytes(body: Mapping[str, Any]) -> bytes:
@@ -151,6 +155,14 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
             raise err("derivation", f"expected one of {', '.join(sorted(DERIVATIONS))}")
     elif sources is not None or derivation is not None:
         raise err("sources", "only a derived-item report names sources and a derivation")
+    sequence = data.get("sequence", 0)
+    if (
+        not isinstance(sequence, int)
+        or isinstance(sequence, bool)
+        or not 0 <= sequence < 2**31
+        or (sequence and kind not in BY_ORIGINATOR)
+    ):
+        raise err("sequence", "the originator's sequence number of its notices about the item (0 to 2^31-1)")
     forwarded = data.get("forwarded")
     if forwarded is not None and (
         kind != "acknowledgement"
@@ -191,6 +203,7 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         tuple(str(x) for x in sources) if isinstance(sources, list) else (),
         None if derivation is None else str(derivation),
         tuple(str(x) for x in forwarded) if isinstance(forwarded, list) else (),
+        sequence,
     )
 
 

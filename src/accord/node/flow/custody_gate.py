@@ -8,6 +8,8 @@ until the originator's unfreeze arrives.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
@@ -17,12 +19,35 @@ from accord.node.db.engine import Database
 from accord.node.policy import Decision
 
 
+def _sequence(row: dict[str, object]) -> int:
+    seq = json.loads(str(row["doc"])).get("sequence", 0)
+    return seq if isinstance(seq, int) else 0
+
+
+_GROUP = {"freeze": "freeze", "unfreeze": "freeze", "reclassification": "reclassification", "purpose": "purpose"}
+
+
+def _latest(conn: Connection, item_id: str, originator: str, kind: str) -> dict[str, object] | None:
+    """The originator's last notice about ``item_id`` of ``kind``'s group (freeze and unfreeze are one): the
+    highest sequence number, then the first recorded."""
+    group = _GROUP.get(kind)
+    rows = [
+        r
+        for r in db_notices.notices_for(conn, item_id)
+        if _GROUP.get(r["kind"]) == group and r["originator"] == originator
+    ]
+    return max(rows, key=lambda r: (_sequence(r), -int(r["id"])), default=None)
+
+
+def latest_sequence(conn: Connection, item_id: str, originator: str, kind: str) -> int:
+    """The sequence number of the originator's last notice of ``kind``'s group about ``item_id`` here (0: none)."""
+    last = _latest(conn, item_id, originator, kind)
+    return 0 if last is None else _sequence(last)
+
+
 def frozen_by(conn: Connection, item_id: str, originator: str) -> str | None:
     """The digest of the originator's freeze of ``item_id`` in effect here (None: not frozen)."""
-    last = None
-    for r in db_notices.notices_for(conn, item_id):
-        if r["kind"] in ("freeze", "unfreeze") and r["originator"] == originator:
-            last = r
+    last = _latest(conn, item_id, originator, "freeze")
     return str(last["digest"]) if last is not None and last["kind"] == "freeze" else None
 
 

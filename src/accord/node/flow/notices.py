@@ -39,9 +39,9 @@ from accord.node import db as st
 from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.db import notices_sql as db_notices
-from accord.node.errors import NotFound, PeerRefused
+from accord.node.errors import Busy, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
-from accord.node.flow.custody_gate import frozen_by
+from accord.node.flow.custody_gate import frozen_by, latest_sequence
 from accord.node.flow.journal import Caller
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import label_from_dict, label_to_dict
@@ -68,6 +68,10 @@ class NodeKeys:
         except InvalidSignature:
             return False
         return True
+
+
+class NotYet(Busy):
+    """A notice about an item that has not arrived here (yet): answered 503, the sender's outbox retries."""
 
 
 class NoticeRefused(PeerRefused):
@@ -106,6 +110,11 @@ class Notices(Outbound, Admission):
                     f"item, not {self.party} (JK-R12, JK-R26)",
                     field="item_id",
                 )
+            sent = [
+                r
+                for r in db_notices.notices_for(conn, item_id)
+                if r["role"] == "sent" and r["kind"] in ORIGINATOR_KINDS
+            ]
             body: dict[str, Any] = {
                 "format": FORMAT,
                 "kind": kind,
@@ -113,6 +122,7 @@ class Notices(Outbound, Admission):
                 "originator": self.party,
                 "date": day.isoformat(),
                 "note": note,
+                "sequence": len(sent) + 1,  # a holder applies the originator's notices in this order
             }
             if kind == "reclassification":
                 if not classification:
@@ -341,11 +351,18 @@ class Notices(Outbound, Admission):
                 return {"digest": n.digest, "status": "replay", "applied": db_notices.applied_of(prior)}
             self._check_originator(conn, sender, n, covers)
             ids = self._closure(conn, [n.item, *covers])
-            applied, marks = self._apply(conn, n, ids, covers, day)
+            later = latest_sequence(conn, n.item, n.originator, n.kind)
+            if later > n.sequence:  # arrived after a later notice of the same kind: recorded, passed on, not applied
+                applied: list[str] = []
+                marks: dict[str, str | None] = dict.fromkeys(ids)
+            else:
+                applied, marks = self._apply(conn, n, ids, covers, day)
             db_notices.insert_notice(conn, _notice_row(n, doc, "received", sender, applied))
             down = self._downstream(conn, marks, exclude={sender, n.originator, self.party})
             self._send_down(conn, n, doc, down, day)
             what = f"applied to {', '.join(applied)}" if applied else "no record here changed"
+            if later > n.sequence:
+                what = f"superseded by the originator's notice {later} about {n.item}"
             ack = {
                 "format": FORMAT,
                 "kind": "acknowledgement",
@@ -499,7 +516,8 @@ class Notices(Outbound, Admission):
         held_by = rec.originator if rec is not None else (row["originator"] if row is not None else None)
         if held_by is None:
             if not covers and _inbox_sender(conn, n.item) is None:
-                raise NoticeRefused(f"{self.party} holds no item {n.item} and passed none on")
+                # the item may still be on its way (a notice sent with it can overtake it): the sender retries
+                raise NotYet(f"{self.party} holds no item {n.item} (yet): retry later")
         elif held_by != n.originator:
             raise NoticeRefused(
                 f"the {n.kind} of {n.item} is signed by {n.originator}, but the item's originator is {held_by}: "
@@ -661,6 +679,31 @@ class Notices(Outbound, Admission):
             if item != next(iter(marks)):
                 covers[item] = marks[item]
         return out
+
+    def _enqueue_delivery(
+        self,
+        conn: Connection,
+        item_id: str,
+        hop: str,
+        final: str,
+        day: dt.date,
+        sealed: bytes,
+        consents: list[dict[str, Any]],
+        *,
+        lease: tuple[str, float] | None = None,
+    ) -> st.OutboxEntry | None:
+        """Every delivery of an item (an originator's release, a holder's onward release, a hub's relay) also
+        carries the originator's notices about it that this node has: a party the item reaches after a
+        reclassification, a freeze or a purpose learns of them too (the item first; a notice that overtakes it
+        is answered "not yet" and sent again)."""
+        entry = super()._enqueue_delivery(conn, item_id, hop, final, day, sealed, consents, lease=lease)
+        for r in db_notices.notices_for(conn, item_id):
+            if r["kind"] not in ORIGINATOR_KINDS or hop in (r["peer"], r["originator"]):
+                continue
+            key = f"notice:{r['digest']}:{self.party}->{hop}"
+            self._enqueue_notice(conn, hop, json.loads(r["doc"]), {}, day, key, item_id)
+            db_notices.note_party(conn, r["digest"], hop, self.party)
+        return entry
 
     def _send_down(self, conn: Connection, n: Notice, doc: Any, down: dict[str, dict[str, Any]], day: dt.date) -> None:
         for party, covers in sorted(down.items()):
