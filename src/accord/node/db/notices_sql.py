@@ -13,7 +13,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from accord.node.db.schema import metadata, now
@@ -63,11 +75,12 @@ def insert_notice(conn: Connection, row: dict[str, Any]) -> bool:
     return True
 
 
-def notices_for(conn: Connection, item_id: str | None = None) -> list[dict[str, Any]]:
-    q = select(custody_notices).order_by(custody_notices.c.id)
-    if item_id is not None:
-        q = q.where(custody_notices.c.item_id == item_id)
-    return [dict(r) for r in conn.execute(q).mappings()]
+_BY_ITEM = select(custody_notices).where(custody_notices.c.item_id == bindparam("item")).order_by(custody_notices.c.id)
+
+
+def notices_for(conn: Connection, item_id: str) -> list[dict[str, Any]]:
+    """The notices about ``item_id`` here, in the order recorded (built once: every delivery asks)."""
+    return [dict(r) for r in conn.execute(_BY_ITEM, {"item": item_id}).mappings()]
 
 
 def note_party(conn: Connection, digest: str, party: str, via: str) -> None:
