@@ -144,5 +144,9 @@ def test_kill_9_of_holders_during_reclassification_and_freeze_loses_and_duplicat
         assert len(per) == 2 * N and len(set(per)) == 2 * N  # each notice applied once, none lost
         reclassified = [e["item_id"] for e in rows(holder, st.events, st.events.c.type == "reclassified")]
         assert sorted(reclassified) == sorted(items)  # exactly once per item
+    for c in cfgs.values():  # every state change journaled, and each audit log still verifies after the kills
+        vkey = (c.dir / "audit.vkey").read_text().strip()
+        verify = [sys.executable, "-m", "accord", "audit", "verify", str(c.dir / "node.db"), "--vkey", vkey]
+        assert subprocess.run(verify, capture_output=True, timeout=120, check=False).returncode == 0, c.party
     acks = [json.loads(e["body"]) for e in rows(kor, st.events, st.events.c.type == "custody_notice_ack")]
     assert len(acks) == 2 * 2 * N  # two holders, two notices, each item: once each
