@@ -124,17 +124,41 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         raise err("holder", "expected the holder's alpha-3 code (not the originator)")
     on = document_day(data.get("date"), source=source, field="date", error=NoticeError)
     assert on is not None
+    _check_kind_fields(data, str(kind), err)
+    signer = str(originator if kind in BY_ORIGINATOR else holder)
+    message = _check_signature(data, str(kind), signer, keys, err)
+    note, stage = data.get("note", ""), data.get("stage")
+    sources, forwarded = data.get("sources"), data.get("forwarded")
+    return Notice(
+        str(kind),
+        str(item),
+        str(originator),
+        None if holder is None else str(holder),
+        on,
+        signer,
+        hashlib.sha256(message).hexdigest(),
+        data.get("classification"),
+        None if stage is None else IncidentState(str(stage)),
+        data.get("acknowledges"),
+        note if isinstance(note, str) else "",
+        None if data.get("purpose") is None else str(data.get("purpose")),
+        tuple(str(x) for x in sources) if isinstance(sources, list) else (),
+        None if data.get("derivation") is None else str(data.get("derivation")),
+        tuple(str(x) for x in forwarded) if isinstance(forwarded, list) else (),
+        int(data.get("sequence", 0)),
+    )
+
+
+def _check_kind_fields(data: Mapping[str, Any], kind: str, err: Any) -> None:
+    """The fields that belong to one kind of notice only, each present exactly for it and well formed."""
     classification = data.get("classification")
     if (kind == "reclassification") != (classification is not None) or (
         classification is not None and not is_text(classification)
     ):
         raise err("classification", "a reclassification carries the new classification, and only it does")
-    stage: IncidentState | None = None
     if kind == "compromise":
-        try:
-            stage = IncidentState(str(data.get("stage")))
-        except ValueError:
-            raise err("stage", f"expected one of {', '.join(s.value for s in IncidentState)}") from None
+        if data.get("stage") not in {s.value for s in IncidentState}:
+            raise err("stage", f"expected one of {', '.join(s.value for s in IncidentState)}")
     elif "stage" in data:
         raise err("stage", "only a compromise report has a stage")
     ack = data.get("acknowledges")
@@ -171,11 +195,14 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         or not all(is_alpha3(x) for x in forwarded)
     ):
         raise err("forwarded", "an acknowledgement may list the alpha-3 codes it forwarded the notice to")
+
+
+def _check_signature(data: Mapping[str, Any], kind: str, signer: str, keys: KeySource, err: Any) -> bytes:
+    """The one signature, by the nation whose role signs this kind, verifying; returns the signed bytes."""
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
         raise err("signatures", "a custody notice carries exactly one signature")
     sig = sigs[0]
-    signer = originator if kind in BY_ORIGINATOR else holder
     if sig.get("party") != signer:
         role = "the originator" if kind in BY_ORIGINATOR else "the holder"
         raise err("signatures[0].party", f"a {kind} is signed by {role} {signer}, not {sig.get('party')!r}")
@@ -184,27 +211,9 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         message = notice_bytes(data)
     except (binascii.Error, ValueError, TypeError):
         raise err("signatures[0]", "malformed signature or value") from None
-    if not is_text(sig.get("keyid")) or not keys.verify(str(signer), str(sig.get("keyid")), raw_sig, message):
+    if not is_text(sig.get("keyid")) or not keys.verify(signer, str(sig.get("keyid")), raw_sig, message):
         raise err("signatures[0].sig", f"the signature of {signer} does not verify")
-    note = data.get("note", "")
-    return Notice(
-        str(kind),
-        str(item),
-        str(originator),
-        None if holder is None else str(holder),
-        on,
-        str(signer),
-        hashlib.sha256(message).hexdigest(),
-        classification,
-        stage,
-        ack,
-        note if isinstance(note, str) else "",
-        None if purpose is None else str(purpose),
-        tuple(str(x) for x in sources) if isinstance(sources, list) else (),
-        None if derivation is None else str(derivation),
-        tuple(str(x) for x in forwarded) if isinstance(forwarded, list) else (),
-        sequence,
-    )
+    return message
 
 
 def apply_notice(

@@ -64,6 +64,13 @@ class CustodyNoticeMessage(_Strict):
 def custody_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     """The local and partner routes of custody notices of ``service``."""
     router = APIRouter()
+    _change_routes(router, service, wake)
+    _read_routes(router, service, wake)
+    return router
+
+
+def _change_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """The originator's notices and the holder's reports (each queues signed messages: the worker is woken)."""
 
     def sent(out: dict[str, Any]) -> dict[str, Any]:
         wake()  # a notice or report was queued: the delivery worker sends it at once
@@ -104,6 +111,10 @@ def custody_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         """A reproduction, translation or extract of held items (JK-R5, JK-R23, JK-R24); the originator is told."""
         return sent(service.derive_item([item_id, *req.sources], req.kind, req.new_id, req.language, req.at))
 
+
+def _read_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """Reads of notices, records, decisions and alarms; the partner route."""
+
     @router.get("/v1/items/{item_id}/notices")
     def notices(item_id: ItemId, _: Local) -> list[dict[str, Any]]:
         """Custody notices about an item here; for the originator, per holder: sent or acknowledged."""
@@ -139,6 +150,6 @@ def custody_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         """A signed custody notice, report or acknowledgement from a partner node."""
         d = msg.model_dump()
         d["at"] = msg.at.isoformat()
-        return sent(service.receive_custody_notice(c, d))
-
-    return router
+        out = service.receive_custody_notice(c, d)
+        wake()  # it may have queued forwards and an acknowledgement
+        return out

@@ -8,14 +8,17 @@ until the originator's unfreeze arrives.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy.engine import Connection
 
 from accord.core.agreements import AgreementSet
 from accord.core.reasons import Code, reason
+from accord.formats.canonical import canonical_json
 from accord.node.db import notices_sql as db_notices
 from accord.node.db.engine import Database
+from accord.node.db.outbox import Outbox
 from accord.node.policy import Decision
 
 
@@ -49,6 +52,27 @@ def frozen_by(conn: Connection, item_id: str, originator: str) -> str | None:
     """The digest of the originator's freeze of ``item_id`` in effect here (None: not frozen)."""
     last = _latest(conn, item_id, originator, "freeze")
     return str(last["digest"]) if last is not None and last["kind"] == "freeze" else None
+
+
+def catch_up(store: Outbox, conn: Connection, party: str, item_id: str, hop: str, day: dt.date) -> None:
+    """Queue to ``hop`` the originator's notices about ``item_id`` this node has, with a delivery of the item
+    (called by ``Outbound._enqueue_delivery``: an originator's release, a holder's onward release, a hub's
+    relay): a party the item reaches after a reclassification, a freeze or a purpose learns of them too. The
+    item goes first; a notice that overtakes it is answered "not yet" and sent again (issue 10)."""
+    for r in db_notices.notices_for(conn, item_id):
+        if r["kind"] not in _GROUP or hop in (r["peer"], r["originator"]):
+            continue
+        msg = {"notice": json.loads(str(r["doc"])), "covers": {}, "at": day.isoformat()}
+        store.enqueue(
+            conn,
+            idem_key=f"notice:{r['digest']}:{party}->{hop}"[:300],  # the key the notice's own forward would use
+            kind="custody_notice",
+            recipient=hop,
+            body=canonical_json(msg),
+            at_date=day.isoformat(),
+            item_id=item_id,
+        )
+        db_notices.note_party(conn, str(r["digest"]), hop, party)
 
 
 def freeze_gate(store: Database, agreements: AgreementSet, d: Decision) -> Decision:

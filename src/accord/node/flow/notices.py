@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import replace
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -29,9 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from accord.core.custody import Custody, CustodyError, CustodyState, Incident, IncidentState, reclassify_all
+from accord.core.custody import Custody, reclassify_all
 from accord.core.ids import check_id
-from accord.core.labels import Label
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.formats.custody_notice import BY_HOLDER, FORMAT, Notice, sign_notice, verify_notice
@@ -41,10 +39,11 @@ from accord.node.db import items_sql as db_items
 from accord.node.db import notices_sql as db_notices
 from accord.node.errors import Busy, NotFound, PeerRefused
 from accord.node.flow.admission import Admission
+from accord.node.flow.custody_apply import CustodyApply
 from accord.node.flow.custody_gate import frozen_by, latest_sequence
 from accord.node.flow.journal import Caller
 from accord.node.flow.outbound import Outbound
-from accord.node.policy import label_from_dict, label_to_dict
+from accord.node.policy import label_from_dict
 
 log = logging.getLogger("accord.node")
 
@@ -78,7 +77,7 @@ class NoticeRefused(PeerRefused):
     """A partner's custody notice that this node will not apply (wrong originator, a cover not given by it)."""
 
 
-class Notices(Outbound, Admission):
+class Notices(CustodyApply, Outbound, Admission):
     """Custody notices: issued by the originator, applied, forwarded and acknowledged by every holder."""
 
     # ------------------------------------------------------------------------------------------------
@@ -147,168 +146,6 @@ class Notices(Outbound, Admission):
                 {"kind": kind, "digest": n.digest, "to": sorted(down), "classification": classification, "note": note},
             )
         return self.notice_status(n.digest)
-
-    # ------------------------------------------------------------------------------------------------
-    # a holder's reports (JK-R26 loss or compromise; derived items, JK-R5/R23/R24)
-
-    def report_compromise(
-        self, item_id: str, stage: str, note: str = "", at: dt.date | str | None = None
-    ) -> dict[str, Any]:
-        """Record the next stage of a loss or compromise of a held item and tell the originator at once (JK-R26):
-        SUSPECTED → NOTIFIED → INVESTIGATING → REPORTED, in order; from SUSPECTED on, no release but the return."""
-        try:
-            to = IncidentState(stage)
-        except ValueError:
-            raise InputError(f"expected one of {', '.join(s.value for s in IncidentState)}", field="stage") from None
-        day = self.resolve_at(at)
-        with self._tx() as conn:
-            rec = db_custody.get_custody(conn, item_id)
-            if rec is None:
-                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
-            incident = self._incident(conn, rec)
-            if incident is None:
-                if to is not IncidentState.SUSPECTED:
-                    raise CustodyError(f"incident {item_id}: a loss or compromise starts SUSPECTED", field="stage")
-                incident = Incident.suspect(item_id, self.party, rec.originator, day, note)
-            else:
-                incident = incident.advance(to, day, note)  # CustodyError out of order
-            if rec.state not in (CustodyState.COMPROMISED, CustodyState.FROZEN):
-                new = rec.to(CustodyState.COMPROMISED)  # CustodyError when no longer held
-                db_custody.update_custody(conn, new)
-                self._event(conn, "custody", item_id, {"from": rec.state.value, "to": new.state.value, "note": note})
-            body = {
-                "format": FORMAT,
-                "kind": "compromise",
-                "item": item_id,
-                "originator": rec.originator,
-                "holder": self.party,
-                "date": day.isoformat(),
-                "stage": to.value,
-                "note": note,
-            }
-            n = self._send_up(conn, rec, body, day)
-            self._event(
-                conn, "compromise", item_id, {"stage": to.value, "note": note, "digest": n.digest, "to": rec.originator}
-            )
-        return {"item": item_id, "stage": to.value, "history": _history(incident), "digest": n.digest}
-
-    def derive_item(
-        self,
-        sources: list[str],
-        kind: str,
-        new_id: str | None = None,
-        language: str | None = None,
-        at: dt.date | str | None = None,
-    ) -> dict[str, Any]:
-        """Record a reproduction, translation or extract made here from held items (JK-R5, JK-R23, JK-R24): it
-        keeps the originator and markings, at the highest level of its sources and the most restrictive
-        releasability, with its lineage; a reproduction counts as a copy. The originator is told (signed)."""
-        from accord.core.custody import DerivedKind, derive
-
-        try:
-            how = DerivedKind(kind)
-        except ValueError:
-            raise InputError(f"expected one of {', '.join(k.value for k in DerivedKind)}", field="kind") from None
-        if not sources or len(sources) > 64:
-            raise InputError("name 1 to 64 source items", field="sources")
-        day = self.resolve_at(at)
-        with self._tx() as conn:
-            pairs: list[tuple[Label, Custody]] = []
-            for s in sources:
-                rec = db_custody.get_custody(conn, s)
-                if rec is None:
-                    raise NotFound(f"no custody record of {s} here: only a held item is derived from")
-                pairs.append((self._effective_label(conn, s, rec), rec))
-            originator = pairs[0][1].originator
-            item = (
-                new_id
-                or f"{self.party.lower()}-{how.value}-{sources[0]}-{pairs[0][1].copies + len(pairs[0][1].derived) + 1}"
-            )
-            item = check_id(item, field="new_id", what="item id")
-            if db_custody.get_custody(conn, item) is not None or db_items.get_item(conn, item) is not None:
-                raise InputError(f"item {item} already exists here", field="new_id")
-            label, rec, updated = derive(pairs, how, item, day, language=language, schemes=self.schemes)
-            for u in updated:
-                db_custody.update_custody(conn, u)
-            db_custody.insert_derived(conn, rec, canonical_json(label_to_dict(label)).decode())
-            body = {
-                "format": FORMAT,
-                "kind": "derived",
-                "item": item,
-                "originator": originator,
-                "holder": self.party,
-                "date": day.isoformat(),
-                "sources": list(sources),
-                "derivation": how.value,
-                "note": f"{how.value} of {', '.join(sources)}" + (f" into {language}" if language else ""),
-            }
-            n = self._send_up(conn, pairs[0][1], body, day)
-            self._event(
-                conn,
-                "derive",
-                item,
-                {
-                    "kind": how.value,
-                    "sources": list(sources),
-                    "label": label_to_dict(label),
-                    "copies": {u.item: u.copies for u in updated},
-                    "digest": n.digest,
-                },
-            )
-        return {"item": item, "label": label_to_dict(label), "custody": rec.to_dict(), "reported": n.digest}
-
-    def record_custody(self, item_id: str, state: str, note: str = "") -> dict[str, Any]:
-        """An officer records a change of custody of a held item (JK-R11) -- and the originator is told, in the
-        same transaction: RETURNED or DESTROYED (JK-R13) as a signed report, COMPROMISED as the SUSPECTED stage
-        of a loss or compromise (JK-R26, :meth:`report_compromise`). HELD again: recorded here only."""
-        try:
-            target = CustodyState(state)
-        except ValueError:
-            known = ", ".join(s.value for s in CustodyState)
-            raise InputError(f"state must be one of {known}", field="state") from None
-        if target is CustodyState.COMPROMISED:
-            self.report_compromise(item_id, IncidentState.SUSPECTED.value, note)
-            return self.custody_record(item_id)
-        day = self.resolve_at(None)
-        with self._recorded_tx(item_id, "custody") as conn:
-            rec = db_custody.get_custody(conn, item_id)
-            if rec is None:
-                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
-            new = rec.to(target)  # CustodyError (an InputError) for a change not allowed
-            db_custody.set_custody_state(conn, item_id, new.state)
-            body: dict[str, Any] = {"from": rec.state.value, "to": new.state.value, "note": note}
-            if target in (CustodyState.RETURNED, CustodyState.DESTROYED):
-                report = {
-                    "format": FORMAT,
-                    "kind": target.value.lower(),
-                    "item": item_id,
-                    "originator": rec.originator,
-                    "holder": self.party,
-                    "date": day.isoformat(),
-                    "note": note,
-                }
-                body["reported"] = self._send_up(conn, rec, report, day).digest
-            self._event(conn, "custody", item_id, body)
-        return new.to_dict()
-
-    def custody_decision(
-        self, item_id: str, to: str, at: dt.date | str | None = None, purpose: str | None = None
-    ) -> dict[str, Any]:
-        """Whether this node may release an item it holds (received, or derived here) to ``to``, decided under
-        its custody record -- a derived item by the same rules as its sources (JK-R5, JK-R6, JK-R7, JK-R26). A
-        question only: nothing is released or journaled."""
-        from accord.node.config import check_party
-
-        to = check_party(to, source="request", field="to")
-        day = self.resolve_at(at)
-        with self.store.engine.connect() as conn:
-            rec = db_custody.get_custody(conn, item_id)
-            if rec is None:
-                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
-            label = self._effective_label(conn, item_id, rec)
-            consents = [c for c, _ in self._held_consents(conn, self.party)]
-        d = self._decision(label, self.party, to, day, consents, rec, purpose)
-        return d.to_dict()
 
     # ------------------------------------------------------------------------------------------------
     # a partner's message
@@ -465,8 +302,7 @@ class Notices(Outbound, Admission):
         return {"digest": n.digest, "status": "relayed"}
 
     # ------------------------------------------------------------------------------------------------
-    # reads
-
+    # helpers
     def notice_status(self, digest: str) -> dict[str, Any]:
         """A notice this node sent or received, with each party it reaches: ``sent`` or ``acknowledged``."""
         with self.store.engine.connect() as conn:
@@ -474,36 +310,6 @@ class Notices(Outbound, Admission):
             if row is None:
                 raise NotFound(f"no custody notice {digest}")
             return _status(row, db_notices.parties_of(conn, digest))
-
-    def item_notices(self, item_id: str) -> list[dict[str, Any]]:
-        """Every custody notice about ``item_id`` here, with its per-party delivery and acknowledgement."""
-        with self.store.engine.connect() as conn:
-            return [_status(r, db_notices.parties_of(conn, r["digest"])) for r in db_notices.notices_for(conn, item_id)]
-
-    def custody_record(self, item_id: str) -> dict[str, Any]:
-        """This node's custody record of an item it holds (received, or derived here), with its notices."""
-        with self.store.engine.connect() as conn:
-            rec = db_custody.get_custody(conn, item_id)
-            if rec is None:
-                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
-            text = db_custody.derived_label_json(conn, item_id)
-        out = rec.to_dict()
-        if text is not None:
-            out["label"] = json.loads(text)
-        out["notices"] = self.item_notices(item_id)
-        return out
-
-    def custody_alarms(self) -> list[dict[str, Any]]:
-        """Losses or compromises reported to this node, the originator (JK-R26), newest first."""
-        rows = self.store.rows(st.events, st.events.c.type == "custody_alarm")
-        return [{"id": r["id"], "item_id": r["item_id"], **json.loads(r["body"])} for r in reversed(rows)]
-
-    # ------------------------------------------------------------------------------------------------
-    # helpers
-
-    @property
-    def schemes(self) -> Any:
-        return self.agreements.schemes
 
     def notice_keys(self) -> NodeKeys:
         return NodeKeys(self._keys)
@@ -549,118 +355,6 @@ class Notices(Outbound, Admission):
         )
         return {str(r[0]) for r in conn.execute(q)}
 
-    def _closure(self, conn: Connection, roots: list[str]) -> list[str]:
-        """The items and every item derived from them here (transitively)."""
-        records = {c.item: c for c in db_custody.all_custody(conn) if c.item is not None}
-        out: list[str] = []
-        todo = list(roots)
-        while todo:
-            cur = todo.pop(0)
-            if cur in out:
-                continue
-            out.append(cur)
-            rec = records.get(cur)
-            todo.extend(rec.derived if rec is not None else ())
-            todo.extend(i for i, r in records.items() if cur in r.sources)
-        return out
-
-    def _effective_label(self, conn: Connection, item_id: str, rec: Custody) -> Label:
-        """The item's label as held here: the sealed (or derived) label, re-marked by a reclassification."""
-        text = db_custody.derived_label_json(conn, item_id) or db_items.item_label_json(conn, item_id)
-        if text is None:
-            raise NotFound(f"no label of {item_id} here")
-        label = label_from_dict(json.loads(text))
-        if rec.marking and rec.marking != label.classification and self.schemes.level(label.originator, rec.marking):
-            label = replace(label, classification=rec.marking)
-        return label
-
-    def _apply(
-        self, conn: Connection, n: Notice, ids: list[str], covers: dict[str, Any], day: dt.date
-    ) -> tuple[list[str], dict[str, str | None]]:
-        """Apply an originator's notice to the records of ``ids`` held here; returns the items changed and, for
-        the forwards, each item with its new classification (reclassification) or None."""
-        recs = {
-            i: r for i in ids if (r := db_custody.get_custody(conn, i)) is not None and r.originator == n.originator
-        }
-        marks: dict[str, str | None] = dict.fromkeys(ids)
-        changed: list[str] = []
-        if n.kind == "reclassification":
-            assert n.classification is not None
-            labels = {i: self._effective_label(conn, i, r) for i, r in recs.items() if r.holding}
-            new: dict[str, str] = {}
-            if n.item in labels:
-                new = {
-                    k: v.classification
-                    for k, v in reclassify_all(
-                        labels, list(recs.values()), n.item, n.originator, n.classification, schemes=self.schemes
-                    ).items()
-                }
-            for d, cls in covers.items():  # derived items given by the sender: their new marking as it computed
-                if d in labels:
-                    new[d] = str(cls) if cls else n.classification
-            for i, cls in new.items():
-                marks[i] = cls
-                r = recs[i]
-                if r.marking == cls:
-                    continue
-                alt = self._alternative(r, cls, day)
-                db_custody.update_custody(conn, replace(r, marking=cls, alternative=alt))
-                self._event(
-                    conn,
-                    "reclassified",
-                    i,
-                    {"from": r.marking, "to": cls, "alternative": alt, "notice": n.digest, "by": n.originator},
-                )
-                changed.append(i)
-            if n.item not in marks or marks[n.item] is None:
-                marks[n.item] = n.classification
-            return changed, marks
-        for i, r in recs.items():
-            if n.kind == "purpose":
-                if r.purpose == n.purpose:
-                    continue
-                out = replace(r, purpose=n.purpose)
-            elif n.kind == "freeze":
-                if not r.holding or r.state is CustodyState.FROZEN:
-                    continue
-                out = r.to(CustodyState.FROZEN)
-            else:  # unfreeze
-                if r.state is not CustodyState.FROZEN:
-                    continue
-                out = r.to(CustodyState.HELD)
-            db_custody.update_custody(conn, out)
-            self._event(
-                conn,
-                "custody",
-                i,
-                {
-                    "from": r.state.value,
-                    "to": out.state.value,
-                    "purpose": out.purpose,
-                    "notice": n.digest,
-                    "kind": n.kind,
-                },
-            )
-            changed.append(i)
-        return changed, marks
-
-    def _alternative(self, rec: Custody, classification: str, day: dt.date) -> str | None:
-        """This nation's equivalent marking of ``classification`` (JK-R4) under the agreement the item is held
-        under (or any agreement between the two, the protection surviving: JK-R31); None when there is none."""
-        level = self.schemes.level(rec.originator, classification)
-        if level is None:
-            return None
-        ag = self.agreements.get(rec.agreement) if rec.agreement else None
-        if ag is not None:
-            row = ag.terms_at(day).row_for(level)
-            key = row.levels.get(self.party) if row is not None else None
-            target = self.schemes.get(self.party)
-            mine = target.by_key(key) if key is not None and target is not None else None
-            if mine is not None:
-                return str(mine.marking)
-        found = self.agreements.equivalent_level(level, self.party)
-        return str(found[0].marking) if found is not None else None
-
     def _downstream(
         self, conn: Connection, marks: dict[str, str | None], exclude: set[str]
     ) -> dict[str, dict[str, Any]]:
@@ -679,31 +373,6 @@ class Notices(Outbound, Admission):
             if item != next(iter(marks)):
                 covers[item] = marks[item]
         return out
-
-    def _enqueue_delivery(
-        self,
-        conn: Connection,
-        item_id: str,
-        hop: str,
-        final: str,
-        day: dt.date,
-        sealed: bytes,
-        consents: list[dict[str, Any]],
-        *,
-        lease: tuple[str, float] | None = None,
-    ) -> st.OutboxEntry | None:
-        """Every delivery of an item (an originator's release, a holder's onward release, a hub's relay) also
-        carries the originator's notices about it that this node has: a party the item reaches after a
-        reclassification, a freeze or a purpose learns of them too (the item first; a notice that overtakes it
-        is answered "not yet" and sent again)."""
-        entry = super()._enqueue_delivery(conn, item_id, hop, final, day, sealed, consents, lease=lease)
-        for r in db_notices.notices_for(conn, item_id):
-            if r["kind"] not in ORIGINATOR_KINDS or hop in (r["peer"], r["originator"]):
-                continue
-            key = f"notice:{r['digest']}:{self.party}->{hop}"
-            self._enqueue_notice(conn, hop, json.loads(r["doc"]), {}, day, key, item_id)
-            db_notices.note_party(conn, r["digest"], hop, self.party)
-        return entry
 
     def _send_down(self, conn: Connection, n: Notice, doc: Any, down: dict[str, dict[str, Any]], day: dt.date) -> None:
         for party, covers in sorted(down.items()):
@@ -733,22 +402,6 @@ class Notices(Outbound, Admission):
             at_date=day.isoformat(),
             item_id=item,
         )
-
-    def _incident(self, conn: Connection, rec: Custody) -> Incident | None:
-        """The open incident of ``rec``'s item here, rebuilt from the compromise reports this node sent."""
-        inc: Incident | None = None
-        for r in db_notices.notices_for(conn, str(rec.item)):
-            if r["kind"] != "compromise" or r["role"] != "sent":
-                continue
-            d = json.loads(r["doc"])
-            stage, on, note = IncidentState(d["stage"]), dt.date.fromisoformat(d["date"]), str(d.get("note", ""))
-            if inc is None or stage is IncidentState.SUSPECTED:
-                inc = Incident.suspect(str(rec.item), self.party, rec.originator, on, note)
-            else:
-                inc = replace(inc, history=(*inc.history, (stage, on, note)))
-        if inc is not None and inc.state is IncidentState.REPORTED:
-            return None  # closed: a new loss opens a new incident
-        return inc
 
 
 def _notice_row(n: Notice, doc: Any, role: str, peer: str | None, applied: list[str]) -> dict[str, Any]:
@@ -785,10 +438,6 @@ def _status(row: dict[str, Any], parties: list[dict[str, Any]]) -> dict[str, Any
         "parties": parties,
         "acknowledged": bool(parties) and all(p["state"] == "acknowledged" for p in parties),
     }
-
-
-def _history(inc: Incident) -> list[dict[str, str]]:
-    return [{"stage": s.value, "date": d.isoformat(), "note": note} for s, d, note in inc.history]
 
 
 def _inbox_sender(conn: Connection, item_id: str) -> str | None:
