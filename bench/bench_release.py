@@ -34,7 +34,7 @@ SIZE = 10 * 1024
 N_THROUGHPUT = 400
 N_LATENCY = 150
 CONCURRENCY = 8
-#: ``BENCH_PYSPY=DIR``: record a py-spy profile (--gil, raw stacks) of each node process during the throughput
+#: ``BENCH_PYSPY=DIR``: record a py-spy profile (on-CPU threads, raw stacks) of each node process during the throughput
 #: phase into DIR (py-spy must be installed in the venv; a measuring aid, not a project dependency).
 PYSPY = os.environ.get("BENCH_PYSPY", "")
 

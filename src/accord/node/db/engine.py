@@ -64,6 +64,9 @@ class Database:
         self._queued = 0  # threads waiting for the writer lock in tx()
         self._current: _Group | None = None  # the open group transaction (the writer lock guards it)
         self._local = threading.local()
+        self._poll_local = threading.local()  # the outbox poll's own sqlite3 connection, per thread (Outbox.claim)
+        self._poll_open: list[Any] = []
+        self._poll_lock = threading.Lock()
         if create:
             metadata.create_all(self.engine)
             events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
