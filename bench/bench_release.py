@@ -379,7 +379,7 @@ def main() -> None:
             print(
                 f"{which}: {rate:.1f}/s p50 {_pct(lat, 0.5):.1f} ms p99 {_pct(lat, 0.99):.1f} ms; CPU/release "
                 + " ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()))
-                + f" both {sum(cpu.values()):.2f} ms; load {load:.1f}",
+                + f" all nodes {sum(cpu.values()):.2f} ms; load {load:.1f}",
                 flush=True,
             )
 
