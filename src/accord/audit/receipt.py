@@ -20,6 +20,7 @@ from accord.errors import InputError, IntegrityError
 from accord.formats._json import load_json
 
 RECEIPT_FORMAT = "accord-audit-receipt/1"
+_FIELDS = frozenset({"format", "checkpoint", "index", "event", "proof"})
 
 
 class ProvingLog(Protocol):
@@ -66,13 +67,17 @@ class ReceiptEvidence:
             obj: Any = load_json(text, source="receipt")  # strict: a repeated key is refused (issue 9)
             if obj.get("format") != RECEIPT_FORMAT:
                 raise InputError("not Accord receipt evidence", source="receipt")
-            proof = tuple(base64.b64decode(p, validate=True) for p in obj["proof"])
-            return cls(
-                checkpoint=str(obj["checkpoint"]).encode("utf-8"),
-                index=int(obj["index"]),
-                event=str(obj["event"]).encode("utf-8"),
-                proof=proof,
-            )
+            # Exactly the fields to_json writes, with their types: a partner's extra key or a coerced value
+            # would be stored as the partner wrote it (issue 9, found by tests/fuzz/test_fuzz_node_inputs.py).
+            if set(obj) != _FIELDS:
+                raise InputError("receipt evidence: exactly format, checkpoint, index, event, proof", source="receipt")
+            cp, index, event, proofs = obj["checkpoint"], obj["index"], obj["event"], obj["proof"]
+            if not (isinstance(cp, str) and isinstance(event, str) and type(index) is int and index >= 0):
+                raise InputError("receipt evidence: text checkpoint and event, integer index", source="receipt")
+            if not isinstance(proofs, list) or not all(isinstance(p, str) for p in proofs):
+                raise InputError("receipt evidence: proof must be a list of base64 hashes", source="receipt")
+            proof = tuple(base64.b64decode(p, validate=True) for p in proofs)
+            return cls(checkpoint=cp.encode("utf-8"), index=index, event=event.encode("utf-8"), proof=proof)
         except InputError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
