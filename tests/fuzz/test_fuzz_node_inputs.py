@@ -340,3 +340,17 @@ def test_receipt_evidence_with_an_extra_key_or_a_coerced_value_is_refused(receip
     if ev["index"] == 1:
         with pytest.raises(IntegrityError):
             receipt_net["net"].nodes["KOR"].acknowledged(receipt_net["entry"], dict(valid, evidence=dict(ev, index=True)))
+
+
+def test_receipt_signed_with_version_true_is_refused(receipt_net: dict[str, Any]) -> None:
+    """Found by the re-signed receipt fuzzing: ``"v": true`` (or ``1.0``), validly signed by the partner, equals
+    1 in Python and was acknowledged and stored as written; the receipt check now wants the integer 1."""
+    from accord.node.canon import sign
+    from accord.node.flow.journal import RECEIPT_DOMAIN
+
+    valid = receipt_net["answer"]
+    for v in (True, 1.0):
+        receipt = dict(valid["receipt"], v=v)
+        sig = sign(receipt_net["net"].nodes["JPN"].receipt_key, RECEIPT_DOMAIN, receipt)
+        with pytest.raises(IntegrityError):
+            receipt_net["net"].nodes["KOR"].acknowledged(receipt_net["entry"], dict(valid, receipt=receipt, signature=sig))

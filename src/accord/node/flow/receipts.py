@@ -52,7 +52,9 @@ class Receipts(Journal):
                 raise IntegrityError()
             # Exactly the receipt's fields, whatever the signature covers: an extra key (e.g. `payload`) would
             # be stored and journaled as the partner wrote it (issue 9).
-            if set(receipt) != RECEIPT_KEYS or receipt.get("v") != 1 or not isinstance(receipt.get("received_at"), str):
+            # `"v": true` or `1.0` equals 1 in Python: the exact type too (found by tests/fuzz/test_fuzz_node_inputs).
+            v, received_at = receipt.get("v"), receipt.get("received_at")
+            if set(receipt) != RECEIPT_KEYS or type(v) is not int or v != 1 or not isinstance(received_at, str):
                 raise IntegrityError()
             evidence = answer.get("evidence")
             checked = None
