@@ -53,7 +53,22 @@ PLANNED: dict[str, str] = {
     "node: schemathesis against the API (5xx)": "API fuzzing",
     "node: kill -9 of PostgreSQL": "crash",  # tests/reliability; sender/hub/recipient: test_limits_reliability
     "node: disk full": "crash",
-    "fuzz: sealed container / API bodies / receipts (owned by the node rebuild)": "parser fuzzing",
+    # tests/fuzz/test_fuzz_node_inputs.py: what a partner (or a local system) hands a node
+    "fuzz: sealed container: verify/open byte flips and truncation": "parser fuzzing",
+    "fuzz: sealed container: verify/open zip member edits": "parser fuzzing",
+    "fuzz: sealed container: verify/open manifest field edits": "parser fuzzing",
+    "fuzz: API bodies: consent request random bytes": "parser fuzzing",
+    "fuzz: API bodies: consent request field edits": "parser fuzzing",
+    "fuzz: API bodies: consent request text edits": "parser fuzzing",
+    "fuzz: API bodies: delivery random bytes": "parser fuzzing",
+    "fuzz: API bodies: delivery field edits": "parser fuzzing",
+    "fuzz: API bodies: delivery text edits": "parser fuzzing",
+    "fuzz: API bodies: submit random bytes": "parser fuzzing",
+    "fuzz: API bodies: submit field edits": "parser fuzzing",
+    "fuzz: API bodies: submit text edits": "parser fuzzing",
+    "fuzz: node receipts: field edits of the signed answer": "parser fuzzing",
+    "fuzz: node receipts: re-signed field edits": "parser fuzzing",
+    "fuzz: node receipts: signature edits": "parser fuzzing",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,17 @@ if TYPE_CHECKING:
 
 #: The fields of a delivery receipt (``inbound._store_delivery``), no more, no fewer.
 RECEIPT_KEYS = frozenset({"v", "item_id", "digest", "sender", "recipient", "received_at"})
+
+
+def _is_timestamp(value: object) -> bool:
+    """A receipt's ``received_at``: an ISO 8601 UTC-offset timestamp as ``inbound`` writes it, not free text
+    (a partner's free text would be stored and journaled as written; found by the receipt fuzzing)."""
+    if not isinstance(value, str) or not 19 <= len(value) <= 40 or not value.isascii():
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 class Receipts(Journal):
@@ -54,7 +66,7 @@ class Receipts(Journal):
             # be stored and journaled as the partner wrote it (issue 9).
             # `"v": true` or `1.0` equals 1 in Python: the exact type too (found by tests/fuzz/test_fuzz_node_inputs).
             v, received_at = receipt.get("v"), receipt.get("received_at")
-            if set(receipt) != RECEIPT_KEYS or type(v) is not int or v != 1 or not isinstance(received_at, str):
+            if set(receipt) != RECEIPT_KEYS or type(v) is not int or v != 1 or not _is_timestamp(received_at):
                 raise IntegrityError()
             evidence = answer.get("evidence")
             checked = None
