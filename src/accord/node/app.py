@@ -227,4 +227,10 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=3,
     )
-    _Server.make(config, limits.handshake_timeout_seconds).run()
+    from accord.node.trust_reload import TrustReloader
+
+    reloader = TrustReloader(service, ctx).start()  # `node add-peer`, `keys add` apply without a restart
+    try:
+        _Server.make(config, limits.handshake_timeout_seconds).run()
+    finally:
+        reloader.stop()
