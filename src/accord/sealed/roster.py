@@ -375,11 +375,11 @@ class Roster:
         ``at``: when the signed object (``what``: an item's statement, a re-wrap record, an alternative label,
         a binding, a document) says it was made (ISO 8601 UTC), None when it does not say. Issue 9:
 
-        - a retired key verifies only what predates its retirement: ``at`` must be given and not after the
+        - a retired key verifies only what predates its retirement (ACC-R11): ``at`` must be given and not after the
           retirement time its roster entry records (both to the second, so an item sealed in the second of
           the rotation still verifies). An object that does not say when it was signed is refused. Entries
           written before retirement times were recorded carry none; their retired keys keep verifying;
-        - a revoked key verifies nothing (its holder may be an attacker, who can backdate anything).
+        - a revoked key verifies nothing (ACC-R12: its holder may be an attacker, who can backdate anything).
         """
         rec = self.latest(party).key(kid)
         if rec is None or rec.use != "sign":
