@@ -296,3 +296,24 @@ def test_revocation_signed_by_another_party_is_not_picked_up(tmp_path: Path) -> 
     assert not reloader.check()  # logged, nothing swapped
     assert kor.sealer.roster.latest("USA").version == 1
     record("node: hostile peer — forged roster update", group=GROUP, attempts=1, refused=1)
+
+
+def test_trust_file_writable_by_others_is_not_picked_up(tmp_path: Path) -> None:
+    """A local user who can write into the trust directory cannot have the running node reload it."""
+    import os
+
+    from accord.node.trust_reload import TrustReloader
+    from tests.node.helpers import Net
+
+    net = Net(tmp_path)
+    kor = net.nodes["KOR"]
+    reloader = TrustReloader(kor)
+    roster_file = net.cfgs["KOR"].dir / "roster.yaml"
+    text = roster_file.read_text()
+    roster_file.write_text(text.replace("\n", "\n", 1))
+    os.chmod(roster_file, 0o666)
+    before = dict(kor.roster.peers)
+    assert not reloader.check()
+    assert kor.roster.peers == before
+    os.chmod(roster_file, 0o600)
+    record("node: hostile peer — trust file writable by others", group=GROUP, attempts=1, refused=1)

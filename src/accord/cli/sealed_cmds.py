@@ -167,11 +167,14 @@ def keys_show(roster: Path = RosterOpt) -> None:
     """List the roster: parties, versions, active key ids and pin fingerprints."""
     r = Roster.load(roster)
     table = Table(title=f"Trust roster {roster}")
-    for col in ("party", "version", "signing key", "keys held", "v1 fingerprint"):
+    for col in ("party", "version", "signing key", "keys held", "retired / revoked", "v1 fingerprint"):
         table.add_column(col)
     for p in r.parties:
         e = r.latest(p)
-        table.add_row(p, str(e.version), e.active_sign.keyid, str(len(e.keys)), r.chains[p][0].fingerprint()[:32])
+        states = f"{sum(k.status == 'retired' for k in e.keys)} / {sum(k.status == 'revoked' for k in e.keys)}"
+        table.add_row(
+            p, str(e.version), e.active_sign.keyid, str(len(e.keys)), states, r.chains[p][0].fingerprint()[:32]
+        )
     console.print(table)
 
 

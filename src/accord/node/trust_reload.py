@@ -86,11 +86,13 @@ class TrustReloader:
     def reload(self) -> list[str]:
         """Load and check everything, then swap it in. Returns the parties newly pinned or changed."""
         from accord.node.config import Roster
+        from accord.node.files import check_directory
         from accord.node.identity import load_public_key_b64
         from accord.node.sealing import TRUST_DIR
         from accord.sealed.keys import Roster as SealedRoster
 
         svc = self.service
+        check_directory(self.directory)  # as at start: trust no file another user may have written
         peers = Roster.load(self.directory).peers
         sealed = SealedRoster.load(self.directory / TRUST_DIR)
         keys = {p.party: load_public_key_b64(p.receipt_key, source="roster") for p in peers.values()}
