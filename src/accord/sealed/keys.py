@@ -244,5 +244,3 @@ def _new_generation() -> Generation:
 
     created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Generation(created, SignKeyPair.generate(), {kt: generate_enc_key(kt) for kt in ENC_KEY_TYPES})
-
-
