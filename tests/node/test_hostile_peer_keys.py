@@ -317,3 +317,26 @@ def test_trust_file_writable_by_others_is_not_picked_up(tmp_path: Path) -> None:
     assert kor.roster.peers == before
     os.chmod(roster_file, 0o600)
     record("node: hostile peer — trust file writable by others", group=GROUP, attempts=1, refused=1)
+
+
+def test_unpinned_peer_is_refused_by_the_running_node_at_once(tmp_path: Path) -> None:
+    """A partner removed from roster.yaml is refused at admission as soon as the running node reloads."""
+    from accord.errors import PeerRefused
+    from accord.node.config import Roster as Peers
+    from accord.node.identity import cert_fingerprint
+    from accord.node.trust_reload import TrustReloader
+    from tests.node.helpers import Net
+
+    net = Net(tmp_path)
+    kor, kor_dir = net.nodes["KOR"], net.cfgs["KOR"].dir
+    reloader = TrustReloader(kor)
+    jpn_fp = cert_fingerprint(net.cfgs["JPN"].cert_file.read_bytes())
+    assert kor.identify(jpn_fp).party == "JPN"
+    peers = Peers.load(kor_dir)
+    del peers.peers["JPN"]
+    peers.save(kor_dir)
+    assert reloader.check()
+    with pytest.raises(PeerRefused, match="not pinned"):
+        kor.identify(jpn_fp)
+    assert sorted(kor.roster.peers) == ["USA"]
+    record("node: hostile peer — unpinned partner", group=GROUP, attempts=1, refused=1)
