@@ -607,3 +607,23 @@ def test_add_peer_relabelled_entry_party_usa_is_refused(tmp_path: Path) -> None:
     r = runner.invoke(get_app(), ["node", "add-peer", "--dir", str(kor.dir), "--entry", str(good), "--fingerprint", fp])
     assert r.exit_code == 0, r.stderr
     record("node: hostile peer — add-peer with a relabelled entry", group=GROUP, attempts=2, refused=2)
+
+
+def test_id_grammar_longest_item_id_survives_consent_and_relay_ids(net: Net) -> None:
+    """The ids a node composes from an item id (consent request, consent, originator request) stay within the
+    grammar for the longest item id: a 128-character id is relayed through the hub and consented to."""
+    long_id = "kor-" + "x" * 124
+    assert len(long_id) == 128
+    net.submit("KOR", label(long_id), "JPN", "2015-04-12")  # through the hub: an originator-request consent
+    net.pump()
+    assert net.nodes["JPN"].item_status(long_id)["sender"] == "USA"
+    other = "kor-" + "y" * 124
+    net.submit("KOR", label(other, topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    net.pump()
+    assert net.nodes["USA"].forward(other, "JPN", "2015-06-22").status == "held"
+    net.pump()
+    (req,) = net.nodes["KOR"].consent_requests("pending")
+    assert len(req["request_id"]) <= 128 and req["request_id"].startswith("usa-cr:")
+    net.nodes["KOR"].decide_consent(req["request_id"], True, "officer Kim")
+    net.pump()
+    assert net.nodes["JPN"].item_status(other)["sender"] == "USA"

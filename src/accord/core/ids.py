@@ -17,6 +17,7 @@ namespace of their creator (an item's originator, a consent's originator, a cons
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -58,6 +59,16 @@ def check_id(value: object, *, field: str = "id", what: str = "id") -> str:
         assert isinstance(value, str)
         return value
     raise InputError(id_problem(value, what), field=field)
+
+
+def composed_id(prefix: str, inner: str, suffix: str = "") -> str:
+    """``prefix + inner + suffix`` (an id made from another id: a consent request from an item id, a consent
+    from a request id), kept within :data:`MAX_ID_LENGTH`: when too long, ``inner`` is replaced by
+    ``sha256.<first 40 hex of its SHA-256>`` (deterministic, so both sides compose the same id)."""
+    out = f"{prefix}{inner}{suffix}"
+    if len(out) <= MAX_ID_LENGTH:
+        return out
+    return f"{prefix}sha256.{hashlib.sha256(inner.encode()).hexdigest()[:40]}{suffix}"
 
 
 # --- namespaces (issue 9: ids are namespaced by the party that created them) ---------------------------------

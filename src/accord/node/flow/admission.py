@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from accord.core.ids import NAMESPACE_RULE, check_namespace, id_namespace, namespace_problem
+from accord.core.ids import NAMESPACE_RULE, check_namespace, composed_id, id_namespace, namespace_problem
 from accord.core.parties import PARTY_NAMES
 from accord.node.config import Peer
 from accord.node.errors import PeerRefused
@@ -28,7 +28,7 @@ def check_own_id(item_id: str, party: str, peers: Iterable[str]) -> None:
 def consent_request_id(item_id: str, holder: str, recipient: str) -> str:
     """The id of ``holder``'s request to release ``item_id`` to ``recipient``: in the holder's namespace
     (ACC-R10) and fixed by the request, so that no partner can take another's (``usa-cr:kor-7:JPN``)."""
-    return f"{holder.lower()}-cr:{item_id}:{recipient}"
+    return composed_id(f"{holder.lower()}-cr:", item_id, f":{recipient}")  # within the id grammar
 
 
 class Admission(Journal):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from accord.core.ids import check_id
+from accord.core.ids import check_id, composed_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -141,7 +141,8 @@ class Consents(Outbound, Admission):
             }
             if approve:
                 c = Consent(
-                    id=f"{self.party.lower()}-consent:{request_id}",  # the originator's namespace (ACC-R10)
+                    # in the originator's namespace (ACC-R10), within the id grammar
+                    id=composed_id(f"{self.party.lower()}-consent:", request_id),
                     originator=self.party,
                     holder=row["holder"],
                     recipient=row["recipient"],

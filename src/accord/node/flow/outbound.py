@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from accord.core.custody import CustodyState
+from accord.core.ids import composed_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -75,7 +76,8 @@ class Outbound(Signing):
                     consents.append(
                         self.sign_consent(
                             Consent(
-                                id=f"{self.party.lower()}-{ORIGINATOR_REQUEST}:{item_id}:{hop}-{to}",  # ACC-R10
+                                # in this party's namespace (ACC-R10), within the id grammar
+                                id=composed_id(f"{self.party.lower()}-{ORIGINATOR_REQUEST}:", item_id, f":{hop}-{to}"),
                                 originator=self.party,
                                 holder=hop,
                                 recipient=to,
