@@ -340,3 +340,41 @@ def test_unpinned_peer_is_refused_by_the_running_node_at_once(tmp_path: Path) ->
         kor.identify(jpn_fp)
     assert sorted(kor.roster.peers) == ["USA"]
     record("node: hostile peer — unpinned partner", group=GROUP, attempts=1, refused=1)
+
+
+def test_replaced_receipt_key_receipt_signed_with_the_old_key_is_refused(tmp_path: Path) -> None:
+    """JPN's receipt key is compromised: JPN makes a new one and KOR re-pins JPN's entry (`accord node add-peer`,
+    new fingerprint checked out of band) while KOR runs. A receipt still signed with the old key is refused,
+    not stored, and the message stays pending."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from accord.cli import get_app
+    from accord.errors import IntegrityError
+    from accord.node import db as st
+    from accord.node.config import Peer, self_entry
+    from accord.node.identity import generate_receipt_key, write_secret
+    from accord.node.trust_reload import TrustReloader
+    from tests.node.helpers import Net, label
+
+    net = Net(tmp_path)
+    kor, jpn_cfg = net.nodes["KOR"], net.cfgs["JPN"]
+    reloader = TrustReloader(kor)
+    write_secret(jpn_cfg.receipt_key_file, generate_receipt_key())  # the running JPN still signs with the old one
+    entry = self_entry(jpn_cfg)
+    path = tmp_path / "jpn-new.yaml"
+    path.write_text(yaml.safe_dump(entry))
+    fp = Peer.from_dict(entry, source="test").entry_fingerprint
+    r = CliRunner().invoke(
+        get_app(), ["node", "add-peer", "--dir", str(net.cfgs["KOR"].dir), "--entry", str(path), "--fingerprint", fp]
+    )
+    assert r.exit_code == 0, r.stderr
+    assert reloader.check()
+    net.submit("KOR", label("kor-rk1", rel=("JPN",)), "JPN", "2017-02-12")
+    (entry_,) = kor.store.claim("w", limit=10, lease_seconds=0.01)
+    answer = net.dispatch("KOR", "delivery", "JPN", entry_.body, entry_.idem_key)  # signed with the old key
+    with pytest.raises(IntegrityError):
+        kor.acknowledged(entry_, answer)
+    assert kor.store.rows(st.receipts) == []
+    assert kor.store.outbox_rows()[0]["state"] == "pending"
+    record("node: hostile peer — receipt signed with a replaced receipt key", group=GROUP, attempts=1, refused=1)
