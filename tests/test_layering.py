@@ -43,6 +43,10 @@ FLOW_ORDER: dict[str, int] = {
     "outbound": 2,
     "inbound": 3,
     "consent": 3,
+    "custody_gate": 1,  # issue 10: the life of an item (custnet)
+    "custody_apply": 1,
+    "notices": 4,
+    "custody_ops": 5,
 }
 
 
