@@ -26,6 +26,7 @@ PATHS = {
     "consent_request": "/v1/peer/consent-requests",
     "consent_decision": "/v1/peer/consent-decisions",
     "consent": "/v1/peer/consents",
+    "final_receipt": "/v1/peer/final-receipts",
 }
 
 
@@ -133,4 +134,6 @@ def dispatch(svc: NodeService, caller: Any, kind: str, doc: dict[str, Any], idem
         return svc.receive_consent_decision(caller, doc)
     if kind == "consent":
         return svc.receive_consent(caller, doc)
+    if kind == "final_receipt":
+        return svc.receive_final_receipt(caller, doc)
     raise ValueError(f"unknown message kind {kind!r}")

@@ -83,6 +83,17 @@ class ConsentDecisionMessage(_Strict):
     consent: dict[str, Any] | None = None
 
 
+class FinalReceiptMessage(_Strict):
+    """A hub passes back the final recipient's signed receipt of a relayed item (issue 10)."""
+
+    item_id: str = Field(min_length=1, max_length=300)
+    final_recipient: str = Field(min_length=3, max_length=3)
+    at: dt.date
+    receipt: dict[str, Any]
+    signature: str = Field(max_length=200)
+    via: list[str] = Field(min_length=1, max_length=8)
+
+
 class ConsentMessage(_Strict):
     consent: dict[str, Any]
     officer: str = Field(max_length=200)

@@ -11,6 +11,7 @@ from accord.node.db.schema import (
     consent_requests,
     consents,
     custody,
+    custody_routes,
     events,
     inbox,
     items,
@@ -18,6 +19,7 @@ from accord.node.db.schema import (
     now,
     outbox,
     receipts,
+    relays,
 )
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "consent_requests",
     "consents",
     "custody",
+    "custody_routes",
     "events",
     "inbox",
     "insert_ignore_duplicate",
@@ -35,6 +38,7 @@ __all__ = [
     "now",
     "outbox",
     "receipts",
+    "relays",
 ]
 
 

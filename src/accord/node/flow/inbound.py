@@ -23,10 +23,11 @@ from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
 from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
+from accord.node.db import relays_sql
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
-from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
-from accord.node.flow.outbound import Outbound
+from accord.node.flow.blind import BlindRelay
+from accord.node.flow.journal import ORIGINATOR_REQUEST, RECEIPT_DOMAIN, Caller
 from accord.node.policy import (
     Consent,
     Decision,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("accord.node")
 
 
-class Inbound(Outbound, Admission):
+class Inbound(BlindRelay, Admission):
     """Inbound: verify once, re-decide from the sender's side, mark, store, receipt; a hub relays."""
 
     def receive_delivery(self, caller: Caller, env: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +132,10 @@ class Inbound(Outbound, Admission):
             assert label is not None and d is not None
             self._check_id_clash(conn, item_id, label)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
+            if work.blind and self._blind_awaits_consent(conn, label, d, final, day, work.carried):
+                receipt, sig, journal_id = self._blind_held(conn, work, peer.party, item_id, final, day, digest, env)
+                log.info("%s: holding %s blind from %s for %s's consent", self.party, item_id, peer.party, final)
+                return {"receipt": receipt, "signature": sig, "status": "held-blind", "replay": False}, journal_id
             if not work.accepted(d, self.party):
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             if work.blind:
@@ -178,8 +183,23 @@ class Inbound(Outbound, Admission):
             d = work.decision
             first = d.agreements[0] if d.agreements else None
             under = next((h.agreement for h in d.hops if h.to == self.party), first)
-            record = Custody(item_id, label.originator, self.party, under, sender, day, label.classification, marking)
+            released_by, route, hops = self._provenance(work, label, d, sender)
+            record = Custody(
+                item_id, label.originator, self.party, under, released_by, day, label.classification, marking
+            )
             db_custody.insert_custody(conn, record)
+            relays_sql.insert_route(
+                conn,
+                {
+                    "item_id": item_id,
+                    "released_by": released_by,
+                    "handed_over_by": sender,
+                    "route_json": json.dumps(route),
+                    "modes_json": json.dumps([h.mode for h in hops]),
+                    "agreements_json": json.dumps([h.agreement for h in hops]),
+                    "held_under": under,
+                },
+            )
         return self._receipt_and_inbox(
             conn,
             item_id,
@@ -191,6 +211,27 @@ class Inbound(Outbound, Admission):
             state="stored",
             event={"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
         )
+
+    def _provenance(self, work: _Inbound, label: Label, d: Decision, sender: str) -> tuple[str, list[str], list[Any]]:
+        """Who released the item to this node and through which hubs (issue 10, T-R4, JK-R6): a relay the
+        originator asked for -- sealed to this node through a blind hub, or re-wrapped by a hub under the
+        originator's own request -- was released by the originator via the hub; anything else by the sender
+        (a holder releasing with consent). Returns (released by, route, the hops of the route)."""
+        if work.through_hub:  # the originator's decision, its route ending ... → sender → this node
+            return label.originator, list(d.route), list(d.hops)
+        asked = any(
+            c.id.startswith(f"{ORIGINATOR_REQUEST}:")
+            and c.originator == label.originator
+            and c.holder == sender
+            and c.recipient == self.party
+            and c.item == label.id
+            for c, _ in work.carried
+        )
+        if asked and sender != label.originator:
+            d0 = self._decision(label, label.originator, self.party, d.at, [c for c, _ in work.carried])
+            if d0.allowed and tuple(d0.route[-2:]) == (sender, self.party):
+                return label.originator, list(d0.route), list(d0.hops)
+        return sender, [sender, self.party], [h for h in d.hops if h.to == self.party][:1]
 
     def _receipt_and_inbox(
         self,
@@ -356,8 +397,6 @@ class Inbound(Outbound, Admission):
         inbox row (``relayed-blind``) and the journal (``delivery``, ``blind_relay``)."""
         d, label = work.decision, work.label
         assert d is not None and label is not None
-        hop = d.route[2]
-        used = [doc for c, doc in work.carried if c.id in d.consents_used]
         receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
             item_id,
@@ -369,23 +408,70 @@ class Inbound(Outbound, Admission):
             state="relayed-blind",
             event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
         )
-        self._enqueue_delivery(conn, item_id, hop, final, day, work.held, used)
-        self._event(
+        pairs = work.carried + self._held_consents(conn, self.party)
+        relay = self._record_relay(
             conn,
-            "blind_relay",
-            item_id,
-            {
-                "sender": sender,
-                "to": final,
-                "next_hop": hop,
-                "digest": digest,
-                "mode": RELAY_BLIND,
-                "route": list(d.route),
-                "agreements": list(d.agreements),
-                "statement": work.item.statement_digest if work.item is not None else None,
-                "consents": list(d.consents_used),
-            },
+            label,
+            d,
+            sender=sender,
+            item_id=item_id,
+            final=final,
+            day=day,
+            digest=digest,
+            statement=work.item.statement_digest if work.item is not None else None,
+            sealed=work.held,
+            carried=work.carried,
+            state="forwarded",
         )
+        self._forward_blind(conn, d, relay, work.held, pairs, self._relay_approval(label, final, day, pairs))
+        return receipt, sig, journal_id
+
+    def _blind_held(
+        self,
+        conn: Connection,
+        work: _Inbound,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        env: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, int]:
+        """Receipt the hop and keep the sealed item unopened in the consent queue (table ``relays``, state
+        ``held``), asking the originator once (T-R5); released by its approval, dropped on its denial
+        (:meth:`Consents.receive_consent_decision`). Durable before the receipt is answered."""
+        d, label = work.decision, work.label
+        assert d is not None and label is not None
+        request_id = f"cr:{item_id}:{self.party}-{final}"
+        receipt, sig, journal_id = self._receipt_and_inbox(
+            conn,
+            item_id,
+            sender,
+            final,
+            day,
+            digest,
+            env,
+            state="held-blind",
+            event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
+        )
+        self._record_relay(
+            conn,
+            label,
+            d,
+            sender=sender,
+            item_id=item_id,
+            final=final,
+            day=day,
+            digest=digest,
+            statement=work.item.statement_digest if work.item is not None else None,
+            sealed=work.held,
+            carried=work.carried,
+            state="held",
+            request_id=request_id,
+        )
+        self._hold(conn, d, label, item_id, work.held, final, day)  # the consent request to the originator
+        body = {"sender": sender, "to": final, "request_id": request_id, "digest": digest, "route": list(d.route)}
+        self._event(conn, "blind_hold", item_id, {**body, "mode": RELAY_BLIND, "rule": "T-R5"})
         return receipt, sig, journal_id
 
     def _check_origin(

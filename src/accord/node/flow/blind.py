@@ -1,0 +1,186 @@
+"""A hub's blind relays (issue 10, ACC-R5, T-R4, T-R5): forward sealed items it cannot open, hold them for
+the originator's consent, keep their trail (never their content), and pass the final receipt back.
+
+A blind hub never has the data key: it relays an item whose route runs through it to a final recipient
+the originator sealed it to. The originator's consent to the relay (T-R5: "DoD passes an item on only
+after the originating participant approves") is its signed request carried with the item, a standing
+consent held here, or -- when neither is there -- a consent its officer gives on this hub's request:
+until then the sealed item waits here unopened (table ``relays``, state ``held``), durable across a
+restart, and is forwarded exactly once on approval or dropped on denial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from accord.core.decision import RELAY_BLIND
+from accord.formats.canonical import canonical_json
+from accord.node import db as st
+from accord.node.db import items_sql as db_items
+from accord.node.db import relays_sql
+from accord.node.flow.outbound import Outbound
+from accord.node.policy import Consent, Decision, Label
+
+
+class BlindRelay(Outbound):
+    """A hub's blind relays: record, hold for consent, forward once, deny."""
+
+    def _record_relay(
+        self,
+        conn: Connection,
+        label: Label,
+        d: Decision,
+        *,
+        sender: str,
+        item_id: str,
+        final: str,
+        day: dt.date,
+        digest: str,
+        statement: str | None,
+        sealed: bytes,
+        carried: list[tuple[Consent, dict[str, Any]]],
+        state: str,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The hub's record of a blind relay (table ``relays``): the trail of what it forwards, never content;
+        the sealed form only while it holds the item for the originator's consent."""
+        values: dict[str, Any] = {
+            "item_id": item_id,
+            "originator": label.originator,
+            "sender": sender,
+            "final_recipient": final,
+            "next_hop": d.route[2] if len(d.route) > 2 and d.route[1] == self.party else final,
+            "at_date": day.isoformat(),
+            "digest": digest,
+            "statement": statement,
+            "route_json": json.dumps(list(d.route)),
+            "agreements_json": json.dumps(list(d.agreements)),
+            "classification": label.classification,
+            "state": state,
+            "request_id": request_id,
+            "sealed": sealed if state == "held" else None,
+            "consents_json": canonical_json([doc for _, doc in carried]).decode(),
+        }
+        relays_sql.insert_relay(conn, values)
+        return values
+
+    def _relay_approval(
+        self, label: Label, final: str, day: dt.date, pairs: list[tuple[Consent, dict[str, Any]]]
+    ) -> tuple[Consent, dict[str, Any]] | None:
+        """The originator's consent to this hub passing the item on to ``final`` on ``day`` (T-R5): its signed
+        request carried with the item, a consent its officer gave on this hub's request, or a standing one."""
+        for c, doc in pairs:
+            if c.originator == label.originator and c.covers(label, self.party, final, day):
+                return c, doc
+        return None
+
+    def _blind_awaits_consent(
+        self,
+        conn: Connection,
+        label: Label,
+        d: Decision,
+        final: str,
+        day: dt.date,
+        carried: list[tuple[Consent, dict[str, Any]]],
+    ) -> bool:
+        """T-R5 at a blind hub: the hop is allowed but no consent of the originator to this hub's relay comes
+        with the item or is held here; or the hop's decision lacks only the originator's consent."""
+        if len(d.route) < 3 or d.route[1] != self.party:
+            return False
+        if d.allowed:
+            pairs = carried + self._held_consents(conn, self.party)
+            return self._relay_approval(label, final, day, pairs) is None
+        return d.awaiting_consent
+
+    def _forward_blind(
+        self,
+        conn: Connection,
+        d: Decision,
+        relay: Any,
+        sealed: bytes,
+        carried: list[tuple[Consent, dict[str, Any]]],
+        approval: tuple[Consent, dict[str, Any]] | None,
+    ) -> None:
+        """Queue the sealed item, unchanged, to the next hop with the consents that let it pass (the
+        originator's T-R5 approval among them) and journal ``blind_relay``."""
+        item_id, final, hop = str(relay["item_id"]), str(relay["final_recipient"]), str(relay["next_hop"])
+        day = dt.date.fromisoformat(str(relay["at_date"]))
+        used_ids = set(d.consents_used) | ({approval[0].id} if approval is not None else set())
+        used = [doc for c, doc in carried if c.id in used_ids]
+        if approval is not None and approval[1] not in used:
+            used.append(approval[1])
+        self._enqueue_delivery(conn, item_id, hop, final, day, sealed, used)
+        self._event(
+            conn,
+            "blind_relay",
+            item_id,
+            {
+                "sender": relay["sender"],
+                "to": final,
+                "next_hop": hop,
+                "digest": relay["digest"],
+                "mode": RELAY_BLIND,
+                "route": list(d.route),
+                "agreements": list(d.agreements),
+                "statement": relay["statement"],
+                "consents": sorted(used_ids),
+            },
+        )
+
+    def _release_blind(self, conn: Connection, relay: Any, label: Label, officer: str) -> str:
+        """The originator consented (its officer on this hub's request, or a standing consent): re-decide the hop
+        with every consent held and forward the held item once; refused now, it is dropped (fail closed)."""
+        day = dt.date.fromisoformat(str(relay["at_date"]))
+        final, sender = str(relay["final_recipient"]), str(relay["sender"])
+        carried = [(self.verify_consent(doc), doc) for doc in json.loads(relay["consents_json"] or "[]")]
+        pairs = carried + self._held_consents(conn, self.party)
+        d = self._decision(label, sender, final, day, [c for c, _ in pairs])
+        self._journal_decision(conn, label, d, "relay-blind")
+        approval = self._relay_approval(label, final, day, pairs)
+        if not d.allowed or approval is None or len(d.route) < 3 or d.route[1] != self.party:
+            if d.awaiting_consent or (d.allowed and approval is None):
+                return "held"  # still lacks the originator's consent: stays in the queue
+            self._deny_blind(conn, relay, officer or "decision", "the hop is no longer allowed", d)
+            return "denied"
+        if not relays_sql.set_relay_state(
+            conn, int(relay["id"]), "forwarded", where=("held",), decided_by=officer, forwarded_at=st.now()
+        ):
+            return str(relays_sql.relay_of(conn, str(relay["item_id"]))["state"])  # type: ignore[index]
+        self._forward_blind(conn, d, relay, bytes(relay["sealed"]), pairs, approval)
+        db_items.set_inbox_state(
+            conn, str(relay["item_id"]), "relayed-blind", final_recipient=final, where_states=("held-blind",)
+        )
+        return "relayed"
+
+    def _deny_blind(self, conn: Connection, relay: Any, officer: str, reason: str, d: Decision | None = None) -> None:
+        """The originator refused the relay (or the hop became refused): the held item is dropped, never
+        forwarded; the trail stays (T-R5)."""
+        if not relays_sql.set_relay_state(
+            conn, int(relay["id"]), "denied", where=("held",), decided_by=officer, decided_at=st.now()
+        ):
+            return
+        db_items.set_inbox_state(
+            conn,
+            str(relay["item_id"]),
+            "denied",
+            final_recipient=str(relay["final_recipient"]),
+            where_states=("held-blind",),
+        )
+        self._event(
+            conn,
+            "blind_relay_refused",
+            str(relay["item_id"]),
+            {
+                "sender": relay["sender"],
+                "to": relay["final_recipient"],
+                "digest": relay["digest"],
+                "officer": officer,
+                "reason": reason,
+                "rule": "T-R5",
+                "denials": [r.code.value for r in d.denials] if d is not None else [],
+            },
+        )
