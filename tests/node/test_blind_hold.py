@@ -6,6 +6,7 @@ forwarded). The hold survives a kill -9 of the hub."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,105 @@ def test_blind_hub_forwards_at_once_with_a_standing_consent(net: Net) -> None:
     net.pump()
     assert _relays(net)[0]["state"] == "delivered"
     assert net.nodes["KOR"].consent_requests() == []
+
+
+@pytest.mark.integration
+def test_kill_9_of_the_hub_while_it_holds_a_blind_item_keeps_it_held(tmp_path: Path) -> None:
+    """Real node processes over mutual TLS: the hub holds the sealed item, is killed -9, restarts; the item is
+    still held (nothing forwarded, nothing lost); KOR's officer approves over the API; it is forwarded once
+    and Japan's receipt comes back to KOR."""
+    from accord.node.client import local_client
+    from accord.node.cluster import NodeProcess, init_node, pin_each_other
+    from accord.node.wiring import load_service
+    from tests.node.test_integration import FAST, rows, wait_for
+
+    cfgs = {p: init_node(tmp_path / p.lower(), p, **FAST) for p in ("KOR", "JPN", "USA")}  # type: ignore[arg-type]
+    pin_each_other(list(cfgs.values()))
+    kor, jpn, usa = cfgs["KOR"], cfgs["JPN"], cfgs["USA"]
+    svc = load_service(kor.dir)
+    svc.submit(label("kor-k9-hold", rel=("JPN",)), MARKER, "JPN", DAY, hub_approval=False)
+    svc.store.dispose()
+    procs = {p: NodeProcess(cfgs[p], workers=1) for p in cfgs}
+    try:
+        for p in procs.values():
+            p.start()
+        wait_for(lambda: [r["state"] for r in rows(usa, st.relays)] == ["held"], what="the hub holds the item")
+        request = "cr:kor-k9-hold:USA-JPN"
+        pending = st.consent_requests.c.state == "pending"
+        wait_for(lambda: rows(kor, st.consent_requests, pending), what="KOR's officer is asked")
+        procs["USA"].kill9()
+        (held,) = rows(usa, st.relays)
+        assert held["state"] == "held" and held["sealed"] and held["request_id"] == request
+        procs["USA"].start()
+        time.sleep(1.0)  # the restarted hub's delivery worker has had time to send anything it would
+        assert rows(usa, st.outbox, st.outbox.c.kind == "delivery") == [] and rows(jpn, st.inbox) == []
+        assert [r["state"] for r in rows(usa, st.relays)] == ["held"]  # still held after the restart
+        with local_client(kor) as c:
+            r = c.post(f"/v1/consent-requests/{request}/approve", json={"officer": "kor-officer", "reason": "T-R5"})
+            assert r.status_code == 200, r.text
+        wait_for(lambda: rows(jpn, st.items), what="Japan receives the item")
+        final = st.receipts.c.recipient == "JPN"
+        wait_for(lambda: rows(kor, st.receipts, final), what="Japan's receipt back at KOR")
+    finally:
+        for p in procs.values():
+            p.stop()
+    assert [r["state"] for r in rows(usa, st.relays)] == ["delivered"]
+    assert len(rows(usa, st.outbox, st.outbox.c.kind == "delivery")) == 1  # forwarded exactly once
+    assert len(rows(jpn, st.inbox)) == 1
+    assert MARKER not in json.dumps([dict(r, sealed=None) for r in rows(usa, st.relays)], default=str).encode()
+
+
+def _final_receipt(net: Net, item: str) -> dict[str, object]:
+    """The final-receipt message the hub passed back to KOR for ``item`` (kept: prune off at the hub)."""
+    (row,) = net.nodes["USA"].store.rows(st.outbox, st.outbox.c.kind == "final_receipt")
+    body: dict[str, object] = json.loads(bytes(row["body"]))
+    return body
+
+
+@pytest.fixture
+def relayed(net: Net) -> Net:
+    """A blind relay KOR → USA → JPN done, the hub's passed-back receipt kept; KOR's copy of it removed."""
+    net.nodes["USA"].store.prune_delivered = False
+    net.nodes["KOR"].submit(label("kor-fr-1", rel=("JPN",)), MARKER, "JPN", DAY)
+    net.pump()
+    assert {r["recipient"] for r in net.nodes["KOR"].store.rows(st.receipts)} == {"USA", "JPN"}
+    with net.nodes["KOR"].store.tx() as conn:
+        conn.execute(st.receipts.delete().where(st.receipts.c.recipient == "JPN"))
+    return net
+
+
+def test_final_receipt_forged_by_the_hub_is_refused(relayed: Net) -> None:
+    from accord.node.canon import sign
+    from accord.node.flow.journal import RECEIPT_DOMAIN
+
+    body = _final_receipt(relayed, "kor-fr-1")
+    body["signature"] = sign(relayed.nodes["USA"].receipt_key, RECEIPT_DOMAIN, body["receipt"])  # not Japan's key
+    with pytest.raises(IntegrityError):
+        relayed.dispatch("USA", "final_receipt", "KOR", json.dumps(body).encode())
+    assert [r["recipient"] for r in relayed.nodes["KOR"].store.rows(st.receipts)] == ["USA"]
+
+
+def test_final_receipt_altered_by_the_hub_is_refused(relayed: Net) -> None:
+    body = _final_receipt(relayed, "kor-fr-1")
+    receipt = dict(body["receipt"])  # type: ignore[call-overload]
+    receipt["digest"] = "0" * 64  # Japan signed another digest
+    with pytest.raises(IntegrityError):
+        relayed.dispatch("USA", "final_receipt", "KOR", json.dumps({**body, "receipt": receipt}).encode())
+    extra = {**dict(body["receipt"]), "payload": "x"}  # type: ignore[call-overload]
+    with pytest.raises(IntegrityError):  # exactly the receipt's fields
+        relayed.dispatch("USA", "final_receipt", "KOR", json.dumps({**body, "receipt": extra}).encode())
+    assert [r["recipient"] for r in relayed.nodes["KOR"].store.rows(st.receipts)] == ["USA"]
+
+
+def test_final_receipt_from_a_node_that_carried_nothing_is_refused(relayed: Net) -> None:
+    from accord.node.errors import PeerRefused
+
+    body = _final_receipt(relayed, "kor-fr-1")
+    with pytest.raises(PeerRefused):  # JPN was never KOR's hub for this item
+        relayed.dispatch("JPN", "final_receipt", "KOR", json.dumps({**body, "via": ["JPN"]}).encode())
+    with pytest.raises(PeerRefused):  # a hub speaking for another
+        relayed.dispatch("JPN", "final_receipt", "KOR", json.dumps(body).encode())
+    # the genuine one is stored, once
+    assert relayed.dispatch("USA", "final_receipt", "KOR", json.dumps(body).encode())["stored"] is True
+    assert relayed.dispatch("USA", "final_receipt", "KOR", json.dumps(body).encode())["stored"] is False
+    assert sorted(r["recipient"] for r in relayed.nodes["KOR"].store.rows(st.receipts)) == ["JPN", "USA"]
