@@ -124,7 +124,12 @@ class NodeBackend:
         ]
 
     def item(self, item_id: str) -> dict[str, Any]:
-        return self.service.item_status(item_id)
+        status = self.service.item_status(item_id)
+        if "relay" in status:  # a hub's trail of an item it relayed blind: nothing held here to show or read
+            from accord.errors import NotFound
+
+            raise NotFound(f"no item {item_id} held here (relayed blind: see its events)")
+        return status
 
     def item_label(self, item_id: str) -> tuple[Label, str]:
         return self.service.item_label(item_id)
