@@ -5,6 +5,7 @@ forwarded). The hold survives a kill -9 of the hub."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -141,19 +142,27 @@ def test_kill_9_of_the_hub_while_it_holds_a_blind_item_keeps_it_held(tmp_path: P
     and Japan's receipt comes back to KOR."""
     from accord.node.client import local_client
     from accord.node.cluster import NodeProcess, init_node, pin_each_other
-    from accord.node.wiring import load_service
     from tests.node.test_integration import FAST, rows, wait_for
 
     cfgs = {p: init_node(tmp_path / p.lower(), p, **FAST) for p in ("KOR", "JPN", "USA")}  # type: ignore[arg-type]
     pin_each_other(list(cfgs.values()))
     kor, jpn, usa = cfgs["KOR"], cfgs["JPN"], cfgs["USA"]
-    svc = load_service(kor.dir)
-    svc.submit(label("kor-k9-hold", rel=("JPN",)), MARKER, "JPN", DAY, hub_approval=False)
-    svc.store.dispose()
     procs = {p: NodeProcess(cfgs[p], workers=1) for p in cfgs}
     try:
         for p in procs.values():
             p.start()
+        with local_client(kor) as c:  # KOR's own systems release it, asking each hub to wait for its officer
+            r = c.post(
+                "/v1/items",
+                json={
+                    "label": label("kor-k9-hold", rel=("JPN",)),
+                    "to": "JPN",
+                    "at": DAY,
+                    "payload_b64": base64.b64encode(MARKER).decode(),
+                    "hub_approval": False,
+                },
+            )
+            assert r.status_code == 200, r.text
         wait_for(lambda: [r["state"] for r in rows(usa, st.relays)] == ["held"], what="the hub holds the item")
         request = "cr:kor-k9-hold:USA-JPN"
         pending = st.consent_requests.c.state == "pending"

@@ -25,6 +25,10 @@ class SubmitRequest(_Strict):
     to: Party
     payload_b64: str = Field(max_length=MAX_PAYLOAD * 4 // 3 + 4, description="the item, base64")
     at: dt.date | None = Field(default=None, description="decision date (what-if nodes only; default today)")
+    hub_approval: bool = Field(
+        default=True,
+        description="false: the relay carries no approval; each hub holds the item for this node's officer (T-R5)",
+    )
 
 
 class ForwardRequest(_Strict):

@@ -49,7 +49,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
             payload = base64.b64decode(req.payload_b64, validate=True)
         except (binascii.Error, ValueError) as e:
             raise InputError("payload_b64 is not base64", field="payload_b64") from e
-        out = service.submit(req.label, payload, req.to, req.at)
+        out = service.submit(req.label, payload, req.to, req.at, hub_approval=req.hub_approval)
         wake()
         return out.to_dict()
 
