@@ -78,23 +78,27 @@ class BlindRelay(Outbound):
                 return c, doc
         return None
 
-    def _blind_awaits_consent(
+    def _blind_approval(
         self,
         conn: Connection,
         label: Label,
-        d: Decision,
         final: str,
         day: dt.date,
         carried: list[tuple[Consent, dict[str, Any]]],
-    ) -> bool:
+    ) -> tuple[Consent, dict[str, Any]] | None:
+        """The originator's consent to this hub's relay: carried with the item (the usual case, no query), else
+        one held here (a standing consent, or its officer's answer)."""
+        found = self._relay_approval(label, final, day, carried)
+        if found is None:
+            found = self._relay_approval(label, final, day, self._held_consents(conn, self.party))
+        return found
+
+    def _blind_awaits_consent(self, d: Decision, approval: tuple[Consent, dict[str, Any]] | None) -> bool:
         """T-R5 at a blind hub: the hop is allowed but no consent of the originator to this hub's relay comes
         with the item or is held here; or the hop's decision lacks only the originator's consent."""
         if len(d.route) < 3 or d.route[1] != self.party:
             return False
-        if d.allowed:
-            pairs = carried + self._held_consents(conn, self.party)
-            return self._relay_approval(label, final, day, pairs) is None
-        return d.awaiting_consent
+        return approval is None if d.allowed else d.awaiting_consent
 
     def _forward_blind(
         self,

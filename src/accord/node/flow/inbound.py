@@ -132,14 +132,15 @@ class Inbound(BlindRelay, Admission):
             assert label is not None and d is not None
             self._check_id_clash(conn, item_id, label)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
-            if work.blind and self._blind_awaits_consent(conn, label, d, final, day, work.carried):
+            approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
+            if work.blind and self._blind_awaits_consent(d, approval):
                 receipt, sig, journal_id = self._blind_held(conn, work, peer.party, item_id, final, day, digest, env)
                 log.info("%s: holding %s blind from %s for %s's consent", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "held-blind", "replay": False}, journal_id
             if not work.accepted(d, self.party):
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             if work.blind:
-                receipt, sig, journal_id = self._blind_relay(conn, work, peer.party, item_id, final, day, digest, env)
+                receipt, sig, journal_id = self._blind_relay(conn, work, peer.party, final, day, digest, env, approval)
                 log.info("%s: relayed %s blind from %s to %s", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "relayed-blind", "replay": False}, journal_id
             receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
@@ -386,17 +387,19 @@ class Inbound(BlindRelay, Admission):
         conn: Connection,
         work: _Inbound,
         sender: str,
-        item_id: str,
         final: str,
         day: dt.date,
         digest: str,
         env: dict[str, Any],
+        approval: tuple[Consent, dict[str, Any]] | None,
     ) -> tuple[dict[str, Any], str, int]:
-        """Receipt the hop and queue the sealed item, unchanged, to the next hop. No item row, no marking and
-        no custody record: a blind hub holds nothing it could read or release (ACC-R5); its trail is the
-        inbox row (``relayed-blind``) and the journal (``delivery``, ``blind_relay``)."""
+        """Receipt the hop and queue the sealed item, unchanged, to the next hop with the originator's consent
+        to the relay (``approval``, T-R5). No item row, no marking and no custody record: a blind hub holds
+        nothing it could read or release (ACC-R5); its trail is the inbox row (``relayed-blind``), the
+        ``relays`` row and the journal (``delivery``, ``blind_relay``)."""
         d, label = work.decision, work.label
-        assert d is not None and label is not None
+        assert d is not None and label is not None and label.id is not None
+        item_id = label.id
         receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
             item_id,
@@ -408,7 +411,6 @@ class Inbound(BlindRelay, Admission):
             state="relayed-blind",
             event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
         )
-        pairs = work.carried + self._held_consents(conn, self.party)
         relay = self._record_relay(
             conn,
             label,
@@ -423,7 +425,7 @@ class Inbound(BlindRelay, Admission):
             carried=work.carried,
             state="forwarded",
         )
-        self._forward_blind(conn, d, relay, work.held, pairs, self._relay_approval(label, final, day, pairs))
+        self._forward_blind(conn, d, relay, work.held, work.carried, approval)
         return receipt, sig, journal_id
 
     def _blind_held(
