@@ -243,3 +243,21 @@ def test_final_receipt_from_a_node_that_carried_nothing_is_refused(relayed: Net)
     assert relayed.dispatch("USA", "final_receipt", "KOR", json.dumps(body).encode())["stored"] is True
     assert relayed.dispatch("USA", "final_receipt", "KOR", json.dumps(body).encode())["stored"] is False
     assert sorted(r["recipient"] for r in relayed.nodes["KOR"].store.rows(st.receipts)) == ["JPN", "USA"]
+
+
+def test_approved_hold_whose_hop_is_no_longer_allowed_is_dropped_not_forwarded(net: Net) -> None:
+    """The hop is decided again when the approval arrives: the hub's agreements no longer carry it (here the
+    hub stops applying TISA), so the held item is dropped, never forwarded (fail closed, T-R4)."""
+    from accord.core.agreements import AgreementSet
+
+    request = _hold(net, "kor-hold-6")
+    usa = net.nodes["USA"]
+    usa.agreements = AgreementSet(a for a in usa.agreements if a.id != "kor-jpn-usa-tisa")
+    net.nodes["KOR"].decide_consent(request, approve=True, officer="kor-officer")
+    net.pump()
+    (relay,) = _relays(net)
+    assert relay["state"] == "denied" and relay["sealed"] is None
+    assert usa.store.rows(st.outbox, st.outbox.c.kind == "delivery") == []
+    assert net.nodes["JPN"].store.rows(st.inbox) == []
+    refused = [e for e in usa.journal_events(type_="blind_relay_refused", item_id="kor-hold-6")]
+    assert len(refused) == 1

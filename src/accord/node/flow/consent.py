@@ -240,9 +240,11 @@ class Consents(BlindRelay, Admission):
                 status = self._release_held(conn, row, officer)
             else:
                 db_items.set_inbox_state(conn, row["item_id"], "denied", where_states=("held",))
-                blind = relays_sql.relay_of(conn, row["item_id"], state="held")
-                if blind is not None and blind["request_id"] == request_id:
-                    self._deny_blind(conn, blind, officer, str(body.get("reason", "")))
+            blind = relays_sql.relay_of(conn, row["item_id"], state="held")
+            if blind is not None and blind["request_id"] == request_id:  # still held: the answer is final
+                why = "the originator's consent does not cover this relay" if approved else str(body.get("reason", ""))
+                self._deny_blind(conn, blind, officer, why)
+                status = "denied"
         return {"request_id": request_id, "state": "approved" if approved else "denied", "item": status}
 
     def receive_consent(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
