@@ -259,5 +259,5 @@ def test_approved_hold_whose_hop_is_no_longer_allowed_is_dropped_not_forwarded(n
     assert relay["state"] == "denied" and relay["sealed"] is None
     assert usa.store.rows(st.outbox, st.outbox.c.kind == "delivery") == []
     assert net.nodes["JPN"].store.rows(st.inbox) == []
-    refused = [e for e in usa.journal_events(type_="blind_relay_refused", item_id="kor-hold-6")]
+    refused = usa.journal_events(type_="blind_relay_refused", item_id="kor-hold-6")
     assert len(refused) == 1
