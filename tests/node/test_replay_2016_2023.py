@@ -92,6 +92,18 @@ def test_replay_2012_to_2023_kor_to_jpn_through_the_nodes_JK_R1_T_R4_T_R5(net: N
     assert _route(s) == (["KOR", "USA", "JPN"], ["relay-rewrap", "relay-rewrap"])
     assert usa.item_status("kor-2016-rewrap")["marking"] == "SECRET"  # T-R6: the hub's equivalent
     assert s["custody"]["received_from"] == "KOR" and s["custody"]["route"]["via"] == ["USA"]
+    assert s["custody"]["agreement"] == "kor-jpn-usa-tisa"  # held under the arrangement that carried it
+    # Japan's onward release to the US is judged under that arrangement: Korea must approve (T-R5).
+    onward = jpn.forward("kor-2016-rewrap", "USA", "2016-12-01")
+    assert onward.status == "held"
+    needs = [(r["code"], r["agreement"], r["rule"]) for r in onward.decision["reasons"]]
+    assert ("CONSENT_REQUIRED", "kor-jpn-usa-tisa", "T-R5") in needs
+    net.pump()
+    (asked,) = net.nodes["KOR"].consent_requests("pending")
+    net.nodes["KOR"].decide_consent(asked["request_id"], approve=False, officer="kor-officer")
+    net.pump()
+    # Korea said no: the US has the item only from its own 2016 relay hop, never from Japan.
+    assert [r["sender"] for r in usa.store.rows(st.inbox, st.inbox.c.item_id == "kor-2016-rewrap")] == ["KOR"]
 
     # 2016-11-23, signed and in force the same day: direct, no hub (JK-R1), Japan's marking (JK-R2, JK-R4).
     s = _release(net, "kor-2016-direct", "2016-11-23")

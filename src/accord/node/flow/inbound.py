@@ -182,9 +182,9 @@ class Inbound(BlindRelay, Admission):
             )
         if label.originator != self.party and work.decision is not None:  # custody (JK-R11, JK-R19)
             d = work.decision
-            first = d.agreements[0] if d.agreements else None
-            under = next((h.agreement for h in d.hops if h.to == self.party), first)
             released_by, route, hops = self._provenance(work, label, d, sender)
+            first = d.agreements[0] if d.agreements else None
+            under = next((h.agreement for h in hops if h.to == self.party), first)  # the hop into this node
             record = Custody(
                 item_id, label.originator, self.party, under, released_by, day, label.classification, marking
             )
