@@ -1,5 +1,7 @@
 """A hub's blind relays (issue 10, ACC-R5, T-R4, T-R5): forward sealed items it cannot open, hold them for
-the originator's consent, keep their trail (never their content), and pass the final receipt back.
+the originator's consent, keep their trail (never their content); and, at the recipient, the provenance of a
+relayed item (released by the originator, via the hub) that its custody record keeps. The final receipt
+goes back to the originator through :mod:`accord.node.flow.receipts`.
 
 A blind hub never has the data key: it relays an item whose route runs through it to a final recipient
 the originator sealed it to. The originator's consent to the relay (T-R5: "DoD passes an item on only
@@ -22,12 +24,41 @@ from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.db import items_sql as db_items
 from accord.node.db import relays_sql
+from accord.node.flow.journal import ORIGINATOR_REQUEST
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import Consent, Decision, Label
 
 
 class BlindRelay(Outbound):
     """A hub's blind relays: record, hold for consent, forward once, deny."""
+
+    def _provenance(
+        self,
+        label: Label,
+        d: Decision,
+        sender: str,
+        through_hub: bool,
+        carried: list[tuple[Consent, dict[str, Any]]],
+    ) -> tuple[str, list[str], list[Any]]:
+        """Who released the item to this node and through which hubs (issue 10, T-R4, JK-R6): a relay the
+        originator asked for -- sealed to this node through a blind hub, or re-wrapped by a hub under the
+        originator's own request -- was released by the originator via the hub; anything else by the sender
+        (a holder releasing with consent). Returns (released by, route, the hops of the route)."""
+        if through_hub:  # the originator's decision, its route ending ... → sender → this node
+            return label.originator, list(d.route), list(d.hops)
+        asked = any(
+            c.id.startswith(f"{ORIGINATOR_REQUEST}:")
+            and c.originator == label.originator
+            and c.holder == sender
+            and c.recipient == self.party
+            and c.item == label.id
+            for c, _ in carried
+        )
+        if asked and sender != label.originator:
+            d0 = self._decision(label, label.originator, self.party, d.at, [c for c, _ in carried])
+            if d0.allowed and tuple(d0.route[-2:]) == (sender, self.party):
+                return label.originator, list(d0.route), list(d0.hops)
+        return sender, [sender, self.party], [h for h in d.hops if h.to == self.party][:1]
 
     def _record_relay(
         self,

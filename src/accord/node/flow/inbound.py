@@ -27,7 +27,7 @@ from accord.node.db import relays_sql
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
 from accord.node.flow.blind import BlindRelay
-from accord.node.flow.journal import ORIGINATOR_REQUEST, RECEIPT_DOMAIN, Caller
+from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
 from accord.node.policy import (
     Consent,
     Decision,
@@ -134,13 +134,15 @@ class Inbound(BlindRelay, Admission):
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
             approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
             if work.blind and self._blind_awaits_consent(d, approval):
-                receipt, sig, journal_id = self._blind_held(conn, work, peer.party, item_id, final, day, digest, env)
+                args = (conn, work, peer.party, final, day, digest, env, approval)
+                receipt, sig, journal_id = self._blind_delivery(*args, hold=True)
                 log.info("%s: holding %s blind from %s for %s's consent", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "held-blind", "replay": False}, journal_id
             if not work.accepted(d, self.party):
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             if work.blind:
-                receipt, sig, journal_id = self._blind_relay(conn, work, peer.party, final, day, digest, env, approval)
+                args = (conn, work, peer.party, final, day, digest, env, approval)
+                receipt, sig, journal_id = self._blind_delivery(*args, hold=False)
                 log.info("%s: relayed %s blind from %s to %s", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "relayed-blind", "replay": False}, journal_id
             receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
@@ -182,7 +184,7 @@ class Inbound(BlindRelay, Admission):
             )
         if label.originator != self.party and work.decision is not None:  # custody (JK-R11, JK-R19)
             d = work.decision
-            released_by, route, hops = self._provenance(work, label, d, sender)
+            released_by, route, hops = self._provenance(label, d, sender, work.through_hub, work.carried)
             first = d.agreements[0] if d.agreements else None
             under = next((h.agreement for h in hops if h.to == self.party), first)  # the hop into this node
             record = Custody(
@@ -212,27 +214,6 @@ class Inbound(BlindRelay, Admission):
             state="stored",
             event={"sender": sender, "digest": digest, "marking": marking, "label": label_to_dict(label)},
         )
-
-    def _provenance(self, work: _Inbound, label: Label, d: Decision, sender: str) -> tuple[str, list[str], list[Any]]:
-        """Who released the item to this node and through which hubs (issue 10, T-R4, JK-R6): a relay the
-        originator asked for -- sealed to this node through a blind hub, or re-wrapped by a hub under the
-        originator's own request -- was released by the originator via the hub; anything else by the sender
-        (a holder releasing with consent). Returns (released by, route, the hops of the route)."""
-        if work.through_hub:  # the originator's decision, its route ending ... → sender → this node
-            return label.originator, list(d.route), list(d.hops)
-        asked = any(
-            c.id.startswith(f"{ORIGINATOR_REQUEST}:")
-            and c.originator == label.originator
-            and c.holder == sender
-            and c.recipient == self.party
-            and c.item == label.id
-            for c, _ in work.carried
-        )
-        if asked and sender != label.originator:
-            d0 = self._decision(label, label.originator, self.party, d.at, [c for c, _ in work.carried])
-            if d0.allowed and tuple(d0.route[-2:]) == (sender, self.party):
-                return label.originator, list(d0.route), list(d0.hops)
-        return sender, [sender, self.party], [h for h in d.hops if h.to == self.party][:1]
 
     def _receipt_and_inbox(
         self,
@@ -382,7 +363,7 @@ class Inbound(BlindRelay, Admission):
             if d.route[2] != following:
                 raise InconsistentRelay(f"the item's route goes on to {following}, the decision's to {d.route[2]}")
 
-    def _blind_relay(
+    def _blind_delivery(
         self,
         conn: Connection,
         work: _Inbound,
@@ -392,14 +373,19 @@ class Inbound(BlindRelay, Admission):
         digest: str,
         env: dict[str, Any],
         approval: tuple[Consent, dict[str, Any]] | None,
+        *,
+        hold: bool,
     ) -> tuple[dict[str, Any], str, int]:
-        """Receipt the hop and queue the sealed item, unchanged, to the next hop with the originator's consent
-        to the relay (``approval``, T-R5). No item row, no marking and no custody record: a blind hub holds
-        nothing it could read or release (ACC-R5); its trail is the inbox row (``relayed-blind``), the
-        ``relays`` row and the journal (``delivery``, ``blind_relay``)."""
+        """Receipt the hop of an item this hub relays blind, record it (table ``relays``) and either queue it,
+        unchanged, to the next hop with the originator's consent to the relay (``approval``, T-R5), or, with
+        ``hold``, keep it sealed in the consent queue and ask the originator once (released by its approval,
+        dropped on its denial: :meth:`Consents.receive_consent_decision`). No item row, no marking and no
+        custody record: a blind hub holds nothing it could read or release (ACC-R5). Durable before the
+        receipt is answered."""
         d, label = work.decision, work.label
         assert d is not None and label is not None and label.id is not None
         item_id = label.id
+        request_id = f"cr:{item_id}:{self.party}-{final}" if hold else None
         receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
             item_id,
@@ -408,7 +394,7 @@ class Inbound(BlindRelay, Admission):
             day,
             digest,
             env,
-            state="relayed-blind",
+            state="held-blind" if hold else "relayed-blind",
             event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
         )
         relay = self._record_relay(
@@ -423,54 +409,12 @@ class Inbound(BlindRelay, Admission):
             statement=work.item.statement_digest if work.item is not None else None,
             sealed=work.held,
             carried=work.carried,
-            state="forwarded",
-        )
-        self._forward_blind(conn, d, relay, work.held, work.carried, approval)
-        return receipt, sig, journal_id
-
-    def _blind_held(
-        self,
-        conn: Connection,
-        work: _Inbound,
-        sender: str,
-        item_id: str,
-        final: str,
-        day: dt.date,
-        digest: str,
-        env: dict[str, Any],
-    ) -> tuple[dict[str, Any], str, int]:
-        """Receipt the hop and keep the sealed item unopened in the consent queue (table ``relays``, state
-        ``held``), asking the originator once (T-R5); released by its approval, dropped on its denial
-        (:meth:`Consents.receive_consent_decision`). Durable before the receipt is answered."""
-        d, label = work.decision, work.label
-        assert d is not None and label is not None
-        request_id = f"cr:{item_id}:{self.party}-{final}"
-        receipt, sig, journal_id = self._receipt_and_inbox(
-            conn,
-            item_id,
-            sender,
-            final,
-            day,
-            digest,
-            env,
-            state="held-blind",
-            event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
-        )
-        self._record_relay(
-            conn,
-            label,
-            d,
-            sender=sender,
-            item_id=item_id,
-            final=final,
-            day=day,
-            digest=digest,
-            statement=work.item.statement_digest if work.item is not None else None,
-            sealed=work.held,
-            carried=work.carried,
-            state="held",
+            state="held" if hold else "forwarded",
             request_id=request_id,
         )
+        if not hold:
+            self._forward_blind(conn, d, relay, work.held, work.carried, approval)
+            return receipt, sig, journal_id
         self._hold(conn, d, label, item_id, work.held, final, day)  # the consent request to the originator
         body = {"sender": sender, "to": final, "request_id": request_id, "digest": digest, "route": list(d.route)}
         self._event(conn, "blind_hold", item_id, {**body, "mode": RELAY_BLIND, "rule": "T-R5"})
