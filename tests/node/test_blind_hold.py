@@ -63,9 +63,9 @@ def test_blind_hub_holds_an_item_without_the_originators_approval_T_R5(net: Net)
     # The originator still has the hub's receipt of the hop.
     assert [r["recipient"] for r in kor.item_status("kor-hold-1")["receipts"]] == ["USA"]
     # The hub's status of the held item: who, to whom, when, state; no content, no label.
-    status = usa.item_status("kor-hold-1")
+    status = usa.relay_status("kor-hold-1")
     assert status["relay"] == "blind" and status["state"] == "held"
-    assert (status["from"], status["to"], status["originator"]) == ("KOR", "JPN", "KOR")
+    assert (status["sender"], status["to"], status["originator"]) == ("KOR", "JPN", "KOR")
     assert status["consent_request"] == request and "label" not in status and "payload" not in status
 
 
@@ -82,7 +82,7 @@ def test_approved_blind_hold_is_forwarded_once_and_receipted_by_the_recipient(ne
     assert [i["state"] for i in usa.store.rows(st.inbox)] == ["relayed-blind"]
     assert _types(net, "USA", "kor-hold-2").count("blind_relay") == 1
     assert jpn.open_item("kor-hold-2")[1] == MARKER
-    assert [r["recipient"] for r in usa.item_status("kor-hold-2")["receipts"]] == ["JPN"]
+    assert [r["recipient"] for r in usa.relay_status("kor-hold-2")["receipts"]] == ["JPN"]
     # The approval travelled with the item to the recipient.
     env = json.loads(bytes(usa.store.rows(st.outbox, st.outbox.c.kind == "delivery")[0]["body"]))
     assert [c["consent"]["id"] for c in env["consents"]] == [f"consent:{request}"]
@@ -106,7 +106,7 @@ def test_denied_blind_hold_is_never_forwarded_T_R5(net: Net) -> None:
     assert jpn.store.rows(st.inbox) == [] and jpn.store.rows(st.items) == []
     assert "blind_relay_refused" in _types(net, "USA", "kor-hold-3")
     assert "blind_relay" not in _types(net, "USA", "kor-hold-3")
-    assert usa.item_status("kor-hold-3")["state"] == "denied"
+    assert usa.relay_status("kor-hold-3")["state"] == "denied"
 
 
 def test_standing_consent_releases_a_blind_hold(net: Net) -> None:

@@ -105,8 +105,8 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     verify(net.nodes["JPN"].receipt_key.public_key(), RECEIPT_DOMAIN, final["receipt"], final["signature"])
     assert "final_receipt" in _types(net, "KOR", "b1")
     # The hub's status of what it relayed: state, from, to, when, receipts; no content, no label (issue 10).
-    hub = usa.item_status("b1")
-    assert (hub["relay"], hub["state"], hub["from"], hub["to"]) == ("blind", "delivered", "KOR", "JPN")
+    hub = usa.item_or_relay_status("b1")
+    assert (hub["relay"], hub["state"], hub["sender"], hub["to"]) == ("blind", "delivered", "KOR", "JPN")
     assert hub["received_at"] and hub["forwarded_at"] is None and "label" not in hub
     assert [r["recipient"] for r in hub["receipts"]] == ["JPN"]
     # every node journaled its part

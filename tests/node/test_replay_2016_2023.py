@@ -44,7 +44,7 @@ def _release(
     out = net.nodes["KOR"].submit(label(item, rel=rel, topics=topics, cls=cls, created=day), PAYLOAD, "JPN", day)
     net.pump()
     assert not net.refusals, net.refusals
-    status = net.nodes["JPN"].item_status(item)
+    status = net.nodes["JPN"].item_status(item).to_dict()
     assert net.nodes["JPN"].open_item(item)[1] == PAYLOAD
     receipts = {r["recipient"] for r in net.nodes["KOR"].item_status(item)["receipts"]}
     assert "JPN" in receipts  # Japan's own signed receipt is at KOR, directly or passed back by the hub
@@ -81,7 +81,7 @@ def test_replay_2012_to_2023_kor_to_jpn_through_the_nodes_JK_R1_T_R4_T_R5(net: N
     assert s["sender"] == "USA" and s["marking"] == "極秘"
     assert s["custody"]["received_from"] == "KOR" and s["custody"]["agreement"] == "kor-jpn-usa-tisa"
     assert s["custody"]["route"]["via"] == ["USA"]
-    hub = usa.item_status("kor-2015-blind")
+    hub = usa.relay_status("kor-2015-blind")
     assert hub["relay"] == "blind" and hub["state"] == "delivered" and "label" not in hub
     # ... and a naval item is out of TISA's scope, with no GSOMIA yet (T-R1, ACC-R1).
     naval = _refused(net, "kor-2015-naval", "2015-06-01", rel=("JPN", "USA"), topics=NAVAL)
@@ -165,7 +165,7 @@ def test_replay_what_if_the_2019_notice_had_run_JK_R31_T_R4(net: Net) -> None:
     s = _release(net, "kor-2019-fallback", "2019-12-01")
     assert _route(s) == (["KOR", "USA", "JPN"], ["relay-blind", "relay-blind"])
     assert s["custody"]["agreement"] == "kor-jpn-usa-tisa" and s["custody"]["route"]["via"] == ["USA"]
-    assert net.nodes["USA"].item_status("kor-2019-fallback")["state"] == "delivered"
+    assert net.nodes["USA"].relay_status("kor-2019-fallback")["state"] == "delivered"
 
     # The item Japan held since 2017 stays protected (JK-R31): onward to the US only with Korea's consent.
     jpn = net.nodes["JPN"]

@@ -164,7 +164,7 @@ def _chapter_2015_blind_hub(n: _Clients) -> None:
     who = {"Accord-Person": "usa-officer", "Accord-Purpose": "relay"}
     payload_status = usa.get(f"/v1/items/{item}/payload", headers=who).status_code
     console.print(
-        f"    USA's status of the relay: {hub['state']}, {hub['from']} → {hub['to']}, no label, no content "
+        f"    USA's status of the relay: {hub['state']}, {hub['sender']} → {hub['to']}, no label, no content "
         f"(payload: HTTP {payload_status})"
     )
     custody = _wait(jpn, f"/v1/items/{item}", lambda s: s["custody"] is not None)["custody"]

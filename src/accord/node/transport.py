@@ -129,11 +129,11 @@ def dispatch(svc: NodeService, caller: Any, kind: str, doc: dict[str, Any], idem
         doc["idem_key"] = idem_key
         return svc.receive_delivery(caller, doc)
     if kind == "consent_request":
-        return svc.receive_consent_request(caller, doc)
+        return svc.receive_consent_request(caller, doc).to_dict()
     if kind == "consent_decision":
-        return svc.receive_consent_decision(caller, doc)
+        return svc.receive_consent_decision(caller, doc).to_dict()
     if kind == "consent":
-        return svc.receive_consent(caller, doc)
+        return svc.receive_consent(caller, doc).to_dict()
     if kind == "final_receipt":
         return svc.receive_final_receipt(caller, doc)
     raise ValueError(f"unknown message kind {kind!r}")

@@ -17,20 +17,55 @@ import datetime as dt
 import json
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from accord.core.decision import RELAY_BLIND
+from accord.core.ids import check_id
+from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
+from accord.node.canon import verify
+from accord.node.config import check_party
 from accord.node.db import items_sql as db_items
 from accord.node.db import relays_sql
-from accord.node.flow.journal import ORIGINATOR_REQUEST
+from accord.node.errors import ForgedOrigin, PeerRefused
+from accord.node.flow.admission import Admission
+from accord.node.flow.journal import ORIGINATOR_REQUEST, RECEIPT_DOMAIN, Caller
 from accord.node.flow.outbound import Outbound
+from accord.node.flow.receipts import RECEIPT_KEYS, Receipts
 from accord.node.policy import Consent, Decision, Label
 
 
-class BlindRelay(Outbound):
+class BlindRelay(Outbound, Admission, Receipts):
     """A hub's blind relays: record, hold for consent, forward once, deny."""
+
+    def _check_origin(
+        self, signer: str, label: Label, final: str, day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]
+    ) -> None:
+        """The signer of an item's statement is its label's originator, or a holder re-releasing it under the
+        originator's signed consent for exactly this release, carried with it (issue 9; T-R5, JK-R6).
+
+        A hub's re-wrap keeps the originator's statement (and signature) unchanged, so relayed items pass the
+        first test; only a holder's own statement needs the consent.
+        """
+        if signer == label.originator:
+            return
+        for c, _ in carried:
+            if (
+                c.originator == label.originator
+                and c.holder == signer
+                and c.recipient in (self.party, final)
+                and c.granted <= day <= c.until
+                and (c.item == label.id or (c.item is None and c.standing and set(label.topics) <= set(c.topics)))
+            ):
+                return
+        raise ForgedOrigin(
+            f"item {label.id} is signed by {signer} but its label names originator {label.originator}, "
+            f"and no consent of {label.originator} for {signer}'s release comes with it",
+            signer=signer,
+            originator=label.originator,
+        )
 
     def _provenance(
         self,
@@ -219,3 +254,54 @@ class BlindRelay(Outbound):
                 "denials": [r.code.value for r in d.denials] if d is not None else [],
             },
         )
+
+    def receive_final_receipt(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        """A hub passes back the final recipient's signed receipt of an item this node sent through it.
+
+        Checked before it is stored: this node sent ``item_id`` to the hub for that final recipient; the
+        receipt has exactly its fields, names the item, the final recipient and the last hub of ``via`` as
+        sender; and it is signed with the final recipient's pinned receipt key (a hub cannot forge it)."""
+        day = self.resolve_at(body.get("at"), inbound=True)
+        peer = self.admit(caller, day)
+        item_id = check_id(body.get("item_id"), field="item_id", what="item id")
+        final = check_party(body.get("final_recipient"), source="final receipt", field="final_recipient")
+        receipt, sig, via = body.get("receipt"), body.get("signature"), body.get("via")
+        if not isinstance(via, list) or not via or not all(isinstance(p, str) for p in via) or len(via) > 8:
+            raise InputError("via must list the hubs the item went through", field="via")
+        if via[0] != peer.party:
+            raise PeerRefused("a final receipt comes back from the hub that carried the item")
+        with self.store.engine.connect() as c:
+            sent = c.execute(
+                select(st.outbox.c.id)
+                .where(st.outbox.c.kind == "delivery")
+                .where(st.outbox.c.item_id == item_id)
+                .where(st.outbox.c.recipient == peer.party)
+                .where(st.outbox.c.final_recipient == final)
+            ).first()
+        if sent is None:
+            raise PeerRefused(f"{self.party} sent no item {item_id} to {final} through {peer.party}")
+        pub = self._keys.get(final)
+        if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
+            raise IntegrityError()
+        if set(receipt) != RECEIPT_KEYS or receipt.get("v") != 1 or not isinstance(receipt.get("received_at"), str):
+            raise IntegrityError()
+        if (receipt.get("item_id"), receipt.get("recipient"), receipt.get("sender")) != (item_id, final, via[-1]):
+            raise IntegrityError()
+        verify(pub, RECEIPT_DOMAIN, receipt, sig)  # IntegrityError unless the final recipient signed it
+        with self._tx() as conn:
+            stored = st.insert_ignore_duplicate(
+                conn,
+                st.receipts,
+                {
+                    "item_id": item_id,
+                    "recipient": final,
+                    "receipt_json": canonical_json(receipt).decode(),
+                    "receipt_sig": sig,
+                    "evidence": None,
+                    "stored_at": st.now(),
+                },
+            )
+            if stored:
+                self._event(conn, "final_receipt", item_id, {"receipt": receipt, "signature": sig, "via": via})
+                self._pass_back(conn, item_id, final, day.isoformat(), receipt, sig, via)  # a chain of hubs
+        return {"item_id": item_id, "recipient": final, "stored": stored}

@@ -420,33 +420,6 @@ class Inbound(BlindRelay, Admission):
         self._event(conn, "blind_hold", item_id, {**body, "mode": RELAY_BLIND, "rule": "T-R5"})
         return receipt, sig, journal_id
 
-    def _check_origin(
-        self, signer: str, label: Label, final: str, day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]
-    ) -> None:
-        """The signer of an item's statement is its label's originator, or a holder re-releasing it under the
-        originator's signed consent for exactly this release, carried with it (issue 9; T-R5, JK-R6).
-
-        A hub's re-wrap keeps the originator's statement (and signature) unchanged, so relayed items pass the
-        first test; only a holder's own statement needs the consent.
-        """
-        if signer == label.originator:
-            return
-        for c, _ in carried:
-            if (
-                c.originator == label.originator
-                and c.holder == signer
-                and c.recipient in (self.party, final)
-                and c.granted <= day <= c.until
-                and (c.item == label.id or (c.item is None and c.standing and set(label.topics) <= set(c.topics)))
-            ):
-                return
-        raise ForgedOrigin(
-            f"item {label.id} is signed by {signer} but its label names originator {label.originator}, "
-            f"and no consent of {label.originator} for {signer}'s release comes with it",
-            signer=signer,
-            originator=label.originator,
-        )
-
 
 @dataclass
 class _Inbound:

@@ -13,6 +13,7 @@ from accord.node.policy import (
     Label,
     label_from_dict,
 )
+from accord.node.results import EventRecord, ItemStatus, OutboxMessage, RelayStatus
 
 if TYPE_CHECKING:
     pass
@@ -21,10 +22,10 @@ if TYPE_CHECKING:
 class Reads(Journal):
     """Reads for this nation's own systems: an item's status and custody, its plaintext."""
 
-    def item_status(self, item_id: str) -> dict[str, Any]:
+    def item_status(self, item_id: str) -> ItemStatus:
         rows = self.store.rows(st.items, st.items.c.item_id == item_id)
         if not rows:
-            return self._relay_status(item_id)
+            raise NotFound(f"no item {item_id}")
         it = rows[0]
         out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
@@ -36,7 +37,7 @@ class Reads(Journal):
         if custody is not None and route is not None:
             custody["route"] = route  # released by whom, through which hubs, under which agreements (issue 10)
         sent = it["digest"] if it["origin"] == "local" else None
-        return {
+        doc = {
             "custody": custody,
             "item_id": item_id,
             "origin": it["origin"],
@@ -59,7 +60,9 @@ class Reads(Journal):
             "receipts": [_receipt(r, self.party, sent) for r in rec],
         }
 
-    def _relay_status(self, item_id: str) -> dict[str, Any]:
+        return ItemStatus.from_dict(doc, strict=True)
+
+    def relay_status(self, item_id: str) -> RelayStatus:
         """A hub's status of an item it relayed blind (issue 10): state, from, to, when, route, receipts; never
         content (it has none) and no label. NotFound when this node neither holds nor relayed the item."""
         with self.store.engine.connect() as conn:
@@ -69,31 +72,41 @@ class Reads(Journal):
         first = relays[0]
         out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
-        return {
-            "item_id": item_id,
-            "relay": "blind",
-            "state": first["state"],
-            "originator": first["originator"],
-            "classification": first["classification"],
-            "from": first["sender"],
-            "to": first["final_recipient"],
-            "next_hop": first["next_hop"],
-            "at": first["at_date"],
-            "digest": first["digest"],
-            "route": json.loads(first["route_json"]),
-            "agreements": json.loads(first["agreements_json"]),
-            "received_at": _iso(first["received_at"]),
-            "forwarded_at": _iso(first["forwarded_at"]),
-            "decided_at": _iso(first["decided_at"]),
-            "decided_by": first["decided_by"],
-            "consent_request": first["request_id"],
-            "relays": [
-                {"from": r["sender"], "to": r["final_recipient"], "state": r["state"], "at": r["at_date"]}
-                for r in relays
-            ],
-            "outbox": [{"kind": o["kind"], "to": o["recipient"], "state": o["state"]} for o in out],
-            "receipts": [_receipt(r, self.party, first["digest"]) for r in rec],
-        }
+        return RelayStatus.from_dict(
+            {
+                "item_id": item_id,
+                "relay": "blind",
+                "state": first["state"],
+                "originator": first["originator"],
+                "classification": first["classification"],
+                "sender": first["sender"],
+                "to": first["final_recipient"],
+                "next_hop": first["next_hop"],
+                "at": first["at_date"],
+                "digest": first["digest"],
+                "route": json.loads(first["route_json"]),
+                "agreements": json.loads(first["agreements_json"]),
+                "received_at": _iso(first["received_at"]),
+                "forwarded_at": _iso(first["forwarded_at"]),
+                "decided_at": _iso(first["decided_at"]),
+                "decided_by": first["decided_by"],
+                "consent_request": first["request_id"],
+                "relays": [
+                    {"sender": r["sender"], "to": r["final_recipient"], "state": r["state"], "at": r["at_date"]}
+                    for r in relays
+                ],
+                "outbox": [{"kind": o["kind"], "to": o["recipient"], "state": o["state"]} for o in out],
+                "receipts": [_receipt(r, self.party, first["digest"]) for r in rec],
+            },
+            strict=True,
+        )
+
+    def item_or_relay_status(self, item_id: str) -> ItemStatus | RelayStatus:
+        """An item held here, or else one this hub relayed blind (``GET /v1/items/{id}``, ``node status``)."""
+        try:
+            return self.item_status(item_id)
+        except NotFound:
+            return self.relay_status(item_id)
 
     def open_item(self, item_id: str) -> tuple[Label, bytes]:
         """The plaintext of a held item, for this nation's own systems only (never logged)."""
@@ -123,6 +136,15 @@ class Reads(Journal):
         """Journal events, newest first (see :func:`accord.node.db.events_sql.recent_events`)."""
         with self.store.engine.connect() as conn:
             return events_sql.recent_events(conn, type_=type_, item_id=item_id, text=text, limit=limit)
+
+    def outbox_messages(self, state: str | None = None) -> list[OutboxMessage]:
+        """The outbox: every message (or those in ``state``), its state and attempts."""
+        return [OutboxMessage.of_row(r) for r in self.store.outbox_rows(state=state)]
+
+    def event_records(self, item_id: str | None = None) -> list[EventRecord]:
+        """The journal (or an item's part of it), oldest first, bodies as JSON text."""
+        where = [st.events.c.item_id == item_id] if item_id else []
+        return [EventRecord(r["id"], r["type"], r["item_id"], r["body"]) for r in self.store.rows(st.events, *where)]
 
 
 def _iso(v: Any) -> str | None:

@@ -9,16 +9,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from accord.core.ids import check_id
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, verify
-from accord.node.config import check_party
 from accord.node.db import relays_sql
-from accord.node.errors import PeerRefused
-from accord.node.flow.admission import Admission
-from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
+from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
 
 if TYPE_CHECKING:
     pass
@@ -28,7 +24,7 @@ if TYPE_CHECKING:
 RECEIPT_KEYS = frozenset({"v", "item_id", "digest", "sender", "recipient", "received_at"})
 
 
-class Receipts(Admission):
+class Receipts(Journal):
     """Receipts: a partner's signed acknowledgement (and audit evidence) closes an outbox message."""
 
     def audit_health(self) -> dict[str, int]:
@@ -129,57 +125,6 @@ class Receipts(Admission):
                 item_id=item_id,
                 final_recipient=final,
             )
-
-    def receive_final_receipt(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-        """A hub passes back the final recipient's signed receipt of an item this node sent through it.
-
-        Checked before it is stored: this node sent ``item_id`` to the hub for that final recipient; the
-        receipt has exactly its fields, names the item, the final recipient and the last hub of ``via`` as
-        sender; and it is signed with the final recipient's pinned receipt key (a hub cannot forge it)."""
-        day = self.resolve_at(body.get("at"), inbound=True)
-        peer = self.admit(caller, day)
-        item_id = check_id(body.get("item_id"), field="item_id", what="item id")
-        final = check_party(body.get("final_recipient"), source="final receipt", field="final_recipient")
-        receipt, sig, via = body.get("receipt"), body.get("signature"), body.get("via")
-        if not isinstance(via, list) or not via or not all(isinstance(p, str) for p in via) or len(via) > 8:
-            raise InputError("via must list the hubs the item went through", field="via")
-        if via[0] != peer.party:
-            raise PeerRefused("a final receipt comes back from the hub that carried the item")
-        with self.store.engine.connect() as c:
-            sent = c.execute(
-                select(st.outbox.c.id)
-                .where(st.outbox.c.kind == "delivery")
-                .where(st.outbox.c.item_id == item_id)
-                .where(st.outbox.c.recipient == peer.party)
-                .where(st.outbox.c.final_recipient == final)
-            ).first()
-        if sent is None:
-            raise PeerRefused(f"{self.party} sent no item {item_id} to {final} through {peer.party}")
-        pub = self._keys.get(final)
-        if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
-            raise IntegrityError()
-        if set(receipt) != RECEIPT_KEYS or receipt.get("v") != 1 or not isinstance(receipt.get("received_at"), str):
-            raise IntegrityError()
-        if (receipt.get("item_id"), receipt.get("recipient"), receipt.get("sender")) != (item_id, final, via[-1]):
-            raise IntegrityError()
-        verify(pub, RECEIPT_DOMAIN, receipt, sig)  # IntegrityError unless the final recipient signed it
-        with self._tx() as conn:
-            stored = st.insert_ignore_duplicate(
-                conn,
-                st.receipts,
-                {
-                    "item_id": item_id,
-                    "recipient": final,
-                    "receipt_json": canonical_json(receipt).decode(),
-                    "receipt_sig": sig,
-                    "evidence": None,
-                    "stored_at": st.now(),
-                },
-            )
-            if stored:
-                self._event(conn, "final_receipt", item_id, {"receipt": receipt, "signature": sig, "via": via})
-                self._pass_back(conn, item_id, final, day.isoformat(), receipt, sig, via)  # a chain of hubs
-        return {"item_id": item_id, "recipient": final, "stored": stored}
 
     def check_evidence(self, recipient: str, item_id: str, digest: str, evidence: object) -> dict[str, Any] | None:
         """Check that the recipient logged this delivery: its signed audit checkpoint (against the roster's
