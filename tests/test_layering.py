@@ -44,6 +44,10 @@ FLOW_ORDER: dict[str, int] = {
     "blind": 3,  # a hub's blind relays (issue 10): on outbound, admission and receipts
     "inbound": 4,
     "consent": 4,
+    "custody_gate": 1,  # issue 10: the life of an item (custnet)
+    "custody_apply": 1,
+    "notices": 5,
+    "custody_ops": 6,
 }
 
 

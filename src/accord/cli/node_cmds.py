@@ -71,6 +71,10 @@ _DENIAL_CODES = {
     "LEVEL_NOT_COVERED",
     "NO_PROTECTION_BASIS",
     "CONSENT_REQUIRED",
+    "FROZEN",
+    "OTHER_PURPOSE",
+    "NOT_HELD",
+    "CUSTODY_ENDED",
 }
 
 
@@ -255,13 +259,14 @@ def forward(
     to: Annotated[str, typer.Option(help="recipient party")],
     at: Annotated[str | None, typer.Option(help="decision date (what-if nodes only)")] = None,
     db: DbOpt = None,
+    purpose: Annotated[str | None, typer.Option(help="the purpose of this release (JK-R7)")] = None,
 ) -> None:
     """Release a held item onward (the third-party rule applies). Exit 1 when refused."""
 
     def body() -> None:
         from accord.node.wiring import load_service
 
-        out = load_service(directory, db=db).forward(item, to, _date(at))
+        out = load_service(directory, db=db).forward(item, to, _date(at), purpose)
         typer.echo(f"{item}: {out.status}")
 
     _run(body)

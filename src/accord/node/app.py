@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from accord.node.api.handlers import install_handlers
 from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
+from accord.node.api.routes_custody import custody_routes
 from accord.node.api.routes_local import local_routes
 from accord.node.api.routes_peer import peer_routes
 from accord.node.service import NodeService
@@ -86,6 +87,7 @@ def create_app(
     install_handlers(app)
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
+    app.include_router(custody_routes(service, wake))  # issue 10: the life of an item
     # The two routes every release crosses answer as plain Starlette endpoints, ahead of their FastAPI
     # declarations (which remain the OpenAPI description of both): see accord.node.api.fast.
     app.router.routes[0:0] = fast_routes(service, wake, pool)

@@ -81,7 +81,7 @@ def _item_routes(router: APIRouter, service: NodeService, wake: Callable[[], Non
     @router.post("/v1/items/{item_id}/forward")
     def forward(item_id: ItemId, req: ForwardRequest, _: Local) -> dict[str, Any]:
         """Release a held item onward (third-party rule; may wait for the originator's consent)."""
-        out = service.forward(item_id, req.to, req.at)
+        out = service.forward(item_id, req.to, req.at, req.purpose)
         wake()
         return out.to_dict()
 
