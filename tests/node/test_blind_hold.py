@@ -15,6 +15,7 @@ import pytest
 from accord.errors import IntegrityError
 from accord.node import db as st
 from accord.node.errors import Conflict
+from accord.node.flow.admission import consent_request_id
 from tests.node.helpers import Net, label
 
 MARKER = b"BLIND-HOLD-PLAINTEXT-MARKER-51c0"
@@ -40,7 +41,7 @@ def _hold(net: Net, item: str) -> str:
     assert [h["mode"] for h in out.decision["hops"]] == ["relay-blind", "relay-blind"]
     net.pump()
     assert not net.refusals
-    return f"cr:{item}:USA-JPN"
+    return consent_request_id(item, "USA", "JPN")
 
 
 def test_blind_hub_holds_an_item_without_the_originators_approval_T_R5(net: Net) -> None:
@@ -85,7 +86,7 @@ def test_approved_blind_hold_is_forwarded_once_and_receipted_by_the_recipient(ne
     assert [r["recipient"] for r in usa.relay_status("kor-hold-2")["receipts"]] == ["JPN"]
     # The approval travelled with the item to the recipient.
     env = json.loads(bytes(usa.store.rows(st.outbox, st.outbox.c.kind == "delivery")[0]["body"]))
-    assert [c["consent"]["id"] for c in env["consents"]] == [f"consent:{request}"]
+    assert [c["consent"]["id"] for c in env["consents"]] == [f"kor-consent:{request}"]
     # A second decision on the same request changes nothing: exactly once.
     with pytest.raises(Conflict):
         kor.decide_consent(request, approve=True, officer="kor-officer")
@@ -164,7 +165,7 @@ def test_kill_9_of_the_hub_while_it_holds_a_blind_item_keeps_it_held(tmp_path: P
             )
             assert r.status_code == 200, r.text
         wait_for(lambda: [r["state"] for r in rows(usa, st.relays)] == ["held"], what="the hub holds the item")
-        request = "cr:kor-k9-hold:USA-JPN"
+        request = consent_request_id("kor-k9-hold", "USA", "JPN")
         pending = st.consent_requests.c.state == "pending"
         wait_for(lambda: rows(kor, st.consent_requests, pending), what="KOR's officer is asked")
         procs["USA"].kill9()

@@ -82,7 +82,7 @@ class BlindRelay(Outbound, Admission, Receipts):
         if through_hub:  # the originator's decision, its route ending ... → sender → this node
             return label.originator, list(d.route), list(d.hops)
         asked = any(
-            c.id.startswith(f"{ORIGINATOR_REQUEST}:")
+            c.id.startswith(f"{label.originator.lower()}-{ORIGINATOR_REQUEST}:")
             and c.originator == label.originator
             and c.holder == sender
             and c.recipient == self.party

@@ -25,7 +25,7 @@ from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.db import relays_sql
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
-from accord.node.flow.admission import Admission
+from accord.node.flow.admission import Admission, consent_request_id
 from accord.node.flow.blind import BlindRelay
 from accord.node.flow.custody_gate import freeze_gate
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
@@ -385,7 +385,7 @@ class Inbound(BlindRelay, Admission):
         d, label = work.decision, work.label
         assert d is not None and label is not None and label.id is not None
         item_id = label.id
-        request_id = f"cr:{item_id}:{self.party}-{final}" if hold else None
+        request_id = consent_request_id(item_id, self.party, final) if hold else None
         receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
             item_id,
