@@ -313,12 +313,15 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
             await asyncio.sleep(0.2)  # JPN's writer thread has committed what it relayed to the reader
             db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
-            seq, body = db.execute(
-                "SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 ORDER BY seq LIMIT 1 OFFSET 10"
-            ).fetchone()
-            bad = bytearray(body)
-            bad[-1] ^= 0xFF
-            db.execute("UPDATE records SET body=? WHERE stream='KOR-JPN' AND seq=?", (bytes(bad), seq))
+            # the 11th DATA record of KOR-JPN, inside whichever segment row holds it
+            from accord.feed import frame as ff
+
+            rows = db.execute("SELECT first, body FROM segs WHERE stream='KOR-JPN' ORDER BY first").fetchall()
+            data = [(first, q, raw) for first, body in rows for q, raw in ff.segment_records(body) if raw[15] == DATA]
+            first, seq, raw = data[10]
+            body = bytearray(next(b for f, b in rows if f == first))
+            body[ff.segment_offset(body, first, seq) + 4 + len(raw) - 1] ^= 0xFF  # the record's last byte (its tag)
+            db.execute("UPDATE segs SET body=? WHERE stream='KOR-JPN' AND first=?", (bytes(body), first))
             db.commit()
             db.close()
             got = []

@@ -13,7 +13,6 @@ back from its log by design (the publisher keeps no session key), so only their 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +27,7 @@ from accord.core.labels import Label
 from accord.errors import AccordError
 from accord.feed import crypto as fc
 from accord.feed import frame as ff
+from accord.feed import store
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import FEED_TOPIC, FeedRefused, Kind, WarningMessage, decode_message
 from accord.feed.node import OFFER_KEY, STATE_DIR
@@ -95,10 +95,9 @@ def latest_tracks(node_dir: str | Path, *, records: int = 4000, flights: int = 1
     if not db_path.exists():
         out["why"] = "no feed service has run at this node yet"
         return out
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db = store.open_readonly(db_path)
     try:
-        db.execute("PRAGMA busy_timeout=2000")
-        heads = {str(s): int(h) for s, h in db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")}
+        heads = store.heads_of(db)
         row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
         offer: fc.Offer | None = None
         priv: X25519PrivateKey | None = None
@@ -119,21 +118,19 @@ def latest_tracks(node_dir: str | Path, *, records: int = 4000, flights: int = 1
                 continue
             info["readable"] = True
             sessions: dict[int, fc.Session] = {}
-            for (body,) in db.execute(
-                "SELECT body FROM records WHERE stream = ? AND rtype = ? ORDER BY seq", (stream, ff.HS)
-            ):
+            for hs in store.marks_of(db, stream, ff.HS):
                 try:
-                    sess = fc.open_session(ff.parse_record(bytes(body)).payload, stream, okey, offer, priv)
+                    body = store.read_records(db, stream, hs, hs, 1)[0][1]
+                    sess = fc.open_session(ff.parse_record(body).payload, stream, okey, offer, priv)
                     sessions[sess.epoch] = sess
-                except (fc.FeedCryptoError, ff.FrameError, AccordError):
+                except (fc.FeedCryptoError, ff.FrameError, AccordError, IndexError):
                     quarantined += 1
             first = max(1, head - records + 1)
-            for seq, body in db.execute(
-                "SELECT seq, body FROM records WHERE stream = ? AND rtype = ? AND seq >= ? ORDER BY seq",
-                (stream, ff.DATA, first),
-            ):
+            for seq, body in store.read_records(db, stream, first, head, records):
+                if body[ff.REC_HEADER - 1] != ff.DATA:
+                    continue
                 try:
-                    rec = ff.parse_record(bytes(body))
+                    rec = ff.parse_record(body)
                     opened = sessions.get(fc.data_epoch(rec.payload))
                     if opened is None:
                         raise fc.FeedCryptoError("no session for its epoch")
