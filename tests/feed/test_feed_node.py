@@ -274,7 +274,7 @@ def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
         async with three(nodes, Days(DAY)) as n:
             jpn = n["JPN"].ident
             r, w = await asyncio.open_connection("127.0.0.1", n["USA"].port, ssl=jpn.client_ssl("USA"))
-            from accord.feed.frame import ERR, REC, SUB, FrameReader, json_frame, parse_json
+            from accord.feed.frame import ERR, REC, RECS, SUB, FrameReader, json_frame, parse_json
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
             await w.drain()
@@ -286,6 +286,7 @@ def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
             errs = [parse_json(b, None) for t, b in frames if t == ERR]
             assert errs and errs[0]["code"] == Code.NOT_IN_SCOPE and errs[0]["stream"] == "KOR-USA"
             assert not any(t == REC and b[:7] == b"KOR-USA" for t, b in frames)
+            assert not any(t == RECS and b[4:11] == b"KOR-USA" for t, b in frames)
             w.close()
 
     asyncio.run(go())
@@ -331,5 +332,86 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             assert len(got) == len(msgs) - 1 and seq not in [d.seq for d in got]
             assert any(s == "KOR-JPN" and q == seq and "quarantined" in w for s, q, w in c.alarms)
             assert any("does not cover" in w or "does not match" in w for _, _, w in c.alarms)
+
+    asyncio.run(go())
+
+
+def test_a_hub_forging_a_batch_inside_a_segment_is_refused_and_nothing_is_kept(nodes: dict[str, Path]) -> None:
+    """The hub (or anyone in its place) appends records to KOR-JPN and signs the batch itself: JPN checks the
+    batch signature against KOR's pinned key, refuses the whole segment and keeps none of it."""
+    from accord.feed import crypto as fc
+    from accord.feed import frame as ff
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            msgs = flight_messages("kor-F1", 10)
+            await kor.publish_many(msgs)
+            await _drain(n["JPN"], "KOR-JPN", len(msgs))
+            await asyncio.sleep(0.1)  # a batch signature of KOR has reached JPN
+            jpn = n["JPN"]
+            head = jpn._accepted["KOR-JPN"]
+            forged = [ff.record("KOR-JPN", head + 1, ff.DATA, b"\0\0\0\1" + bytes(40))]
+            chain = fc.BatchChain()
+            chain.add(head + 1, forged[0])
+            payload = fc.sign_batch("KOR-JPN", chain, n["USA"].ident.sign_key)  # not KOR's key
+            forged.append(ff.record("KOR-JPN", head + 2, ff.BSIG, payload))
+            seg = ff.scan_segment(b"".join(ff.prefixed(r) for r in forged))
+            with pytest.raises(fc.FeedCryptoError, match="signature does not verify"):
+                jpn._on_segment("USA", False, seg)
+            assert jpn._accepted["KOR-JPN"] == head and not jpn._relayed
+            # and a segment of KOR-JPN from anyone but the hub is refused at JPN
+            with pytest.raises(ff.FrameError, match="not the source"):
+                jpn._on_segment("KOR", False, seg)
+
+    asyncio.run(go())
+
+
+def test_a_publish_batch_refuses_each_bad_message_with_its_own_id(nodes: dict[str, Path]) -> None:
+    """PUBS carries many messages: each is checked on its own (M-R2 window), a refusal names its id, the others go."""
+    from accord.feed.model import Kind, WarningMessage
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            t = now_us()
+            ids = []
+            for m in (
+                WarningMessage("kor-B1", Kind.LAUNCH, t - 1_000_000, 39.0, 125.7),
+                WarningMessage("kor-B9", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),  # no launch
+                WarningMessage("kor-B1", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),
+            ):
+                kor.fire(m)
+                ids.append(kor._next_id)
+            got = await _drain(n["JPN"], "KOR-JPN", 2)
+            assert [d.message.event for d in got] == ["kor-B1", "kor-B1"]
+            for _ in range(100):
+                if kor.refusals:
+                    break
+                await asyncio.sleep(0.02)
+            assert [(r["id"], r["code"]) for r in kor.refusals] == [(ids[1], Code.OUTSIDE_WINDOW)]
+
+    asyncio.run(go())
+
+
+def test_a_peer_may_not_publish_batches(nodes: dict[str, Path]) -> None:
+    """Only a local client publishes: a partner sending PUBS to the hub is disconnected with PROTOCOL."""
+    import struct
+
+    from accord.feed import frame as ff
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n:
+            jpn = n["JPN"].ident
+            r, w = await asyncio.open_connection("127.0.0.1", n["USA"].port, ssl=jpn.client_ssl("USA"))
+            w.write(ff.frame(ff.PUBS, struct.pack(">IB", 1, 1) + b"\0\1x"))
+            await w.drain()
+            frames: list[tuple[int, bytes]] = []
+            reader = ff.FrameReader()
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                while not any(t == ff.ERR for t, _ in frames):
+                    frames += reader.feed(await asyncio.wait_for(r.read(65536), 2))
+            errs = [ff.parse_json(b, None) for t, b in frames if t == ff.ERR]
+            assert any(e["code"] == "PROTOCOL" and "local client" in e["message"] for e in errs)
+            assert n["USA"].counters["published"] == 0
+            w.close()
 
     asyncio.run(go())
