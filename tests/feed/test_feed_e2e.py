@@ -214,27 +214,27 @@ def test_audit_entries_lost_by_kill9_are_rebuilt_at_start(
         import time
 
         time.sleep(0.3)  # the last batch signatures reach every log
-        for p in procs.values():
-            p.kill9()
+        for proc in procs.values():
+            proc.kill9()
         # the kill lost the audit trail of this run: the groups were still open
-        lost = {p: _batches_in_log(nodes[p]) for p in procs}
+        lost = {party: _batches_in_log(nodes[party]) for party in procs}
         assert all(lost.values())
-        for p in procs:
-            items = {e["item"] for e in _audit_items(nodes[p], p)}
-            assert not (lost[p] & items), p
+        for party in procs:
+            items = {e["item"] for e in _audit_items(nodes[party], party)}
+            assert not (lost[party] & items), party
         monkeypatch.setenv("ACCORD_FEED_AUDIT_GROUP", "0.05")
-        for p in procs.values():
-            p.start()
+        for proc in procs.values():
+            proc.start()
         time.sleep(1.0)
     finally:
-        for p in procs.values():
-            p.stop()
-    for p in procs:
-        events = _audit_items(nodes[p], p)
+        for proc in procs.values():
+            proc.stop()
+    for party in procs:
+        events = _audit_items(nodes[party], party)
         batch_items = [e["item"] for e in events if "batch" in e]
-        assert len(batch_items) == len(set(batch_items)), f"{p}: a batch audited twice"
-        assert _batches_in_log(nodes[p]) <= set(batch_items), f"{p}: a batch signature missing from the audit log"
-        assert any(e.get("rebuilt") for e in events), p
+        assert len(batch_items) == len(set(batch_items)), f"{party}: a batch audited twice"
+        assert _batches_in_log(nodes[party]) <= set(batch_items), f"{party}: a batch signature missing"
+        assert any(e.get("rebuilt") for e in events), party
     refusals = [e for e in _audit_items(nodes["KOR"], "KOR") if e["type"] == "decision"]
     codes = sorted(e["decision"]["code"] for e in refusals)
     assert codes == ["FORBIDDEN_FIELD", "PRE_LAUNCH"]  # each refusal once, rebuilt from the journal
