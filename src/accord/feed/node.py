@@ -121,6 +121,7 @@ class FeedNode(Publishing, Relaying):
         self.store = FeedStore(self.state_dir / "feed.db", sync=sync)
         self.audit = FeedAudit(self.state_dir, self.party, self.store.path) if audit else None
         self.offer_priv, self.offer_raw = self._load_offer()
+        self.key_cert = self._key_cert()
         self.offers = {self.party: fc.open_offer(self.offer_raw, self.ident.sign_key.public_key(), self.party)}
         for p in self.parties:
             raw = self.store.get(f"offer:{p}")
@@ -167,6 +168,27 @@ class FeedNode(Publishing, Relaying):
             raw = fc.make_offer(self.party, priv, self.ident.sign_key, self.clock_us())
             self.store.put("my-offer", raw)
         return priv, raw
+
+    def _key_cert(self) -> bytes | None:
+        """The certificate of this node's feed key by the party's sealed identity (``feed/key-cert.json``,
+        :mod:`accord.feed.keycert`): made at start when missing or no longer matching the key."""
+        from accord.feed.keycert import CERT_FILE, make_cert, verify_cert
+        from accord.node.sealing import KEYS_DIR, TRUST_DIR
+
+        path = self.state_dir / CERT_FILE
+        if not (self.ident.dir / KEYS_DIR).exists():
+            return None  # a node directory without sealed party keys: batches still verify against roster.yaml
+        pub = self.ident.sign_key.public_key()
+        if path.exists():
+            with contextlib.suppress(AccordError):
+                verify_cert(path.read_bytes(), self.ident.dir / TRUST_DIR, pinned=pub)
+                return path.read_bytes()
+        cert = make_cert(self.ident.dir, self.party, self.ident.sign_key)
+        verify_cert(cert, self.ident.dir / TRUST_DIR, pinned=pub)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(cert)
+        tmp.replace(path)
+        return cert
 
     def _check_offer(self, raw: bytes, recipient: str) -> fc.Offer:
         key = self.ident.verify_key(recipient)
