@@ -415,3 +415,76 @@ def test_a_peer_may_not_publish_batches(nodes: dict[str, Path]) -> None:
             w.close()
 
     asyncio.run(go())
+
+
+def test_a_cut_off_subscriber_is_readmitted_without_reconnecting_when_the_agreement_is_back(
+    nodes: dict[str, Path],
+) -> None:
+    """What-if: the Japan-US GSOMIA is terminated on DAY+1, then the what-if day moves back to DAY. JPN, cut off
+    on DAY+1 and still connected, is re-admitted by the hub (audited) and gets, from where it stopped, what KOR
+    published meanwhile: no loss, no duplicate, same connection."""
+    ends = date(2026, 6, 2)
+    base = load_agreements()
+    ended = base.what_if(add=[("jpn-usa-gsomia", Event(on=ends, type=EventType.TERMINATED, note="what-if"))])
+    days = Days(DAY)
+
+    async def go() -> None:
+        async with (
+            three(nodes, days, {"USA": ended, "JPN": ended}) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
+            first = flight_messages("kor-RA1", 10)
+            await kor.publish_many(first)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(first))) == len(first)
+            uplink = n["JPN"].peers["USA"]
+            days.day = ends
+            later = flight_messages("kor-RA2", 10)
+            await kor.publish_many(later)
+            await asyncio.sleep(0.5)
+            held = n["JPN"].store.head("KOR-JPN")
+            assert n["USA"].counters["cut_off"] >= 1 and held < n["USA"].store.head("KOR-JPN")
+            days.day = DAY  # the agreement is back in force (what-if)
+            for _ in range(200):
+                if n["JPN"].store.head("KOR-JPN") == n["USA"].store.head("KOR-JPN"):
+                    break
+                await asyncio.sleep(0.02)
+            assert n["JPN"].store.head("KOR-JPN") == n["USA"].store.head("KOR-JPN") > held
+            assert n["JPN"].peers["USA"] is uplink  # no reconnection
+            got = await _drain(n["JPN"], "KOR-JPN", len(first) + len(later))
+            assert [d.message.event for d in got] == ["kor-RA1"] * len(first) + ["kor-RA2"] * len(later)
+            assert [d.seq for d in got] == sorted({d.seq for d in got})
+            assert n["USA"].audit is not None
+            n["USA"].audit.flush()
+
+    asyncio.run(go())
+    events = [e for e in _audit_events(nodes["USA"], "USA") if e["type"] == "decision"]
+    codes = [e["decision"]["code"] for e in events]
+    assert "CUT_OFF" in codes and "READMITTED" in codes and codes.index("CUT_OFF") < codes.index("READMITTED")
+    assert next(e for e in events if e["decision"]["code"] == "READMITTED")["decision"]["allowed"] is True
+
+
+def test_a_subscription_refused_for_scope_is_admitted_when_the_agreement_enters_into_force(
+    nodes: dict[str, Path],
+) -> None:
+    """JPN's node starts (what-if) before the 2023 mechanism: its subscription to KOR-JPN is refused at the hub.
+    When the day reaches the mechanism's entry into force, the still-connected JPN is admitted."""
+    days = Days(date(2023, 12, 1))
+
+    async def go() -> None:
+        async with three(nodes, days) as n:
+            await asyncio.sleep(0.3)
+            assert ("JPN", "KOR-JPN") in {(c.party, s) for c, s in n["USA"]._suspended}
+            assert n["JPN"].store.head("KOR-JPN") == 0
+            uplink = n["JPN"].peers["USA"]
+            days.day = DAY
+            for _ in range(200):
+                if n["JPN"].store.head("KOR-JPN") >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert n["JPN"].store.head("KOR-JPN") >= 1 and n["JPN"].peers["USA"] is uplink
+            async with FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+                msgs = flight_messages("kor-RA3", 5)
+                await kor.publish_many(msgs)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
+
+    asyncio.run(go())

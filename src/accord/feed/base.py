@@ -54,6 +54,9 @@ class NodeBase:
     _accepted: dict[str, int]
     _scopes: dict[str, Scope]
     _loop: asyncio.AbstractEventLoop | None
+    # subscriptions refused or cut off for scope on a connection still open: re-admitted (the same
+    # request, from where it stopped) as soon as the agreements allow the stream again
+    _suspended: dict[tuple[Conn, str], dict[str, Any]]
 
     # -- implemented by the parts ------------------------------------------------------------------
     def _flush(self) -> None:
@@ -112,15 +115,15 @@ class NodeBase:
             )
 
     def _audit_refusal(
-        self, item: str, code: str, rule: str | None, message: str, *, digest: str | None = None
+        self, item: str, code: str, rule: str | None, message: str, *, digest: str | None = None, allowed: bool = False
     ) -> None:
-        """A refusal into the audit trail: journaled durably in the feed log first (it exists nowhere
-        else), so that a crash before the audit commit loses nothing (replayed at start)."""
-        log.info("%s refused %s: %s", self.party, item, message)
+        """A refusal (or a re-admission) into the audit trail: journaled durably in the feed log first (it
+        exists nowhere else), so that a crash before the audit commit loses nothing (replayed at start)."""
+        log.info("%s %s %s: %s", self.party, "admitted" if allowed else "refused", item, message)
         if self.audit is not None:
             item = item[:256]
             dig = digest or hashlib.sha256(message.encode()).hexdigest()
-            decision = {"allowed": False, "code": code, "rule": rule, "message": message[:2000]}
+            decision = {"allowed": allowed, "code": code, "rule": rule, "message": message[:2000]}
             ev = {"type": "decision", "item": item, "digest": dig, "decision": decision}
             jid = self.store.journal_add(json.dumps(ev, sort_keys=True).encode())
             self.audit.event("decision", item, dig, decision=decision, journal=jid)

@@ -62,6 +62,7 @@ from accord.feed.scope import hub_of, mechanisms
 from accord.feed.store import FeedStore
 
 log = logging.getLogger("accord.feed")
+READMIT_INTERVAL = 0.25  # seconds between checks of suspended subscriptions against the day's agreements
 
 __all__ = ["HIGH_WATER", "OFFER_KEY", "QUIET", "STATE_DIR", "Conn", "FeedNode", "Sub", "now_us", "utc_today"]
 
@@ -138,6 +139,7 @@ class FeedNode(Publishing, Relaying):
         self.peers = {}
         self.counters = {"published": 0, "refused": 0, "relayed": 0, "received": 0, "batches": 0, "cut_off": 0}
         self._dirty = set()
+        self._suspended = {}
         self._relayed = []
         self._loop = None
         self._acks = []
@@ -206,6 +208,7 @@ class FeedNode(Publishing, Relaying):
         self._rebuild_audit()
         self._resign_tail()
         self._tasks.append(asyncio.create_task(self._batch_loop()))
+        self._tasks.append(asyncio.create_task(self._readmit_loop()))
         if self.party != self.hub:
             self._tasks.append(asyncio.create_task(self._uplink()))
         log.info("%s feed listening on %s:%d (hub %s)", self.party, self.host, self.port, self.hub)
@@ -230,6 +233,33 @@ class FeedNode(Publishing, Relaying):
         if self.audit is not None:
             await asyncio.to_thread(self.audit.close)
         self.store.close()
+
+    async def _readmit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(READMIT_INTERVAL)
+            try:
+                self._readmit()
+            except Exception:
+                log.exception("%s: re-admission check failed", self.party)
+
+    def _readmit(self) -> None:
+        """Subscriptions refused or cut off for scope on connections still open come back, without the
+        subscriber reconnecting, once the agreements allow the stream again (a what-if day moving, an
+        agreement entering into force or resuming): the same request, from where the stream stopped;
+        audited as an allowed decision (``READMITTED``)."""
+        for (conn, stream), req in list(self._suspended.items()):
+            if conn.closed:
+                del self._suspended[(conn, stream)]
+                continue
+            sc = self.scope(stream)
+            if not sc.allowed:
+                continue
+            del self._suspended[(conn, stream)]
+            self._audit_refusal(
+                f"feed:{stream}", "READMITTED", None, f"{conn.party} re-admitted: {sc.why}", allowed=True
+            )
+            self._on_sub(conn, req)
+            self._flush()
 
     def _rebuild_audit(self) -> None:
         """Audit entries a crash lost (``kill -9`` inside an audit group), rebuilt from the durable logs:
@@ -384,6 +414,8 @@ class FeedNode(Publishing, Relaying):
         conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self._next_seq(stream), "offer": offer.decode()}))
 
     def _drop(self, conn: Conn) -> None:
+        for key in [k for k in self._suspended if k[0] is conn]:
+            del self._suspended[key]
         for sub in list(conn.subs.values()):
             self._unsubscribe(sub)
         if self.peers.get(conn.party) is conn:
@@ -446,6 +478,7 @@ class FeedNode(Publishing, Relaying):
 
     def _on_sub(self, conn: Conn, req: dict[str, Any]) -> None:
         stream = ff.check_stream(str(req.get("stream", "")))
+        self._suspended.pop((conn, stream), None)  # the newest request of this connection is the one
         first = req.get("from")
         if isinstance(first, bool) or not isinstance(first, int) or first < 1:
             raise ff.FrameError("from must be a positive sequence number")
@@ -459,6 +492,7 @@ class FeedNode(Publishing, Relaying):
         scope = self.scope(stream)
         if not conn.local and not scope.allowed:
             self._refuse_sub(conn, stream, scope.why)
+            self._suspended[(conn, stream)] = dict(req)  # admitted later if the agreements come to allow it
             return
         offer_raw = req.get("offer")
         if offer_raw is not None:

@@ -184,6 +184,7 @@ class Relaying(NodeBase):
         self._audit_refusal(f"feed:{sub.stream}", "CUT_OFF", None, f"{sub.conn.party} cut off: {sc.why}")
         sub.conn.send(ff.json_frame(ff.ERR, {"code": "CUT_OFF", "stream": sub.stream, "message": sc.why[:1000]}))
         self._unsubscribe(sub)
+        self._suspended[(sub.conn, sub.stream)] = {"stream": sub.stream, "from": sub.cursor}
         return False
 
     async def _sender(self, sub: Sub) -> None:
