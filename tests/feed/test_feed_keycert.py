@@ -72,3 +72,19 @@ def test_key_cert_and_verify_signer_from_the_cli(nodes: dict[str, Path], tmp_pat
     cert.write_text("not json")
     r = _accord("feed", "verify-signer", "--dir", str(nodes["JPN"]), str(cert))
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+@pytest.mark.integration
+def test_rotate_key_refuses_a_node_without_a_feed_in_one_line(nodes: dict[str, Path]) -> None:
+    r = _accord("feed", "rotate-key", "--dir", str(nodes["JPN"]))
+    assert r.returncode == 2 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1
+
+
+def test_rotate_refuses_a_negative_bound(tmp_path: Path) -> None:
+    from accord.errors import InputError
+    from accord.feed import offerkeys
+
+    offerkeys.new_key(tmp_path / offerkeys.OFFER_KEY)
+    with pytest.raises(InputError, match="--keep"):
+        offerkeys.rotate(tmp_path, b"{}", keep_days=-1)
+    assert not (tmp_path / offerkeys.RETIRED_DIR).exists()

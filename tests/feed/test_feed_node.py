@@ -488,3 +488,68 @@ def test_a_subscription_refused_for_scope_is_admitted_when_the_agreement_enters_
             assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
 
     asyncio.run(go())
+
+
+def test_offer_key_rotation_old_key_opens_old_sessions_until_its_bound(nodes: dict[str, Path]) -> None:
+    """JPN rotates its X25519 key while running: KOR opens a new epoch sealed to the new key; a reader still
+    opens the earlier epoch with the retired key, until its bound; past it, those records are unreadable."""
+    import json as _json
+
+    from accord.feed import crypto as fc
+    from accord.feed import frame as ff
+    from accord.feed import offerkeys
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            a = flight_messages("kor-K1", 5)
+            await kor.publish_many(a)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(a))) == len(a)
+            old_offer = n["JPN"].offer_raw
+            offerkeys.rotate(nodes["JPN"] / "feed", old_offer, keep_days=1)
+            for _ in range(200):
+                if n["JPN"].offer_raw != old_offer and n["KOR"].offers["JPN"].raw == n["JPN"].offer_raw:
+                    break
+                await asyncio.sleep(0.02)
+            assert n["KOR"].offers["JPN"].raw == n["JPN"].offer_raw != old_offer
+            b = flight_messages("kor-K2", 5)
+            await kor.publish_many(b)
+            got = await _drain(n["JPN"], "KOR-JPN", len(a) + len(b))
+            assert [d.message.event for d in got] == ["kor-K1"] * len(a) + ["kor-K2"] * len(b)
+            sealed_to = {
+                fc.parse_session_header(raw[ff.REC_HEADER :])["offer"]
+                for _, raw in n["JPN"].store.read("KOR-JPN", 1, 10_000)
+                if raw[ff.REC_HEADER - 1] == ff.HS
+            }
+            assert len(sealed_to) == 2  # one epoch per key
+            # past the bound the retired key is gone: the old epoch no longer opens, the new one does
+            for meta in (nodes["JPN"] / "feed" / offerkeys.RETIRED_DIR).glob("*.json"):
+                obj = _json.loads(meta.read_text())
+                meta.write_text(_json.dumps({**obj, "not_after": "2000-01-01T00:00:00+00:00"}))
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port) as c:
+                late = [d async for d in c.deliveries(["KOR-JPN"], follow=False)]
+            assert [d.message.event for d in late] == ["kor-K2"] * len(b)
+            assert any("not held (or expired)" in w for _, _, w in c.alarms)
+
+    asyncio.run(go())
+
+
+def test_a_retired_key_whose_offer_is_not_ours_is_ignored(nodes: dict[str, Path], tmp_path: Path) -> None:
+    """A key dropped into feed/offer-keys with an offer not signed by this node (or not matching the key)."""
+    import json as _json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.feed import crypto as fc
+    from accord.feed import offerkeys
+
+    state = tmp_path / "feed"
+    state.mkdir()
+    jpn = NodeIdentity.load(nodes["JPN"])
+    key = offerkeys.new_key(state / offerkeys.OFFER_KEY)
+    mine = fc.make_offer("JPN", key, jpn.sign_key, now_us())
+    offerkeys.rotate(state, mine, keep_days=1)
+    assert len(offerkeys.retired_keys(state, "JPN", jpn.sign_key.public_key())) == 1
+    meta = next((state / offerkeys.RETIRED_DIR).glob("*.json"))
+    forged = fc.make_offer("JPN", key, Ed25519PrivateKey.generate(), now_us())
+    meta.write_text(_json.dumps({**_json.loads(meta.read_text()), "offer": forged.decode()}))
+    assert offerkeys.retired_keys(state, "JPN", jpn.sign_key.public_key()) == []

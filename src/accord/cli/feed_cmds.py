@@ -127,6 +127,36 @@ def serve(
     asyncio.run(run())
 
 
+@feed_app.command("rotate-key")
+@handles_errors
+def rotate_key(
+    directory: Path = DirOpt,
+    keep: float = typer.Option(
+        7.0, "--keep", help="Days the retired key still opens sessions sealed to it (then it is deleted)."
+    ),
+) -> None:
+    """Rotate this node's X25519 feed key (the key originators seal session keys to). A running node offers
+    the new key upstream within a second; every originator opens a new epoch sealed to it."""
+    from accord.feed.conn import STATE_DIR
+    from accord.feed.offerkeys import rotate
+    from accord.feed.store import open_readonly
+
+    state = directory / STATE_DIR
+    if not (state / "feed.db").exists():
+        fail(f"{directory}: no feed service has run here (nothing to rotate)")
+    db = open_readonly(state / "feed.db")
+    try:
+        row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
+    finally:
+        db.close()
+    if row is None:
+        fail(f"{directory}: the feed has no offer yet")
+    until = rotate(state, bytes(row[0]), keep_days=keep)
+    typer.echo(
+        f"new feed key in {state / 'offer-key.pem'}; the retired key opens old sessions until {until:%Y-%m-%d %H:%M}Z"
+    )
+
+
 @feed_app.command("key-cert")
 @handles_errors
 def key_cert(

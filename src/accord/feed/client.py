@@ -31,15 +31,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from accord.errors import AccordError, InputError
 from accord.feed import crypto as fc
 from accord.feed import frame as ff
+from accord.feed import offerkeys
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import FeedRefused, WarningMessage, decode_message, encode_message
-from accord.feed.node import OFFER_KEY, QUIET, STATE_DIR
+from accord.feed.node import QUIET, STATE_DIR
 
 log = logging.getLogger("accord.feed.client")
 _PUB_HEAD = struct.Struct(">IB")
@@ -254,11 +252,9 @@ class FeedClient:
             os.fsync(f.fileno())
         os.replace(tmp, self.hwm_file)
 
-    def _offer(self) -> tuple[X25519PrivateKey, fc.Offer]:
+    def _offer_keys(self) -> dict[str, offerkeys.OfferKey]:
+        """The keys that open sessions now (current and retired within their bound), by offer digest."""
         state = self.dir / STATE_DIR
-        priv = serialization.load_pem_private_key((state / OFFER_KEY).read_bytes(), password=None)
-        if not isinstance(priv, X25519PrivateKey):
-            raise InputError("not an X25519 key", source=str(state / OFFER_KEY))
         db = sqlite3.connect(f"file:{state / 'feed.db'}?mode=ro", uri=True)
         try:
             row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
@@ -266,7 +262,7 @@ class FeedClient:
             db.close()
         if row is None:
             raise InputError("the node has not started its feed yet", source=str(state))
-        return priv, fc.open_offer(bytes(row[0]), self.ident.sign_key.public_key(), self.party)
+        return offerkeys.offer_keys(state, self.party, self.ident.sign_key.public_key(), bytes(row[0]))
 
     def _alarm(self, stream: str, seq: int, what: str) -> None:
         self.alarms.append((stream, seq, what))
@@ -282,7 +278,7 @@ class FeedClient:
         Raises :class:`FeedError` when the node refuses a subscription.
         """
         assert self._writer is not None
-        priv, offer = self._offer()
+        keys = self._offer_keys()
         if streams is None:
             streams = [f"{p}-{self.party}" for p in ("JPN", "KOR", "USA") if p != self.party]
             streams += [f"{p}-{self.party}" for p in sorted(self.ident.peers) if p not in ("JPN", "KOR", "USA")]
@@ -339,7 +335,13 @@ class FeedClient:
                     rec = body[a:e]
                     if rt == ff.HS:
                         try:
-                            opened = fc.open_session(rec[ff.REC_HEADER :], s, okey, offer, priv)
+                            sealed_to = fc.parse_session_header(rec[ff.REC_HEADER :])["offer"]
+                            if sealed_to not in keys:  # a rotation since the reader started
+                                keys = self._offer_keys()
+                            k = keys.get(sealed_to)
+                            if k is None:
+                                raise fc.FeedCryptoError(f"{s}: session sealed to an offer key not held (or expired)")
+                            opened = fc.open_session(rec[ff.REC_HEADER :], s, okey, k.offer, k.priv)
                             sessions[(s, opened.epoch)] = opened
                         except fc.FeedCryptoError as err:
                             self._alarm(s, q, f"session record refused: {err}")

@@ -34,13 +34,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from accord.core.agreements import AgreementSet
 from accord.errors import AccordError, InputError
 from accord.feed import crypto as fc
 from accord.feed import frame as ff
+from accord.feed import offerkeys
 from accord.feed.audit import FeedAudit
 from accord.feed.base import batch_item
 from accord.feed.conn import (
@@ -121,6 +121,7 @@ class FeedNode(Publishing, Relaying):
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = FeedStore(self.state_dir / "feed.db", sync=sync)
         self.audit = FeedAudit(self.state_dir, self.party, self.store.path) if audit else None
+        self._key_mtime = 0
         self.offer_priv, self.offer_raw = self._load_offer()
         self.key_cert = self._key_cert()
         self.offers = {self.party: fc.open_offer(self.offer_raw, self.ident.sign_key.public_key(), self.party)}
@@ -140,6 +141,7 @@ class FeedNode(Publishing, Relaying):
         self.counters = {"published": 0, "refused": 0, "relayed": 0, "received": 0, "batches": 0, "cut_off": 0}
         self._dirty = set()
         self._suspended = {}
+        self._offered: dict[str, bytes] = {}  # stream -> the recipient's offer last sent upstream
         self._relayed = []
         self._loop = None
         self._acks = []
@@ -151,25 +153,39 @@ class FeedNode(Publishing, Relaying):
 
     # -- keys ---------------------------------------------------------------------------------
     def _load_offer(self) -> tuple[X25519PrivateKey, bytes]:
-        from accord.sealed.keys import write_private
-
+        """The current offer key and the node's signed offer of it (a new offer when the key was rotated)."""
         path = self.state_dir / OFFER_KEY
         if not path.exists():
-            key = X25519PrivateKey.generate()
-            write_private(
-                path,
-                key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                ),
-            )
-        priv = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(priv, X25519PrivateKey):
-            raise InputError("not an X25519 key", source=str(path))
+            offerkeys.new_key(path)
+        self._key_mtime = path.stat().st_mtime_ns
+        priv = offerkeys.load_private(path)
         raw = self.store.get("my-offer")
-        if raw is None:
+        mine = self.ident.sign_key.public_key()
+        if raw is None or fc.open_offer(raw, mine, self.party).pub.public_bytes_raw() != offerkeys.public_raw(priv):
             raw = fc.make_offer(self.party, priv, self.ident.sign_key, self.clock_us())
             self.store.put("my-offer", raw)
         return priv, raw
+
+    def _check_rotation(self) -> None:
+        """``accord feed rotate-key`` wrote a new offer key: offer it upstream for every stream this node
+        receives (each originator opens a new epoch sealed to it); drop retired keys past their bound."""
+        try:
+            mtime = (self.state_dir / OFFER_KEY).stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime == self._key_mtime:
+            return
+        old = self.offer_raw
+        self.offer_priv, self.offer_raw = self._load_offer()
+        offerkeys.purge(self.state_dir)
+        if self.offer_raw == old:
+            return
+        self.offers[self.party] = fc.open_offer(self.offer_raw, self.ident.sign_key.public_key(), self.party)
+        log.info("%s: offer key rotated; offering the new key upstream", self.party)
+        for stream in {f"{o}-{self.party}" for o in self.parties if o != self.party}:
+            src = self._source_of(stream)
+            if src is not None and src in self.peers:
+                self._send_sub(self.peers[src], stream)
 
     def _key_cert(self) -> bytes | None:
         """The certificate of this node's feed key by the party's sealed identity (``feed/key-cert.json``,
@@ -239,6 +255,7 @@ class FeedNode(Publishing, Relaying):
             await asyncio.sleep(READMIT_INTERVAL)
             try:
                 self._readmit()
+                self._check_rotation()
             except Exception:
                 log.exception("%s: re-admission check failed", self.party)
 
@@ -412,6 +429,7 @@ class FeedNode(Publishing, Relaying):
         if offer is None:
             return  # the recipient has not subscribed yet: nobody to carry it for
         conn.send(ff.json_frame(ff.SUB, {"stream": stream, "from": self._next_seq(stream), "offer": offer.decode()}))
+        self._offered[stream] = offer
 
     def _drop(self, conn: Conn) -> None:
         for key in [k for k in self._suspended if k[0] is conn]:
@@ -509,10 +527,11 @@ class FeedNode(Publishing, Relaying):
                     own = self.own.get(stream)
                     if own is not None:
                         own.session = None  # a new epoch with a key for the new offer
-                elif self.party == self.hub:
-                    up = self.peers.get(o)
-                    if up is not None:
-                        self._send_sub(up, stream)
+            if self.party == self.hub and o != self.party and self._offered.get(stream) != offer.raw:
+                # per stream: the recipient's new key may have reached us through another of its streams first
+                up = self.peers.get(o)
+                if up is not None:
+                    self._send_sub(up, stream)
         own = self.own.get(stream)
         if o == self.party and (own is None or own.session is None) and r in self.offers:
             self._open_session(stream)
