@@ -472,3 +472,23 @@ def test_seal_part_is_the_prefixed_seal() -> None:
     plain = b"\1\2" + bytes(40)
     assert s.seal_part(9, plain) == ff.prefixed(s.seal(9, plain))
     assert s.open(s.seal_part(9, plain)[4:], 9) == plain
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=120),
+        st.builds(lambda b, i: b[:i] + b"\0" + b[i + 1 :], st.binary(min_size=60, max_size=90), st.integers(0, 89)),
+    )
+)
+def test_the_publishing_hot_path_checks_exactly_what_decode_checks(data: bytes) -> None:
+    """check_binary (no message built) refuses what decode_message refuses and agrees on what it accepts."""
+    from accord.feed.model import check_binary
+
+    try:
+        m = decode_message(data)
+    except FeedRefused:
+        with pytest.raises(FeedRefused):
+            check_binary(data)
+        return
+    assert check_binary(data) == (m.kind, m.event, m.time_us, m.issued_us)
