@@ -254,7 +254,9 @@ def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> No
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
             await w.drain()
-            msgs = flight_messages("S1", 6000)
+            msgs = flight_messages("S1", 6000) + flight_messages(
+                "S2", 6000
+            )  # more than the slow reader's TLS and socket buffers absorb (~0.6 MB)
             for i in range(0, len(msgs), 500):
                 await kor.publish_many(msgs[i : i + 500])
             got = await _drain(n["JPN"], "KOR-JPN", len(msgs), timeout=30)
