@@ -141,6 +141,17 @@ __all__ = [
 ]
 
 
+def _bundled_schemes() -> Any:
+    from accord.formats.spif import bundled_registry  # the edge reads the shipped SPIFs, once
+
+    return bundled_registry()
+
+
+# The composition of the layers the core cannot do itself: where its bundled classification schemes come
+# from (the core imports no format; tests/test_layering.py). Nothing is read until a scheme is needed.
+importlib.import_module("accord.core.schemes").set_bundled_source(_bundled_schemes)
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

@@ -15,6 +15,7 @@ given and refuses a plan made for another label or item.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from accord.core.consent import Consent
 from accord.core.custody import Custody
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
+from accord.core.reasons import Code, reason
 from accord.errors import InputError, ReleaseRefused
 from accord.formats.stanag4774 import label_to_xml
 from accord.sealed.container import ManifestInfo, seal_path
@@ -62,10 +64,66 @@ def decide_hop(
     agreements: AgreementSet,
     consents: Sequence[Consent] = (),
     custody: Custody | None = None,
+    purpose: str | None = None,
 ) -> Decision:
     """The decision for one hop (``holder`` releasing ``label`` to ``recipient`` on ``at``; ``custody``: the
-    holder's custody record of the item, issue 10)."""
-    return decide(label, holder, recipient, at, tuple(consents), agreements=agreements, custody=custody)
+    holder's custody record of the item, issue 10; ``purpose``: the purpose of this release, JK-R7).
+
+    The holder's record governs the item as held: a reclassification by the originator (JK-R12) re-marks it
+    (the decision is made at the new level, whatever the sealed label says); an item provided for a purpose
+    goes to anyone but its originator for another purpose (or none stated) only with the originator's
+    approval of this very release -- a consent for this item, holder and recipient (JK-R7, ``OTHER_PURPOSE``).
+    """
+    if (
+        custody is not None
+        and custody.marking
+        and custody.marking != label.classification
+        and custody.originator == label.originator
+        and (custody.item is None or custody.item == label.id)
+        and agreements.schemes.level(label.originator, custody.marking) is not None
+    ):
+        label = dataclasses.replace(label, classification=custody.marking)  # JK-R12: re-marked by its originator
+    d = decide(label, holder, recipient, at, tuple(consents), agreements=agreements, custody=custody)
+    if (
+        d.allowed
+        and custody is not None
+        and custody.purpose
+        and recipient != label.originator
+        and purpose != custody.purpose
+        and not _approved_for(label, holder, recipient, at, consents)
+    ):
+        return _other_purpose(d, custody, purpose, agreements)
+    return d
+
+
+def _approved_for(label: Label, holder: str, recipient: str, at: date, consents: Sequence[Consent]) -> bool:
+    """The originator approved this very release (an item consent, not a standing one): JK-R7's approval."""
+    return any(
+        c.originator == label.originator
+        and c.holder == holder
+        and c.recipient == recipient
+        and c.item is not None
+        and c.item == label.id
+        and not c.standing
+        and c.granted <= at <= c.until
+        for c in consents
+    )
+
+
+def _other_purpose(d: Decision, custody: Custody, purpose: str | None, agreements: AgreementSet) -> Decision:
+    """``d`` refused: the release is for another purpose than the one the item was provided for (JK-R7)."""
+    ag = agreements.get(custody.agreement) if custody.agreement else None
+    cite = ag.cite("purpose") if ag is not None else None
+    asked = f"for {purpose!r}" if purpose else "without stating a purpose"
+    why = reason(
+        Code.OTHER_PURPOSE,
+        f"{custody.originator} provided the item for {custody.purpose!r}; a release {asked} needs "
+        f"{custody.originator}'s prior written approval of this release.",
+        ag.id if ag is not None else None,
+        cite.article if cite is not None else None,
+        cite.rule if cite is not None else None,
+    )
+    return d._replace(allowed=False, reasons=(why, *d.reasons))
 
 
 def label_xml_of(label: Label) -> bytes:

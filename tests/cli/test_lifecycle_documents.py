@@ -14,12 +14,12 @@ from accord.formats.lifecycle_doc import (
     FORMAT,
     Ed25519Keys,
     LifecycleError,
-    RosterKeys,
     load_document,
     load_store,
     sign_document,
     verify_document,
 )
+from accord.sealed.verifiers import RosterKeys  # the roster's side of lifecycle_doc.KeySource
 from tests.support.cli import run
 
 VEC = Path(__file__).resolve().parent.parent / "vectors" / "lifecycle"

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
+from accord.console import mount_console
 from accord.node.app import create_app
 from accord.node.identity import cert_fingerprint
 from tests.console.world import MISSILE, World
@@ -15,7 +16,7 @@ from tests.console.world import MISSILE, World
 
 def _client(world: World, party: str, *, fingerprint: str | None) -> TestClient:
     service = world.net.nodes[party]
-    app = create_app(service, workers=0)
+    app = create_app(service, workers=0, mounts=[mount_console])  # as `accord node run` serves it
 
     async def with_cert(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fingerprint}

@@ -16,6 +16,7 @@ from accord.errors import IntegrityError, LabelError, TrustError
 from accord.formats import stanag4778 as mb
 from accord.formats.stanag4774 import label_to_xml, load_label
 from accord.sealed.keys import PartyKeys, Roster
+from accord.sealed.verifiers import RosterKeys
 from tests.labels.xsd import assert_valid, binding_schema
 
 T0 = datetime(2017, 1, 5, 9, tzinfo=UTC)
@@ -39,14 +40,14 @@ def keys() -> dict[str, PartyKeys]:
 
 
 @pytest.fixture(scope="module")
-def roster(keys: dict[str, PartyKeys]) -> Roster:
+def roster(keys: dict[str, PartyKeys]) -> RosterKeys:
     r = Roster()
     for k in keys.values():
         r.pin(Roster.first_entry(k))
-    return r
+    return RosterKeys(r)  # the pinned roster as the binding's SignatureChecker
 
 
-def test_bind_and_verify(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_bind_and_verify(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, alternatives=[lab("JPN", "極秘")], keys=keys["KOR"])
     assert_valid(doc, binding_schema())
     v = mb.verify_binding(doc, DATA, roster)
@@ -55,14 +56,14 @@ def test_bind_and_verify(keys: dict[str, PartyKeys], roster: Roster) -> None:
     assert load_label(doc) == lab()  # `accord decide --label` reads a binding
 
 
-def test_downgraded_label_in_a_signed_binding_fails(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_downgraded_label_in_a_signed_binding_fails(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
     forged = doc.replace("군사Ⅱ급비밀".encode(), "군사Ⅲ급비밀".encode())
     with pytest.raises(IntegrityError):
         mb.verify_binding(forged, DATA, roster)
 
 
-def test_added_releasability_in_a_signed_binding_fails(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_added_releasability_in_a_signed_binding_fails(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
     forged = doc.replace(
         b"<slab:GenericValue>USA</slab:GenericValue>",
@@ -72,12 +73,12 @@ def test_added_releasability_in_a_signed_binding_fails(keys: dict[str, PartyKeys
         mb.verify_binding(forged, DATA, roster)
 
 
-def test_other_data_object_fails(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_other_data_object_fails(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     with pytest.raises(IntegrityError):
         mb.verify_binding(mb.bind(lab(), DATA, keys=keys["KOR"]), DATA + b"!", roster)
 
 
-def test_whitespace_and_reindenting_do_not_break_the_signature(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_whitespace_and_reindenting_do_not_break_the_signature(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
     root = etree.fromstring(doc)
     etree.indent(root, space="\t")
@@ -90,7 +91,7 @@ def test_a_party_binds_only_its_own_labels(keys: dict[str, PartyKeys]) -> None:
 
 
 def test_binding_signed_by_another_party_than_the_originator_is_untrusted(
-    keys: dict[str, PartyKeys], roster: Roster
+    keys: dict[str, PartyKeys], roster: RosterKeys
 ) -> None:
     # JPN re-signs a binding of a label it claims KOR wrote.
     doc = mb.bind(lab(), DATA)  # unsigned
@@ -103,13 +104,13 @@ def test_binding_signed_by_another_party_than_the_originator_is_untrusted(
         mb.verify_binding(etree.tostring(root), DATA, roster)
 
 
-def test_signature_attributes_are_signed(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_signature_attributes_are_signed(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
     with pytest.raises((IntegrityError, TrustError)):
         mb.verify_binding(doc.replace(b'party="KOR"', b'party="JPN"'), DATA, roster)
 
 
-def test_unsigned_binding_and_unknown_key_are_untrusted(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_unsigned_binding_and_unknown_key_are_untrusted(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     with pytest.raises(TrustError, match="no Accord binding signature"):
         mb.verify_binding(mb.bind(lab(), DATA), DATA, roster)
     stranger = PartyKeys.generate("KOR")
@@ -117,7 +118,7 @@ def test_unsigned_binding_and_unknown_key_are_untrusted(keys: dict[str, PartyKey
         mb.verify_binding(mb.bind(lab(), DATA, keys=stranger), DATA, roster)
 
 
-def test_two_signatures_refused(keys: dict[str, PartyKeys], roster: Roster) -> None:
+def test_two_signatures_refused(keys: dict[str, PartyKeys], roster: RosterKeys) -> None:
     doc = mb.bind(lab(), DATA, keys=keys["KOR"])
     root = etree.fromstring(doc)
     root.append(etree.fromstring(etree.tostring(root.find(mb.SIG_TAG))))

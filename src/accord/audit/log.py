@@ -8,143 +8,54 @@
 - ``verify`` recomputes everything from the stored events: contiguous indices, leaf hashes,
   canonical encoding, and every checkpoint's signature (against trusted keys, not the database's
   own record of its key) and root. Rows not covered by a trusted checkpoint are a failure.
+
+This module is the writer (append, stage, group commit) and the proofs; verification lives in
+:mod:`accord.audit.verify` and the export file in :mod:`accord.audit.export` (both re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from accord.audit import store
-from accord.audit.errors import AuditIntegrityError, MalformedNoteError, UnverifiedNoteError
-from accord.audit.events import encode_event, is_canonical
-from accord.audit.merkle import MerkleTree, leaf_hash, verify_consistency
-from accord.audit.note import Checkpoint, NoteSigner, Verifier, open_checkpoint, parse_vkey, sign_note
+from accord.audit.events import encode_event
+from accord.audit.export import EXPORT_FORMAT, Export, load_export, read_export, verify_export, write_export
+from accord.audit.merkle import MerkleTree, leaf_hash
+from accord.audit.note import Checkpoint, NoteSigner, Verifier, sign_note
 from accord.audit.receipt import ReceiptEvidence, receipt_evidence
+from accord.audit.verify import (
+    VerifyReport,
+    check_consistent,
+    db_checkpoints,
+    db_rows,
+    verify_database,
+    verify_entries,
+)
 from accord.errors import AccordError, InputError
-from accord.formats._json import load_json
 
-EXPORT_FORMAT = "accord-audit-log/1"
-_CHUNK = 20_000
+__all__ = [  # verification and export live in accord.audit.verify / .export; re-exported for callers
+    "EXPORT_FORMAT",
+    "AuditLog",
+    "Export",
+    "PreparedEvent",
+    "VerifyReport",
+    "check_consistent",
+    "prepare_event",
+    "read_export",
+    "verify_database",
+    "verify_entries",
+    "verify_export",
+]
+
 _FRESH = 1024  # events kept in memory after a stage() for receipt evidence
-
-
-def _as_bytes(v: object) -> bytes:
-    """A BLOB column's value as bytes (a tampered row may hold TEXT instead)."""
-    if isinstance(v, str):
-        return v.encode("utf-8", "surrogateescape")
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v)
-    return b""  # NULL or another type: it will not match any hash
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`verify_entries` found. ``ok`` is True iff ``problems`` is empty."""
-
-    size: int = 0
-    root: bytes = b""
-    checkpoints_verified: int = 0
-    last_checkpoint: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify_entries(
-    *,
-    origin: str,
-    rows: Iterable[tuple[int, bytes, bytes | None]],
-    checkpoint_notes: Iterable[tuple[int, bytes]],
-    verifiers: Sequence[Verifier],
-    known_checkpoints: Sequence[bytes] = (),
-    cache_from_level: int = 4,
-    max_problems: int = 50,
-) -> VerifyReport:
-    """Recompute a log from its rows and check it against its signed checkpoints.
-
-    Args:
-        origin: the log's origin (checkpoint line 1).
-        rows: ``(index, event bytes, stored leaf hash or None)`` in index order.
-        checkpoint_notes: ``(size recorded with it, signed note)``.
-        verifiers: the trusted log keys.
-        known_checkpoints: signed checkpoints kept elsewhere (witnesses, receipts) that the log
-            must still contain (detects a truncated tail whose checkpoints were deleted too).
-    """
-    rep = VerifyReport()
-    tree = MerkleTree(cache_from_level=cache_from_level)
-
-    def problem(msg: str) -> None:
-        if len(rep.problems) < max_problems:
-            rep.problems.append(msg)
-
-    expected = 0
-    buf = bytearray()
-    for idx, ev, stored in rows:
-        if idx != expected:
-            problem(f"row index {idx} where {expected} was expected (row deleted, inserted or reordered)")
-            expected = idx
-        h = leaf_hash(ev)
-        if stored is not None and h != stored:
-            problem(f"leaf {idx}: event does not match its stored hash (edited)")
-        if not is_canonical(ev):
-            problem(f"leaf {idx}: event is not canonical JSON (edited)")
-        buf += h
-        if len(buf) >= _CHUNK * 32:
-            tree.extend_flat(buf)
-            buf = bytearray()
-        expected += 1
-    tree.extend_flat(buf)
-    rep.size = tree.size
-    rep.root = tree.root()
-
-    best = 0
-    for recorded, note in checkpoint_notes:
-        try:
-            cp, _ = open_checkpoint(note, verifiers, origin=origin)
-        except UnverifiedNoteError:
-            problem(f"checkpoint at size {recorded}: not signed by a trusted key")
-            continue
-        except MalformedNoteError as e:
-            problem(f"checkpoint at size {recorded}: malformed ({e})")
-            continue
-        if cp.size != recorded:
-            problem(f"checkpoint recorded at size {recorded} is for size {cp.size}")
-            continue
-        if cp.size > tree.size:
-            problem(f"checkpoint at size {cp.size} is beyond the {tree.size} rows present (rows deleted)")
-            continue
-        if tree.root(cp.size) != cp.root_hash:
-            problem(f"checkpoint at size {cp.size}: root does not match the rows (rows edited/reordered)")
-            continue
-        rep.checkpoints_verified += 1
-        best = max(best, cp.size)
-    for note in known_checkpoints:
-        try:
-            cp, _ = open_checkpoint(note, verifiers, origin=origin)
-        except AccordError as e:
-            problem(f"known checkpoint does not verify: {e}")
-            continue
-        if cp.size > tree.size:
-            problem(f"a checkpoint seen elsewhere has size {cp.size} > {tree.size} rows (tail removed)")
-        elif tree.root(cp.size) != cp.root_hash:
-            problem(f"a checkpoint seen elsewhere at size {cp.size} disagrees with the rows (log rewritten)")
-        else:
-            best = max(best, cp.size)
-    rep.last_checkpoint = best
-    if tree.size and best < tree.size:
-        problem(f"rows {best}..{tree.size - 1} are not covered by any trusted signed checkpoint")
-    return rep
 
 
 def _driver_insert_sql(engine: Engine) -> str:
@@ -526,11 +437,11 @@ class AuditLog:
 
     # -- verification --------------------------------------------------------------------------
     def _rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        return _db_rows(self.engine)
+        return db_rows(self.engine)
 
     def _checkpoint_rows(self) -> list[tuple[int, bytes]]:
         with self.engine.connect() as conn:
-            return _db_checkpoints(conn)
+            return db_checkpoints(conn)
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
         """The stored signed checkpoints as (size, note), by size (e.g. to prove consistency between two)."""
@@ -546,22 +457,14 @@ class AuditLog:
     # -- export / import -----------------------------------------------------------------------
     def export(self, path: str | Path) -> int:
         """Write the log (events and checkpoints) as JSON lines; returns the number of events."""
-        n = 0
-        p = Path(path)
-        with p.open("w", encoding="utf-8") as f:
-            header = {
-                "format": EXPORT_FORMAT,
-                "origin": self.origin,
-                "vkey": self.vkey,
-                "size": self._committed,
-            }
-            f.write(json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n")
-            for idx, ev, _h in self._rows():
-                f.write(json.dumps({"i": idx, "e": ev.decode("utf-8")}, ensure_ascii=False) + "\n")
-                n += 1
-            for size, note in self._checkpoint_rows():
-                f.write(json.dumps({"checkpoint": note.decode("utf-8"), "size": size}, ensure_ascii=False) + "\n")
-        return n
+        return write_export(
+            path,
+            origin=self.origin,
+            vkey=self.vkey,
+            size=self._committed,
+            rows=self._rows(),
+            checkpoints=self._checkpoint_rows(),
+        )
 
     @classmethod
     def import_file(
@@ -578,188 +481,6 @@ class AuditLog:
             AuditIntegrityError: the export does not verify against ``trusted``.
             InputError: malformed file, or the target database is not empty.
         """
-        exp = read_export(path)
-        rep = verify_entries(origin=exp.origin, rows=exp.rows(), checkpoint_notes=exp.checkpoints, verifiers=trusted)
-        if not rep.ok:
-            raise AuditIntegrityError(rep.problems)
         engine = store.make_engine(db)
-        with engine.begin() as conn:
-            if conn.execute(select(func.count()).select_from(store.leaves)).scalar():
-                raise InputError("the target audit database is not empty", source=str(db))
-            batch: list[dict[str, Any]] = []
-            for idx, ev, _ in exp.rows():
-                obj = json.loads(ev)
-                batch.append(
-                    {
-                        "idx": idx,
-                        "leaf_hash": leaf_hash(ev),
-                        "event": ev,
-                        "kind": obj.get("type", ""),
-                        "item": obj.get("item"),
-                    }
-                )
-                if len(batch) >= _CHUNK:
-                    conn.execute(insert(store.leaves), batch)
-                    batch = []
-            if batch:
-                conn.execute(insert(store.leaves), batch)
-            now = int(time.time() * 1000)
-            for size, note in exp.checkpoints:
-                conn.execute(insert(store.checkpoints), {"size": size, "note": note, "created_ms": now})
-            conn.execute(insert(store.meta), {"key": "origin", "value": exp.origin})
-            if exp.vkey:
-                conn.execute(insert(store.meta), {"key": "vkey", "value": exp.vkey})
-        return cls(engine, origin=exp.origin, signer=signer, verifiers=list(trusted))
-
-
-def _db_rows(engine: Engine) -> Iterator[tuple[int, bytes, bytes | None]]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(
-            select(store.leaves.c.idx, store.leaves.c.event, store.leaves.c.leaf_hash).order_by(store.leaves.c.idx)
-        )
-        for idx, ev, h in result:
-            yield int(idx), _as_bytes(ev), _as_bytes(h)
-
-
-def _db_checkpoints(conn: Connection) -> list[tuple[int, bytes]]:
-    """The stored signed checkpoints as (size, note), by size."""
-    rows = conn.execute(
-        select(store.checkpoints.c.size, store.checkpoints.c.note).order_by(store.checkpoints.c.size)
-    ).all()
-    return [(int(sz), bytes(n)) for sz, n in rows]
-
-
-def verify_database(
-    db: str | Path | Engine,
-    *,
-    trusted: Sequence[Verifier],
-    origin: str | None = None,
-    known_checkpoints: Sequence[bytes] = (),
-) -> VerifyReport:
-    """Recompute a node's audit database and check it against trusted log keys.
-
-    The origin is read from the database unless given. Works on a database that an
-    :class:`AuditLog` would refuse to open (e.g. with a gap in its rows).
-
-    Raises:
-        AuditIntegrityError: rows deleted, edited, inserted or reordered, checkpoints not signed by
-            a trusted key or not matching the rows, or rows not covered by a trusted checkpoint.
-        InputError: no trusted key, or no origin recorded or given.
-    """
-    if not trusted:
-        raise InputError("verify needs a trusted verifier key", source="audit log")
-    engine = db if isinstance(db, Engine) else store.make_engine(db)
-    with engine.connect() as conn:
-        metas = dict(conn.execute(select(store.meta.c.key, store.meta.c.value)).all())
-        cps = _db_checkpoints(conn)
-    origin = origin or metas.get("origin")
-    if not origin:
-        raise InputError("the database records no log origin; give one", source="audit log")
-    rep = verify_entries(
-        origin=origin,
-        rows=_db_rows(engine),
-        checkpoint_notes=cps,
-        verifiers=trusted,
-        known_checkpoints=known_checkpoints,
-    )
-    stored = metas.get("vkey")
-    if stored is not None and all(getattr(v, "vkey", None) != stored for v in trusted):
-        rep.problems.append("the database records a log key that is not a trusted key")
-    if not rep.ok:
-        raise AuditIntegrityError(rep.problems)
-    return rep
-
-
-@dataclass
-class Export:
-    """An export file: header and checkpoints read at once, events streamed by :meth:`rows`."""
-
-    path: Path
-    origin: str
-    vkey: str | None
-    size: int
-    checkpoints: list[tuple[int, bytes]]
-
-    def rows(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        """``(index, event bytes, None)`` in file order, read line by line (bounded memory)."""
-        for n, obj in _export_lines(self.path):
-            if "checkpoint" in obj:
-                continue
-            try:
-                yield int(obj["i"]), obj["e"].encode("utf-8"), None
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise InputError(f"malformed export line {n}", source=str(self.path)) from e
-
-
-def _export_lines(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with p.open("r", encoding="utf-8") as f:
-            next(f, None)  # header
-            for n, line in enumerate(f, start=2):
-                try:
-                    obj = load_json(line, source=str(p))  # strict: a repeated key is refused (issue 9)
-                except InputError as e:
-                    raise InputError(f"malformed export line {n}: {e.message}", source=str(p)) from e
-                if not isinstance(obj, dict):
-                    raise InputError(f"malformed export line {n}", source=str(p))
-                yield n, obj
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read: {e}", source=str(p)) from e
-
-
-def read_export(path: str | Path) -> Export:
-    """Parse an export file written by :meth:`AuditLog.export` (events are streamed later).
-
-    Raises:
-        InputError: not an Accord audit export, or a malformed line.
-    """
-    p = Path(path)
-    try:
-        with p.open("r", encoding="utf-8") as f:
-            first = f.readline()
-        header = load_json(first, source=str(p)) if first else {}
-    except (OSError, UnicodeDecodeError, InputError) as e:
-        raise InputError("not an Accord audit export", source=str(p)) from e
-    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-        raise InputError("not an Accord audit export", source=str(p))
-    origin = header.get("origin")
-    if not isinstance(origin, str) or not origin:
-        raise InputError("export header has no origin", source=str(p), field="origin")
-    cps: list[tuple[int, bytes]] = []
-    count = 0
-    for n, obj in _export_lines(p):
-        if "checkpoint" in obj:
-            try:
-                cps.append((int(obj["size"]), obj["checkpoint"].encode("utf-8")))
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise InputError(f"malformed export line {n}", source=str(p)) from e
-        else:
-            count += 1
-    vkey = header.get("vkey")
-    if vkey is not None:
-        parse_vkey(vkey)
-    return Export(p, origin, vkey, count, cps)
-
-
-def verify_export(
-    path: str | Path, *, trusted: Sequence[Verifier], known_checkpoints: Sequence[bytes] = ()
-) -> VerifyReport:
-    """Verify an exported log file offline (raises :class:`AuditIntegrityError` on failure)."""
-    exp = read_export(path)
-    rep = verify_entries(
-        origin=exp.origin,
-        rows=exp.rows(),
-        checkpoint_notes=exp.checkpoints,
-        verifiers=trusted,
-        known_checkpoints=known_checkpoints,
-    )
-    if not rep.ok:
-        raise AuditIntegrityError(rep.problems)
-    return rep
-
-
-def check_consistent(old_note: bytes, new_note: bytes, proof: Sequence[bytes], verifiers: Sequence[Verifier]) -> bool:
-    """True iff two signed checkpoints of one log are consistent given ``proof`` (old -> new)."""
-    a, _ = open_checkpoint(old_note, verifiers)
-    b, _ = open_checkpoint(new_note, verifiers, origin=a.origin)
-    return verify_consistency(a.size, b.size, a.root_hash, b.root_hash, proof)
+        origin = load_export(path, engine, trusted=trusted, target=str(db))
+        return cls(engine, origin=origin, signer=signer, verifiers=list(trusted))

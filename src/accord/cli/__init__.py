@@ -41,6 +41,7 @@ def _register() -> None:
 
     people_cmds.register(app)
     __import__("accord.cli.feed_cmds", fromlist=["register"]).register(app)  # accord feed (issue 11)
+    __import__("accord.cli.custody_cmds", fromlist=["register"]).register(app)  # accord node custody (issue 10)
 
 
 def get_app() -> typer.Typer:

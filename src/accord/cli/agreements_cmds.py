@@ -221,7 +221,8 @@ EventsOpt = typer.Option(
 
 
 def _key_source(roster: Path | None, keys: Path | None) -> Any:
-    from accord.formats.lifecycle_doc import Ed25519Keys, RosterKeys
+    from accord.formats.lifecycle_doc import Ed25519Keys
+    from accord.sealed.verifiers import RosterKeys
 
     if (roster is None) == (keys is None):
         return fail("give the signers' keys: --roster DIR or --keys FILE (one of them)")

@@ -134,10 +134,9 @@ def verify_binding_cmd(
 ) -> None:
     """Verify a binding: the originator's signature (roster), and that it binds this data. Exit 0 ok, 1 failed."""
     from accord.formats.stanag4778 import verify_binding
-    from accord.sealed.keys import Roster
+    from accord.sealed.verifiers import RosterKeys
 
-    r = Roster.load(roster)
-    v = verify_binding(read_file(binding), read_file(data), r, source=str(binding))
+    v = verify_binding(read_file(binding), read_file(data), RosterKeys.load(roster), source=str(binding))
     day = parse_day(at)
     eff = v.label.effective_at(day)
     if as_json:

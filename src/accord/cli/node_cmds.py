@@ -71,6 +71,10 @@ _DENIAL_CODES = {
     "LEVEL_NOT_COVERED",
     "NO_PROTECTION_BASIS",
     "CONSENT_REQUIRED",
+    "FROZEN",
+    "OTHER_PURPOSE",
+    "NOT_HELD",
+    "CUSTODY_ENDED",
 }
 
 
@@ -209,9 +213,14 @@ def run(
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from accord.console import mount_console
     from accord.node.app import serve
 
-    _run(lambda: serve(directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit))
+    _run(
+        lambda: serve(
+            directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit, mounts=[mount_console]
+        )
+    )
 
 
 @node_app.command("submit")
@@ -247,13 +256,14 @@ def forward(
     to: Annotated[str, typer.Option(help="recipient party")],
     at: Annotated[str | None, typer.Option(help="decision date (what-if nodes only)")] = None,
     db: DbOpt = None,
+    purpose: Annotated[str | None, typer.Option(help="the purpose of this release (JK-R7)")] = None,
 ) -> None:
     """Release a held item onward (the third-party rule applies). Exit 1 when refused."""
 
     def body() -> None:
         from accord.node.wiring import load_service
 
-        out = load_service(directory, db=db).forward(item, to, _date(at))
+        out = load_service(directory, db=db).forward(item, to, _date(at), purpose)
         typer.echo(f"{item}: {out.status}")
 
     _run(body)
@@ -270,7 +280,10 @@ def status(
         from accord.node.wiring import load_service
 
         svc = load_service(directory, db=db, audit=False)
-        _print(svc.item_status(item) if item is not None else {"party": svc.party, "audit": svc.audit_health()})
+        if item is not None:
+            _print(svc.item_status(item).to_dict())
+        else:
+            _print({"party": svc.party, "audit": svc.audit_health()})
 
     _run(body)
 
@@ -282,7 +295,7 @@ def outbox(directory: DirOpt, db: DbOpt = None) -> None:
     def body() -> None:
         from accord.node.wiring import load_service
 
-        _print(load_service(directory, db=db).store.outbox_rows())
+        _print([m.to_dict() for m in load_service(directory, db=db).outbox_messages()])
 
     _run(body)
 
@@ -296,8 +309,8 @@ def consent_list(directory: DirOpt, state: Annotated[str | None, typer.Option()]
 
         for r in load_service(directory, db=db).consent_requests(state):
             typer.echo(
-                f"{r['request_id']}  [{r['role']}] {r['holder']} → {r['recipient']}  item {r['item_id']}"
-                f"  {r['state']}  (as of {r['at_date']})"
+                f"{r.request_id}  [{r.role}] {r.holder} → {r.recipient}  item {r.item_id}"
+                f"  {r.state}  (as of {r.at_date})"
             )
 
     _run(body)
@@ -316,7 +329,7 @@ def consent_approve(
     def body() -> None:
         from accord.node.wiring import load_service
 
-        _print(load_service(directory, db=db).decide_consent(request, True, officer, reason))
+        _print(load_service(directory, db=db).decide_consent(request, True, officer, reason).to_dict())
 
     _run(body)
 
@@ -334,7 +347,7 @@ def consent_deny(
     def body() -> None:
         from accord.node.wiring import load_service
 
-        _print(load_service(directory, db=db).decide_consent(request, False, officer, reason))
+        _print(load_service(directory, db=db).decide_consent(request, False, officer, reason).to_dict())
 
     _run(body)
 
@@ -358,7 +371,7 @@ def consent_grant(
         g, u = _date(granted), _date(until)
         if g is None or u is None:
             raise typer.Exit(2)
-        _print(load_service(directory, db=db).grant_standing(holder, to, topic, g, u, officer))
+        _print(load_service(directory, db=db).grant_standing(holder, to, topic, g, u, officer).to_dict())
 
     _run(body)
 

@@ -2,8 +2,10 @@
 
 - :func:`mount_console`: the console mounted in the node's app at ``/console`` (reachable there only with
   the node's own client certificate; browsers use ``accord console serve``, which serves it alone).
-- :func:`person_read`: what the node's ``GET /v1/items/{id}/payload`` calls: a read by a registered person
-  for a stated purpose, decided by ``access`` and journaled, allowed or refused (JK-R7, JK-R15).
+- :func:`person_read` (defined in :mod:`accord.node.persons`): a read by a registered person for a stated
+  purpose, decided by ``access`` and journaled, allowed or refused (JK-R7, JK-R15); the node's
+  ``GET /v1/items/{id}/payload`` and the console both read through it (``accord.people.reading``).
+- The node never imports the console: whoever serves the node mounts it (``accord node run``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from accord.console.backend import Backend, NodeBackend
+from accord.node.persons import person_read  # the people path, kept importable from here
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from accord.core.labels import Label
     from accord.node.service import NodeService
 
 __all__ = ["Backend", "NodeBackend", "backend_for", "mount_console", "person_read"]
@@ -31,16 +33,6 @@ def backend_for(service: NodeService) -> NodeBackend:
     if b is None:
         b = _backends[service] = NodeBackend(service)
     return b
-
-
-def person_read(service: NodeService, item_id: str, person: str, purpose: str) -> tuple[Label, bytes]:
-    """A person's read of an item's content through the node's API (recorded; refused -> 403 problem)."""
-    from accord.people.reading import read_item
-
-    backend = backend_for(service)
-    _decision, data = read_item(backend, person, item_id, purpose)  # ReadRefused: a 403 problem
-    label, _digest = backend.item_label(item_id)
-    return label, data
 
 
 def mount_console(app: FastAPI, service: NodeService, *, path: str = "/console") -> None:

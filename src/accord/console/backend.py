@@ -6,48 +6,29 @@ only :class:`NodeBackend` is adapted.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.engine import Connection
-
-from accord.core.agreements import AgreementSet
-from accord.core.labels import Label
-from accord.people.register import Register
+from accord.node.persons import NodeReader
+from accord.node.results import ConsentDecided, ItemStatus
+from accord.people.reading import ReadSource
 
 if TYPE_CHECKING:
     from accord.node.service import NodeService
 
 
-class Backend(Protocol):
-    """The node as the console sees it."""
-
-    party: str
-    agreements: AgreementSet
-    register: Register
-
-    def today(self) -> dt.date:
-        """The node's day (UTC)."""
-        ...
+class Backend(ReadSource, Protocol):
+    """The node as the console sees it (a :class:`~accord.people.reading.ReadSource`, and its pages)."""
 
     def items(self) -> list[dict[str, Any]]:
         """Held items: item_id, origin (local|received), sender, label (dict), marking, created_at."""
         ...
 
-    def item(self, item_id: str) -> dict[str, Any]:
+    def item(self, item_id: str) -> ItemStatus:
         """One item's custody: label, marking, alternative label, outbox, inbox, receipts (NotFound)."""
-        ...
-
-    def item_label(self, item_id: str) -> tuple[Label, str]:
-        """The item's label and the digest of its sealed form (NotFound)."""
-        ...
-
-    def open_payload(self, item_id: str) -> bytes:
-        """The plaintext; only called once a person's read was allowed and journaled."""
         ...
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -64,17 +45,8 @@ class Backend(Protocol):
         """Consent requests (role incoming: ours to decide; outgoing: ours to originators)."""
         ...
 
-    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> ConsentDecided:
         """The originator's officer approves or denies a holder's request."""
-        ...
-
-    @contextmanager
-    def journal_tx(self) -> Iterator[Connection]:
-        """A transaction of the node's database whose journal events reach the audit log once committed."""
-        ...
-
-    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        """Write one journal event in ``conn``'s transaction."""
         ...
 
     def audit_verify(self, index: int | None = None) -> dict[str, Any]:
@@ -86,29 +58,13 @@ class Backend(Protocol):
         ...
 
 
-class NodeBackend:
-    """:class:`Backend` over :class:`accord.node.service.NodeService`."""
+class NodeBackend(NodeReader):
+    """:class:`Backend` over :class:`accord.node.service.NodeService`: the node's people path
+    (:class:`accord.node.persons.NodeReader`: register, journal, a person's read) and the console's pages."""
 
     def __init__(self, service: NodeService, directory: Path | None = None) -> None:
-        self.service = service
-        self.party = service.party
-        self.agreements = service.agreements
+        super().__init__(service)
         self.directory = directory if directory is not None else getattr(service.cfg, "dir", None)
-        self.register = Register(service.store.engine, self._plain_tx, self.journal, service.party)
-
-    @contextmanager
-    def _plain_tx(self) -> Iterator[Connection]:
-        with self.service.store.tx() as conn:
-            yield conn
-        self.service.flush_audit()
-
-    journal_tx = _plain_tx
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(dt.UTC).date()
-
-    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
-        self.service.journal_event(conn, type_, item_id, body)
 
     def items(self) -> list[dict[str, Any]]:
         return [
@@ -123,18 +79,11 @@ class NodeBackend:
             for r in self.service.held_items()
         ]
 
-    def item(self, item_id: str) -> dict[str, Any]:
+    def item(self, item_id: str) -> ItemStatus:
         return self.service.item_status(item_id)
 
-    def item_label(self, item_id: str) -> tuple[Label, str]:
-        return self.service.item_label(item_id)
-
-    def open_payload(self, item_id: str) -> bytes:
-        return self.service.open_item(item_id)[1]
-
     def outbox(self) -> list[dict[str, Any]]:
-        rows = self.service.store.outbox_rows()
-        return [{k: v for k, v in r.items() if k != "body"} for r in rows]
+        return [m.to_dict() for m in self.service.outbox_messages()]
 
     def events(
         self, *, type_: str | None = None, item_id: str | None = None, text: str | None = None, limit: int = 200
@@ -153,9 +102,9 @@ class NodeBackend:
         ]
 
     def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
-        return self.service.consent_requests(state)
+        return [r.to_dict() for r in self.service.consent_requests(state)]  # rows the pages annotate
 
-    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> dict[str, Any]:
+    def decide_consent(self, request_id: str, approve: bool, officer: str, reason: str) -> ConsentDecided:
         out = self.service.decide_consent(request_id, approve, officer, reason)
         courier = self.service.courier
         if courier is not None and hasattr(courier, "wake"):

@@ -20,6 +20,7 @@ from accord.core.agreements import AgreementSet
 from accord.core.custody import Custody, lawful_custody
 from accord.core.labels import Label
 from accord.core.persons import Person
+from accord.core.schemes import Level, Scheme
 
 
 class AccessCode(StrEnum):
@@ -98,9 +99,8 @@ def access(
 ) -> AccessDecision:
     """Decide whether ``person`` may access the item labelled ``label`` held by ``holder`` on ``at``.
 
-    The item's protection does not depend on the agreement still being in force: items already
-    exchanged stay protected after termination (JK-R31), so the equivalence is taken from any
-    agreement between originator and holder.
+    The item's protection does not depend on the agreement still being in force: items already exchanged
+    stay protected after termination (JK-R31), so the equivalence is taken from any agreement between them.
     """
 
     def deny(code: AccessCode, message: str, rule: str | None = None, marking: str | None = None) -> AccessDecision:
@@ -143,50 +143,10 @@ def access(
                 f"access {asked} needs {label.originator}'s prior written approval.",
                 (cite.rule if cite is not None else None) or "JK-R7",
             )
-    if person.clearance is None:
-        return deny(
-            AccessCode.NO_CLEARANCE,
-            f"{person.id} holds no personnel security clearance; rank or appointment alone never gives access.",
-            "JK-R14",
-            held.marking,
-        )
-    clearance = holder_scheme.level(person.clearance)
-    if clearance is None:
-        return deny(
-            AccessCode.UNKNOWN_CLEARANCE,
-            f"{person.clearance!r} is not a level of {holder}'s scheme.",
-            "JK-R15",
-            held.marking,
-        )
-    if person.clearance_until is not None and person.clearance_until < at:
-        return deny(
-            AccessCode.CLEARANCE_EXPIRED,
-            f"{person.id}'s clearance expired on {person.clearance_until}.",
-            "JK-R15",
-            held.marking,
-        )
-    if clearance.rank < held.rank:
-        return deny(
-            AccessCode.CLEARANCE_TOO_LOW,
-            f"{person.id} is cleared to {clearance.marking}; the item is {held.marking} in {holder}'s scheme.",
-            "JK-R15",
-            held.marking,
-        )
-    if not label.topics:
-        return deny(
-            AccessCode.NO_NEED_TO_KNOW,
-            "The item has no topic, so no need-to-know can be shown.",
-            "JK-R15",
-            held.marking,
-        )
-    missing = sorted(label.topics - person.need_to_know)
-    if missing:
-        return deny(
-            AccessCode.NO_NEED_TO_KNOW,
-            f"{person.id} has no need-to-know for {', '.join(missing)}; clearance alone is never enough.",
-            "JK-R14",
-            held.marking,
-        )
+    cleared = _cleared(person, label, holder, holder_scheme, held, at)
+    if isinstance(cleared, AccessReason):
+        return AccessDecision(False, person, holder, at, held.marking, (cleared,))
+    clearance = cleared
     return AccessDecision(
         True,
         person,
@@ -207,3 +167,47 @@ def access(
             ),
         ),
     )
+
+
+def _cleared(person: Person, label: Label, holder: str, scheme: Scheme, held: Level, at: date) -> Level | AccessReason:
+    """The person's clearance level when it covers ``held`` with need-to-know for every topic (JK-R14, JK-R15);
+    else the reason for refusing."""
+    if person.clearance is None:
+        return AccessReason(
+            AccessCode.NO_CLEARANCE,
+            f"{person.id} holds no personnel security clearance; rank or appointment alone never gives access.",
+            "JK-R14",
+        )
+    clearance = scheme.level(person.clearance)
+    if clearance is None:
+        return AccessReason(
+            AccessCode.UNKNOWN_CLEARANCE,
+            f"{person.clearance!r} is not a level of {holder}'s scheme.",
+            "JK-R15",
+        )
+    if person.clearance_until is not None and person.clearance_until < at:
+        return AccessReason(
+            AccessCode.CLEARANCE_EXPIRED,
+            f"{person.id}'s clearance expired on {person.clearance_until}.",
+            "JK-R15",
+        )
+    if clearance.rank < held.rank:
+        return AccessReason(
+            AccessCode.CLEARANCE_TOO_LOW,
+            f"{person.id} is cleared to {clearance.marking}; the item is {held.marking} in {holder}'s scheme.",
+            "JK-R15",
+        )
+    if not label.topics:
+        return AccessReason(
+            AccessCode.NO_NEED_TO_KNOW,
+            "The item has no topic, so no need-to-know can be shown.",
+            "JK-R15",
+        )
+    missing = sorted(label.topics - person.need_to_know)
+    if missing:
+        return AccessReason(
+            AccessCode.NO_NEED_TO_KNOW,
+            f"{person.id} has no need-to-know for {', '.join(missing)}; clearance alone is never enough.",
+            "JK-R14",
+        )
+    return clearance

@@ -29,7 +29,7 @@ from accord.core.agreements import AgreementSet
 from accord.core.labels import Caveat, Label
 from accord.core.parties import is_alpha3, is_text, is_topic
 from accord.core.persons import Person
-from accord.core.schemes import scheme_for
+from accord.core.schemes import Level, Scheme, scheme_for
 from accord.errors import InputError
 
 
@@ -322,76 +322,13 @@ def _visitor_read(
             "JK-R1",
             visit=visit.id,
         )
-    # A visitor may be shown only what the host could release to the visitor's nation: the host's own
-    # information, releasable to that nation (anything else is a third-party release, JK-R6).
-    if label.originator != holder or Caveat.ORIGINATOR_ONLY in label.caveats or nation not in label.releasable_to:
-        return deny(
-            ReadCode.VISITOR_NOT_RELEASABLE,
-            f"The item is not {holder}'s own information releasable "
-            f"to {nation}; showing it to a visitor would be a release to a third party.",
-            "JK-R6",
-            visit=visit.id,
-        )
-    cap = host_scheme.level(visit.highest)
-    if cap is None or level.rank > cap.rank:
-        return deny(
-            ReadCode.VISIT_LEVEL_CAP,
-            f"The item is {level.marking}; the highest level {holder} "
-            f"declared for visit {visit.id} is {visit.highest}.",
-            "JK-R18",
-            level.marking,
-            visit.id,
-        )
-    missing = sorted(label.topics - visit.topics) if label.topics else ["(no topic)"]
-    if missing:
-        return deny(
-            ReadCode.VISIT_TOPIC,
-            f"Visit {visit.id} covers {', '.join(sorted(visit.topics))}, not {', '.join(missing)}.",
-            "JK-R18",
-            level.marking,
-            visit.id,
-        )
-    # The visitor's own PSC, in the visitor's scheme, must reach the item's equivalent level there.
-    found = agreements.equivalent_level(level, nation)
-    visitor_scheme = scheme_for(nation)
-    if found is None or visitor_scheme is None:
-        return deny(
-            AccessCode.NO_EQUIVALENT,
-            f"No agreement maps {level.marking} into {nation}'s scheme.",
-            "JK-R4",
-            level.marking,
-            visit.id,
-        )
-    theirs = found[0]
-    p = member.person
-    clearance = visitor_scheme.level(p.clearance) if p.clearance else None
-    if clearance is None:
-        return deny(AccessCode.NO_CLEARANCE, f"{pid} holds no {nation} clearance.", "JK-R15", level.marking, visit.id)
-    if p.clearance_until is not None and p.clearance_until < at:
-        return deny(
-            AccessCode.CLEARANCE_EXPIRED,
-            f"{pid}'s clearance expired on {p.clearance_until}.",
-            "JK-R15",
-            level.marking,
-            visit.id,
-        )
-    if clearance.rank < theirs.rank:
-        return deny(
-            AccessCode.CLEARANCE_TOO_LOW,
-            f"{pid} is cleared to {clearance.marking}; the item is {theirs.marking} in {nation}'s scheme.",
-            "JK-R15",
-            level.marking,
-            visit.id,
-        )
-    lacking = sorted(label.topics - p.need_to_know)
-    if lacking:
-        return deny(
-            AccessCode.NO_NEED_TO_KNOW,
-            f"{pid} has no need-to-know for {', '.join(lacking)}.",
-            "JK-R14",
-            level.marking,
-            visit.id,
-        )
+    refused = _outside_visit(label, level, holder, nation, visit, host_scheme)
+    if refused is not None:
+        return ReadDecision(False, pid, holder, at, purpose, refused[1], (refused[0],), visit.id)
+    cleared = _visitor_cleared(member, label, level, agreements, at)
+    if isinstance(cleared, AccessReason):
+        return ReadDecision(False, pid, holder, at, purpose, level.marking, (cleared,), visit.id)
+    clearance, theirs = cleared
     return ReadDecision(
         True,
         pid,
@@ -415,6 +352,80 @@ def _visitor_read(
         ),
         visit.id,
     )
+
+
+def _outside_visit(
+    label: Label, level: Level, holder: str, nation: str, visit: Visit, host_scheme: Scheme
+) -> tuple[AccessReason, str | None] | None:
+    """Why the item lies outside what the visit allows (the refusal and the marking to show), or None."""
+    # A visitor may be shown only what the host could release to the visitor's nation: the host's own
+    # information, releasable to that nation (anything else is a third-party release, JK-R6).
+    if label.originator != holder or Caveat.ORIGINATOR_ONLY in label.caveats or nation not in label.releasable_to:
+        return _reason(
+            ReadCode.VISITOR_NOT_RELEASABLE,
+            f"The item is not {holder}'s own information releasable "
+            f"to {nation}; showing it to a visitor would be a release to a third party.",
+            "JK-R6",
+        ), None
+    cap = host_scheme.level(visit.highest)
+    if cap is None or level.rank > cap.rank:
+        return _reason(
+            ReadCode.VISIT_LEVEL_CAP,
+            f"The item is {level.marking}; the highest level {holder} "
+            f"declared for visit {visit.id} is {visit.highest}.",
+            "JK-R18",
+        ), level.marking
+    missing = sorted(label.topics - visit.topics) if label.topics else ["(no topic)"]
+    if missing:
+        return _reason(
+            ReadCode.VISIT_TOPIC,
+            f"Visit {visit.id} covers {', '.join(sorted(visit.topics))}, not {', '.join(missing)}.",
+            "JK-R18",
+        ), level.marking
+    return None
+
+
+def _visitor_cleared(
+    member: Member, label: Label, level: Level, agreements: AgreementSet, at: date
+) -> tuple[Level, Level] | AccessReason:
+    """The visitor's clearance and the item's equivalent level in the visitor's scheme, when the visitor's own
+    PSC reaches it with need-to-know (JK-R4, JK-R14, JK-R15); else the reason for refusing."""
+    pid = member.id
+    nation = member.person.nationality
+    # The visitor's own PSC, in the visitor's scheme, must reach the item's equivalent level there.
+    found = agreements.equivalent_level(level, nation)
+    visitor_scheme = scheme_for(nation)
+    if found is None or visitor_scheme is None:
+        return _reason(
+            AccessCode.NO_EQUIVALENT,
+            f"No agreement maps {level.marking} into {nation}'s scheme.",
+            "JK-R4",
+        )
+    theirs = found[0]
+    p = member.person
+    clearance = visitor_scheme.level(p.clearance) if p.clearance else None
+    if clearance is None:
+        return _reason(AccessCode.NO_CLEARANCE, f"{pid} holds no {nation} clearance.", "JK-R15")
+    if p.clearance_until is not None and p.clearance_until < at:
+        return _reason(
+            AccessCode.CLEARANCE_EXPIRED,
+            f"{pid}'s clearance expired on {p.clearance_until}.",
+            "JK-R15",
+        )
+    if clearance.rank < theirs.rank:
+        return _reason(
+            AccessCode.CLEARANCE_TOO_LOW,
+            f"{pid} is cleared to {clearance.marking}; the item is {theirs.marking} in {nation}'s scheme.",
+            "JK-R15",
+        )
+    lacking = sorted(label.topics - p.need_to_know)
+    if lacking:
+        return _reason(
+            AccessCode.NO_NEED_TO_KNOW,
+            f"{pid} has no need-to-know for {', '.join(lacking)}.",
+            "JK-R14",
+        )
+    return clearance, theirs
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ class Code(StrEnum):
     NO_PROTECTION_BASIS = "NO_PROTECTION_BASIS"
     CONSENT_REQUIRED = "CONSENT_REQUIRED"
     ORIGINATOR_DECIDES = "ORIGINATOR_DECIDES"
+    OTHER_PURPOSE = "OTHER_PURPOSE"
     # -- grounds of an allowance
     RELEASABLE = "RELEASABLE"
     ORIGINATOR_RELEASE = "ORIGINATOR_RELEASE"
@@ -75,6 +76,7 @@ DENIALS = frozenset(
         Code.NO_PROTECTION_BASIS,
         Code.CONSENT_REQUIRED,
         Code.ORIGINATOR_DECIDES,
+        Code.OTHER_PURPOSE,
     }
 )
 for _code in Code:  # a plain attribute: cheaper on the hot path than hashing the enum member
@@ -102,6 +104,7 @@ DEFAULT_RULE: dict[Code, str] = {
     Code.NO_PROTECTION_BASIS: "T-R3",
     Code.CONSENT_REQUIRED: "ACC-R9",
     Code.ORIGINATOR_DECIDES: "ACC-R8",
+    Code.OTHER_PURPOSE: "JK-R7",
     Code.RELEASABLE: "ACC-R5",
     Code.ORIGINATOR_RELEASE: "ACC-R5",
     Code.CUSTODY: "ACC-R7",

@@ -19,7 +19,7 @@ the national script.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -244,16 +244,26 @@ class SchemeRegistry:
 EMPTY = SchemeRegistry()
 
 
+#: Where the bundled schemes come from. The core reads no file and imports no format: the package root
+#: (``accord/__init__.py``, run before any ``accord.*`` module) installs the edge's reader of the shipped
+#: SPIFs (:func:`accord.formats.spif.bundled_registry`) with :func:`set_bundled_source`.
+_SOURCE: dict[str, Callable[[], SchemeRegistry]] = {}
+
+
+def set_bundled_source(source: Callable[[], SchemeRegistry]) -> None:
+    """Install the function that gives the bundled schemes (called once, by the package root)."""
+    _SOURCE["bundled"] = source
+
+
 def bundled() -> SchemeRegistry:
-    """The schemes shipped with Accord (``data/spif/*.xml``), parsed once.
+    """The schemes shipped with Accord (``data/spif/*.xml``), parsed once by the edge.
 
-    This is the one place the core reaches the edge: the package's own data, read once for the
-    conveniences that have no agreement set at hand (a label's canonical marking and banner).
-    Decisions never use it: they use ``agreements.schemes``.
+    For the conveniences that have no agreement set at hand (a label's canonical marking and banner).
+    Decisions never use it: they use ``agreements.schemes``. With no source installed every party is
+    unknown (:data:`EMPTY`): labels then resolve no level and every decision about them is a denial.
     """
-    from accord.formats.spif import bundled_registry  # the edge reads package data, once
-
-    return bundled_registry()
+    source = _SOURCE.get("bundled")
+    return source() if source is not None else EMPTY
 
 
 def scheme_for(party: str) -> Scheme | None:

@@ -192,25 +192,7 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
     if not _ID.fullmatch(agreement_id):
         raise ctx.err("id", f"{agreement_id!r} must be lower-case letters, digits and hyphens")
     title = ctx.string(doc["title"], "title")
-    try:
-        kind = Kind(doc["kind"])
-    except ValueError:
-        raise ctx.err("kind", f"{doc['kind']!r} is not one of: bilateral, multilateral") from None
-    raw_parties = doc["parties"]
-    if not isinstance(raw_parties, list):
-        raise ctx.err("parties", "expected a list of alpha-3 codes")
-    parties = tuple(sorted(ctx.party(p, f"parties[{i}]") for i, p in enumerate(raw_parties)))
-    if len(set(parties)) != len(parties):
-        raise ctx.err("parties", "a party is listed twice")
-    if kind is Kind.BILATERAL and len(parties) != 2:
-        raise ctx.err("parties", f"a bilateral agreement has exactly two parties, not {len(parties)}")
-    if kind is Kind.MULTILATERAL and len(parties) < 3:
-        raise ctx.err("parties", "a multilateral arrangement has at least three parties")
-    hub = doc.get("hub")
-    if hub is not None:
-        if kind is Kind.BILATERAL:
-            raise ctx.err("hub", "a bilateral agreement has no hub")
-        hub = ctx.party(hub, "hub", parties)
+    kind, parties, hub = _parties(ctx, doc)
     try:
         legal = LegalStatus(doc["legal_status"])
     except ValueError:
@@ -236,65 +218,9 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         not isinstance(based_on, str) or not _ID.fullmatch(based_on) or based_on == agreement_id
     ):
         raise ctx.err("based_on", f"{based_on!r} is not the id of another agreement")
-    citations: dict[str, Citation] = {}
-    cit_raw = doc.get("citations", {})
-    cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
-    for concern, value in cit_map.items():
-        c = ctx.mapping(value, f"citations.{concern}", {"article", "rule"}, {"article"})
-        rule = c.get("rule")
-        if rule is not None and not isinstance(rule, str):
-            raise ctx.err(f"citations.{concern}.rule", "expected a rule id such as JK-R6")
-        citations[concern] = Citation(ctx.string(c["article"], f"citations.{concern}.article"), rule)
+    citations = _citations(ctx, doc)
 
-    life = ctx.mapping(doc["lifecycle"], "lifecycle", _LIFE_KEYS, {"signed", "in_force"})
-    signed = ctx.day(life.get("signed"), "lifecycle.signed", optional=True)
-    in_force = ctx.day(life.get("in_force"), "lifecycle.in_force", optional=True)
-    if in_force is not None and signed is None:
-        raise ctx.err("lifecycle.signed", "an agreement in force must have been signed")
-    if in_force is not None and signed is not None and in_force < signed:
-        raise ctx.err("lifecycle.in_force", f"entry into force {in_force} is before signature {signed}")
-    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", most=MAX_TERM_YEARS, optional=True)
-    auto_renewal = ctx.boolean(life.get("auto_renewal", False), "lifecycle.auto_renewal")
-    if auto_renewal and term_years is None:
-        raise ctx.err("lifecycle.auto_renewal", "automatic renewal needs a term (term_years)")
-    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS, optional=True)
-    events: list[Event] = []
-    raw_events = life.get("events", [])
-    if not isinstance(raw_events, list):
-        raise ctx.err("lifecycle.events", "expected a list of events")
-    for i, raw in enumerate(raw_events):
-        f = f"lifecycle.events[{i}]"
-        ev = ctx.mapping(raw, f, _EVENT_KEYS, {"date", "type"})
-        on = ctx.day(ev["date"], f"{f}.date")
-        assert on is not None
-        try:
-            etype = EventType(ev["type"])
-        except ValueError:
-            raise ctx.err(
-                f"{f}.type", f"{ev['type']!r} is not one of: {', '.join(t.value for t in EventType)}"
-            ) from None
-        by = ctx.party(ev["by"], f"{f}.by", parties) if ev.get("by") is not None else None
-        effective = ctx.day(ev.get("effective"), f"{f}.effective", optional=True)
-        ev_terms = None
-        if "terms" in ev:
-            if etype is not EventType.AMENDED:
-                raise ctx.err(f"{f}.terms", "only an amendment carries new terms")
-            t = ctx.mapping(ev["terms"], f"{f}.terms", {"scope", "equivalence"}, {"scope", "equivalence"})
-            ev_terms = _terms(ctx, t["scope"], t["equivalence"], parties, f"{f}.terms", schemes)
-        if etype is EventType.NOTICE_OF_TERMINATION and effective is None and notice_days is None:
-            raise ctx.err(f"{f}.effective", "a notice of termination needs an effective date or lifecycle.notice_days")
-        if etype is not EventType.SIGNING_ABORTED and in_force is not None and on < in_force:
-            raise ctx.err(f"{f}.date", f"{etype.value} on {on} is before entry into force {in_force}")
-        if effective is not None and effective < on:
-            raise ctx.err(f"{f}.effective", f"effective {effective} is before the event {on}")
-        note = ev.get("note", "")
-        if not isinstance(note, str):
-            raise ctx.err(f"{f}.note", "expected text")
-        sourced = ctx.boolean(ev.get("sourced", True), f"{f}.sourced")
-        events.append(
-            Event(on=on, type=etype, note=note.strip(), by=by, effective=effective, terms=ev_terms, sourced=sourced)
-        )
-    events.sort(key=lambda e: e.on)
+    lifecycle = _lifecycle(ctx, doc["lifecycle"], parties, schemes)
     prov_raw = doc.get("provenance", {})
     if not isinstance(prov_raw, Mapping) or not all(isinstance(v, str) for v in prov_raw.values()):
         raise ctx.err("provenance", "expected a mapping of field to text (sourced or assumed, and why)")
@@ -307,14 +233,7 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         terms=terms,
         onward_release_requires_consent=consent,
         legal_status=legal,
-        lifecycle=Lifecycle(
-            signed=signed,
-            in_force=in_force,
-            term_years=term_years,
-            auto_renewal=auto_renewal,
-            notice_days=notice_days,
-            events=tuple(events),
-        ),
+        lifecycle=lifecycle,
         protection_basis=tuple(basis_raw),
         min_suite=min_suite,
         citations=citations,
@@ -323,6 +242,114 @@ def parse_agreement(data: Any, *, source: str, schemes: SchemeRegistry | None = 
         schemes=schemes,
         based_on=based_on,
     )
+
+
+def _parties(ctx: _Ctx, doc: Mapping[str, Any]) -> tuple[Kind, tuple[str, ...], str | None]:
+    """The kind, the parties (sorted, each once, two for a bilateral, three or more otherwise) and the hub."""
+    try:
+        kind = Kind(doc["kind"])
+    except ValueError:
+        raise ctx.err("kind", f"{doc['kind']!r} is not one of: bilateral, multilateral") from None
+    raw_parties = doc["parties"]
+    if not isinstance(raw_parties, list):
+        raise ctx.err("parties", "expected a list of alpha-3 codes")
+    parties = tuple(sorted(ctx.party(p, f"parties[{i}]") for i, p in enumerate(raw_parties)))
+    if len(set(parties)) != len(parties):
+        raise ctx.err("parties", "a party is listed twice")
+    if kind is Kind.BILATERAL and len(parties) != 2:
+        raise ctx.err("parties", f"a bilateral agreement has exactly two parties, not {len(parties)}")
+    if kind is Kind.MULTILATERAL and len(parties) < 3:
+        raise ctx.err("parties", "a multilateral arrangement has at least three parties")
+    hub = doc.get("hub")
+    if hub is not None:
+        if kind is Kind.BILATERAL:
+            raise ctx.err("hub", "a bilateral agreement has no hub")
+        hub = ctx.party(hub, "hub", parties)
+    return kind, parties, hub
+
+
+def _citations(ctx: _Ctx, doc: Mapping[str, Any]) -> dict[str, Citation]:
+    """The article (and rule id) an agreement cites for each concern."""
+    citations: dict[str, Citation] = {}
+    cit_raw = doc.get("citations", {})
+    cit_map = ctx.mapping(cit_raw, "citations", set(CONCERNS))
+    for concern, value in cit_map.items():
+        c = ctx.mapping(value, f"citations.{concern}", {"article", "rule"}, {"article"})
+        rule = c.get("rule")
+        if rule is not None and not isinstance(rule, str):
+            raise ctx.err(f"citations.{concern}.rule", "expected a rule id such as JK-R6")
+        citations[concern] = Citation(ctx.string(c["article"], f"citations.{concern}.article"), rule)
+    return citations
+
+
+def _lifecycle(ctx: _Ctx, raw_life: Any, parties: tuple[str, ...], schemes: SchemeRegistry) -> Lifecycle:
+    """The ``lifecycle`` mapping: signature, entry into force, term, renewal, notice, dated events (in order)."""
+    life = ctx.mapping(raw_life, "lifecycle", _LIFE_KEYS, {"signed", "in_force"})
+    signed = ctx.day(life.get("signed"), "lifecycle.signed", optional=True)
+    in_force = ctx.day(life.get("in_force"), "lifecycle.in_force", optional=True)
+    if in_force is not None and signed is None:
+        raise ctx.err("lifecycle.signed", "an agreement in force must have been signed")
+    if in_force is not None and signed is not None and in_force < signed:
+        raise ctx.err("lifecycle.in_force", f"entry into force {in_force} is before signature {signed}")
+    term_years = ctx.integer(life.get("term_years"), "lifecycle.term_years", most=MAX_TERM_YEARS, optional=True)
+    auto_renewal = ctx.boolean(life.get("auto_renewal", False), "lifecycle.auto_renewal")
+    if auto_renewal and term_years is None:
+        raise ctx.err("lifecycle.auto_renewal", "automatic renewal needs a term (term_years)")
+    notice_days = ctx.integer(life.get("notice_days"), "lifecycle.notice_days", most=MAX_NOTICE_DAYS, optional=True)
+    raw_events = life.get("events", [])
+    if not isinstance(raw_events, list):
+        raise ctx.err("lifecycle.events", "expected a list of events")
+    events = [
+        _event(ctx, raw, f"lifecycle.events[{i}]", parties, schemes, in_force, notice_days)
+        for i, raw in enumerate(raw_events)
+    ]
+    events.sort(key=lambda e: e.on)
+    return Lifecycle(
+        signed=signed,
+        in_force=in_force,
+        term_years=term_years,
+        auto_renewal=auto_renewal,
+        notice_days=notice_days,
+        events=tuple(events),
+    )
+
+
+def _event(
+    ctx: _Ctx,
+    raw: Any,
+    f: str,
+    parties: tuple[str, ...],
+    schemes: SchemeRegistry,
+    in_force: date | None,
+    notice_days: int | None,
+) -> Event:
+    """One dated lifecycle event at ``f`` (an amendment with its new terms)."""
+    ev = ctx.mapping(raw, f, _EVENT_KEYS, {"date", "type"})
+    on = ctx.day(ev["date"], f"{f}.date")
+    assert on is not None
+    try:
+        etype = EventType(ev["type"])
+    except ValueError:
+        raise ctx.err(f"{f}.type", f"{ev['type']!r} is not one of: {', '.join(t.value for t in EventType)}") from None
+    by = ctx.party(ev["by"], f"{f}.by", parties) if ev.get("by") is not None else None
+    effective = ctx.day(ev.get("effective"), f"{f}.effective", optional=True)
+    ev_terms = None
+    if "terms" in ev:
+        if etype is not EventType.AMENDED:
+            raise ctx.err(f"{f}.terms", "only an amendment carries new terms")
+        t = ctx.mapping(ev["terms"], f"{f}.terms", {"scope", "equivalence"}, {"scope", "equivalence"})
+        ev_terms = _terms(ctx, t["scope"], t["equivalence"], parties, f"{f}.terms", schemes)
+    if etype is EventType.NOTICE_OF_TERMINATION and effective is None and notice_days is None:
+        raise ctx.err(f"{f}.effective", "a notice of termination needs an effective date or lifecycle.notice_days")
+    if etype is not EventType.SIGNING_ABORTED and in_force is not None and on < in_force:
+        raise ctx.err(f"{f}.date", f"{etype.value} on {on} is before entry into force {in_force}")
+    if effective is not None and effective < on:
+        raise ctx.err(f"{f}.effective", f"effective {effective} is before the event {on}")
+    note = ev.get("note", "")
+    if not isinstance(note, str):
+        raise ctx.err(f"{f}.note", "expected text")
+    sourced = ctx.boolean(ev.get("sourced", True), f"{f}.sourced")
+    return Event(on=on, type=etype, note=note.strip(), by=by, effective=effective, terms=ev_terms, sourced=sourced)
 
 
 def parse_agreement_text(text: str | bytes, *, source: str, schemes: SchemeRegistry | None = None) -> Agreement:

@@ -2,10 +2,15 @@
 
 Kinds, and who must sign:
 
-- ``reclassification`` (JK-R12), ``freeze`` / ``unfreeze`` (JK-R26): the **originator**;
+- ``reclassification`` (JK-R12), ``freeze`` / ``unfreeze`` (JK-R26), ``purpose`` (the purpose the item was
+  provided for, JK-R7): the **originator**;
 - ``compromise`` (a stage of SUSPECTED → NOTIFIED → INVESTIGATING → REPORTED, JK-R26), ``returned`` /
-  ``destroyed`` (JK-R13): the **holder** reporting to the originator;
-- ``acknowledgement`` of a notice (by its SHA-256 digest): the **holder** that received it.
+  ``destroyed`` (JK-R13), ``derived`` (a reproduction or translation made by the holder, JK-R5/R23/R24: its
+  ``sources`` and ``derivation``): the **holder** reporting to the originator;
+- an originator's notice may carry ``sequence``: its count of notices about the item, so that a holder
+  receiving two out of order (a freeze and its unfreeze) applies the later one last;
+- ``acknowledgement`` of a notice (by its SHA-256 digest; ``forwarded``: the parties the holder passed the
+  notice on to): the **holder** that received it.
 
 The signed bytes are ``"accord-custody-notice/v1\\0" ‖ canonical JSON`` of the notice without its signatures;
 keys come from the same sources as lifecycle documents (:mod:`accord.formats.lifecycle_doc`). A notice that
@@ -19,7 +24,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,8 +38,9 @@ from accord.formats.lifecycle_doc import KeySource, _jsonable
 
 FORMAT = "accord-custody-notice/1"
 DS_NOTICE = b"accord-custody-notice/v1\x00"
-BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze"})
-BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement"})
+BY_ORIGINATOR = frozenset({"reclassification", "freeze", "unfreeze", "purpose"})
+BY_HOLDER = frozenset({"compromise", "returned", "destroyed", "acknowledgement", "derived"})
+DERIVATIONS = frozenset({"reproduction", "translation", "extract"})
 _KEYS = {
     "format",
     "kind",
@@ -46,6 +52,11 @@ _KEYS = {
     "stage",
     "acknowledges",
     "note",
+    "purpose",
+    "sources",
+    "derivation",
+    "forwarded",
+    "sequence",
     "signatures",
 }
 
@@ -69,6 +80,11 @@ class Notice:
     stage: IncidentState | None = None
     acknowledges: str | None = None
     note: str = ""
+    purpose: str | None = None
+    sources: tuple[str, ...] = ()
+    derivation: str | None = None
+    forwarded: tuple[str, ...] = ()
+    sequence: int = 0
 
 
 def notice_bytes(body: Mapping[str, Any]) -> bytes:
@@ -108,17 +124,41 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         raise err("holder", "expected the holder's alpha-3 code (not the originator)")
     on = document_day(data.get("date"), source=source, field="date", error=NoticeError)
     assert on is not None
+    _check_kind_fields(data, str(kind), err)
+    signer = str(originator if kind in BY_ORIGINATOR else holder)
+    message = _check_signature(data, str(kind), signer, keys, err)
+    note, stage = data.get("note", ""), data.get("stage")
+    sources, forwarded = data.get("sources"), data.get("forwarded")
+    return Notice(
+        str(kind),
+        str(item),
+        str(originator),
+        None if holder is None else str(holder),
+        on,
+        signer,
+        hashlib.sha256(message).hexdigest(),
+        data.get("classification"),
+        None if stage is None else IncidentState(str(stage)),
+        data.get("acknowledges"),
+        note if isinstance(note, str) else "",
+        None if data.get("purpose") is None else str(data.get("purpose")),
+        tuple(str(x) for x in sources) if isinstance(sources, list) else (),
+        None if data.get("derivation") is None else str(data.get("derivation")),
+        tuple(str(x) for x in forwarded) if isinstance(forwarded, list) else (),
+        int(data.get("sequence", 0)),
+    )
+
+
+def _check_kind_fields(data: Mapping[str, Any], kind: str, err: Any) -> None:
+    """The fields that belong to one kind of notice only, each present exactly for it and well formed."""
     classification = data.get("classification")
     if (kind == "reclassification") != (classification is not None) or (
         classification is not None and not is_text(classification)
     ):
         raise err("classification", "a reclassification carries the new classification, and only it does")
-    stage: IncidentState | None = None
     if kind == "compromise":
-        try:
-            stage = IncidentState(str(data.get("stage")))
-        except ValueError:
-            raise err("stage", f"expected one of {', '.join(s.value for s in IncidentState)}") from None
+        if data.get("stage") not in {s.value for s in IncidentState}:
+            raise err("stage", f"expected one of {', '.join(s.value for s in IncidentState)}")
     elif "stage" in data:
         raise err("stage", "only a compromise report has a stage")
     ack = data.get("acknowledges")
@@ -126,11 +166,43 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         ack is not None and (not isinstance(ack, str) or len(ack) != 64)
     ):
         raise err("acknowledges", "an acknowledgement names the SHA-256 digest (hex) of the notice it answers")
+    purpose = data.get("purpose")
+    if (kind == "purpose") != (purpose is not None) or (
+        purpose is not None and (not is_text(purpose) or len(str(purpose)) > 500)
+    ):
+        raise err("purpose", "a purpose notice carries the purpose (at most 500 characters), and only it does")
+    sources, derivation = data.get("sources"), data.get("derivation")
+    if kind == "derived":
+        if not isinstance(sources, list) or not sources or len(sources) > 64 or not all(is_text(x) for x in sources):
+            raise err("sources", "a derived-item report names its sources (1 to 64 item ids)")
+        if derivation not in DERIVATIONS:
+            raise err("derivation", f"expected one of {', '.join(sorted(DERIVATIONS))}")
+    elif sources is not None or derivation is not None:
+        raise err("sources", "only a derived-item report names sources and a derivation")
+    sequence = data.get("sequence", 0)
+    if (
+        not isinstance(sequence, int)
+        or isinstance(sequence, bool)
+        or not 0 <= sequence < 2**31
+        or (sequence and kind not in BY_ORIGINATOR)
+    ):
+        raise err("sequence", "the originator's sequence number of its notices about the item (0 to 2^31-1)")
+    forwarded = data.get("forwarded")
+    if forwarded is not None and (
+        kind != "acknowledgement"
+        or not isinstance(forwarded, list)
+        or len(forwarded) > 64
+        or not all(is_alpha3(x) for x in forwarded)
+    ):
+        raise err("forwarded", "an acknowledgement may list the alpha-3 codes it forwarded the notice to")
+
+
+def _check_signature(data: Mapping[str, Any], kind: str, signer: str, keys: KeySource, err: Any) -> bytes:
+    """The one signature, by the nation whose role signs this kind, verifying; returns the signed bytes."""
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], Mapping):
         raise err("signatures", "a custody notice carries exactly one signature")
     sig = sigs[0]
-    signer = originator if kind in BY_ORIGINATOR else holder
     if sig.get("party") != signer:
         role = "the originator" if kind in BY_ORIGINATOR else "the holder"
         raise err("signatures[0].party", f"a {kind} is signed by {role} {signer}, not {sig.get('party')!r}")
@@ -139,22 +211,9 @@ def verify_notice(data: Any, keys: KeySource, *, source: str) -> Notice:
         message = notice_bytes(data)
     except (binascii.Error, ValueError, TypeError):
         raise err("signatures[0]", "malformed signature or value") from None
-    if not is_text(sig.get("keyid")) or not keys.verify(str(signer), str(sig.get("keyid")), raw_sig, message):
+    if not is_text(sig.get("keyid")) or not keys.verify(signer, str(sig.get("keyid")), raw_sig, message):
         raise err("signatures[0].sig", f"the signature of {signer} does not verify")
-    note = data.get("note", "")
-    return Notice(
-        str(kind),
-        str(item),
-        str(originator),
-        None if holder is None else str(holder),
-        on,
-        str(signer),
-        hashlib.sha256(message).hexdigest(),
-        classification,
-        stage,
-        ack,
-        note if isinstance(note, str) else "",
-    )
+    return message
 
 
 def apply_notice(
@@ -163,6 +222,8 @@ def apply_notice(
     """The records and labels after a verified notice (the item and, for the originator's notices, every
     item derived from it). Raises :class:`CustodyError` for a change the state machine refuses."""
     out = list(records)
+    if notice.kind == "purpose":
+        return [replace(r, purpose=notice.purpose) if r.item == notice.item else r for r in out], labels
     if notice.kind == "reclassification":
         assert notice.classification is not None
         return out, reclassify_all(labels, out, notice.item, notice.originator, notice.classification)
@@ -178,7 +239,7 @@ def apply_notice(
         "returned": CustodyState.RETURNED,
         "destroyed": CustodyState.DESTROYED,
     }.get(notice.kind)
-    if target is None:  # an acknowledgement changes no record
+    if target is None:  # an acknowledgement or a derived-item report changes no record
         return out, labels
     found = False
     for i, r in enumerate(out):

@@ -6,8 +6,8 @@ renewal or an amendment: by every party, JK-R30). Before it changes anything a n
 
 1. form: known fields only, no repeated key, dates, an event type, ``by`` a party;
 2. signatures: at least one; each by a party to the agreement, with a key that party holds (the pinned
-   roster of ``accord.sealed.keys``, or an Ed25519 key file), over the canonical bytes of the document
-   without its signatures; the acting party (every party, for a joint act) among the signers;
+   roster, :class:`accord.sealed.verifiers.RosterKeys`, or an Ed25519 key file), over the canonical bytes
+   of the document without its signatures; the acting party (every party, for a joint act) among the signers;
 3. order: not dated before the agreement was signed, not before the agreement's last event, not a
    repeat, and meaningful in the agreement's state that day (a notice withdrawn only while one is
    pending or suspended, nothing after termination, a resumption only while suspended...).
@@ -56,30 +56,6 @@ class KeySource(Protocol):
     def verify(self, party: str, keyid: str, signature: bytes, message: bytes) -> bool:
         """True when ``signature`` over ``message`` verifies with ``party``'s key ``keyid``."""
         ...
-
-
-class RosterKeys:
-    """Party keys from the pinned trust roster (``accord.sealed.keys.Roster``; read-only use)."""
-
-    def __init__(self, roster: Any) -> None:
-        self.roster = roster
-
-    @classmethod
-    def load(cls, directory: str | Path) -> RosterKeys:
-        from accord.sealed.keys import Roster
-
-        return cls(Roster.load(directory))
-
-    def verify(self, party: str, keyid: str, signature: bytes, message: bytes) -> bool:
-        from accord.errors import IntegrityError, TrustError
-        from accord.sealed.suites import verify_signature
-
-        try:
-            rec = self.roster.signing_key(party, keyid)
-            verify_signature(rec.public, signature, message)
-        except (TrustError, IntegrityError):
-            return False
-        return True
 
 
 class Ed25519Keys:
@@ -241,7 +217,27 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
     terms = _terms(ev["terms"], ag, source) if "terms" in ev else None
     if (terms is None) == (etype is EventType.AMENDED):
         raise err("event.terms", "an amendment carries the new terms, and only an amendment does")
-    # -- signatures
+    signers, message = _signers(data, ag, keys, err)
+    needed = set(ag.parties) if etype in JOINT else {by}
+    missing = sorted(p for p in needed if p not in signers)  # type: ignore[type-var]
+    if missing:
+        what = "every party (a joint act, JK-R30)" if etype in JOINT else f"the acting party {by}"
+        raise err("signatures", f"not signed by {', '.join(str(m) for m in missing)}: {what} must sign")
+    event = Event(
+        on=on,
+        type=etype,
+        note=note or f"signed {etype.value} ({', '.join(signers)})",
+        by=by,
+        effective=effective,
+        terms=terms,
+        sourced=True,
+    )
+    _check_order(ag, event, err)
+    return LifecycleDocument(ag.id, event, tuple(signers), hashlib.sha256(message).hexdigest(), source)
+
+
+def _signers(data: Mapping[str, Any], ag: Agreement, keys: KeySource, err: Any) -> tuple[list[str], bytes]:
+    """Who signed the document (each a party to ``ag``, once, with a key it holds) and the bytes they signed."""
     sigs = data.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise err("signatures", "the document is not signed")
@@ -269,22 +265,7 @@ def verify_document(data: Any, agreements: AgreementSet, keys: KeySource, *, sou
         if party in signers:
             raise err(f"{f}.party", f"{party} signs twice")
         signers.append(party)
-    needed = set(ag.parties) if etype in JOINT else {by}
-    missing = sorted(p for p in needed if p not in signers)  # type: ignore[type-var]
-    if missing:
-        what = "every party (a joint act, JK-R30)" if etype in JOINT else f"the acting party {by}"
-        raise err("signatures", f"not signed by {', '.join(str(m) for m in missing)}: {what} must sign")
-    event = Event(
-        on=on,
-        type=etype,
-        note=note or f"signed {etype.value} ({', '.join(signers)})",
-        by=by,
-        effective=effective,
-        terms=terms,
-        sourced=True,
-    )
-    _check_order(ag, event, err)
-    return LifecycleDocument(ag.id, event, tuple(signers), hashlib.sha256(message).hexdigest(), source)
+    return signers, message
 
 
 def _check_order(ag: Agreement, event: Event, err: Any) -> None:

@@ -28,7 +28,7 @@ import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lxml import etree
 
@@ -43,8 +43,28 @@ from accord.formats.stanag4774 import (
     parse_xml,
 )
 
-if TYPE_CHECKING:
-    from accord.sealed.keys import PartyKeys, Roster
+
+class BindingSigner(Protocol):
+    """A party's signing keys (:class:`accord.sealed.keys.PartyKeys` is one)."""
+
+    @property
+    def party(self) -> str: ...
+
+    @property
+    def sign_key_id(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes:
+        """The party's signature of ``message``."""
+        ...
+
+
+class SignatureChecker(Protocol):
+    """The verifier's trusted keys (:class:`accord.sealed.verifiers.RosterKeys`: the pinned roster)."""
+
+    def check(self, party: str, keyid: str, signature: bytes, message: bytes) -> None:
+        """Raise :class:`TrustError` for a key not trusted, :class:`IntegrityError` for a bad signature."""
+        ...
+
 
 NS = "urn:nato:stanag:4778:bindinginformation:1:0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -105,7 +125,7 @@ def _signed_bytes(root: etree._Element, party: str, keyid: str) -> bytes:
     return DS_BINDING + party.encode() + b"\n" + keyid.encode() + b"\n" + c14n
 
 
-def bind(label: Label, data: bytes, *, alternatives: Sequence[Label] = (), keys: PartyKeys | None = None) -> bytes:
+def bind(label: Label, data: bytes, *, alternatives: Sequence[Label] = (), keys: BindingSigner | None = None) -> bytes:
     """A ``BindingInformation`` binding ``label`` (and alternative labels) to ``data`` by its digest,
     signed with ``keys`` when given (the originator's own keys: a party signs only its own labels)."""
     if keys is not None and keys.party != label.originator:
@@ -229,17 +249,17 @@ class VerifiedBinding:
     data_uri: str
 
 
-def verify_binding(document: bytes, data: bytes, roster: Roster, *, source: str | None = None) -> VerifiedBinding:
-    """Check a binding: Accord's signature by a key in ``roster``, the signer being the originator that the
-    originator label names, and ``data`` being the object bound (its SHA-384 digest).
+def verify_binding(
+    document: bytes, data: bytes, roster: SignatureChecker, *, source: str | None = None
+) -> VerifiedBinding:
+    """Check a binding: Accord's signature by a key in ``roster`` (``RosterKeys(Roster.load(...))``), the signer
+    being the originator that the originator label names, and ``data`` being the object bound (its SHA-384 digest).
 
     Raises:
         LabelError: the document is malformed (bad input).
         TrustError: not signed, signed by a party other than the originator, or by a key not in the roster.
         IntegrityError: the signature or the data digest does not verify (the message never says which).
     """
-    from accord.sealed.suites import verify_signature
-
     root = parse_xml(document, source=source, limit=MAX_BINDING_BYTES)
     if root.tag != f"{_M}BindingInformation":
         raise LabelError(f"expected mb:BindingInformation in namespace {NS}, got {root.tag}", source=source)
@@ -248,8 +268,7 @@ def verify_binding(document: bytes, data: bytes, roster: Roster, *, source: str 
         raise TrustError(
             "the binding carries no Accord binding signature (an XML-DSig ds:Signature is not verified by Accord)"
         )
-    rec = roster.signing_key(sig.party, sig.keyid)
-    verify_signature(rec.public, sig.value, _signed_bytes(root, sig.party, sig.keyid))
+    roster.check(sig.party, sig.keyid, sig.value, _signed_bytes(root, sig.party, sig.keyid))
     binding = parse_binding_element(root, source=source)
     label = originator_of(binding.labels, source=source)
     if sig.party != label.originator:

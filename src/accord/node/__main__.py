@@ -1,4 +1,8 @@
-"""``python -m accord.node DIR [--db URL] [--workers N]``: serve a node (what ``accord node run`` does)."""
+"""``python -m accord.node DIR [--db URL] [--workers N]``: serve a node (what ``accord node run`` does).
+
+An entry point, like the CLI: it composes the node with the console (``mount_console``), which the
+node's own modules never import (tests/test_layering.py exempts ``__main__`` modules for that reason).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from accord.console import mount_console
 from accord.node.app import serve
 
 
@@ -24,7 +29,15 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    serve(a.dir, db=a.db, workers=a.workers, log_level=a.log_level, port=a.port, audit=not a.no_audit)
+    serve(
+        a.dir,
+        db=a.db,
+        workers=a.workers,
+        log_level=a.log_level,
+        port=a.port,
+        audit=not a.no_audit,
+        mounts=[mount_console],
+    )
     return 0
 
 

@@ -15,7 +15,7 @@ import asyncio
 import html
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse
 
 from accord.node.api.handlers import install_handlers
 from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
+from accord.node.api.routes_custody import custody_routes
 from accord.node.api.routes_local import local_routes
 from accord.node.api.routes_peer import peer_routes
 from accord.node.service import NodeService
@@ -32,12 +33,19 @@ from accord.node.wiring import load_service
 
 log = logging.getLogger("accord.node")
 
+#: Something mounted in the node's app by whoever serves it (``accord.console.mount_console``: the node
+#: never imports the console; ``accord node run`` and ``python -m accord.node`` mount it).
+Mount = Callable[[FastAPI, NodeService], None]
 
-def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None = None) -> FastAPI:
+
+def create_app(
+    service: NodeService, *, workers: int = 4, limits: Limits | None = None, mounts: Sequence[Mount] = ()
+) -> FastAPI:
     """The FastAPI application of one node; starts the delivery workers with the app.
 
     The app is wrapped in :class:`~accord.node.api.limits.AdmissionGate` (admission, own-only docs, body
-    size) so nothing reads a body before the caller is admitted.
+    size) so nothing reads a body before the caller is admitted. ``mounts`` add sub-applications (the
+    console) behind the same gate.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -79,12 +87,12 @@ def create_app(service: NodeService, *, workers: int = 4, limits: Limits | None 
     install_handlers(app)
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
+    app.include_router(custody_routes(service, wake))  # issue 10: the life of an item
     # The two routes every release crosses answer as plain Starlette endpoints, ahead of their FastAPI
     # declarations (which remain the OpenAPI description of both): see accord.node.api.fast.
     app.router.routes[0:0] = fast_routes(service, wake, pool)
-    from accord.console import mount_console  # issue 12: the console, for the node's own certificate
-
-    mount_console(app, service)
+    for mount in mounts:  # issue 12: the console, for the node's own certificate
+        mount(app, service)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:
@@ -182,6 +190,7 @@ def serve(
     log_level: str = "info",
     port: int | None = None,
     audit: bool = True,
+    mounts: Sequence[Mount] = (),
 ) -> None:
     """Run the node until interrupted: uvicorn, TLS 1.3, client certificate required and pinned.
 
@@ -210,7 +219,7 @@ def serve(
             f"cannot load the TLS certificate and key ({type(e).__name__})", source=str(cfg.key_file)
         ) from None
     limits = Limits.of(cfg)
-    app = create_app(service, workers=workers, limits=limits)
+    app = create_app(service, workers=workers, limits=limits, mounts=mounts)
     own_fp = cert_fingerprint(cfg.cert_file.read_bytes())
     config = uvicorn.Config(
         app,

@@ -16,7 +16,18 @@ import httpx
 from accord.errors import AccordError
 from accord.node.config import NodeConfig, Peer, Roster
 from accord.node.identity import client_context
-from accord.node.results import Forwarded, Submitted
+from accord.node.results import (
+    ConsentDecided,
+    ConsentRequest,
+    CustodyRecorded,
+    EventRecord,
+    Forwarded,
+    Health,
+    ItemStatus,
+    OutboxMessage,
+    StandingGranted,
+    Submitted,
+)
 
 
 class PeerClients:
@@ -133,27 +144,25 @@ class NodeClient:
             _raise_problem(r)
         return r
 
-    def health(self) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("GET", "/v1/health").json()
-        return out
+    def health(self) -> Health:
+        """Liveness; with the audit alarm (quarantined or pending audit events)."""
+        return Health.from_dict(self._call("GET", "/v1/health").json())
 
     def submit(self, label: dict[str, Any], payload: bytes, to: str, at: dt.date | None = None) -> Submitted:
         body = {"label": label, "to": to, "payload_b64": base64.b64encode(payload).decode()}
         if at is not None:
             body["at"] = at.isoformat()
-        d = self._call("POST", "/v1/items", json=body).json()
-        return Submitted(d["item_id"], d["status"], d["next_hop"], d["digest"], d["decision"])
+        return Submitted.from_dict(self._call("POST", "/v1/items", json=body).json())
 
     def forward(self, item_id: str, to: str, at: dt.date | None = None) -> Forwarded:
         body: dict[str, Any] = {"to": to}
         if at is not None:
             body["at"] = at.isoformat()
-        d = self._call("POST", f"/v1/items/{quote(item_id, safe='')}/forward", json=body).json()
-        return Forwarded(d["item_id"], d["status"], d["decision"])
+        return Forwarded.from_dict(self._call("POST", f"/v1/items/{quote(item_id, safe='')}/forward", json=body).json())
 
-    def item(self, item_id: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json()
-        return out
+    def item(self, item_id: str) -> ItemStatus:
+        """Custody of one item: label, marking, outbox, inbox, receipts, custody record."""
+        return ItemStatus.from_dict(self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json())
 
     def payload(self, item_id: str, *, person: str, purpose: str) -> Payload:
         """The plaintext, read by a registered ``person`` for a stated ``purpose`` (decided and audited on the
@@ -162,7 +171,52 @@ class NodeClient:
         r = self._call("GET", f"/v1/items/{quote(item_id, safe='')}/payload", headers=headers)
         return Payload(unquote(r.headers.get("accord-banner", "")), r.content)
 
-    def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+    def consent_requests(self, state: str | None = None) -> list[ConsentRequest]:
         params = {"state": state} if state else None
-        out: list[dict[str, Any]] = self._call("GET", "/v1/consent-requests", params=params).json()
-        return out
+        return [ConsentRequest.from_dict(r) for r in _rows(self._call("GET", "/v1/consent-requests", params=params))]
+
+    def decide_consent(
+        self, request_id: str, approve: bool, officer: str, reason: str = "", until: dt.date | None = None
+    ) -> ConsentDecided:
+        """This nation's security officer approves (``until``: last day of the consent) or denies a request."""
+        body: dict[str, Any] = {"officer": officer, "reason": reason}
+        if until is not None and approve:
+            body["until"] = until.isoformat()
+        path = f"/v1/consent-requests/{quote(request_id, safe='')}/{'approve' if approve else 'deny'}"
+        return ConsentDecided.from_dict(self._call("POST", path, json=body).json())
+
+    def grant_standing(
+        self, holder: str, recipient: str, topics: list[str], granted: dt.date, until: dt.date, officer: str
+    ) -> StandingGranted:
+        """A standing consent for ``holder`` to release items on ``topics`` to ``recipient``."""
+        body = {
+            "holder": holder,
+            "recipient": recipient,
+            "topics": topics,
+            "granted": granted.isoformat(),
+            "until": until.isoformat(),
+            "officer": officer,
+        }
+        return StandingGranted.from_dict(self._call("POST", "/v1/consents/standing", json=body).json())
+
+    def record_custody(self, item_id: str, state: str, note: str = "") -> CustodyRecorded:
+        """Record a change of custody of a held item (RETURNED, DESTROYED, COMPROMISED, HELD)."""
+        body = {"state": state, "note": note}
+        path = f"/v1/items/{quote(item_id, safe='')}/custody"
+        return CustodyRecorded.from_dict(self._call("POST", path, json=body).json())
+
+    def outbox(self, state: str | None = None) -> list[OutboxMessage]:
+        params = {"state": state} if state else None
+        return [OutboxMessage.from_dict(m) for m in _rows(self._call("GET", "/v1/outbox", params=params))]
+
+    def events(self, item_id: str | None = None) -> list[EventRecord]:
+        params = {"item_id": item_id} if item_id else None
+        return [EventRecord.from_dict(e) for e in _rows(self._call("GET", "/v1/events", params=params))]
+
+
+def _rows(r: httpx.Response) -> list[Any]:
+    """A JSON array answer (anything else is refused as a malformed answer)."""
+    out = r.json()
+    if not isinstance(out, list):
+        raise AccordError("the node's answer is not a JSON array")
+    return out

@@ -53,10 +53,11 @@ def decide_release(
     at: dt.date,
     consents: Sequence[Consent] = (),
     custody: Custody | None = None,
+    purpose: str | None = None,
 ) -> Decision:
     from accord.release import decide_hop  # the one enforcement point (issue 8)
 
-    return decide_hop(label, holder, recipient, at, aset, consents, custody)
+    return decide_hop(label, holder, recipient, at, aset, consents, custody, purpose)
 
 
 def label_from_dict(d: object, *, source: str = "label") -> Label:

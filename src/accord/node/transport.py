@@ -26,6 +26,7 @@ PATHS = {
     "consent_request": "/v1/peer/consent-requests",
     "consent_decision": "/v1/peer/consent-decisions",
     "consent": "/v1/peer/consents",
+    "custody_notice": "/v1/peer/custody-notices",  # issue 10: accord.node.flow.notices
 }
 
 
@@ -128,9 +129,11 @@ def dispatch(svc: NodeService, caller: Any, kind: str, doc: dict[str, Any], idem
         doc["idem_key"] = idem_key
         return svc.receive_delivery(caller, doc)
     if kind == "consent_request":
-        return svc.receive_consent_request(caller, doc)
+        return svc.receive_consent_request(caller, doc).to_dict()
     if kind == "consent_decision":
-        return svc.receive_consent_decision(caller, doc)
+        return svc.receive_consent_decision(caller, doc).to_dict()
     if kind == "consent":
-        return svc.receive_consent(caller, doc)
+        return svc.receive_consent(caller, doc).to_dict()
+    if kind == "custody_notice":
+        return svc.receive_custody_notice(caller, doc)
     raise ValueError(f"unknown message kind {kind!r}")

@@ -7,15 +7,47 @@ content is opened: a read that is not recorded does not happen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
 
 from accord.core.access import AccessReason
+from accord.core.agreements import AgreementSet
+from accord.core.labels import Label
 from accord.core.people import ReadCode, ReadDecision, Visit, read_access
 from accord.errors import Refusal
-from accord.node.policy import label_to_dict
+from accord.formats.label_json import label_to_dict
+from accord.people.register import Register
 
-if TYPE_CHECKING:
-    from accord.console.backend import Backend
+
+class ReadSource(Protocol):
+    """What a read needs from the holder of items (a node: :class:`accord.node.persons.NodeReader`)."""
+
+    party: str
+    agreements: AgreementSet
+    register: Register
+
+    def today(self) -> dt.date:
+        """The holder's day (UTC)."""
+        ...
+
+    def item_label(self, item_id: str) -> tuple[Label, str]:
+        """The item's label and the digest of its sealed form (NotFound)."""
+        ...
+
+    def journal_tx(self) -> AbstractContextManager[Connection]:
+        """A transaction whose journal events reach the audit log once committed."""
+        ...
+
+    def journal(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> None:
+        """Write one journal event in ``conn``'s transaction."""
+        ...
+
+    def open_payload(self, item_id: str) -> bytes:
+        """The plaintext; only called once a person's read was allowed and journaled."""
+        ...
 
 
 class ReadRefused(Refusal):
@@ -29,7 +61,7 @@ class ReadRefused(Refusal):
 
 
 def read_item(
-    backend: Backend, person_id: str, item_id: str, purpose: str, *, visit: Visit | None = None
+    backend: ReadSource, person_id: str, item_id: str, purpose: str, *, visit: Visit | None = None
 ) -> tuple[ReadDecision, bytes]:
     """Decide and record ``person_id``'s read of ``item_id`` today; return the content when allowed.
 

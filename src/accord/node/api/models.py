@@ -30,6 +30,7 @@ class SubmitRequest(_Strict):
 class ForwardRequest(_Strict):
     to: Party
     at: dt.date | None = None
+    purpose: str | None = Field(default=None, max_length=500, description="the purpose of this release (JK-R7)")
 
 
 class CustodyRequest(_Strict):

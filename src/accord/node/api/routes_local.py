@@ -21,6 +21,7 @@ from accord.node.api.models import (
     StandingConsentRequest,
     SubmitRequest,
 )
+from accord.node.results import Health
 from accord.node.service import NodeService
 
 #: A path parameter in the one id grammar (accord.core.ids): anything else is 422 before a handler runs.
@@ -31,14 +32,19 @@ RequestId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=128)]
 def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     """The local API of ``service``; ``wake`` tells the delivery worker something was queued."""
     router = APIRouter()
+    _item_routes(router, service, wake)
+    _consent_routes(router, service, wake)
+    return router
+
+
+def _item_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """Health; submit, read, forward an item; its status and custody."""
 
     @router.get("/v1/health")
     def health(c: Any_) -> dict[str, Any]:
         """Liveness, for any authenticated caller; the node's own systems also see the audit alarm."""
-        out: dict[str, Any] = {"party": service.party, "ok": True, "caller": c.party}
-        if c.local:
-            out["audit"] = service.audit_health()  # quarantined / pending events (issue 9)
-        return out
+        audit = service.audit_health() if c.local else None  # quarantined / pending events (issue 9)
+        return Health(service.party, True, c.party, audit).to_dict()
 
     @router.post("/v1/items")
     def submit(req: SubmitRequest, _: Local) -> dict[str, Any]:
@@ -56,7 +62,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     @router.get("/v1/items/{item_id}")
     def item(item_id: ItemId, _: Local) -> dict[str, Any]:
         """Custody of one item: its label, marking, outbox, inbox and receipts."""
-        return service.item_status(item_id)
+        return service.item_status(item_id).to_dict()
 
     @router.get("/v1/items/{item_id}/payload", response_class=Response)
     def payload(
@@ -67,7 +73,7 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     ) -> Response:
         """The plaintext of a held item, for a registered person with a stated (percent-encoded) purpose:
         decided by clearance and need-to-know, and audited, allowed or refused (JK-R7, JK-R15; issue 12)."""
-        from accord.console import person_read
+        from accord.node.persons import person_read
 
         label, data = person_read(service, item_id, person, unquote(purpose))
         return Response(data, media_type="application/octet-stream", headers={"Accord-Banner": quote(label.banner)})
@@ -75,55 +81,51 @@ def local_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     @router.post("/v1/items/{item_id}/forward")
     def forward(item_id: ItemId, req: ForwardRequest, _: Local) -> dict[str, Any]:
         """Release a held item onward (third-party rule; may wait for the originator's consent)."""
-        out = service.forward(item_id, req.to, req.at)
+        out = service.forward(item_id, req.to, req.at, req.purpose)
         wake()
         return out.to_dict()
 
     @router.post("/v1/items/{item_id}/custody")
     def custody(item_id: str, req: CustodyRequest, _: Local) -> dict[str, Any]:
         """Record a change of custody of a held item: returned, destroyed, compromised (JK-R13, JK-R26)."""
-        return service.record_custody(item_id, req.state, req.note)
+        return service.record_custody(item_id, req.state, req.note).to_dict()
+
+
+def _consent_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:
+    """Consent requests and decisions, standing consents; the outbox and the journal."""
 
     @router.get("/v1/consent-requests")
     def consent_list(
         _: Local, state: Annotated[str | None, Query(pattern="^(pending|approved|denied)$")] = None
     ) -> list[dict[str, Any]]:
         """Consent requests (incoming: for this nation's officer; outgoing: ours to originators)."""
-        return service.consent_requests(state)
+        return [r.to_dict() for r in service.consent_requests(state)]
 
     @router.post("/v1/consent-requests/{request_id}/approve")
     def consent_approve(request_id: RequestId, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
         out = service.decide_consent(request_id, True, req.officer, req.reason, req.until)
         wake()
-        return out
+        return out.to_dict()
 
     @router.post("/v1/consent-requests/{request_id}/deny")
     def consent_deny(request_id: RequestId, req: ConsentDecisionRequest, _: Local) -> dict[str, Any]:
         out = service.decide_consent(request_id, False, req.officer, req.reason)
         wake()
-        return out
+        return out.to_dict()
 
     @router.post("/v1/consents/standing")
     def standing(req: StandingConsentRequest, _: Local) -> dict[str, Any]:
         """Grant a standing consent to a holder (applies there at once, e.g. TISA missile warnings)."""
         out = service.grant_standing(req.holder, req.recipient, req.topics, req.granted, req.until, req.officer)
         wake()
-        return out
+        return out.to_dict()
 
     @router.get("/v1/outbox")
     def outbox(
         _: Local, state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None
     ) -> list[dict[str, Any]]:
-        return service.store.outbox_rows(state=state)
+        return [m.to_dict() for m in service.outbox_messages(state)]
 
     @router.get("/v1/events")
     def events(_: Local, item_id: str | None = None) -> list[dict[str, Any]]:
-        from accord.node import db as st
-
-        where = [st.events.c.item_id == item_id] if item_id else []
-        return [
-            {"id": r["id"], "type": r["type"], "item_id": r["item_id"], "body": r["body"]}
-            for r in service.store.rows(st.events, *where)
-        ]
-
-    return router
+        return [e.to_dict() for e in service.event_records(item_id)]

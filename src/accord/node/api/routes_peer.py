@@ -35,7 +35,7 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
     def peer_consent_request(msg: ConsentRequestMessage, c: Any_) -> dict[str, Any]:
         d = msg.model_dump()
         d["at"] = msg.at.isoformat()
-        return service.receive_consent_request(c, d)
+        return service.receive_consent_request(c, d).to_dict()
 
     @router.post("/v1/peer/consent-decisions")
     def peer_consent_decision(msg: ConsentDecisionMessage, c: Any_) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         d["at"] = msg.at.isoformat()
         out = service.receive_consent_decision(c, d)
         wake()
-        return out
+        return out.to_dict()
 
     @router.post("/v1/peer/consents")
     def peer_consent(msg: ConsentMessage, c: Any_) -> dict[str, Any]:
@@ -51,6 +51,6 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         d["at"] = msg.at.isoformat()
         out = service.receive_consent(c, d)
         wake()
-        return out
+        return out.to_dict()
 
     return router

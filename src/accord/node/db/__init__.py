@@ -6,6 +6,7 @@ SQLite by default, PostgreSQL through the same code. :class:`Store` is the one o
 from __future__ import annotations
 
 from accord.node.db.engine import Database, insert_ignore_duplicate
+from accord.node.db.notices_sql import custody_notices, notice_parties  # issue 10: custody notices
 from accord.node.db.outbox import Outbox, OutboxEntry
 from accord.node.db.schema import (
     consent_requests,
@@ -27,11 +28,13 @@ __all__ = [
     "consent_requests",
     "consents",
     "custody",
+    "custody_notices",
     "events",
     "inbox",
     "insert_ignore_duplicate",
     "items",
     "metadata",
+    "notice_parties",
     "now",
     "outbox",
     "receipts",

@@ -59,3 +59,39 @@ def insert_custody(conn: Connection, c: Custody) -> None:
 
 def set_custody_state(conn: Connection, item_id: str, state: CustodyState) -> None:
     conn.execute(update(custody).where(custody.c.item_id == item_id).values(state=state.value, updated_at=now()))
+
+
+def all_custody(conn: Connection) -> list[Custody]:
+    """Every custody record of this node."""
+    ids = [r[0] for r in conn.execute(select(custody.c.item_id).order_by(custody.c.item_id))]
+    return [c for c in (get_custody(conn, i) for i in ids) if c is not None]
+
+
+def update_custody(conn: Connection, c: Custody) -> None:
+    """Write a changed record (state, markings, purpose, copies, lineage) of an item held here."""
+    conn.execute(
+        update(custody)
+        .where(custody.c.item_id == c.item)
+        .values(
+            state=c.state.value,
+            marking=c.marking,
+            alternative=c.alternative,
+            purpose=c.purpose,
+            copies=c.copies,
+            derived=json.dumps(list(c.derived)),
+            sources=json.dumps(list(c.sources)),
+            updated_at=now(),
+        )
+    )
+
+
+def derived_label_json(conn: Connection, item_id: str) -> str | None:
+    """The label of an item derived here (None for a received item: its label is in ``items``)."""
+    row = conn.execute(select(custody.c.label_json).where(custody.c.item_id == item_id)).first()
+    return None if row is None else row[0]
+
+
+def insert_derived(conn: Connection, c: Custody, label_json: str) -> None:
+    """Record an item derived here, with its label."""
+    insert_custody(conn, c)
+    conn.execute(update(custody).where(custody.c.item_id == c.item).values(label_json=label_json))

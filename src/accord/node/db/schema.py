@@ -52,6 +52,7 @@ custody = Table(
     Column("derived", Text, nullable=False, default="[]"),
     Column("sources", Text, nullable=False, default="[]"),
     Column("purpose", Text),
+    Column("label_json", Text),  # a derived item's label (made here: no sealed form, JK-R5/R23/R24)
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

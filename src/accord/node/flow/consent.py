@@ -27,6 +27,7 @@ from accord.node.policy import (
     label_from_dict,
     label_to_dict,
 )
+from accord.node.results import ConsentDecided, ConsentReceived, ConsentRequest, StandingGranted
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 class Consents(Outbound, Admission):
     """Consent: requests to the originator, officers' decisions, standing consents, held items released."""
 
-    def receive_consent_request(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    def receive_consent_request(self, caller: Caller, body: dict[str, Any]) -> ConsentDecided:
         """A holder asks this node, the originator, to approve an onward release (T-R5, JK-R6).
 
         Checked against what this node holds before any officer sees it (issue 9): the request id is the
@@ -87,7 +88,7 @@ class Consents(Outbound, Admission):
                     label.id,
                     {"request_id": request_id, "holder": peer.party, "recipient": recipient},
                 )
-        return {"request_id": request_id, "state": "pending"}
+        return ConsentDecided(request_id, "pending")
 
     def _check_request(
         self, request_id: str, item_id: str, holder: str, recipient: str, label: Any, statement: object
@@ -107,22 +108,14 @@ class Consents(Outbound, Admission):
         if self.sealer.verify(bytes(row["sealed"])).statement_digest != statement:
             raise InputError(f"the statement digest is not that of the item {self.party} sent", field="statement")
 
-    def consent_requests(self, state: str | None = None) -> list[dict[str, Any]]:
+    def consent_requests(self, state: str | None = None) -> list[ConsentRequest]:
         where = [st.consent_requests.c.state == state] if state else []
         rows = self.store.rows(st.consent_requests, *where)
-        return [
-            {
-                k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                for k, v in r.items()
-                if k not in ("id", "label_json")
-            }
-            | {"label": json.loads(r["label_json"])}
-            for r in rows
-        ]
+        return [ConsentRequest.of_row(r, json.loads(r["label_json"])) for r in rows]
 
     def decide_consent(
         self, request_id: str, approve: bool, officer: str, reason: str = "", until: dt.date | None = None
-    ) -> dict[str, Any]:
+    ) -> ConsentDecided:
         """The originator's security officer approves or denies a holder's request."""
         if not officer.strip():
             raise InputError("the deciding officer must be named", field="officer")
@@ -172,7 +165,7 @@ class Consents(Outbound, Admission):
                 row["item_id"],
                 {"request_id": request_id, "approved": approve, "officer": officer, "reason": reason},
             )
-        return {"request_id": request_id, "state": "approved" if approve else "denied"}
+        return ConsentDecided(request_id, "approved" if approve else "denied")
 
     def grant_standing(
         self,
@@ -182,7 +175,7 @@ class Consents(Outbound, Admission):
         granted: dt.date,
         until: dt.date,
         officer: str,
-    ) -> dict[str, Any]:
+    ) -> StandingGranted:
         """A standing consent (e.g. TISA missile warnings): sent to the holder, applies there at once."""
         c = Consent(
             id=f"standing:{self.party}:{holder}-{recipient}:{_topics_key(topics)}:{granted}",
@@ -205,9 +198,9 @@ class Consents(Outbound, Admission):
                 at_date=granted.isoformat(),
             )
             self._event(conn, "consent", None, {"consent": consent_to_dict(c), "officer": officer})
-        return {"consent": consent_to_dict(c), "status": "queued"}
+        return StandingGranted(consent_to_dict(c), "queued")
 
-    def receive_consent_decision(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    def receive_consent_decision(self, caller: Caller, body: dict[str, Any]) -> ConsentDecided:
         """The originator answered our request: record it, and pass the item on if approved."""
         day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
@@ -217,7 +210,7 @@ class Consents(Outbound, Admission):
             if row["originator"] != peer.party:
                 raise PeerRefused("only the originator decides on its items")
             if row["state"] != "pending":
-                return {"request_id": request_id, "state": row["state"]}
+                return ConsentDecided(request_id, row["state"])
             approved = bool(body.get("approved"))
             if approved:
                 c = self.verify_consent(body.get("consent"))
@@ -238,9 +231,9 @@ class Consents(Outbound, Admission):
                 status = self._release_held(conn, row)
             else:
                 db_items.set_inbox_state(conn, row["item_id"], "denied", where_states=("held",))
-        return {"request_id": request_id, "state": "approved" if approved else "denied", "item": status}
+        return ConsentDecided(request_id, "approved" if approved else "denied", status)
 
-    def receive_consent(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    def receive_consent(self, caller: Caller, body: dict[str, Any]) -> ConsentReceived:
         """A standing consent from an originator: store it and release the held items it covers."""
         day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
@@ -256,7 +249,7 @@ class Consents(Outbound, Admission):
                         conn, row["id"], state="approved", decided_by=f"standing consent {c.id}", decided_at=st.now()
                     )
                     released.append(row["item_id"])
-        return {"consent": c.id, "released": released}
+        return ConsentReceived(c.id, tuple(released))
 
     def _store_consent(self, conn: Connection, c: Consent, doc: dict[str, Any], officer: str) -> None:
         db_consents.insert_consent(

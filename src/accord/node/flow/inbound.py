@@ -25,6 +25,7 @@ from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
 from accord.node.flow.admission import Admission
+from accord.node.flow.custody_gate import freeze_gate
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import (
@@ -290,6 +291,7 @@ class Inbound(Outbound, Admission):
             else:
                 # Re-run the decision from the sender's side (JK-R6): refuse what the agreements do not allow.
                 w.decision = d = self._decision(label, sender, final, day, consents)
+                w.decision = d = freeze_gate(self.store, self.agreements, d)  # JK-R26 (flow/custody_gate.py)
                 if not d.allowed or len(d.route) < 2 or d.route[1] != self.party:
                     return w
                 if _mode_into(d, self.party) == RELAY_BLIND:
@@ -335,6 +337,7 @@ class Inbound(Outbound, Admission):
             raise InconsistentRelay(f"the item is not sealed to {final} through this hub")
         w.label, w.blind, w.held, w.item = label, True, sealed, item
         w.decision = d = self._decision(label, sender, final, day, [c for c, _ in w.carried])
+        w.decision = d = freeze_gate(self.store, self.agreements, d)  # JK-R26 (flow/custody_gate.py)
         if d.allowed and len(d.route) > 2 and d.route[1] == self.party:
             following = grant.route[grant.route.index(self.party) + 1]
             if d.route[2] != following:

@@ -131,8 +131,9 @@ class Journal:
         *,
         context: str,
         custody: Custody | None = None,
+        purpose: str | None = None,
     ) -> Decision:
-        d = self._decision(label, holder, recipient, at, consents, custody)
+        d = self._decision(label, holder, recipient, at, consents, custody, purpose)
         self._journal_decision(conn, label, d, context)
         return d
 
@@ -152,9 +153,10 @@ class Journal:
         at: dt.date,
         consents: Sequence[Consent],
         custody: Custody | None = None,
+        purpose: str | None = None,
     ) -> Decision:
         """The decision alone (pure: no I/O), logged when refused; the caller journals it in its transaction."""
-        d = decide_release(self.agreements, label, holder, recipient, at, consents, custody)
+        d = decide_release(self.agreements, label, holder, recipient, at, consents, custody, purpose)
         if not d.allowed:
             log.info(
                 "%s: release %s %s->%s on %s refused: %s",

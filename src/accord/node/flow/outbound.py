@@ -21,6 +21,7 @@ from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound
 from accord.node.flow.admission import check_own_id
+from accord.node.flow.custody_gate import catch_up
 from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
 from accord.node.flow.signing import Signing
 from accord.node.policy import (
@@ -30,7 +31,7 @@ from accord.node.policy import (
     label_from_dict,
     label_to_dict,
 )
-from accord.node.results import Forwarded, Submitted
+from accord.node.results import CustodyRecorded, Forwarded, Submitted
 from accord.release import plan_from_decisions, plan_rewrap
 from accord.sealed.item import VerifiedItem
 
@@ -178,7 +179,7 @@ class Outbound(Signing):
             "sealed": base64.b64encode(sealed).decode(),
             "consents": consents,
         }
-        return self.store.enqueue_entry(
+        entry = self.store.enqueue_entry(
             conn,
             lease=lease,
             idem_key=f"delivery:{item_id}:{self.party}->{hop}",
@@ -189,8 +190,10 @@ class Outbound(Signing):
             item_id=item_id,
             final_recipient=final,
         )
+        catch_up(self.store, conn, self.party, item_id, hop, day)  # the originator's notices go with it (issue 10)
+        return entry
 
-    def forward(self, item_id: str, to: str, at: dt.date | str | None = None) -> Forwarded:
+    def forward(self, item_id: str, to: str, at: dt.date | str | None = None, purpose: str | None = None) -> Forwarded:
         """Release an item this node holds (received from a partner) onward: the third-party rule applies."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
@@ -201,12 +204,13 @@ class Outbound(Signing):
             if row["origin"] == "local":
                 raise InputError("this node's own item: submit it to the new recipient instead", field="item_id")
             label = label_from_dict(json.loads(row["label_json"]))
-            outcome, d = self._relay_or_hold(conn, label, item_id, bytes(row["sealed"]), to, day, [])
+            sealed = bytes(row["sealed"])
+            outcome, d = self._relay_or_hold(conn, label, item_id, sealed, to, day, [], purpose=purpose)
             if outcome == "denied":
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
         return Forwarded(item_id, outcome, d.to_dict())
 
-    def record_custody(self, item_id: str, state: str, note: str = "") -> dict[str, Any]:
+    def record_custody(self, item_id: str, state: str, note: str = "") -> CustodyRecorded:
         """An officer records a change of custody of an item held here: RETURNED or DESTROYED (JK-R13),
         COMPROMISED (a loss or compromise, even possible: JK-R26), or HELD again; journaled (JK-R11)."""
         try:
@@ -221,7 +225,7 @@ class Outbound(Signing):
             new = rec.to(target)  # CustodyError (an InputError) for a change not allowed
             db_custody.set_custody_state(conn, item_id, new.state)
             self._event(conn, "custody", item_id, {"from": rec.state.value, "to": new.state.value, "note": note})
-        return new.to_dict()
+        return CustodyRecorded(new)
 
     def _relay_or_hold(
         self,
@@ -233,6 +237,7 @@ class Outbound(Signing):
         day: dt.date,
         carried: list[tuple[Consent, dict[str, Any]]],
         item: VerifiedItem | None = None,
+        purpose: str | None = None,
     ) -> tuple[str, Decision]:
         """As holder: pass the item on if allowed; hold it and ask the originator if only consent lacks.
 
@@ -240,7 +245,8 @@ class Outbound(Signing):
         """
         pairs = carried + self._held_consents(conn, self.party)
         held = db_custody.get_custody(conn, item_id) if label.originator != self.party else None
-        d = self._decide(conn, label, self.party, to, day, [c for c, _ in pairs], context="relay", custody=held)
+        consents = [c for c, _ in pairs]
+        d = self._decide(conn, label, self.party, to, day, consents, context="relay", custody=held, purpose=purpose)
         if d.allowed:
             self._relay(conn, d, item_id, sealed, to, day, pairs, item)
             if held is not None and held.state is CustodyState.HELD:

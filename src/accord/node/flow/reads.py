@@ -13,6 +13,7 @@ from accord.node.policy import (
     Label,
     label_from_dict,
 )
+from accord.node.results import EventRecord, ItemStatus, OutboxMessage
 
 if TYPE_CHECKING:
     pass
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class Reads(Journal):
     """Reads for this nation's own systems: an item's status and custody, its plaintext."""
 
-    def item_status(self, item_id: str) -> dict[str, Any]:
+    def item_status(self, item_id: str) -> ItemStatus:
         rows = self.store.rows(st.items, st.items.c.item_id == item_id)
         if not rows:
             raise NotFound(f"no item {item_id}")
@@ -30,7 +31,7 @@ class Reads(Journal):
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
         inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
         held = self.store.rows(st.custody, st.custody.c.item_id == item_id)
-        return {
+        doc = {
             "custody": _custody_row(held[0]) if held else None,
             "item_id": item_id,
             "origin": it["origin"],
@@ -59,6 +60,7 @@ class Reads(Journal):
                 for r in rec
             ],
         }
+        return ItemStatus.from_dict(doc, strict=True)
 
     def open_item(self, item_id: str) -> tuple[Label, bytes]:
         """The plaintext of a held item, for this nation's own systems only (never logged)."""
@@ -88,6 +90,15 @@ class Reads(Journal):
         """Journal events, newest first (see :func:`accord.node.db.events_sql.recent_events`)."""
         with self.store.engine.connect() as conn:
             return events_sql.recent_events(conn, type_=type_, item_id=item_id, text=text, limit=limit)
+
+    def outbox_messages(self, state: str | None = None) -> list[OutboxMessage]:
+        """The outbox: every message (or those in ``state``), its state and attempts."""
+        return [OutboxMessage.of_row(r) for r in self.store.outbox_rows(state=state)]
+
+    def event_records(self, item_id: str | None = None) -> list[EventRecord]:
+        """The journal (or an item's part of it), oldest first, bodies as JSON text."""
+        where = [st.events.c.item_id == item_id] if item_id else []
+        return [EventRecord(r["id"], r["type"], r["item_id"], r["body"]) for r in self.store.rows(st.events, *where)]
 
 
 def _custody_row(row: dict[str, Any]) -> dict[str, Any]:
