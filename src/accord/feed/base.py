@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -37,6 +38,8 @@ class NodeBase:
     today: Callable[[], date]
     clock_us: Callable[[], int]
     high_water: int
+    state_dir: Path
+    _key_mtime: int
     store: FeedStore
     audit: FeedAudit | None
     offer_priv: X25519PrivateKey
@@ -63,6 +66,9 @@ class NodeBase:
         raise NotImplementedError
 
     def _send_sub(self, conn: Conn, stream: str) -> None:
+        raise NotImplementedError
+
+    def _on_sub(self, conn: Conn, req: dict[str, Any]) -> None:
         raise NotImplementedError
 
     # -- scope and routing -------------------------------------------------------------------------

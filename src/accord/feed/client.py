@@ -25,11 +25,13 @@ import socket
 import sqlite3
 import struct
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.errors import AccordError, InputError
 from accord.feed import crypto as fc
@@ -288,10 +290,7 @@ class FeedClient:
             self._write(ff.json_frame(ff.SUB, {"stream": ff.check_stream(s), "from": first}))
         self._flush_out()
         await self._writer.drain()
-        sessions: dict[tuple[str, int], fc.Session] = {}
-        chains: dict[str, fc.BatchChain] = {}
-        started: set[str] = set()
-        dirty = False
+        reading = _Reading(self, keys, hwm, start)
         buf: collections.deque[tuple[int, bytes]] = collections.deque()
         acked: dict[str, int] = {}
         try:
@@ -301,9 +300,9 @@ class FeedClient:
                         if q > acked.get(st, 0):
                             acked[st] = q
                             self._write(ff.frame(ff.ACK, ff.ack_body(st, q)))
-                    if self._queue.empty() and dirty:
+                    if self._queue.empty() and reading.dirty:
                         self._save_hwm(hwm)
-                        dirty = False
+                        reading.dirty = False
                     if not follow and self._queue.empty():
                         try:
                             item = await asyncio.wait_for(self._queue.get(), 0.5)
@@ -322,79 +321,103 @@ class FeedClient:
                     ff.parse_record(body)
                     body = ff.prefixed(body)
                 seg = ff.scan_segment(body)
-                s = seg.stream
-                okey = self.ident.verify_key(s[:3])
+                okey = self.ident.verify_key(seg.stream[:3])
                 if okey is None:
-                    raise FeedError(f"{s[:3]} is not pinned")
-                # the batch chain, one hash update per run of records between session and batch records
-                mv = memoryview(body)
-                pos, cur = 0, seg.first
-                for q, rt, a, e in seg.specials:
-                    if q > cur:
-                        _chain_span(chains, s, cur, q - 1, mv[pos : a - 4])
-                    rec = body[a:e]
-                    if rt == ff.HS:
-                        try:
-                            sealed_to = fc.parse_session_header(rec[ff.REC_HEADER :])["offer"]
-                            if sealed_to not in keys:  # a rotation since the reader started
-                                keys = self._offer_keys()
-                            k = keys.get(sealed_to)
-                            if k is None:
-                                raise fc.FeedCryptoError(f"{s}: session sealed to an offer key not held (or expired)")
-                            opened = fc.open_session(rec[ff.REC_HEADER :], s, okey, k.offer, k.priv)
-                            sessions[(s, opened.epoch)] = opened
-                        except fc.FeedCryptoError as err:
-                            self._alarm(s, q, f"session record refused: {err}")
-                        chains.setdefault(s, fc.BatchChain())
-                        _chain_span(chains, s, q, q, mv[a - 4 : e])
-                    else:
-                        b = fc.parse_batch(rec[ff.REC_HEADER :])
-                        ch = chains.get(s)
-                        try:
-                            if ch is not None and ch.first == b.first:
-                                fc.verify_batch(s, b, ch, okey)
-                            elif s in started:
-                                raise fc.FeedCryptoError(
-                                    f"{s}: batch {b.first}-{b.last} does not match what was received"
-                                )
-                        except fc.FeedCryptoError as err:
-                            self._alarm(s, q, str(err))
-                        chains[s] = fc.BatchChain()
-                        started.add(s)
-                    pos, cur = e, q + 1
-                if cur <= seg.last:
-                    _chain_span(chains, s, cur, seg.last, mv[pos:])
-                # the messages: one AES-GCM open and one decode each, the only per-message work
-                first_wanted = start.get(s, 1)
-                mark = hwm.get(s, 0)
-                pos, n = 0, len(body)
-                while pos < n:
-                    length, q, rt = _PART_HEAD.unpack_from(body, pos)
-                    rec_start = pos + 4
-                    pos = rec_start + length
-                    if rt != ff.DATA or q < first_wanted:
-                        if q > mark and q >= first_wanted:
-                            hwm[s] = mark = q
-                            dirty = True
-                        continue
-                    msg = None
-                    try:
-                        (epoch,) = _EPOCH.unpack_from(body, rec_start + ff.REC_HEADER)
-                        sess = sessions.get((s, epoch))
-                        if sess is None:
-                            raise fc.FeedCryptoError(f"{s} #{q}: no session for epoch {epoch}")
-                        msg = decode_message(sess.open(body[rec_start:pos], q))
-                    except (fc.FeedCryptoError, FeedRefused, ff.FrameError) as err:
-                        # one bad record never stalls the reader: quarantined, alarmed, and the next one follows
-                        self._alarm(s, q, f"record quarantined: {err}")
-                    if q > mark:
-                        hwm[s] = mark = q
-                        dirty = True
-                    if msg is not None:
-                        yield Delivery(s, q, msg, time.time_ns() // 1000 - msg.issued_us)
+                    raise FeedError(f"{seg.stream[:3]} is not pinned")
+                reading.check(seg, okey)
+                for d in reading.messages(seg):
+                    yield d
         finally:
-            if dirty:  # what the consumer took before closing the generator counts as processed
+            if reading.dirty:  # what the consumer took before closing the generator counts as processed
                 self._save_hwm(hwm)
+
+
+class _Reading:
+    """The state of one :meth:`FeedClient.deliveries`: sessions, batch chains, the high-water mark."""
+
+    def __init__(
+        self, client: FeedClient, keys: dict[str, offerkeys.OfferKey], hwm: dict[str, int], start: dict[str, int]
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.hwm = hwm
+        self.start = start
+        self.sessions: dict[tuple[str, int], fc.Session] = {}
+        self.chains: dict[str, fc.BatchChain] = {}
+        self.started: set[str] = set()
+        self.dirty = False
+
+    def check(self, seg: ff.Segment, okey: Ed25519PublicKey) -> None:
+        """Sessions and batch signatures of a segment; the chain, one hash update per run of records."""
+        s, body = seg.stream, seg.body
+        mv = memoryview(body)
+        pos, cur = 0, seg.first
+        for q, rt, a, e in seg.specials:
+            if q > cur:
+                _chain_span(self.chains, s, cur, q - 1, mv[pos : a - 4])
+            rec = body[a:e]
+            if rt == ff.HS:
+                self._session(s, q, rec[ff.REC_HEADER :], okey)
+                _chain_span(self.chains, s, q, q, mv[a - 4 : e])
+            else:
+                b = fc.parse_batch(rec[ff.REC_HEADER :])
+                ch = self.chains.get(s)
+                try:
+                    if ch is not None and ch.first == b.first:
+                        fc.verify_batch(s, b, ch, okey)
+                    elif s in self.started:
+                        raise fc.FeedCryptoError(f"{s}: batch {b.first}-{b.last} does not match what was received")
+                except fc.FeedCryptoError as err:
+                    self.client._alarm(s, q, str(err))
+                self.chains[s] = fc.BatchChain()
+                self.started.add(s)
+            pos, cur = e, q + 1
+        if cur <= seg.last:
+            _chain_span(self.chains, s, cur, seg.last, mv[pos:])
+
+    def _session(self, s: str, q: int, payload: bytes, okey: Ed25519PublicKey) -> None:
+        try:
+            sealed_to = fc.parse_session_header(payload)["offer"]
+            if sealed_to not in self.keys:  # a rotation since the reader started
+                self.keys = self.client._offer_keys()
+            k = self.keys.get(sealed_to)
+            if k is None:
+                raise fc.FeedCryptoError(f"{s}: session sealed to an offer key not held (or expired)")
+            opened = fc.open_session(payload, s, okey, k.offer, k.priv)
+            self.sessions[(s, opened.epoch)] = opened
+        except fc.FeedCryptoError as err:
+            self.client._alarm(s, q, f"session record refused: {err}")
+
+    def messages(self, seg: ff.Segment) -> Iterator[Delivery]:
+        """The messages of a segment: one AES-GCM open and one decode each, the only per-message work."""
+        s, body = seg.stream, seg.body
+        first_wanted = self.start.get(s, 1)
+        mark = self.hwm.get(s, 0)
+        pos, n = 0, len(body)
+        while pos < n:
+            length, q, rt = _PART_HEAD.unpack_from(body, pos)
+            rec_start = pos + 4
+            pos = rec_start + length
+            if rt != ff.DATA or q < first_wanted:
+                if q > mark and q >= first_wanted:
+                    self.hwm[s] = mark = q
+                    self.dirty = True
+                continue
+            msg = None
+            try:
+                (epoch,) = _EPOCH.unpack_from(body, rec_start + ff.REC_HEADER)
+                sess = self.sessions.get((s, epoch))
+                if sess is None:
+                    raise fc.FeedCryptoError(f"{s} #{q}: no session for epoch {epoch}")
+                msg = decode_message(sess.open(body[rec_start:pos], q))
+            except (fc.FeedCryptoError, FeedRefused, ff.FrameError) as err:
+                # one bad record never stalls the reader: quarantined, alarmed, and the next one follows
+                self.client._alarm(s, q, f"record quarantined: {err}")
+            if q > mark:
+                self.hwm[s] = mark = q
+                self.dirty = True
+            if msg is not None:
+                yield Delivery(s, q, msg, time.time_ns() // 1000 - msg.issued_us)
 
 
 _PART_HEAD = struct.Struct(">I7xQB")
