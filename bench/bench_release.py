@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +34,15 @@ SIZE = 10 * 1024
 N_THROUGHPUT = 400
 N_LATENCY = 150
 CONCURRENCY = 8
+#: ``BENCH_PYSPY=DIR``: record a py-spy profile (on-CPU threads, raw stacks) of each node process during the throughput
+#: phase into DIR (py-spy must be installed in the venv; a measuring aid, not a project dependency).
+PYSPY = os.environ.get("BENCH_PYSPY", "")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _label(i: int, tag: str) -> dict[str, object]:
@@ -52,8 +63,11 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
-def _ours(root: Path, *, relay: bool = False) -> tuple[float, list[float]]:
-    """KOR→JPN direct (2017, the GSOMIA) or, with ``relay``, KOR→USA→JPN (2015: through the US hub, T-R5)."""
+def _ours(root: Path, *, relay: bool = False) -> tuple[float, list[float], dict[str, float]]:
+    """KOR→JPN direct (2017, the GSOMIA) or, with ``relay``, KOR→USA→JPN (2015: through the US hub, T-R5).
+
+    Returns the throughput, the one-at-a-time latencies and each node's CPU (utime + stime, ms) per release
+    over the throughput phase -- the figure a loaded machine disturbs least."""
     from accord.node import db as st
     from accord.node.client import local_client
     from accord.node.cluster import NodeProcess, init_node, pin_each_other
@@ -100,12 +114,19 @@ def _ours(root: Path, *, relay: bool = False) -> tuple[float, list[float]]:
         for i in range(20):  # warm-up
             submit(i, "warm")
         wait_for(20, 0.01)
+        pids = {p.cfg.party: p.proc.pid for p in procs if p.proc is not None}
+        spies = _spy(pids, root) if PYSPY else []
+        cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
         # throughput: CONCURRENCY submitters, until every receipt is stored
         t0 = time.perf_counter()
         with ThreadPoolExecutor(CONCURRENCY) as ex:
             list(ex.map(lambda i: submit(i, "tp"), range(N_THROUGHPUT)))
         wait_for(20 + N_THROUGHPUT, 0.002)
         rate = N_THROUGHPUT / (time.perf_counter() - t0)
+        cpu = {k: (_cpu_seconds(v) - cpu0[k]) * 1000 / N_THROUGHPUT for k, v in pids.items()}
+        for s in spies:
+            s.send_signal(2)  # SIGINT: py-spy writes its profile
+            s.wait(30)
         # latency: one at a time, submit to receipt stored
         lat: list[float] = []
         for i in range(N_LATENCY):
@@ -116,17 +137,45 @@ def _ours(root: Path, *, relay: bool = False) -> tuple[float, list[float]]:
             lat.append((time.perf_counter() - t) * 1000)
         for c in clients:
             c.close()
-        return rate, lat
+        return rate, lat, cpu
     finally:
         watch.close()
         for p in procs:
             p.stop()
 
 
+def _spy(pids: dict[str, int], root: Path) -> list[subprocess.Popen[bytes]]:
+    exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    out = Path(PYSPY)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = "relay" if "relay" in root.name else "direct"
+    spies = [
+        subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--gil",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--pid",
+                str(pid),
+                "--output",
+                str(out / f"{tag}-{party}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for party, pid in pids.items()
+    ]
+    time.sleep(1.0)  # attached
+    return spies
+
+
 def _peer(root: Path) -> tuple[float, list[float]]:
-    from accord.node.client import client_context
     from accord.node.cluster import free_port
-    from accord.node.identity import generate_tls_identity, write_secret
+    from accord.node.identity import client_context, generate_tls_identity, write_secret
 
     d = root / "plain"
     d.mkdir()
@@ -192,10 +241,13 @@ def _peer(root: Path) -> tuple[float, list[float]]:
                 p.wait(10)
 
 
-def _crypto_floor() -> float:
+def _crypto_floor() -> tuple[float, float]:
     """Milliseconds of the primitives one release needs, sequentially: one hybrid (ECDSA P-384 + ML-DSA-87)
     signature, one HPKE (ML-KEM-1024+P-384) wrap for the recipient, one hybrid verification, one HPKE
-    unwrap, AES-256-GCM over 10 KB both ways, one Ed25519 receipt signature and its verification."""
+    unwrap, AES-256-GCM over 10 KB both ways, one Ed25519 receipt signature and its verification.
+
+    Returns the p50 wall time and the mean CPU time (this thread's), the latter to set against the nodes' CPU
+    per release (both inflate alike on a loaded machine; wall time inflates more)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -234,24 +286,25 @@ def _crypto_floor() -> float:
     for _ in range(5):
         one()
     times = []
+    cpu = time.thread_time()
     for _ in range(50):
         t = time.perf_counter()
         one()
         times.append((time.perf_counter() - t) * 1000)
-    return _pct(times, 0.50)
+    return _pct(times, 0.50), (time.thread_time() - cpu) * 1000 / 50
 
 
 def run() -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="accord-bench-release-") as tmp:
         root = Path(tmp)
-        ours_rate, ours_lat = _ours(root / "direct")
+        ours_rate, ours_lat, cpu = _ours(root / "direct")
         failed = ""  # a relay that stalls is reported in the table (rate 0), not left to hang the bench
         try:
-            relay_rate, relay_lat = _ours(root / "relay", relay=True)
+            relay_rate, relay_lat, _ = _ours(root / "relay", relay=True)
         except RuntimeError as e:
             relay_rate, relay_lat, failed = 0.0, [float("nan")], f"FAILED ({e}); "
         peer_rate, peer_lat = _peer(root)
-    floor = _crypto_floor()
+    floor, floor_cpu = _crypto_floor()
     peer = "plain HTTPS POST A→B (2 uvicorn, mTLS)"
     note = f"10 KB, {CONCURRENCY} submitters; SQLite FULL; {dt.date.today()}"
     return [
@@ -293,6 +346,16 @@ def run() -> list[Result]:
             failed + "one at a time, submit → the hub holds JPN's receipt",
         ),
         Result(
+            "release.cpu_per_release",
+            "ms",
+            sum(cpu.values()),
+            "crypto floor, CPU (sequential)",
+            floor_cpu,
+            False,
+            "utime+stime of both node processes per release, 8 submitters; "
+            + ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items())),
+        ),
+        Result(
             "release.crypto_floor",
             "ms",
             floor,
@@ -302,3 +365,24 @@ def run() -> list[Result]:
             "sign + HPKE wrap + verify + unwrap + AES-GCM 10 KB + Ed25519 receipt, sequential; ratio = p50/floor",
         ),
     ]
+
+
+def main() -> None:
+    """``python -m bench.bench_release [direct|relay] [N]``: N runs of one row (default: direct, 1), each
+    printed on one line with the CPU per release of each node -- for alternated before/after comparisons."""
+    which = sys.argv[1] if len(sys.argv) > 1 else "direct"
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    for _ in range(n):
+        with tempfile.TemporaryDirectory(prefix="accord-bench-release-") as tmp:
+            load = os.getloadavg()[0]
+            rate, lat, cpu = _ours(Path(tmp) / which, relay=which == "relay")
+            print(
+                f"{which}: {rate:.1f}/s p50 {_pct(lat, 0.5):.1f} ms p99 {_pct(lat, 0.99):.1f} ms; CPU/release "
+                + " ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()))
+                + f" all nodes {sum(cpu.values()):.2f} ms; load {load:.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -207,3 +207,35 @@ def test_a_refused_inbound_delivery_leaves_the_audit_log_tree_as_the_database_ha
     assert feeder.log.verify().ok
     with pytest.raises(RuntimeError):
         Database.on_outcome(jpn.store, lambda ok: None)  # outside a transaction
+
+
+def test_a_message_queued_past_its_lease_is_left_to_the_next_claim_not_sent(net: Net) -> None:
+    """Issue 8: the claimer fills the hand-over queue; a message still queued when its lease runs out may be held
+    by another worker by then, so this one never sends it (the next claim takes it, once)."""
+    import threading
+
+    from accord.node.delivery import DeliveryWorker
+    from accord.node.transport import PeerAnswer
+
+    kor = net.nodes["KOR"]
+    net.submit("KOR", label("kor-lease1", rel=("JPN",)), "JPN", "2017-02-12")
+    (entry,) = kor.store.claim("host:1:w", limit=5, lease_seconds=30)
+    sent: list[str] = []
+
+    class Recording:
+        def send(self, peer: object, kind: str, body: bytes, idem_key: str) -> PeerAnswer:
+            sent.append(idem_key)
+            raise AssertionError("sent after its lease")
+
+        def close(self) -> None:
+            return None
+
+    w = DeliveryWorker(kor, threads=1, transport=Recording())
+    w._in_flight = 1
+    w._queue.put((entry, time.monotonic() - 0.001))  # its lease ran out while it waited
+    w._queue.put(None)
+    t = threading.Thread(target=w._deliver_loop)
+    t.start()
+    t.join(5)
+    assert sent == [] and w._in_flight == 0
+    assert [r["state"] for r in kor.store.outbox_rows()] == ["pending"]  # still there for the next claim

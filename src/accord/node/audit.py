@@ -166,7 +166,7 @@ class AuditFeeder:
                 db_events.set_audit_indices(conn, self._marks)
             self._marks = []
 
-    def stage(self, conn: Connection, limit: int = 2000) -> None:
+    def stage(self, conn: Connection, limit: int = 2000) -> int:
         """Append the journal's pending events -- the caller's own, just written, and any other process's --
         to the log inside the caller's open write transaction ``conn``, with their journal indices: the hop's
         state change, its custody events and their signed checkpoint in ONE commit (issue 8: no second
@@ -174,19 +174,20 @@ class AuditFeeder:
 
         SQLite only: the node's writer lock serialises this with every other append (PostgreSQL's concurrent
         transactions keep the feeder's path). A malformed journal row is left to the feeder's path (which
-        reports it) rather than failing the caller's transaction.
+        reports it) rather than failing the caller's transaction. Returns how many events were staged (-1: none,
+        a malformed row among them).
         """
         from accord.audit.log import prepare_event
 
         skip = {m["jid"] for m in self._marks}  # in the log already, the journal not yet updated (feeder)
         rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
         if not rows:
-            return
+            return 0
         try:
             prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
         except Exception:
             log.exception("%s: journal events not appended in the transaction; left to the audit feeder", self.party)
-            return
+            return -1
         idx, outcome = self.log.stage(conn, prepared)
         db_events.set_audit_indices(conn, [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)])
 
@@ -196,6 +197,7 @@ class AuditFeeder:
                 self._remember(rows, idx)
 
         self.store.on_outcome(published)
+        return len(rows)
 
     def _remember(self, rows: list[dict[str, Any]], idx: list[int]) -> None:
         with self._appended:
@@ -260,8 +262,25 @@ class AuditFeeder:
 
     def _append_pending(self, limit: int = 2000) -> int:
         """Append the journal rows not yet in the log (the lock held). The last batch's indices may be left
-        for :meth:`_settle` (the next append settles them first, so nothing is appended twice)."""
+        for :meth:`_settle` (the next append settles them first, so nothing is appended twice).
+
+        SQLite: each batch is one transaction of the node's (group commit with its writers): the events, their
+        signed checkpoint and the journal's indices in one commit (:meth:`stage`), where the log's writer
+        thread took two (the log's, then the journal's) and ended the open group early (issue 8). A batch
+        with a row the audit format refuses goes the general way below, which quarantines it."""
         total = 0
+        while self.store.is_sqlite:
+            self._settle()
+            with self.store.engine.connect() as conn:  # a plain read first: usually nothing
+                if not db_events.pending_events(conn, 1):
+                    return total
+            with self.store.tx() as conn:
+                n = self.stage(conn, limit)
+            if n < 0:
+                break
+            total += n
+            if n < limit:
+                return total
         while True:
             self._settle()
             with self.store.engine.connect() as conn:  # a plain read first: usually nothing (see stage())

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, desc, select, update
+from sqlalchemy import Integer, bindparam, desc, select, update
 from sqlalchemy.engine import Connection
 
 from accord.node.db.schema import events
 
 _INSERT_EVENT = events.insert()
+# Built once (issue 8): every inbound delivery looks its pending events up in its own transaction.
+_PENDING = select(events).where(events.c.audit_idx.is_(None)).order_by(events.c.id).limit(bindparam("n", type_=Integer))
 _SET_AUDIT_IDX = update(events).where(events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx"))
 
 
@@ -22,8 +24,7 @@ def insert_event(conn: Connection, row: dict[str, Any]) -> int:
 
 def pending_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
     """Journal rows not yet in the audit log, oldest first."""
-    q = select(events).where(events.c.audit_idx.is_(None)).order_by(events.c.id).limit(limit)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [dict(r) for r in conn.execute(_PENDING, {"n": limit}).mappings()]
 
 
 def set_audit_indices(conn: Connection, marks: Sequence[Mapping[str, int]]) -> None:

@@ -107,11 +107,10 @@ class Inbound(Outbound, Admission):
             raise InputError("sealed is not base64", field="sealed") from e
         digest = sha256_hex(sealed)
         # Verify, decide and mark before the write transaction (open and the marking's ML-DSA-87 signature are
-        # most of the CPU time), unless this is a replay. What they raise is raised inside the transaction,
-        # so that a failed check or a refusal is journaled exactly as if it had happened there.
-        work: _Inbound | None = None
-        if self._prior_delivery(None, item_id, peer.party) is None:
-            work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
+        # most of the CPU time). What they raise is raised inside the transaction, so that a failed check or a
+        # refusal is journaled exactly as if it had happened there. A replay is found inside the transaction
+        # (and answered with the stored receipt, whatever this work found): no read before it (issue 8).
+        work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
         with self._recorded_tx(item_id, "inbound") as conn:
             prior = self._prior_delivery(conn, item_id, peer.party)
             if prior is not None:
@@ -124,8 +123,6 @@ class Inbound(Outbound, Admission):
                     "status": prior["state"],
                     "replay": True,
                 }, prior["journal_id"]
-            if work is None:  # stored and gone since the first look: cannot happen (inbox rows stay); be safe
-                work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
             if work.failure is not None:
                 raise work.failure
             label, d, carried, held = work.label, work.decision, work.carried, work.held
