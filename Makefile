@@ -33,13 +33,16 @@ test: lint typecheck unit
 bench: install
 	$(PY) -m bench $(if $(ONLY),--only $(ONLY),)
 
-# make reliability [EXAMPLES=n] [RELEASES=n] [LOAD_SECONDS=s]: the bounded reliability suite (every test marked `reliability`, the parser
+# make reliability [EXAMPLES=n] [RELEASES=n] [LOAD_SECONDS=s] [PG_RELEASES=n] [PG_KILLS=n] [API_EXAMPLES=n]:
+# the bounded reliability suite (every test marked `reliability`, the parser
 # fuzzing with more examples) writes docs/reliability.md; fails if a test failed or an input crashed.
 RELIABILITY_OUT := $(VENV)/reliability.json
 reliability: install
 	rm -f $(RELIABILITY_OUT)
 	-PYTHONPATH=. ACCORD_FUZZ_EXAMPLES=$(or $(EXAMPLES),1000) ACCORD_RELIABILITY_OUT=$(RELIABILITY_OUT) \
-		ACCORD_RELIABILITY_RELEASES=$(or $(RELEASES),300) ACCORD_RELIABILITY_LOAD_SECONDS=$(or $(LOAD_SECONDS),120) \
+		ACCORD_RELIABILITY_RELEASES=$(or $(RELEASES),1000) ACCORD_RELIABILITY_LOAD_SECONDS=$(or $(LOAD_SECONDS),180) \
+		ACCORD_RELIABILITY_PG_RELEASES=$(or $(PG_RELEASES),1000) ACCORD_RELIABILITY_PG_KILLS=$(or $(PG_KILLS),40) \
+		ACCORD_RELIABILITY_PG_GAP=2.0 ACCORD_SCHEMATHESIS_EXAMPLES=$(or $(API_EXAMPLES),50) \
 		$(VENV)/bin/pytest -q -p tests.support.reliability -m reliability tests
 	$(PY) -m tests.support.reliability $(RELIABILITY_OUT) docs/reliability.md
 

@@ -109,7 +109,7 @@ def test_the_json_on_the_wire_is_the_former_dict(net: Net) -> None:
     status = net.nodes["JPN"].item_status("kor-res-2")
     assert status == raw and status["inbox"][0]["sender"] == "KOR" and dict(status) == raw
     health = _http(net, "KOR").get("/v1/health").json()
-    assert set(health) == {"party", "ok", "caller", "audit"}
+    assert set(health) == {"party", "ok", "caller", "audit", "storage"}  # + the storage alarm (issue 9, disk full)
 
 
 def test_consent_at_a_hub_through_typed_results_T_R5(net: Net) -> None:
@@ -176,6 +176,6 @@ def test_sdk_raises_the_nodes_own_errors(net: Net) -> None:
     with pytest.raises(NotFound):
         kor.item("kor-no-such-item")
     with pytest.raises(NotFound):
-        kor.decide_consent("cr:kor-none:USA-JPN", True, "officer Kim")
+        kor.decide_consent("usa-cr:kor-none:JPN", True, "officer Kim")
     with pytest.raises(AccordError):
         kor.record_custody("kor-no-such-item", "RETURNED")

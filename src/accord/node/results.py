@@ -314,10 +314,12 @@ class EventRecord(Result):
 
 @dataclass(frozen=True, eq=False)
 class Health(Result):
-    """Liveness for any authenticated caller; the node's own systems also see the audit alarm."""
+    """Liveness for any authenticated caller; the node's own systems also see the audit alarm and the storage
+    alarm (disk full / database away: :class:`accord.node.db.faults.StorageAlarm`)."""
 
-    _omit_none: ClassVar[frozenset[str]] = frozenset({"audit"})
+    _omit_none: ClassVar[frozenset[str]] = frozenset({"audit", "storage"})
     party: str
     ok: bool
     caller: str
     audit: dict[str, Any] | None = None
+    storage: dict[str, Any] | None = None

@@ -111,6 +111,7 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
         def run() -> dict[str, Any]:
             out = service.submit(req.label, payload, req.to, req.at)
             wake()
+            request.app.state.storage_alarm.ok()  # a write went through: the storage alarm (if any) clears
             return out.to_dict()
 
         return json_response(await in_pool(run))
@@ -129,6 +130,7 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
             out = service.receive_delivery(c, d)
             if out.get("status") != "stored":  # relayed or held at a hub: something was queued
                 wake()
+            request.app.state.storage_alarm.ok()
             return out
 
         return json_response(await in_pool(run))

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from accord.errors import AccordError
 from accord.node.api.problems import PROBLEM, problem_body, problem_of, title
+from accord.node.db.faults import RETRY_AFTER, StorageAlarm, storage_fault
 
 log = logging.getLogger("accord.node")
 
@@ -42,6 +44,24 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
         return problem(e.status_code, "http", title(e.status_code), str(e.detail))
+
+    alarm = app.state.storage_alarm = StorageAlarm()
+
+    @app.exception_handler(DBAPIError)
+    async def _storage(r: Request, e: DBAPIError) -> JSONResponse:
+        # Issue 9 (disk full, database away): the transaction was rolled back, nothing was acknowledged.
+        kind = storage_fault(e)
+        if kind is None:
+            return await _unexpected(r, e)
+        alarm.fault(kind, e)
+        retry = {"Retry-After": str(RETRY_AFTER[kind])}
+        if kind == "full":
+            detail = "the node's database volume is full: nothing was stored; retry once space is freed"
+            doc = problem_body(507, "storage-full", "Insufficient storage", detail, retry_after=RETRY_AFTER[kind])
+            return JSONResponse(doc, status_code=507, media_type=PROBLEM, headers=retry)
+        detail = "the node's database is unavailable: nothing was stored; retry later"
+        doc = problem_body(503, "storage-unavailable", "Service unavailable", detail, retry_after=RETRY_AFTER[kind])
+        return JSONResponse(doc, status_code=503, media_type=PROBLEM, headers=retry)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:

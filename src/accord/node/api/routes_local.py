@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from accord.core.ids import ID_PATTERN
@@ -41,10 +41,13 @@ def _item_routes(router: APIRouter, service: NodeService, wake: Callable[[], Non
     """Health; submit, read, forward an item; its status and custody."""
 
     @router.get("/v1/health")
-    def health(c: Any_) -> dict[str, Any]:
-        """Liveness, for any authenticated caller; the node's own systems also see the audit alarm."""
+    def health(c: Any_, request: Request) -> dict[str, Any]:
+        """Liveness, for any authenticated caller; the node's own systems also see the audit and storage
+        alarms."""
         audit = service.audit_health() if c.local else None  # quarantined / pending events (issue 9)
-        return Health(service.party, True, c.party, audit).to_dict()
+        alarm = getattr(request.app.state, "storage_alarm", None) if c.local else None  # disk full / db away
+        storage = alarm.health() if alarm is not None else None
+        return Health(service.party, True, c.party, audit, storage).to_dict()
 
     @router.post("/v1/items")
     def submit(req: SubmitRequest, _: Local) -> dict[str, Any]:
