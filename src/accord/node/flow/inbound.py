@@ -128,7 +128,8 @@ class Inbound(BlindRelay, Admission):
                 raise work.failure
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
-            self._check_id_clash(conn, item_id, label)
+            returning = label.originator == self.party and final == self.party  # a holder's return (JK-R13)
+            self._check_id_clash(conn, item_id, label, returning=returning)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
             approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
             if work.blind and self._blind_awaits_consent(d, approval):
@@ -143,6 +144,21 @@ class Inbound(BlindRelay, Admission):
                 receipt, sig, journal_id = self._blind_delivery(*args, hold=False)
                 log.info("%s: relayed %s blind from %s to %s", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "relayed-blind", "replay": False}, journal_id
+            if returning:  # this nation's own item comes back: receipted "returned", never stored twice
+                receipt, sig, journal_id = self._receipt_and_inbox(
+                    conn,
+                    item_id,
+                    peer.party,
+                    final,
+                    day,
+                    digest,
+                    env,
+                    state="returned",
+                    event={"sender": peer.party, "digest": digest, "returned": True},
+                )
+                self._event(conn, "returned", item_id, {"from": peer.party, "digest": digest, "rule": "JK-R13"})
+                log.info("%s: %s returned by %s", self.party, item_id, peer.party)
+                return {"receipt": receipt, "signature": sig, "status": "returned", "replay": False}, journal_id
             receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
             status = "stored"
             if final != self.party:
@@ -255,22 +271,6 @@ class Inbound(BlindRelay, Admission):
             },
         )
         return receipt, sig, journal_id
-
-    def _check_id_clash(self, conn: Connection, item_id: str, label: Label) -> None:
-        """A partner's item never takes the id of an item held here under another originator or label (an own
-        item above all): refused, never receipted "stored" with its content discarded (issue 9)."""
-        row = db_items.get_item(conn, item_id)
-        if row is None:
-            return
-        if row["origin"] == "local" or row["originator"] != label.originator:
-            raise IdRefused(
-                f"item id {item_id} is already held here as {row['originator']}'s item",
-                item_id=item_id,
-                held_originator=row["originator"],
-                claimed_originator=label.originator,
-            )
-        if json.loads(row["label_json"]) != label_to_dict(label):
-            raise IdRefused(f"item {item_id} is already held here under another label", item_id=item_id)
 
     def _prior_delivery(self, conn: Connection | None, item_id: str, sender: str) -> Any:
         if conn is not None:

@@ -256,7 +256,9 @@ class Outbound(Signing):
         d = self._decide(conn, label, self.party, to, day, consents, context="relay", custody=held, purpose=purpose)
         if d.allowed:
             self._relay(conn, d, item_id, sealed, to, day, pairs, item)
-            if held is not None and held.state is CustodyState.HELD:
+            if held is not None and to == label.originator and CustodyState.RETURNED in held.next_states():
+                db_custody.set_custody_state(conn, item_id, CustodyState.RETURNED)  # JK-R13: given back
+            elif held is not None and held.state is CustodyState.HELD:
                 db_custody.set_custody_state(conn, item_id, CustodyState.RELEASED)
             return "relayed", d
         if d.awaiting_consent:
