@@ -61,3 +61,22 @@ def test_returned_item_is_no_longer_held_and_custody_changes_are_checked_JK_R13(
     with pytest.raises(Refused) as e:
         jpn.forward("kor-c4", "KOR", "2017-02-13")
     assert e.value.extensions()["decision"]["reasons"][0]["code"] == "CUSTODY_ENDED"
+
+
+def test_return_to_the_originator_through_the_nodes_is_received_as_a_return_JK_R13(net: Net) -> None:
+    """A holder's forward to the originator is a return: the originator's node answers "returned" (never an id
+    clash with its own item, never a second copy), and the holder's custody ends RETURNED (JK-R13, ACC-R6)."""
+    net.submit("KOR", label("kor-c5", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    jpn, kor = net.nodes["JPN"], net.nodes["KOR"]
+    assert jpn.forward("kor-c5", "KOR", "2017-02-13").status == "relayed"
+    net.pump()
+    inbox = [r for r in kor.store.rows(st.inbox) if r["item_id"] == "kor-c5"]
+    assert [(r["sender"], r["state"]) for r in inbox] == [("JPN", "returned")]
+    assert len([r for r in kor.store.rows(st.items) if r["item_id"] == "kor-c5"]) == 1  # still its own, once
+    assert any(r["type"] == "returned" for r in kor.store.rows(st.events))
+    assert jpn.item_status("kor-c5")["custody"]["state"] == "RETURNED"
+    assert all(r["state"] == "delivered" for r in jpn.store.rows(st.outbox) if r["item_id"] == "kor-c5")
+    with pytest.raises(Refused) as e:  # RETURNED is final: nothing more leaves Japan
+        jpn.forward("kor-c5", "USA", "2017-02-14")
+    assert e.value.extensions()["decision"]["reasons"][0]["code"] == "CUSTODY_ENDED"

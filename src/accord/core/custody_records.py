@@ -107,6 +107,10 @@ class Custody:
         """Whether the holder still holds the item."""
         return self.state in HOLDING
 
+    def next_states(self) -> frozenset[CustodyState]:
+        """The states this record may change to (:meth:`to`)."""
+        return _TRANSITIONS[self.state]
+
     def to(self, state: CustodyState) -> Custody:
         """The record after a change of state; raises :class:`CustodyError` for a change not allowed."""
         if state not in _TRANSITIONS[self.state]:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable
+
+from sqlalchemy.engine import Connection
 
 from accord.core.ids import NAMESPACE_RULE, check_namespace, composed_id, id_namespace, namespace_problem
 from accord.core.parties import PARTY_NAMES
 from accord.node.config import Peer
-from accord.node.errors import PeerRefused
+from accord.node.db import items_sql as db_items
+from accord.node.errors import IdRefused, PeerRefused
 from accord.node.flow.journal import Caller, Journal
 from accord.node.policy import (
+    Label,
     agreements_in_force,
+    label_to_dict,
 )
 
 log = logging.getLogger("accord.node")
@@ -92,3 +98,26 @@ class Admission(Journal):
                 creator=creator,
                 rule=NAMESPACE_RULE,
             )
+
+    def _check_id_clash(self, conn: Connection, item_id: str, label: Label, *, returning: bool = False) -> None:
+        """A partner's item never takes the id of an item held here under another originator or label (an own
+        item above all): refused, never receipted "stored" with its content discarded (issue 9). ``returning``:
+        a holder gives this nation's own item back (JK-R13) -- only the very item held here, same label."""
+        row = db_items.get_item(conn, item_id)
+        if row is None:
+            if returning:
+                raise IdRefused(f"item {item_id} is returned here but was never this node's item", item_id=item_id)
+            return
+        if returning and row["origin"] == "local" and row["originator"] == self.party:
+            if json.loads(row["label_json"]) != label_to_dict(label):
+                raise IdRefused(f"item {item_id} is returned under another label", item_id=item_id)
+            return
+        if row["origin"] == "local" or row["originator"] != label.originator:
+            raise IdRefused(
+                f"item id {item_id} is already held here as {row['originator']}'s item",
+                item_id=item_id,
+                held_originator=row["originator"],
+                claimed_originator=label.originator,
+            )
+        if json.loads(row["label_json"]) != label_to_dict(label):
+            raise IdRefused(f"item {item_id} is already held here under another label", item_id=item_id)
