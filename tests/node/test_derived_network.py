@@ -155,3 +155,67 @@ def test_release_of_an_item_not_derived_here_is_refused(net: Net) -> None:
         jpn.release_derived("kor-dn-1", TRANSLATION, "KOR", "2017-02-21")  # received, not derived
     with pytest.raises(InputError):
         jpn.release_derived("jpn-tr-1", b"", "KOR", "2017-02-21")
+
+
+def _client(net: Net, party: str) -> Any:
+    from fastapi.testclient import TestClient
+
+    from accord.node.app import create_app
+    from accord.node.identity import cert_fingerprint
+
+    app = create_app(net.nodes[party], workers=0)
+    own = cert_fingerprint(net.cfgs[party].cert_file.read_bytes())
+
+    async def with_cert(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": own}  # the operator, on loopback
+        await app(scope, receive, send)
+
+    return TestClient(with_cert, base_url="https://testserver")  # type: ignore[arg-type]
+
+
+def test_api_derives_seals_and_releases_a_translation_end_to_end(net: Net) -> None:
+    net.submit("KOR", label("kor-api-1", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    client = _client(net, "JPN")
+    content = base64.b64encode(TRANSLATION).decode()
+    base = {"kind": "translation", "language": "ja", "at": "2017-02-20"}
+    r = client.post("/v1/items/kor-api-1/derive", json={**base, "new_id": "jpn-api-tr", "to": "KOR"})
+    assert r.status_code == 400 and "together" in r.text  # content and recipient go together
+    r = client.post(
+        "/v1/items/kor-api-1/derive", json={**base, "new_id": "jpn-api-tr", "content_b64": content, "to": "KOR"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["item"] == "jpn-api-tr" and body["release"]["lineage"] == ["kor-api-1"]
+    r = client.post(
+        "/v1/items/jpn-api-tr/release-derived", json={"content_b64": content, "to": "USA", "at": "2017-02-21"}
+    )
+    assert r.status_code == 403 and "JK-R6" in r.text  # the third party: the originator's consent lacks
+    r = client.post("/v1/items/jpn-api-tr/release-derived", json={"content_b64": "not base64!", "to": "KOR"})
+    assert r.status_code in (400, 422)
+    net.pump()
+    assert not net.refusals
+    assert net.nodes["KOR"].derived_lineage("jpn-api-tr")["lineage"] == ["kor-api-1"]
+
+
+def test_cli_derives_and_releases_a_file_with_one_line_errors(net: Net, tmp_path: Path) -> None:
+    from tests.support.cli import run
+
+    net.submit("KOR", label("kor-cli-9", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    jpn = str(net.cfgs["JPN"].dir)
+    f = tmp_path / "translation.txt"
+    f.write_bytes(TRANSLATION)
+    args = ("node", "custody", "derive", "--dir", jpn, "--source", "kor-cli-9", "--kind", "translation")
+    code, out, err = run(*args, "--id", "jpn-cli-tr", "--content", str(f), "--to", "KOR", "--at", "2017-02-20")
+    assert code == 0, err
+    assert json.loads(out)["release"]["lineage"] == ["kor-cli-9"]
+    code, _, err = run(*args, "--id", "jpn-cli-tr2", "--content", str(f))  # no recipient
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    rel = ("node", "custody", "release-derived", "--dir", jpn, "--item", "jpn-cli-tr", "--at", "2017-02-21")
+    code, _, err = run(*rel, "--content", str(tmp_path / "missing"), "--to", "KOR")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    code, _, err = run(*rel, "--content", str(f), "--to", "USA")
+    assert code == 1 and "JK-R6" in err  # refused, the rule cited
+    net.pump()
+    assert net.nodes["KOR"].derived_lineage("jpn-cli-tr")["lineage"] == ["kor-cli-9"]
