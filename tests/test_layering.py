@@ -47,6 +47,8 @@ FLOW_ORDER: dict[str, int] = {
     "custody_apply": 1,
     "notices": 4,
     "custody_ops": 5,
+    "derived_check": 2,  # issue 10: derived items over the network (derive)
+    "derived_net": 4,
 }
 
 

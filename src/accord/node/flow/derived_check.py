@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 
     from accord.core.consent import Consent
     from accord.core.labels import Label
-    from accord.node.flow.inbound import Inbound
+    from accord.node.flow.admission import Admission
 
 #: At most this many sources in a carried lineage (the API's bound on a derive call).
 MAX_LINEAGE = 64
 
 
 def derived_origin(
-    node: Inbound,
+    node: Admission,
     signer: str,
     label: Label,
     final: str,
@@ -89,7 +89,7 @@ def derived_origin(
     )
 
 
-def record_returned(node: Inbound, conn: Connection, item_id: str, sender: str, env: dict[str, Any]) -> None:
+def record_returned(node: Admission, conn: Connection, item_id: str, sender: str, env: dict[str, Any]) -> None:
     """As originator: journal a derived item returned by ``sender`` with its lineage and copy counts."""
     lineage = [str(s) for s in env.get("lineage") or []]
     copies = dict.fromkeys(lineage, 0)
