@@ -219,3 +219,29 @@ def test_cli_derives_and_releases_a_file_with_one_line_errors(net: Net, tmp_path
     assert code == 1 and "JK-R6" in err  # refused, the rule cited
     net.pump()
     assert net.nodes["KOR"].derived_lineage("jpn-cli-tr")["lineage"] == ["kor-cli-9"]
+
+
+def test_derived_item_whose_lineage_differs_from_the_holders_signed_report_is_refused(net: Net) -> None:
+    """jpn-tr-1 was reported to KOR as a translation of kor-dn-1; sent back claiming kor-dn-3 (also JPN's)."""
+    held(net)
+    net.submit("KOR", label("kor-dn-3", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    sealed = forged(net, "jpn-tr-1", "KOR")
+    with pytest.raises(PeerRefused) as e:
+        net.dispatch("JPN", "delivery", "KOR", envelope("jpn-tr-1", "JPN", "KOR", sealed, ["kor-dn-3"]))
+    assert e.value.kind == "forged-origin" and "signed derived report" in str(e.value)
+
+
+def test_holder_names_a_released_derived_item_in_its_own_namespace(net: Net) -> None:
+    net.submit("KOR", label("kor-dn-4", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.pump()
+    jpn = net.nodes["JPN"]
+    jpn.derive_item(["kor-dn-4"], "reproduction", "copy-4", at="2017-02-20")  # an unqualified id
+    with pytest.raises(InputError) as e:
+        jpn.release_derived("copy-4", TRANSLATION, "KOR", "2017-02-21")
+    assert "namespace" in str(e.value)
+    made = jpn.derive_item(["kor-dn-4"], "reproduction", at="2017-02-20")  # the default id is JPN's own
+    assert made["item"].startswith("jpn-")
+    jpn.release_derived(made["item"], TRANSLATION, "KOR", "2017-02-21")
+    net.pump()
+    assert not net.refusals

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from accord.errors import InputError
 from accord.node import db as st
 from accord.node.db import items_sql as db_items
+from accord.node.db import notices_sql as db_notices
 from accord.node.errors import ForgedOrigin
 from accord.node.flow.admission import id_namespace
 
@@ -59,6 +60,14 @@ def derived_origin(
         )
     if node.party == label.originator == final:
         with node.store.engine.connect() as conn:
+            for r in db_notices.notices_for(conn, label.id):  # the holder's signed report, when already here
+                said = json.loads(r["doc"]).get("sources", []) if r["kind"] == "derived" else None
+                if r["holder"] == signer and said is not None and sorted(said) != sorted(lineage):
+                    raise ForgedOrigin(
+                        f"derived item {label.id}: the lineage differs from {signer}'s signed derived report",
+                        signer=signer,
+                        originator=label.originator,
+                    )
             for s in lineage:
                 row = db_items.get_item(conn, s)
                 q = select(st.outbox.c.item_id).where(

@@ -33,6 +33,7 @@ from accord.node import db as st
 from accord.node.canon import sha256_hex
 from accord.node.db import custody_sql as db_custody
 from accord.node.errors import NotFound
+from accord.node.flow.admission import id_namespace
 from accord.node.flow.custody_gate import catch_up
 from accord.node.flow.inbound import Inbound
 from accord.release import plan_from_decisions
@@ -64,6 +65,12 @@ class DerivedRelease(Inbound):
                 raise NotFound(f"no item {item_id} derived here")
             pairs = self._held_consents(conn, self.party)
         label = label_from_json(text)
+        if id_namespace(item_id, {self.party, *self.roster.peers}) != self.party:  # as every recipient checks
+            raise InputError(
+                f"a derived item released by {self.party} is named in its namespace ({self.party.lower()}-…), "
+                f"not {item_id}",
+                field="item_id",
+            )
         lineage = list(rec.sources)
         with self._recorded_tx(item_id, "derived_release") as conn:
             consents = [c for c, _ in pairs]
