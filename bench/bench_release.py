@@ -54,7 +54,7 @@ def _label(i: int, tag: str) -> dict[str, object]:
         "caveats": [],
         "created": "2017-02-12T00:00:00Z",
         "review": None,
-        "id": f"bench-{tag}-{i:05d}",
+        "id": f"kor-bench-{tag}-{i:05d}",
     }
 
 

@@ -99,7 +99,7 @@ def test_recorded_notice_drives_decisions_then_its_withdrawal_restores_them(tmp_
             "topics": ["LOGISTICS"],
             "releasable_to": ["JPN"],
             "created": "2027-01-01T00:00:00Z",
-            "id": "k-1",
+            "id": "kor-1",
         }
     )
     label = tmp_path / "other.yaml"

@@ -82,7 +82,7 @@ def test_sign_in_and_read_an_item_JK_R15(live: tuple[str, World], page: Any) -> 
     banner = page.locator(".banner").first
     assert "極秘" in banner.inner_text() and "군사Ⅱ급비밀" in banner.inner_text()  # national marking + equivalents
     shot(page, "02-inbox")
-    page.get_by_role("link", name="k-missile").click()
+    page.get_by_role("link", name="kor-missile").click()
     page.get_by_label("Purpose of this read (JK-R7)").fill("missile-warning analysis")
     page.get_by_role("button", name="Read").click()
     assert page.locator("pre.content").inner_text() == MISSILE.decode()
@@ -94,14 +94,14 @@ def test_refused_an_item_without_need_to_know_JK_R14(live: tuple[str, World], pa
     base, w = live
     url = f"{base}/jpn/console"
     sign_in(page, url, "jpn-analyst")
-    page.goto(f"{url}/items/k-nuclear")
+    page.goto(f"{url}/items/kor-nuclear")
     page.get_by_label("Purpose of this read (JK-R7)").fill("curiosity")
     page.get_by_role("button", name="Read").click()
     alert = page.locator(".refused")
     assert "NO_NEED_TO_KNOW" in alert.inner_text() and "JK-R14" in alert.inner_text()
     assert page.locator("pre.content").count() == 0
     shot(page, "04-read-refused")
-    reads = [e for e in w.jpn.events(type_="access", item_id="k-nuclear") if e["body"].get("person") == "jpn-analyst"]
+    reads = [e for e in w.jpn.events(type_="access", item_id="kor-nuclear") if e["body"].get("person") == "jpn-analyst"]
     assert reads and reads[0]["body"]["allowed"] is False  # the refusal is an audit event
 
 
@@ -111,16 +111,16 @@ def test_security_officer_approves_a_consent_in_one_click_T_R5(live: tuple[str, 
     sign_in(page, url, "kor-officer")
     page.goto(f"{url}/consents")
     shot(page, "05-consent-queue")
-    card = page.locator("li.card").filter(has_text="k-relay")
+    card = page.locator("li.card").filter(has_text="kor-relay")
     card.get_by_label("Reason for the decision").fill("TISA relay for the 2015 launch analysis")
     card.get_by_role("button", name="Approve").click()
     assert "Approved" in page.locator(".note").inner_text()
-    assert page.locator("li.card").filter(has_text="k-relay").count() == 0
+    assert page.locator("li.card").filter(has_text="kor-relay").count() == 0
     decided = page.locator("table").first.inner_text()
     assert "approved" in decided and "kor-officer" in decided and "TISA relay" in decided
     shot(page, "06-consent-approved")
     w.net.pump()
-    assert w.net.nodes["JPN"].item_status("k-relay")["sender"] == "USA"  # released through the hub
+    assert w.net.nodes["JPN"].item_status("kor-relay")["sender"] == "USA"  # released through the hub
 
 
 def _cell(page: Any, cell: str) -> str:
@@ -166,11 +166,11 @@ def test_accessibility_labels_keyboard_and_banner_contrast(live: tuple[str, Worl
     assert page.evaluate("document.activeElement.id") == "main"
     unlabelled_js = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
         .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)"""
-    for path in ("/items", "/items/k-missile", "/matrix", "/consents", "/people", "/audit", "/agreements"):
+    for path in ("/items", "/items/kor-missile", "/matrix", "/consents", "/people", "/audit", "/agreements"):
         page.goto(f"{url}{path}")
         assert page.evaluate(unlabelled_js) == [], path
         assert page.locator("h1").count() >= 1, path
-    page.goto(f"{url}/items/k-missile")
+    page.goto(f"{url}/items/kor-missile")
     colours = page.evaluate("""() => [...document.querySelectorAll('.banner')].map(b => {
         const s = getComputedStyle(b); return [s.backgroundColor, s.color]; })""")
     assert colours

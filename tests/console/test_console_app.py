@@ -25,11 +25,11 @@ GET_PAGES = {
 
 
 def test_pages_need_a_session(jpn_client: TestClient) -> None:
-    for path in [*GET_PAGES.values(), "/items/k-missile", "/audit/verify", "/audit/export"]:
+    for path in [*GET_PAGES.values(), "/items/kor-missile", "/audit/verify", "/audit/export"]:
         r = jpn_client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].endswith("/login"), path
     assert jpn_client.get("/api/items").status_code == 401
-    assert jpn_client.post("/api/items/k-missile/read", json={"purpose": "x"}).status_code == 401
+    assert jpn_client.post("/api/items/kor-missile/read", json={"purpose": "x"}).status_code == 401
 
 
 def test_wrong_password_unknown_user_and_disabled_account_are_refused(world: World, jpn_client: TestClient) -> None:
@@ -72,10 +72,12 @@ def test_post_without_or_with_a_wrong_csrf_token_is_refused_CSRF(world: World, j
         assert r.status_code == 403 and "CSRF" in r.text
     assert world.jpn.register.get("x1") is None
     sign_in(jpn_client, "jpn-analyst")
-    r = jpn_client.post("/api/items/k-missile/read", json={"purpose": "analysis"})
+    r = jpn_client.post("/api/items/kor-missile/read", json={"purpose": "analysis"})
     assert r.status_code == 403  # the API wants X-CSRF-Token
     me = jpn_client.get("/api/me").json()
-    r = jpn_client.post("/api/items/k-missile/read", json={"purpose": "analysis"}, headers={"X-CSRF-Token": me["csrf"]})
+    r = jpn_client.post(
+        "/api/items/kor-missile/read", json={"purpose": "analysis"}, headers={"X-CSRF-Token": me["csrf"]}
+    )
     assert r.status_code == 200 and r.json()["allowed"] is True
 
 
@@ -118,20 +120,20 @@ def test_consent_decision_records_the_reason_and_needs_one(world: World, kor_cli
 
 def test_read_refusals_are_explained_and_audited_JK_R14_R15_R7(world: World, jpn_client: TestClient) -> None:
     sign_in(jpn_client, "jpn-lowly")  # 秘 only: k-missile is 極秘 in JPN
-    csrf = csrf_of(jpn_client.get("/items/k-missile").text)
-    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf, "purpose": "analysis"})
+    csrf = csrf_of(jpn_client.get("/items/kor-missile").text)
+    r = jpn_client.post("/items/kor-missile/read", data={"csrf": csrf, "purpose": "analysis"})
     assert r.status_code == 403 and "CLEARANCE_TOO_LOW" in r.text and MISSILE.decode() not in r.text
     sign_in(jpn_client, "jpn-officer")  # security officer, 極秘, no need-to-know: the role opens nothing
-    csrf = csrf_of(jpn_client.get("/items/k-missile").text)
-    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf, "purpose": "inspection"})
+    csrf = csrf_of(jpn_client.get("/items/kor-missile").text)
+    r = jpn_client.post("/items/kor-missile/read", data={"csrf": csrf, "purpose": "inspection"})
     assert r.status_code == 403 and "NO_NEED_TO_KNOW" in r.text and MISSILE.decode() not in r.text
     sign_in(jpn_client, "jpn-analyst")
-    csrf = csrf_of(jpn_client.get("/items/k-missile").text)
-    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf, "purpose": "   "})
+    csrf = csrf_of(jpn_client.get("/items/kor-missile").text)
+    r = jpn_client.post("/items/kor-missile/read", data={"csrf": csrf, "purpose": "   "})
     assert r.status_code == 403 and "NO_PURPOSE" in r.text
-    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf, "purpose": "warning analysis"})
+    r = jpn_client.post("/items/kor-missile/read", data={"csrf": csrf, "purpose": "warning analysis"})
     assert r.status_code == 200 and MISSILE.decode() in r.text
-    reads = world.jpn.events(type_="access", item_id="k-missile")
+    reads = world.jpn.events(type_="access", item_id="kor-missile")
     outcomes = sorted((e["body"]["person"], e["body"]["allowed"]) for e in reads)
     assert outcomes == [("jpn-analyst", False), ("jpn-analyst", True), ("jpn-lowly", False), ("jpn-officer", False)]
     assert all(MISSILE.decode() not in str(e["body"]) for e in reads)  # never the content
@@ -232,7 +234,7 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
             "caveats": [],
             "created": "2017-01-01T00:00:00Z",
             "review": None,
-            "id": "j-secret",
+            "id": "jpn-secret",
         },
         "KOR",
         "2017-02-12",
@@ -247,11 +249,11 @@ def test_visitor_session_is_capped_at_the_visit_JK_R18(world: World, jpn_client:
         by="jpn-officer",
     )
     sign_in(jpn_client, "kim")
-    page = jpn_client.get("/items/j-secret").text
+    page = jpn_client.get("/items/jpn-secret").text
     assert "Visitor: visit v-2026-1, up to 秘" in page
-    r = jpn_client.post("/items/j-secret/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
+    r = jpn_client.post("/items/jpn-secret/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
     assert r.status_code == 403 and "VISIT_LEVEL_CAP" in r.text and "JPN secret assessment" not in r.text
-    r = jpn_client.post("/items/k-missile/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
+    r = jpn_client.post("/items/kor-missile/read", data={"csrf": csrf_of(page), "purpose": "staff talks"})
     assert r.status_code == 403 and "VISITOR_NOT_RELEASABLE" in r.text  # KOR's item held by JPN: not JPN's to show
 
 

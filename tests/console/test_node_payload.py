@@ -35,29 +35,29 @@ def own(world: World) -> TestClient:
 
 
 def test_payload_without_a_person_is_refused_attack_node_certificate_reads_all(own: TestClient) -> None:
-    r = own.get("/v1/items/k-missile/payload")
+    r = own.get("/v1/items/kor-missile/payload")
     assert r.status_code == 422 and MISSILE not in r.content
-    r = own.get("/v1/items/k-missile/payload", headers={"Accord-Person": "jpn-analyst"})
+    r = own.get("/v1/items/kor-missile/payload", headers={"Accord-Person": "jpn-analyst"})
     assert r.status_code == 422  # no purpose stated
 
 
 def test_payload_for_a_cleared_person_with_purpose(own: TestClient, world: World) -> None:
     r = own.get(
-        "/v1/items/k-missile/payload",
+        "/v1/items/kor-missile/payload",
         headers={"Accord-Person": "jpn-analyst", "Accord-Purpose": quote("警報 analysis")},
     )
     assert r.status_code == 200 and r.content == MISSILE
-    ev = world.jpn.events(type_="access", item_id="k-missile")[0]["body"]
+    ev = world.jpn.events(type_="access", item_id="kor-missile")[0]["body"]
     assert (ev["person"], ev["purpose"], ev["allowed"]) == ("jpn-analyst", "警報 analysis", True)
 
 
 @pytest.mark.parametrize(
     ("person", "item", "code"),
     [
-        ("jpn-analyst", "k-nuclear", "NO_NEED_TO_KNOW"),
-        ("jpn-lowly", "k-missile", "CLEARANCE_TOO_LOW"),
-        ("jpn-officer", "k-missile", "NO_NEED_TO_KNOW"),
-        ("nobody", "k-missile", "DISABLED"),
+        ("jpn-analyst", "kor-nuclear", "NO_NEED_TO_KNOW"),
+        ("jpn-lowly", "kor-missile", "CLEARANCE_TOO_LOW"),
+        ("jpn-officer", "kor-missile", "NO_NEED_TO_KNOW"),
+        ("nobody", "kor-missile", "DISABLED"),
     ],
 )
 def test_payload_refusals_are_403_problems_and_audited(

@@ -85,7 +85,7 @@ def test_read_as_a_person_allowed_and_refused(node: Path, tmp_path: Path) -> Non
     code, _, err = run(
         "people",
         "read",
-        "k-missile",
+        "kor-missile",
         "--person",
         "jpn-analyst",
         "--purpose",
@@ -98,10 +98,10 @@ def test_read_as_a_person_allowed_and_refused(node: Path, tmp_path: Path) -> Non
     assert code == 0, err
     assert out_file.read_bytes() == MISSILE and (out_file.stat().st_mode & 0o777) == 0o600
     code, _, err = run(
-        "people", "read", "k-nuclear", "--person", "jpn-analyst", "--purpose", "analysis", "--dir", str(node)
+        "people", "read", "kor-nuclear", "--person", "jpn-analyst", "--purpose", "analysis", "--dir", str(node)
     )
     assert code == 1 and "NO_NEED_TO_KNOW" in err
-    code, _, err = run("people", "read", "k-missile", "--person", "ghost", "--purpose", "x", "--dir", str(node))
+    code, _, err = run("people", "read", "kor-missile", "--person", "ghost", "--purpose", "x", "--dir", str(node))
     assert code == 1 and "register" in err
 
 

@@ -1,7 +1,7 @@
 """A small world for the console tests: KOR, JPN and USA nodes in-process, items exchanged, people registered.
 
-- JPN holds ``k-missile`` (KOR 군사Ⅱ급비밀, DPRK-MISSILE; 極秘 in JPN) and ``k-nuclear`` (DPRK-NUCLEAR).
-- USA holds ``k-relay`` (DPRK-NUCLEAR) and asked KOR to approve its onward release to JPN (T-R5): KOR's
+- JPN holds ``kor-missile`` (KOR 군사Ⅱ급비밀, DPRK-MISSILE; 極秘 in JPN) and ``kor-nuclear`` (DPRK-NUCLEAR).
+- USA holds ``kor-relay`` (DPRK-NUCLEAR) and asked KOR to approve its onward release to JPN (T-R5): KOR's
   consent queue has one pending request.
 - JPN register: ``jpn-analyst`` (operator, 極秘, DPRK-MISSILE), ``jpn-officer`` (security officer, 極秘, no
   need-to-know), ``jpn-auditor`` (auditor), ``jpn-lowly`` (operator, 秘 only).
@@ -37,17 +37,17 @@ def member(pid: str, nat: str, clearance: str | None, ntk: set[str], roles: set[
 
 def build(root: Path) -> World:
     net = Net(root)
-    net.submit("KOR", label("k-missile", rel=("JPN", "USA")), "JPN", "2017-02-12", MISSILE)
+    net.submit("KOR", label("kor-missile", rel=("JPN", "USA")), "JPN", "2017-02-12", MISSILE)
     net.submit(
         "KOR",
-        label("k-nuclear", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")),
+        label("kor-nuclear", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")),
         "JPN",
         "2017-02-12",
         b"nuclear test site activity",
     )
-    net.submit("KOR", label("k-relay", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")), "USA", "2015-06-20")
+    net.submit("KOR", label("kor-relay", topics=("DPRK-NUCLEAR",), rel=("JPN", "USA")), "USA", "2015-06-20")
     net.pump()
-    assert net.nodes["USA"].forward("k-relay", "JPN", "2015-06-22").status == "held"
+    assert net.nodes["USA"].forward("kor-relay", "JPN", "2015-06-22").status == "held"
     net.pump()
     jpn = NodeBackend(net.nodes["JPN"], net.cfgs["JPN"].dir)
     kor = NodeBackend(net.nodes["KOR"], net.cfgs["KOR"].dir)

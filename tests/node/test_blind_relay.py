@@ -44,12 +44,12 @@ def _types(net: Net, party: str, item: str) -> list[str]:
 
 def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> None:
     net.nodes["USA"].store.prune_delivered = False  # keep the forwarded envelope to compare it
-    out = net.submit("KOR", label("b1", rel=("JPN",)), "JPN", DAY, MARKER)
+    out = net.submit("KOR", label("kor-b1", rel=("JPN",)), "JPN", DAY, MARKER)
     assert out.decision["route"] == ["KOR", "USA", "JPN"]
     assert [h["mode"] for h in out.decision["hops"]] == ["relay-blind", "relay-blind"]
     assert "USA" not in out.decision["markings"]
     assert out.next_hop == "USA"
-    sealed_by_kor = net.nodes["KOR"].store.rows(st.items, st.items.c.item_id == "b1")[0]["sealed"]
+    sealed_by_kor = net.nodes["KOR"].store.rows(st.items, st.items.c.item_id == "kor-b1")[0]["sealed"]
     item = net.nodes["KOR"].sealer.verify(bytes(sealed_by_kor))
     assert item.parties() == {"JPN"}  # never wrapped for the hub
     assert net.pump() >= 2
@@ -60,9 +60,9 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     assert usa.store.rows(st.items) == []
     assert usa.store.rows(st.custody) == []
     with pytest.raises(NotFound):
-        usa.item_status("b1")
+        usa.item_status("kor-b1")
     with pytest.raises(NotFound):
-        usa.open_item("b1")
+        usa.open_item("kor-b1")
     with pytest.raises(IntegrityError):  # the hub never had the data key
         usa.sealer.open(bytes(sealed_by_kor))
     # What it forwarded is the sealed item, byte for byte (no marking added, no re-wrap).
@@ -73,7 +73,7 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     assert MARKER not in bytes(fwd[0]["body"])
     assert [i["digest"] for i in net.nodes["JPN"].store.rows(st.inbox)] == [sha256(bytes(sealed_by_kor)).hexdigest()]
     assert [i["state"] for i in usa.store.rows(st.inbox)] == ["relayed-blind"]
-    blind = [e for e in _events(net, "USA", "b1") if e["type"] == "blind_relay"]
+    blind = [e for e in _events(net, "USA", "kor-b1") if e["type"] == "blind_relay"]
     assert len(blind) == 1
     body = blind[0]["body"]
     body = json.loads(body) if isinstance(body, str) else body
@@ -81,23 +81,23 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     assert body["sender"] == "KOR" and body["to"] == "JPN" and body["next_hop"] == "JPN"
     assert body["mode"] == "relay-blind" and body["route"] == ["KOR", "USA", "JPN"]
     assert "marking" not in body
-    assert "receipt" in _types(net, "USA", "b1")  # Japan's receipt, back at the hub
+    assert "receipt" in _types(net, "USA", "kor-b1")  # Japan's receipt, back at the hub
 
     # The recipient opens it (sealed to it directly), marks it in its own scheme and receipts.
     jpn = net.nodes["JPN"]
-    st_jpn = jpn.item_status("b1")
+    st_jpn = jpn.item_status("kor-b1")
     assert st_jpn["sender"] == "USA" and st_jpn["marking"] == "極秘"
-    assert jpn.open_item("b1")[1] == MARKER
+    assert jpn.open_item("kor-b1")[1] == MARKER
     assert st_jpn["custody"]["received_from"] == "USA" and st_jpn["custody"]["state"] == "HELD"
-    assert "delivery" in _types(net, "JPN", "b1")
+    assert "delivery" in _types(net, "JPN", "kor-b1")
 
     # The originator has the hub's receipt; every node journaled its part.
-    assert [r["recipient"] for r in net.nodes["KOR"].item_status("b1")["receipts"]] == ["USA"]
-    assert {"release", "receipt"} <= set(_types(net, "KOR", "b1"))
+    assert [r["recipient"] for r in net.nodes["KOR"].item_status("kor-b1")["receipts"]] == ["USA"]
+    assert {"release", "receipt"} <= set(_types(net, "KOR", "kor-b1"))
     for party in ("KOR", "USA", "JPN"):
-        assert "decision" in _types(net, party, "b1")
+        assert "decision" in _types(net, party, "kor-b1")
     # ... and in each node's audit log (issue 5), never with the payload.
-    logged = {p: _audited(net, p, "b1") for p in ("KOR", "USA", "JPN")}
+    logged = {p: _audited(net, p, "kor-b1") for p in ("KOR", "USA", "JPN")}
     assert {"release", "receipt"} <= {e["node_event"] for e in logged["KOR"]}
     assert {"delivery", "blind_relay", "receipt"} <= {e["node_event"] for e in logged["USA"]}
     assert {"delivery"} <= {e["node_event"] for e in logged["JPN"]}
@@ -116,10 +116,10 @@ def _audited(net: Net, party: str, item: str) -> list[dict[str, object]]:
 
 def test_blind_relay_replay_is_answered_once_and_not_forwarded_twice(net: Net) -> None:
     net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
-    net.submit("KOR", label("b2", rel=("JPN",)), "JPN", DAY, MARKER)
+    net.submit("KOR", label("kor-b2", rel=("JPN",)), "JPN", DAY, MARKER)
     net.pump()
-    row = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "b2")[0]
-    first = net.nodes["KOR"].item_status("b2")["receipts"][0]["receipt"]
+    row = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "kor-b2")[0]
+    first = net.nodes["KOR"].item_status("kor-b2")["receipts"][0]["receipt"]
     again = net.dispatch("KOR", "delivery", "USA", bytes(row["body"]), str(row["idem_key"]))
     assert again["replay"] and again["receipt"] == first
     assert len(net.nodes["USA"].store.rows(st.outbox, st.outbox.c.kind == "delivery")) == 1
@@ -166,30 +166,30 @@ def _env(item: str, blob: bytes, sender: str = "KOR", final: str = "JPN") -> byt
 
 
 def test_blind_item_whose_recipients_include_the_hub_is_refused_as_inconsistent(net: Net) -> None:
-    blob = _blind_blob(net, "b3", add_hub=True)
+    blob = _blind_blob(net, "kor-b3", add_hub=True)
     assert "USA" in net.nodes["USA"].sealer.verify(blob).parties()
     with pytest.raises(IntegrityError):
-        net.dispatch("KOR", "delivery", "USA", _env("b3", blob))
+        net.dispatch("KOR", "delivery", "USA", _env("kor-b3", blob))
     usa = net.nodes["USA"]
     assert usa.store.rows(st.items) == [] and usa.store.rows(st.outbox) == [] and usa.store.rows(st.inbox) == []
-    assert "inconsistent_relay" in _types(net, "USA", "b3")
+    assert "inconsistent_relay" in _types(net, "USA", "kor-b3")
 
 
 def test_blind_item_sent_straight_to_its_hub_as_final_recipient_is_refused(net: Net) -> None:
     # The hub is not in the releasability: it may forward the item, never be its recipient (ACC-R5).
-    blob = _blind_blob(net, "b4", add_hub=False)
+    blob = _blind_blob(net, "kor-b4", add_hub=False)
     with pytest.raises(IntegrityError):  # not sealed to it: it has nothing to open
-        net.dispatch("KOR", "delivery", "USA", _env("b4", blob, final="USA"))
+        net.dispatch("KOR", "delivery", "USA", _env("kor-b4", blob, final="USA"))
     assert net.nodes["USA"].store.rows(st.items) == [] and net.nodes["USA"].store.rows(st.outbox) == []
 
 
 def test_blind_item_forged_by_the_hub_is_refused_by_the_recipient(net: Net) -> None:
     # What the hub forwards unopened is still bound to the originator's signature (payload root, label,
     # recipients): a hub that alters it is caught by the recipient.
-    blob = bytearray(_blind_blob(net, "b5", add_hub=False))
+    blob = bytearray(_blind_blob(net, "kor-b5", add_hub=False))
     blob[int(len(blob) * 0.05)] ^= 0x01  # in the payload
     with pytest.raises(IntegrityError):
-        net.dispatch("USA", "delivery", "JPN", _env("b5", bytes(blob), sender="USA"))
+        net.dispatch("USA", "delivery", "JPN", _env("kor-b5", bytes(blob), sender="USA"))
     assert net.nodes["JPN"].store.rows(st.items) == []
 
 
@@ -201,7 +201,7 @@ def test_hub_api_has_no_payload_of_a_blind_item(net: Net) -> None:
     from accord.node.app import create_app
     from accord.node.identity import cert_fingerprint
 
-    net.submit("KOR", label("b6", rel=("JPN",)), "JPN", DAY, MARKER)
+    net.submit("KOR", label("kor-b6", rel=("JPN",)), "JPN", DAY, MARKER)
     net.pump()
     app = create_app(net.nodes["USA"], workers=0)
     own = cert_fingerprint(net.cfgs["USA"].cert_file.read_bytes())
@@ -211,9 +211,9 @@ def test_hub_api_has_no_payload_of_a_blind_item(net: Net) -> None:
         await app(scope, receive, send)
 
     client = TestClient(with_cert, base_url="https://testserver")  # type: ignore[arg-type]
-    r = client.get("/v1/items/b6")
+    r = client.get("/v1/items/kor-b6")
     assert r.status_code == 404
-    r = client.get("/v1/items/b6/payload", headers={"Accord-Person": "usa-officer", "Accord-Purpose": "relay"})
+    r = client.get("/v1/items/kor-b6/payload", headers={"Accord-Person": "usa-officer", "Accord-Purpose": "relay"})
     assert r.status_code in (403, 404) and MARKER not in r.content
 
 
@@ -222,8 +222,8 @@ def test_recipient_refuses_a_blind_item_whose_signed_route_is_not_the_originator
     # the direct GSOMIA route: the hub's hop is not one the agreements call for that day (JK-R6).
     from accord.node.errors import Refused
 
-    blob = _blind_blob(net, "b7", add_hub=False)
-    env = json.loads(_env("b7", blob, sender="USA"))
+    blob = _blind_blob(net, "kor-b7", add_hub=False)
+    env = json.loads(_env("kor-b7", blob, sender="USA"))
     env["at"] = "2017-02-12"
     with pytest.raises(Refused):
         net.dispatch("USA", "delivery", "JPN", canonical_json(env))
@@ -235,9 +235,9 @@ def test_a_blind_item_delivered_straight_to_its_recipient_by_a_non_hub_is_refuse
     # that hub (here KOR itself, skipping the hub in 2015) is refused (T-R4).
     from accord.node.errors import Refused
 
-    blob = _blind_blob(net, "b8", add_hub=False)
+    blob = _blind_blob(net, "kor-b8", add_hub=False)
     with pytest.raises(Refused):
-        net.dispatch("KOR", "delivery", "JPN", _env("b8", blob))
+        net.dispatch("KOR", "delivery", "JPN", _env("kor-b8", blob))
     assert net.nodes["JPN"].store.rows(st.items) == []
 
 
@@ -250,7 +250,7 @@ def test_hub_in_the_releasability_forwards_blind_what_was_sealed_past_it(net: Ne
     kor = net.nodes["KOR"]
     blob = release.seal_bytes(
         MARKER,
-        label_from_dict(label("b9", rel=("JPN", "USA"))),
+        label_from_dict(label("kor-b9", rel=("JPN", "USA"))),
         recipients=["JPN"],
         signer=kor.sealer.keys,  # type: ignore[attr-defined]
         roster=kor.sealer.roster,  # type: ignore[attr-defined]
@@ -258,8 +258,8 @@ def test_hub_in_the_releasability_forwards_blind_what_was_sealed_past_it(net: Ne
         at=dt.date(2015, 6, 1),
         relay="blind",
     )
-    assert net.dispatch("KOR", "delivery", "USA", _env("b9", blob))["status"] == "relayed-blind"
+    assert net.dispatch("KOR", "delivery", "USA", _env("kor-b9", blob))["status"] == "relayed-blind"
     net.pump()
     assert not net.refusals
     assert net.nodes["USA"].store.rows(st.items) == []
-    assert net.nodes["JPN"].open_item("b9")[1] == MARKER
+    assert net.nodes["JPN"].open_item("kor-b9")[1] == MARKER

@@ -43,7 +43,7 @@ def test_init_add_peer_submit_and_consent(tmp_path: Path) -> None:
     item = tmp_path / "item.bin"
     item.write_bytes(b"trajectory")
     lab = tmp_path / "label.json"
-    lab.write_text(json.dumps(label("cli-1", rel=("JPN", "USA"))))
+    lab.write_text(json.dumps(label("kor-cli-1", rel=("JPN", "USA"))))
     code, out, err = run(
         "node", "submit", "--dir", str(kor), "--label", str(lab), "--to", "JPN", "--in", str(item), "--at", "2015-04-12"
     )
@@ -52,10 +52,10 @@ def test_init_add_peer_submit_and_consent(tmp_path: Path) -> None:
     s = st.Store(f"sqlite:///{kor / 'node.db'}", create=False)
     assert [r["state"] for r in s.outbox_rows()] == ["pending"]  # the running node would deliver it
     s.dispose()
-    code, out, _ = run("node", "status", "--dir", str(kor), "--item", "cli-1")
+    code, out, _ = run("node", "status", "--dir", str(kor), "--item", "kor-cli-1")
     assert code == 0 and json.loads(out)["outbox"][0]["to"] == "USA"
     # refused: exit 1, with the reasons on stderr
-    lab.write_text(json.dumps(label("cli-2", rel=("JPN",))))
+    lab.write_text(json.dumps(label("kor-cli-2", rel=("JPN",))))
     code, _, err = run(
         "node", "submit", "--dir", str(kor), "--label", str(lab), "--to", "USA", "--in", str(item), "--at", "2017-02-12"
     )
@@ -67,7 +67,7 @@ def test_init_add_peer_submit_and_consent(tmp_path: Path) -> None:
     assert code == 2 and err.startswith("error:")
     code, _, err = run("node", "init", "--party", "kor", "--dir", str(tmp_path / "x"))
     assert code == 2
-    lab.write_text(json.dumps(label("cli-3", rel=("JPN",))))
+    lab.write_text(json.dumps(label("kor-cli-3", rel=("JPN",))))
     code, _, err = run(
         "node", "submit", "--dir", str(tmp_path / "nowhere"), "--label", str(lab), "--to", "JPN", "--in", str(item)
     )

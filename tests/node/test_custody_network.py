@@ -43,7 +43,7 @@ def two_hops(net: Net, item: str, cls: str = SECRET) -> None:
     assert net.nodes["JPN"].forward(item, "USA", "2017-02-13").status == "held"
     net.pump()
     kor = net.nodes["KOR"]
-    kor.decide_consent(f"cr:{item}:JPN-USA", True, "officer kim")
+    kor.decide_consent(f"jpn-cr:{item}:USA", True, "officer kim")
     net.pump()
     assert custody(net, "USA", item)["received_from"] == "JPN"
 
@@ -165,7 +165,7 @@ def test_recipient_recheck_refuses_a_frozen_item_JK_R26(net: Net) -> None:
     net.pump()
     assert jpn.forward("kor-cf-2", "USA", "2017-02-13").status == "held"
     net.pump()
-    kor.decide_consent("cr:kor-cf-2:JPN-USA", True, "officer kim")
+    kor.decide_consent("jpn-cr:kor-cf-2:USA", True, "officer kim")
     kor.issue_notice("kor-cf-2", "freeze", at="2017-02-13")
     for e in kor.store.claim("test-KOR", limit=100, lease_seconds=30):  # the freeze reaches USA only, for now
         if e.kind == "consent_decision" or e.recipient == "USA":
@@ -203,7 +203,7 @@ def test_release_for_another_purpose_needs_the_originators_approval_JK_R7(net: N
     net.pump()
     assert [r["item_id"] for r in net.nodes["USA"].store.rows(st.inbox)] == []  # nothing went
     (req,) = kor.consent_requests("pending")
-    assert req["request_id"] == "cr:kor-pp-1:JPN-USA"
+    assert req["request_id"] == "jpn-cr:kor-pp-1:USA"
     kor.decide_consent(req["request_id"], True, "officer kim", "training approved")  # the written approval
     net.pump()
     assert [r["item_id"] for r in net.nodes["USA"].store.rows(st.inbox)] == ["kor-pp-1"]
@@ -226,11 +226,11 @@ def test_decide_hop_refuses_another_purpose_without_an_item_consent_JK_R7() -> N
     rec = Custody("kor-pp-3", "KOR", "JPN", "jpn-kor-gsomia", "KOR", dt.date(2017, 2, 12), SECRET, "極秘")
     rec = dataclasses.replace(rec, purpose="missile warning")
     day = dt.date(2017, 2, 13)
-    standing = Consent("s1", "KOR", "JPN", "USA", day, day, topics=frozenset({"DPRK-MISSILE"}), standing=True)
+    standing = Consent("kor-s1", "KOR", "JPN", "USA", day, day, topics=frozenset({"DPRK-MISSILE"}), standing=True)
     d = decide_hop(lab, "JPN", "USA", day, aset, [standing], rec, purpose="training")
     assert not d.allowed and d.denials[0].code.value == "OTHER_PURPOSE" and d.denials[0].rule == "JK-R7"
     assert decide_hop(lab, "JPN", "USA", day, aset, [standing], rec, purpose="missile warning").allowed
-    item = Consent("c1", "KOR", "JPN", "USA", day, day, item="kor-pp-3")
+    item = Consent("kor-c1", "KOR", "JPN", "USA", day, day, item="kor-pp-3")
     assert decide_hop(lab, "JPN", "USA", day, aset, [item], rec, purpose="training").allowed
 
 
@@ -322,7 +322,7 @@ def test_a_party_the_item_reaches_after_a_notice_gets_the_notice_with_it_JK_R12(
     net.pump()
     assert net.nodes["JPN"].forward("kor-late-1", "USA", "2017-02-14", purpose="missile warning").status == "held"
     net.pump()
-    kor.decide_consent("cr:kor-late-1:JPN-USA", True, "officer kim")
+    kor.decide_consent("jpn-cr:kor-late-1:USA", True, "officer kim")
     net.pump()
     rec = custody(net, "USA", "kor-late-1")  # the sealed label still says SECRET; the notices followed the item
     assert (rec["marking"], rec["alternative"], rec["purpose"]) == (CONFIDENTIAL, "CONFIDENTIAL", "missile warning")

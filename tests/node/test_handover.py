@@ -49,10 +49,10 @@ def _kor(net: Net, courier: FakeCourier) -> NodeService:
 def test_a_handed_over_message_is_leased_in_the_submit_commit_and_reclaimed_after_the_lease(net: Net) -> None:
     kor = _kor(net, FakeCourier())
     kor.cfg.lease_seconds = 0.3
-    out = kor.submit(label("h1", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
+    out = kor.submit(label("kor-h1", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
     assert out.status == "queued"
     (entry,) = kor.courier.handed  # type: ignore[union-attr]
-    assert entry is not None and entry.item_id == "h1" and entry.kind == "delivery"
+    assert entry is not None and entry.item_id == "kor-h1" and entry.kind == "delivery"
     (row,) = kor.store.rows(st.outbox)
     assert row["id"] == entry.id and row["leased_by"] == "host:1:courier" and row["state"] == "pending"
     assert kor.store.claim("other", limit=10, lease_seconds=30) == []  # nobody else takes it meanwhile
@@ -70,7 +70,7 @@ def test_a_refused_submit_gives_the_reserved_thread_back_JK_R3(net: Net) -> None
     courier = FakeCourier()
     kor = _kor(net, courier)
     with pytest.raises(Refused):
-        kor.submit(label("h2", rel=("USA",)), b"x" * 64, "JPN", "2017-02-12")  # not releasable to Japan
+        kor.submit(label("kor-h2", rel=("USA",)), b"x" * 64, "JPN", "2017-02-12")  # not releasable to Japan
     assert courier.handed == [None] and courier.free == 1
     assert kor.store.rows(st.outbox) == []
 
@@ -78,14 +78,14 @@ def test_a_refused_submit_gives_the_reserved_thread_back_JK_R3(net: Net) -> None
 def test_a_resubmission_hands_nothing_over_and_busy_threads_leave_it_to_the_claimer(net: Net) -> None:
     courier = FakeCourier(free=5)
     kor = _kor(net, courier)
-    lab = label("h3", rel=("JPN",))
+    lab = label("kor-h3", rel=("JPN",))
     kor.submit(lab, b"x" * 64, "JPN", "2017-02-12")
     assert kor.submit(lab, b"x" * 64, "JPN", "2017-02-12").status == "already-queued"
     assert [e is not None for e in courier.handed] == [True, False]
     courier.free = 0  # every delivery thread busy: not leased, the claimer finds it
-    kor.submit(label("h4", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
+    kor.submit(label("kor-h4", rel=("JPN",)), b"x" * 64, "JPN", "2017-02-12")
     assert len(courier.handed) == 2 and courier.free == 0
-    assert [e.item_id for e in kor.store.claim("w", limit=10, lease_seconds=30)] == ["h4"]
+    assert [e.item_id for e in kor.store.claim("w", limit=10, lease_seconds=30)] == ["kor-h4"]
 
 
 def test_delivery_worker_reserve_and_hand_back_keep_its_capacity(net: Net) -> None:
@@ -109,7 +109,7 @@ def test_receipt_evidence_without_audit_sync_is_appended_by_the_request_and_chec
     jpn.feeder.poll_seconds = 30  # the feeder's thread would not append in time: the request leads the append
     jpn.feeder.start()
     try:
-        net.submit("KOR", label("h5", rel=("JPN",)), "JPN", "2017-02-12")
+        net.submit("KOR", label("kor-h5", rel=("JPN",)), "JPN", "2017-02-12")
         (e,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=30)
         t = time.monotonic()
         answer = net.dispatch("KOR", e.kind, e.recipient, e.body, e.idem_key)
@@ -166,7 +166,7 @@ def test_an_inbound_delivery_commits_its_audit_events_and_checkpoint_with_its_st
     assert jpn.feeder is not None
     jpn.feeder.poll_seconds = 30  # the feeder's thread stays out of it
     size = jpn.feeder.log.size
-    net.submit("KOR", label("h6", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-h6", rel=("JPN",)), "JPN", "2017-02-12")
     (e,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=30)
     commits: list[int] = []
     sa_event.listen(jpn.store.engine, "commit", lambda _conn: commits.append(1))

@@ -70,9 +70,10 @@ def _refused(fn: Any, exc: type[BaseException] | tuple[type[BaseException], ...]
 
 
 def test_forged_origin_jpn_signed_item_labelled_kor_is_refused_by_kor(net: Net) -> None:
-    sealed = _forged(net, "JPN", label("f1", originator="KOR"), "KOR", "2017-02-12")
+    sealed = _forged(net, "JPN", label("kor-f1", originator="KOR"), "KOR", "2017-02-12")
     e = _refused(
-        lambda: net.dispatch("JPN", "delivery", "KOR", _envelope("f1", "JPN", "KOR", "2017-02-12", sealed)), PeerRefused
+        lambda: net.dispatch("JPN", "delivery", "KOR", _envelope("kor-f1", "JPN", "KOR", "2017-02-12", sealed)),
+        PeerRefused,
     )
     assert e.kind == "forged-origin" and e.status == 403  # type: ignore[attr-defined]
     assert "signed by JPN" in str(e) and "originator KOR" in str(e)
@@ -99,11 +100,12 @@ def test_forged_origin_jpn_signed_item_labelled_kor_is_refused_by_usa(net: Net) 
         recipient="USA",
         granted=dt.date(2017, 1, 1),
         until=dt.date(2017, 12, 31),
-        item="f2",
+        item="kor-f2",
     )
-    sealed = _forged(net, "JPN", label("f2", originator="KOR"), "USA", "2017-02-12", [fake])
+    sealed = _forged(net, "JPN", label("kor-f2", originator="KOR"), "USA", "2017-02-12", [fake])
     e = _refused(
-        lambda: net.dispatch("JPN", "delivery", "USA", _envelope("f2", "JPN", "USA", "2017-02-12", sealed)), PeerRefused
+        lambda: net.dispatch("JPN", "delivery", "USA", _envelope("kor-f2", "JPN", "USA", "2017-02-12", sealed)),
+        PeerRefused,
     )
     assert e.kind == "forged-origin"  # type: ignore[attr-defined]
     assert net.nodes["USA"].store.rows(st.items) == []
@@ -119,32 +121,32 @@ def test_forged_origin_jpn_signed_item_labelled_kor_is_refused_by_usa(net: Net) 
 
 
 def test_forged_origin_never_forwarded_as_originator_release(net: Net) -> None:
-    sealed = _forged(net, "JPN", label("f3", originator="KOR"), "KOR", "2017-02-12")
+    sealed = _forged(net, "JPN", label("kor-f3", originator="KOR"), "KOR", "2017-02-12")
     with pytest.raises(PeerRefused):
-        net.dispatch("JPN", "delivery", "KOR", _envelope("f3", "JPN", "USA", "2017-02-12", sealed))
+        net.dispatch("JPN", "delivery", "KOR", _envelope("kor-f3", "JPN", "USA", "2017-02-12", sealed))
     assert net.nodes["KOR"].store.outbox_rows() == []
     # the genuine path still works: KOR's own item reaches JPN through the hub
-    net.submit("KOR", label("g3"), "JPN", "2015-04-12")
+    net.submit("KOR", label("kor-g3"), "JPN", "2015-04-12")
     net.pump()
-    assert net.nodes["JPN"].item_status("g3")["sender"] == "USA"
+    assert net.nodes["JPN"].item_status("kor-g3")["sender"] == "USA"
 
 
 def test_forged_origin_holder_release_with_the_originators_signed_consent_is_accepted(net: Net) -> None:
     """A holder's own statement is accepted when it carries the originator's signed consent for this release."""
-    net.submit("KOR", label("h4", rel=("JPN", "USA")), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-h4", rel=("JPN", "USA")), "JPN", "2017-02-12")
     net.pump()
     c = Consent(
-        id="consent:h4-usa",
+        id="kor-consent:h4-usa",
         originator="KOR",
         holder="JPN",
         recipient="USA",
         granted=dt.date(2017, 2, 12),
         until=dt.date(2017, 2, 12),
-        item="h4",
+        item="kor-h4",
     )
     doc = net.nodes["KOR"].sign_consent(c)
-    sealed = _forged(net, "JPN", label("h4", rel=("JPN", "USA")), "USA", "2017-02-12", [c])
-    out = net.dispatch("JPN", "delivery", "USA", _envelope("h4", "JPN", "USA", "2017-02-12", sealed, [doc]))
+    sealed = _forged(net, "JPN", label("kor-h4", rel=("JPN", "USA")), "USA", "2017-02-12", [c])
+    out = net.dispatch("JPN", "delivery", "USA", _envelope("kor-h4", "JPN", "USA", "2017-02-12", sealed, [doc]))
     assert out["status"] == "stored"
     # the same consent names JPN as holder: USA cannot use it to pass its own statement off
     fake = Consent(
@@ -154,24 +156,24 @@ def test_forged_origin_holder_release_with_the_originators_signed_consent_is_acc
         recipient="JPN",
         granted=dt.date(2017, 2, 12),
         until=dt.date(2017, 2, 12),
-        item="h5",
+        item="kor-h5",
     )
-    sealed2 = _forged(net, "USA", label("h5", rel=("JPN", "USA")), "JPN", "2017-02-12", [fake])
+    sealed2 = _forged(net, "USA", label("kor-h5", rel=("JPN", "USA")), "JPN", "2017-02-12", [fake])
     with pytest.raises(PeerRefused, match="signed by USA"):
-        net.dispatch("USA", "delivery", "JPN", _envelope("h5", "USA", "JPN", "2017-02-12", sealed2, [doc]))
+        net.dispatch("USA", "delivery", "JPN", _envelope("kor-h5", "USA", "JPN", "2017-02-12", sealed2, [doc]))
 
 
 # ---------------------------------------------------------------- 2. ids
 
 
 def test_id_collision_partner_item_with_the_id_of_an_own_item_is_refused(net: Net) -> None:
-    net.submit("KOR", label("k-own-1", rel=("JPN",)), "JPN", "2017-02-12", b"genuine" * 8)
-    sealed = _forged(net, "JPN", label("k-own-1", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
+    net.submit("KOR", label("kor-own-1", rel=("JPN",)), "JPN", "2017-02-12", b"genuine" * 8)
+    sealed = _forged(net, "JPN", label("kor-own-1", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
     e = _refused(
-        lambda: net.dispatch("JPN", "delivery", "KOR", _envelope("k-own-1", "JPN", "KOR", "2017-02-12", sealed)),
+        lambda: net.dispatch("JPN", "delivery", "KOR", _envelope("kor-own-1", "JPN", "KOR", "2017-02-12", sealed)),
         (Conflict, PeerRefused),
     )
-    assert "k-own-1" in str(e)
+    assert "kor-own-1" in str(e)
     (row,) = net.nodes["KOR"].store.rows(st.items)
     assert row["origin"] == "local" and row["originator"] == "KOR"
     assert net.nodes["KOR"].store.rows(st.inbox) == []  # never receipted "stored"
@@ -194,12 +196,12 @@ def test_id_squatting_own_submit_in_another_partys_namespace_is_refused(net: Net
 
 
 def test_id_squatting_partner_cannot_take_the_hubs_consent_request_id(net: Net) -> None:
-    net.submit("KOR", label("k5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    net.submit("KOR", label("kor-5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
-    lab = net.nodes["USA"].item_status("k5")["label"]
+    lab = net.nodes["USA"].item_status("kor-5")["label"]
     squat = {
-        "request_id": "cr:k5:USA-JPN",
-        "item_id": "k5",
+        "request_id": "usa-cr:kor-5:JPN",
+        "item_id": "kor-5",
         "originator": "KOR",
         "holder": "JPN",
         "recipient": "JPN",
@@ -210,25 +212,122 @@ def test_id_squatting_partner_cannot_take_the_hubs_consent_request_id(net: Net) 
     with pytest.raises((PeerRefused, InputError)):
         net.dispatch("JPN", "consent_request", "KOR", canonical_json(squat))
     assert net.nodes["KOR"].consent_requests() == []
-    assert net.nodes["USA"].forward("k5", "JPN", "2015-06-22").status == "held"
+    assert net.nodes["USA"].forward("kor-5", "JPN", "2015-06-22").status == "held"
     net.pump()
     (req,) = net.nodes["KOR"].consent_requests("pending")
-    assert (req["request_id"], req["holder"]) == ("cr:k5:USA-JPN", "USA")
+    assert (req["request_id"], req["holder"]) == ("usa-cr:kor-5:JPN", "USA")
     record("node: hostile peer — id collision / squatting", group=GROUP, attempts=1, refused=1, lost=0, duplicated=0)
+
+
+def test_id_squatting_partner_sending_a_bare_id_first_takes_nothing(net: Net) -> None:
+    """ACC-R10: JPN sends an item under the unqualified id ``k9`` first. Refused (no one may create an id outside
+    its namespace), nothing stored; KOR's own submit of ``k9`` is refused for the same reason, with one clear line,
+    and KOR's qualified ``kor-9`` goes through."""
+    from accord.core.ids import NamespaceError
+
+    sealed = _forged(net, "JPN", label("k9", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
+    e = _refused(
+        lambda: net.dispatch("JPN", "delivery", "KOR", _envelope("k9", "JPN", "KOR", "2017-02-12", sealed)), PeerRefused
+    )
+    assert e.kind == "id-refused" and e.status == 403  # type: ignore[attr-defined]
+    assert e.extensions()["rule"] == "ACC-R10"  # type: ignore[attr-defined]
+    assert "'k9' is not qualified" in str(e) and "jpn-" in str(e)
+    kor = net.nodes["KOR"]
+    assert kor.store.rows(st.items) == [] and kor.store.rows(st.inbox) == []
+    (ev,) = _events(net, "KOR", "id_refused")
+    assert ev["sender"] == "JPN" and ev["rule"] == "ACC-R10"
+    e2 = _refused(lambda: net.submit("KOR", label("k9", rel=("JPN",)), "JPN", "2017-02-12"), NamespaceError)
+    assert e2.status == 400 and e2.kind == "id-namespace"  # type: ignore[attr-defined]
+    assert e2.extensions() == {"field": "label.id", "rule": "ACC-R10", "namespace": "KOR"}  # type: ignore[attr-defined]
+    assert str(e2).startswith("label.id: item id 'k9' is not qualified") and "\n" not in str(e2)
+    assert kor.store.rows(st.items) == [] and kor.store.outbox_rows() == []  # nothing changed
+    assert net.submit("KOR", label("kor-9", rel=("JPN",)), "JPN", "2017-02-12").status == "queued"
+    record("node: hostile peer — id collision / squatting", group=GROUP, attempts=2, refused=2, lost=0, duplicated=0)
+
+
+def test_id_squatting_partner_claiming_a_bare_consent_request_id_is_refused(net: Net) -> None:
+    """ACC-R10: a consent request's id lies in its holder's namespace; a bare one is refused, never shown."""
+    body = _held_at_usa(net, "kor-c9")
+    assert body["request_id"] == "usa-cr:kor-c9:JPN"
+    body["request_id"] = "cr:kor-c9:USA-JPN"  # the unqualified form
+    e = _refused(lambda: net.dispatch("USA", "consent_request", "KOR", canonical_json(body)), PeerRefused)
+    assert e.kind == "id-refused" and "consent request id" in str(e) and "usa-" in str(e)  # type: ignore[attr-defined]
+    assert net.nodes["KOR"].consent_requests() == []
+    assert _events(net, "KOR", "consent_request_refused")
+    record("node: hostile peer — id collision / squatting", group=GROUP, attempts=1, refused=1, lost=0, duplicated=0)
+
+
+@pytest.mark.parametrize("squat", ["standing-1", "usa-standing:JPN-KOR"], ids=["bare", "usas-namespace"])
+def test_id_squatting_partner_consent_with_an_id_outside_its_namespace_is_refused(net: Net, squat: str) -> None:
+    """ACC-R10: JPN signs a standing consent under a bare id, or under an id of USA's, so that USA's genuine
+    consent with that id would be dropped as a duplicate: refused, nothing stored."""
+    c = Consent(
+        id=squat,
+        originator="JPN",
+        holder="KOR",
+        recipient="USA",
+        granted=dt.date(2017, 1, 1),
+        until=dt.date(2017, 12, 31),
+        topics=frozenset({"DPRK-MISSILE"}),
+        standing=True,
+    )
+    doc = net.nodes["JPN"].sign_consent(c)
+    msg = {"consent": doc, "officer": "jpn-officer", "at": "2017-02-12"}
+    e = _refused(lambda: net.dispatch("JPN", "consent", "KOR", canonical_json(msg)), PeerRefused)
+    assert "consent id" in str(e) and e.extensions()["rule"] == "ACC-R10"  # type: ignore[attr-defined]
+    assert net.nodes["KOR"].store.rows(st.consents) == []
+    record("node: hostile peer — id collision / squatting", group=GROUP, attempts=1, refused=1, lost=0, duplicated=0)
+
+
+def test_id_squatting_bare_id_is_refused_at_the_cli_and_the_api(net: Net, tmp_path: Path) -> None:
+    """One line ``error: WHERE: WHAT`` and exit 2 at the CLI; a 400 problem document naming ACC-R10 at the API."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from accord.cli import get_app
+    from accord.node.app import create_app
+    from accord.node.identity import cert_fingerprint
+
+    lab = tmp_path / "label.json"
+    lab.write_text(json.dumps(label("k9", rel=("JPN",))))
+    data = tmp_path / "item.bin"
+    data.write_bytes(b"x" * 32)
+    kor_dir = str(net.cfgs["KOR"].dir)
+    args = ["node", "submit", "--dir", kor_dir, "--label", str(lab), "--to", "JPN", "--in", str(data)]
+    r = CliRunner().invoke(get_app(), [*args, "--at", "2017-02-12"])
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: label.id: item id 'k9' is not qualified"), r.stderr
+    assert "ACC-R10" in lines[0] and "kor-" in lines[0]
+    app = create_app(net.nodes["KOR"], workers=0)
+    own = cert_fingerprint(net.cfgs["KOR"].cert_file.read_bytes())
+
+    async def with_cert(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": own}
+        await app(scope, receive, send)
+
+    client = TestClient(with_cert, base_url="https://testserver")  # type: ignore[arg-type]
+    body = {"label": label("k9", rel=("JPN",)), "payload_b64": "eHh4", "to": "JPN", "at": "2017-02-12"}
+    resp = client.post("/v1/items", json=body)
+    assert resp.status_code == 400 and resp.headers["content-type"].startswith("application/problem+json")
+    doc = resp.json()
+    assert doc["type"].endswith("id-namespace") and doc["rule"] == "ACC-R10" and doc["field"] == "label.id"
+    assert "namespace" in doc["detail"] or "qualified" in doc["detail"]
+    assert net.nodes["KOR"].store.rows(st.items) == []
 
 
 @pytest.mark.parametrize("bad", ["", "a" * 129, "bad id", "nul\x00", "k/1", "ｋ1", "-lead"])
 def test_id_grammar_at_the_peer_boundary(net: Net, bad: str) -> None:
-    sealed = _forged(net, "JPN", label("j1", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
+    sealed = _forged(net, "JPN", label("jpn-1", originator="JPN", rel=("KOR",), cls="極秘"), "KOR", "2017-02-12")
     with pytest.raises(InputError):
         net.dispatch("JPN", "delivery", "KOR", _envelope(bad, "JPN", "KOR", "2017-02-12", sealed))
     req = {
         "request_id": bad,
-        "item_id": "k1",
+        "item_id": "kor-1",
         "originator": "KOR",
         "holder": "JPN",
         "recipient": "USA",
-        "label": label("k1"),
+        "label": label("kor-1"),
         "digest": "0" * 64,
         "at": "2017-02-12",
     }
@@ -270,13 +369,15 @@ def _held_at_usa(net: Net, item: str) -> dict[str, Any]:
         pytest.param(lambda b: b.update(statement="0" * 96), id="other-statement"),
         pytest.param(lambda b: b.pop("statement"), id="no-statement"),
         pytest.param(
-            lambda b: b.update(item_id="k-none", request_id="cr:k-none:USA-JPN") or b["label"].update(id="k-none"),
+            lambda b: (
+                b.update(item_id="kor-none", request_id="usa-cr:kor-none:JPN") or b["label"].update(id="kor-none")
+            ),
             id="item-not-held",
         ),
     ],
 )
 def test_consent_request_with_a_forged_label_is_refused_and_never_shown(net: Net, forge: Any) -> None:
-    body = _held_at_usa(net, "c1")
+    body = _held_at_usa(net, "kor-c1")
     forge(body)
     with pytest.raises(AccordError):
         net.dispatch("USA", "consent_request", "KOR", canonical_json(body))
@@ -293,9 +394,9 @@ def test_consent_request_with_a_forged_label_is_refused_and_never_shown(net: Net
 
 
 def test_consent_request_matching_the_held_item_is_shown(net: Net) -> None:
-    body = _held_at_usa(net, "c2")
+    body = _held_at_usa(net, "kor-c2")
     assert net.dispatch("USA", "consent_request", "KOR", canonical_json(body))["state"] == "pending"
-    assert [r["item_id"] for r in net.nodes["KOR"].consent_requests("pending")] == ["c2"]
+    assert [r["item_id"] for r in net.nodes["KOR"].consent_requests("pending")] == ["kor-c2"]
 
 
 # ---------------------------------------------------------------- 4. retired keys
@@ -374,13 +475,13 @@ def test_audit_stall_receipt_with_an_extra_payload_key_is_quarantined_and_the_lo
 
     from accord.node.audit import AuditFeeder
 
-    net.submit("KOR", label("a1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-a1", rel=("JPN",)), "JPN", "2017-02-12")
     kor = net.nodes["KOR"]
     # A receipt event the audit format refuses reaches the journal (e.g. written by an older node version,
     # or a check that lets one through): the writer must quarantine it, not retry it forever.
     with kor.store.tx() as conn:
         bad = [
-            kor._event(conn, "receipt", "a1", {"receipt": {"item_id": "a1", "payload": "x"}, "signature": "s"}),
+            kor._event(conn, "receipt", "kor-a1", {"receipt": {"item_id": "kor-a1", "payload": "x"}, "signature": "s"}),
             kor._event(conn, "delivery", "b" * 200, {"sender": "JPN", "digest": "0" * 64}),
         ]
     with caplog.at_level(logging.ERROR, logger="accord.node.audit"):
@@ -419,7 +520,7 @@ def test_audit_stall_receipt_with_an_extra_key_is_refused_at_the_receipt(net: Ne
     from accord.node.canon import sign
     from accord.node.flow.journal import RECEIPT_DOMAIN
 
-    net.submit("KOR", label("a2", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-a2", rel=("JPN",)), "JPN", "2017-02-12")
     (entry,) = net.nodes["KOR"].store.claim("w", limit=10, lease_seconds=0.01)
     answer = net.dispatch("KOR", "delivery", "JPN", entry.body, entry.idem_key)
     answer["receipt"]["payload"] = "plaintext?"
@@ -435,7 +536,7 @@ def test_audit_verify_compares_the_log_with_the_journal(net: Net) -> None:
 
     from accord.cli import get_app
 
-    net.submit("KOR", label("a3", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-a3", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     d = net.cfgs["KOR"].dir
     db = str(d / "node.db")
@@ -446,7 +547,7 @@ def test_audit_verify_compares_the_log_with_the_journal(net: Net) -> None:
     assert "journal: every event in the log" in r.stdout
     kor = net.nodes["KOR"]
     with kor.store.tx() as conn:
-        kor._event(conn, "receipt", "a3", {"receipt": {"payload": "x"}})
+        kor._event(conn, "receipt", "kor-a3", {"receipt": {"payload": "x"}})
     kor.flush_audit()
     r = runner.invoke(get_app(), ["audit", "verify", db, "--vkey", vkey])
     assert r.exit_code == 0 and "1 quarantined" in r.stdout
@@ -455,7 +556,8 @@ def test_audit_verify_compares_the_log_with_the_journal(net: Net) -> None:
 
     with kor.store.tx() as conn:
         insert_event(
-            conn, {"type": "decision", "item_id": "a3", "body": "{}", "created_at": st.now() - dt.timedelta(hours=1)}
+            conn,
+            {"type": "decision", "item_id": "kor-a3", "body": "{}", "created_at": st.now() - dt.timedelta(hours=1)},
         )
     r = runner.invoke(get_app(), ["audit", "verify", db, "--vkey", vkey])
     assert r.exit_code == 1 and "missing" in r.stdout + r.stderr
@@ -505,3 +607,23 @@ def test_add_peer_relabelled_entry_party_usa_is_refused(tmp_path: Path) -> None:
     r = runner.invoke(get_app(), ["node", "add-peer", "--dir", str(kor.dir), "--entry", str(good), "--fingerprint", fp])
     assert r.exit_code == 0, r.stderr
     record("node: hostile peer — add-peer with a relabelled entry", group=GROUP, attempts=2, refused=2)
+
+
+def test_id_grammar_longest_item_id_survives_consent_and_relay_ids(net: Net) -> None:
+    """The ids a node composes from an item id (consent request, consent, originator request) stay within the
+    grammar for the longest item id: a 128-character id is relayed through the hub and consented to."""
+    long_id = "kor-" + "x" * 124
+    assert len(long_id) == 128
+    net.submit("KOR", label(long_id), "JPN", "2015-04-12")  # through the hub: an originator-request consent
+    net.pump()
+    assert net.nodes["JPN"].item_status(long_id)["sender"] == "USA"
+    other = "kor-" + "y" * 124
+    net.submit("KOR", label(other, topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    net.pump()
+    assert net.nodes["USA"].forward(other, "JPN", "2015-06-22").status == "held"
+    net.pump()
+    (req,) = net.nodes["KOR"].consent_requests("pending")
+    assert len(req["request_id"]) <= 128 and req["request_id"].startswith("usa-cr:")
+    net.nodes["KOR"].decide_consent(req["request_id"], True, "officer Kim")
+    net.pump()
+    assert net.nodes["JPN"].item_status(other)["sender"] == "USA"

@@ -71,17 +71,17 @@ def submit(cfg: NodeConfig, lab: dict[str, Any], to: str, at: str, payload: byte
 
 def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[str, Any]) -> None:
     kor, jpn, usa = (cluster["cfgs"][p] for p in ("KOR", "JPN", "USA"))
-    r = submit(kor, label("it-2015"), "JPN", "2015-04-12", b"trajectory")
+    r = submit(kor, label("kor-it-2015"), "JPN", "2015-04-12", b"trajectory")
     assert r.status_code == 200, r.text
     assert r.json()["decision"]["route"] == ["KOR", "USA", "JPN"]
-    wait_for(lambda: rows(jpn, st.items, st.items.c.item_id == "it-2015"), what="JPN holds the item")
-    item = rows(jpn, st.items, st.items.c.item_id == "it-2015")[0]
+    wait_for(lambda: rows(jpn, st.items, st.items.c.item_id == "kor-it-2015"), what="JPN holds the item")
+    item = rows(jpn, st.items, st.items.c.item_id == "kor-it-2015")[0]
     assert item["sender"] == "USA"
     assert item["marking"] == "極秘"
-    wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "it-2015"), what="KOR stores USA's receipt")
-    wait_for(lambda: rows(usa, st.receipts, st.receipts.c.item_id == "it-2015"), what="USA stores JPN's receipt")
+    wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "kor-it-2015"), what="KOR stores USA's receipt")
+    wait_for(lambda: rows(usa, st.receipts, st.receipts.c.item_id == "kor-it-2015"), what="USA stores JPN's receipt")
     for holder in (kor, usa):  # each receipt came with proof that the recipient logged the delivery
-        assert rows(holder, st.receipts, st.receipts.c.item_id == "it-2015")[0]["evidence"] is not None
+        assert rows(holder, st.receipts, st.receipts.c.item_id == "kor-it-2015")[0]["evidence"] is not None
     from accord.console.backend import NodeBackend  # issue 12: content is read by a registered person
     from accord.core.people import Member
     from accord.core.persons import Person
@@ -89,8 +89,10 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     reader = Member(Person("jpn-reader", "JPN", "極秘", frozenset({"DPRK-MISSILE"})), name="Reader")
     NodeBackend(load_service(jpn.dir), jpn.dir).register.add(reader, by="test")
     with local_client(jpn) as c:
-        status = c.get("/v1/items/it-2015").json()
-        opened = c.get("/v1/items/it-2015/payload", headers={"Accord-Person": "jpn-reader", "Accord-Purpose": "test"})
+        status = c.get("/v1/items/kor-it-2015").json()
+        opened = c.get(
+            "/v1/items/kor-it-2015/payload", headers={"Accord-Person": "jpn-reader", "Accord-Purpose": "test"}
+        )
     assert status["label"]["classification"] == "군사Ⅱ급비밀"
     assert opened.content == b"trajectory"  # JPN's own systems read it; JPN could open what USA re-wrapped
     assert "DPRK-MISSILE" in opened.headers["accord-banner"]
@@ -98,18 +100,18 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     from accord.errors import Refusal
 
     with NodeClient.for_node(jpn.dir) as sdk:  # the SDK's typed client, same answers
-        assert sdk.payload("it-2015", person="jpn-reader", purpose="test").content == b"trajectory"
+        assert sdk.payload("kor-it-2015", person="jpn-reader", purpose="test").content == b"trajectory"
         with pytest.raises(Refusal) as unread:  # JK-R10: no one outside the register reads (issue 12)
-            sdk.payload("it-2015", person="nobody", purpose="test")
+            sdk.payload("kor-it-2015", person="nobody", purpose="test")
         assert unread.value.details["decision"]["allowed"] is False
-        assert sdk.item("it-2015")["label"]["id"] == "it-2015"
+        assert sdk.item("kor-it-2015")["label"]["id"] == "kor-it-2015"
         with pytest.raises(NotFound):
             sdk.item("no-such-item")
     with NodeClient.for_node(kor.dir) as sdk:
-        done = sdk.submit(label("it-sdk", rel=("JPN",)), b"x", "JPN", dt.date(2017, 2, 12))
+        done = sdk.submit(label("kor-it-sdk", rel=("JPN",)), b"x", "JPN", dt.date(2017, 2, 12))
         assert (done.status, done.next_hop) == ("queued", "JPN")
         with pytest.raises(ReleaseRefused) as refused:  # JK-R3: not releasable to the US
-            sdk.submit(label("it-sdk2", rel=("JPN",)), b"x", "USA", dt.date(2017, 2, 12))
+            sdk.submit(label("kor-it-sdk2", rel=("JPN",)), b"x", "USA", dt.date(2017, 2, 12))
         assert refused.value.decision["allowed"] is False
 
 
@@ -117,7 +119,7 @@ def test_peer_with_valid_certificate_but_no_agreement_is_refused_and_logged(clus
     kor, chn = cluster["cfgs"]["KOR"], cluster["chn"]
     ctx = client_context(chn.cert_file, chn.key_file, kor.cert_file.read_bytes())
     env = {
-        "item_id": "c-1",
+        "item_id": "kor-c-1",
         "sender": "CHN",
         "final_recipient": "KOR",
         "at": "2017-02-12",
@@ -131,7 +133,7 @@ def test_peer_with_valid_certificate_but_no_agreement_is_refused_and_logged(clus
     assert r.json()["type"].endswith("/peer-refused")
     assert "no agreement in force between KOR and CHN" in r.json()["detail"]
     wait_for(lambda: "refused peer CHN" in (kor.dir / "node.log").read_text(), what="the refusal in KOR's log")
-    assert rows(kor, st.inbox, st.inbox.c.item_id == "c-1") == []
+    assert rows(kor, st.inbox, st.inbox.c.item_id == "kor-c-1") == []
 
 
 def test_certificate_not_pinned_fails_the_handshake(cluster: dict[str, Any], tmp_path: Path) -> None:
@@ -149,9 +151,9 @@ def test_certificate_not_pinned_fails_the_handshake(cluster: dict[str, Any], tmp
 
 def test_replayed_delivery_over_https_is_stored_once(cluster: dict[str, Any]) -> None:
     kor, jpn = cluster["cfgs"]["KOR"], cluster["cfgs"]["JPN"]
-    assert submit(kor, label("rp-1", rel=("JPN",)), "JPN", "2017-02-12").status_code == 200
-    wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "rp-1"), what="the receipt")
-    out = rows(kor, st.outbox, st.outbox.c.item_id == "rp-1")[0]
+    assert submit(kor, label("kor-rp-1", rel=("JPN",)), "JPN", "2017-02-12").status_code == 200
+    wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "kor-rp-1"), what="the receipt")
+    out = rows(kor, st.outbox, st.outbox.c.item_id == "kor-rp-1")[0]
     ctx = client_context(kor.cert_file, kor.key_file, jpn.cert_file.read_bytes())
     with httpx.Client(base_url=jpn.url, verify=ctx) as c:
         answers = [
@@ -164,10 +166,10 @@ def test_replayed_delivery_over_https_is_stored_once(cluster: dict[str, Any]) ->
         ]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert all(a.json()["replay"] for a in answers)
-    stored = json.loads(rows(kor, st.receipts, st.receipts.c.item_id == "rp-1")[0]["receipt_json"])
+    stored = json.loads(rows(kor, st.receipts, st.receipts.c.item_id == "kor-rp-1")[0]["receipt_json"])
     assert all(a.json()["receipt"] == stored for a in answers)
-    assert len(rows(jpn, st.inbox, st.inbox.c.item_id == "rp-1")) == 1
-    assert len(rows(jpn, st.items, st.items.c.item_id == "rp-1")) == 1
+    assert len(rows(jpn, st.inbox, st.inbox.c.item_id == "kor-rp-1")) == 1
+    assert len(rows(jpn, st.items, st.items.c.item_id == "kor-rp-1")) == 1
 
 
 def test_api_errors_are_problem_documents_without_the_input(cluster: dict[str, Any]) -> None:
@@ -180,7 +182,7 @@ def test_api_errors_are_problem_documents_without_the_input(cluster: dict[str, A
         assert secret not in r.text
         r = c.post("/v1/items", json={"label": label("bad"), "to": "JPN", "payload_b64": "!!!"})
         assert r.status_code == 400 and r.json()["field"] == "payload_b64"
-        r = submit(kor, label("ref-1"), "CHN", "2017-02-12", secret.encode())
+        r = submit(kor, label("kor-ref-1"), "CHN", "2017-02-12", secret.encode())
         assert r.status_code == 403 and r.json()["decision"]["allowed"] is False
         assert secret not in r.text
         assert c.get("/v1/items/nope").status_code == 404
@@ -190,7 +192,7 @@ def test_api_errors_are_problem_documents_without_the_input(cluster: dict[str, A
     jpn = cluster["cfgs"]["JPN"]
     ctx = client_context(jpn.cert_file, jpn.key_file, kor.cert_file.read_bytes())
     with httpx.Client(base_url=kor.url, verify=ctx) as c:
-        assert c.get("/v1/items/it-2015").status_code == 403
+        assert c.get("/v1/items/kor-it-2015").status_code == 403
 
 
 def test_kill_9_during_delivery_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -200,7 +202,7 @@ def test_kill_9_during_delivery_loses_nothing_and_duplicates_nothing(tmp_path: P
     n = 60
     svc = load_service(kor.dir)  # queue everything before the sender runs
     for i in range(n):
-        svc.submit(label(f"k9-{i:03d}", rel=("JPN",)), b"z" * 2048, "JPN", "2017-02-12")
+        svc.submit(label(f"kor-k9-{i:03d}", rel=("JPN",)), b"z" * 2048, "JPN", "2017-02-12")
     svc.store.dispose()
     pk, pj = NodeProcess(kor, workers=2), NodeProcess(jpn, workers=2)
     pj.start()
@@ -220,7 +222,7 @@ def test_kill_9_during_delivery_loses_nothing_and_duplicates_nothing(tmp_path: P
         pk.stop()
         pj.stop()
     inbox = rows(jpn, st.inbox)
-    assert sorted(r["item_id"] for r in inbox) == [f"k9-{i:03d}" for i in range(n)]  # nothing lost, nothing twice
+    assert sorted(r["item_id"] for r in inbox) == [f"kor-k9-{i:03d}" for i in range(n)]  # nothing lost, nothing twice
     assert len(rows(jpn, st.items)) == n
     assert len(rows(kor, st.receipts)) == n
     stored = [r for r in rows(jpn, st.events) if r["type"] == "delivery"]

@@ -314,7 +314,7 @@ def test_outbox_stays_bounded_under_many_concurrent_submitters_503_retry_after(n
 
     def submitter(i: int) -> None:
         body = {
-            "label": label(f"bp-{i:03d}", rel=("JPN",)),
+            "label": label(f"kor-bp-{i:03d}", rel=("JPN",)),
             "to": "JPN",
             "at": "2017-02-12",
             "payload_b64": base64.b64encode(b"p" * 1024).decode(),

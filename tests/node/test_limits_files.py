@@ -198,11 +198,11 @@ def test_delivered_envelope_is_pruned_and_the_receipt_and_custody_trail_stay(tmp
     from tests.node.helpers import Net, label
 
     net = Net(tmp_path)
-    net.submit("KOR", label("pr-1", rel=("JPN",)), "JPN", "2017-02-12", payload=b"z" * 10_000)
+    net.submit("KOR", label("kor-pr-1", rel=("JPN",)), "JPN", "2017-02-12", payload=b"z" * 10_000)
     net.pump()
     kor = net.nodes["KOR"]
-    (row,) = kor.store.rows(st.outbox, st.outbox.c.item_id == "pr-1")
+    (row,) = kor.store.rows(st.outbox, st.outbox.c.item_id == "kor-pr-1")
     assert row["state"] == "delivered" and bytes(row["body"]) == b""  # the ~14 KB envelope is gone
-    assert len(kor.store.rows(st.receipts, st.receipts.c.item_id == "pr-1")) == 1
-    assert {e["type"] for e in kor.store.rows(st.events, st.events.c.item_id == "pr-1")} >= {"release"}
-    assert kor.item_status("pr-1")["receipts"]
+    assert len(kor.store.rows(st.receipts, st.receipts.c.item_id == "kor-pr-1")) == 1
+    assert {e["type"] for e in kor.store.rows(st.events, st.events.c.item_id == "kor-pr-1")} >= {"release"}
+    assert kor.item_status("kor-pr-1")["receipts"]

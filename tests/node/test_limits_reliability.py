@@ -71,7 +71,7 @@ def test_kill_9_of_sender_hub_and_recipient_at_random_during_relayed_releases(tm
     n = RELEASES
     svc = load_service(cfgs["KOR"].dir)  # queued before the nodes run: relayed KOR → USA → JPN (2015, T-R4)
     for i in range(n):
-        assert svc.submit(label(f"rk-{i:04d}"), b"r" * 2048, "JPN", "2015-04-12").decision["route"][1] == "USA"
+        assert svc.submit(label(f"kor-rk-{i:04d}"), b"r" * 2048, "JPN", "2015-04-12").decision["route"][1] == "USA"
     svc.store.dispose()
     procs = {p: NodeProcess(cfgs[p], workers=2) for p in cfgs}
     rng = random.Random(9)
@@ -143,7 +143,7 @@ def test_sustained_load_keeps_the_outbox_bounded_and_memory_flat(tmp_path: Path)
             i = 0
             with local_client(kor, timeout=30) as c:
                 while time.monotonic() < stop:
-                    item = f"ld-{w}-{i:05d}"
+                    item = f"kor-ld-{w}-{i:05d}"
                     i += 1
                     body = {
                         "label": label(item, rel=("JPN",)),

@@ -59,22 +59,22 @@ def test_expired_lease_is_claimed_again(node_pg_url: str) -> None:
 def test_relay_consent_and_replay_with_the_hub_on_postgres(tmp_path: Path, node_pg_url: str) -> None:
     net = Net(tmp_path, dbs={"USA": node_pg_url})
     net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
-    net.submit("KOR", label("pg-1"), "JPN", "2015-04-12")
+    net.submit("KOR", label("kor-pg-1"), "JPN", "2015-04-12")
     net.pump()
-    assert net.nodes["JPN"].item_status("pg-1")["sender"] == "USA"
-    assert [i["state"] for i in net.nodes["USA"].item_status("pg-1")["inbox"]] == ["relayed"]
-    net.submit("KOR", label("pg-2", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    assert net.nodes["JPN"].item_status("kor-pg-1")["sender"] == "USA"
+    assert [i["state"] for i in net.nodes["USA"].item_status("kor-pg-1")["inbox"]] == ["relayed"]
+    net.submit("KOR", label("kor-pg-2", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
-    assert net.nodes["USA"].forward("pg-2", "JPN", "2015-06-22").status == "held"
+    assert net.nodes["USA"].forward("kor-pg-2", "JPN", "2015-06-22").status == "held"
     net.pump()
     req = net.nodes["KOR"].consent_requests("pending")[0]
     net.nodes["KOR"].decide_consent(req["request_id"], True, "officer")
     net.pump()
-    assert net.nodes["JPN"].item_status("pg-2")["sender"] == "USA"
-    body = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "pg-1")[0]
+    assert net.nodes["JPN"].item_status("kor-pg-2")["sender"] == "USA"
+    body = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "kor-pg-1")[0]
     again = net.dispatch("KOR", "delivery", "USA", bytes(body["body"]), body["idem_key"])
     assert again["replay"]
-    assert len(net.nodes["USA"].store.rows(st.inbox, st.inbox.c.item_id == "pg-1")) == 1
+    assert len(net.nodes["USA"].store.rows(st.inbox, st.inbox.c.item_id == "kor-pg-1")) == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -92,14 +92,14 @@ def test_two_processes_of_one_nation_share_the_outbox(tmp_path: Path, backend: s
         pk2.start()
         svc = load_service(kor.dir)  # this nation's system queues while both processes serve
         for i in range(n):
-            svc.submit(label(f"sh-{i:03d}", rel=("JPN",)), b"y" * 1024, "JPN", "2017-02-12")
+            svc.submit(label(f"kor-sh-{i:03d}", rel=("JPN",)), b"y" * 1024, "JPN", "2017-02-12")
         svc.store.dispose()
         wait_for(lambda: all(r["state"] == "delivered" for r in rows(kor, st.outbox)), timeout=60, what="delivered")
     finally:
         pk1.stop()
         pk2.stop()
         pj.stop()
-    assert sorted(r["item_id"] for r in rows(jpn, st.inbox)) == [f"sh-{i:03d}" for i in range(n)]
+    assert sorted(r["item_id"] for r in rows(jpn, st.inbox)) == [f"kor-sh-{i:03d}" for i in range(n)]
     assert [r for r in rows(jpn, st.events) if r["type"] == "replay"] == []  # no message was sent twice
     pids = {str(r["leased_by"]).split(":")[1] for r in rows(kor, st.outbox)}
     assert len(pids) == 2, pids  # both processes delivered part of the outbox
@@ -112,7 +112,7 @@ def test_concurrent_duplicate_deliveries_store_once_on_postgres(tmp_path: Path, 
     from accord.node.errors import Busy
 
     net = Net(tmp_path, parties=("KOR", "JPN"), dbs={"JPN": node_pg_url})
-    net.submit("KOR", label("cc-1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-cc-1", rel=("JPN",)), "JPN", "2017-02-12")
     (entry,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=60)
     outcomes: list[str] = []
 

@@ -176,6 +176,6 @@ def test_sdk_raises_the_nodes_own_errors(net: Net) -> None:
     with pytest.raises(NotFound):
         kor.item("kor-no-such-item")
     with pytest.raises(NotFound):
-        kor.decide_consent("cr:kor-none:USA-JPN", True, "officer Kim")
+        kor.decide_consent("usa-cr:kor-none:JPN", True, "officer Kim")
     with pytest.raises(AccordError):
         kor.record_custody("kor-no-such-item", "RETURNED")

@@ -32,37 +32,37 @@ def _rows(net: Net, party: str, table: st.Table) -> list[dict[str, object]]:
 
 
 def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
-    out = net.submit("KOR", label("k1"), "JPN", "2015-04-12", MARKER)
+    out = net.submit("KOR", label("kor-1"), "JPN", "2015-04-12", MARKER)
     assert out.decision["route"] == ["KOR", "USA", "JPN"]
     assert out.next_hop == "USA"
     assert net.pump() >= 2
-    jpn = net.nodes["JPN"].item_status("k1")
+    jpn = net.nodes["JPN"].item_status("kor-1")
     assert jpn["sender"] == "USA"
     assert jpn["marking"] == "極秘"  # JK-R4/T-R6: Japan's equivalent of 군사Ⅱ급비밀
     assert jpn["label"]["classification"] == "군사Ⅱ급비밀"  # the originator's label is kept
-    assert net.nodes["JPN"].open_item("k1")[1] == MARKER
-    assert net.nodes["USA"].item_status("k1")["marking"] == "SECRET"
-    assert [r["recipient"] for r in net.nodes["KOR"].item_status("k1")["receipts"]] == ["USA"]
-    assert [r["recipient"] for r in net.nodes["USA"].item_status("k1")["receipts"]] == ["JPN"]
-    assert [i["state"] for i in net.nodes["USA"].item_status("k1")["inbox"]] == ["relayed"]
+    assert net.nodes["JPN"].open_item("kor-1")[1] == MARKER
+    assert net.nodes["USA"].item_status("kor-1")["marking"] == "SECRET"
+    assert [r["recipient"] for r in net.nodes["KOR"].item_status("kor-1")["receipts"]] == ["USA"]
+    assert [r["recipient"] for r in net.nodes["USA"].item_status("kor-1")["receipts"]] == ["JPN"]
+    assert [i["state"] for i in net.nodes["USA"].item_status("kor-1")["inbox"]] == ["relayed"]
     assert not net.refusals
 
 
 def test_direct_under_gsomia_2017_marks_with_alternative_label_JK_R4(net: Net) -> None:
-    out = net.submit("KOR", label("k2", rel=("JPN",)), "JPN", "2017-02-12")
+    out = net.submit("KOR", label("kor-2", rel=("JPN",)), "JPN", "2017-02-12")
     assert out.decision["route"] == ["KOR", "JPN"]
     net.pump()
-    jpn = net.nodes["JPN"].item_status("k2")
+    jpn = net.nodes["JPN"].item_status("kor-2")
     assert jpn["sender"] == "KOR"
     assert jpn["marking"] == "極秘"
     if jpn["alternative_label"] is not None:
         assert "極秘" in jpn["alternative_label"]
-    assert len(net.nodes["KOR"].item_status("k2")["receipts"]) == 1
+    assert len(net.nodes["KOR"].item_status("kor-2")["receipts"]) == 1
 
 
 def test_release_to_unknown_third_country_refused_and_nothing_queued(net: Net) -> None:
     with pytest.raises(Refused) as e:
-        net.submit("KOR", label("k3"), "CHN", "2017-02-12")
+        net.submit("KOR", label("kor-3"), "CHN", "2017-02-12")
     assert e.value.extensions()["decision"]["allowed"] is False
     assert _rows(net, "KOR", st.outbox) == []
     assert _rows(net, "KOR", st.items) == []
@@ -71,68 +71,68 @@ def test_release_to_unknown_third_country_refused_and_nothing_queued(net: Net) -
 
 
 def test_holder_may_not_pass_on_what_the_originator_did_not_make_releasable_JK_R3(net: Net) -> None:
-    net.submit("KOR", label("k4", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-4", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     with pytest.raises(Refused) as e:
-        net.nodes["JPN"].forward("k4", "USA", "2017-02-13")
+        net.nodes["JPN"].forward("kor-4", "USA", "2017-02-13")
     codes = [r["code"] for r in e.value.extensions()["decision"]["reasons"]]
     assert "NOT_RELEASABLE" in codes
     assert _rows(net, "JPN", st.outbox) == []
 
 
 def test_hub_holds_until_the_originator_approves_T_R5(net: Net) -> None:
-    net.submit("KOR", label("k5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    net.submit("KOR", label("kor-5", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
-    out = net.nodes["USA"].forward("k5", "JPN", "2015-06-22")
+    out = net.nodes["USA"].forward("kor-5", "JPN", "2015-06-22")
     assert out.status == "held"
     net.pump()
     pending = net.nodes["KOR"].consent_requests("pending")
     assert [(r["holder"], r["recipient"], r["item_id"], r["role"]) for r in pending] == [
-        ("USA", "JPN", "k5", "incoming")
+        ("USA", "JPN", "kor-5", "incoming")
     ]
     assert _rows(net, "JPN", st.items) == []
     net.nodes["KOR"].decide_consent(pending[0]["request_id"], True, "officer Kim", "approved")
     net.pump()
-    jpn = net.nodes["JPN"].item_status("k5")
+    jpn = net.nodes["JPN"].item_status("kor-5")
     assert jpn["sender"] == "USA"
-    assert net.nodes["USA"].consent_requests("approved")[0]["item_id"] == "k5"
+    assert net.nodes["USA"].consent_requests("approved")[0]["item_id"] == "kor-5"
     # the consent cannot be decided twice
     with pytest.raises(Conflict):
         net.nodes["KOR"].decide_consent(pending[0]["request_id"], False, "officer Kim")
 
 
 def test_originator_denies_and_the_item_stays_with_the_hub(net: Net) -> None:
-    net.submit("KOR", label("k6", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
+    net.submit("KOR", label("kor-6", topics=("DPRK-NUCLEAR",)), "USA", "2015-06-20")
     net.pump()
-    net.nodes["USA"].forward("k6", "JPN", "2015-06-22")
+    net.nodes["USA"].forward("kor-6", "JPN", "2015-06-22")
     net.pump()
     req = net.nodes["KOR"].consent_requests("pending")[0]
     net.nodes["KOR"].decide_consent(req["request_id"], False, "officer Kim", "not this one")
     net.pump()
     assert _rows(net, "JPN", st.items) == []
-    assert net.nodes["USA"].consent_requests("denied")[0]["item_id"] == "k6"
+    assert net.nodes["USA"].consent_requests("denied")[0]["item_id"] == "kor-6"
 
 
 def test_standing_consent_applies_at_once_and_releases_held_items(net: Net) -> None:
     # one item already held at the hub, waiting for KOR
-    net.submit("KOR", label("k7"), "USA", "2015-10-10")
+    net.submit("KOR", label("kor-7"), "USA", "2015-10-10")
     net.pump()
-    assert net.nodes["USA"].forward("k7", "JPN", "2015-10-11").status == "held"
+    assert net.nodes["USA"].forward("kor-7", "JPN", "2015-10-11").status == "held"
     import datetime as dt
 
     net.nodes["KOR"].grant_standing("USA", "JPN", ["DPRK-MISSILE"], dt.date(2015, 1, 1), dt.date(2016, 12, 31), "Kim")
     net.pump()
-    assert net.nodes["JPN"].item_status("k7")["sender"] == "USA"
+    assert net.nodes["JPN"].item_status("kor-7")["sender"] == "USA"
     # a later item goes on at once
-    net.submit("KOR", label("k8"), "USA", "2015-11-01")
+    net.submit("KOR", label("kor-8"), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k8", "JPN", "2015-11-02").status == "relayed"
+    assert net.nodes["USA"].forward("kor-8", "JPN", "2015-11-02").status == "relayed"
     net.pump()
-    assert net.nodes["JPN"].item_status("k8")["sender"] == "USA"
+    assert net.nodes["JPN"].item_status("kor-8")["sender"] == "USA"
     # outside the consent's topics it does not apply
-    net.submit("KOR", label("k9", topics=("DPRK-NUCLEAR",)), "USA", "2015-11-01")
+    net.submit("KOR", label("kor-9", topics=("DPRK-NUCLEAR",)), "USA", "2015-11-01")
     net.pump()
-    assert net.nodes["USA"].forward("k9", "JPN", "2015-11-02").status == "held"
+    assert net.nodes["USA"].forward("kor-9", "JPN", "2015-11-02").status == "held"
 
 
 def _delivered_body(net: Net, party: str, item: str) -> tuple[bytes, str]:
@@ -142,10 +142,10 @@ def _delivered_body(net: Net, party: str, item: str) -> tuple[bytes, str]:
 
 def test_replayed_delivery_is_stored_once_and_gets_the_same_receipt(net: Net) -> None:
     net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
-    net.submit("KOR", label("r1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-r1", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
-    body, idem = _delivered_body(net, "KOR", "r1")
-    first = net.nodes["KOR"].item_status("r1")["receipts"][0]["receipt"]
+    body, idem = _delivered_body(net, "KOR", "kor-r1")
+    first = net.nodes["KOR"].item_status("kor-r1")["receipts"][0]["receipt"]
     again = [net.dispatch("KOR", "delivery", "JPN", body, idem) for _ in range(3)]
     assert all(a["replay"] for a in again)
     assert all(a["receipt"] == first for a in again)
@@ -156,11 +156,11 @@ def test_replayed_delivery_is_stored_once_and_gets_the_same_receipt(net: Net) ->
 
 def test_replay_with_other_content_is_a_conflict(net: Net) -> None:
     net.nodes["KOR"].store.prune_delivered = False  # keep the delivered envelope to replay it
-    net.submit("KOR", label("r2", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-r2", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
-    body, idem = _delivered_body(net, "KOR", "r2")
+    body, idem = _delivered_body(net, "KOR", "kor-r2")
     env = json.loads(body)
-    sealed = net.nodes["KOR"].sealer.seal(b"other", _lab("r2"), to="JPN", at=dt.date(2017, 2, 12))
+    sealed = net.nodes["KOR"].sealer.seal(b"other", _lab("kor-r2"), to="JPN", at=dt.date(2017, 2, 12))
     env["sealed"] = base64.b64encode(sealed).decode()
     with pytest.raises(Conflict):
         net.dispatch("KOR", "delivery", "JPN", canonical(env), idem)
@@ -188,7 +188,7 @@ def _env(item: str, blob: bytes, at: str = "2017-02-12") -> bytes:
 
 @pytest.mark.parametrize("where", [0.05, 0.3, 0.5, 0.7, 0.95, "garbage", "truncated", "forged-signer"])
 def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: object) -> None:
-    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("t1"), to="JPN", at=dt.date(2017, 2, 12))
+    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("kor-t1"), to="JPN", at=dt.date(2017, 2, 12))
     if where == "garbage":
         blob = b"\x00not a container"
     elif where == "truncated":
@@ -204,7 +204,7 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: obj
         theirs.pin(net.nodes["KOR"].sealer.roster.latest("JPN"))  # type: ignore[attr-defined]
         blob = seal_bytes(
             MARKER,
-            _lab("t1"),
+            _lab("kor-t1"),
             recipients=["JPN"],
             signer=forged,
             roster=theirs,
@@ -215,7 +215,7 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: obj
         i = int(len(sealed) * float(where))  # type: ignore[arg-type]
         blob = sealed[:i] + bytes([sealed[i] ^ 0x01]) + sealed[i + 1 :]
     with pytest.raises(IntegrityError) as e:
-        net.dispatch("KOR", "delivery", "JPN", _env("t1", blob))
+        net.dispatch("KOR", "delivery", "JPN", _env("kor-t1", blob))
     assert str(e.value) == "integrity check failed"
     assert _rows(net, "JPN", st.items) == []
     assert _rows(net, "JPN", st.inbox) == []
@@ -223,7 +223,7 @@ def test_tampered_sealed_item_is_refused_and_nothing_stored(net: Net, where: obj
 
 
 def test_item_id_must_match_the_sealed_statement(net: Net) -> None:
-    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("t2"), to="JPN", at=dt.date(2017, 2, 12))
+    sealed = net.nodes["KOR"].sealer.seal(MARKER, _lab("kor-t2"), to="JPN", at=dt.date(2017, 2, 12))
     with pytest.raises(IntegrityError):
         net.dispatch("KOR", "delivery", "JPN", _env("another-id", sealed))
     assert _rows(net, "JPN", st.items) == []
@@ -237,7 +237,7 @@ def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(n
     kor = net.nodes["KOR"].sealer
     blob = seal_bytes(
         MARKER,
-        _lab("d1"),
+        _lab("kor-d1"),
         recipients=["JPN"],
         signer=kor.keys,
         roster=kor.roster,  # type: ignore[attr-defined]
@@ -246,14 +246,14 @@ def test_recipient_refuses_a_direct_delivery_the_agreements_do_not_allow_JK_R6(n
         relay="blind",
     )
     with pytest.raises(Refused) as e:
-        net.dispatch("KOR", "delivery", "JPN", _env("d1", blob, "2015-04-12"))
+        net.dispatch("KOR", "delivery", "JPN", _env("kor-d1", blob, "2015-04-12"))
     assert e.value.extensions()["decision"]["route"] == ["KOR", "USA", "JPN"]
     assert _rows(net, "JPN", st.items) == []
 
 
 def test_envelope_sender_must_be_the_authenticated_peer(net: Net) -> None:
-    net.submit("KOR", label("s1", rel=("JPN",)), "JPN", "2017-02-12")
-    body, _ = _delivered_body(net, "KOR", "s1")
+    net.submit("KOR", label("kor-s1", rel=("JPN",)), "JPN", "2017-02-12")
+    body, _ = _delivered_body(net, "KOR", "kor-s1")
     with pytest.raises(PeerRefused):
         net.nodes["JPN"].receive_delivery(net.caller("USA", "JPN"), json.loads(body))
 
@@ -262,7 +262,14 @@ def test_peer_with_a_pinned_certificate_but_no_agreement_is_refused_and_logged(
     net: Net, caplog: pytest.LogCaptureFixture
 ) -> None:
     chn = Caller(party="CHN", local=False, peer=net.nodes["KOR"].roster.peers["CHN"])
-    env = {"item_id": "c1", "sender": "CHN", "final_recipient": "KOR", "at": "2017-02-12", "sealed": "", "consents": []}
+    env = {
+        "item_id": "kor-c1",
+        "sender": "CHN",
+        "final_recipient": "KOR",
+        "at": "2017-02-12",
+        "sealed": "",
+        "consents": [],
+    }
     with caplog.at_level(logging.WARNING, logger="accord.node"), pytest.raises(PeerRefused):
         net.nodes["KOR"].receive_delivery(chn, env)
     assert any("refused peer CHN" in r.getMessage() for r in caplog.records)
@@ -306,7 +313,7 @@ def test_forged_consent_is_rejected(net: Net) -> None:
 
 
 def test_a_bad_receipt_is_not_stored_and_the_message_stays_pending(net: Net) -> None:
-    net.submit("KOR", label("b1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-b1", rel=("JPN",)), "JPN", "2017-02-12")
     (entry,) = net.nodes["KOR"].store.claim("w", limit=10, lease_seconds=0.01)
     answer = net.dispatch("KOR", "delivery", "JPN", entry.body, entry.idem_key)
     answer["receipt"]["digest"] = "0" * 64
@@ -322,18 +329,18 @@ def test_a_bad_receipt_is_not_stored_and_the_message_stays_pending(net: Net) -> 
 def test_dates_other_than_today_need_a_what_if_node(tmp_path: Path) -> None:
     net = Net(tmp_path, what_if=False)
     with pytest.raises(InputError):
-        net.submit("KOR", label("w1", rel=("JPN",)), "JPN", "2017-02-12")
+        net.submit("KOR", label("kor-w1", rel=("JPN",)), "JPN", "2017-02-12")
     assert _rows(net, "KOR", st.outbox) == []
-    out = net.nodes["KOR"].submit(label("w2", rel=("JPN",)), b"x", "JPN")  # today
+    out = net.nodes["KOR"].submit(label("kor-w2", rel=("JPN",)), b"x", "JPN")  # today
     assert out.decision["at"] == __import__("datetime").datetime.now(__import__("datetime").UTC).date().isoformat()
 
 
 def test_no_payload_plaintext_in_events_logs_or_errors(net: Net, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
-        net.submit("KOR", label("p1"), "JPN", "2015-04-12", MARKER)
+        net.submit("KOR", label("kor-p1"), "JPN", "2015-04-12", MARKER)
         net.pump()
         with pytest.raises(Refused) as e:
-            net.submit("KOR", label("p2"), "CHN", "2015-04-12", MARKER)
+            net.submit("KOR", label("kor-p2"), "CHN", "2015-04-12", MARKER)
     text = MARKER.decode()
     for party in net.nodes:
         for ev in _rows(net, party, st.events):
@@ -349,18 +356,18 @@ def test_keys_are_private_files(net: Net) -> None:
 
 
 def test_every_decision_release_delivery_and_receipt_is_recorded_JK_R11(net: Net) -> None:
-    net.submit("KOR", label("e1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-e1", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     kor = [r["type"] for r in _rows(net, "KOR", st.events)]
     jpn = [r["type"] for r in _rows(net, "JPN", st.events)]
     assert kor == ["decision", "release", "receipt"]
     assert jpn == ["decision", "delivery"]
     body = json.loads(str(_rows(net, "JPN", st.events)[1]["body"]))
-    assert body["digest"] and body["label"]["id"] == "e1" and body["marking"] == "極秘"
+    assert body["digest"] and body["label"]["id"] == "kor-e1" and body["marking"] == "極秘"
 
 
 def test_inbox_is_unique_on_item_and_sender(net: Net) -> None:
-    net.submit("KOR", label("u1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-u1", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     with net.nodes["JPN"].store.tx() as conn:
         row = dict(conn.execute(select(st.inbox)).mappings().one())
@@ -369,10 +376,10 @@ def test_inbox_is_unique_on_item_and_sender(net: Net) -> None:
 
 
 def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net: Net) -> None:
-    net.submit("KOR", label("a1"), "JPN", "2015-04-12", MARKER)
+    net.submit("KOR", label("kor-a1"), "JPN", "2015-04-12", MARKER)
     net.pump()
     with pytest.raises(Refused):
-        net.submit("KOR", label("a2"), "CHN", "2015-04-12", MARKER)
+        net.submit("KOR", label("kor-a2"), "CHN", "2015-04-12", MARKER)
     for party, svc in net.nodes.items():
         if party == "CHN":
             continue
@@ -387,10 +394,10 @@ def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net
         assert all(MARKER.decode() not in json.dumps(lf, ensure_ascii=False) for lf in leaves)
     kor = [json.loads(net.nodes["KOR"].feeder.log.event(i)) for i in range(net.nodes["KOR"].feeder.log.size)]  # type: ignore[union-attr]
     assert [(e["type"], e["item"]) for e in kor] == [
-        ("decision", "a1"),
-        ("release", "a1"),
-        ("receipt", "a1"),
-        ("decision", "a2"),
+        ("decision", "kor-a1"),
+        ("release", "kor-a1"),
+        ("receipt", "kor-a1"),
+        ("decision", "kor-a2"),
     ]
     assert kor[0]["decision"]["allowed"] and not kor[3]["decision"]["allowed"]  # denials are logged too
     assert kor[0]["label"]["classification"] == "군사Ⅱ급비밀"
@@ -401,7 +408,7 @@ def test_events_journaled_by_another_process_reach_the_log_through_the_writer(ne
 
     cli = load_service(net.cfgs["KOR"].dir)  # like `accord node submit`: journals, does not append
     assert cli.feeder is None
-    cli.submit(label("c1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
+    cli.submit(label("kor-c1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
     pending = [r for r in _rows(net, "KOR", st.events) if r["audit_idx"] is None]
     assert [r["type"] for r in pending] == ["decision", "release"]
     writer = net.nodes["KOR"].feeder
@@ -415,7 +422,7 @@ def test_a_crash_between_the_log_and_the_journal_does_not_append_twice(net: Net)
 
     kor = net.nodes["KOR"]
     kor.feeder = None  # journal only
-    kor.submit(label("x1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
+    kor.submit(label("kor-x1", rel=("JPN",)), b"x", "JPN", "2017-02-12")
     rows = _rows(net, "KOR", st.events)
     writer = AuditFeeder(kor.store, net.cfgs["KOR"].dir, "KOR")
     writer.log.append_many([to_audit_event(r, "KOR") for r in rows])  # ... and the process dies here
@@ -427,13 +434,13 @@ def test_a_crash_between_the_log_and_the_journal_does_not_append_twice(net: Net)
 
 
 def test_receipt_carries_proof_that_the_recipient_logged_the_delivery(net: Net) -> None:
-    net.submit("KOR", label("ev1", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-ev1", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     (rec,) = _rows(net, "KOR", st.receipts)
     assert rec["evidence"] is not None
     ev = json.loads(str(rec["evidence"]))
     event = json.loads(ev["event"])
-    assert (event["node"], event["item"], event["node_event"], event["sender"]) == ("JPN", "ev1", "delivery", "KOR")
+    assert (event["node"], event["item"], event["node_event"], event["sender"]) == ("JPN", "kor-ev1", "delivery", "KOR")
     assert ev["checkpoint"].startswith("accord.jpn.node/audit\n")
     receipt_event = next(json.loads(str(r["body"])) for r in _rows(net, "KOR", st.events) if r["type"] == "receipt")
     assert receipt_event["recipient_logged"]["index"] == ev["index"]
@@ -441,15 +448,15 @@ def test_receipt_carries_proof_that_the_recipient_logged_the_delivery(net: Net) 
 
 @pytest.mark.parametrize("tamper", ["event", "proof", "checkpoint", "other-item", "unknown-key"])
 def test_bad_receipt_evidence_is_refused(net: Net, tamper: str) -> None:
-    net.submit("KOR", label("ev2", rel=("JPN",)), "JPN", "2017-02-12")
-    net.submit("KOR", label("ev3", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-ev2", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-ev3", rel=("JPN",)), "JPN", "2017-02-12")
     entries = net.nodes["KOR"].store.claim("w", limit=10, lease_seconds=60)
     answers = {e.item_id: net.dispatch("KOR", "delivery", "JPN", e.body, e.idem_key) for e in entries}
-    entry = next(e for e in entries if e.item_id == "ev2")
-    answer = answers["ev2"]
+    entry = next(e for e in entries if e.item_id == "kor-ev2")
+    answer = answers["kor-ev2"]
     ev = answer["evidence"]
     if tamper == "event":
-        ev["event"] = ev["event"].replace('"ev2"', '"evX"')
+        ev["event"] = ev["event"].replace('"kor-ev2"', '"evX"')
     elif tamper == "proof":
         ev["proof"] = list(reversed(ev["proof"])) if len(ev["proof"]) > 1 else [base64.b64encode(b"\0" * 32).decode()]
     elif tamper == "checkpoint":
@@ -457,7 +464,7 @@ def test_bad_receipt_evidence_is_refused(net: Net, tamper: str) -> None:
         lines[1] = str(int(lines[1]) + 1)
         ev["checkpoint"] = "\n".join(lines)
     elif tamper == "other-item":
-        answer["evidence"] = answers["ev3"]["evidence"]  # a valid proof, of another delivery
+        answer["evidence"] = answers["kor-ev3"]["evidence"]  # a valid proof, of another delivery
     else:
         from accord.audit.note import NoteSigner
 
@@ -473,7 +480,7 @@ def test_bad_receipt_evidence_is_refused(net: Net, tamper: str) -> None:
 def test_a_production_node_judges_inbound_messages_as_of_its_own_today(tmp_path: Path) -> None:
     # queued yesterday, delivered today: the recipient decides as of today, it does not refuse the date
     net = Net(tmp_path, what_if=False)
-    net.nodes["KOR"].submit(label("t-1", rel=("JPN",)), b"x", "JPN")
+    net.nodes["KOR"].submit(label("kor-t-1", rel=("JPN",)), b"x", "JPN")
     (entry,) = net.nodes["KOR"].store.claim("w", limit=5, lease_seconds=60)
     env = json.loads(entry.body)
     env["at"] = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
@@ -489,6 +496,6 @@ def test_node_and_audit_tables_share_one_storage_engine(net: Net) -> None:
     kor = net.nodes["KOR"]
     assert kor.feeder is not None
     assert kor.feeder.log.engine is kor.store.engine
-    net.submit("KOR", label("one-engine", rel=("JPN",)), "JPN", "2017-02-12")
+    net.submit("KOR", label("kor-one-engine", rel=("JPN",)), "JPN", "2017-02-12")
     net.pump()
     assert kor.feeder.log.size > 0  # the journal reached the log through that engine

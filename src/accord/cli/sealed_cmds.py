@@ -51,7 +51,7 @@ from accord.sealed.suites import CLASSICAL, HYBRID
 SUITE_NAMES = {"hybrid": HYBRID, "classical": CLASSICAL}
 PROGRESS_MIN = 8 * 1024 * 1024
 
-keys_app = typer.Typer(help="Create and rotate a nation's keys; manage the trust roster.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, rotate and revoke a nation's keys; manage the trust roster.", no_args_is_help=True)
 
 KeysOpt = typer.Option(..., "--keys", help="Directory holding this nation's party-keys.json (mode 0600).")
 RosterOpt = typer.Option(Path("roster"), "--roster", help="Trust roster directory (PARTY.N.json entries).")
@@ -118,6 +118,30 @@ def keys_rotate(keys_dir: Path = KeysOpt, roster: Path = RosterOpt) -> None:
     console.print(f"{new.party} v{entry.version}: signing key {new.sign_key_id}; fingerprint {entry.fingerprint()}")
 
 
+@keys_app.command("revoke")
+@handles_refusals
+def keys_revoke(
+    keyid: str = typer.Argument(..., help="The key id to revoke (a retired key: rotate first if it is active)."),
+    keys_dir: Path = KeysOpt,
+    roster: Path = RosterOpt,
+    at: str | None = typer.Option(None, "--at", help="When it was compromised (UTC ISO 8601); default: now."),
+) -> None:
+    """Declare a key compromised: a roster entry, signed by the active key, in which the key (and its
+    generation) is revoked. From then on it verifies nothing; partners apply it with `accord keys add`."""
+    from datetime import UTC, datetime
+
+    keys = PartyKeys.load(keys_dir)
+    r = Roster.load(roster)
+    when = at or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    entry = r.revoke(keys, keyid.strip().lower(), at=when)
+    r.save(roster)
+    (keys_dir / f"{keys.party}.{entry.version}.json").write_bytes(entry.raw)
+    console.print(
+        f"{keys.party} v{entry.version}: key {keyid} revoked at {when}; give {keys.party}.{entry.version}.json "
+        "to every partner (accord keys add)"
+    )
+
+
 @keys_app.command("add")
 @handles_refusals
 def keys_add(
@@ -143,11 +167,14 @@ def keys_show(roster: Path = RosterOpt) -> None:
     """List the roster: parties, versions, active key ids and pin fingerprints."""
     r = Roster.load(roster)
     table = Table(title=f"Trust roster {roster}")
-    for col in ("party", "version", "signing key", "keys held", "v1 fingerprint"):
+    for col in ("party", "version", "signing key", "keys held", "retired / revoked", "v1 fingerprint"):
         table.add_column(col)
     for p in r.parties:
         e = r.latest(p)
-        table.add_row(p, str(e.version), e.active_sign.keyid, str(len(e.keys)), r.chains[p][0].fingerprint()[:32])
+        states = f"{sum(k.status == 'retired' for k in e.keys)} / {sum(k.status == 'revoked' for k in e.keys)}"
+        table.add_row(
+            p, str(e.version), e.active_sign.keyid, str(len(e.keys)), states, r.chains[p][0].fingerprint()[:32]
+        )
     console.print(table)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from accord.core.groups import ORGANISATION_POLICIES
+from accord.core.ids import MAX_ID_LENGTH
 from accord.core.labels import Caveat, Label, Succession
 from accord.formats.stanag4774_model import (
     _NCNAME_TAIL,
@@ -37,11 +38,12 @@ def _dt(value: datetime) -> str:
 def label_id(kind: Kind, item_id: str | None, party: str | None = None) -> str | None:
     """The ``@Id`` Accord gives a label: an XML NCName derived from the item id, distinct per kind and
     (for an alternative label) per party: ``olab.kor-2017-0042``, ``alab.JPN.kor-2017-0042``; a hash
-    (``olab-…``) when the item id has characters outside ``A-Z a-z 0-9 . _ -``. None without an item id."""
+    (``olab-…``) when the item id has characters outside ``A-Z a-z 0-9 . _ -`` or is too long for it. None
+    without an item id."""
     if item_id is None:
         return None
     prefix = "olab" if kind == "originator" else f"alab.{party}" if party else "alab"
-    if _NCNAME_TAIL.fullmatch(item_id):
+    if _NCNAME_TAIL.fullmatch(item_id) and len(prefix) + 1 + len(item_id) <= MAX_ID_LENGTH:  # bounded as read
         return f"{prefix}.{item_id}"
     return f"{prefix.replace('.', '-')}-{hashlib.sha256(item_id.encode()).hexdigest()[:32]}"
 

@@ -237,8 +237,14 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=3,
     )
+    from accord.node.trust_reload import TrustReloader
+
+    reloader = TrustReloader(service, ctx).start()  # `node add-peer`, `keys add` apply without a restart
     # What startup built (~110k objects: modules, app, models) is never garbage: out of the collector's reach, so
     # that a full collection while serving scans only what serving made (one took ~100 ms under load; issue 8).
     gc.collect()
     gc.freeze()
-    _Server.make(config, limits.handshake_timeout_seconds).run()
+    try:
+        _Server.make(config, limits.handshake_timeout_seconds).run()
+    finally:
+        reloader.stop()

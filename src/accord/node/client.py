@@ -49,6 +49,13 @@ class PeerClients:
                 self._clients[peer.party] = c
             return c
 
+    def forget(self, party: str) -> None:
+        """Drop the client of ``party`` (its pinned entry changed: the next message makes a new one)."""
+        with self._lock:
+            c = self._clients.pop(party, None)
+        if c is not None:
+            c.close()
+
     def close(self) -> None:
         with self._lock:
             for c in self._clients.values():

@@ -38,6 +38,7 @@ from accord.sealed.payload import (
     as_input_error,
     check_payload,
     decrypt_to,
+    now_utc,
     payload_file,
     stored_entry,
 )
@@ -193,6 +194,7 @@ def add_alternative_label(item: VerifiedItem, *, keys: PartyKeys, xml: bytes) ->
         "statement": item.statement_digest,
         "party": keys.party,
         "xml": b64e(xml),
+        "created": now_utc(),  # when signed: a retired key verifies only what predates its retirement
     }
     sig = keys.sign(DS_ALT_LABEL + canonical_json(signed))
     manifest = dict(item.manifest)
@@ -234,6 +236,7 @@ def rewrap_item(item: VerifiedItem, plan: RewrapPlan, *, keys: PartyKeys, roster
         "agreements": list(plan.agreements),
         "at": plan.at.isoformat(),
         "basis": plan.basis,
+        "created": now_utc(),  # when signed: a retired key verifies only what predates its retirement
     }
     sig = keys.sign(DS_REWRAP + canonical_json(signed))
     manifest = dict(item.manifest)

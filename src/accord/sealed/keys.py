@@ -1,54 +1,64 @@
-"""Party keys and the pinned, versioned trust roster (after TUF root metadata).
+"""Party keys; the pinned, versioned trust roster is :mod:`accord.sealed.roster` (its names are re-exported
+here).
 
 A party (nation) holds generations of keys: one hybrid signing key (ECDSA P-384 + ML-DSA-87) and one
 encryption key per key type (ML-KEM-1024+P-384, P-384). Rotation adds a generation; old generations are
 kept so that items wrapped for an old key id can still be read.
 
-The roster holds, per party, a chain of signed entries ``v1, v2, …``:
-
-- ``v1`` is self-signed and trusted because it is *pinned* (imported by an operator who checked its
-  fingerprint out of band, like a TUF root shipped with the client);
-- ``v(n+1)`` must carry ``version = n + 1``, keep every key id of ``v(n)`` (old keys stay for reading,
-  marked ``retired``) and be signed by the active signing key of ``v(n)`` **and** by its own active
-  signing key (TUF's rule for root rotation, threshold 1 per party);
-- a version lower than or equal to the one held is refused (no rollback).
-
-The roster is the only trust source: a signature verifies only against a signing key id found here.
+See :mod:`accord.sealed.roster` for the roster's rules (rotation, retirement, revocation).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from accord.errors import InputError, IntegrityError, TrustError
+from accord.errors import InputError
 from accord.formats.canonical import canonical_json
-from accord.sealed.format import DS_ROSTER, KEYID_RE, PARTY_RE, Reader, b64e, parse_json
+from accord.sealed.format import PARTY_RE, Reader, b64e, parse_json
+from accord.sealed.roster import (
+    ENC_KEY_TYPES,
+    ENTRY_FILE_RE,
+    KeyRecord,
+    Roster,
+    RosterEntry,
+    instant,
+    make_entry,
+    sign_entry,
+)
 from accord.sealed.suites import (
-    KEY_MLKEM1024_P384,
-    KEY_P384,
     KEY_SIGN,
     EncKeyPair,
     SignKeyPair,
     enc_public_raw_of,
-    get_suite,
     key_id,
     sign_public_raw_of,
-    verify_signature,
 )
 
-ENC_KEY_TYPES = (KEY_MLKEM1024_P384, KEY_P384)
+__all__ = [
+    "ENC_KEY_TYPES",
+    "ENTRY_FILE_RE",
+    "KEYS_FILE",
+    "Generation",
+    "KeyRecord",
+    "PartyKeys",
+    "Roster",
+    "RosterEntry",
+    "atomic_output",
+    "instant",
+    "make_entry",
+    "sign_entry",
+    "write_private",
+]
+
 KEYS_FILE = "party-keys.json"
-ENTRY_FILE_RE = re.compile(r"^([A-Z]{3})\.([1-9][0-9]{0,8})\.json$")
 
 
 @contextlib.contextmanager
@@ -234,283 +244,3 @@ def _new_generation() -> Generation:
 
     created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Generation(created, SignKeyPair.generate(), {kt: generate_enc_key(kt) for kt in ENC_KEY_TYPES})
-
-
-# --- roster ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    keyid: str
-    use: str
-    type: str
-    public: bytes
-    status: str
-    retired: str = ""  # a retired signing key: when (UTC, ISO 8601); "" in entries made before this was kept
-
-
-def _instant(text: str, *, source: str, field: str) -> datetime:
-    """An ISO 8601 UTC time as the roster and statements write it (``2026-11-30T00:43:35Z``)."""
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise InputError(f"not an ISO 8601 time: {text[:40]!r}", source=source, field=field) from e
-    if t.tzinfo is None:
-        raise InputError("time without a time zone", source=source, field=field)
-    return t
-
-
-@dataclass(frozen=True)
-class RosterEntry:
-    """One signed version of a party's public keys."""
-
-    party: str
-    version: int
-    keys: tuple[KeyRecord, ...]
-    signed: Mapping[str, Any]
-    signatures: tuple[tuple[str, bytes], ...]
-    raw: bytes
-
-    @property
-    def active_sign(self) -> KeyRecord:
-        return next(k for k in self.keys if k.use == "sign" and k.status == "active")
-
-    def key(self, kid: str) -> KeyRecord | None:
-        return next((k for k in self.keys if k.keyid == kid), None)
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the canonical ``signed`` part: what an operator compares out of band when pinning."""
-        return hashlib.sha256(canonical_json(dict(self.signed))).hexdigest()
-
-    @staticmethod
-    def parse(data: bytes, *, source: str = "roster entry") -> RosterEntry:
-        r = Reader(parse_json(data, source=source), "", source=source)
-        r.only("signed", "signatures")
-        s = r.sub("signed")
-        s.only("type", "party", "version", "keys")
-        if s.str("type") != "accord-roster-entry":
-            raise InputError("not an accord roster entry", source=source, field="signed.type")
-        party = s.str("party", PARTY_RE)
-        version = s.int("version", 1, 1 << 30)
-        keys: list[KeyRecord] = []
-        for i in range(len(s.list("keys", min_len=1, max_len=3000))):
-            k = s.item("keys", i)
-            k.only("keyid", "use", "type", "public", "status", "retired")
-            use = k.str("use")
-            typ = k.str("type")
-            status = k.str("status")
-            retired = ""
-            if "retired" in k.obj:
-                retired = k.str("retired")
-                _instant(retired, source=source, field=f"signed.keys[{i}].retired")
-                if status != "retired" or use != "sign":
-                    raise InputError(
-                        "only a retired signing key has a retirement time",
-                        source=source,
-                        field=f"signed.keys[{i}].retired",
-                    )
-            if (use, typ) not in {("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)}:
-                raise InputError(f"unknown key use/type {use}/{typ}", source=source, field=f"signed.keys[{i}]")
-            if status not in ("active", "retired"):
-                raise InputError(f"unknown status {status!r}", source=source, field=f"signed.keys[{i}].status")
-            pub = k.bytes("public")
-            kid = k.str("keyid", KEYID_RE)
-            if key_id(typ, pub) != kid:
-                raise InputError("key id does not match the public key", source=source, field=f"signed.keys[{i}]")
-            keys.append(KeyRecord(kid, use, typ, pub, status, retired))
-        if len({k.keyid for k in keys}) != len(keys):
-            raise InputError("duplicate key id", source=source, field="signed.keys")
-        for use, typ in (("sign", KEY_SIGN), *(("encrypt", t) for t in ENC_KEY_TYPES)):
-            n = sum(1 for k in keys if k.use == use and k.type == typ and k.status == "active")
-            if n != 1:
-                raise InputError(f"need exactly one active {typ} key, found {n}", source=source, field="signed.keys")
-        sigs: list[tuple[str, bytes]] = []
-        for i in range(len(r.list("signatures", min_len=1, max_len=16))):
-            g = r.item("signatures", i)
-            g.only("keyid", "sig")
-            sigs.append((g.str("keyid", KEYID_RE), g.bytes("sig")))
-        return RosterEntry(party, version, tuple(keys), s.obj, tuple(sigs), data)
-
-    def signed_message(self) -> bytes:
-        return DS_ROSTER + canonical_json(dict(self.signed))
-
-    def check_signed_by(self, rec: KeyRecord) -> None:
-        msg = self.signed_message()
-        for kid, sig in self.signatures:
-            if kid == rec.keyid:
-                verify_signature(rec.public, sig, msg)
-                return
-        raise TrustError(f"roster entry {self.party} v{self.version} is not signed by key {rec.keyid}")
-
-
-def make_entry(keys: PartyKeys, version: int, signers: Iterable[SignKeyPair]) -> RosterEntry:
-    """Build and sign a roster entry for ``keys`` at ``version``."""
-    signed = {
-        "type": "accord-roster-entry",
-        "party": keys.party,
-        "version": version,
-        "keys": keys.public_keys(),
-    }
-    msg = DS_ROSTER + canonical_json(signed)
-    sigs = []
-    seen: set[str] = set()
-    for sk in signers:
-        kid = key_id(KEY_SIGN, sk.public_raw)
-        if kid not in seen:
-            seen.add(kid)
-            sigs.append({"keyid": kid, "sig": b64e(sk.sign(msg))})
-    data = canonical_json({"signed": signed, "signatures": sigs}) + b"\n"
-    return RosterEntry.parse(data)
-
-
-@dataclass
-class Roster:
-    """Pinned partner public keys: per party, a verified chain of roster entries."""
-
-    chains: dict[str, list[RosterEntry]] = field(default_factory=dict)
-
-    # --- building ------------------------------------------------------------------------------
-
-    def pin(self, entry: RosterEntry) -> None:
-        """Trust a party's first entry (v1, self-signed). The caller checked its fingerprint."""
-        if entry.party in self.chains:
-            raise TrustError(f"party {entry.party} is already pinned; use update() for a new version")
-        if entry.version != 1:
-            raise TrustError(f"only version 1 of {entry.party} can be pinned, got v{entry.version}")
-        entry.check_signed_by(entry.active_sign)
-        self.chains[entry.party] = [entry]
-
-    def update(self, entry: RosterEntry) -> None:
-        """Accept ``v(n+1)`` of a pinned party: signed by the previous and the new active keys."""
-        chain = self.chains.get(entry.party)
-        if chain is None:
-            raise TrustError(f"party {entry.party} is not pinned")
-        prev = chain[-1]
-        if entry.version <= prev.version:
-            raise TrustError(f"rollback refused: {entry.party} v{entry.version} <= held v{prev.version}")
-        if entry.version != prev.version + 1:
-            raise TrustError(f"{entry.party} v{entry.version} skips versions after v{prev.version}")
-        missing = [k.keyid for k in prev.keys if entry.key(k.keyid) is None]
-        if missing:
-            raise TrustError(f"{entry.party} v{entry.version} drops keys {', '.join(missing)} (old keys must be kept)")
-        for k in prev.keys:
-            nk = entry.key(k.keyid)
-            if nk is not None and (nk.public != k.public or nk.type != k.type or nk.use != k.use):
-                raise TrustError(f"{entry.party} v{entry.version} changes key {k.keyid}")
-            if nk is not None and k.status == "retired" and (nk.status != "retired" or nk.retired != k.retired):
-                raise TrustError(f"{entry.party} v{entry.version} revives key {k.keyid} or moves its retirement")
-        try:
-            entry.check_signed_by(prev.active_sign)
-            entry.check_signed_by(entry.active_sign)
-        except IntegrityError as e:
-            raise TrustError(f"{entry.party} v{entry.version}: rotation signature does not verify") from e
-        chain.append(entry)
-
-    def add(self, entry: RosterEntry) -> None:
-        """Pin a new party's v1, or update a pinned party (exact duplicates are ignored)."""
-        chain = self.chains.get(entry.party)
-        if chain and any(e.raw == entry.raw for e in chain):
-            return
-        if chain is None:
-            self.pin(entry)
-        else:
-            self.update(entry)
-
-    def rotate(self, new_keys: PartyKeys) -> RosterEntry:
-        """Sign and add the next entry for ``new_keys`` (after :meth:`PartyKeys.rotate`)."""
-        chain = self.chains.get(new_keys.party)
-        if chain is None:
-            raise TrustError(f"party {new_keys.party} is not pinned")
-        prev_kid = chain[-1].active_sign.keyid
-        prev = new_keys.find_sign(prev_kid)
-        if prev is None:
-            raise TrustError(f"the keys given do not hold {new_keys.party}'s current signing key {prev_kid}")
-        entry = make_entry(new_keys, chain[-1].version + 1, [prev, new_keys.current.sign])
-        self.update(entry)
-        return entry
-
-    @staticmethod
-    def first_entry(keys: PartyKeys) -> RosterEntry:
-        """The self-signed v1 entry of a party with a single generation."""
-        if len(keys.generations) != 1:
-            raise TrustError("a v1 entry is made from a single key generation")
-        return make_entry(keys, 1, [keys.current.sign])
-
-    # --- persistence ---------------------------------------------------------------------------
-
-    @staticmethod
-    def load(directory: str | os.PathLike[str]) -> Roster:
-        """Load every ``PARTY.N.json`` in ``directory`` and verify each party's chain from v1."""
-        d = Path(directory)
-        if not d.is_dir():
-            raise InputError("roster directory not found", source=str(d))
-        found: dict[str, dict[int, Path]] = {}
-        for p in sorted(d.iterdir()):
-            m = ENTRY_FILE_RE.match(p.name)
-            if m:
-                found.setdefault(m.group(1), {})[int(m.group(2))] = p
-        roster = Roster()
-        for party, versions in sorted(found.items()):
-            for v in sorted(versions):
-                try:
-                    entry = RosterEntry.parse(versions[v].read_bytes(), source=str(versions[v]))
-                except OSError as e:
-                    raise InputError(f"cannot read: {e.strerror}", source=str(versions[v])) from e
-                if entry.party != party or entry.version != v:
-                    raise TrustError(f"{versions[v]}: file name does not match party/version inside")
-                roster.add(entry)
-        return roster
-
-    def save(self, directory: str | os.PathLike[str]) -> None:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for party, chain in self.chains.items():
-            for e in chain:
-                (d / f"{party}.{e.version}.json").write_bytes(e.raw)
-
-    def verify(self) -> None:
-        """Re-verify every chain from its pinned v1."""
-        fresh = Roster()
-        for chain in self.chains.values():
-            fresh.pin(chain[0])
-            for e in chain[1:]:
-                fresh.update(e)
-
-    # --- lookups -------------------------------------------------------------------------------
-
-    @property
-    def parties(self) -> list[str]:
-        return sorted(self.chains)
-
-    def latest(self, party: str) -> RosterEntry:
-        chain = self.chains.get(party)
-        if not chain:
-            raise TrustError(f"party {party} is not in the roster")
-        return chain[-1]
-
-    def signing_key(self, party: str, kid: str, *, at: str | None = None) -> KeyRecord:
-        """A signing key of ``party`` by id (active or retired); anything else is untrusted.
-
-        ``at``: when the signed statement says it was made (ISO 8601 UTC). A retired key verifies only what
-        predates its retirement: ``at`` must not be after the retirement time its roster entry records (both
-        to the second, so an item sealed in the second of the rotation still verifies) (issue 9). Entries
-        written before retirement times were recorded carry none; their retired keys keep verifying, as they
-        did.
-        """
-        rec = self.latest(party).key(kid)
-        if rec is None or rec.use != "sign":
-            raise TrustError(f"signing key {kid} is not in the roster for {party}")
-        if at is not None and rec.status == "retired" and rec.retired:
-            when = _instant(at, source="statement", field="created")
-            if when > _instant(rec.retired, source="roster", field="retired"):
-                raise TrustError(
-                    f"signing key {kid} of {party} was retired at {rec.retired}; it does not verify a statement "
-                    f"made at {at}"
-                )
-        return rec
-
-    def encryption_key(self, party: str, suite_id: str) -> KeyRecord:
-        """The active encryption key of ``party`` for ``suite_id``."""
-        kt = get_suite(suite_id).key_type
-        entry = self.latest(party)
-        return next(k for k in entry.keys if k.use == "encrypt" and k.type == kt and k.status == "active")

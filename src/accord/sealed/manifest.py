@@ -34,6 +34,7 @@ from accord.sealed.format import (
 from accord.sealed.keys import PartyKeys, Roster
 from accord.sealed.model import AltLabel, Grant, ManifestInfo, Relay
 from accord.sealed.payload import key_commitment, segment_count
+from accord.sealed.roster import instant
 from accord.sealed.suites import get_suite, unwrap_key, verify_signature
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -237,13 +238,13 @@ def _rewrap_grants(parsed: ParsedManifest, roster: Roster) -> list[Grant]:
         r = Reader(raw, f"rewraps[{i}]", source=SRC)
         r.only("signed", "signature")
         s = r.sub("signed")
-        s.only("type", "statement", "hub", "to", "keyid", "wrappedKey", "route", "agreements", "at", "basis")
+        s.only("type", "statement", "hub", "to", "keyid", "wrappedKey", "route", "agreements", "at", "basis", "created")
         if s.get("type") != "accord-sealed-rewrap" or s.get("statement") != digest_hex:
             raise IntegrityError()
         hub = s.str("hub", PARTY_RE)
         sg = r.sub("signature")
         sg.only("keyid", "sig")
-        hub_key = roster.signing_key(hub, sg.str("keyid", KEYID_RE))
+        hub_key = roster.signing_key(hub, sg.str("keyid", KEYID_RE), at=_signed_at(s, parsed), what="re-wrap record")
         verify_signature(hub_key.public, sg.bytes("sig"), DS_REWRAP + canonical_json(dict(s.obj)))
         if hub not in {g.party for g in grants}:
             raise IntegrityError()  # a re-wrap by a party that could not read the item
@@ -283,7 +284,7 @@ def _alt_labels(parsed: ParsedManifest, roster: Roster, grants: list[Grant]) -> 
         r = Reader(raw, f"alternativeLabels[{i}]", source=SRC)
         r.only("signed", "signature")
         s = r.sub("signed")
-        s.only("type", "statement", "party", "xml")
+        s.only("type", "statement", "party", "xml", "created")
         if s.get("type") != "accord-sealed-alternative-label" or s.get("statement") != digest_hex:
             raise IntegrityError()
         party = s.str("party", PARTY_RE)
@@ -294,10 +295,23 @@ def _alt_labels(parsed: ParsedManifest, roster: Roster, grants: list[Grant]) -> 
         sg = r.sub("signature")
         sg.only("keyid", "sig")
         kid = sg.str("keyid", KEYID_RE)
-        key = roster.signing_key(party, kid)
+        key = roster.signing_key(party, kid, at=_signed_at(s, parsed), what="alternative label")
         verify_signature(key.public, sg.bytes("sig"), DS_ALT_LABEL + canonical_json(dict(s.obj)))
         alts.append(AltLabel(party, kid, xml))
     return alts
+
+
+def _signed_at(s: Reader, parsed: ParsedManifest) -> str | None:
+    """When a re-wrap record or alternative label says it was signed (issue 9), or None (made before Accord
+    recorded it: then only an active key verifies it). Never before the statement it adds to: a retired
+    key cannot be used on an item made after its retirement, even with a backdated time."""
+    if "created" not in s.obj:
+        return None
+    created = s.str("created")
+    when = instant(created, source=SRC, field=f"{s.path}.created")
+    if when < instant(str(parsed.statement.get("created")), source=SRC, field="statement.created"):
+        raise IntegrityError()  # signed before the statement it re-wraps or marks: impossible, so forged
+    return created
 
 
 def unwrap_dek(parsed: ParsedManifest, grants: list[Grant], keys: PartyKeys) -> bytes:

@@ -85,12 +85,12 @@ class AdmissionGate:
         self.service = service
         self.limits = limits
         self.today = today
-        self._cache: dict[tuple[str | None, dt.date], tuple[bool, bool, str]] = {}
+        self._cache: dict[tuple[str | None, dt.date, int], tuple[bool, bool, str]] = {}
 
     def _admitted(self, fp: str | None) -> tuple[bool, bool, str]:
         """(admitted, local, why-not) for the certificate fingerprint ``fp`` (cached per certificate and day:
         the roster and the agreements are read once at start)."""
-        key = (fp, self.today())
+        key = (fp, self.today(), getattr(self.service, "trust_version", 0))  # a trust reload starts afresh
         hit = self._cache.get(key)
         if hit is None:
             if len(self._cache) > 1024:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from accord.core.ids import NAMESPACE_RULE, check_namespace, composed_id, id_namespace, namespace_problem
 from accord.core.parties import PARTY_NAMES
 from accord.node.config import Peer
 from accord.node.errors import PeerRefused
@@ -15,38 +15,20 @@ from accord.node.policy import (
     agreements_in_force,
 )
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger("accord.node")
 
 
-def id_namespace(item_id: str, known: Iterable[str]) -> str | None:
-    """The party whose namespace ``item_id`` lies in, if any (issue 9: ids are namespaced by their creator).
-
-    An id is *qualified* when it starts with a known party's code and ``-`` or ``:`` (``kor-2017-7``,
-    ``KOR:7``, the form of the ids a node generates); it then belongs to that party alone: no other party may
-    create an item with it. An unqualified id (``k1``) belongs to nobody in particular: a partner's item under
-    it is still refused when this node holds the id under another originator.
-    """
-    if len(item_id) > 4 and item_id[3] in "-:" and item_id[:3].isascii() and item_id[:3].isalpha():
-        code = item_id[:3].upper()
-        if code in known:
-            return code
-    return None
-
-
 def check_own_id(item_id: str, party: str, peers: Iterable[str]) -> None:
-    """A node's own submit may not create an id in another party's namespace (InputError, exit 2)."""
-    from accord.errors import InputError
+    """A node creates ids only in its own namespace (ACC-R10): ``kor-…`` at KOR. Anything else, an id in
+    another party's namespace or an unqualified one (``k9``, which a partner could otherwise take first), is
+    a :class:`~accord.core.ids.NamespaceError` (400, exit 2 at the CLI)."""
+    check_namespace(item_id, party, {*peers, *PARTY_NAMES}, field="label.id")
 
-    owner = id_namespace(item_id, {party, *peers, *PARTY_NAMES})
-    if owner is not None and owner != party:
-        raise InputError(
-            f"item id {item_id} lies in {owner}'s namespace; {party} names its items with its own "
-            f"code ({party.lower()}-…)",
-            field="label.id",
-        )
+
+def consent_request_id(item_id: str, holder: str, recipient: str) -> str:
+    """The id of ``holder``'s request to release ``item_id`` to ``recipient``: in the holder's namespace
+    (ACC-R10) and fixed by the request, so that no partner can take another's (``usa-cr:kor-7:JPN``)."""
+    return composed_id(f"{holder.lower()}-cr:", item_id, f":{recipient}")  # within the id grammar
 
 
 class Admission(Journal):
@@ -95,14 +77,18 @@ class Admission(Journal):
         """Parties whose id namespaces this node knows: itself, its pinned peers, the bundled names."""
         return {self.party, *self.roster.peers, *PARTY_NAMES}
 
-    def check_namespace(self, item_id: str, originator: str) -> None:
-        """Refuse an id in another party's namespace (:func:`id_namespace`)."""
-        owner = id_namespace(item_id, self.known_parties())
-        if owner is not None and owner != originator:
+    def check_namespace(self, item_id: str, creator: str, what: str = "item id") -> None:
+        """Refuse a partner's id that is not in its creator's namespace (ACC-R10): an item's id in its
+        originator's, a consent's in its originator's, a consent request's in its holder's. An unqualified id
+        (``k9``) is refused like one in another party's namespace: otherwise the first to send it takes it."""
+        problem = namespace_problem(item_id, creator, self.known_parties(), what)
+        if problem:
             from accord.node.errors import IdRefused
 
             raise IdRefused(
-                f"item id {item_id} lies in {owner}'s namespace; {originator} cannot create it",
+                problem,
                 item_id=item_id,
-                namespace=owner,
+                namespace=id_namespace(item_id, self.known_parties()),
+                creator=creator,
+                rule=NAMESPACE_RULE,
             )

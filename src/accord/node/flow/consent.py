@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from accord.core.ids import check_id
+from accord.core.ids import check_id, composed_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -18,7 +18,7 @@ from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, IdRefused, NotFound, PeerRefused
-from accord.node.flow.admission import Admission
+from accord.node.flow.admission import Admission, consent_request_id
 from accord.node.flow.journal import Caller
 from accord.node.flow.outbound import Outbound
 from accord.node.policy import (
@@ -40,10 +40,10 @@ class Consents(Outbound, Admission):
         """A holder asks this node, the originator, to approve an onward release (T-R5, JK-R6).
 
         Checked against what this node holds before any officer sees it (issue 9): the request id is the
-        holder's own (``cr:ITEM:HOLDER-RECIPIENT``, so no partner can take another's), the item is this node's
-        own, the label is exactly the label this node sealed, and ``statement`` (the SHA-384 of the signed
-        statement, unchanged by re-wraps and markings) is that of the item this node sent. A mismatch is
-        refused with a ``consent_request_refused`` event and never shown.
+        holder's own (``usa-cr:ITEM:RECIPIENT``, in its namespace, ACC-R10, so no partner can take another's),
+        the item is this node's own, the label is exactly the label this node sealed, and ``statement`` (the
+        SHA-384 of the signed statement, unchanged by re-wraps and markings) is that of the item this node
+        sent. A mismatch is refused with a ``consent_request_refused`` event and never shown.
         """
         day = self.resolve_at(body.get("at"), inbound=True)
         peer = self.admit(caller, day)
@@ -95,7 +95,8 @@ class Consents(Outbound, Admission):
     ) -> None:
         if label.originator != self.party or label.id != item_id:
             raise InputError("the label does not match the request", field="label")
-        if request_id != f"cr:{item_id}:{holder}-{recipient}":
+        self.check_namespace(request_id, holder, "consent request id")  # ACC-R10: the holder's namespace
+        if request_id != consent_request_id(item_id, holder, recipient):
             raise IdRefused(f"consent request id {request_id} is not {holder}'s request for {item_id}")
         with self.store.engine.connect() as conn:
             row = db_items.get_item(conn, item_id)
@@ -133,7 +134,8 @@ class Consents(Outbound, Admission):
             }
             if approve:
                 c = Consent(
-                    id=f"consent:{request_id}",
+                    # in the originator's namespace (ACC-R10), within the id grammar
+                    id=composed_id(f"{self.party.lower()}-consent:", request_id),
                     originator=self.party,
                     holder=row["holder"],
                     recipient=row["recipient"],
@@ -178,7 +180,7 @@ class Consents(Outbound, Admission):
     ) -> StandingGranted:
         """A standing consent (e.g. TISA missile warnings): sent to the holder, applies there at once."""
         c = Consent(
-            id=f"standing:{self.party}:{holder}-{recipient}:{_topics_key(topics)}:{granted}",
+            id=f"{self.party.lower()}-standing:{holder}-{recipient}:{_topics_key(topics)}:{granted}",  # ACC-R10
             originator=self.party,
             holder=check_party(holder, source="consent", field="holder"),
             recipient=check_party(recipient, source="consent", field="recipient"),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from accord.core.custody import CustodyState
+from accord.core.ids import composed_id
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -20,7 +21,7 @@ from accord.node.db import consents_sql as db_consents
 from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
 from accord.node.errors import Conflict, NotFound
-from accord.node.flow.admission import check_own_id
+from accord.node.flow.admission import check_own_id, consent_request_id
 from accord.node.flow.custody_gate import catch_up
 from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
 from accord.node.flow.signing import Signing
@@ -76,7 +77,8 @@ class Outbound(Signing):
                     consents.append(
                         self.sign_consent(
                             Consent(
-                                id=f"{ORIGINATOR_REQUEST}:{item_id}:{hop}-{to}",  # ids: core/ids.py grammar
+                                # in this party's namespace (ACC-R10), within the id grammar
+                                id=composed_id(f"{self.party.lower()}-{ORIGINATOR_REQUEST}:", item_id, f":{hop}-{to}"),
                                 originator=self.party,
                                 holder=hop,
                                 recipient=to,
@@ -289,7 +291,7 @@ class Outbound(Signing):
         self, conn: Connection, d: Decision, label: Label, item_id: str, sealed: bytes, to: str, day: dt.date
     ) -> None:
         """Only the originator's consent lacks: hold the item and ask the originator once (T-R5, JK-R6)."""
-        request_id = f"cr:{item_id}:{self.party}-{to}"
+        request_id = consent_request_id(item_id, self.party, to)  # the holder's namespace (ACC-R10)
         if db_consents.request_state(conn, request_id) is None:
             body = {
                 "request_id": request_id,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from accord.core.ids import NAMESPACE_RULE, namespace_problem
 from accord.errors import InputError, IntegrityError
 from accord.node.canon import sign, verify
 from accord.node.db import consents_sql as db_consents
@@ -37,6 +38,11 @@ class Signing(Journal):
         if pub is None or doc.get("signer") != c.originator:
             raise IntegrityError()
         verify(pub, CONSENT_DOMAIN, doc["consent"], str(doc.get("sig", "")))
+        problem = namespace_problem(c.id, c.originator, self.roster.peers, "consent id")
+        if problem:  # a consent's id is its originator's (ACC-R10): no partner squats another's consent id
+            from accord.node.errors import IdRefused
+
+            raise IdRefused(problem, consent_id=c.id, creator=c.originator, rule=NAMESPACE_RULE)
         return c
 
     def _held_consents(self, conn: Connection, holder: str) -> list[tuple[Consent, dict[str, Any]]]:
