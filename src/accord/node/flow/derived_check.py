@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from accord.core.ids import id_namespace
 from accord.errors import InputError
 from accord.node import db as st
 from accord.node.db import items_sql as db_items
 from accord.node.db import notices_sql as db_notices
 from accord.node.errors import ForgedOrigin
-from accord.node.flow.admission import id_namespace
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from accord.core.custody import CustodyState
+from accord.core.ids import id_namespace
 from accord.errors import InputError
 from accord.formats.canonical import canonical_json
 from accord.formats.label_json import label_from_json
@@ -33,7 +34,6 @@ from accord.node import db as st
 from accord.node.canon import sha256_hex
 from accord.node.db import custody_sql as db_custody
 from accord.node.errors import NotFound
-from accord.node.flow.admission import id_namespace
 from accord.node.flow.custody_gate import catch_up
 from accord.node.flow.inbound import Inbound
 from accord.release import plan_from_decisions
