@@ -41,14 +41,15 @@ FLOW_ORDER: dict[str, int] = {
     "reads": 1,
     "receipts": 1,
     "outbound": 2,
-    "inbound": 3,
-    "consent": 3,
+    "blind": 3,  # a hub's blind relays (issue 10): on outbound, admission and receipts
+    "inbound": 4,
+    "consent": 4,
     "custody_gate": 1,  # issue 10: the life of an item (custnet)
     "custody_apply": 1,
-    "notices": 4,
-    "custody_ops": 5,
+    "notices": 5,
+    "custody_ops": 6,
     "derived_check": 2,  # issue 10: derived items over the network (derive)
-    "derived_net": 4,
+    "derived_net": 5,
 }
 
 

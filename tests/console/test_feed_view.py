@@ -102,11 +102,15 @@ def test_a_tampered_record_in_the_log_is_quarantined_not_shown(fed: tuple[World,
     clean = latest_tracks(w.net.cfgs["JPN"].dir)["flights"][0]
     db = sqlite3.connect(db_path)
     try:
-        seq, body = db.execute(
-            "SELECT seq, body FROM records WHERE stream = 'KOR-JPN' AND rtype = 2 ORDER BY seq LIMIT 1 OFFSET 5"
-        ).fetchone()
-        bad = bytes(body[:-1]) + bytes([body[-1] ^ 1])
-        db.execute("UPDATE records SET body = ? WHERE stream = 'KOR-JPN' AND seq = ?", (bad, seq))
+        # the 6th DATA record of KOR-JPN, inside the segment row of the log that holds it (docs/feed.md)
+        from accord.feed import frame as ff
+
+        rows = db.execute("SELECT first, body FROM segs WHERE stream = 'KOR-JPN' ORDER BY first").fetchall()
+        first, seq, raw = [(f, q, r) for f, b in rows for q, r in ff.segment_records(b) if r[15] == ff.DATA][5]
+        body = next(bytes(b) for f, b in rows if f == first)
+        end = ff.segment_offset(body, first, seq) + 4 + len(raw)
+        bad = body[: end - 1] + bytes([body[end - 1] ^ 1]) + body[end:]
+        db.execute("UPDATE segs SET body = ? WHERE stream = 'KOR-JPN' AND first = ?", (bad, first))
         db.commit()
         before = latest_tracks(w.net.cfgs["JPN"].dir)
         assert before["quarantined"] == 1
@@ -114,7 +118,7 @@ def test_a_tampered_record_in_the_log_is_quarantined_not_shown(fed: tuple[World,
         assert f["points"] == clean["points"] - 1  # the 6th data record is a track point: left out, alarmed
         assert f["launch"] == clean["launch"] and f["impact"] == clean["impact"]
     finally:
-        db.execute("UPDATE records SET body = ? WHERE stream = 'KOR-JPN' AND seq = ?", (body, seq))
+        db.execute("UPDATE segs SET body = ? WHERE stream = 'KOR-JPN' AND first = ?", (body, first))
         db.commit()
         db.close()
     assert latest_tracks(w.net.cfgs["JPN"].dir)["quarantined"] == 0

@@ -254,7 +254,9 @@ def test_a_slow_subscriber_never_stalls_the_others(nodes: dict[str, Path]) -> No
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
             await w.drain()
-            msgs = flight_messages("S1", 6000)
+            msgs = flight_messages("S1", 6000) + flight_messages(
+                "S2", 6000
+            )  # more than the slow reader's TLS and socket buffers absorb (~0.6 MB)
             for i in range(0, len(msgs), 500):
                 await kor.publish_many(msgs[i : i + 500])
             got = await _drain(n["JPN"], "KOR-JPN", len(msgs), timeout=30)
@@ -274,7 +276,7 @@ def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
         async with three(nodes, Days(DAY)) as n:
             jpn = n["JPN"].ident
             r, w = await asyncio.open_connection("127.0.0.1", n["USA"].port, ssl=jpn.client_ssl("USA"))
-            from accord.feed.frame import ERR, REC, SUB, FrameReader, json_frame, parse_json
+            from accord.feed.frame import ERR, REC, RECS, SUB, FrameReader, json_frame, parse_json
 
             w.write(json_frame(SUB, {"stream": "KOR-USA", "from": 1}))
             await w.drain()
@@ -286,6 +288,7 @@ def test_unknown_subscription_is_refused(nodes: dict[str, Path]) -> None:
             errs = [parse_json(b, None) for t, b in frames if t == ERR]
             assert errs and errs[0]["code"] == Code.NOT_IN_SCOPE and errs[0]["stream"] == "KOR-USA"
             assert not any(t == REC and b[:7] == b"KOR-USA" for t, b in frames)
+            assert not any(t == RECS and b[4:11] == b"KOR-USA" for t, b in frames)
             w.close()
 
     asyncio.run(go())
@@ -313,12 +316,15 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
             await asyncio.sleep(0.2)  # JPN's writer thread has committed what it relayed to the reader
             db = sqlite3.connect(nodes["JPN"] / "feed" / "feed.db")
-            seq, body = db.execute(
-                "SELECT seq, body FROM records WHERE stream='KOR-JPN' AND rtype=2 ORDER BY seq LIMIT 1 OFFSET 10"
-            ).fetchone()
-            bad = bytearray(body)
-            bad[-1] ^= 0xFF
-            db.execute("UPDATE records SET body=? WHERE stream='KOR-JPN' AND seq=?", (bytes(bad), seq))
+            # the 11th DATA record of KOR-JPN, inside whichever segment row holds it
+            from accord.feed import frame as ff
+
+            rows = db.execute("SELECT first, body FROM segs WHERE stream='KOR-JPN' ORDER BY first").fetchall()
+            data = [(first, q, raw) for first, body in rows for q, raw in ff.segment_records(body) if raw[15] == DATA]
+            first, seq, raw = data[10]
+            body = bytearray(next(b for f, b in rows if f == first))
+            body[ff.segment_offset(body, first, seq) + 4 + len(raw) - 1] ^= 0xFF  # the record's last byte (its tag)
+            db.execute("UPDATE segs SET body=? WHERE stream='KOR-JPN' AND first=?", (bytes(body), first))
             db.commit()
             db.close()
             got = []
@@ -330,3 +336,222 @@ def test_a_tampered_record_is_quarantined_and_alarmed_the_reader_goes_on(nodes: 
             assert any("does not cover" in w or "does not match" in w for _, _, w in c.alarms)
 
     asyncio.run(go())
+
+
+def test_a_hub_forging_a_batch_inside_a_segment_is_refused_and_nothing_is_kept(nodes: dict[str, Path]) -> None:
+    """The hub (or anyone in its place) appends records to KOR-JPN and signs the batch itself: JPN checks the
+    batch signature against KOR's pinned key, refuses the whole segment and keeps none of it."""
+    from accord.feed import crypto as fc
+    from accord.feed import frame as ff
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            msgs = flight_messages("kor-F1", 10)
+            await kor.publish_many(msgs)
+            await _drain(n["JPN"], "KOR-JPN", len(msgs))
+            await asyncio.sleep(0.1)  # a batch signature of KOR has reached JPN
+            jpn = n["JPN"]
+            head = jpn._accepted["KOR-JPN"]
+            forged = [ff.record("KOR-JPN", head + 1, ff.DATA, b"\0\0\0\1" + bytes(40))]
+            chain = fc.BatchChain()
+            chain.add(head + 1, forged[0])
+            payload = fc.sign_batch("KOR-JPN", chain, n["USA"].ident.sign_key)  # not KOR's key
+            forged.append(ff.record("KOR-JPN", head + 2, ff.BSIG, payload))
+            seg = ff.scan_segment(b"".join(ff.prefixed(r) for r in forged))
+            with pytest.raises(fc.FeedCryptoError, match="signature does not verify"):
+                jpn._on_segment("USA", False, seg)
+            assert jpn._accepted["KOR-JPN"] == head and not jpn._relayed
+            # and a segment of KOR-JPN from anyone but the hub is refused at JPN
+            with pytest.raises(ff.FrameError, match="not the source"):
+                jpn._on_segment("KOR", False, seg)
+
+    asyncio.run(go())
+
+
+def test_a_publish_batch_refuses_each_bad_message_with_its_own_id(nodes: dict[str, Path]) -> None:
+    """PUBS carries many messages: each is checked on its own (M-R2 window), a refusal names its id, the others go."""
+    from accord.feed.model import Kind, WarningMessage
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            t = now_us()
+            ids = []
+            for m in (
+                WarningMessage("kor-B1", Kind.LAUNCH, t - 1_000_000, 39.0, 125.7),
+                WarningMessage("kor-B9", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),  # no launch
+                WarningMessage("kor-B1", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),
+            ):
+                kor.fire(m)
+                ids.append(kor._next_id)
+            got = await _drain(n["JPN"], "KOR-JPN", 2)
+            assert [d.message.event for d in got] == ["kor-B1", "kor-B1"]
+            for _ in range(100):
+                if kor.refusals:
+                    break
+                await asyncio.sleep(0.02)
+            assert [(r["id"], r["code"]) for r in kor.refusals] == [(ids[1], Code.OUTSIDE_WINDOW)]
+
+    asyncio.run(go())
+
+
+def test_a_peer_may_not_publish_batches(nodes: dict[str, Path]) -> None:
+    """Only a local client publishes: a partner sending PUBS to the hub is disconnected with PROTOCOL."""
+    import struct
+
+    from accord.feed import frame as ff
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n:
+            jpn = n["JPN"].ident
+            r, w = await asyncio.open_connection("127.0.0.1", n["USA"].port, ssl=jpn.client_ssl("USA"))
+            w.write(ff.frame(ff.PUBS, struct.pack(">IB", 1, 1) + b"\0\1x"))
+            await w.drain()
+            frames: list[tuple[int, bytes]] = []
+            reader = ff.FrameReader()
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                while not any(t == ff.ERR for t, _ in frames):
+                    frames += reader.feed(await asyncio.wait_for(r.read(65536), 2))
+            errs = [ff.parse_json(b, None) for t, b in frames if t == ff.ERR]
+            assert any(e["code"] == "PROTOCOL" and "local client" in e["message"] for e in errs)
+            assert n["USA"].counters["published"] == 0
+            w.close()
+
+    asyncio.run(go())
+
+
+def test_a_cut_off_subscriber_is_readmitted_without_reconnecting_when_the_agreement_is_back(
+    nodes: dict[str, Path],
+) -> None:
+    """What-if: the Japan-US GSOMIA is terminated on DAY+1, then the what-if day moves back to DAY. JPN, cut off
+    on DAY+1 and still connected, is re-admitted by the hub (audited) and gets, from where it stopped, what KOR
+    published meanwhile: no loss, no duplicate, same connection."""
+    ends = date(2026, 6, 2)
+    base = load_agreements()
+    ended = base.what_if(add=[("jpn-usa-gsomia", Event(on=ends, type=EventType.TERMINATED, note="what-if"))])
+    days = Days(DAY)
+
+    async def go() -> None:
+        async with (
+            three(nodes, days, {"USA": ended, "JPN": ended}) as n,
+            FeedClient(nodes["KOR"], port=n["KOR"].port) as kor,
+        ):
+            first = flight_messages("kor-RA1", 10)
+            await kor.publish_many(first)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(first))) == len(first)
+            uplink = n["JPN"].peers["USA"]
+            days.day = ends
+            later = flight_messages("kor-RA2", 10)
+            await kor.publish_many(later)
+            await asyncio.sleep(0.5)
+            held = n["JPN"].store.head("KOR-JPN")
+            assert n["USA"].counters["cut_off"] >= 1 and held < n["USA"].store.head("KOR-JPN")
+            days.day = DAY  # the agreement is back in force (what-if)
+            for _ in range(200):
+                if n["JPN"].store.head("KOR-JPN") == n["USA"].store.head("KOR-JPN"):
+                    break
+                await asyncio.sleep(0.02)
+            assert n["JPN"].store.head("KOR-JPN") == n["USA"].store.head("KOR-JPN") > held
+            assert n["JPN"].peers["USA"] is uplink  # no reconnection
+            got = await _drain(n["JPN"], "KOR-JPN", len(first) + len(later))
+            assert [d.message.event for d in got] == ["kor-RA1"] * len(first) + ["kor-RA2"] * len(later)
+            assert [d.seq for d in got] == sorted({d.seq for d in got})
+            assert n["USA"].audit is not None
+            n["USA"].audit.flush()
+
+    asyncio.run(go())
+    events = [e for e in _audit_events(nodes["USA"], "USA") if e["type"] == "decision"]
+    codes = [e["decision"]["code"] for e in events]
+    assert "CUT_OFF" in codes and "READMITTED" in codes and codes.index("CUT_OFF") < codes.index("READMITTED")
+    assert next(e for e in events if e["decision"]["code"] == "READMITTED")["decision"]["allowed"] is True
+
+
+def test_a_subscription_refused_for_scope_is_admitted_when_the_agreement_enters_into_force(
+    nodes: dict[str, Path],
+) -> None:
+    """JPN's node starts (what-if) before the 2023 mechanism: its subscription to KOR-JPN is refused at the hub.
+    When the day reaches the mechanism's entry into force, the still-connected JPN is admitted."""
+    days = Days(date(2023, 12, 1))
+
+    async def go() -> None:
+        async with three(nodes, days) as n:
+            await asyncio.sleep(0.3)
+            assert ("JPN", "KOR-JPN") in {(c.party, s) for c, s in n["USA"]._suspended}
+            assert n["JPN"].store.head("KOR-JPN") == 0
+            uplink = n["JPN"].peers["USA"]
+            days.day = DAY
+            for _ in range(200):
+                if n["JPN"].store.head("KOR-JPN") >= 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert n["JPN"].store.head("KOR-JPN") >= 1 and n["JPN"].peers["USA"] is uplink
+            async with FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+                msgs = flight_messages("kor-RA3", 5)
+                await kor.publish_many(msgs)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(msgs))) == len(msgs)
+
+    asyncio.run(go())
+
+
+def test_offer_key_rotation_old_key_opens_old_sessions_until_its_bound(nodes: dict[str, Path]) -> None:
+    """JPN rotates its X25519 key while running: KOR opens a new epoch sealed to the new key; a reader still
+    opens the earlier epoch with the retired key, until its bound; past it, those records are unreadable."""
+    import json as _json
+
+    from accord.feed import crypto as fc
+    from accord.feed import frame as ff
+    from accord.feed import offerkeys
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            a = flight_messages("kor-K1", 5)
+            await kor.publish_many(a)
+            assert len(await _drain(n["JPN"], "KOR-JPN", len(a))) == len(a)
+            old_offer = n["JPN"].offer_raw
+            offerkeys.rotate(nodes["JPN"] / "feed", old_offer, keep_days=1)
+            for _ in range(200):
+                if n["JPN"].offer_raw != old_offer and n["KOR"].offers["JPN"].raw == n["JPN"].offer_raw:
+                    break
+                await asyncio.sleep(0.02)
+            assert n["KOR"].offers["JPN"].raw == n["JPN"].offer_raw != old_offer
+            b = flight_messages("kor-K2", 5)
+            await kor.publish_many(b)
+            got = await _drain(n["JPN"], "KOR-JPN", len(a) + len(b))
+            assert [d.message.event for d in got] == ["kor-K1"] * len(a) + ["kor-K2"] * len(b)
+            sealed_to = {
+                fc.parse_session_header(raw[ff.REC_HEADER :])["offer"]
+                for _, raw in n["JPN"].store.read("KOR-JPN", 1, 10_000)
+                if raw[ff.REC_HEADER - 1] == ff.HS
+            }
+            assert len(sealed_to) == 2  # one epoch per key
+            # past the bound the retired key is gone: the old epoch no longer opens, the new one does
+            for meta in (nodes["JPN"] / "feed" / offerkeys.RETIRED_DIR).glob("*.json"):
+                obj = _json.loads(meta.read_text())
+                meta.write_text(_json.dumps({**obj, "not_after": "2000-01-01T00:00:00+00:00"}))
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port) as c:
+                late = [d async for d in c.deliveries(["KOR-JPN"], follow=False)]
+            assert [d.message.event for d in late] == ["kor-K2"] * len(b)
+            assert any("not held (or expired)" in w for _, _, w in c.alarms)
+
+    asyncio.run(go())
+
+
+def test_a_retired_key_whose_offer_is_not_ours_is_ignored(nodes: dict[str, Path], tmp_path: Path) -> None:
+    """A key dropped into feed/offer-keys with an offer not signed by this node (or not matching the key)."""
+    import json as _json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.feed import crypto as fc
+    from accord.feed import offerkeys
+
+    state = tmp_path / "feed"
+    state.mkdir()
+    jpn = NodeIdentity.load(nodes["JPN"])
+    key = offerkeys.new_key(state / offerkeys.OFFER_KEY)
+    mine = fc.make_offer("JPN", key, jpn.sign_key, now_us())
+    offerkeys.rotate(state, mine, keep_days=1)
+    assert len(offerkeys.retired_keys(state, "JPN", jpn.sign_key.public_key())) == 1
+    meta = next((state / offerkeys.RETIRED_DIR).glob("*.json"))
+    forged = fc.make_offer("JPN", key, Ed25519PrivateKey.generate(), now_us())
+    meta.write_text(_json.dumps({**_json.loads(meta.read_text()), "offer": forged.decode()}))
+    assert offerkeys.retired_keys(state, "JPN", jpn.sign_key.public_key()) == []

@@ -60,8 +60,6 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     assert usa.store.rows(st.items) == []
     assert usa.store.rows(st.custody) == []
     with pytest.raises(NotFound):
-        usa.item_status("kor-b1")
-    with pytest.raises(NotFound):
         usa.open_item("kor-b1")
     with pytest.raises(IntegrityError):  # the hub never had the data key
         usa.sealer.open(bytes(sealed_by_kor))
@@ -88,11 +86,30 @@ def test_blind_hub_forwards_unopened_kor_item_rel_to_jpn_only_2015(net: Net) -> 
     st_jpn = jpn.item_status("kor-b1")
     assert st_jpn["sender"] == "USA" and st_jpn["marking"] == "極秘"
     assert jpn.open_item("kor-b1")[1] == MARKER
-    assert st_jpn["custody"]["received_from"] == "USA" and st_jpn["custody"]["state"] == "HELD"
+    # Custody names the originator as the releasing party and the route through the hub (issue 10, T-R4).
+    assert st_jpn["custody"]["received_from"] == "KOR" and st_jpn["custody"]["state"] == "HELD"
+    assert st_jpn["custody"]["agreement"] == "kor-jpn-usa-tisa"
+    assert st_jpn["custody"]["route"]["route"] == ["KOR", "USA", "JPN"]
+    assert st_jpn["custody"]["route"]["via"] == ["USA"] and st_jpn["custody"]["route"]["handed_over_by"] == "USA"
     assert "delivery" in _types(net, "JPN", "kor-b1")
 
-    # The originator has the hub's receipt; every node journaled its part.
-    assert [r["recipient"] for r in net.nodes["KOR"].item_status("kor-b1")["receipts"]] == ["USA"]
+    # The originator has the hub's receipt and Japan's own, passed back by the hub (issue 10).
+    receipts = {r["recipient"]: r for r in net.nodes["KOR"].item_status("kor-b1")["receipts"]}
+    assert set(receipts) == {"USA", "JPN"}
+    final = receipts["JPN"]
+    assert final["via"] == "USA" and final["same_digest"] and final["receipt"]["recipient"] == "JPN"
+    assert final["receipt"]["digest"] == sha256(bytes(sealed_by_kor)).hexdigest()
+    from accord.node.canon import verify
+    from accord.node.flow.journal import RECEIPT_DOMAIN
+
+    verify(net.nodes["JPN"].receipt_key.public_key(), RECEIPT_DOMAIN, final["receipt"], final["signature"])
+    assert "final_receipt" in _types(net, "KOR", "kor-b1")
+    # The hub's status of what it relayed: state, from, to, when, receipts; no content, no label (issue 10).
+    hub = usa.item_or_relay_status("kor-b1")
+    assert (hub["relay"], hub["state"], hub["sender"], hub["to"]) == ("blind", "delivered", "KOR", "JPN")
+    assert hub["received_at"] and hub["forwarded_at"] is None and "label" not in hub
+    assert [r["recipient"] for r in hub["receipts"]] == ["JPN"]
+    # every node journaled its part
     assert {"release", "receipt"} <= set(_types(net, "KOR", "kor-b1"))
     for party in ("KOR", "USA", "JPN"):
         assert "decision" in _types(net, party, "kor-b1")
@@ -119,7 +136,7 @@ def test_blind_relay_replay_is_answered_once_and_not_forwarded_twice(net: Net) -
     net.submit("KOR", label("kor-b2", rel=("JPN",)), "JPN", DAY, MARKER)
     net.pump()
     row = net.nodes["KOR"].store.rows(st.outbox, st.outbox.c.item_id == "kor-b2")[0]
-    first = net.nodes["KOR"].item_status("kor-b2")["receipts"][0]["receipt"]
+    first = next(r for r in net.nodes["KOR"].item_status("kor-b2")["receipts"] if r["recipient"] == "USA")["receipt"]
     again = net.dispatch("KOR", "delivery", "USA", bytes(row["body"]), str(row["idem_key"]))
     assert again["replay"] and again["receipt"] == first
     assert len(net.nodes["USA"].store.rows(st.outbox, st.outbox.c.kind == "delivery")) == 1
@@ -211,8 +228,9 @@ def test_hub_api_has_no_payload_of_a_blind_item(net: Net) -> None:
         await app(scope, receive, send)
 
     client = TestClient(with_cert, base_url="https://testserver")  # type: ignore[arg-type]
-    r = client.get("/v1/items/kor-b6")
-    assert r.status_code == 404
+    r = client.get("/v1/items/kor-b6")  # the hub's trail of the relay, never content
+    assert r.status_code == 200 and r.json()["relay"] == "blind" and "label" not in r.json()
+    assert MARKER not in r.content
     r = client.get("/v1/items/kor-b6/payload", headers={"Accord-Person": "usa-officer", "Accord-Purpose": "relay"})
     assert r.status_code in (403, 404) and MARKER not in r.content
 
@@ -258,8 +276,12 @@ def test_hub_in_the_releasability_forwards_blind_what_was_sealed_past_it(net: Ne
         at=dt.date(2015, 6, 1),
         relay="blind",
     )
+    # Approved by KOR's standing consent for the hub's relays to Japan (T-R5; none: held, test_blind_hold.py).
+    kor.grant_standing("USA", "JPN", ["DPRK-MISSILE"], dt.date(2015, 1, 1), dt.date(2015, 12, 31), officer="kor-o")
+    net.pump()
     assert net.dispatch("KOR", "delivery", "USA", _env("kor-b9", blob))["status"] == "relayed-blind"
     net.pump()
-    assert not net.refusals
+    # Handed to the hub by hand, not from KOR's outbox: KOR refuses the receipt the hub passes back.
+    assert net.refusals == [("USA", "KOR", "KOR sent no item kor-b9 to JPN through USA")]
     assert net.nodes["USA"].store.rows(st.items) == []
     assert net.nodes["JPN"].open_item("kor-b9")[1] == MARKER

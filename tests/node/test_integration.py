@@ -78,10 +78,15 @@ def test_three_nodes_relay_through_the_hub_over_mutual_tls_T_R4(cluster: dict[st
     item = rows(jpn, st.items, st.items.c.item_id == "kor-it-2015")[0]
     assert item["sender"] == "USA"
     assert item["marking"] == "極秘"
-    wait_for(lambda: rows(kor, st.receipts, st.receipts.c.item_id == "kor-it-2015"), what="KOR stores USA's receipt")
-    wait_for(lambda: rows(usa, st.receipts, st.receipts.c.item_id == "kor-it-2015"), what="USA stores JPN's receipt")
-    for holder in (kor, usa):  # each receipt came with proof that the recipient logged the delivery
-        assert rows(holder, st.receipts, st.receipts.c.item_id == "kor-it-2015")[0]["evidence"] is not None
+
+    def receipt(holder: NodeConfig, recipient: str) -> list[dict[str, Any]]:
+        return rows(holder, st.receipts, st.receipts.c.item_id == "kor-it-2015", st.receipts.c.recipient == recipient)
+
+    wait_for(lambda: receipt(kor, "USA"), what="KOR stores USA's receipt")
+    wait_for(lambda: receipt(usa, "JPN"), what="USA stores JPN's receipt")
+    for holder, recipient in ((kor, "USA"), (usa, "JPN")):  # each came with proof that the recipient logged it
+        assert receipt(holder, recipient)[0]["evidence"] is not None
+    wait_for(lambda: receipt(kor, "JPN"), what="JPN's receipt passed back to KOR by the hub (issue 10)")
     from accord.console.backend import NodeBackend  # issue 12: content is read by a registered person
     from accord.core.people import Member
     from accord.core.persons import Person

@@ -42,7 +42,7 @@ def test_trilateral_relay_through_hub_2015_T_R4_T_R5(net: Net) -> None:
     assert jpn["label"]["classification"] == "군사Ⅱ급비밀"  # the originator's label is kept
     assert net.nodes["JPN"].open_item("kor-1")[1] == MARKER
     assert net.nodes["USA"].item_status("kor-1")["marking"] == "SECRET"
-    assert [r["recipient"] for r in net.nodes["KOR"].item_status("kor-1")["receipts"]] == ["USA"]
+    assert sorted(r["recipient"] for r in net.nodes["KOR"].item_status("kor-1")["receipts"]) == ["JPN", "USA"]
     assert [r["recipient"] for r in net.nodes["USA"].item_status("kor-1")["receipts"]] == ["JPN"]
     assert [i["state"] for i in net.nodes["USA"].item_status("kor-1")["inbox"]] == ["relayed"]
     assert not net.refusals
@@ -397,9 +397,10 @@ def test_every_journal_event_is_in_the_audit_log_and_the_log_verifies_JK_R11(net
         ("decision", "kor-a1"),
         ("release", "kor-a1"),
         ("receipt", "kor-a1"),
+        ("receipt", "kor-a1"),  # Japan's own receipt, passed back by the hub (issue 10)
         ("decision", "kor-a2"),
     ]
-    assert kor[0]["decision"]["allowed"] and not kor[3]["decision"]["allowed"]  # denials are logged too
+    assert kor[0]["decision"]["allowed"] and not kor[4]["decision"]["allowed"]  # denials are logged too
     assert kor[0]["label"]["classification"] == "군사Ⅱ급비밀"
 
 

@@ -127,6 +127,88 @@ def serve(
     asyncio.run(run())
 
 
+@feed_app.command("rotate-key")
+@handles_errors
+def rotate_key(
+    directory: Path = DirOpt,
+    keep: float = typer.Option(
+        7.0, "--keep", help="Days the retired key still opens sessions sealed to it (then it is deleted)."
+    ),
+) -> None:
+    """Rotate this node's X25519 feed key (the key originators seal session keys to). A running node offers
+    the new key upstream within a second; every originator opens a new epoch sealed to it."""
+    from accord.feed.conn import STATE_DIR
+    from accord.feed.offerkeys import rotate
+    from accord.feed.store import open_readonly
+
+    state = directory / STATE_DIR
+    if not (state / "feed.db").exists():
+        fail(f"{directory}: no feed service has run here (nothing to rotate)")
+    db = open_readonly(state / "feed.db")
+    try:
+        row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
+    finally:
+        db.close()
+    if row is None:
+        fail(f"{directory}: the feed has no offer yet")
+    until = rotate(state, bytes(row[0]), keep_days=keep)
+    typer.echo(
+        f"new feed key in {state / 'offer-key.pem'}; the retired key opens old sessions until {until:%Y-%m-%d %H:%M}Z"
+    )
+
+
+@feed_app.command("key-cert")
+@handles_errors
+def key_cert(
+    directory: Path = DirOpt,
+    out: Path | None = typer.Option(None, "--out", help="Write the certificate here (default: stdout)."),
+) -> None:
+    """This node's feed signing key certified by the party's sealed identity (give it to partners)."""
+    from accord.feed.identity import NodeIdentity
+    from accord.feed.keycert import make_cert, verify_cert
+    from accord.node.sealing import TRUST_DIR
+
+    ident = NodeIdentity.load(directory)
+    cert = make_cert(directory, ident.party, ident.sign_key)
+    verify_cert(cert, directory / TRUST_DIR, pinned=ident.sign_key.public_key())
+    if out is None:
+        typer.echo(cert.decode())
+    else:
+        out.write_bytes(cert)
+        typer.echo(f"wrote {out}", err=True)
+
+
+@feed_app.command("verify-signer")
+@handles_errors
+def verify_signer(
+    directory: Path = DirOpt,
+    cert: Path = typer.Argument(..., help="A partner's feed key certificate (`accord feed key-cert`)."),
+) -> None:
+    """Check that a party's feed signing key is certified by its sealed identity in this node's trust
+    roster and is the key this node pins for it (the one its batch signatures verify against)."""
+    import hashlib
+
+    from accord.feed.identity import NodeIdentity
+    from accord.feed.keycert import verify_cert
+    from accord.node.sealing import TRUST_DIR
+
+    ident = NodeIdentity.load(directory)
+    data = cert.read_bytes()
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        obj = None
+    party = obj.get("party") if isinstance(obj, dict) else None
+    pinned = ident.verify_key(party) if isinstance(party, str) else None
+    if pinned is None:
+        fail(f"{cert}: the certificate names no party pinned in {directory}/roster.yaml")
+    kc = verify_cert(data, directory / TRUST_DIR, pinned=pinned)
+    typer.echo(
+        f"{kc.party}: feed key sha256:{hashlib.sha256(kc.key_raw).hexdigest()[:16]} certified by its signing key "
+        f"{kc.signer} on {kc.created}; it is the key pinned in roster.yaml"
+    )
+
+
 @feed_app.command("status")
 @handles_errors
 def status(directory: Path = DirOpt, as_json: bool = typer.Option(False, "--json")) -> None:

@@ -230,6 +230,9 @@ def submit(
     to: Annotated[str, typer.Option(help="recipient party")],
     infile: Annotated[Path, typer.Option("--in", help="the item")],
     at: Annotated[str | None, typer.Option(help="decision date (what-if nodes only)")] = None,
+    hub_approval: Annotated[
+        bool, typer.Option(help="--no-hub-approval: each hub holds the item until this node's officer approves (T-R5)")
+    ] = True,
     db: DbOpt = None,
 ) -> None:
     """Decide, seal and queue a release; the running node delivers it. Exit 1 when refused."""
@@ -243,7 +246,7 @@ def submit(
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read label: {e}", source=str(label)) from None
         svc = load_service(directory, db=db)
-        out = svc.submit(doc, infile.read_bytes(), to, _date(at))
+        out = svc.submit(doc, infile.read_bytes(), to, _date(at), hub_approval=hub_approval)
         typer.echo(f"{out.item_id}: queued for {to} via {' → '.join(out.decision['route'])}")
 
     _run(body)
@@ -281,7 +284,7 @@ def status(
 
         svc = load_service(directory, db=db, audit=False)
         if item is not None:
-            _print(svc.item_status(item).to_dict())
+            _print(svc.item_or_relay_status(item).to_dict())
         else:
             _print({"party": svc.party, "audit": svc.audit_health()})
 

@@ -40,6 +40,7 @@ SUITE_NAME = "HPKE-X25519-HKDF-SHA256-AES-256-GCM"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _EPOCH = struct.Struct(">I")
 _BSIG = struct.Struct(">QQ32s64s")
+_PART = struct.Struct(">I7sQB")
 BATCH_DOMAIN = b"accord-feed-batch/1\n"
 MAX_JSON = 4096
 
@@ -158,6 +159,11 @@ class Session:
         header = record(self.stream, seq, DATA, self._epoch)
         return header + self._aead.encrypt(self._epoch + seq.to_bytes(8, "big"), plaintext, header)
 
+    def seal_part(self, seq: int, plaintext: bytes) -> bytes:
+        """The DATA record for ``plaintext`` at ``seq`` as a segment part (``len u32 | record``)."""
+        head = _PART.pack(REC_HEADER + 20 + len(plaintext), self._sb, seq, DATA) + self._epoch
+        return head + self._aead.encrypt(self._epoch + seq.to_bytes(8, "big"), plaintext, head[4:])
+
     def open(self, rec_raw: bytes, seq: int) -> bytes:
         header = rec_raw[: REC_HEADER + 4]
         try:
@@ -256,6 +262,15 @@ class BatchChain:
         self.last = seq
         self.h.update(len(raw).to_bytes(4, "big"))
         self.h.update(raw)
+
+    def add_span(self, first: int, last: int, data: bytes | memoryview) -> None:
+        """Records ``first..last`` at once: ``data`` is their ``len u32 | record`` parts (a segment slice)."""
+        if self.first == 0:
+            self.first = first
+        elif first != self.last + 1:
+            raise FeedCryptoError(f"batch chain gap at {first}")
+        self.last = last
+        self.h.update(data)
 
     def digest(self) -> bytes:
         return self.h.digest()

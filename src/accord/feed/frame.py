@@ -34,7 +34,9 @@ ERR = 4  # JSON {"code", "message", "stream"?}
 PUB = 5  # u32 id | encoded warning message (a local publisher to its own node)
 PUBOK = 6  # u32 id | 0 | (stream 7, seq u64)*  (accepted) or  u32 id | 1 | JSON {"code", "message", "rule"}
 PING = 7  # empty
-FRAME_TYPES = frozenset({SUB, REC, ACK, ERR, PUB, PUBOK, PING})
+RECS = 8  # a segment: consecutive records of one stream, each ``len u32 | record`` (see :func:`scan_segment`)
+PUBS = 9  # u32 first id | flags u8 | (len u16 | binary message)*  (a local publisher, many messages at once)
+FRAME_TYPES = frozenset({SUB, REC, ACK, ERR, PUB, PUBOK, PING, RECS, PUBS})
 
 # record types
 HS = 1  # session handshake (canonical JSON, signed by the originator)
@@ -111,6 +113,98 @@ def parse_record(raw: bytes) -> Record:
     if rtype not in REC_TYPES or seq == 0:
         raise FrameError("record has a bad type or sequence number 0")
     return Record(stream, seq, rtype, raw[REC_HEADER:], raw)
+
+
+# -- segments: the unit of batch processing ---------------------------------------------------------
+#
+# A segment is a run of consecutive records of one stream, each prefixed with its length:
+# ``(len u32 BE | record)*``. It is at once the body of a RECS frame, a row of the durable log and the
+# input of the batch-signature chain (``SHA-256(Σ len u32 | record)``): a relay checks its headers,
+# hashes it once, stores it as one row and forwards it as one frame.
+
+_SEGREC = struct.Struct(">I7sQB")
+_U32 = struct.Struct(">I")
+MIN_DATA = REC_HEADER + 4 + 16  # a DATA record: header, epoch, at least the AES-GCM tag
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A checked segment: ``specials`` are the HS and BSIG records as ``(seq, rtype, start, end)``
+    (``body[start:end]`` is the record, without its length prefix)."""
+
+    stream: str
+    first: int
+    last: int
+    body: bytes
+    specials: tuple[tuple[int, int, int, int], ...]
+
+
+def scan_segment(body: bytes) -> Segment:
+    """Check a segment's framing: one stream, consecutive sequence numbers, known record types, sizes.
+
+    The only per-record work a relay does (it cannot read the records): one ``unpack`` per record.
+    Raises :class:`FrameError`.
+    """
+    n = len(body)
+    if n < 4 + REC_HEADER or n > MAX_FRAME:
+        raise FrameError("segment has a bad size")
+    unpack = _SEGREC.unpack_from
+    length, sb, first, _ = unpack(body, 0)
+    try:
+        stream = check_stream(sb.decode("ascii"))
+    except UnicodeDecodeError:
+        raise FrameError("stream id is not ASCII") from None
+    if first == 0:
+        raise FrameError("record has sequence number 0")
+    specials: list[tuple[int, int, int, int]] = []
+    pos = 0
+    seq = first
+    limit = n - 4 - REC_HEADER
+    while pos < n:
+        if pos > limit:
+            raise FrameError("segment ends inside a record header")
+        length, s, q, rt = unpack(body, pos)
+        end = pos + 4 + length
+        if end > n or length < REC_HEADER:
+            raise FrameError("segment record has a bad length")
+        if s != sb or q != seq:
+            raise FrameError(f"{stream}: segment record {q} of {s!r} where {seq} was expected")
+        if rt == DATA:
+            if length < MIN_DATA:
+                raise FrameError("data record too short")
+        elif rt in (HS, BSIG):
+            specials.append((q, rt, pos + 4, end))
+        else:
+            raise FrameError("record has a bad type")
+        seq += 1
+        pos = end
+    return Segment(stream, first, seq - 1, body, tuple(specials))
+
+
+def segment_records(body: bytes | memoryview) -> list[tuple[int, bytes]]:
+    """``[(seq, record)]`` of a segment already checked (read back from a log written by this node)."""
+    out: list[tuple[int, bytes]] = []
+    pos, n = 0, len(body)
+    unpack = _SEGREC.unpack_from
+    while pos < n:
+        length, _, q, _ = unpack(body, pos)
+        out.append((q, bytes(body[pos + 4 : pos + 4 + length])))
+        pos += 4 + length
+    return out
+
+
+def segment_offset(body: bytes | memoryview, first: int, seq: int) -> int:
+    """Byte offset in ``body`` (whose first record is ``first``) of the record ``seq``."""
+    pos = 0
+    for _ in range(seq - first):
+        (length,) = _U32.unpack_from(body, pos)
+        pos += 4 + length
+    return pos
+
+
+def prefixed(raw: bytes) -> bytes:
+    """``len u32 | record``: one record as a part of a segment."""
+    return _U32.pack(len(raw)) + raw
 
 
 def pubok_accepted(pid: int, seqs: dict[str, int]) -> bytes:

@@ -1,10 +1,14 @@
 """Durable per-stream logs of the feed (SQLite, WAL): what a node published, relayed or received.
 
-One row per record, keyed by (stream, seq). Appends are committed by a writer thread (SQLite releases the
-GIL while it writes, so the event loop keeps serving), several pending appends in one transaction; the
-caller's callback runs on its event loop once the records are durable, and only then does a node
-acknowledge them. ``synchronous=NORMAL`` survives a process crash (``kill -9``); ``sync="full"`` also a
-power loss (slower).
+One row per **segment** (a run of consecutive records of one stream, ``(len u32 | record)*``: the body
+of a RECS frame, see :func:`accord.feed.frame.scan_segment`), keyed by (stream, first seq), plus one
+row per HS and BSIG record in ``marks`` (where sessions and batch signatures are, without reading the
+segments). A burst of messages costs one row per stream, not one per message.
+
+Appends are committed by a writer thread (SQLite releases the GIL while it writes, so the event loop
+keeps serving), everything queued while the previous commit ran in one transaction; the caller's
+callback runs on its event loop once the segments are durable, and only then does a node acknowledge
+them. ``synchronous=NORMAL`` survives a process crash (``kill -9``); ``sync="full"`` also a power loss.
 """
 
 from __future__ import annotations
@@ -15,21 +19,42 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from accord.feed import frame as ff
 
 log = logging.getLogger("accord.feed.store")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (stream TEXT NOT NULL, seq INTEGER NOT NULL, rtype INTEGER NOT NULL,
-                                    body BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segs (stream TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
+                                 body BLOB NOT NULL, PRIMARY KEY (stream, first)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS marks (stream TEXT NOT NULL, seq INTEGER NOT NULL, rtype INTEGER NOT NULL,
+                                  PRIMARY KEY (stream, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, event BLOB NOT NULL);
 """
-Row = tuple[str, int, int, bytes]
 CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (a background thread)
+MAX_SEGMENT = ff.MAX_FRAME  # a segment is at most one frame body
 
 
-def _connect(path: Path, sync: str) -> sqlite3.Connection:
+@dataclass(slots=True)
+class SegRow:
+    """A segment to append: ``marks`` lists its HS and BSIG records as ``(seq, rtype)``."""
+
+    stream: str
+    first: int
+    last: int
+    body: bytes
+    marks: list[tuple[int, int]]
+
+
+def _connect(path: Path, sync: str, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db.execute("PRAGMA busy_timeout=2000")
+        return db
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA busy_timeout=10000")
     db.execute("PRAGMA journal_mode=WAL")
@@ -38,21 +63,56 @@ def _connect(path: Path, sync: str) -> sqlite3.Connection:
     return db
 
 
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a feed log (displays: :mod:`accord.feed.view`)."""
+    return _connect(path, "normal", readonly=True)
+
+
+def heads_of(db: sqlite3.Connection) -> dict[str, int]:
+    return {str(s): int(h) for s, h in db.execute("SELECT stream, max(last) FROM segs GROUP BY stream")}
+
+
+def read_records(db: sqlite3.Connection, stream: str, first: int, last: int, limit: int) -> list[tuple[int, bytes]]:
+    """Records ``first..last`` of ``stream`` (at most ``limit``), in order."""
+    out: list[tuple[int, bytes]] = []
+    if first > last:
+        return out
+    start = db.execute("SELECT max(first) FROM segs WHERE stream = ? AND first <= ?", (stream, first)).fetchone()
+    lo = int(start[0]) if start and start[0] is not None else first
+    cur = db.execute(
+        "SELECT first, body FROM segs WHERE stream = ? AND first >= ? AND first <= ? ORDER BY first",
+        (stream, lo, last),
+    )
+    for _, body in cur:
+        for seq, raw in ff.segment_records(body):
+            if first <= seq <= last:
+                out.append((seq, raw))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def marks_of(db: sqlite3.Connection, stream: str, rtype: int) -> list[int]:
+    return [
+        int(s)
+        for (s,) in db.execute("SELECT seq FROM marks WHERE stream = ? AND rtype = ? ORDER BY seq", (stream, rtype))
+    ]
+
+
 class FeedStore:
-    """Stream logs and a small key-value table (offers, epochs, the node's own offer)."""
+    """Stream logs, marks, a small key-value table (offers, epochs, windows) and the audit journal."""
 
     def __init__(self, path: Path, *, sync: str = "normal") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = _connect(path, sync)  # the event loop's connection: reads and the key-value table
         self.db.executescript(_SCHEMA)
+        self._migrate()
         self._wdb = _connect(path, sync)  # the writer thread's connection
-        self._heads: dict[str, int] = {
-            s: int(h) for s, h in self.db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")
-        }
-        self._q: queue.Queue[tuple[list[Row], Callable[[], None] | None, asyncio.AbstractEventLoop | None] | None] = (
-            queue.Queue()
-        )
+        self._heads: dict[str, int] = heads_of(self.db)
+        self._q: queue.Queue[
+            tuple[list[SegRow], Callable[[], None] | None, asyncio.AbstractEventLoop | None] | None
+        ] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._writer, daemon=True, name="accord-feed-store")
         self._thread.start()
@@ -63,6 +123,25 @@ class FeedStore:
         self._stop = threading.Event()
         self._ckpt = threading.Thread(target=self._checkpointer, daemon=True, name="accord-feed-checkpoint")
         self._ckpt.start()
+
+    def _migrate(self) -> None:
+        """Logs written before segments (one row per record) become one segment per record."""
+        has = self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone()
+        if not has:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for stream, seq, rtype, body in self.db.execute("SELECT stream, seq, rtype, body FROM records").fetchall():
+                self.db.execute(
+                    "INSERT OR IGNORE INTO segs VALUES (?, ?, ?, ?)", (stream, seq, seq, ff.prefixed(bytes(body)))
+                )
+                if rtype != ff.DATA:
+                    self.db.execute("INSERT OR IGNORE INTO marks VALUES (?, ?, ?)", (stream, seq, rtype))
+            self.db.execute("DROP TABLE records")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def _checkpointer(self) -> None:
         while not self._stop.wait(CHECKPOINT_INTERVAL):
@@ -90,39 +169,44 @@ class FeedStore:
         return sorted(self._heads)
 
     def append_async(
-        self, rows: list[Row], done: Callable[[], None] | None = None, loop: asyncio.AbstractEventLoop | None = None
+        self, rows: list[SegRow], done: Callable[[], None] | None = None, loop: asyncio.AbstractEventLoop | None = None
     ) -> None:
-        """Queue records ``(stream, seq, rtype, raw)`` for the writer thread (relayed streams: forwarded
-        first, acknowledged once durable); ``done`` runs on ``loop`` once they are committed."""
+        """Queue segments for the writer thread; ``done`` runs on ``loop`` once they are committed."""
         self._q.put((rows, done, loop))
 
-    def append(self, rows: Iterable[Row]) -> None:
-        """Commit records now, on the caller's connection (a node's own streams: their numbers are
-        assigned here, so they are durable before they leave). A stream is appended to by one path only."""
+    def append(self, rows: Iterable[SegRow]) -> None:
+        """Commit segments now, on the caller's connection (tests and tools)."""
         rows = list(rows)
         self._check(rows)
         if rows:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+            self._insert(self.db, rows)
         self._advance(rows)
 
-    def _check(self, rows: list[Row]) -> None:
-        heads: dict[str, int] = {}
-        for stream, seq, _, _ in rows:
-            last = heads.get(stream, self._heads.get(stream, 0))
-            if seq != last + 1:
-                raise ValueError(f"{stream}: record {seq} does not follow {last}")
-            heads[stream] = seq
+    @staticmethod
+    def _insert(db: sqlite3.Connection, rows: list[SegRow]) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO segs VALUES (?, ?, ?, ?)", [(r.stream, r.first, r.last, r.body) for r in rows])
+            marks = [(r.stream, q, t) for r in rows for q, t in r.marks]
+            if marks:
+                db.executemany("INSERT INTO marks VALUES (?, ?, ?)", marks)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
-    def _advance(self, rows: list[Row]) -> None:
+    def _check(self, rows: list[SegRow]) -> None:
+        heads: dict[str, int] = {}
+        for r in rows:
+            last = heads.get(r.stream, self._heads.get(r.stream, 0))
+            if r.first != last + 1 or r.last < r.first:
+                raise ValueError(f"{r.stream}: segment {r.first}-{r.last} does not follow {last}")
+            heads[r.stream] = r.last
+
+    def _advance(self, rows: list[SegRow]) -> None:
         with self._lock:
-            for stream, seq, _, _ in rows:
-                self._heads[stream] = seq
+            for r in rows:
+                self._heads[r.stream] = r.last
 
     def _writer(self) -> None:
         while True:
@@ -144,20 +228,11 @@ class FeedStore:
             try:
                 self._check(rows)
                 if rows:
-                    self._wdb.execute("BEGIN IMMEDIATE")
-                    try:
-                        self._wdb.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
-                        self._wdb.execute("COMMIT")
-                    except BaseException:
-                        self._wdb.execute("ROLLBACK")
-                        raise
+                    self._insert(self._wdb, rows)
                 self._advance(rows)
             except Exception as e:  # nothing is acknowledged; the senders resend after a reconnect
                 self.failed = e
-                log.exception("feed store: commit failed; %d records not acknowledged", len(rows))
-                for _, done, loop in batch:
-                    if done is not None and loop is None:
-                        done()
+                log.exception("feed store: commit failed; %d segments not acknowledged", len(rows))
                 if stop:
                     return
                 continue
@@ -173,19 +248,58 @@ class FeedStore:
                 return
 
     def read(self, stream: str, first: int, limit: int = 512) -> list[tuple[int, bytes]]:
-        last = self.head(stream)
+        """Durable records of ``stream`` from ``first`` on (at most ``limit``)."""
+        return read_records(self.db, stream, first, self.head(stream), limit)
+
+    def read_segments(self, stream: str, first: int, max_bytes: int = 1 << 20) -> list[tuple[int, int, bytes]]:
+        """Durable segments ``(first, last, body)`` from record ``first`` on (the first one trimmed to start
+        there), about ``max_bytes`` at most: what a subscriber behind is served from."""
+        head = self.head(stream)
+        if first > head:
+            return []
+        start = self.db.execute(
+            "SELECT max(first) FROM segs WHERE stream = ? AND first <= ?", (stream, first)
+        ).fetchone()
+        lo = int(start[0]) if start and start[0] is not None else first
+        out: list[tuple[int, int, bytes]] = []
+        size = 0
         cur = self.db.execute(
-            "SELECT seq, body FROM records WHERE stream = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
-            (stream, first, last, limit),
+            "SELECT first, last, body FROM segs WHERE stream = ? AND first >= ? AND first <= ? ORDER BY first",
+            (stream, lo, head),
         )
-        return [(int(s), bytes(b)) for s, b in cur]
+        for f0, l0, b0 in cur:
+            f, last, body = int(f0), int(l0), bytes(b0)
+            if last < first:
+                continue
+            if f < first:
+                body, f = body[ff.segment_offset(body, f, first) :], first
+            out.append((f, last, body))
+            size += len(body)
+            if size >= max_bytes:
+                break
+        return out
 
     def last_of_type(self, stream: str, rtype: int, before: int) -> int:
-        """The sequence number of the last record of ``rtype`` before ``before`` (0: none)."""
+        """The sequence number of the last record of ``rtype`` (HS or BSIG) before ``before`` (0: none)."""
         row = self.db.execute(
-            "SELECT max(seq) FROM records WHERE stream = ? AND rtype = ? AND seq < ?", (stream, rtype, before)
+            "SELECT max(seq) FROM marks WHERE stream = ? AND rtype = ? AND seq < ?", (stream, rtype, before)
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
+
+    def marks_desc(self, stream: str, rtype: int) -> Iterator[int]:
+        """Sequence numbers of the HS or BSIG records of ``stream``, newest first (read lazily)."""
+        cur = self.db.cursor()
+        cur.execute("SELECT seq FROM marks WHERE stream = ? AND rtype = ? ORDER BY seq DESC", (stream, rtype))
+        for (s,) in cur:
+            yield int(s)
+
+    def marks_after(self, stream: str, rtype: int, after: int) -> list[int]:
+        return [
+            int(s)
+            for (s,) in self.db.execute(
+                "SELECT seq FROM marks WHERE stream = ? AND rtype = ? AND seq > ? ORDER BY seq", (stream, rtype, after)
+            )
+        ]
 
     def get(self, key: str) -> bytes | None:
         row = self.db.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
@@ -193,3 +307,18 @@ class FeedStore:
 
     def put(self, key: str, value: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))
+
+    # -- the audit journal: audit events that exist nowhere else, durable before they are acted on --------
+    def journal_add(self, event: bytes) -> int:
+        cur = self.db.execute("INSERT INTO journal (event) VALUES (?)", (event,))
+        return int(cur.lastrowid or 0)
+
+    def journal(self) -> list[tuple[int, bytes]]:
+        return [(int(i), bytes(e)) for i, e in self.db.execute("SELECT id, event FROM journal ORDER BY id")]
+
+    def journal_done(self, upto: int, db: sqlite3.Connection | None = None) -> None:
+        (db or self.db).execute("DELETE FROM journal WHERE id <= ?", (upto,))
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection of its own (another thread)."""
+        return _connect(self.path, "normal")

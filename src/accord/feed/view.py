@@ -12,22 +12,20 @@ back from its log by design (the publisher keeps no session key), so only their 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from accord.core.agreements import AgreementSet
 from accord.core.labels import Label
 from accord.errors import AccordError
 from accord.feed import crypto as fc
 from accord.feed import frame as ff
+from accord.feed import offerkeys, store
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import FEED_TOPIC, FeedRefused, Kind, WarningMessage, decode_message
 from accord.feed.node import OFFER_KEY, STATE_DIR
@@ -95,18 +93,14 @@ def latest_tracks(node_dir: str | Path, *, records: int = 4000, flights: int = 1
     if not db_path.exists():
         out["why"] = "no feed service has run at this node yet"
         return out
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    db = store.open_readonly(db_path)
     try:
-        db.execute("PRAGMA busy_timeout=2000")
-        heads = {str(s): int(h) for s, h in db.execute("SELECT stream, max(seq) FROM records GROUP BY stream")}
+        heads = store.heads_of(db)
         row = db.execute("SELECT v FROM kv WHERE k = 'my-offer'").fetchone()
-        offer: fc.Offer | None = None
-        priv: X25519PrivateKey | None = None
+        keys: dict[str, offerkeys.OfferKey] = {}
         if row is not None and (state / OFFER_KEY).exists():
-            key = serialization.load_pem_private_key((state / OFFER_KEY).read_bytes(), password=None)
-            if isinstance(key, X25519PrivateKey):
-                priv = key
-                offer = fc.open_offer(bytes(row[0]), ident.sign_key.public_key(), party)
+            with contextlib.suppress(AccordError):
+                keys = offerkeys.offer_keys(state, party, ident.sign_key.public_key(), bytes(row[0]))
         found: dict[tuple[str, str], _Flight] = {}
         quarantined = 0
         for stream, head in sorted(heads.items()):
@@ -115,25 +109,27 @@ def latest_tracks(node_dir: str | Path, *, records: int = 4000, flights: int = 1
             info: dict[str, Any] = {"stream": stream, "head": head, "role": role, "readable": False}
             out["streams"].append(info)
             okey = ident.verify_key(o)
-            if role != "received" or offer is None or priv is None or okey is None:
+            if role != "received" or not keys or okey is None:
                 continue
             info["readable"] = True
             sessions: dict[int, fc.Session] = {}
-            for (body,) in db.execute(
-                "SELECT body FROM records WHERE stream = ? AND rtype = ? ORDER BY seq", (stream, ff.HS)
-            ):
+            for hs in store.marks_of(db, stream, ff.HS):
                 try:
-                    sess = fc.open_session(ff.parse_record(bytes(body)).payload, stream, okey, offer, priv)
+                    body = store.read_records(db, stream, hs, hs, 1)[0][1]
+                    payload = ff.parse_record(body).payload
+                    k = keys.get(fc.parse_session_header(payload)["offer"])
+                    if k is None:
+                        raise fc.FeedCryptoError("sealed to an offer key not held (or expired)")
+                    sess = fc.open_session(payload, stream, okey, k.offer, k.priv)
                     sessions[sess.epoch] = sess
-                except (fc.FeedCryptoError, ff.FrameError, AccordError):
+                except (fc.FeedCryptoError, ff.FrameError, AccordError, IndexError):
                     quarantined += 1
             first = max(1, head - records + 1)
-            for seq, body in db.execute(
-                "SELECT seq, body FROM records WHERE stream = ? AND rtype = ? AND seq >= ? ORDER BY seq",
-                (stream, ff.DATA, first),
-            ):
+            for seq, body in store.read_records(db, stream, first, head, records):
+                if body[ff.REC_HEADER - 1] != ff.DATA:
+                    continue
                 try:
-                    rec = ff.parse_record(bytes(body))
+                    rec = ff.parse_record(body)
                     opened = sessions.get(fc.data_epoch(rec.payload))
                     if opened is None:
                         raise fc.FeedCryptoError("no session for its epoch")

@@ -54,6 +54,9 @@ _TYPES = {
     "visit": "access",
     "blind_relay": "release",  # issue 10: a hub forwarded an item it cannot open (ACC-R5)
     "inconsistent_relay": "delivery",  # issue 10: an item sealed to a hub outside its releasability
+    "blind_hold": "consent",  # issue 10: a blind hub holds a sealed item for the originator's consent (T-R5)
+    "blind_relay_refused": "release",  # issue 10: ... and drops it on denial
+    "final_receipt": "receipt",  # issue 10: the final recipient's receipt, passed back by the hub
 }
 
 #: ``events.audit_idx`` of a journal row the audit format refused: kept out of the log, its quarantine event

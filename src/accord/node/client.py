@@ -25,6 +25,7 @@ from accord.node.results import (
     Health,
     ItemStatus,
     OutboxMessage,
+    RelayStatus,
     StandingGranted,
     Submitted,
 )
@@ -167,9 +168,13 @@ class NodeClient:
             body["at"] = at.isoformat()
         return Forwarded.from_dict(self._call("POST", f"/v1/items/{quote(item_id, safe='')}/forward", json=body).json())
 
-    def item(self, item_id: str) -> ItemStatus:
-        """Custody of one item: label, marking, outbox, inbox, receipts, custody record."""
-        return ItemStatus.from_dict(self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json())
+    def item(self, item_id: str) -> ItemStatus | RelayStatus:
+        """Custody of one item: label, marking, outbox, inbox, receipts, custody record; at a hub, for an item
+        it relayed blind, the relay's status (no label, no content)."""
+        doc = self._call("GET", f"/v1/items/{quote(item_id, safe='')}").json()
+        if isinstance(doc, dict) and doc.get("relay") == "blind":
+            return RelayStatus.from_dict(doc)
+        return ItemStatus.from_dict(doc)
 
     def payload(self, item_id: str, *, person: str, purpose: str) -> Payload:
         """The plaintext, read by a registered ``person`` for a stated ``purpose`` (decided and audited on the

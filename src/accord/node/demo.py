@@ -3,7 +3,8 @@
 2015: Korea shares North Korean missile data with Japan through the US (TISA, T-R4/T-R5); the hub
 holds an item it wants to pass on until Korea's officer approves; a standing consent for missile
 topics applies at once. 2017: directly under the GSOMIA. A release to a third country refused
-(JK-R3/JK-R6). 2019: the notice of termination and its suspension.
+(JK-R3/JK-R6). 2019: the notice of termination and its suspension. 2016–2023: the same release on the
+GSOMIA's dates.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def play(nodes: dict[str, NodeConfig]) -> None:
         _chapter_2017_direct(clients)
         _chapter_third_countries(clients)
         _chapter_2019_notice(clients)
+        _chapter_replay_dates(clients)
         _chapter_exactly_once(clients)
     finally:
         for c in (kor, jpn, usa):
@@ -158,8 +160,20 @@ def _chapter_2015_blind_hub(n: _Clients) -> None:
     console.print(
         f"    USA forwarded it unopened to {body['next_hop']} (digest {body['digest'][:16]}…): no key, no marking;"
     )
-    status = usa.get(f"/v1/items/{item}").status_code
-    console.print(f"    USA's API has no such item to read (HTTP {status}); JPN's receipt came back to USA")
+    hub = _wait(usa, f"/v1/items/{item}", lambda h: h["state"] == "delivered")
+    who = {"Accord-Person": "usa-officer", "Accord-Purpose": "relay"}
+    payload_status = usa.get(f"/v1/items/{item}/payload", headers=who).status_code
+    console.print(
+        f"    USA's status of the relay: {hub['state']}, {hub['sender']} → {hub['to']}, no label, no content "
+        f"(payload: HTTP {payload_status})"
+    )
+    custody = _wait(jpn, f"/v1/items/{item}", lambda s: s["custody"] is not None)["custody"]
+    route = custody["route"]
+    console.print(
+        f"    JPN's custody: received from {custody['received_from']} via {', '.join(route['via'])} "
+        f"under {custody['agreement']} (handed over by {route['handed_over_by']})"
+    )
+    _receipted(kor, item, "JPN", "KOR")  # Japan's own receipt, passed back by the hub
 
 
 def _chapter_2015_approval(n: _Clients) -> None:
@@ -268,6 +282,31 @@ def _chapter_2019_notice(n: _Clients) -> None:
         _explain(d, limit=1)
         _held_by(jpn, item5, "JPN")
     _what_if_no_suspension()
+
+
+def _chapter_replay_dates(n: _Clients) -> None:
+    """The GSOMIA's dates replayed (tests/node/test_replay_2016_2023.py): the hub the day before it, direct
+    from the day it was signed, through the 2019 crisis, after the 2023 normalisation."""
+    kor, jpn, payload = n.kor, n.jpn, n.payload
+    console.rule("[bold]2016–2023 — the same release on the GSOMIA's dates")
+    for day in ("2016-11-22", "2016-11-23", "2019-10-01", "2019-11-25", "2023-03-21"):
+        item = f"kor-replay-{day}"
+        r = _submit(kor, _label(item, "군사Ⅱ급비밀", ["DPRK-MISSILE"], ["JPN"], day), "JPN", day, payload)
+        r.raise_for_status()
+        d = r.json()["decision"]
+        hops = ", ".join(f"{h['from']}→{h['to']} {h['mode']}" for h in d["hops"])
+        rules = sorted({x["rule"] for x in d["reasons"] if x.get("rule") and x["code"] == "CHANNEL"})
+        console.print(f"  {day}: {hops}  [dim]({', '.join(rules)})[/dim]")
+        _wait(jpn, f"/v1/items/{item}", lambda _s: True)
+    r = _submit(
+        kor,
+        _label("kor-replay-grade1", "군사Ⅰ급비밀", ["DPRK-MISSILE"], ["JPN"], "2023-06-01"),
+        "JPN",
+        "2023-06-01",
+        payload,
+    )
+    console.print(f"  2023-06-01: a Grade I item: HTTP {r.status_code} {r.json()['title']}")
+    _explain(r.json()["decision"], limit=1)
 
 
 def _chapter_exactly_once(n: _Clients) -> None:

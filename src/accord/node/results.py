@@ -31,6 +31,7 @@ __all__ = [
     "OutboxHop",
     "OutboxMessage",
     "ReceiptRecord",
+    "RelayStatus",
     "Result",
     "StandingGranted",
     "Submitted",
@@ -156,6 +157,11 @@ class ReceiptRecord(Result):
     recipient: str
     receipt: dict[str, Any]
     evidence: dict[str, Any] | None
+    signature: str | None = None  # the recipient's signature over ``receipt`` (verifiable with its key)
+    via: str | None = None  # the final recipient's receipt passed back by this hub (issue 10)
+    same_digest: bool | None = None  # ... of exactly the bytes this node sent (a blind relay)
+
+    _omit_none: ClassVar[frozenset[str]] = frozenset({"signature", "via", "same_digest"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,6 +184,40 @@ class ItemStatus(Result):
     def _nested(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs["outbox"] = tuple(OutboxHop.from_dict(o) for o in kwargs.get("outbox", ()))
         kwargs["inbox"] = tuple(InboxEntry.from_dict(i) for i in kwargs.get("inbox", ()))
+        kwargs["receipts"] = tuple(ReceiptRecord.from_dict(r) for r in kwargs.get("receipts", ()))
+        return kwargs
+
+
+@dataclass(frozen=True, eq=False)
+class RelayStatus(Result):
+    """A hub's status of an item it relayed blind (issue 10): who sent it, to whom, when, in which state, its
+    route and receipts; never its label or content (the hub has neither key nor item)."""
+
+    item_id: str
+    relay: str  # "blind"
+    state: str  # held | forwarded | delivered | denied
+    originator: str
+    classification: str | None
+    sender: str
+    to: str
+    next_hop: str
+    at: str
+    digest: str
+    route: tuple[str, ...]
+    agreements: tuple[str, ...]
+    received_at: str | None
+    forwarded_at: str | None
+    decided_at: str | None
+    decided_by: str | None
+    consent_request: str | None
+    relays: tuple[dict[str, Any], ...] = ()
+    outbox: tuple[dict[str, Any], ...] = ()
+    receipts: tuple[ReceiptRecord, ...] = ()
+
+    @classmethod
+    def _nested(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        for k in ("route", "agreements", "relays", "outbox"):
+            kwargs[k] = tuple(kwargs.get(k, ()))
         kwargs["receipts"] = tuple(ReceiptRecord.from_dict(r) for r in kwargs.get("receipts", ()))
         return kwargs
 

@@ -28,6 +28,7 @@ PATHS = {
     "consent_request": "/v1/peer/consent-requests",
     "consent_decision": "/v1/peer/consent-decisions",
     "consent": "/v1/peer/consents",
+    "final_receipt": "/v1/peer/final-receipts",
     "custody_notice": "/v1/peer/custody-notices",  # issue 10: accord.node.flow.notices
 }
 
@@ -201,6 +202,8 @@ def dispatch(svc: NodeService, caller: Any, kind: str, doc: dict[str, Any], idem
         return svc.receive_consent_decision(caller, doc).to_dict()
     if kind == "consent":
         return svc.receive_consent(caller, doc).to_dict()
+    if kind == "final_receipt":
+        return svc.receive_final_receipt(caller, doc)
     if kind == "custody_notice":
         return svc.receive_custody_notice(caller, doc)
     raise ValueError(f"unknown message kind {kind!r}")

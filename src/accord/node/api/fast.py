@@ -109,7 +109,7 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
             raise InputError("payload_b64 is not base64", field="payload_b64") from e
 
         def run() -> dict[str, Any]:
-            out = service.submit(req.label, payload, req.to, req.at)
+            out = service.submit(req.label, payload, req.to, req.at, hub_approval=req.hub_approval)
             wake()
             request.app.state.storage_alarm.ok()  # a write went through: the storage alarm (if any) clears
             return out.to_dict()

@@ -25,6 +25,10 @@ class SubmitRequest(_Strict):
     to: Party
     payload_b64: str = Field(max_length=MAX_PAYLOAD * 4 // 3 + 4, description="the item, base64")
     at: dt.date | None = Field(default=None, description="decision date (what-if nodes only; default today)")
+    hub_approval: bool = Field(
+        default=True,
+        description="false: the relay carries no approval; each hub holds the item for this node's officer (T-R5)",
+    )
 
 
 class ForwardRequest(_Strict):
@@ -82,6 +86,17 @@ class ConsentDecisionMessage(_Strict):
     reason: str = Field(default="", max_length=2000)
     at: dt.date
     consent: dict[str, Any] | None = None
+
+
+class FinalReceiptMessage(_Strict):
+    """A hub passes back the final recipient's signed receipt of a relayed item (issue 10)."""
+
+    item_id: str = Field(min_length=1, max_length=300)
+    final_recipient: str = Field(min_length=3, max_length=3)
+    at: dt.date
+    receipt: dict[str, Any]
+    signature: str = Field(max_length=200)
+    via: list[str] = Field(min_length=1, max_length=8)
 
 
 class ConsentMessage(_Strict):

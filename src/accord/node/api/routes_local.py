@@ -58,14 +58,14 @@ def _item_routes(router: APIRouter, service: NodeService, wake: Callable[[], Non
             payload = base64.b64decode(req.payload_b64, validate=True)
         except (binascii.Error, ValueError) as e:
             raise InputError("payload_b64 is not base64", field="payload_b64") from e
-        out = service.submit(req.label, payload, req.to, req.at)
+        out = service.submit(req.label, payload, req.to, req.at, hub_approval=req.hub_approval)
         wake()
         return out.to_dict()
 
     @router.get("/v1/items/{item_id}")
     def item(item_id: ItemId, _: Local) -> dict[str, Any]:
         """Custody of one item: its label, marking, outbox, inbox and receipts."""
-        return service.item_status(item_id).to_dict()
+        return service.item_or_relay_status(item_id).to_dict()  # a blind hub: its relay status
 
     @router.get("/v1/items/{item_id}/payload", response_class=Response)
     def payload(

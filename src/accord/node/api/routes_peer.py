@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from accord.node.api.deps import Any_
-from accord.node.api.models import ConsentDecisionMessage, ConsentMessage, ConsentRequestMessage, DeliveryEnvelope
+from accord.node.api.models import (
+    ConsentDecisionMessage,
+    ConsentMessage,
+    ConsentRequestMessage,
+    DeliveryEnvelope,
+    FinalReceiptMessage,
+)
 from accord.node.service import NodeService
 
 
@@ -52,5 +58,14 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         out = service.receive_consent(c, d)
         wake()
         return out.to_dict()
+
+    @router.post("/v1/peer/final-receipts")
+    def peer_final_receipt(msg: FinalReceiptMessage, c: Any_) -> dict[str, Any]:
+        """The final recipient's signed receipt of an item this node sent through the calling hub (issue 10)."""
+        d = msg.model_dump()
+        d["at"] = msg.at.isoformat()
+        out = service.receive_final_receipt(c, d)
+        wake()  # a hub in a chain passes it further back
+        return out
 
     return router

@@ -12,6 +12,7 @@ from accord.node.db.schema import (
     consent_requests,
     consents,
     custody,
+    custody_routes,
     events,
     inbox,
     items,
@@ -19,6 +20,7 @@ from accord.node.db.schema import (
     now,
     outbox,
     receipts,
+    relays,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "consents",
     "custody",
     "custody_notices",
+    "custody_routes",
     "events",
     "inbox",
     "insert_ignore_duplicate",
@@ -38,6 +41,7 @@ __all__ = [
     "now",
     "outbox",
     "receipts",
+    "relays",
 ]
 
 

@@ -1,4 +1,5 @@
-"""The node's tables (SQLAlchemy Core): items, outbox, inbox, receipts, consents, consent requests, events."""
+"""The node's tables (SQLAlchemy Core): items, outbox, inbox, receipts, consents, consent requests, relays,
+custody routes, events."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("idem_key", String(300), nullable=False, unique=True),
-    Column("kind", String(32), nullable=False),  # delivery | consent_request | consent_decision | consent
+    # delivery | consent_request | consent_decision | consent | final_receipt
+    Column("kind", String(32), nullable=False),
     Column("item_id", String(200)),
     Column("recipient", String(3), nullable=False),  # next hop
     Column("final_recipient", String(3)),
@@ -144,6 +146,50 @@ consent_requests = Table(
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True)),
+)
+
+# A hub's blind relays (issue 10, ACC-R5, T-R5): items it forwards sealed, never able to open them. ``sealed``
+# is kept only while the item is held for the originator's consent (state "held"); forwarded, denied or
+# delivered, the hub keeps the trail (who, to whom, when, digest, route) and no content.
+relays = Table(
+    "relays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(200), nullable=False),
+    Column("originator", String(3), nullable=False),
+    Column("sender", String(3), nullable=False),
+    Column("final_recipient", String(3), nullable=False),
+    Column("next_hop", String(3), nullable=False),
+    Column("at_date", String(10), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("statement", String(200)),
+    Column("route_json", Text, nullable=False),
+    Column("agreements_json", Text, nullable=False),
+    Column("classification", Text),
+    Column("state", String(16), nullable=False),  # held | forwarded | delivered | denied
+    Column("request_id", String(200)),  # the consent request to the originator while held (T-R5)
+    Column("sealed", LargeBinary),  # only while held
+    Column("consents_json", Text, nullable=False, default="[]"),  # signed consents carried with it
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(200)),
+    Column("forwarded_at", DateTime(timezone=True)),
+    Column("decided_at", DateTime(timezone=True)),
+    UniqueConstraint("item_id", "sender", name="uq_relay_item_sender"),
+)
+
+# How an item held here came (issue 10, JK-R6, T-R4): released by whom, through which hubs, under which
+# agreements; the custody record names the releasing party and the agreement it is held under.
+custody_routes = Table(
+    "custody_routes",
+    metadata,
+    Column("item_id", String(200), primary_key=True),
+    Column("released_by", String(3), nullable=False),
+    Column("handed_over_by", String(3), nullable=False),
+    Column("route_json", Text, nullable=False),
+    Column("modes_json", Text, nullable=False),
+    Column("agreements_json", Text, nullable=False),
+    Column("held_under", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 events = Table(

@@ -17,10 +17,11 @@ from accord.node import db as st
 from accord.node.config import check_party
 from accord.node.db import consents_sql as db_consents
 from accord.node.db import items_sql as db_items
+from accord.node.db import relays_sql
 from accord.node.errors import Conflict, IdRefused, NotFound, PeerRefused
 from accord.node.flow.admission import Admission, consent_request_id
+from accord.node.flow.blind import BlindRelay
 from accord.node.flow.journal import Caller
-from accord.node.flow.outbound import Outbound
 from accord.node.policy import (
     Consent,
     consent_to_dict,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     pass
 
 
-class Consents(Outbound, Admission):
+class Consents(BlindRelay, Admission):
     """Consent: requests to the originator, officers' decisions, standing consents, held items released."""
 
     def receive_consent_request(self, caller: Caller, body: dict[str, Any]) -> ConsentDecided:
@@ -229,10 +230,16 @@ class Consents(Outbound, Admission):
             )
             self._event(conn, "consent_decision", row["item_id"], {"request_id": request_id, "approved": approved})
             status = "denied"
+            officer = str(body.get("officer", ""))
             if approved:
-                status = self._release_held(conn, row)
+                status = self._release_held(conn, row, officer)
             else:
                 db_items.set_inbox_state(conn, row["item_id"], "denied", where_states=("held",))
+            blind = relays_sql.relay_of(conn, row["item_id"], state="held")
+            if blind is not None and blind["request_id"] == request_id:  # still held: the answer is final
+                why = "the originator's consent does not cover this relay" if approved else str(body.get("reason", ""))
+                self._deny_blind(conn, blind, officer, why)
+                status = "denied"
         return ConsentDecided(request_id, "approved" if approved else "denied", status)
 
     def receive_consent(self, caller: Caller, body: dict[str, Any]) -> ConsentReceived:
@@ -272,7 +279,11 @@ class Consents(Outbound, Admission):
             },
         )
 
-    def _release_held(self, conn: Connection, req: Any) -> str:
+    def _release_held(self, conn: Connection, req: Any, officer: str = "") -> str:
+        blind = relays_sql.relay_of(conn, req["item_id"], state="held")
+        if blind is not None and blind["request_id"] == req["request_id"]:  # held sealed at this blind hub (T-R5)
+            label = label_from_dict(json.loads(req["label_json"]))
+            return self._release_blind(conn, blind, label, officer or "standing consent")
         item = db_items.get_item(conn, req["item_id"])
         if item is None:
             return "missing"

@@ -23,12 +23,13 @@ from accord.node.canon import sha256_hex, sign
 from accord.node.config import check_party
 from accord.node.db import custody_sql as db_custody
 from accord.node.db import items_sql as db_items
+from accord.node.db import relays_sql
 from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefused
-from accord.node.flow.admission import Admission
+from accord.node.flow.admission import Admission, consent_request_id
+from accord.node.flow.blind import BlindRelay
 from accord.node.flow.custody_gate import freeze_gate
 from accord.node.flow.derived_check import derived_origin, record_returned
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
-from accord.node.flow.outbound import Outbound
 from accord.node.policy import (
     Consent,
     Decision,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("accord.node")
 
 
-class Inbound(Outbound, Admission):
+class Inbound(BlindRelay, Admission):
     """Inbound: verify once, re-decide from the sender's side, mark, store, receipt; a hub relays."""
 
     def receive_delivery(self, caller: Caller, env: dict[str, Any]) -> dict[str, Any]:
@@ -130,10 +131,17 @@ class Inbound(Outbound, Admission):
             assert label is not None and d is not None
             self._check_id_clash(conn, item_id, label)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
+            approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
+            if work.blind and self._blind_awaits_consent(d, approval):
+                args = (conn, work, peer.party, final, day, digest, env, approval)
+                receipt, sig, journal_id = self._blind_delivery(*args, hold=True)
+                log.info("%s: holding %s blind from %s for %s's consent", self.party, item_id, peer.party, final)
+                return {"receipt": receipt, "signature": sig, "status": "held-blind", "replay": False}, journal_id
             if not work.accepted(d, self.party):
                 raise self._refuse(f"delivery of {item_id} from {peer.party} refused", d)
             if work.blind:
-                receipt, sig, journal_id = self._blind_relay(conn, work, peer.party, item_id, final, day, digest, env)
+                args = (conn, work, peer.party, final, day, digest, env, approval)
+                receipt, sig, journal_id = self._blind_delivery(*args, hold=False)
                 log.info("%s: relayed %s blind from %s to %s", self.party, item_id, peer.party, final)
                 return {"receipt": receipt, "signature": sig, "status": "relayed-blind", "replay": False}, journal_id
             receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
@@ -175,12 +183,27 @@ class Inbound(Outbound, Admission):
             )
         if label.originator != self.party and work.decision is not None:  # custody (JK-R11, JK-R19)
             d = work.decision
+            released_by, route, hops = self._provenance(label, d, sender, work.through_hub, work.carried)
             first = d.agreements[0] if d.agreements else None
-            under = next((h.agreement for h in d.hops if h.to == self.party), first)
-            record = Custody(item_id, label.originator, self.party, under, sender, day, label.classification, marking)
+            under = next((h.agreement for h in hops if h.to == self.party), first)  # the hop into this node
+            record = Custody(
+                item_id, label.originator, self.party, under, released_by, day, label.classification, marking
+            )
             if work.derived:  # its lineage, as the holder declared it and this node checked (derived_check.py)
                 record = replace(record, sources=tuple(env["lineage"]))
             db_custody.insert_custody(conn, record)
+            relays_sql.insert_route(
+                conn,
+                {
+                    "item_id": item_id,
+                    "released_by": released_by,
+                    "handed_over_by": sender,
+                    "route_json": json.dumps(route),
+                    "modes_json": json.dumps([h.mode for h in hops]),
+                    "agreements_json": json.dumps([h.agreement for h in hops]),
+                    "held_under": under,
+                },
+            )
         elif work.derived:
             record_returned(self, conn, item_id, sender, env)
         return self._receipt_and_inbox(
@@ -347,24 +370,29 @@ class Inbound(Outbound, Admission):
             if d.route[2] != following:
                 raise InconsistentRelay(f"the item's route goes on to {following}, the decision's to {d.route[2]}")
 
-    def _blind_relay(
+    def _blind_delivery(
         self,
         conn: Connection,
         work: _Inbound,
         sender: str,
-        item_id: str,
         final: str,
         day: dt.date,
         digest: str,
         env: dict[str, Any],
+        approval: tuple[Consent, dict[str, Any]] | None,
+        *,
+        hold: bool,
     ) -> tuple[dict[str, Any], str, int]:
-        """Receipt the hop and queue the sealed item, unchanged, to the next hop. No item row, no marking and
-        no custody record: a blind hub holds nothing it could read or release (ACC-R5); its trail is the
-        inbox row (``relayed-blind``) and the journal (``delivery``, ``blind_relay``)."""
+        """Receipt the hop of an item this hub relays blind, record it (table ``relays``) and either queue it,
+        unchanged, to the next hop with the originator's consent to the relay (``approval``, T-R5), or, with
+        ``hold``, keep it sealed in the consent queue and ask the originator once (released by its approval,
+        dropped on its denial: :meth:`Consents.receive_consent_decision`). No item row, no marking and no
+        custody record: a blind hub holds nothing it could read or release (ACC-R5). Durable before the
+        receipt is answered."""
         d, label = work.decision, work.label
-        assert d is not None and label is not None
-        hop = d.route[2]
-        used = [doc for c, doc in work.carried if c.id in d.consents_used]
+        assert d is not None and label is not None and label.id is not None
+        item_id = label.id
+        request_id = consent_request_id(item_id, self.party, final) if hold else None
         receipt, sig, journal_id = self._receipt_and_inbox(
             conn,
             item_id,
@@ -373,54 +401,31 @@ class Inbound(Outbound, Admission):
             day,
             digest,
             env,
-            state="relayed-blind",
+            state="held-blind" if hold else "relayed-blind",
             event={"sender": sender, "digest": digest, "mode": RELAY_BLIND, "label": label_to_dict(label)},
         )
-        self._enqueue_delivery(conn, item_id, hop, final, day, work.held, used)
-        self._event(
+        relay = self._record_relay(
             conn,
-            "blind_relay",
-            item_id,
-            {
-                "sender": sender,
-                "to": final,
-                "next_hop": hop,
-                "digest": digest,
-                "mode": RELAY_BLIND,
-                "route": list(d.route),
-                "agreements": list(d.agreements),
-                "statement": work.item.statement_digest if work.item is not None else None,
-                "consents": list(d.consents_used),
-            },
+            label,
+            d,
+            sender=sender,
+            item_id=item_id,
+            final=final,
+            day=day,
+            digest=digest,
+            statement=work.item.statement_digest if work.item is not None else None,
+            sealed=work.held,
+            carried=work.carried,
+            state="held" if hold else "forwarded",
+            request_id=request_id,
         )
+        if not hold:
+            self._forward_blind(conn, d, relay, work.held, work.carried, approval)
+            return receipt, sig, journal_id
+        self._hold(conn, d, label, item_id, work.held, final, day)  # the consent request to the originator
+        body = {"sender": sender, "to": final, "request_id": request_id, "digest": digest, "route": list(d.route)}
+        self._event(conn, "blind_hold", item_id, {**body, "mode": RELAY_BLIND, "rule": "T-R5"})
         return receipt, sig, journal_id
-
-    def _check_origin(
-        self, signer: str, label: Label, final: str, day: dt.date, carried: list[tuple[Consent, dict[str, Any]]]
-    ) -> None:
-        """The signer of an item's statement is its label's originator, or a holder re-releasing it under the
-        originator's signed consent for exactly this release, carried with it (issue 9; T-R5, JK-R6).
-
-        A hub's re-wrap keeps the originator's statement (and signature) unchanged, so relayed items pass the
-        first test; only a holder's own statement needs the consent.
-        """
-        if signer == label.originator:
-            return
-        for c, _ in carried:
-            if (
-                c.originator == label.originator
-                and c.holder == signer
-                and c.recipient in (self.party, final)
-                and c.granted <= day <= c.until
-                and (c.item == label.id or (c.item is None and c.standing and set(label.topics) <= set(c.topics)))
-            ):
-                return
-        raise ForgedOrigin(
-            f"item {label.id} is signed by {signer} but its label names originator {label.originator}, "
-            f"and no consent of {label.originator} for {signer}'s release comes with it",
-            signer=signer,
-            originator=label.originator,
-        )
 
 
 @dataclass

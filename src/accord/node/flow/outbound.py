@@ -43,8 +43,13 @@ if TYPE_CHECKING:
 class Outbound(Signing):
     """Outbound: submit an own item, forward a held one, relay or hold; all through the durable outbox."""
 
-    def submit(self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None) -> Submitted:
-        """Decide, seal and queue a release of this nation's own item. Durable before it returns."""
+    def submit(
+        self, label_doc: object, payload: bytes, to: str, at: dt.date | str | None = None, *, hub_approval: bool = True
+    ) -> Submitted:
+        """Decide, seal and queue a release of this nation's own item. Durable before it returns.
+
+        ``hub_approval=False``: the release through a hub carries no approval of the relay; each hub holds the
+        item and asks this node's officer (T-R5, the consent queue) before passing it on."""
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
         label = label_from_dict(label_doc)
@@ -71,7 +76,7 @@ class Outbound(Signing):
         failure: Exception | None = None
         if d.allowed:
             try:
-                if len(d.route) > 2:
+                if len(d.route) > 2 and hub_approval:
                     # T-R5: the originator's own request to reach `to` through the hub is its approval of the
                     # relay; it travels with the item as a consent signed by this node.
                     consents.append(

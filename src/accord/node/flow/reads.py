@@ -6,14 +6,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from accord.node import db as st
-from accord.node.db import events_sql, items_sql
+from accord.node.db import events_sql, items_sql, relays_sql
 from accord.node.errors import NotFound
 from accord.node.flow.journal import Journal
 from accord.node.policy import (
     Label,
     label_from_dict,
 )
-from accord.node.results import EventRecord, ItemStatus, OutboxMessage
+from accord.node.results import EventRecord, ItemStatus, OutboxMessage, RelayStatus
 
 if TYPE_CHECKING:
     pass
@@ -31,8 +31,14 @@ class Reads(Journal):
         rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
         inb = self.store.rows(st.inbox, st.inbox.c.item_id == item_id)
         held = self.store.rows(st.custody, st.custody.c.item_id == item_id)
+        with self.store.engine.connect() as conn:
+            route = relays_sql.route_of(conn, item_id)
+        custody = _custody_row(held[0]) if held else None
+        if custody is not None and route is not None:
+            custody["route"] = route  # released by whom, through which hubs, under which agreements (issue 10)
+        sent = it["digest"] if it["origin"] == "local" else None
         doc = {
-            "custody": _custody_row(held[0]) if held else None,
+            "custody": custody,
             "item_id": item_id,
             "origin": it["origin"],
             "sender": it["sender"],
@@ -51,16 +57,56 @@ class Reads(Journal):
                 for o in out
             ],
             "inbox": [{"sender": i["sender"], "state": i["state"], "final": i["final_recipient"]} for i in inb],
-            "receipts": [
-                {
-                    "recipient": r["recipient"],
-                    "receipt": json.loads(r["receipt_json"]),
-                    "evidence": json.loads(r["evidence"]) if r["evidence"] else None,
-                }
-                for r in rec
-            ],
+            "receipts": [_receipt(r, self.party, sent) for r in rec],
         }
+
         return ItemStatus.from_dict(doc, strict=True)
+
+    def relay_status(self, item_id: str) -> RelayStatus:
+        """A hub's status of an item it relayed blind (issue 10): state, from, to, when, route, receipts; never
+        content (it has none) and no label. NotFound when this node neither holds nor relayed the item."""
+        with self.store.engine.connect() as conn:
+            relays = relays_sql.relays_of(conn, item_id)
+        if not relays:
+            raise NotFound(f"no item {item_id}")
+        first = relays[0]
+        out = self.store.rows(st.outbox, st.outbox.c.item_id == item_id)
+        rec = self.store.rows(st.receipts, st.receipts.c.item_id == item_id)
+        return RelayStatus.from_dict(
+            {
+                "item_id": item_id,
+                "relay": "blind",
+                "state": first["state"],
+                "originator": first["originator"],
+                "classification": first["classification"],
+                "sender": first["sender"],
+                "to": first["final_recipient"],
+                "next_hop": first["next_hop"],
+                "at": first["at_date"],
+                "digest": first["digest"],
+                "route": json.loads(first["route_json"]),
+                "agreements": json.loads(first["agreements_json"]),
+                "received_at": _iso(first["received_at"]),
+                "forwarded_at": _iso(first["forwarded_at"]),
+                "decided_at": _iso(first["decided_at"]),
+                "decided_by": first["decided_by"],
+                "consent_request": first["request_id"],
+                "relays": [
+                    {"sender": r["sender"], "to": r["final_recipient"], "state": r["state"], "at": r["at_date"]}
+                    for r in relays
+                ],
+                "outbox": [{"kind": o["kind"], "to": o["recipient"], "state": o["state"]} for o in out],
+                "receipts": [_receipt(r, self.party, first["digest"]) for r in rec],
+            },
+            strict=True,
+        )
+
+    def item_or_relay_status(self, item_id: str) -> ItemStatus | RelayStatus:
+        """An item held here, or else one this hub relayed blind (``GET /v1/items/{id}``, ``node status``)."""
+        try:
+            return self.item_status(item_id)
+        except NotFound:
+            return self.relay_status(item_id)
 
     def open_item(self, item_id: str) -> tuple[Label, bytes]:
         """The plaintext of a held item, for this nation's own systems only (never logged)."""
@@ -99,6 +145,26 @@ class Reads(Journal):
         """The journal (or an item's part of it), oldest first, bodies as JSON text."""
         where = [st.events.c.item_id == item_id] if item_id else []
         return [EventRecord(r["id"], r["type"], r["item_id"], r["body"]) for r in self.store.rows(st.events, *where)]
+
+
+def _iso(v: Any) -> str | None:
+    return None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
+
+
+def _receipt(r: dict[str, Any], party: str, sent: str | None) -> dict[str, Any]:
+    """A stored receipt: the next hop's, or the final recipient's passed back by a hub (``via``: the hub that
+    delivered it; ``same_digest``: it receipts exactly the bytes this node sent, as after a blind relay)."""
+    receipt = json.loads(r["receipt_json"])
+    out = {
+        "recipient": r["recipient"],
+        "receipt": receipt,
+        "signature": r["receipt_sig"],
+        "evidence": json.loads(r["evidence"]) if r["evidence"] else None,
+    }
+    if receipt.get("sender") != party:
+        out["via"] = receipt.get("sender")
+        out["same_digest"] = sent is not None and receipt.get("digest") == sent
+    return out
 
 
 def _custody_row(row: dict[str, Any]) -> dict[str, Any]:

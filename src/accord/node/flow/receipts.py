@@ -6,10 +6,14 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import sha256_hex, verify
+from accord.node.db import relays_sql
 from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
 
 if TYPE_CHECKING:
@@ -78,7 +82,49 @@ class Receipts(Journal):
                     entry.item_id,
                     {"receipt": receipt, "signature": sig, "recipient_logged": checked},
                 )
+                relays_sql.mark_relay_delivered(conn, str(entry.item_id), entry.recipient)
+                if entry.final_recipient == entry.recipient:  # the final recipient's receipt, at a hub
+                    self._pass_back(conn, str(entry.item_id), entry.recipient, entry.at_date, receipt, str(sig), [])
             self.store.mark_delivered(conn, entry.id)
+
+    def _pass_back(
+        self,
+        conn: Connection,
+        item_id: str,
+        final: str,
+        at: str,
+        receipt: dict[str, Any],
+        sig: str,
+        via: list[str],
+    ) -> None:
+        """This node relayed ``item_id`` to ``final`` (blind or re-wrapped): queue the final recipient's signed
+        receipt back to whoever handed it the item, so the originator ends with the recipient's own receipt,
+        not only the hub's (issue 10). ``via``: the hubs after this one (a chain of hubs)."""
+        for row in conn.execute(
+            select(st.inbox.c.sender)
+            .where(st.inbox.c.item_id == item_id)
+            .where(st.inbox.c.final_recipient == final)
+            .where(st.inbox.c.state.in_(("relayed", "relayed-blind")))
+        ):
+            sender = str(row[0])
+            body = {
+                "item_id": item_id,
+                "final_recipient": final,
+                "at": at,
+                "receipt": receipt,
+                "signature": sig,
+                "via": [self.party, *via],
+            }
+            self.store.enqueue(
+                conn,
+                idem_key=f"final_receipt:{item_id}:{final}->{sender}",
+                kind="final_receipt",
+                recipient=sender,
+                body=canonical_json(body),
+                at_date=at,
+                item_id=item_id,
+                final_recipient=final,
+            )
 
     def check_evidence(self, recipient: str, item_id: str, digest: str, evidence: object) -> dict[str, Any] | None:
         """Check that the recipient logged this delivery: its signed audit checkpoint (against the roster's
