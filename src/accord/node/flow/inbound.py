@@ -129,8 +129,8 @@ class Inbound(BlindRelay, Admission):
                 raise work.failure
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
-            returning = label.originator == self.party and final == self.party  # a holder's return (JK-R13)
-            self._check_id_clash(conn, item_id, label, returning=returning)
+            home = label.originator == self.party and final == self.party
+            returning = self._check_id_clash(conn, item_id, label, home=home)  # a holder's return (JK-R13)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
             approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
             if work.blind and self._blind_awaits_consent(d, approval):
