@@ -48,6 +48,8 @@ FLOW_ORDER: dict[str, int] = {
     "custody_apply": 1,
     "notices": 5,
     "custody_ops": 6,
+    "derived_check": 2,  # issue 10: derived items over the network (derive)
+    "derived_net": 5,
 }
 
 

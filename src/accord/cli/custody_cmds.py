@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from accord.cli.node_cmds import DbOpt, DirOpt, _date, _print, _run, node_app
+from accord.errors import InputError
 
 custody_app = typer.Typer(
     help="The life of an item: reclassify, freeze, purpose, compromise, derived items, notices, alarms.",
@@ -21,6 +22,9 @@ custody_app = typer.Typer(
 ItemOpt = Annotated[str, typer.Option("--item", help="item id")]
 AtOpt = Annotated[str | None, typer.Option("--at", help="date (what-if nodes only)")]
 NoteOpt = Annotated[str, typer.Option("--note", help="a note for the record")]
+ContentOpt = Annotated[Path | None, typer.Option("--content", help="the derived content to release (a file)")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="release the derived item at once to this party")]
+PurposeOpt = Annotated[str | None, typer.Option("--purpose", help="the purpose of the release (JK-R7)")]
 
 
 def register(app: typer.Typer) -> None:
@@ -106,11 +110,52 @@ def derive(
     kind: Annotated[str, typer.Option("--kind", help="reproduction, translation or extract")],
     new_id: Annotated[str | None, typer.Option("--id", help="the derived item's id")] = None,
     language: Annotated[str | None, typer.Option("--language", help="a translation's language")] = None,
+    content: ContentOpt = None,
+    to: ToOpt = None,
+    purpose: PurposeOpt = None,
     at: AtOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """As holder: record a derived item (originator and markings kept, high-water mark; JK-R5, R23, R24)."""
-    _run(lambda: _print(_svc(directory, db).derive_item(list(source), kind, new_id, language, _date(at))))
+    """As holder: record a derived item (originator and markings kept, high-water mark; JK-R5, R23, R24);
+    with --content FILE --to PARTY, seal the file under the derived label and release it (JK-R6)."""
+
+    def body() -> None:
+        if (content is None) != (to is None):
+            raise InputError("give --content and --to together", field="--to")
+        data = _read_content(content) if content is not None else b""
+        svc = _svc(directory, db)
+        out = svc.derive_item(list(source), kind, new_id, language, _date(at))
+        if to is not None:
+            out["release"] = svc.release_derived(out["item"], data, to, _date(at), purpose)
+        _print(out)
+
+    _run(body)
+
+
+@custody_app.command("release-derived")
+def release_derived(
+    directory: DirOpt,
+    item: ItemOpt,
+    content: Annotated[Path, typer.Option("--content", help="the derived item's content (a file)")],
+    to: Annotated[str, typer.Option("--to", help="the recipient: the originator, or where its sources may go")],
+    purpose: PurposeOpt = None,
+    at: AtOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """As holder: seal a derived item's content, sign it and release it under this hop's decision (JK-R5, R6)."""
+    _run(lambda: _print(_svc(directory, db).release_derived(item, _read_content(content), to, _date(at), purpose)))
+
+
+def _read_content(path: Path) -> bytes:
+    """The derived content from ``path``, bounded like an API payload."""
+    from accord.node.api.models import MAX_PAYLOAD
+
+    try:
+        if path.stat().st_size > MAX_PAYLOAD:
+            raise InputError(f"{path}: larger than {MAX_PAYLOAD} bytes", field="--content")
+        return path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}", field="--content") from None
 
 
 @custody_app.command("notices")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from accord.node.flow.consent import Consents
 from accord.node.flow.custody_ops import CustodyOps
+from accord.node.flow.derived_net import DerivedRelease
 from accord.node.flow.inbound import Inbound
 from accord.node.flow.journal import CONSENT_DOMAIN, ORIGINATOR_REQUEST, RECEIPT_DOMAIN, Caller, Courier
 from accord.node.flow.reads import Reads
@@ -24,7 +25,7 @@ from accord.node.flow.receipts import Receipts
 __all__ = ["CONSENT_DOMAIN", "ORIGINATOR_REQUEST", "RECEIPT_DOMAIN", "Caller", "Courier", "NodeService"]
 
 
-class NodeService(CustodyOps, Inbound, Consents, Receipts, Reads):
+class NodeService(CustodyOps, DerivedRelease, Inbound, Consents, Receipts, Reads):
     """One nation's node over its store. Thread-safe: all state is in the database.
 
     A thin composition of the flows in :mod:`accord.node.flow` (journal, admission, signing, outbound,

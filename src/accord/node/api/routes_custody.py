@@ -3,6 +3,8 @@ the partner route that carries custody notices (:mod:`accord.node.flow.notices`)
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -11,7 +13,9 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from accord.core.ids import ID_PATTERN
+from accord.errors import InputError
 from accord.node.api.deps import Any_, Local
+from accord.node.api.models import MAX_PAYLOAD
 from accord.node.service import NodeService
 
 ItemId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=128)]
@@ -53,6 +57,25 @@ class DeriveRequest(_Strict):
     new_id: Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=128)] | None = None
     language: str | None = Field(default=None, max_length=35, description="a translation's language")
     at: dt.date | None = None
+    content_b64: str | None = Field(
+        default=None, max_length=MAX_PAYLOAD * 4 // 3 + 4, description="the derived content, base64 (with `to`)"
+    )
+    to: str | None = Field(default=None, max_length=3, description="release the derived item at once to this party")
+    purpose: str | None = Field(default=None, max_length=500, description="the purpose of the release (JK-R7)")
+
+
+class ReleaseDerivedRequest(_Strict):
+    content_b64: str = Field(max_length=MAX_PAYLOAD * 4 // 3 + 4, description="the derived content, base64")
+    to: str = Field(max_length=3, description="the recipient (the originator, or a party its sources may go to)")
+    purpose: str | None = Field(default=None, max_length=500, description="the purpose of the release (JK-R7)")
+    at: dt.date | None = None
+
+
+def _content(text: str | None) -> bytes:
+    try:
+        return base64.b64decode(text or "", validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InputError("content_b64 is not base64", field="content_b64") from e
 
 
 class CustodyNoticeMessage(_Strict):
@@ -109,7 +132,19 @@ def _change_routes(router: APIRouter, service: NodeService, wake: Callable[[], N
     @router.post("/v1/items/{item_id}/derive")
     def derive(item_id: ItemId, req: DeriveRequest, _: Local) -> dict[str, Any]:
         """A reproduction, translation or extract of held items (JK-R5, JK-R23, JK-R24); the originator is told."""
-        return sent(service.derive_item([item_id, *req.sources], req.kind, req.new_id, req.language, req.at))
+        if (req.to is None) != (req.content_b64 is None):
+            raise InputError("give the derived content and its recipient together", field="to")
+        content = _content(req.content_b64) if req.to is not None else b""
+        out = service.derive_item([item_id, *req.sources], req.kind, req.new_id, req.language, req.at)
+        if req.to is not None:  # sealed and signed here, decided like its sources (JK-R5, JK-R6)
+            out["release"] = service.release_derived(out["item"], content, req.to, req.at, req.purpose)
+        return sent(out)
+
+    @router.post("/v1/items/{item_id}/release-derived")
+    def release_derived(item_id: ItemId, req: ReleaseDerivedRequest, _: Local) -> dict[str, Any]:
+        """As holder: seal the content of an item derived here, sign it and release it where its sources may go
+        (back to the originator always; to a third party with the originator's consent: JK-R5, JK-R6)."""
+        return sent(service.release_derived(item_id, _content(req.content_b64), req.to, req.at, req.purpose))
 
 
 def _read_routes(router: APIRouter, service: NodeService, wake: Callable[[], None]) -> None:

@@ -99,19 +99,19 @@ class Admission(Journal):
                 rule=NAMESPACE_RULE,
             )
 
-    def _check_id_clash(self, conn: Connection, item_id: str, label: Label, *, returning: bool = False) -> None:
+    def _check_id_clash(self, conn: Connection, item_id: str, label: Label, *, home: bool = False) -> bool:
         """A partner's item never takes the id of an item held here under another originator or label (an own
-        item above all): refused, never receipted "stored" with its content discarded (issue 9). ``returning``:
-        a holder gives this nation's own item back (JK-R13) -- only the very item held here, same label."""
+        item above all): refused, never receipted "stored" with its content discarded (issue 9). ``home``: this
+        nation's item (label) comes to this node as its final recipient -- when this node holds the very item
+        as its own, under the same label, it is a holder's return (JK-R13): True. A derived item of this
+        nation's (another id) is not a return."""
         row = db_items.get_item(conn, item_id)
         if row is None:
-            if returning:
-                raise IdRefused(f"item {item_id} is returned here but was never this node's item", item_id=item_id)
-            return
-        if returning and row["origin"] == "local" and row["originator"] == self.party:
+            return False
+        if home and row["origin"] == "local" and row["originator"] == self.party:
             if json.loads(row["label_json"]) != label_to_dict(label):
                 raise IdRefused(f"item {item_id} is returned under another label", item_id=item_id)
-            return
+            return True
         if row["origin"] == "local" or row["originator"] != label.originator:
             raise IdRefused(
                 f"item id {item_id} is already held here as {row['originator']}'s item",
@@ -121,3 +121,4 @@ class Admission(Journal):
             )
         if json.loads(row["label_json"]) != label_to_dict(label):
             raise IdRefused(f"item {item_id} is already held here under another label", item_id=item_id)
+        return False

@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -28,6 +28,7 @@ from accord.node.errors import Busy, Conflict, ForgedOrigin, IdRefused, PeerRefu
 from accord.node.flow.admission import Admission, consent_request_id
 from accord.node.flow.blind import BlindRelay
 from accord.node.flow.custody_gate import freeze_gate
+from accord.node.flow.derived_check import derived_origin, record_returned
 from accord.node.flow.journal import RECEIPT_DOMAIN, Caller
 from accord.node.policy import (
     Consent,
@@ -128,8 +129,8 @@ class Inbound(BlindRelay, Admission):
                 raise work.failure
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
-            returning = label.originator == self.party and final == self.party  # a holder's return (JK-R13)
-            self._check_id_clash(conn, item_id, label, returning=returning)
+            home = label.originator == self.party and final == self.party
+            returning = self._check_id_clash(conn, item_id, label, home=home)  # a holder's return (JK-R13)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
             approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
             if work.blind and self._blind_awaits_consent(d, approval):
@@ -204,6 +205,8 @@ class Inbound(BlindRelay, Admission):
             record = Custody(
                 item_id, label.originator, self.party, under, released_by, day, label.classification, marking
             )
+            if work.derived:  # its lineage, as the holder declared it and this node checked (derived_check.py)
+                record = replace(record, sources=tuple(env["lineage"]))
             db_custody.insert_custody(conn, record)
             relays_sql.insert_route(
                 conn,
@@ -217,6 +220,8 @@ class Inbound(BlindRelay, Admission):
                     "held_under": under,
                 },
             )
+        elif work.derived:
+            record_returned(self, conn, item_id, sender, env)
         return self._receipt_and_inbox(
             conn,
             item_id,
@@ -296,8 +301,10 @@ class Inbound(BlindRelay, Admission):
             if label.id != item_id:
                 raise IntegrityError()
             w.carried = [(self.verify_consent(doc), doc) for doc in env.get("consents", [])]
-            self._check_origin(opened.signer, label, final, day, w.carried)
-            self.check_namespace(item_id, label.originator)
+            w.derived = derived_origin(self, opened.signer, label, final, day, w.carried, env)  # issue 10, JK-R5
+            if not w.derived:
+                self._check_origin(opened.signer, label, final, day, w.carried)
+            self.check_namespace(item_id, opened.signer if w.derived else label.originator)
             w.label = label
             consents = [c for c, _ in w.carried]
             if through is not None and final == self.party:
@@ -434,6 +441,7 @@ class _Inbound:
     held: bytes = b""
     item: VerifiedItem | None = None
     blind: bool = False  # this node relays it without the key (ACC-R5)
+    derived: bool = False  # signed by a holder that derived it from sources it holds (issue 10, JK-R5)
     through_hub: bool = False  # sealed to this node by the originator, handed over by a hub on its route
     via_blind: bool = False  # ... and the originator's decision is that route, ending here
 
