@@ -10,9 +10,11 @@ per stream; a batch signature every :data:`~accord.feed.conn.BATCH_INTERVAL` cov
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 from accord.feed import crypto as fc
@@ -47,6 +49,26 @@ class Publishing(NodeBase):
         own.session = session
         seq = self._next_seq(stream)
         self._add(stream, own, seq, ff.prefixed(ff.record(stream, seq, ff.HS, hs)), ff.HS)
+
+    def _open_streams(self, day: dt.date, reasons: list[str]) -> Iterator[tuple[str, Own]]:
+        """This node's outgoing streams that may carry a message today (M-R4, M-R5), each with its session
+        (opened on first use); why each refused stream is refused goes into ``reasons``. A recipient that
+        never subscribed gets nothing kept for it."""
+        for r in self.parties:
+            if r == self.party:
+                continue
+            stream = f"{self.party}-{r}"
+            sc = self.scope(stream, day)
+            if not sc.allowed:
+                reasons.append(sc.why)
+                continue
+            own = self.own.get(stream)
+            if own is None or own.session is None:
+                if r not in self.offers:
+                    continue
+                self._open_session(stream)
+                own = self.own[stream]
+            yield stream, own
 
     def _own(self, stream: str) -> Own:
         own = self.own.get(stream)
@@ -107,22 +129,9 @@ class Publishing(NodeBase):
         if not plain:
             plain = encode_message(m)
         out: dict[str, int] = {}
-        reasons = []
+        reasons: list[str] = []
         day = self.today()
-        for r in self.parties:
-            if r == self.party:
-                continue
-            stream = f"{self.party}-{r}"
-            sc = self.scope(stream, day)
-            if not sc.allowed:
-                reasons.append(sc.why)
-                continue
-            own = self.own.get(stream)
-            if own is None or own.session is None:
-                if r not in self.offers:
-                    continue  # the recipient never subscribed: nothing to keep for it
-                self._open_session(stream)
-                own = self.own[stream]
+        for stream, own in self._open_streams(day, reasons):
             assert own.session is not None
             seq = self._accepted.get(stream, 0) + 1
             part = own.session.seal_part(seq, plain)
@@ -219,20 +228,7 @@ class Publishing(NodeBase):
         day = self.today()
         reasons: list[str] = []
         firsts: dict[str, int] = {}
-        for r in self.parties:
-            if r == self.party:
-                continue
-            stream = f"{self.party}-{r}"
-            sc = self.scope(stream, day)
-            if not sc.allowed:
-                reasons.append(sc.why)
-                continue
-            own = self.own.get(stream)
-            if own is None or own.session is None:
-                if r not in self.offers:
-                    continue  # the recipient never subscribed: nothing to keep for it
-                self._open_session(stream)
-                own = self.own[stream]
+        for stream, own in self._open_streams(day, reasons):
             assert own.session is not None
             first = self._accepted.get(stream, 0) + 1
             seal = own.session.seal_part
