@@ -32,7 +32,7 @@ from accord.node.policy import (
     label_from_dict,
     label_to_dict,
 )
-from accord.node.results import CustodyRecorded, Forwarded, Submitted
+from accord.node.results import Forwarded, Submitted
 from accord.release import plan_from_decisions, plan_rewrap
 from accord.sealed.item import VerifiedItem
 
@@ -216,23 +216,6 @@ class Outbound(Signing):
             if outcome == "denied":
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
         return Forwarded(item_id, outcome, d.to_dict())
-
-    def record_custody(self, item_id: str, state: str, note: str = "") -> CustodyRecorded:
-        """An officer records a change of custody of an item held here: RETURNED or DESTROYED (JK-R13),
-        COMPROMISED (a loss or compromise, even possible: JK-R26), or HELD again; journaled (JK-R11)."""
-        try:
-            target = CustodyState(state)
-        except ValueError:
-            known = ", ".join(s.value for s in CustodyState)
-            raise InputError(f"state must be one of {known}", field="state") from None
-        with self._recorded_tx(item_id, "custody") as conn:
-            rec = db_custody.get_custody(conn, item_id)
-            if rec is None:
-                raise NotFound(f"no custody record of {item_id} here (this nation's own items need none)")
-            new = rec.to(target)  # CustodyError (an InputError) for a change not allowed
-            db_custody.set_custody_state(conn, item_id, new.state)
-            self._event(conn, "custody", item_id, {"from": rec.state.value, "to": new.state.value, "note": note})
-        return CustodyRecorded(new)
 
     def _relay_or_hold(
         self,
