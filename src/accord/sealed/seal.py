@@ -9,10 +9,11 @@ from typing import IO, Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from accord.errors import InputError, TrustError
-from accord.formats.canonical import canonical_json
+from accord.formats.canonical import canonical_json_with
 from accord.sealed import labelxml
 from accord.sealed.format import (
     DEFAULT_SEGMENT_SIZE,
+    DS_STATEMENT,
     FORMAT,
     MANIFEST_NAME,
     MAX_SEGMENT_SIZE,
@@ -107,7 +108,8 @@ def seal_stream(
             "alternativeLabels": [],
             "payload": {"url": PAYLOAD_NAME, "protocol": "zip", "isEncrypted": True},
         }
-        zf.writestr(stored_entry(MANIFEST_NAME), canonical_json(manifest))
+        # The statement's canonical bytes are the signed message's: encoded once (issue 8).
+        zf.writestr(stored_entry(MANIFEST_NAME), canonical_json_with(manifest, {"statement": msg[len(DS_STATEMENT) :]}))
     return ManifestInfo(
         FORMAT,
         VERSION,
