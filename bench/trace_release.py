@@ -28,6 +28,7 @@ from bench.bench_release import _label, _pct
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = Path(__file__).resolve().parent / "_trace_site"
+WARM = 100  # releases before the traced ones (caches, SQLite pages, the first connections)
 
 
 def _events(path: Path, proc: str) -> list[tuple[int, str, str]]:
@@ -64,8 +65,8 @@ def run(n: int) -> None:
                 return int(watch.execute("SELECT count(*) FROM receipts").fetchone()[0])
 
             with local_client(kor) as c:
-                for i in range(20 + n):
-                    tag = "warm" if i < 20 else "trace"
+                for i in range(WARM + n):
+                    tag = "warm" if i < WARM else "trace"
                     want = i + 1
                     t0 = time.monotonic_ns()
                     r = c.post(
@@ -80,7 +81,7 @@ def run(n: int) -> None:
                             raise RuntimeError("no receipt after 30 s")
                         time.sleep(0.0005)
                     t2 = time.monotonic_ns()
-                    if i >= 20:
+                    if i >= WARM:
                         client += [(t0, "client", "post>"), (t1, "client", "post<"), (t2, "client", "seen")]
                     time.sleep(0.002)  # let the feeders' and claimers' follow-up work of this release go by
             watch.close()

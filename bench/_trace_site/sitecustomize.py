@@ -72,8 +72,8 @@ def _install() -> None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from accord.node import delivery, sealing, transport
-    from accord.node.api.limits import AdmissionGate
     from accord.node.api import fast
+    from accord.node.api.limits import AdmissionGate
     from accord.node.audit import AuditFeeder
     from accord.node.db import engine
     from accord.node.db.outbox import Outbox
