@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from accord.core.labels import Label
 from accord.errors import InputError, IntegrityError, TrustError
-from accord.formats.canonical import canonical_json, canonical_json_with
+from accord.formats.canonical import canonical_json
 from accord.sealed import labelxml
 from accord.sealed.format import (
     DEFAULT_SEGMENT_SIZE,
@@ -106,14 +106,7 @@ class VerifiedItem:
             with out.open(stored_entry(PAYLOAD_NAME), "w", force_zip64=True) as w:
                 for chunk in self._payload_chunks():
                     w.write(chunk)
-            out.writestr(stored_entry(MANIFEST_NAME), self.manifest_json())
-
-    def manifest_json(self) -> bytes:
-        """The current manifest's canonical JSON. The statement is never amended (a marking or a re-wrap adds
-        records beside it), so its bytes are the verified message's, not encoded again (issue 8)."""
-        if self.manifest.get("statement") is self.parsed.raw.get("statement"):
-            return canonical_json_with(self.manifest, {"statement": self.parsed.statement_json})
-        return canonical_json(self.manifest)
+            out.writestr(stored_entry(MANIFEST_NAME), canonical_json(self.manifest))
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()

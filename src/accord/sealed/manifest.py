@@ -72,11 +72,6 @@ class ParsedManifest:
     item_id: bytes = b""
     key_commitment: str = ""
 
-    @property
-    def statement_json(self) -> bytes:
-        """The statement's canonical JSON: the signed message without its domain-separation prefix."""
-        return self.message[len(DS_STATEMENT) :]
-
 
 def _strs(r: Reader, key: str, pattern: Any = PARTY_RE, max_len: int = 16) -> tuple[str, ...]:
     out = []

@@ -9,11 +9,10 @@ from typing import IO, Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from accord.errors import InputError, TrustError
-from accord.formats.canonical import canonical_json_with
+from accord.formats.canonical import canonical_json
 from accord.sealed import labelxml
 from accord.sealed.format import (
     DEFAULT_SEGMENT_SIZE,
-    DS_STATEMENT,
     FORMAT,
     MANIFEST_NAME,
     MAX_SEGMENT_SIZE,
@@ -108,8 +107,7 @@ def seal_stream(
             "alternativeLabels": [],
             "payload": {"url": PAYLOAD_NAME, "protocol": "zip", "isEncrypted": True},
         }
-        # The statement's canonical bytes are the signed message's: encoded once (issue 8).
-        zf.writestr(stored_entry(MANIFEST_NAME), canonical_json_with(manifest, {"statement": msg[len(DS_STATEMENT) :]}))
+        zf.writestr(stored_entry(MANIFEST_NAME), canonical_json(manifest))
     return ManifestInfo(
         FORMAT,
         VERSION,
