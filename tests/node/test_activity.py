@@ -84,6 +84,34 @@ def test_a_sender_prefers_the_moment_its_partner_works_on_a_delivery() -> None:
     t.join(5)
 
 
+def test_a_partner_s_work_is_taken_as_a_gap_only_at_its_start() -> None:
+    a = Activity()
+    first, second, stop = threading.Event(), threading.Event(), threading.Event()
+
+    def delivery(sent: threading.Event) -> None:
+        with a.awaiting():
+            sent.set()
+            stop.wait(5)
+
+    t1 = threading.Thread(target=delivery, args=(first,))
+    t1.start()
+    first.wait(5)
+    time.sleep(0.05)  # late in the partner's work: a batch begun now would outlast it
+    got: list[float] = []
+    w = threading.Thread(target=lambda: got.append(time.monotonic()) if a.wait_quiet(2.0) else None)
+    w.start()
+    time.sleep(0.1)
+    assert not got  # not taken: waiting for the next delivery's start
+    sent_at = time.monotonic()
+    t2 = threading.Thread(target=delivery, args=(second,))
+    t2.start()
+    w.join(5)
+    assert got and got[0] >= sent_at and got[0] - sent_at < 0.5
+    stop.set()
+    t1.join(5)
+    t2.join(5)
+
+
 def test_a_node_without_a_feeder_shares_the_no_op_activity(tmp_path: Path) -> None:
     net = Net(tmp_path, ("KOR", "JPN"), audit=False)
     assert activity_of(net.nodes["KOR"]) is NO_ACTIVITY
