@@ -221,3 +221,67 @@ def test_pending_marking_survives_a_restart_and_is_applied_on_the_first_read_JK_
         assert alt.party == "JPN" and alt.xml.decode() == row["alt_label_xml"]
     finally:
         jpn.store.dispose()
+
+
+@pytest.mark.integration
+def test_kill_9_of_the_recipient_keeps_the_marking_pending_and_the_return_carries_it_JK_R4(tmp_path: Path) -> None:
+    from accord.node.client import local_client
+    from accord.node.cluster import NodeProcess, init_node, pin_each_other
+
+    fast = {"lease_seconds": 2.0, "retry_base_seconds": 0.1, "retry_max_seconds": 1.0, "poll_seconds": 0.02}
+    cfgs = {p: init_node(tmp_path / p.lower(), p, **fast) for p in ("KOR", "JPN")}  # type: ignore[arg-type]
+    pin_each_other(list(cfgs.values()))
+    kor, jpn = cfgs["KOR"], cfgs["JPN"]
+    procs = {p: NodeProcess(cfgs[p], workers=1) for p in cfgs}
+
+    def db_rows(cfg: Any, table: st.Table, *where: Any) -> list[dict[str, Any]]:
+        s = st.Store(cfg.db, create=False)
+        try:
+            return s.rows(table, *where)
+        finally:
+            s.dispose()
+
+    def wait(what: str, cond: Any) -> None:
+        import time
+
+        end = time.monotonic() + 60
+        while not cond():
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    try:
+        for proc in procs.values():
+            proc.start()
+        with local_client(kor) as c:
+            r = c.post(
+                "/v1/items",
+                json={"label": label("kor-mk9", rel=("JPN",)), "payload_b64": "eHh4", "to": "JPN", "at": DAY},
+            )
+            assert r.status_code == 200, r.text
+        wait("the receipt at KOR", lambda: db_rows(kor, st.receipts) != [])
+        procs["JPN"].kill9()  # the item is stored and receipted, its marking recorded, the signature pending
+        [row] = db_rows(jpn, st.items)
+        assert row["marking"] == "極秘" and row["alt_label_xml"]
+        keys = load_service(jpn.dir)
+        try:
+            assert _alt_parties(keys, bytes(row["sealed"])) == []
+        finally:
+            keys.store.dispose()
+        procs["JPN"].start()
+        with local_client(jpn) as c:  # the return to the originator (JK-R13): the container leaves now
+            r = c.post("/v1/items/kor-mk9/forward", json={"to": "KOR", "at": "2017-02-13"})
+            assert r.status_code == 200 and r.json()["status"] == "relayed", r.text
+        procs["JPN"].kill9()  # answered, so committed: the marked container survives this kill too
+        procs["JPN"].start()
+        wait("the return at KOR", lambda: [i["state"] for i in db_rows(kor, st.inbox)] == ["returned"])
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    [row] = db_rows(jpn, st.items)
+    svc = load_service(jpn.dir)
+    try:
+        [alt] = svc.sealer.verify(bytes(row["sealed"])).alternative_labels
+        assert alt.party == "JPN" and alt.xml.decode() == row["alt_label_xml"]
+        assert len(_events(svc, "marked", "kor-mk9")) == 1
+    finally:
+        svc.store.dispose()
