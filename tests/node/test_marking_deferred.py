@@ -285,3 +285,33 @@ def test_kill_9_of_the_recipient_keeps_the_marking_pending_and_the_return_carrie
         assert len(_events(svc, "marked", "kor-mk9")) == 1
     finally:
         svc.store.dispose()
+
+
+@pytest.mark.integration
+def test_concurrent_first_reads_on_postgres_sign_once_JK_R4(tmp_path: Path, node_pg_url: str) -> None:
+    net = Net(tmp_path, dbs={"JPN": node_pg_url})
+    jpn = _received(net, "kor-mk10")
+    counting = _Counting(jpn)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def first_leave(i: int) -> None:
+        try:
+            start.wait()
+            if i:
+                jpn.open_item("kor-mk10")
+            else:  # the one return (a second would be refused: the custody ended, JK-R13)
+                jpn.forward("kor-mk10", "KOR", "2017-02-13")
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_leave, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counting.calls == 1  # row lock (FOR UPDATE): the others found the label in the container
+    assert _alt_parties(jpn, bytes(_row(jpn, "kor-mk10")["sealed"])) == ["JPN"]
+    assert _alt_parties(jpn, _sent_blob(jpn, "kor-mk10", "KOR")) == ["JPN"]
+    assert len(_events(jpn, "marked", "kor-mk10")) == 1
