@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
+from accord.node.activity import Activity
 from accord.node.db import events_sql as db_events
 from accord.node.identity import write_secret
 
@@ -66,6 +67,8 @@ QUARANTINED = -2
 
 
 _RECENT = 10_000
+#: The longest a due batch waits for a gap in the node's release work (node/activity.py).
+QUIET_WAIT = 0.1
 
 
 def origin(party: str) -> str:
@@ -141,6 +144,7 @@ class AuditFeeder:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.activity = Activity()  # the node's release work, which the batch lets go first (node/activity.py)
         self.quarantined = 0  # events quarantined by this process (the journal keeps the total: health())
         self.reconcile()
 
@@ -361,6 +365,8 @@ class AuditFeeder:
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
+            if not self._stop.is_set():  # a gap in the release work, waited for a bounded time (issue 8, p99)
+                self.activity.wait_quiet(min(self.poll_seconds, QUIET_WAIT))
             try:
                 self.flush()
             except Exception:
