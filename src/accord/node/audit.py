@@ -81,9 +81,11 @@ def init_audit_key(directory: Path, party: str) -> str:
     return signer.vkey
 
 
-def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
-    """A journal row as an audit event: label, decision and digests, never content."""
-    body = json.loads(str(row["body"]))
+def to_audit_event(row: dict[str, Any], party: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A journal row as an audit event: label, decision and digests, never content. ``body``: the row's body
+    already decoded (the record it was encoded from, kept in memory by the journal: issue 8)."""
+    if body is None:
+        body = json.loads(str(row["body"]))
     kind = str(row["type"])
     ev: dict[str, Any] = {k: v for k, v in body.items() if k not in ("type", "item_id", "digest")}
     digest = body.get("digest")
@@ -183,11 +185,14 @@ class AuditFeeder:
         from accord.audit.log import prepare_event
 
         skip = {m["jid"] for m in self._marks}  # in the log already, the journal not yet updated (feeder)
-        rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
-        if not rows:
+        ids = [i for i in db_events.pending_ids(conn, limit) if i not in skip]
+        if not ids:
             return 0
         try:
-            prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
+            rows, prepared = self._fresh_rows(conn, ids)
+            if not rows:  # another writer's events among them: read them all from the journal
+                rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
+                prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
         except Exception:
             log.exception("%s: journal events not appended in the transaction; left to the audit feeder", self.party)
             return -1
@@ -201,6 +206,25 @@ class AuditFeeder:
 
         self.store.on_outcome(published)
         return len(rows)
+
+    def _fresh_rows(self, conn: Connection, ids: list[int]) -> tuple[list[dict[str, Any]], list[Any]]:
+        """The pending journal rows ``ids`` and their prepared leaves, built from the records this transaction
+        journaled (kept in memory by ``Journal._event``) instead of read back and decoded (issue 8: the leaf is
+        encoded once); nothing when one of them is not this transaction's own."""
+        from accord.audit.log import prepare_event
+
+        mine = {jid: (row, record) for c, jid, row, record in self.store.fresh() or () if c is conn}
+        if not mine or any(i not in mine for i in ids):
+            return [], []
+        rows: list[dict[str, Any]] = []
+        prepared: list[Any] = []
+        for i in ids:
+            row, record = mine[i]
+            # created_at as a read of the row gives it (SQLite: naive UTC), so the leaf is the one read back.
+            r = {**row, "id": i, "audit_idx": None, "created_at": db_events.created_as_read(conn, row["created_at"])}
+            rows.append(r)
+            prepared.append(prepare_event(to_audit_event(r, self.party, record)))
+        return rows, prepared
 
     def _remember(self, rows: list[dict[str, Any]], idx: list[int]) -> None:
         with self._appended:

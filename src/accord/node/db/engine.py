@@ -86,8 +86,10 @@ class Database:
         raises rolls back its SAVEPOINT only; a failed COMMIT fails every member.
         """
         outer = getattr(self._local, "hooks", None)
+        outer_fresh = getattr(self._local, "fresh", None)
         hooks: list[Callable[[bool], None]] = []
         self._local.hooks = hooks
+        self._local.fresh = []
         try:
             if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
                 # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
@@ -102,6 +104,15 @@ class Database:
             yield from self._group_tx(hooks)
         finally:
             self._local.hooks = outer
+            self._local.fresh = outer_fresh
+
+    def fresh(self) -> list[Any] | None:
+        """The current transaction's (this thread's innermost :meth:`tx`) list of what its writers keep in
+        memory for a later step of the same transaction -- the journal's events, appended by
+        :meth:`accord.node.flow.journal.Journal._event` and turned into audit leaves by
+        :meth:`accord.node.audit.AuditFeeder.stage` without reading them back (issue 8). None outside one."""
+        fresh: list[Any] | None = getattr(self._local, "fresh", None)
+        return fresh
 
     def on_outcome(self, hook: Callable[[bool], None]) -> None:
         """Call ``hook(committed)`` once the current transaction (of this thread's innermost :meth:`tx`) is
