@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeEngine
 
@@ -126,6 +126,23 @@ class DriverSql:
             return [self._row(c, r) for r in cur.fetchall()]
         finally:
             cur.close()
+
+    def read(self, engine: Engine, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A read outside any transaction of the caller's: every result row as a dict, on a pooled DB-API
+        connection without SQLAlchemy's ``Connection`` (no BEGIN/ROLLBACK of its own on SQLite, whose
+        connections run in autocommit mode here: the SELECT is its own read transaction; on PostgreSQL the
+        statement's implicit transaction is rolled back when the pool takes the connection back)."""
+        c = self.compiled(engine.dialect)
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute(c.sql, self._args(c, params))
+                return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
+            finally:
+                cur.close()
+        finally:
+            raw.close()
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         rows = self.all(conn, params)
