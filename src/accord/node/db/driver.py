@@ -159,12 +159,19 @@ class DriverSql:
         return None if row is None else row[0]
 
 
+_STORED: dict[tuple[str, int], tuple[TypeEngine[Any], _Proc, _Proc]] = {}  # the type kept: its id stays its own
+
+
 def stored_value(dialect: Dialect, type_: TypeEngine[Any], value: Any) -> Any:
     """``value`` as a read of the row it was written to returns it: through the type's bind processor, then
     its result processor (SQLite ``DateTime``: a naive datetime, the offset dropped as SQLAlchemy stores it).
-    For a row kept in memory that must equal what a later read gives (the audit leaf, issue 8)."""
-    impl = type_.dialect_impl(dialect)
-    bind = impl.bind_processor(dialect)
-    result = impl.result_processor(dialect, None)
+    For a row kept in memory that must equal what a later read gives (the audit leaf, issue 8). The
+    processors are looked up once per dialect and type."""
+    key = (dialect.name, id(type_))
+    procs = _STORED.get(key)
+    if procs is None:
+        impl = type_.dialect_impl(dialect)
+        procs = _STORED[key] = (type_, impl.bind_processor(dialect), impl.result_processor(dialect, None))
+    _, bind, result = procs
     stored = bind(value) if bind is not None else value
     return result(stored) if result is not None else stored
