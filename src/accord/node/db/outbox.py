@@ -47,9 +47,13 @@ _CLAIM = (
     .limit(bindparam("n", type_=Integer))
 )
 _CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
-_LEASE = (
+# The claim at the driver (issue 8, wave 5): the same SELECT (FOR UPDATE SKIP LOCKED on PostgreSQL), and the
+# lease one row at a time in one executemany, where the expanding IN list was compiled on every call.
+_CLAIM_DRIVER = DriverSql(_CLAIM)
+_CLAIM_SKIP_LOCKED_DRIVER = DriverSql(_CLAIM_SKIP_LOCKED)
+_LEASE_ONE = DriverSql(
     update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.id == bindparam("id"))
     .values(leased_by=bindparam("worker"), lease_until=bindparam("until", type_=DateTime(timezone=True)))
 )
 _BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
@@ -246,12 +250,12 @@ class Outbox(Database):
                 if conn.execute(_ANY_DUE, {"t": t}).first() is None:
                     return []
         with self.tx() as conn:
-            q = _CLAIM if self.is_sqlite else _CLAIM_SKIP_LOCKED
-            rows = conn.execute(q, {"t": t, "n": limit}).mappings().all()
+            q = _CLAIM_DRIVER if self.is_sqlite else _CLAIM_SKIP_LOCKED_DRIVER
+            rows = q.mappings(conn, {"t": t, "n": limit})
             if not rows:
                 return []
-            ids = [r["id"] for r in rows]
-            conn.execute(_LEASE, {"ids": ids, "worker": worker, "until": t + dt.timedelta(seconds=lease_seconds)})
+            until = t + dt.timedelta(seconds=lease_seconds)
+            _LEASE_ONE.executemany(conn, [{"id": r["id"], "worker": worker, "until": until} for r in rows])
         return [
             OutboxEntry(
                 id=r["id"],
