@@ -336,3 +336,42 @@ def test_another_writers_pending_event_is_read_back_and_appended(tmp_path: Path)
     assert len(kor.journal_events(item_id="kor-sc-x1", limit=10)) == 1
     with kor.store.engine.connect() as conn:
         assert conn.execute(text("SELECT audit_idx FROM events WHERE id = :i"), {"i": foreign}).scalar() >= 0
+
+
+def test_feeder_builds_committed_transactions_leaves_from_their_records_JK_R11(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``audit_sync`` a release's events reach the log from the feeder's own stage: their records are
+    handed over on commit and the leaves built from them (no read of the bodies); equal to the leaves read back."""
+    net = Net(tmp_path, ("KOR", "JPN"))
+    kor = net.nodes["KOR"]
+    kor.cfg.audit_sync = False
+    feeder = kor.feeder
+    assert feeder is not None
+    read_back: list[int] = []
+    pending_events = events_sql.pending_events
+
+    def counting(conn: Any, limit: int) -> list[dict[str, Any]]:
+        rows = pending_events(conn, limit)
+        read_back.extend(int(r["id"]) for r in rows)
+        return rows
+
+    monkeypatch.setattr(events_sql, "pending_events", counting)
+    net.submit("KOR", label("kor-sc-h1", rel=("JPN",)), "JPN", "2017-02-12")
+    with kor.store.engine.connect() as conn:
+        waiting = events_sql.pending_ids(conn, 10)
+    assert len(waiting) == 2 and set(waiting) <= set(feeder._handed)  # decision + release, handed over
+    assert feeder.flush() == 2
+    assert read_back == [] and feeder._handed == {}  # built from memory, then dropped
+    net.pump()  # the receipt's transaction: handed over, appended by the feeder's next pass
+    feeder.flush()
+    assert read_back == []
+    assert _leaves_equal_rebuilt(net, "KOR") >= 3
+    assert kor.audit_health()["pending"] == 0
+    # A record no longer in memory (dropped, or another process's event) is read back as before.
+    with kor.store.tx() as conn:
+        events_sql.insert_event(
+            conn, {"type": "access", "item_id": "kor-sc-h2", "body": '{"type":"access"}', "created_at": st.now()}
+        )
+    assert feeder.flush() == 1 and len(read_back) == 1
+    assert _leaves_equal_rebuilt(net, "KOR") >= 4

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, desc, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from accord.node.db.driver import DriverSql, stored_value
 from accord.node.db.schema import events
@@ -33,6 +33,11 @@ def pending_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
 def pending_ids(conn: Connection, limit: int) -> list[int]:
     """The ids of the journal rows not yet in the audit log, oldest first (the partial index alone)."""
     return [int(r[0]) for r in _PENDING_IDS.all(conn, {"n": limit})]
+
+
+def read_pending_ids(engine: Engine, limit: int) -> list[int]:
+    """:func:`pending_ids` as a read of its own on a pooled driver connection (no BEGIN/ROLLBACK around it)."""
+    return [int(r["id"]) for r in _PENDING_IDS.read(engine, {"n": limit})]
 
 
 def created_as_read(conn: Connection, created_at: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -188,6 +188,10 @@ class Journal:
             if (stage or self.cfg.audit_sync) and self.feeder is not None and self.store.is_sqlite:
                 # One commit for the state change and its audit events (issue 8).
                 staged = self.feeder.stage(conn, STAGE_LIMIT)
+            elif self.feeder is not None:
+                fresh = self.store.fresh()
+                if fresh:  # committed, the records go to the feeder's stage in memory (issue 8, wave 5)
+                    self.store.on_outcome(_hand_over(self.feeder, list(fresh)))
         # Staged all of them (fewer than the limit): every event pending in this transaction is in the log with
         # its commit, and the flush's read of the journal would find none of this answer's (issue 8, wave 5);
         # another writer's events are its own flush's or the feeder thread's, as before.
@@ -226,3 +230,11 @@ class Journal:
         e = Refused(d.recipient, d, message)
         e.audit_body = {"decision": d.to_dict(), "label": label_to_dict(d.label)}  # type: ignore[attr-defined]
         return e
+
+
+def _hand_over(feeder: AuditFeeder, entries: list[Any]) -> Callable[[bool], None]:
+    def hook(committed: bool) -> None:
+        if committed:
+            feeder.hand_over(entries)
+
+    return hook
