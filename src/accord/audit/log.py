@@ -237,8 +237,7 @@ class AuditLog:
                 root = self._tree.root(end)
             try:
                 note = sign_note(Checkpoint(self.origin, end, root).text(), [self._signer])
-                # Both on the DB-API connection of the caller's transaction (issue 8, wave 5: no SQLAlchemy
-                # execution context per statement); the values are ints, bytes and str, bound as they are.
+                # On the caller's transaction's DB-API connection (issue 8, wave 5); ints, bytes, str as they are.
                 raw: Any = conn.connection.driver_connection
                 cur = raw.cursor()
                 try:
