@@ -154,3 +154,16 @@ def test_delivery_reads_the_item_once_and_still_refuses_a_held_id_under_another_
         ("KOR", "stored"),
         ("USA", "stored"),
     ]
+
+
+def test_driver_errors_are_sqlalchemys_so_storage_faults_still_answer_507_503(store: st.Store) -> None:
+    """A DB-API error at the driver is raised as SQLAlchemy raises it (the handler's ``DBAPIError`` -> 507/503,
+    issue 9), without its parameters (no payload in an error); the disk-full case: tests/reliability."""
+    from sqlalchemy.exc import IntegrityError
+
+    with store.tx() as conn:
+        items_sql.insert_item(conn, _item("kor-dup"))
+    with pytest.raises(IntegrityError) as e, store.tx() as conn:
+        items_sql.insert_item(conn, _item("kor-dup", sealed=b"secret-payload"))
+    assert "secret-payload" not in str(e.value) and "INSERT INTO items" in str(e.value)
+    assert len(store.rows(st.items)) == 1

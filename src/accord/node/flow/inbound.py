@@ -185,8 +185,7 @@ class Inbound(BlindRelay, Admission):
     ) -> tuple[dict[str, Any], str, int]:
         """Store the item once (its marking recorded; signed into the container here at a hub, at the final
         recipient the first time it leaves: flow/marking.py), sign the receipt, journal the delivery and record
-        it in the inbox. ``held_here``: the item's row was found by the id clash check in this transaction (the
-        same item, same originator and label, received before), which nothing in between writes."""
+        it in the inbox. ``held_here``: the id clash check found the item (same originator and label) held."""
         label, marking, alt, held = work.label, work.marking, work.alt, work.held
         assert label is not None
         if not held_here:
