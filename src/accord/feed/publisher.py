@@ -231,8 +231,7 @@ class Publishing(NodeBase):
         for stream, own in self._open_streams(day, reasons):
             assert own.session is not None
             first = self._accepted.get(stream, 0) + 1
-            seal = own.session.seal_part
-            parts = [seal(first + k, p) for k, p in enumerate(plains)]
+            parts = own.session.seal_parts(first, plains)
             last = first + len(parts) - 1
             if not own.parts:
                 own.first = first
