@@ -56,6 +56,40 @@ _PART_FIXED = 2 + _MSG_HEAD.size  # a PUBS part without its event id: ``len u16 
 _PREFIXES = [_U16.pack(_MSG_HEAD.size + n) for n in range(33)]  # ``len u16`` of a message by event length
 
 
+def encode_pubs(first: int, msgs: Iterable[WarningMessage], flags: int) -> tuple[list[bytes], int]:
+    """PUBS frames carrying ``msgs`` with ids ``first, first + 1, …`` (mod 2**32), and how many messages.
+
+    Each message is encoded once, straight into its frame (``len u16 | binary message``, the layout of
+    :func:`~accord.feed.model.encode_message`); a frame is cut before its body would pass
+    :data:`~accord.feed.frame.MAX_FRAME`, the next one going on with the next id. Nothing is checked here:
+    the node checks every message (M-R1/M-R2) and refuses by id."""
+    frames: list[bytes] = []
+    pieces: list[bytes] = []
+    pid = (first - 1) & 0xFFFFFFFF
+    head_id = first
+    size = 5
+    count = 0
+    pack = _MSG_HEAD.pack
+    prefixes = _PREFIXES
+    for m in msgs:
+        ev = m.event.encode("ascii")
+        n = len(ev)
+        pid = (pid + 1) & 0xFFFFFFFF
+        if size + _PART_FIXED + n > ff.MAX_FRAME:
+            frames.append(_pubs_frame(head_id, flags, pieces))
+            pieces = []
+            size = 5
+            head_id = pid
+        pieces.append(prefixes[n] if n < len(prefixes) else _U16.pack(_MSG_HEAD.size + n))
+        pieces.append(pack(MESSAGE_VERSION, m.kind, m.issued_us, m.time_us, m.lat, m.lon, m.alt_m, *m.vel, n))
+        pieces.append(ev)
+        size += _PART_FIXED + n
+        count += 1
+    if pieces:
+        frames.append(_pubs_frame(head_id, flags, pieces))
+    return frames, count
+
+
 def _pubs_frame(first: int, flags: int, pieces: list[bytes]) -> bytes:
     body = b"".join(pieces)
     return _LEN_TYPE.pack(len(body) + 6, ff.PUBS, first, flags) + body
@@ -234,34 +268,8 @@ class FeedClient:
         return first
 
     def _pubs_frames(self, msgs: Iterable[WarningMessage], flags: int) -> tuple[list[bytes], int]:
-        """PUBS frames of ``msgs`` (ids from the next one on): each message encoded once, straight into
-        the frame (``len u16 | binary message``, the layout of :func:`~accord.feed.model.encode_message`)."""
-        frames: list[bytes] = []
-        pieces: list[bytes] = []
-        pid = self._next_id
-        head_id = (pid + 1) & 0xFFFFFFFF
-        size = 5
-        count = 0
-        pack = _MSG_HEAD.pack
-        prefixes = _PREFIXES
-        for m in msgs:
-            ev = m.event.encode("ascii")
-            n = len(ev)
-            if size + _PART_FIXED + n > ff.MAX_FRAME:
-                frames.append(_pubs_frame(head_id, flags, pieces))
-                pieces = []
-                size = 5
-                head_id = (pid + 1) & 0xFFFFFFFF
-            pid = (pid + 1) & 0xFFFFFFFF
-            vel = m.vel
-            pieces.append(prefixes[n] if n < len(prefixes) else _U16.pack(_MSG_HEAD.size + n))
-            pieces.append(pack(MESSAGE_VERSION, m.kind, m.issued_us, m.time_us, m.lat, m.lon, m.alt_m, *vel, n))
-            pieces.append(ev)
-            size += _PART_FIXED + n
-            count += 1
-        if pieces:
-            frames.append(_pubs_frame(head_id, flags, pieces))
-        self._next_id = pid
+        frames, count = encode_pubs((self._next_id + 1) & 0xFFFFFFFF, msgs, flags)
+        self._next_id = (self._next_id + count) & 0xFFFFFFFF
         return frames, count
 
     async def publish(self, msg: dict[str, Any] | WarningMessage) -> dict[str, int]:

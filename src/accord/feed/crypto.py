@@ -42,8 +42,8 @@ _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM
 _EPOCH = struct.Struct(">I")
 _BSIG = struct.Struct(">QQ32s64s")
 _PART = struct.Struct(">I7sQB")
-NONCE = struct.Struct(">IQ")
-_PART_EPOCH = struct.Struct(">I7sQBI")  # len u32 | record header | epoch u32: a DATA part up to its ciphertext  # the AES-GCM nonce of a DATA record: epoch u32 | seq u64
+NONCE = struct.Struct(">IQ")  # the AES-GCM nonce of a DATA record: epoch u32 | seq u64
+_PART_EPOCH = struct.Struct(">I7sQBI")  # len u32 | record header | epoch u32: a DATA part up to its ciphertext
 BATCH_DOMAIN = b"accord-feed-batch/1\n"
 MAX_JSON = 4096
 
