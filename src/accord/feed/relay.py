@@ -77,6 +77,9 @@ class Relaying(NodeBase):
             own = self.own[stream]
             parts, marks, seq = own.parts, own.marks, own.first
             own.parts, own.marks = [], []
+            if sum(map(len, parts)) <= MAX_SEGMENT:  # the usual flush: one row, no walk of the records
+                rows.append(SegRow(stream, seq, seq + len(parts) - 1, b"".join(parts), marks))
+                continue
             chunk: list[bytes] = []
             size = 0
             first = seq
