@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from datetime import date
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -602,3 +603,40 @@ def test_seal_parts_is_seal_part_for_each_record_and_opens() -> None:
     parts = s.seal_parts(41, plains)
     assert parts == [s.seal_part(41 + i, p) for i, p in enumerate(plains)]
     assert [s.open(p[4:], 41 + i) for i, p in enumerate(parts)] == plains
+
+
+def test_a_feed_log_of_the_earlier_layout_opens_reads_and_appends(tmp_path: Path) -> None:
+    """New logs keep segments in a rowid table on 16 KiB pages; a log created with the earlier layout
+    (WITHOUT ROWID, 4 KiB pages) is read and extended as it is, nothing lost or duplicated."""
+    import sqlite3
+
+    from accord.feed.store import FeedStore, SegRow
+
+    def seg(first: int, last: int) -> bytes:
+        return b"".join(ff.prefixed(ff.record("KOR-JPN", q, ff.DATA, b"\0" * 24)) for q in range(first, last + 1))
+
+    old = tmp_path / "old" / "feed.db"
+    old.parent.mkdir()
+    db = sqlite3.connect(old)
+    db.execute(
+        "CREATE TABLE segs (stream TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, "
+        "body BLOB NOT NULL, PRIMARY KEY (stream, first)) WITHOUT ROWID"
+    )
+    db.execute("INSERT INTO segs VALUES ('KOR-JPN', 1, 3, ?)", (seg(1, 3),))
+    db.commit()
+    db.close()
+    for path in (old, tmp_path / "new" / "feed.db"):
+        store = FeedStore(path)
+        try:
+            start = store.head("KOR-JPN") + 1
+            store.append([SegRow("KOR-JPN", start, start + 4, seg(start, start + 4), [])])
+            assert store.head("KOR-JPN") == start + 4
+            assert [q for q, _ in store.read("KOR-JPN", 1, 100)] == list(range(1, start + 5))
+            page = store.db.execute("PRAGMA page_size").fetchone()[0]
+            ddl = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'segs'").fetchone()[0]
+        finally:
+            store.close()
+        if path == old:
+            assert start == 4 and page == 4096 and "WITHOUT ROWID" in ddl
+        else:
+            assert start == 1 and page == 16384 and "WITHOUT ROWID" not in ddl
