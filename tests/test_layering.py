@@ -38,7 +38,8 @@ FLOW_ORDER: dict[str, int] = {
     "journal": 0,
     "admission": 1,
     "signing": 1,
-    "reads": 1,
+    "marking": 1,  # issue 8: the recipient's JK-R4 marking signed into a stored container when it leaves
+    "reads": 2,
     "receipts": 1,
     "outbound": 2,
     "blind": 3,  # a hub's blind relays (issue 10): on outbound, admission and receipts

@@ -57,6 +57,7 @@ _TYPES = {
     "blind_hold": "consent",  # issue 10: a blind hub holds a sealed item for the originator's consent (T-R5)
     "blind_relay_refused": "release",  # issue 10: ... and drops it on denial
     "final_receipt": "receipt",  # issue 10: the final recipient's receipt, passed back by the hub
+    "marked": "delivery",  # issue 8: the recipient's JK-R4 label signed into its stored container (flow/marking.py)
 }
 
 #: ``events.audit_idx`` of a journal row the audit format refused: kept out of the log, its quarantine event

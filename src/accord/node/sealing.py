@@ -144,6 +144,8 @@ class SealedFormat:
         return rewrap_item(item, plan, keys=self.keys, roster=self.roster)
 
     def add_marking(self, item: VerifiedItem, xml: bytes) -> VerifiedItem:
+        """This nation's signed ``alternativeConfidentialityLabel`` (JK-R4): one hybrid signature. A hub calls it
+        on receipt; the final recipient when the stored container first leaves (``node/flow/marking.py``)."""
         from accord.sealed.item import add_alternative_label
 
         return add_alternative_label(item, keys=self.keys, xml=xml)

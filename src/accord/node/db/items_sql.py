@@ -14,6 +14,15 @@ _INSERT_ITEM = items.insert()
 _INSERT_INBOX = inbox.insert()
 _ITEM_LABEL = select(items.c.label_json).where(items.c.item_id == bindparam("item_id"))
 _ITEM = select(items).where(items.c.item_id == bindparam("item_id"))
+# PostgreSQL locks the row until the transaction ends (SQLite ignores FOR UPDATE: its write transactions begin
+# with BEGIN IMMEDIATE, one writer at a time): two first reads of a pending marking never both sign (JK-R4).
+_ITEM_FOR_UPDATE = _ITEM.with_for_update()
+_SET_SEALED = (
+    update(items)
+    .where(items.c.item_id == bindparam("b_item_id"))
+    .where(items.c.sealed == bindparam("b_was"))
+    .values(sealed=bindparam("b_sealed"))
+)
 _PRIOR_DELIVERY = (
     select(inbox).where(inbox.c.item_id == bindparam("item_id")).where(inbox.c.sender == bindparam("sender"))
 )
@@ -35,6 +44,18 @@ def list_items(conn: Connection) -> list[dict[str, Any]]:
 
 def get_item(conn: Connection, item_id: str) -> RowMapping | None:
     return conn.execute(_ITEM, {"item_id": item_id}).mappings().first()
+
+
+def get_item_for_update(conn: Connection, item_id: str) -> RowMapping | None:
+    """:func:`get_item` in a write transaction, the row locked until it ends (PostgreSQL)."""
+    return conn.execute(_ITEM_FOR_UPDATE, {"item_id": item_id}).mappings().first()
+
+
+def replace_sealed(conn: Connection, item_id: str, was: bytes, sealed: bytes) -> bool:
+    """Store ``sealed`` as the container of ``item_id`` if it still is ``was``; False when it is not (changed
+    by another transaction)."""
+    n = conn.execute(_SET_SEALED, {"b_item_id": item_id, "b_was": was, "b_sealed": sealed}).rowcount
+    return bool(n)
 
 
 def insert_item(conn: Connection, values: dict[str, Any]) -> None:

@@ -32,7 +32,9 @@ items = Table(
     Column("origin", String(16), nullable=False),  # "local" (submitted here) | "received"
     Column("sender", String(3)),
     Column("marking", Text),  # this node's national marking for the item (alternative label)
-    Column("alt_label_xml", Text),  # STANAG 4774 alternativeConfidentialityLabel added here
+    # STANAG 4774 alternativeConfidentialityLabel made here on receipt (JK-R4); signed into ``sealed`` at a hub at
+    # once, at the final recipient the first time the container leaves the database (node/flow/marking.py)
+    Column("alt_label_xml", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -284,7 +284,7 @@ class Consents(BlindRelay, Admission):
         if blind is not None and blind["request_id"] == req["request_id"]:  # held sealed at this blind hub (T-R5)
             label = label_from_dict(json.loads(req["label_json"]))
             return self._release_blind(conn, blind, label, officer or "standing consent")
-        item = db_items.get_item(conn, req["item_id"])
+        item = db_items.get_item_for_update(conn, req["item_id"])  # its container may get its marking (JK-R4)
         if item is None:
             return "missing"
         label = label_from_dict(json.loads(item["label_json"]))
@@ -292,10 +292,11 @@ class Consents(BlindRelay, Admission):
             conn,
             label,
             req["item_id"],
-            bytes(item["sealed"]),
+            b"",
             req["recipient"],
             dt.date.fromisoformat(req["at_date"]),
             [],
+            stored=item,
         )
         return outcome
 

@@ -108,10 +108,10 @@ class Inbound(BlindRelay, Admission):
         except (binascii.Error, ValueError) as e:
             raise InputError("sealed is not base64", field="sealed") from e
         digest = sha256_hex(sealed)
-        # Verify, decide and mark before the write transaction (open and the marking's ML-DSA-87 signature are
-        # most of the CPU time). What they raise is raised inside the transaction, so that a failed check or a
-        # refusal is journaled exactly as if it had happened there. A replay is found inside the transaction
-        # (and answered with the stored receipt, whatever this work found): no read before it (issue 8).
+        # Verify, decide and mark before the write transaction (open, and at a hub the marking's ML-DSA-87
+        # signature, are most of the CPU time). What they raise is raised inside the transaction, so that a
+        # failed check or a refusal is journaled exactly as if it had happened there. A replay is found inside
+        # the transaction (and answered with the stored receipt, whatever this work found): no read before it.
         work = self._inbound_work(peer.party, item_id, final, day, sealed, env)
         with self._recorded_tx(item_id, "inbound") as conn:
             prior = self._prior_delivery(conn, item_id, peer.party)
@@ -178,7 +178,9 @@ class Inbound(BlindRelay, Admission):
         digest: str,
         env: dict[str, Any],
     ) -> tuple[dict[str, Any], str, int]:
-        """Store the (marked) item once, sign the receipt, journal the delivery and record it in the inbox."""
+        """Store the item once (its marking recorded; signed into the container here at a hub, at the final
+        recipient the first time it leaves: flow/marking.py), sign the receipt, journal the delivery and record
+        it in the inbox."""
         label, marking, alt, held = work.label, work.marking, work.alt, work.held
         assert label is not None
         if db_items.item_label_json(conn, item_id) is None:
@@ -328,8 +330,11 @@ class Inbound(BlindRelay, Admission):
             w.marking = d.markings.get(self.party)
             w.alt = _alternative_label(label, self.party, w.marking)
             w.held, w.item = sealed, item
-            if w.alt is not None:
-                try:  # JK-R4: this nation's marking travels in the container, beside the originator's label
+            if w.alt is not None and final != self.party:
+                # JK-R4: this nation's marking travels in the container, beside the originator's label. A hub
+                # relays it now: signed here. The final recipient records it (items, custody, the delivery
+                # event) and signs it into the container the first time it leaves (flow/marking.py).
+                try:
                     w.item = self.sealer.add_marking(item, w.alt.encode())
                     w.held = w.item.to_bytes()
                 except AccordError:

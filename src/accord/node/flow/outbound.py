@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from accord.core.custody import CustodyState
 from accord.core.ids import composed_id
@@ -24,6 +24,7 @@ from accord.node.errors import Conflict, NotFound
 from accord.node.flow.admission import check_own_id, consent_request_id
 from accord.node.flow.custody_gate import catch_up
 from accord.node.flow.journal import ORIGINATOR_REQUEST, Courier
+from accord.node.flow.marking import held_container
 from accord.node.flow.signing import Signing
 from accord.node.policy import (
     Consent,
@@ -205,14 +206,13 @@ class Outbound(Signing):
         to = check_party(to, source="request", field="to")
         day = self.resolve_at(at)
         with self._recorded_tx(item_id, "forward") as conn:
-            row = db_items.get_item(conn, item_id)
+            row = db_items.get_item_for_update(conn, item_id)  # its container may get its marking (JK-R4)
             if row is None:
                 raise NotFound(f"no item {item_id} held here")
             if row["origin"] == "local":
                 raise InputError("this node's own item: submit it to the new recipient instead", field="item_id")
             label = label_from_dict(json.loads(row["label_json"]))
-            sealed = bytes(row["sealed"])
-            outcome, d = self._relay_or_hold(conn, label, item_id, sealed, to, day, [], purpose=purpose)
+            outcome, d = self._relay_or_hold(conn, label, item_id, b"", to, day, [], purpose=purpose, stored=row)
             if outcome == "denied":
                 raise self._refuse(f"release of {item_id} to {to} refused", d)
         return Forwarded(item_id, outcome, d.to_dict())
@@ -228,15 +228,20 @@ class Outbound(Signing):
         carried: list[tuple[Consent, dict[str, Any]]],
         item: VerifiedItem | None = None,
         purpose: str | None = None,
+        stored: RowMapping | None = None,
     ) -> tuple[str, Decision]:
         """As holder: pass the item on if allowed; hold it and ask the originator if only consent lacks.
 
         ``item``: the verified form of ``sealed`` when the caller has it (an inbound hop: no second check).
+        ``stored``: the item's row (read for update) instead of ``sealed``: its stored container, which gets
+        this nation's signed alternative label now if still pending, before it leaves (JK-R4, marking.py).
         """
         pairs = carried + self._held_consents(conn, self.party)
         held = db_custody.get_custody(conn, item_id) if label.originator != self.party else None
         consents = [c for c, _ in pairs]
         d = self._decide(conn, label, self.party, to, day, consents, context="relay", custody=held, purpose=purpose)
+        if stored is not None and (d.allowed or d.awaiting_consent):
+            sealed, item = held_container(self, conn, stored)
         if d.allowed:
             self._relay(conn, d, item_id, sealed, to, day, pairs, item)
             if held is not None and to == label.originator and CustodyState.RETURNED in held.next_states():
