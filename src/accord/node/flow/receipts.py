@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from accord.audit.receipt import VerifiedCheckpoints
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
@@ -20,6 +21,10 @@ from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
 if TYPE_CHECKING:
     pass
 
+
+#: Partners' signed audit checkpoints already opened by this process: consecutive receipts often carry the
+#: same one (a recipient commits deliveries in groups). Keyed by note, verifier keys and origin (issue 8).
+CHECKPOINTS = VerifiedCheckpoints()
 
 #: The fields of a delivery receipt (``inbound._store_delivery``), no more, no fewer.
 RECEIPT_KEYS = frozenset({"v", "item_id", "digest", "sender", "recipient", "received_at"})
@@ -148,8 +153,8 @@ class Receipts(Journal):
         Raises IntegrityError when the evidence does not prove it.
         """
         from accord.audit.errors import MalformedNoteError
-        from accord.audit.note import Checkpoint, parse_note, parse_vkey
-        from accord.audit.receipt import ReceiptEvidence, verify_receipt_evidence
+        from accord.audit.note import parse_vkey
+        from accord.audit.receipt import ReceiptEvidence, check_receipt_evidence
         from accord.node.audit import origin
 
         peer = self.roster.peers.get(recipient)
@@ -157,8 +162,9 @@ class Receipts(Journal):
             return None
         try:
             ev = ReceiptEvidence.from_json(json.dumps(evidence))
-            event = verify_receipt_evidence(ev, [parse_vkey(peer.audit_vkey)], origin=origin(recipient))
-            size = Checkpoint.parse(parse_note(ev.checkpoint)[0]).size
+            vkeys = [parse_vkey(peer.audit_vkey)]  # a checkpoint seen before is opened from memory (issue 8)
+            cp, event = check_receipt_evidence(ev, vkeys, origin=origin(recipient), checkpoints=CHECKPOINTS)
+            size = cp.size
         except (MalformedNoteError, InputError) as e:
             raise IntegrityError() from e
         want = {
