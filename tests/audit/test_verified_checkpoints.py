@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from accord.audit.errors import MalformedNoteError, UnverifiedNoteError
 from accord.audit.merkle import leaf_hash
 from accord.audit.note import Checkpoint, NoteSigner, open_checkpoint, sign_note
 from accord.audit.receipt import ReceiptEvidence, VerifiedCheckpoints, check_receipt_evidence
-from accord.errors import IntegrityError
+from accord.errors import InputError, IntegrityError
 
 ORIGIN = "log.example/a"
 
@@ -105,3 +107,52 @@ def test_a_remembered_checkpoint_still_needs_a_valid_inclusion_proof() -> None:
     with pytest.raises(IntegrityError):
         check_receipt_evidence(forged, [s.verifier()], origin=ORIGIN, checkpoints=memo)
     assert memo.hits == 1  # the note came from memory; the proof was checked and failed
+
+
+def _evidence() -> dict[str, object]:
+    s = NoteSigner.generate(ORIGIN)
+    event = b'{"item":"kor-vc-3"}'
+    return json.loads(ReceiptEvidence(_note(1, s, root=leaf_hash(event)), 0, event, (bytes(32),)).to_json())
+
+
+HOSTILE: list[object] = [
+    "not an object",
+    ["a", "list"],
+    None,
+    {},
+    {**_evidence(), "payload": "x"},  # an extra key
+    {**_evidence(), "format": "other/1"},
+    {**_evidence(), "index": True},  # a coerced value
+    {**_evidence(), "index": 1.0},
+    {**_evidence(), "index": -1},
+    {**_evidence(), "index": float("inf")},
+    {**_evidence(), "checkpoint": 7},
+    {**_evidence(), "event": "\ud800"},  # a lone surrogate
+    {**_evidence(), "checkpoint": "log\ud800\n"},
+    {**_evidence(), "proof": "AAAA"},
+    {**_evidence(), "proof": ["not base64!"]},
+    {**_evidence(), "proof": ["\ud800"]},
+    {**_evidence(), "proof": [1]},
+    {k: v for k, v in _evidence().items() if k != "proof"},
+]
+
+
+@pytest.mark.parametrize("doc", [_evidence(), *HOSTILE])
+def test_evidence_from_its_parsed_form_is_what_the_strict_parse_of_its_json_gives(doc: object) -> None:
+    """``from_obj`` (the sender's partner answer, already parsed) accepts and refuses exactly what
+    ``from_json`` of the same document does: no check is lost by not re-encoding it (issue 8)."""
+    try:
+        text = json.dumps(doc)
+    except ValueError:  # not JSON at all: from_obj must refuse it too
+        with pytest.raises(InputError):
+            ReceiptEvidence.from_obj(doc)
+        return
+    try:
+        want: ReceiptEvidence | None = ReceiptEvidence.from_json(text)
+    except InputError:
+        want = None
+    if want is None:
+        with pytest.raises(InputError):
+            ReceiptEvidence.from_obj(doc)
+    else:
+        assert ReceiptEvidence.from_obj(doc) == want

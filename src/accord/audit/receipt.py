@@ -66,8 +66,18 @@ class ReceiptEvidence:
         Raises:
             InputError: not receipt evidence, or a malformed field.
         """
+        return cls.from_obj(load_json(text, source="receipt"))  # strict: a repeated key is refused (issue 9)
+
+    @classmethod
+    def from_obj(cls, obj: Any) -> ReceiptEvidence:
+        """Receipt evidence from its parsed JSON form (as a partner's parsed answer holds it): the checks of
+        :meth:`from_json` after its parse, without encoding and parsing the document again (issue 8). A lone
+        surrogate in the checkpoint or event (which the strict parse refuses) fails their UTF-8 encoding.
+
+        Raises:
+            InputError: not receipt evidence, or a malformed field.
+        """
         try:
-            obj: Any = load_json(text, source="receipt")  # strict: a repeated key is refused (issue 9)
             if obj.get("format") != RECEIPT_FORMAT:
                 raise InputError("not Accord receipt evidence", source="receipt")
             # Exactly the fields to_json writes, with their types: a partner's extra key or a coerced value

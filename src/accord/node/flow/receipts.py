@@ -161,7 +161,7 @@ class Receipts(Journal):
         if peer is None or not peer.audit_vkey:
             return None
         try:
-            ev = ReceiptEvidence.from_json(json.dumps(evidence))
+            ev = ReceiptEvidence.from_obj(evidence)  # as parsed from the answer: not re-encoded
             vkeys = [parse_vkey(peer.audit_vkey)]  # a checkpoint seen before is opened from memory (issue 8)
             cp, event = check_receipt_evidence(ev, vkeys, origin=origin(recipient), checkpoints=CHECKPOINTS)
             size = cp.size
