@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -14,9 +12,10 @@ from accord.audit.receipt import VerifiedCheckpoints
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import sha256_hex, verify
+from accord.node.canon import verify
 from accord.node.db import relays_sql
 from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
+from accord.node.sent import SENT
 
 if TYPE_CHECKING:
     pass
@@ -56,8 +55,7 @@ class Receipts(Journal):
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
         receipt: Any = None
         if entry.kind == "delivery":  # every check before the write transaction; a failed one changes nothing
-            env = json.loads(entry.body)
-            digest = sha256_hex(base64.b64decode(env["sealed"]))
+            digest = SENT.digest(entry)  # the container's digest, kept from the enqueue for this very envelope
             receipt, sig = answer.get("receipt"), answer.get("signature")
             pub = self._keys.get(entry.recipient)
             if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
