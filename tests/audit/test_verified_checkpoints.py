@@ -156,3 +156,16 @@ def test_evidence_from_its_parsed_form_is_what_the_strict_parse_of_its_json_give
             ReceiptEvidence.from_obj(doc)
     else:
         assert ReceiptEvidence.from_obj(doc) == want
+
+
+def test_a_long_note_is_opened_every_time() -> None:
+    from accord.audit.receipt import MAX_REMEMBERED_NOTE
+
+    s = NoteSigner.generate(ORIGIN)
+    ext = tuple(f"ext {i} " + "x" * 60 for i in range(MAX_REMEMBERED_NOTE // 60))
+    note = sign_note(Checkpoint(ORIGIN, 3, bytes(32), ext).text(), [s])
+    assert len(note) > MAX_REMEMBERED_NOTE
+    memo = VerifiedCheckpoints()
+    assert memo.open(note, [s.verifier()], origin=ORIGIN).extensions == ext
+    memo.open(note, [s.verifier()], origin=ORIGIN)
+    assert memo.hits == 0 and not memo._done

@@ -111,3 +111,19 @@ def test_the_digest_kept_at_enqueue_is_the_container_s_and_a_wrong_receipt_diges
     assert kor.store.rows(st.receipts) == []
     kor.acknowledged(entry, answer)  # the kept digest was taken: computed again, and it matches
     assert len(kor.store.rows(st.receipts)) == 1
+
+
+def test_the_kept_envelopes_are_bounded_in_bytes_and_a_large_one_is_not_kept() -> None:
+    from accord.node.canon import sha256_hex
+
+    memo = SentDigests(max_bytes=16 * 100)
+    big = _body(b"b" * 200)  # over 1/16 of the budget: not kept
+    memo.put("k-big", big, "kept-big")
+    assert memo.digest(_entry(big, "k-big")) == sha256_hex(b"b" * 200)
+    small = [_body(bytes([65 + i]) * 40) for i in range(40)]  # ~80 bytes each: the budget holds ~20
+    for i, body in enumerate(small):
+        memo.put(f"k{i}", body, f"kept-{i}")
+    assert memo._bytes <= memo.max_bytes and memo._bytes == sum(len(b) for b, _ in memo._sent.values())
+    assert memo.digest(_entry(small[0], "k0")) == sha256_hex(b"A" * 40)  # the oldest: forgotten
+    assert memo.digest(_entry(small[-1], "k39")) == "kept-39"
+    assert memo._bytes == sum(len(b) for b, _ in memo._sent.values())

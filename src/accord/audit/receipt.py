@@ -107,6 +107,11 @@ def receipt_evidence(log: ProvingLog, index: int) -> ReceiptEvidence:
     return ReceiptEvidence(note, index, log.event(index), tuple(log.inclusion_proof(index, cp.size)))
 
 
+#: The longest signed checkpoint :class:`VerifiedCheckpoints` remembers (a checkpoint is ~200 bytes; a longer
+#: note, with many extension lines or cosignatures, is opened each time: the memory stays small).
+MAX_REMEMBERED_NOTE = 4096
+
+
 class VerifiedCheckpoints:
     """A bounded memory of checkpoints already opened (signature verified, body parsed, origin checked).
 
@@ -114,9 +119,10 @@ class VerifiedCheckpoints:
     same signed checkpoint (about half of them under 8 concurrent releases, issue 8). Opening a checkpoint
     is a pure function of the note's bytes, the verifier keys and the required origin; this remembers the
     result for exactly that triple, so the same note is checked once. Only successes are remembered: a note
-    that fails is checked (and refused) every time. Only the library's own key types (frozen, compared by
-    class, name and key) are remembered; any other verifier is checked every time. A changed key (a roster
-    reload) is a different triple: it never meets a result opened with the old one.
+    that fails is checked (and refused) every time. Only notes up to ``MAX_REMEMBERED_NOTE`` bytes opened with
+    the library's own key types (frozen, compared by class, name and key) are remembered; anything else is
+    opened every time. A changed key (a roster reload) is a different triple: it never meets a result opened
+    with the old one.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -132,7 +138,7 @@ class VerifiedCheckpoints:
             MalformedNoteError, UnverifiedNoteError: as :func:`~accord.audit.note.open_checkpoint`.
         """
         keys = tuple(verifiers)
-        if not all(type(v) in (Ed25519Verifier, CosignatureVerifier) for v in keys):
+        if len(msg) > MAX_REMEMBERED_NOTE or not all(type(v) in (Ed25519Verifier, CosignatureVerifier) for v in keys):
             return open_checkpoint(msg, keys, origin=origin)[0]
         key = (bytes(msg), keys, origin)
         with self._lock:
