@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import threading
 from collections.abc import Sequence
 from datetime import date
 
@@ -126,11 +127,22 @@ def _other_purpose(d: Decision, custody: Custody, purpose: str | None, agreement
     return d._replace(allowed=False, reasons=(why, *d.reasons))
 
 
+# The last label each thread serialised, by identity: a release plans (``plan_from_decisions``) and then seals
+# the same Label object, and its XML is built once (issue 8: it was built twice per release). A Label is frozen,
+# and the strong reference held here keeps its id from being reused by another object.
+_LAST_XML = threading.local()
+
+
 def label_xml_of(label: Label) -> bytes:
     """The STANAG 4774 XML a plan for ``label`` is bound to (and that the sealed statement carries)."""
     if not isinstance(label, Label):
         raise InputError("a core Label is required", field="label")
-    return label_to_xml(label)
+    last: tuple[Label, bytes] | None = getattr(_LAST_XML, "pair", None)
+    if last is not None and last[0] is label:
+        return last[1]
+    xml = label_to_xml(label)
+    _LAST_XML.pair = (label, xml)
+    return xml
 
 
 def min_suite(agreements: AgreementSet, ids: Sequence[str], requested: str | None) -> str | None:

@@ -58,19 +58,27 @@ __all__ = [  # verification and export live in accord.audit.verify / .export; re
 _FRESH = 1024  # events kept in memory after a stage() for receipt evidence
 
 
-def _driver_insert_sql(engine: Engine) -> str:
-    """``INSERT INTO audit_leaves`` with 5 positional placeholders in the driver's paramstyle."""
+def _placeholders(engine: Engine, n: int) -> str:
     style = engine.dialect.paramstyle
     if style == "qmark":
-        ph = ", ".join("?" * 5)
-    elif style in ("format", "pyformat"):
-        ph = ", ".join(["%s"] * 5)
-    elif style == "numeric":
-        ph = ", ".join(f":{i}" for i in range(1, 6))
-    else:  # pragma: no cover - no supported driver uses named placeholders
-        raise InputError(f"unsupported DB-API paramstyle {style!r}", source="audit log")
+        return ", ".join("?" * n)
+    if style in ("format", "pyformat"):
+        return ", ".join(["%s"] * n)
+    if style == "numeric":
+        return ", ".join(f":{i}" for i in range(1, n + 1))
+    # pragma: no cover - no supported driver uses named placeholders
+    raise InputError(f"unsupported DB-API paramstyle {style!r}", source="audit log")
+
+
+def _driver_insert_sql(engine: Engine) -> str:
+    """``INSERT INTO audit_leaves`` with 5 positional placeholders in the driver's paramstyle."""
     # Only fixed placeholder text is interpolated; values are bound by the driver.
-    return f"INSERT INTO audit_leaves (idx, leaf_hash, event, kind, item) VALUES ({ph})"  # noqa: S608
+    return f"INSERT INTO audit_leaves (idx, leaf_hash, event, kind, item) VALUES ({_placeholders(engine, 5)})"  # noqa: S608
+
+
+def _driver_checkpoint_sql(engine: Engine) -> str:
+    """``INSERT INTO audit_checkpoints`` with 3 positional placeholders in the driver's paramstyle."""
+    return f"INSERT INTO audit_checkpoints (size, note, created_ms) VALUES ({_placeholders(engine, 3)})"  # noqa: S608
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,7 @@ class AuditLog:
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._insert_sql = _driver_insert_sql(self.engine)
+        self._checkpoint_sql = _driver_checkpoint_sql(self.engine)
         self._closed = False
         self._load()
 
@@ -228,9 +237,14 @@ class AuditLog:
                 root = self._tree.root(end)
             try:
                 note = sign_note(Checkpoint(self.origin, end, root).text(), [self._signer])
-                conn.exec_driver_sql(self._insert_sql, rows)
-                cp_row = {"size": end, "note": note, "created_ms": int(time.time() * 1000)}
-                conn.execute(insert(store.checkpoints), cp_row)
+                # On the caller's transaction's DB-API connection (issue 8, wave 5); ints, bytes, str as they are.
+                raw: Any = conn.connection.driver_connection
+                cur = raw.cursor()
+                try:
+                    cur.executemany(self._insert_sql, rows)
+                    cur.execute(self._checkpoint_sql, (end, note, int(time.time() * 1000)))
+                finally:
+                    cur.close()
             except BaseException:
                 with self._tree_lock:
                     self._tree.truncate(start)

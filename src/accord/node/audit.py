@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
+from accord.node.activity import Activity
 from accord.node.db import events_sql as db_events
 from accord.node.identity import write_secret
 
@@ -66,6 +67,9 @@ QUARANTINED = -2
 
 
 _RECENT = 10_000
+#: The longest a due batch waits for a gap in the node's release work (node/activity.py).
+QUIET_WAIT = 0.1
+_HANDED = 2048  # journal records kept in memory for the feeder's next stage (hand_over)
 
 
 def origin(party: str) -> str:
@@ -82,9 +86,11 @@ def init_audit_key(directory: Path, party: str) -> str:
     return signer.vkey
 
 
-def to_audit_event(row: dict[str, Any], party: str) -> dict[str, Any]:
-    """A journal row as an audit event: label, decision and digests, never content."""
-    body = json.loads(str(row["body"]))
+def to_audit_event(row: dict[str, Any], party: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A journal row as an audit event: label, decision and digests, never content. ``body``: the row's body
+    already decoded (the record it was encoded from, kept in memory by the journal: issue 8)."""
+    if body is None:
+        body = json.loads(str(row["body"]))
     kind = str(row["type"])
     ev: dict[str, Any] = {k: v for k, v in body.items() if k not in ("type", "item_id", "digest")}
     digest = body.get("digest")
@@ -137,10 +143,13 @@ class AuditFeeder:
         # own update), so that a waiter for receipt evidence is answered as soon as its event is durable.
         self._recent: OrderedDict[int, int] = OrderedDict()
         self._appended = threading.Condition()
+        self._lock_handed = threading.Lock()
+        self._handed: OrderedDict[int, tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()  # see hand_over()
         self._marks: list[dict[str, int]] = []  # journal id -> index of the last batch, not yet in the journal
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.activity = Activity()  # the node's release work, which the batch lets go first (node/activity.py)
         self.quarantined = 0  # events quarantined by this process (the journal keeps the total: health())
         self.reconcile()
 
@@ -184,11 +193,22 @@ class AuditFeeder:
         from accord.audit.log import prepare_event
 
         skip = {m["jid"] for m in self._marks}  # in the log already, the journal not yet updated (feeder)
-        rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
-        if not rows:
-            return 0
+        mine = {jid: (row, record) for c, jid, row, record in self.store.fresh() or () if c is conn}
+        with self._lock_handed:
+            handed = bool(self._handed)
         try:
-            prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
+            rows: list[dict[str, Any]] = []
+            prepared: list[Any] = []
+            if mine or handed:  # the ids first: the records may all be in memory (issue 8, wave 5)
+                ids = [i for i in db_events.pending_ids(conn, limit) if i not in skip]
+                if not ids:
+                    return 0
+                rows, prepared = self._fresh_rows(conn, ids, mine)
+            if not rows:  # another writer's events among them: read them all from the journal
+                rows = [r for r in db_events.pending_events(conn, limit) if int(r["id"]) not in skip]
+                if not rows:
+                    return 0
+                prepared = [prepare_event(to_audit_event(r, self.party)) for r in rows]
         except Exception:
             log.exception("%s: journal events not appended in the transaction; left to the audit feeder", self.party)
             return -1
@@ -199,9 +219,47 @@ class AuditFeeder:
             outcome(committed)
             if committed:
                 self._remember(rows, idx)
+                with self._lock_handed:
+                    for r in rows:
+                        self._handed.pop(int(r["id"]), None)
 
         self.store.on_outcome(published)
         return len(rows)
+
+    def hand_over(self, entries: list[tuple[Any, int, dict[str, Any], dict[str, Any]]]) -> None:
+        """Keep the records of a committed transaction's journal events (``Journal._event``'s entries) for the
+        stage that appends them (the feeder's, within ``audit_poll_seconds``): their leaves are built from them,
+        not read back (issue 8, wave 5). Journal rows are never deleted, so a committed id names its record for
+        good; at most :data:`_HANDED` are kept (the oldest dropped: read back instead)."""
+        with self._lock_handed:
+            for _, jid, row, record in entries:
+                self._handed[jid] = (row, record)
+            while len(self._handed) > _HANDED:
+                self._handed.popitem(last=False)
+
+    def _fresh_rows(
+        self, conn: Connection, ids: list[int], mine: dict[int, tuple[dict[str, Any], dict[str, Any]]]
+    ) -> tuple[list[dict[str, Any]], list[Any]]:
+        """The pending journal rows ``ids`` and their prepared leaves, built from the records journaled in memory
+        -- by this transaction (``mine``), or by committed ones handed over (:meth:`hand_over`) -- instead of
+        read back and decoded (issue 8: the leaf is encoded once); nothing when one of them is neither."""
+        from accord.audit.log import prepare_event
+
+        with self._lock_handed:
+            found = {i: mine.get(i) or self._handed.get(i) for i in ids}
+        if any(v is None for v in found.values()):
+            return [], []
+        rows: list[dict[str, Any]] = []
+        prepared: list[Any] = []
+        for i in ids:
+            entry = found[i]
+            assert entry is not None
+            row, record = entry
+            # created_at as a read of the row gives it (SQLite: naive UTC), so the leaf is the one read back.
+            r = {**row, "id": i, "audit_idx": None, "created_at": db_events.created_as_read(conn, row["created_at"])}
+            rows.append(r)
+            prepared.append(prepare_event(to_audit_event(r, self.party, record)))
+        return rows, prepared
 
     def _remember(self, rows: list[dict[str, Any]], idx: list[int]) -> None:
         with self._appended:
@@ -275,9 +333,8 @@ class AuditFeeder:
         total = 0
         while self.store.is_sqlite:
             self._settle()
-            with self.store.engine.connect() as conn:  # a plain read first: usually nothing
-                if not db_events.pending_events(conn, 1):
-                    return total
+            if not db_events.read_pending_ids(self.store.engine, 1):  # a plain read first: usually nothing
+                return total
             with self.store.tx() as conn:
                 n = self.stage(conn, limit)
             if n < 0:
@@ -361,6 +418,8 @@ class AuditFeeder:
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
+            if not self._stop.is_set():  # a gap in the release work, waited for a bounded time (issue 8, p99)
+                self.activity.wait_quiet(min(self.poll_seconds, QUIET_WAIT))
             try:
                 self.flush()
             except Exception:

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from accord.errors import InputError
+from accord.node.activity import activity_of
 from accord.node.api.models import DeliveryEnvelope, SubmitRequest
 from accord.node.api.problems import PROBLEM, problem_body
 from accord.node.errors import PeerRefused
@@ -92,6 +93,8 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
     """The plain endpoints of ``POST /v1/items`` and ``POST /v1/deliveries`` (to be placed first); the service
     calls run on ``pool`` (shut down by the app's lifespan)."""
 
+    activity = activity_of(service)  # the audit feeder's batch waits for a gap in this (node/activity.py)
+
     async def in_pool(fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
 
@@ -109,7 +112,8 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
             raise InputError("payload_b64 is not base64", field="payload_b64") from e
 
         def run() -> dict[str, Any]:
-            out = service.submit(req.label, payload, req.to, req.at, hub_approval=req.hub_approval)
+            with activity.busy():
+                out = service.submit(req.label, payload, req.to, req.at, hub_approval=req.hub_approval)
             wake()
             request.app.state.storage_alarm.ok()  # a write went through: the storage alarm (if any) clears
             return out.to_dict()
@@ -127,7 +131,8 @@ def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPool
         d["idem_key"] = request.headers.get("idempotency-key", "")
 
         def run() -> dict[str, Any]:
-            out = service.receive_delivery(c, d)
+            with activity.busy():
+                out = service.receive_delivery(c, d)
             if out.get("status") != "stored":  # relayed or held at a hub: something was queued
                 wake()
             request.app.state.storage_alarm.ok()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from accord.core.custody import Custody, CustodyState
+from accord.node.db.engine import insert_ignore_duplicate
 from accord.node.db.schema import custody, now
 
 # Built once (issue 8: a statement built per call cost its cache key each time, ~0.5 ms per delivery).
 _GET = select(custody).where(custody.c.item_id == bindparam("item_id"))
-_INSERT = insert(custody)
 
 
 def get_custody(conn: Connection, item_id: str) -> Custody | None:
@@ -38,11 +38,11 @@ def get_custody(conn: Connection, item_id: str) -> Custody | None:
 
 
 def insert_custody(conn: Connection, c: Custody) -> None:
-    """Record custody of an item received here (once: a replay keeps the first record)."""
-    if get_custody(conn, str(c.item)) is not None:
-        return
-    conn.execute(
-        _INSERT,
+    """Record custody of an item received here (once: a replay keeps the first record -- the primary key's
+    ``ON CONFLICT DO NOTHING``, one statement where a read and an insert were two: issue 8, wave 5)."""
+    insert_ignore_duplicate(
+        conn,
+        custody,
         {
             "item_id": c.item,
             "originator": c.originator,

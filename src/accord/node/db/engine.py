@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from accord.node.db.driver import DriverSql
 from accord.node.db.schema import _aware, events_pending, metadata
 
 GROUP_MAX = 32  # most transactions sharing one COMMIT
@@ -86,8 +87,10 @@ class Database:
         raises rolls back its SAVEPOINT only; a failed COMMIT fails every member.
         """
         outer = getattr(self._local, "hooks", None)
+        outer_fresh = getattr(self._local, "fresh", None)
         hooks: list[Callable[[bool], None]] = []
         self._local.hooks = hooks
+        self._local.fresh = []
         try:
             if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
                 # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
@@ -102,6 +105,15 @@ class Database:
             yield from self._group_tx(hooks)
         finally:
             self._local.hooks = outer
+            self._local.fresh = outer_fresh
+
+    def fresh(self) -> list[Any] | None:
+        """The current transaction's (this thread's innermost :meth:`tx`) list of what its writers keep in
+        memory for a later step of the same transaction -- the journal's events, appended by
+        :meth:`accord.node.flow.journal.Journal._event` and turned into audit leaves by
+        :meth:`accord.node.audit.AuditFeeder.stage` without reading them back (issue 8). None outside one."""
+        fresh: list[Any] | None = getattr(self._local, "fresh", None)
+        return fresh
 
     def on_outcome(self, hook: Callable[[bool], None]) -> None:
         """Call ``hook(committed)`` once the current transaction (of this thread's innermost :meth:`tx`) is
@@ -248,26 +260,28 @@ def _run_hooks(hooks: list[Callable[[bool], None]], *, ok: bool) -> None:
         hook(ok)
 
 
-_IGNORING: dict[tuple[str, str], Any] = {}
+_IGNORING: dict[tuple[str, str, tuple[str, ...]], DriverSql] = {}
 
 
 def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row; False (and nothing changed) if a unique key already holds it.
 
-    ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL), built once per table and dialect: one
-    statement, where a SAVEPOINT around a plain INSERT cost three (issue 8). Other dialects keep the SAVEPOINT.
+    ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL), built once per table, columns and dialect and
+    run at the driver (:mod:`accord.node.db.driver`): one statement, where a SAVEPOINT around a plain INSERT cost
+    three (issue 8). Other dialects keep the SAVEPOINT.
     """
     name = conn.dialect.name
-    stmt = _IGNORING.get((name, table.name))
+    keys = tuple(values)
+    stmt = _IGNORING.get((name, table.name, keys))
     if stmt is None:
         if name == "sqlite":
             from sqlalchemy.dialects import sqlite
 
-            stmt = sqlite.insert(table).on_conflict_do_nothing()
+            stmt = DriverSql(sqlite.insert(table).on_conflict_do_nothing(), keys=keys)
         elif name == "postgresql":
             from sqlalchemy.dialects import postgresql
 
-            stmt = postgresql.insert(table).on_conflict_do_nothing()
+            stmt = DriverSql(postgresql.insert(table).on_conflict_do_nothing(), keys=keys)
         else:
             try:
                 with conn.begin_nested():
@@ -275,8 +289,8 @@ def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, An
             except DBIntegrityError:
                 return False
             return True
-        _IGNORING[(name, table.name)] = stmt
-    return bool(conn.execute(stmt, values).rowcount)
+        _IGNORING[(name, table.name, keys)] = stmt
+    return stmt.execute(conn, values) > 0
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -5,21 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, desc, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Integer, bindparam, desc, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
+from accord.node.db.driver import DriverSql, stored_value
 from accord.node.db.schema import events
 
-_INSERT_EVENT = events.insert()
-# Built once (issue 8): every inbound delivery looks its pending events up in its own transaction.
+# The release path's journal statements run at the driver (issue 8, wave 5: node/db/driver.py), built once.
+_INSERT_EVENT = DriverSql(insert(events).returning(events.c.id), keys=("type", "item_id", "body", "created_at"))
 _PENDING = select(events).where(events.c.audit_idx.is_(None)).order_by(events.c.id).limit(bindparam("n", type_=Integer))
-_SET_AUDIT_IDX = update(events).where(events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx"))
+_PENDING_IDS = DriverSql(
+    select(events.c.id).where(events.c.audit_idx.is_(None)).order_by(events.c.id).limit(bindparam("n", type_=Integer))
+)
+_SET_AUDIT_IDX = DriverSql(update(events).where(events.c.id == bindparam("jid")).values(audit_idx=bindparam("idx")))
 
 
 def insert_event(conn: Connection, row: dict[str, Any]) -> int:
     """Journal one event; returns its id."""
-    res = conn.execute(_INSERT_EVENT, row)
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+    return int(_INSERT_EVENT.all(conn, row)[0][0])
 
 
 def pending_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
@@ -27,9 +30,24 @@ def pending_events(conn: Connection, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(_PENDING, {"n": limit}).mappings()]
 
 
+def pending_ids(conn: Connection, limit: int) -> list[int]:
+    """The ids of the journal rows not yet in the audit log, oldest first (the partial index alone)."""
+    return [int(r[0]) for r in _PENDING_IDS.all(conn, {"n": limit})]
+
+
+def read_pending_ids(engine: Engine, limit: int) -> list[int]:
+    """:func:`pending_ids` as a read of its own on a pooled driver connection (no BEGIN/ROLLBACK around it)."""
+    return [int(r["id"]) for r in _PENDING_IDS.read(engine, {"n": limit})]
+
+
+def created_as_read(conn: Connection, created_at: Any) -> Any:
+    """``created_at`` as a read of the stored row returns it (SQLite: naive UTC), for a row built in memory."""
+    return stored_value(conn.dialect, events.c.created_at.type, created_at)
+
+
 def set_audit_indices(conn: Connection, marks: Sequence[Mapping[str, int]]) -> None:
-    """Record the audit-log index of journal rows (``{"jid": .., "idx": ..}`` each)."""
-    conn.execute(_SET_AUDIT_IDX, list(marks))
+    """Record the audit-log index of journal rows (``{"jid": .., "idx": ..}`` each; one executemany)."""
+    _SET_AUDIT_IDX.executemany(conn, list(marks))
 
 
 def mark_appended_through(conn: Connection, journal_id: int) -> None:

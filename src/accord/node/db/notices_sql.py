@@ -26,8 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from accord.node.db.driver import DriverSql
 from accord.node.db.schema import metadata, now
 
 custody_notices = Table(
@@ -75,12 +76,21 @@ def insert_notice(conn: Connection, row: dict[str, Any]) -> bool:
     return True
 
 
-_BY_ITEM = select(custody_notices).where(custody_notices.c.item_id == bindparam("item")).order_by(custody_notices.c.id)
+_BY_ITEM = DriverSql(
+    select(custody_notices).where(custody_notices.c.item_id == bindparam("item")).order_by(custody_notices.c.id)
+)
 
 
 def notices_for(conn: Connection, item_id: str) -> list[dict[str, Any]]:
-    """The notices about ``item_id`` here, in the order recorded (built once: every delivery asks)."""
-    return [dict(r) for r in conn.execute(_BY_ITEM, {"item": item_id}).mappings()]
+    """The notices about ``item_id`` here, in the order recorded (built once and run at the driver: every
+    delivery asks, issue 8)."""
+    return _BY_ITEM.mappings(conn, {"item": item_id})
+
+
+def read_notices_for(engine: Engine, item_id: str) -> list[dict[str, Any]]:
+    """:func:`notices_for` as a read of its own, outside any transaction (the freeze gate's, before a delivery's
+    write transaction): a pooled driver connection, no BEGIN/ROLLBACK pair around it (issue 8, wave 5)."""
+    return _BY_ITEM.read(engine, {"item": item_id})
 
 
 def note_party(conn: Connection, digest: str, party: str, via: str) -> None:

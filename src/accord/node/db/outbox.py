@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from accord.errors import Busy
+from accord.node.db.driver import DriverSql
 from accord.node.db.engine import Database
 from accord.node.db.schema import now, outbox
 
@@ -46,13 +47,33 @@ _CLAIM = (
     .limit(bindparam("n", type_=Integer))
 )
 _CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
-_LEASE = (
+# The claim at the driver (issue 8, wave 5): the same SELECT (FOR UPDATE SKIP LOCKED on PostgreSQL), and the
+# lease one row at a time in one executemany, where the expanding IN list was compiled on every call.
+_CLAIM_DRIVER = DriverSql(_CLAIM)
+_CLAIM_SKIP_LOCKED_DRIVER = DriverSql(_CLAIM_SKIP_LOCKED)
+_LEASE_ONE = DriverSql(
     update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.id == bindparam("id"))
     .values(leased_by=bindparam("worker"), lease_until=bindparam("until", type_=DateTime(timezone=True)))
 )
-_OUTBOX_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
-_INSERT_OUTBOX = insert(outbox)
+_BY_KEY = select(outbox.c.id).where(outbox.c.idem_key == bindparam("idem_key"))
+_OUTBOX_BY_KEY = DriverSql(_BY_KEY)
+_OUTBOX_COLUMNS = (
+    "leased_by",
+    "lease_until",
+    "idem_key",
+    "kind",
+    "item_id",
+    "recipient",
+    "final_recipient",
+    "at_date",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+_INSERT_OUTBOX = DriverSql(insert(outbox).returning(outbox.c.id), keys=_OUTBOX_COLUMNS)
 _DELIVERED = {
     "state": "delivered",
     "delivered_at": bindparam("t", type_=DateTime(timezone=True)),
@@ -60,15 +81,22 @@ _DELIVERED = {
     "attempts": outbox.c.attempts + 1,
     "last_error": None,
 }
-_MARK_DELIVERED = update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED)
+_MARK_DELIVERED = DriverSql(update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED))
 # Pruning: once the receipt is stored (same transaction), the envelope (the sealed item, base64) is dropped;
 # the row, the receipt and the custody trail (events, audit log) stay.
-_MARK_DELIVERED_PRUNED = update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED, body=b"")
+_MARK_DELIVERED_PRUNED = DriverSql(
+    update(outbox).where(outbox.c.id == bindparam("entry_id")).values(**_DELIVERED, body=b"")
+)
 _PENDING_FOR = select(func.count()).select_from(
     select(outbox.c.id)
     .where((outbox.c.state == "pending") & (outbox.c.recipient == bindparam("recipient")))
     .limit(bindparam("cap", type_=Integer))
     .subquery()
+)
+# The idempotency key's look-up and the backpressure count in ONE statement (issue 8, wave 5: the count was a
+# second statement on every release): the count is read only when the key is new, as before.
+_BY_KEY_AND_PENDING = DriverSql(
+    select(_BY_KEY.scalar_subquery().label("existing"), _PENDING_FOR.scalar_subquery().label("pending"))
 )
 
 
@@ -163,17 +191,20 @@ class Outbox(Database):
         to that worker in memory once the transaction has committed (no claim, no poll). Should the process die
         first, the lease runs out and any worker claims the message as usual.
         """
-        exists = conn.execute(_OUTBOX_BY_KEY, {"idem_key": idem_key}).first()
-        if exists:
-            return None
         cap = self.outbox_max_pending
         if cap is not None and kind == "delivery":  # only new releases wait; receipts and consents always flow
-            pending = int(conn.execute(_PENDING_FOR, {"recipient": recipient, "cap": cap}).scalar_one())
+            row = _BY_KEY_AND_PENDING.first(conn, {"idem_key": idem_key, "recipient": recipient, "cap": cap})
+            assert row is not None  # a SELECT of two scalar subqueries: one row
+            if row[0] is not None:
+                return None
+            pending = int(row[1])
             if pending >= cap:
                 raise OutboxFull(recipient, pending, retry_after=5)
+        elif _OUTBOX_BY_KEY.first(conn, {"idem_key": idem_key}) is not None:
+            return None
         t = now()
-        res = conn.execute(
-            _INSERT_OUTBOX,
+        res = _INSERT_OUTBOX.all(
+            conn,
             {
                 "leased_by": lease[0] if lease else None,
                 "lease_until": t + dt.timedelta(seconds=lease[1]) if lease else None,
@@ -191,7 +222,7 @@ class Outbox(Database):
             },
         )
         return OutboxEntry(
-            id=int(res.inserted_primary_key[0]),  # type: ignore[index]
+            id=int(res[0][0]),
             idem_key=idem_key,
             kind=kind,
             item_id=item_id,
@@ -219,12 +250,12 @@ class Outbox(Database):
                 if conn.execute(_ANY_DUE, {"t": t}).first() is None:
                     return []
         with self.tx() as conn:
-            q = _CLAIM if self.is_sqlite else _CLAIM_SKIP_LOCKED
-            rows = conn.execute(q, {"t": t, "n": limit}).mappings().all()
+            q = _CLAIM_DRIVER if self.is_sqlite else _CLAIM_SKIP_LOCKED_DRIVER
+            rows = q.mappings(conn, {"t": t, "n": limit})
             if not rows:
                 return []
-            ids = [r["id"] for r in rows]
-            conn.execute(_LEASE, {"ids": ids, "worker": worker, "until": t + dt.timedelta(seconds=lease_seconds)})
+            until = t + dt.timedelta(seconds=lease_seconds)
+            _LEASE_ONE.executemany(conn, [{"id": r["id"], "worker": worker, "until": until} for r in rows])
         return [
             OutboxEntry(
                 id=r["id"],
@@ -264,7 +295,7 @@ class Outbox(Database):
 
     def mark_delivered(self, conn: Connection, entry_id: int) -> None:
         q = _MARK_DELIVERED_PRUNED if self.prune_delivered else _MARK_DELIVERED
-        conn.execute(q, {"entry_id": entry_id, "t": now()})
+        q.execute(conn, {"entry_id": entry_id, "t": now()})
 
     def mark_retry(self, entry_id: int, worker: str, error: str, delay: float, *, give_up: bool) -> None:
         with self.tx() as conn:

@@ -6,11 +6,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from accord.node.db.driver import DriverSql
 from accord.node.db.engine import insert_ignore_duplicate
-from accord.node.db.schema import custody_routes, now, relays
+from accord.node.db.schema import custody_routes, inbox, now, relays
 
 
 def insert_relay(conn: Connection, values: dict[str, Any]) -> bool:
@@ -45,15 +46,36 @@ def set_relay_state(conn: Connection, row_id: int, state: str, *, where: Sequenc
     return bool(r.rowcount)
 
 
+_MARK_DELIVERED = DriverSql(
+    update(relays)
+    .where(relays.c.item_id == bindparam("item_id"))
+    .where(relays.c.next_hop == bindparam("next_hop"))
+    .where(relays.c.state == "forwarded")
+    .values(state="delivered")
+)
+
+
 def mark_relay_delivered(conn: Connection, item_id: str, next_hop: str) -> None:
     """The next hop receipted a forwarded blind item."""
-    conn.execute(
-        update(relays)
-        .where(relays.c.item_id == item_id)
-        .where(relays.c.next_hop == next_hop)
-        .where(relays.c.state == "forwarded")
-        .values(state="delivered")
-    )
+    _MARK_DELIVERED.execute(conn, {"item_id": item_id, "next_hop": next_hop})
+
+
+#: A relayed delivery's inbox row: this node passed on the item it received (re-wrapped: ``relayed``; blind:
+#: ``relayed-blind``, the relay's row then ``forwarded`` -- both rows are written, and move, together).
+RELAYED = ("relayed", "relayed-blind")
+_RELAYED = DriverSql(
+    select(inbox.c.sender, inbox.c.final_recipient, inbox.c.state)
+    .where(inbox.c.item_id == bindparam("item_id"))
+    .where((inbox.c.state == RELAYED[0]) | (inbox.c.state == RELAYED[1]))
+)
+
+
+def relayed_here(conn: Connection, item_id: str) -> list[tuple[str, str, str]]:
+    """(sender, final recipient, state) of each delivery of ``item_id`` this node relayed on (issue 10): empty
+    at the originator and at a final recipient. One indexed read (``uq_inbox_item_sender``) answers both what a
+    receipt for the item still has to do here -- pass the final receipt back, close a blind relay -- instead of
+    an UPDATE and a SELECT that, on a direct release, match nothing (issue 8, wave 5)."""
+    return [(str(s), str(f), str(t)) for s, f, t in _RELAYED.all(conn, {"item_id": item_id})]
 
 
 def insert_route(conn: Connection, values: dict[str, Any]) -> None:

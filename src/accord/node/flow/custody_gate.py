@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -33,12 +34,13 @@ _GROUP = {"freeze": "freeze", "unfreeze": "freeze", "reclassification": "reclass
 def _latest(conn: Connection, item_id: str, originator: str, kind: str) -> dict[str, object] | None:
     """The originator's last notice about ``item_id`` of ``kind``'s group (freeze and unfreeze are one): the
     highest sequence number, then the first recorded."""
+    return _latest_of(db_notices.notices_for(conn, item_id), originator, kind)
+
+
+def _latest_of(notices: list[dict[str, Any]], originator: str, kind: str) -> dict[str, object] | None:
+    """:func:`_latest` over an item's notices already read."""
     group = _GROUP.get(kind)
-    rows = [
-        r
-        for r in db_notices.notices_for(conn, item_id)
-        if _GROUP.get(r["kind"]) == group and r["originator"] == originator
-    ]
+    rows = [r for r in notices if _GROUP.get(r["kind"]) == group and r["originator"] == originator]
     return max(rows, key=lambda r: (_sequence(r), -int(r["id"])), default=None)
 
 
@@ -79,8 +81,11 @@ def freeze_gate(store: Database, agreements: AgreementSet, d: Decision) -> Decis
     """``d``, refused with ``FROZEN`` (JK-R26) when the originator froze the item and this node knows it."""
     if not d.allowed or d.label.id is None:
         return d
-    with store.engine.connect() as conn:
-        digest = frozen_by(conn, d.label.id, d.label.originator)
+    # One read of the item's notices on a pooled driver connection (issue 8, wave 5: no SQLAlchemy connection,
+    # BEGIN and ROLLBACK around it); the same rows, judged by the same rule as frozen_by().
+    notices = db_notices.read_notices_for(store.engine, d.label.id)
+    last = _latest_of(notices, d.label.originator, "freeze")
+    digest = str(last["digest"]) if last is not None and last["kind"] == "freeze" else None
     if digest is None:
         return d
     ag = next((a for a in map(agreements.get, d.agreements) if a is not None and d.label.originator in a.parties), None)

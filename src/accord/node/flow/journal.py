@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +33,7 @@ from accord.node.sealing import Sealer
 if TYPE_CHECKING:
     from accord.node.audit import AuditFeeder
 
+STAGE_LIMIT = 2000  # most journal events staged into the audit log by one transaction
 log = logging.getLogger("accord.node")
 
 RECEIPT_DOMAIN = "accord-receipt/1"
@@ -113,7 +114,12 @@ class Journal:
         """Journal a custody event (JK-R11): label, decision, digest, parties -- never the content."""
         record = {"type": type_, "node": self.party, "item_id": item_id, **body}
         row = {"type": type_, "item_id": item_id, "body": canonical_json(record).decode(), "created_at": st.now()}
-        return insert_event(conn, row)
+        jid = insert_event(conn, row)
+        if self.feeder is not None:  # the audit leaf is built from this record, not read back (issue 8)
+            fresh = self.store.fresh()
+            if fresh is not None:
+                fresh.append((conn, jid, row, record))
+        return jid
 
     def journal_event(self, conn: Connection, type_: str, item_id: str | None, body: dict[str, Any]) -> int:
         """Journal an event of another part of the node (people register, a person's read: issue 12) in
@@ -176,11 +182,21 @@ class Journal:
         ``audit_sync``) -- SQLite, with an audit writer in this process (:meth:`AuditFeeder.stage`) -- and
         otherwise from the feeder's thread, batched across requests (one checkpoint for many events), or
         with ``audit_sync`` before the caller answers (PostgreSQL)."""
+        staged = -1
         with self.store.tx() as conn:
             yield conn
             if (stage or self.cfg.audit_sync) and self.feeder is not None and self.store.is_sqlite:
-                self.feeder.stage(conn)  # one commit for the state change and its audit events (issue 8)
-        self.flush_audit()
+                # One commit for the state change and its audit events (issue 8).
+                staged = self.feeder.stage(conn, STAGE_LIMIT)
+            elif self.feeder is not None:
+                fresh = self.store.fresh()
+                if fresh:  # committed, the records go to the feeder's stage in memory (issue 8, wave 5)
+                    self.store.on_outcome(_hand_over(self.feeder, list(fresh)))
+        # Staged all of them (fewer than the limit): every event pending in this transaction is in the log with
+        # its commit, and the flush's read of the journal would find none of this answer's (issue 8, wave 5);
+        # another writer's events are its own flush's or the feeder thread's, as before.
+        if not 0 <= staged < STAGE_LIMIT:
+            self.flush_audit()
 
     def flush_audit(self) -> None:
         if self.feeder is None:
@@ -214,3 +230,11 @@ class Journal:
         e = Refused(d.recipient, d, message)
         e.audit_body = {"decision": d.to_dict(), "label": label_to_dict(d.label)}  # type: ignore[attr-defined]
         return e
+
+
+def _hand_over(feeder: AuditFeeder, entries: list[Any]) -> Callable[[bool], None]:
+    def hook(committed: bool) -> None:
+        if committed:
+            feeder.hand_over(entries)
+
+    return hook

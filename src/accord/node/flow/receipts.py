@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from accord.audit.receipt import VerifiedCheckpoints
@@ -99,9 +98,17 @@ class Receipts(Journal):
                     entry.item_id,
                     {"receipt": receipt, "signature": sig, "recipient_logged": checked},
                 )
-                relays_sql.mark_relay_delivered(conn, str(entry.item_id), entry.recipient)
-                if entry.final_recipient == entry.recipient:  # the final recipient's receipt, at a hub
-                    self._pass_back(conn, str(entry.item_id), entry.recipient, entry.at_date, receipt, str(sig), [])
+                # What the receipt closes here besides the message: a blind relay of the item (its inbox row is
+                # "relayed-blind" while the relay is "forwarded"), the final receipt owed to whoever handed this
+                # node the item. Both from one read, which finds nothing on a direct release (issue 8, wave 5).
+                relayed = relays_sql.relayed_here(conn, str(entry.item_id))
+                if any(state == "relayed-blind" for _, _, state in relayed):
+                    relays_sql.mark_relay_delivered(conn, str(entry.item_id), entry.recipient)
+                if entry.final_recipient == entry.recipient and relayed:  # the final recipient's receipt, at a hub
+                    senders = [s for s, final, _ in relayed if final == entry.recipient]
+                    self._pass_back(
+                        conn, str(entry.item_id), entry.recipient, entry.at_date, receipt, str(sig), [], senders
+                    )
             self.store.mark_delivered(conn, entry.id)
 
     def _pass_back(
@@ -113,17 +120,15 @@ class Receipts(Journal):
         receipt: dict[str, Any],
         sig: str,
         via: list[str],
+        senders: list[str] | None = None,
     ) -> None:
         """This node relayed ``item_id`` to ``final`` (blind or re-wrapped): queue the final recipient's signed
         receipt back to whoever handed it the item, so the originator ends with the recipient's own receipt,
-        not only the hub's (issue 10). ``via``: the hubs after this one (a chain of hubs)."""
-        for row in conn.execute(
-            select(st.inbox.c.sender)
-            .where(st.inbox.c.item_id == item_id)
-            .where(st.inbox.c.final_recipient == final)
-            .where(st.inbox.c.state.in_(("relayed", "relayed-blind")))
-        ):
-            sender = str(row[0])
+        not only the hub's (issue 10). ``via``: the hubs after this one (a chain of hubs). ``senders``: who
+        handed it (read here when not given: :func:`relays_sql.relayed_here`)."""
+        if senders is None:
+            senders = [s for s, f, _ in relays_sql.relayed_here(conn, item_id) if f == final]
+        for sender in senders:
             body = {
                 "item_id": item_id,
                 "final_recipient": final,
