@@ -555,3 +555,119 @@ def test_a_retired_key_whose_offer_is_not_ours_is_ignored(nodes: dict[str, Path]
     forged = fc.make_offer("JPN", key, Ed25519PrivateKey.generate(), now_us())
     meta.write_text(_json.dumps({**_json.loads(meta.read_text()), "offer": forged.decode()}))
     assert offerkeys.retired_keys(state, "JPN", jpn.sign_key.public_key()) == []
+
+
+def test_publish_many_sends_binary_messages_in_pubs_and_answers_each_refusal_in_place(nodes: dict[str, Path]) -> None:
+    """The batched publish path keeps every check of the publishing node (M-R2 launch-impact window, pre-launch
+    launch estimate, M-R1 form): a refused message is answered in its place, audited, and never enters a stream;
+    the others are accepted with their sequence numbers and reach JPN in order."""
+    from accord.feed.model import Kind, WarningMessage
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            pubs: list[int] = []
+            real = n["KOR"]._on_publish_many
+
+            def counting(conn: Any, body: bytes) -> None:
+                pubs.append(len(body))
+                real(conn, body)
+
+            n["KOR"]._on_publish_many = counting  # type: ignore[method-assign]
+            t = now_us()
+            msgs = [
+                WarningMessage("kor-PM1", Kind.LAUNCH, t - 2_000_000, 39.0, 125.7),
+                WarningMessage("kor-PM9", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),  # no launch
+                WarningMessage("kor-PM1", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0)),
+                WarningMessage("kor-PM2", Kind.LAUNCH, t + 60_000_000, 39.0, 125.7),  # a launch not yet happened
+                WarningMessage("kor-PM1", Kind.TRACK, t - 500, 95.0, 126.0, 5e4, (1.0, 1.0, 1.0)),  # latitude 95
+                WarningMessage("kor-PM1", Kind.IMPACT, t + 300_000_000, 39.5, 133.0),
+            ]
+            out = await kor.publish_many(msgs)
+            assert pubs, "binary messages went in PUBS frames"
+            refused = {i: r for i, r in enumerate(out) if isinstance(r, FeedRefused)}
+            assert {i: (r.code, r.rule) for i, r in refused.items()} == {
+                1: (Code.OUTSIDE_WINDOW, "M-R2"),
+                3: (Code.PRE_LAUNCH, "M-R2"),
+                4: (Code.MALFORMED, None),
+            }
+            ok = [r for r in out if not isinstance(r, FeedRefused)]
+            assert all(set(r) == {"KOR-JPN", "KOR-USA"} for r in ok)
+            assert [r["KOR-JPN"] for r in ok] == sorted(r["KOR-JPN"] for r in ok)
+            got = await _drain(n["JPN"], "KOR-JPN", 3)
+            assert [(d.message.event, d.message.kind) for d in got] == [
+                ("kor-PM1", Kind.LAUNCH),
+                ("kor-PM1", Kind.TRACK),
+                ("kor-PM1", Kind.IMPACT),
+            ]
+            assert [d.seq for d in got] == [r["KOR-JPN"] for r in ok]
+            assert n["KOR"].counters["refused"] == 3
+            assert n["KOR"].audit is not None
+            n["KOR"].audit.flush()
+
+    asyncio.run(go())
+    decisions = [e for e in _audit_events(nodes["KOR"], "KOR") if e["type"] == "decision"]
+    assert sorted(e["decision"]["code"] for e in decisions) == sorted(
+        [Code.OUTSIDE_WINDOW, Code.PRE_LAUNCH, Code.MALFORMED]
+    )
+    assert "95.0" not in json.dumps(decisions)  # a digest of the refused message, never its content
+
+
+def test_fire_many_and_batches_resume_after_the_mark_with_no_loss_or_duplicate(
+    nodes: dict[str, Path], tmp_path: Path
+) -> None:
+    """fire_many publishes in PUBS (a refusal names its id); batches() hands over whole segments, decrypted and
+    verified, in order, with the high-water mark: a reader that stops after some batches resumes after the last
+    one it took, and together they hold every message once (the same as deliveries())."""
+    from accord.feed.client import DeliveryBatch
+    from accord.feed.model import Kind, WarningMessage
+
+    hwm = tmp_path / "jpn-batches.hwm"
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            t = now_us()
+            msgs = [WarningMessage("kor-FM1", Kind.LAUNCH, t - 3_000_000, 39.0, 125.7)]
+            msgs += [
+                WarningMessage("kor-FM1", Kind.TRACK, t - 2_000_000 + i, 39.1, 126.0 + i * 1e-5, 5e4, (1.0, 2.0, 3.0))
+                for i in range(1500)
+            ]
+            bad = WarningMessage("kor-FM7", Kind.TRACK, t - 1000, 39.1, 126.0, 5e4, (1.0, 1.0, 1.0))  # no launch
+            first = kor.fire_many(msgs[:700])
+            first_bad = kor.fire_many([bad])
+            assert first_bad == (first + 700) & 0xFFFFFFFF
+            kor.fire_many(msgs[700:])
+            taken: list[DeliveryBatch] = []
+
+            async def take_some() -> None:
+                async with (
+                    FeedClient(nodes["JPN"], port=n["JPN"].port, hwm_file=hwm) as c,
+                    contextlib.aclosing(c.batches(["KOR-JPN"])) as it,
+                ):
+                    async for b in it:
+                        assert isinstance(b, DeliveryBatch) and len(b) == len(b.seqs) > 0
+                        taken.append(b)
+                        if sum(map(len, taken)) >= 400:
+                            return
+
+            await asyncio.wait_for(take_some(), 10)
+            assert 400 <= sum(map(len, taken)) < len(msgs)
+            rest: list[DeliveryBatch] = []
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port, hwm_file=hwm) as c:
+                for _ in range(50):
+                    rest += [b async for b in c.batches(["KOR-JPN"], follow=False)]
+                    if sum(map(len, taken + rest)) >= len(msgs):
+                        break
+                    await asyncio.sleep(0.1)
+            seqs = [q for b in taken + rest for q in b.seqs]
+            assert len(seqs) == len(set(seqs)) == len(msgs) and seqs == sorted(seqs)
+            got = [m for b in taken + rest for m in b.messages]
+            assert [(m.event, m.kind, m.time_us) for m in got] == [(m.event, m.kind, m.time_us) for m in msgs]
+            assert all(m.issued_us > 0 for m in got)  # stamped by the publishing node
+            assert [(r["id"], r["code"]) for r in kor.refusals] == [(first_bad, Code.OUTSIDE_WINDOW)]
+            # the same records through deliveries(): same sequence numbers and messages
+            async with FeedClient(nodes["JPN"], port=n["JPN"].port) as c:
+                each = [d async for d in c.deliveries(["KOR-JPN"], from_seq={"KOR-JPN": 1}, follow=False)]
+            assert [d.seq for d in each] == seqs and [d.message for d in each] == got
+            assert [d.seq for b in taken for d in b] == [q for b in taken for q in b.seqs]
+
+    asyncio.run(go())

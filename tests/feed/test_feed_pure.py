@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from datetime import date
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -492,3 +493,149 @@ def test_the_publishing_hot_path_checks_exactly_what_decode_checks(data: bytes) 
             check_binary(data)
         return
     assert check_binary(data) == (m.kind, m.event, m.time_us, m.issued_us)
+
+
+# -- the batched client paths (issue 11) ---------------------------------------------------------
+
+
+def _bin(**kw: object) -> bytes:
+    base: dict[str, object] = {
+        "event": "kor-R1",
+        "kind": Kind.TRACK,
+        "time_us": T,
+        "lat": 39.0,
+        "lon": 126.0,
+        "alt_m": 5e4,
+        "vel": (1e3, 0.0, 5e2),
+        "issued_us": T,
+    }
+    return encode_message(WarningMessage(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lat": 90.5},
+        {"lat": float("nan")},
+        {"lon": -180.01},
+        {"lon": float("inf")},
+        {"alt_m": -1_500.0},
+        {"alt_m": 6e6},
+        {"vel": (2.1e4, 0.0, 0.0)},
+        {"vel": (0.0, float("-inf"), 0.0)},
+        {"vel": (0.0, 0.0, float("nan"))},
+        {"time_us": -1},
+        {"issued_us": -5},
+        {"time_us": 2**62},
+    ],
+)
+def test_a_binary_message_outside_the_json_ranges_is_refused_by_publisher_and_reader(bad: dict[str, object]) -> None:
+    """The binary path (PUB/PUBS, the publishing node's check_binary, a reader's decode) refuses what the
+    JSON path refuses: the same ranges, NaN and infinities, negative or huge times (MALFORMED)."""
+    from accord.feed.model import check_binary
+
+    data = _bin(**bad)
+    for check in (check_binary, decode_message):
+        with pytest.raises(FeedRefused) as exc:
+            check(data)
+        assert exc.value.code == Code.MALFORMED
+
+
+def test_a_binary_message_at_the_range_bounds_is_accepted() -> None:
+    from accord.feed.model import check_binary
+
+    for ok in ({"lat": 90.0, "lon": -180.0}, {"alt_m": -1_000.0, "vel": (-2e4, 2e4, 0.0)}, {"issued_us": 0}):
+        m = decode_message(_bin(**ok))
+        assert check_binary(_bin(**ok)) == (m.kind, m.event, m.time_us, m.issued_us)
+
+
+def test_a_bad_event_id_is_refused_every_time_not_only_the_first() -> None:
+    """Event ids found well-formed are remembered; a bad one is never remembered as good."""
+    from accord.feed.model import check_binary
+
+    for _ in range(3):
+        with pytest.raises(FeedRefused):
+            check_binary(_bin(event="kor bad id"))
+        with pytest.raises(FeedRefused):
+            decode_message(_bin(event="-kor-dash-first"))
+    assert check_binary(_bin(event="kor-ok.1"))[1] == "kor-ok.1"
+
+
+def test_encode_pubs_carries_each_message_in_its_binary_form_with_consecutive_ids_across_frames() -> None:
+    """fire_many / publish_many's encoder: every part is exactly encode_message's bytes, frames stay within
+    MAX_FRAME and are cut with the next id, ids wrap at 2**32."""
+    import struct
+
+    from accord.feed.client import encode_pubs
+
+    msgs = [
+        WarningMessage(f"kor-{'E' * (i % 29)}{i % 7}", Kind.TRACK, T + i, 39.0, 126.0 + i * 1e-6, 5e4, (1.0, 2.0, 3.0))
+        for i in range(2500)
+    ]
+    first = 2**32 - 3
+    frames, count = encode_pubs(first, msgs, 1 | 0x80)
+    assert count == len(msgs) and len(frames) > 1
+    reader = ff.FrameReader()
+    parsed = reader.feed(b"".join(frames))
+    assert len(parsed) == len(frames)
+    expect_id = first
+    got: list[bytes] = []
+    for ftype, body in parsed:
+        assert ftype == ff.PUBS and len(body) <= ff.MAX_FRAME
+        pid, flags = struct.unpack_from(">IB", body)
+        assert pid == expect_id and flags == 0x81
+        pos, n = 5, 0
+        while pos < len(body):
+            (length,) = struct.unpack_from(">H", body, pos)
+            got.append(body[pos + 2 : pos + 2 + length])
+            pos += 2 + length
+            n += 1
+        expect_id = (expect_id + n) & 0xFFFFFFFF
+    assert got == [encode_message(m) for m in msgs]
+    assert expect_id == (first + len(msgs)) & 0xFFFFFFFF
+
+
+def test_seal_parts_is_seal_part_for_each_record_and_opens() -> None:
+    import os
+
+    s = fc.Session("KOR-JPN", 3, os.urandom(32))
+    plains = [_bin(time_us=T + i) for i in range(20)]
+    parts = s.seal_parts(41, plains)
+    assert parts == [s.seal_part(41 + i, p) for i, p in enumerate(plains)]
+    assert [s.open(p[4:], 41 + i) for i, p in enumerate(parts)] == plains
+
+
+def test_a_feed_log_of_the_earlier_layout_opens_reads_and_appends(tmp_path: Path) -> None:
+    """New logs keep segments in a rowid table; a log created with the earlier layout (WITHOUT ROWID) is
+    read and extended as it is, nothing lost or duplicated."""
+    import sqlite3
+
+    from accord.feed.store import FeedStore, SegRow
+
+    def seg(first: int, last: int) -> bytes:
+        return b"".join(ff.prefixed(ff.record("KOR-JPN", q, ff.DATA, b"\0" * 24)) for q in range(first, last + 1))
+
+    old = tmp_path / "old" / "feed.db"
+    old.parent.mkdir()
+    db = sqlite3.connect(old)
+    db.execute(
+        "CREATE TABLE segs (stream TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, "
+        "body BLOB NOT NULL, PRIMARY KEY (stream, first)) WITHOUT ROWID"
+    )
+    db.execute("INSERT INTO segs VALUES ('KOR-JPN', 1, 3, ?)", (seg(1, 3),))
+    db.commit()
+    db.close()
+    for path in (old, tmp_path / "new" / "feed.db"):
+        store = FeedStore(path)
+        try:
+            start = store.head("KOR-JPN") + 1
+            store.append([SegRow("KOR-JPN", start, start + 4, seg(start, start + 4), [])])
+            assert store.head("KOR-JPN") == start + 4
+            assert [q for q, _ in store.read("KOR-JPN", 1, 100)] == list(range(1, start + 5))
+            ddl = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'segs'").fetchone()[0]
+        finally:
+            store.close()
+        if path == old:
+            assert start == 4 and "WITHOUT ROWID" in ddl
+        else:
+            assert start == 1 and "WITHOUT ROWID" not in ddl

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,8 @@ _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM
 _EPOCH = struct.Struct(">I")
 _BSIG = struct.Struct(">QQ32s64s")
 _PART = struct.Struct(">I7sQB")
+NONCE = struct.Struct(">IQ")  # the AES-GCM nonce of a DATA record: epoch u32 | seq u64
+_PART_EPOCH = struct.Struct(">I7sQBI")  # len u32 | record header | epoch u32: a DATA part up to its ciphertext
 BATCH_DOMAIN = b"accord-feed-batch/1\n"
 MAX_JSON = 4096
 
@@ -163,6 +166,24 @@ class Session:
         """The DATA record for ``plaintext`` at ``seq`` as a segment part (``len u32 | record``)."""
         head = _PART.pack(REC_HEADER + 20 + len(plaintext), self._sb, seq, DATA) + self._epoch
         return head + self._aead.encrypt(self._epoch + seq.to_bytes(8, "big"), plaintext, head[4:])
+
+    def seal_parts(self, first: int, plaintexts: list[bytes]) -> list[bytes]:
+        """:meth:`seal_part` for ``plaintexts`` at ``first, first + 1, …`` (a publisher's burst), in one loop."""
+        encrypt, head, nonce = self._aead.encrypt, _PART_EPOCH.pack, NONCE.pack
+        sb, epoch, size = self._sb, self.epoch, REC_HEADER + 20
+        out = []
+        seq = first
+        for p in plaintexts:
+            h = head(size + len(p), sb, seq, DATA, epoch)
+            out.append(h + encrypt(nonce(epoch, seq), p, h[4:]))
+            seq += 1
+        return out
+
+    @property
+    def decrypt(self) -> Callable[[bytes, bytes | memoryview, bytes | memoryview], bytes]:
+        """AES-GCM open under the session key: ``decrypt(NONCE.pack(epoch, seq), ciphertext, aad)`` (a
+        reader's loop over a segment; raises ``InvalidTag``). :meth:`open` is the checked one-record form."""
+        return self._aead.decrypt
 
     def open(self, rec_raw: bytes, seq: int) -> bytes:
         header = rec_raw[: REC_HEADER + 4]

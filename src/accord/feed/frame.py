@@ -73,6 +73,16 @@ def frame(ftype: int, body: bytes = b"") -> bytes:
     return _LEN.pack(len(body) + 1) + bytes((ftype,)) + body
 
 
+def frame_head(ftype: int, size: int) -> bytes:
+    """The 5 bytes before a body of ``size`` bytes (a large body is written after it, never copied into it)."""
+    if size > MAX_FRAME:
+        raise FrameError("frame body too large")
+    return _LEN_TYPE.pack(size + 1, ftype)
+
+
+_LEN_TYPE = struct.Struct(">IB")
+
+
 def json_frame(ftype: int, obj: Mapping[str, Any]) -> bytes:
     return frame(ftype, json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
 
@@ -268,21 +278,38 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buf = self._buf
-        buf += data
+        whole = b""
+        if buf:  # the rest of a frame: appended to what was pending, frames cut with one copy each
+            buf += data
+            src: bytes | bytearray = buf
+            cut: memoryview | None = memoryview(buf)
+        else:  # nothing pending (the usual case): a slice of what was read is one copy already
+            src = whole = bytes(data)
+            cut = None
         out: list[tuple[int, bytes]] = []
         pos = 0
-        n = len(buf)
-        while n - pos >= 4:
-            (length,) = _LEN.unpack_from(buf, pos)
-            if length == 0 or length > MAX_FRAME + 1:
-                raise FrameError(f"frame length {length} out of bounds")
-            if n - pos - 4 < length:
-                break
-            ftype = buf[pos + 4]
-            if ftype not in FRAME_TYPES:
-                raise FrameError(f"unknown frame type {ftype}")
-            out.append((ftype, bytes(buf[pos + 5 : pos + 4 + length])))
-            pos += 4 + length
-        if pos:
-            del buf[:pos]
+        n = len(src)
+        try:
+            while n - pos >= 4:
+                (length,) = _LEN.unpack_from(src, pos)
+                if length == 0 or length > MAX_FRAME + 1:
+                    raise FrameError(f"frame length {length} out of bounds")
+                if n - pos - 4 < length:
+                    break
+                ftype = src[pos + 4]
+                if ftype not in FRAME_TYPES:
+                    raise FrameError(f"unknown frame type {ftype}")
+                if cut is None:
+                    out.append((ftype, whole[pos + 5 : pos + 4 + length]))
+                else:
+                    out.append((ftype, cut[pos + 5 : pos + 4 + length].tobytes()))
+                pos += 4 + length
+        finally:
+            if cut is not None:
+                cut.release()
+        if cut is not None:
+            if pos:
+                del buf[:pos]
+        elif pos < n:
+            buf += memoryview(src)[pos:]  # the start of a frame: kept until the rest arrives
         return out

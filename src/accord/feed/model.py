@@ -247,9 +247,46 @@ def encode_message(m: WarningMessage) -> bytes:
 
 
 _KINDS = {k.value: k for k in Kind}
+_MAX_TIME = 2**62
+_EVENTS: dict[bytes, str] = {}  # event ids already found well-formed (bounded): one dict look-up per message
 
 
-_isfinite = math.isfinite
+def _event_id(ev: bytes) -> str:
+    """The event id of a binary message, checked (ASCII, ``[A-Za-z0-9][A-Za-z0-9._-]{0,31}``)."""
+    event = _EVENTS.get(ev)
+    if event is None:
+        try:
+            event = ev.decode("ascii")
+        except UnicodeDecodeError:
+            raise FeedRefused(Code.MALFORMED, "event id is not ASCII") from None
+        if not _EVENT_ID.fullmatch(event):
+            raise FeedRefused(Code.MALFORMED, "message has a bad event id")
+        if len(_EVENTS) >= 4096:
+            _EVENTS.clear()
+        _EVENTS[ev] = event
+    return event
+
+
+def _check_fixed(data: bytes) -> tuple[int, int, int, float, float, float, float, float, float]:
+    """The fixed part of a binary message, checked: size, version, kind, event length, and every number in
+    the range :func:`parse_message` accepts from JSON (chained comparisons: NaN and infinities fail)."""
+    if len(data) < _FIXED.size + 2 or len(data) > MAX_MESSAGE:
+        raise FeedRefused(Code.MALFORMED, "message has the wrong size")
+    ver, kind, issued, t, lat, lon, alt, ve, vn, vu = _FIXED.unpack_from(data)
+    if ver != MESSAGE_VERSION or kind not in _KINDS or data[_FIXED.size] != len(data) - _FIXED.size - 1:
+        raise FeedRefused(Code.MALFORMED, "message has a bad version, kind or event length")
+    if not (
+        -90.0 <= lat <= 90.0
+        and -180.0 <= lon <= 180.0
+        and -1_000.0 <= alt <= 5_000_000.0
+        and -20_000.0 <= ve <= 20_000.0
+        and -20_000.0 <= vn <= 20_000.0
+        and -20_000.0 <= vu <= 20_000.0
+        and 0 <= t < _MAX_TIME
+        and 0 <= issued < _MAX_TIME
+    ):
+        raise FeedRefused(Code.MALFORMED, "message has a number out of range or not finite, or a bad time")
+    return kind, issued, t, lat, lon, alt, ve, vn, vu
 
 
 def check_binary(data: bytes) -> tuple[Kind, str, int, int]:
@@ -258,52 +295,35 @@ def check_binary(data: bytes) -> tuple[Kind, str, int, int]:
     if len(data) < _FIXED.size + 2 or len(data) > MAX_MESSAGE:
         raise FeedRefused(Code.MALFORMED, "message has the wrong size")
     ver, kind, issued, t, lat, lon, alt, ve, vn, vu = _FIXED.unpack_from(data)
-    ev = data[_FIXED.size + 1 :]
-    if ver != MESSAGE_VERSION or kind not in _KINDS or data[_FIXED.size] != len(ev):
+    if ver != MESSAGE_VERSION or kind not in _KINDS or data[_FIXED.size] != len(data) - _FIXED.size - 1:
         raise FeedRefused(Code.MALFORMED, "message has a bad version, kind or event length")
-    try:
-        event = ev.decode("ascii")
-    except UnicodeDecodeError:
-        raise FeedRefused(Code.MALFORMED, "event id is not ASCII") from None
-    if not (
-        _EVENT_ID.fullmatch(event)
-        and _isfinite(lat)
-        and _isfinite(lon)
-        and _isfinite(alt)
-        and _isfinite(ve)
-        and _isfinite(vn)
-        and _isfinite(vu)
+    if not (  # the same ranges as _check_fixed, inline (one call less per message)
+        -90.0 <= lat <= 90.0
+        and -180.0 <= lon <= 180.0
+        and -1_000.0 <= alt <= 5_000_000.0
+        and -20_000.0 <= ve <= 20_000.0
+        and -20_000.0 <= vn <= 20_000.0
+        and -20_000.0 <= vu <= 20_000.0
+        and 0 <= t < _MAX_TIME
+        and 0 <= issued < _MAX_TIME
     ):
-        raise FeedRefused(Code.MALFORMED, "message has a bad event id or a non-finite number")
+        raise FeedRefused(Code.MALFORMED, "message has a number out of range or not finite, or a bad time")
+    ev = data[_FIXED.size + 1 :]
+    event = _EVENTS.get(ev)
+    if event is None:
+        event = _event_id(ev)
     return _KINDS[kind], event, t, issued
 
 
 def decode_message(data: bytes) -> WarningMessage:
-    """Inverse of :func:`encode_message`; raises :class:`FeedRefused` (MALFORMED) on anything else."""
-    if len(data) < _FIXED.size + 2 or len(data) > MAX_MESSAGE:
-        raise FeedRefused(Code.MALFORMED, "message has the wrong size")
-    ver, kind, issued, t, lat, lon, alt, ve, vn, vu = _FIXED.unpack_from(data)
-    n = data[_FIXED.size]
-    ev = data[_FIXED.size + 1 :]
-    if ver != MESSAGE_VERSION or kind not in (1, 2, 3) or n != len(ev):
-        raise FeedRefused(Code.MALFORMED, "message has a bad version, kind or event length")
-    try:
-        event = ev.decode("ascii")
-    except UnicodeDecodeError:
-        raise FeedRefused(Code.MALFORMED, "event id is not ASCII") from None
-    if not _EVENT_ID.fullmatch(event) or not all(map(math.isfinite, (lat, lon, alt, ve, vn, vu))):
-        raise FeedRefused(Code.MALFORMED, "message has a bad event id or a non-finite number")
+    """Inverse of :func:`encode_message`; raises :class:`FeedRefused` (MALFORMED) on anything else: the
+    same form and ranges as :func:`parse_message` (a reader never accepts what a publisher would refuse)."""
+    kind, issued, t, lat, lon, alt, ve, vn, vu = _check_fixed(data)
+    event = _event_id(data[_FIXED.size + 1 :])
     return WarningMessage(event, _KINDS[kind], t, lat, lon, alt, (ve, vn, vu), issued)
 
 
 # -- the launch-impact window (M-R2) --------------------------------------------------------------
-
-
-class _Fields:
-    __slots__ = ("event", "kind", "time_us")
-
-    def __init__(self, event: str, kind: Kind, time_us: int) -> None:
-        self.event, self.kind, self.time_us = event, kind, time_us
 
 
 @dataclass(slots=True)
@@ -330,52 +350,51 @@ class EventWindows:
 
     def check_fields(self, event: str, kind: Kind, time_us: int, now_us: int) -> None:
         """:meth:`check` on the fields it needs (the publishing node's hot path builds no message)."""
-        m = _Fields(event, kind, time_us)
-        if m.time_us > now_us + MAX_FUTURE_SKEW_US and m.kind is Kind.TRACK:
+        if time_us > now_us + MAX_FUTURE_SKEW_US and kind is Kind.TRACK:
             raise FeedRefused(
-                Code.OUTSIDE_WINDOW, f"{m.kind.name.lower()} time is in the future", rule="M-R2", field="time"
+                Code.OUTSIDE_WINDOW, f"{kind.name.lower()} time is in the future", rule="M-R2", field="time"
             )
-        w = self._events.get(m.event)
-        if m.kind is Kind.LAUNCH:
-            if now_us < m.time_us:
+        w = self._events.get(event)
+        if kind is Kind.LAUNCH:
+            if now_us < time_us:
                 raise FeedRefused(
                     Code.PRE_LAUNCH,
-                    f"event {m.event}: a launch estimate issued before the launch time is a pre-launch indicator",
+                    f"event {event}: a launch estimate issued before the launch time is a pre-launch indicator",
                     rule="M-R2",
                     field="time",
                 )
             if w is not None and w.impact_us is not None and now_us > w.impact_us + IMPACT_GRACE_US:
-                raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event} ended at its impact", rule="M-R2")
+                raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {event} ended at its impact", rule="M-R2")
             if w is None:
                 if len(self._events) >= self._max:
                     self._expire(now_us)
-                self._events[m.event] = _Window(m.time_us)
+                self._events[event] = _Window(time_us)
             else:
-                w.launch_us = m.time_us  # a refined estimate of the launch time
+                w.launch_us = time_us  # a refined estimate of the launch time
             return
         if w is None:
             raise FeedRefused(
                 Code.OUTSIDE_WINDOW,
-                f"event {m.event}: no launch was published, so the message is not after a launch",
+                f"event {event}: no launch was published, so the message is not after a launch",
                 rule="M-R2",
                 field="event",
             )
-        if now_us < w.launch_us or m.time_us < w.launch_us:
-            raise FeedRefused(Code.PRE_LAUNCH, f"event {m.event}: time is before the launch", rule="M-R2", field="time")
+        if now_us < w.launch_us or time_us < w.launch_us:
+            raise FeedRefused(Code.PRE_LAUNCH, f"event {event}: time is before the launch", rule="M-R2", field="time")
         if w.impact_us is not None and now_us > w.impact_us + IMPACT_GRACE_US:
-            raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {m.event}: impact has passed", rule="M-R2")
-        if m.kind is Kind.IMPACT:
-            if m.time_us - w.launch_us > MAX_FLIGHT_US:
+            raise FeedRefused(Code.OUTSIDE_WINDOW, f"event {event}: impact has passed", rule="M-R2")
+        if kind is Kind.IMPACT:
+            if time_us - w.launch_us > MAX_FLIGHT_US:
                 raise FeedRefused(
                     Code.OUTSIDE_WINDOW,
-                    f"event {m.event}: predicted impact too long after the launch",
+                    f"event {event}: predicted impact too long after the launch",
                     rule="M-R2",
                     field="time",
                 )
-            w.impact_us = m.time_us
-        elif w.impact_us is not None and m.time_us > w.impact_us + IMPACT_GRACE_US:
+            w.impact_us = time_us
+        elif w.impact_us is not None and time_us > w.impact_us + IMPACT_GRACE_US:
             raise FeedRefused(
-                Code.OUTSIDE_WINDOW, f"event {m.event}: track point after the impact", rule="M-R2", field="time"
+                Code.OUTSIDE_WINDOW, f"event {event}: track point after the impact", rule="M-R2", field="time"
             )
 
     def window(self, event: str) -> tuple[int, int | None] | None:

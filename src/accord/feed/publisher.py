@@ -207,6 +207,7 @@ class Publishing(NodeBase):
         plains: list[bytes] = []
         ids: list[int] = []
         check = self.windows.check_fields
+        track = Kind.TRACK
         for i, given in enumerate(msgs):
             data = given
             try:
@@ -214,7 +215,7 @@ class Publishing(NodeBase):
                 if issued == 0 or issued > t:
                     data = data[:2] + _ISSUED.pack(t) + data[10:]
                 check(event, kind, time_us, t)
-                if kind is not Kind.TRACK:  # the window survives a restart of the publishing node
+                if kind is not track:  # the window survives a restart of the publishing node
                     w = self.windows.window(event)
                     if w is not None:
                         self.store.put(f"window:{event}", struct.pack(">qq", w[0], w[1] or 0))
@@ -231,8 +232,7 @@ class Publishing(NodeBase):
         for stream, own in self._open_streams(day, reasons):
             assert own.session is not None
             first = self._accepted.get(stream, 0) + 1
-            seal = own.session.seal_part
-            parts = [seal(first + k, p) for k, p in enumerate(plains)]
+            parts = own.session.seal_parts(first, plains)
             last = first + len(parts) - 1
             if not own.parts:
                 own.first = first

@@ -77,6 +77,9 @@ class Relaying(NodeBase):
             own = self.own[stream]
             parts, marks, seq = own.parts, own.marks, own.first
             own.parts, own.marks = [], []
+            if sum(map(len, parts)) <= MAX_SEGMENT:  # the usual flush: one row, no walk of the records
+                rows.append(SegRow(stream, seq, seq + len(parts) - 1, b"".join(parts), marks))
+                continue
             chunk: list[bytes] = []
             size = 0
             first = seq
@@ -151,25 +154,26 @@ class Relaying(NodeBase):
             subs = self.subs.get(stream)
             if not subs:
                 continue
-            frames = [ff.frame(ff.RECS, r.body) for r in segs]
+            heads = [ff.frame_head(ff.RECS, len(r.body)) for r in segs]
             for sub in list(subs):
-                self._fan_out(sub, segs, frames)
+                self._fan_out(sub, segs, heads)
 
-    def _fan_out(self, sub: Sub, segs: list[SegRow], frames: list[bytes]) -> None:
+    def _fan_out(self, sub: Sub, segs: list[SegRow], heads: list[bytes]) -> None:
         if not sub.live:
             sub.wake.set()
             return
         if not self._may_send(sub):
             return
         conn = sub.conn
-        for r, fr in zip(segs, frames, strict=True):
+        for r, head in zip(segs, heads, strict=True):
             if r.last < sub.cursor:
                 continue
             if r.first != sub.cursor:
                 sub.live = False  # not where this subscriber is: its task serves it from the log
                 sub.wake.set()
                 return
-            conn.send(fr)
+            conn.send(head)  # the RECS frame: its head, then the body as it is (one copy, at the write)
+            conn.send(r.body)
             sub.cursor = r.last + 1
         if conn.buffered > self.high_water:
             sub.live = False  # a slow subscriber: its task serves it from the log after a drain
@@ -199,7 +203,8 @@ class Relaying(NodeBase):
                     if not self._may_send(sub):
                         return
                     for _, last, body in self.store.read_segments(sub.stream, sub.cursor, 256 << 10):
-                        sub.conn.send(ff.frame(ff.RECS, body))
+                        sub.conn.send(ff.frame_head(ff.RECS, len(body)))
+                        sub.conn.send(body)
                         sub.cursor = last + 1
                     sub.conn.flush_out()
                     await sub.conn.writer.drain()

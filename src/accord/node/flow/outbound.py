@@ -34,6 +34,7 @@ from accord.node.policy import (
     label_to_dict,
 )
 from accord.node.results import Forwarded, Submitted
+from accord.node.sent import SENT
 from accord.release import plan_from_decisions, plan_rewrap
 from accord.sealed.item import VerifiedItem
 
@@ -187,13 +188,16 @@ class Outbound(Signing):
             "sealed": base64.b64encode(sealed).decode(),
             "consents": consents,
         }
+        idem_key = f"delivery:{item_id}:{self.party}->{hop}"
+        body = canonical_json(env)
+        SENT.put(idem_key, body, sha256_hex(sealed))  # for the receipt's check (kept only for this very body)
         entry = self.store.enqueue_entry(
             conn,
             lease=lease,
-            idem_key=f"delivery:{item_id}:{self.party}->{hop}",
+            idem_key=idem_key,
             kind="delivery",
             recipient=hop,
-            body=canonical_json(env),
+            body=body,
             at_date=day.isoformat(),
             item_id=item_id,
             final_recipient=final,

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from accord.audit.receipt import VerifiedCheckpoints
 from accord.errors import InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
-from accord.node.canon import sha256_hex, verify
+from accord.node.canon import verify
 from accord.node.db import relays_sql
 from accord.node.flow.journal import RECEIPT_DOMAIN, Journal
+from accord.node.sent import SENT
 
 if TYPE_CHECKING:
     pass
 
+
+#: Partners' signed audit checkpoints already opened by this process: consecutive receipts often carry the
+#: same one (a recipient commits deliveries in groups). Keyed by note, verifier keys and origin (issue 8).
+CHECKPOINTS = VerifiedCheckpoints()
 
 #: The fields of a delivery receipt (``inbound._store_delivery``), no more, no fewer.
 RECEIPT_KEYS = frozenset({"v", "item_id", "digest", "sender", "recipient", "received_at"})
@@ -50,8 +54,7 @@ class Receipts(Journal):
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
         receipt: Any = None
         if entry.kind == "delivery":  # every check before the write transaction; a failed one changes nothing
-            env = json.loads(entry.body)
-            digest = sha256_hex(base64.b64decode(env["sealed"]))
+            digest = SENT.digest(entry)  # the container's digest, kept from the enqueue for this very envelope
             receipt, sig = answer.get("receipt"), answer.get("signature")
             pub = self._keys.get(entry.recipient)
             if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
@@ -153,17 +156,18 @@ class Receipts(Journal):
         Raises IntegrityError when the evidence does not prove it.
         """
         from accord.audit.errors import MalformedNoteError
-        from accord.audit.note import Checkpoint, parse_note, parse_vkey
-        from accord.audit.receipt import ReceiptEvidence, verify_receipt_evidence
+        from accord.audit.note import parse_vkey
+        from accord.audit.receipt import ReceiptEvidence, check_receipt_evidence
         from accord.node.audit import origin
 
         peer = self.roster.peers.get(recipient)
         if peer is None or not peer.audit_vkey:
             return None
         try:
-            ev = ReceiptEvidence.from_json(json.dumps(evidence))
-            event = verify_receipt_evidence(ev, [parse_vkey(peer.audit_vkey)], origin=origin(recipient))
-            size = Checkpoint.parse(parse_note(ev.checkpoint)[0]).size
+            ev = ReceiptEvidence.from_obj(evidence)  # as parsed from the answer: not re-encoded
+            vkeys = [parse_vkey(peer.audit_vkey)]  # a checkpoint seen before is opened from memory (issue 8)
+            cp, event = check_receipt_evidence(ev, vkeys, origin=origin(recipient), checkpoints=CHECKPOINTS)
+            size = cp.size
         except (MalformedNoteError, InputError) as e:
             raise IntegrityError() from e
         want = {
