@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeEngine
 
@@ -93,16 +94,31 @@ class DriverSql:
         assert raw is not None
         return raw
 
+    @staticmethod
+    def _wrapped(dialect: Dialect, c: _Compiled, e: Exception, raw: Any) -> Exception:
+        """A DB-API error as SQLAlchemy raises it (``DBAPIError`` subclasses: the storage-fault handler's 507/503,
+        ``IntegrityError``...), its parameters hidden (no payload in an error)."""
+        base = dialect.loaded_dbapi.Error
+        if not isinstance(e, base):
+            return e
+        gone = bool(dialect.is_disconnect(e, raw, None))
+        return DBAPIError.instance(
+            c.sql, None, e, base, hide_parameters=True, connection_invalidated=gone, dialect=dialect
+        )
+
     def _row(self, c: _Compiled, row: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(v if p is None or v is None else p(v) for p, v in zip(c.results, row, strict=True))
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
         """Run it; returns the driver's rowcount."""
         c = self.compiled(conn.dialect)
-        cur = self._raw(conn).cursor()
+        raw = self._raw(conn)
+        cur = raw.cursor()
         try:
             cur.execute(c.sql, self._args(c, params))
             return int(cur.rowcount)
+        except Exception as e:
+            raise self._wrapped(conn.dialect, c, e, raw) from e
         finally:
             cur.close()
 
@@ -111,19 +127,25 @@ class DriverSql:
         if not params:
             return
         c = self.compiled(conn.dialect)
-        cur = self._raw(conn).cursor()
+        raw = self._raw(conn)
+        cur = raw.cursor()
         try:
             cur.executemany(c.sql, [self._args(c, p) for p in params])
+        except Exception as e:
+            raise self._wrapped(conn.dialect, c, e, raw) from e
         finally:
             cur.close()
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Every result row (a SELECT, or a DML statement with RETURNING), processed as SQLAlchemy would."""
         c = self.compiled(conn.dialect)
-        cur = self._raw(conn).cursor()
+        raw = self._raw(conn)
+        cur = raw.cursor()
         try:
             cur.execute(c.sql, self._args(c, params))
             return [self._row(c, r) for r in cur.fetchall()]
+        except Exception as e:
+            raise self._wrapped(conn.dialect, c, e, raw) from e
         finally:
             cur.close()
 
@@ -139,6 +161,8 @@ class DriverSql:
             try:
                 cur.execute(c.sql, self._args(c, params))
                 return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
+            except Exception as e:
+                raise self._wrapped(engine.dialect, c, e, raw.driver_connection) from e
             finally:
                 cur.close()
         finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -105,7 +106,10 @@ class Admission(Journal):
         nation's item (label) comes to this node as its final recipient -- when this node holds the very item
         as its own, under the same label, it is a holder's return (JK-R13): True. A derived item of this
         nation's (another id) is not a return."""
-        row = db_items.get_item(conn, item_id)
+        return self._judge_id_clash(db_items.item_claim(conn, item_id), item_id, label, home=home)
+
+    def _judge_id_clash(self, row: Mapping[str, Any] | None, item_id: str, label: Label, *, home: bool = False) -> bool:
+        """:meth:`_check_id_clash` on the item's row as read in the caller's write transaction (issue 8)."""
         if row is None:
             return False
         if home and row["origin"] == "local" and row["originator"] == self.party:

@@ -130,7 +130,8 @@ class Inbound(BlindRelay, Admission):
             label, d, carried, held = work.label, work.decision, work.carried, work.held
             assert label is not None and d is not None
             home = label.originator == self.party and final == self.party
-            returning = self._check_id_clash(conn, item_id, label, home=home)  # a holder's return (JK-R13)
+            held_row = db_items.item_claim(conn, item_id)  # read once: the clash check, then the store (issue 8)
+            returning = self._judge_id_clash(held_row, item_id, label, home=home)  # a holder's return (JK-R13)
             self._journal_decision(conn, label, d, "inbound-blind" if work.blind else "inbound")
             approval = self._blind_approval(conn, label, final, day, work.carried) if work.blind else None
             if work.blind and self._blind_awaits_consent(d, approval):
@@ -160,7 +161,9 @@ class Inbound(BlindRelay, Admission):
                 self._event(conn, "returned", item_id, {"from": peer.party, "digest": digest, "rule": "JK-R13"})
                 log.info("%s: %s returned by %s", self.party, item_id, peer.party)
                 return {"receipt": receipt, "signature": sig, "status": "returned", "replay": False}, journal_id
-            receipt, sig, journal_id = self._store_delivery(conn, work, peer.party, item_id, final, day, digest, env)
+            receipt, sig, journal_id = self._store_delivery(
+                conn, work, peer.party, item_id, final, day, digest, env, held_here=held_row is not None
+            )
             status = "stored"
             if final != self.party:
                 status, _ = self._relay_or_hold(conn, label, item_id, held, final, day, carried, work.item)
@@ -177,13 +180,15 @@ class Inbound(BlindRelay, Admission):
         day: dt.date,
         digest: str,
         env: dict[str, Any],
+        *,
+        held_here: bool,
     ) -> tuple[dict[str, Any], str, int]:
         """Store the item once (its marking recorded; signed into the container here at a hub, at the final
         recipient the first time it leaves: flow/marking.py), sign the receipt, journal the delivery and record
-        it in the inbox."""
+        it in the inbox. ``held_here``: the id clash check found the item (same originator and label) held."""
         label, marking, alt, held = work.label, work.marking, work.alt, work.held
         assert label is not None
-        if db_items.item_label_json(conn, item_id) is None:
+        if not held_here:
             db_items.insert_item(
                 conn,
                 {
