@@ -116,6 +116,11 @@ def test_kill_9_of_holders_during_reclassification_and_freeze_loses_and_duplicat
         procs["JPN"].start()
         kill_some(procs, rng, kills, 2)
         wait_for("every freeze acknowledged", lambda: acknowledged(kor, "freeze"))
+        # every message still queued (a pass-back, an acknowledgement leaving a restarted holder) gets there
+        wait_for(
+            "every outbox entry delivered",
+            lambda: all(r["state"] == "delivered" for c in cfgs.values() for r in rows(c, st.outbox)),
+        )
         with local_client(kor) as c:  # the originator's view, per holder
             view = c.get(f"/v1/items/{items[0]}/notices").json()
         with local_client(jpn) as c:  # Japan's release of a frozen item is refused, citing JK-R26 (or the hub's)
