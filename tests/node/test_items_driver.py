@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,6 @@ from accord.node.db import items_sql
 from accord.node.errors import IdRefused
 from accord.node.policy import label_from_dict
 from tests.node.helpers import Net, label
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st.Store]:
-    url = f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite" else request.getfixturevalue("node_pg_url")
-    s = st.Store(url)
-    yield s
-    s.dispose()
 
 
 def _item(item_id: str, **over: Any) -> dict[str, Any]:

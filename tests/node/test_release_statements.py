@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,6 @@ from accord.node.flow import custody_gate
 from accord.node.flow.receipts import Receipts
 from accord.node.policy import label_from_dict
 from tests.node.helpers import Net, label
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st.Store]:
-    url = f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite" else request.getfixturevalue("node_pg_url")
-    s = st.Store(url)
-    yield s
-    s.dispose()
 
 
 @pytest.fixture
