@@ -22,12 +22,12 @@ import threading
 from collections.abc import Sequence
 from datetime import date
 
-from accord.core.agreements import AgreementSet
+from accord.core.agreements import AgreementSet, reason_under
 from accord.core.consent import Consent
 from accord.core.custody import Custody
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
-from accord.core.reasons import Code, reason
+from accord.core.reasons import Code
 from accord.errors import InputError, ReleaseRefused
 from accord.formats.stanag4774 import label_to_xml
 from accord.sealed.container import ManifestInfo, seal_path
@@ -114,15 +114,13 @@ def _approved_for(label: Label, holder: str, recipient: str, at: date, consents:
 def _other_purpose(d: Decision, custody: Custody, purpose: str | None, agreements: AgreementSet) -> Decision:
     """``d`` refused: the release is for another purpose than the one the item was provided for (JK-R7)."""
     ag = agreements.get(custody.agreement) if custody.agreement else None
-    cite = ag.cite("purpose") if ag is not None else None
     asked = f"for {purpose!r}" if purpose else "without stating a purpose"
-    why = reason(
+    why = reason_under(
         Code.OTHER_PURPOSE,
         f"{custody.originator} provided the item for {custody.purpose!r}; a release {asked} needs "
         f"{custody.originator}'s prior written approval of this release.",
-        ag.id if ag is not None else None,
-        cite.article if cite is not None else None,
-        cite.rule if cite is not None else None,
+        ag,
+        "purpose",
     )
     return d._replace(allowed=False, reasons=(why, *d.reasons))
 

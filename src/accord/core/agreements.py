@@ -24,6 +24,7 @@ from accord.core.lifecycle import (
     change_days,
     state_at,
 )
+from accord.core.reasons import Code, Reason, reason
 from accord.core.schemes import EMPTY, Level, SchemeRegistry
 from accord.core.terms import CONCERNS, NO_CITATION, Citation, EquivalenceRow, Kind, LegalStatus, Terms
 
@@ -308,3 +309,11 @@ class AgreementSet:
                     if found is not None:
                         return found, ag
         return None
+
+
+def reason_under(code: Code, message: str, ag: Agreement | None, concern: str) -> Reason:
+    """A reason citing the article and rule ``ag`` gives for ``concern`` (the code's default rule without one)."""
+    if ag is None:
+        return reason(code, message)
+    cite = ag.cite(concern)
+    return reason(code, message, ag.id, cite.article, cite.rule)

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from accord.core.agreements import AgreementSet
-from accord.core.reasons import Code, reason
+from accord.core.agreements import AgreementSet, reason_under
+from accord.core.reasons import Code
 from accord.formats.canonical import canonical_json
 from accord.node.db import notices_sql as db_notices
 from accord.node.db.engine import Database
@@ -89,14 +89,12 @@ def freeze_gate(store: Database, agreements: AgreementSet, d: Decision) -> Decis
     if digest is None:
         return d
     ag = next((a for a in map(agreements.get, d.agreements) if a is not None and d.label.originator in a.parties), None)
-    cite = ag.cite("compromise") if ag is not None else None
-    why = reason(
+    why = reason_under(
         Code.FROZEN,
         f"{d.label.originator} froze item {d.label.id} after a loss or compromise (notice {digest[:12]}…): "
         f"no release but the return to {d.label.originator}.",
-        ag.id if ag is not None else None,
-        cite.article if cite is not None else None,
-        cite.rule if cite is not None else None,
+        ag,
+        "compromise",
     )
     if d.recipient == d.label.originator:
         return d
