@@ -10,7 +10,8 @@ result object, events), ~20 us of CPU per statement where the driver itself cost
 Stored forms do not move: a ``DateTime(timezone=True)`` value goes through the dialect's own bind processor
 (SQLite: the same ``YYYY-MM-DD HH:MM:SS.ffffff`` text SQLAlchemy writes; PostgreSQL: psycopg's adaptation), and
 rows read back go through the same result processors (SQLite: a naive ``datetime`` as SQLAlchemy returns it).
-``tests/node/test_driver_sql.py`` compares rows written and read both ways on SQLite and PostgreSQL.
+``tests/node/test_release_statements.py`` and ``test_items_driver.py`` compare rows written and read both ways
+on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
