@@ -49,7 +49,7 @@ class Sealer(Protocol):
         plan: ReleasePlan | None = None,
     ) -> bytes: ...
 
-    def verify(self, blob: bytes) -> VerifiedItem: ...
+    def verify(self, blob: bytes, *, to_open: bool = False) -> VerifiedItem: ...
 
     def open(self, item: VerifiedItem | bytes) -> Opened: ...
 
@@ -114,13 +114,16 @@ class SealedFormat:
         )
         return out.getvalue()
 
-    def verify(self, blob: bytes) -> VerifiedItem:
+    def verify(self, blob: bytes, *, to_open: bool = False) -> VerifiedItem:
         """Parse and verify once. A malformed or untrusted container from a peer gets the same opaque
-        answer as a failed check."""
+        answer as a failed check.
+
+        ``to_open``: the caller opens the item next; its data key is unwrapped on the second core while the
+        signatures verify, and used only once they have (``accord.sealed.item.verify_stream``; issue 8)."""
         from accord.sealed.item import verify_bytes
 
         try:
-            return verify_bytes(blob, roster=self.roster)
+            return verify_bytes(blob, roster=self.roster, opening=self.keys if to_open else None)
         except (InputError, TrustError) as e:
             raise IntegrityError() from e
 
@@ -128,7 +131,7 @@ class SealedFormat:
         from accord.sealed.item import open_item
 
         if isinstance(item, bytes):
-            item = self.verify(item)
+            item = self.verify(item, to_open=True)
         try:
             o = open_item(item, keys=self.keys)
         except (InputError, TrustError) as e:

@@ -108,18 +108,18 @@ def open_stream(
     progress: Progress | None = None,
 ) -> Opened:
     """Verify and decrypt; plaintext goes to ``out`` as it is verified segment by segment."""
-    item = verify_stream(src, roster=roster)
+    item = verify_stream(src, roster=roster, opening=keys)
     return open_item(item, keys=keys, out=out if out is not None else cast(IO[bytes], _Discard()), progress=progress)
 
 
 def open_bytes(blob: bytes, *, keys: PartyKeys, roster: Roster) -> Opened:
     """Open a sealed item held in memory; returns the label and the payload."""
-    return open_item(verify_bytes(blob, roster=roster), keys=keys)
+    return open_item(verify_bytes(blob, roster=roster, opening=keys), keys=keys)
 
 
 def rewrap_stream(src: IO[bytes], dst: IO[bytes], *, keys: PartyKeys, roster: Roster, plan: RewrapPlan) -> None:
     """Verify ``src``, re-wrap it as ``plan`` says and write the result to ``dst``."""
-    rewrap_item(verify_stream(src, roster=roster), plan, keys=keys, roster=roster).write(dst)
+    rewrap_item(verify_stream(src, roster=roster, opening=keys), plan, keys=keys, roster=roster).write(dst)
 
 
 def add_alternative_label_bytes(blob: bytes, *, keys: PartyKeys, roster: Roster, xml: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -13,7 +14,7 @@ from typing import IO, Any
 from accord.core.labels import Label
 from accord.errors import InputError, IntegrityError, TrustError
 from accord.formats.canonical import canonical_json
-from accord.sealed import labelxml
+from accord.sealed import labelxml, parallel
 from accord.sealed.format import (
     DEFAULT_SEGMENT_SIZE,
     DS_ALT_LABEL,
@@ -68,6 +69,9 @@ class VerifiedItem:
     _dek: bytes | None = field(default=None, repr=False)
     _payload_ok: bool = False
     _label: Label | None = field(default=None, repr=False)
+    # The data key unwrapped speculatively while the signatures were verified (verify_stream(keys=...)):
+    # read only by _key, so only on a VerifiedItem, i.e. after every signature verified.
+    _early: tuple[PartyKeys, parallel.Task[bytes]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def info(self) -> ManifestInfo:
@@ -125,7 +129,12 @@ class VerifiedItem:
 
     def _key(self, keys: PartyKeys) -> bytes:
         if self._dek is None:
-            self._dek = unwrap_dek(self.parsed, list(self.grants), keys)
+            early, self._early = self._early, None
+            if early is not None and early[0] is keys:
+                with contextlib.suppress(Exception):  # redone below, which raises today's error
+                    self._dek = early[1].result()  # the same unwrap as below, made on the second core
+            if self._dek is None:
+                self._dek = unwrap_dek(self.parsed, list(self.grants), keys)
         return self._dek
 
 
@@ -147,16 +156,28 @@ def _read_zip(src: IO[bytes]) -> tuple[ParsedManifest, int]:
         return parsed, off
 
 
-def verify_stream(src: IO[bytes], *, roster: Roster) -> VerifiedItem:
-    """Parse and verify ``src`` (seekable; the caller keeps it open while the item is used)."""
+def verify_stream(src: IO[bytes], *, roster: Roster, opening: PartyKeys | None = None) -> VerifiedItem:
+    """Parse and verify ``src`` (seekable; the caller keeps it open while the item is used).
+
+    With ``opening`` (the keys the caller will open the item with), the data key is unwrapped on a free
+    worker while the signatures verify (issue 8). Its result is read only by :func:`open_item` /
+    :func:`rewrap_item` on the returned :class:`VerifiedItem`, i.e. after every check here passed: a
+    container that fails verification raises here and the key unwrapped for it is dropped unused. When the
+    early unwrap fails, the open redoes it and raises what it raises today.
+    """
     parsed, off = _read_zip(src)
+    early = None
+    if opening is not None and any(p == opening.party for p, _k, _w, _g in parsed.key_access):
+        keys = opening
+        task = parallel.offload(lambda: unwrap_dek(parsed, list(parsed.recipients), keys))
+        early = None if task is None else (keys, task)
     v = verify_manifest(parsed, roster)
-    return VerifiedItem(parsed, tuple(v.grants), tuple(v.alt_labels), dict(parsed.raw), src, off)
+    return VerifiedItem(parsed, tuple(v.grants), tuple(v.alt_labels), dict(parsed.raw), src, off, _early=early)
 
 
-def verify_bytes(blob: bytes, *, roster: Roster) -> VerifiedItem:
+def verify_bytes(blob: bytes, *, roster: Roster, opening: PartyKeys | None = None) -> VerifiedItem:
     """Parse and verify a sealed item held in memory: the one verification of an inbound item."""
-    return verify_stream(io.BytesIO(blob), roster=roster)
+    return verify_stream(io.BytesIO(blob), roster=roster, opening=opening)
 
 
 def open_item(

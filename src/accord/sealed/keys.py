@@ -36,6 +36,7 @@ from accord.sealed.roster import (
 from accord.sealed.suites import (
     KEY_SIGN,
     EncKeyPair,
+    PendingSignature,
     SignKeyPair,
     enc_public_raw_of,
     key_id,
@@ -126,6 +127,10 @@ class PartyKeys:
 
     def sign(self, message: bytes) -> bytes:
         return self.current.sign.sign(message)
+
+    def begin_sign(self, message: bytes) -> PendingSignature:
+        """The current key's signature of ``message``, its ML-DSA half started on the crypto pool."""
+        return self.current.sign.begin_sign(message)
 
     def rotate(self) -> PartyKeys:
         """A new current generation; the old ones are kept for reading."""

@@ -96,12 +96,16 @@ def seal_stream(
         statement["payload"] = payload
         msg = statement_message(statement)
         digest = digest384(msg)
+        # The ML-DSA half of the signature runs on the second core while this thread makes the ECDSA half
+        # and the HPKE wraps: the wraps' info binds the statement digest, never the signature (issue 8).
+        pending = signer.begin_sign(msg)
         key_access = _wrap_for_hops(plan, enc_keys, dek, digest)
+        signature = pending.finish()
         manifest = {
             "format": FORMAT,
             "version": VERSION,
             "statement": statement,
-            "signature": {"alg": SIG_ALG, "sig": b64e(signer.sign(msg))},
+            "signature": {"alg": SIG_ALG, "sig": b64e(signature)},
             "keyAccess": key_access,
             "rewraps": [],
             "alternativeLabels": [],

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, mldsa, mlkem
 
 from accord.errors import InputError, IntegrityError
 from accord.formats import suite_ids
+from accord.sealed import parallel
 from accord.sealed.format import SIG_CONTEXT
 
 SIG_ALG = "ecdsa-p384-sha384+mldsa87"
@@ -227,14 +228,46 @@ class SignKeyPair:
         )
 
     def sign(self, message: bytes) -> bytes:
-        """``u16 len(ecdsa_der) ‖ ecdsa_der ‖ mldsa87_sig``."""
-        ecc, dsa = self._keys
-        der = ecc.sign(message, ec.ECDSA(hashes.SHA384()))
-        return len(der).to_bytes(2, "big") + der + dsa.sign(message, SIG_CONTEXT)
+        """``u16 len(ecdsa_der) ‖ ecdsa_der ‖ mldsa87_sig`` (the ML-DSA half on a worker: see :meth:`begin_sign`)."""
+        return self.begin_sign(message).finish()
+
+    def begin_sign(self, message: bytes, *, hedge: bool = True) -> PendingSignature:
+        """Start the ML-DSA-87 half of the signature of ``message`` on the crypto pool and return at once.
+
+        The caller may do independent work (the HPKE wraps of a seal) before :meth:`PendingSignature.finish`,
+        which makes the ECDSA half in the calling thread and joins the ML-DSA half. ML-DSA-87 signing is
+        hedged (FIPS 204 randomized) with rejection sampling: its time has a long tail (p50 0.9 ms, p99
+        3.7 ms). When nothing else runs on the pool and ``hedge`` is true, two independent attempts sign the
+        same message and the first to finish is the signature (both would be valid; the other is dropped in
+        its worker). When the pool is busy, one attempt; when it is full or off, ML-DSA runs inline in
+        :meth:`~PendingSignature.finish`, as before (issue 8, docs/performance.md "Wave 6 — pcrypto").
+        """
+        _ecc, dsa = self._keys
+        return PendingSignature(
+            self, message, parallel.race(lambda: dsa.sign(message, SIG_CONTEXT), hedge=2 if hedge else 1)
+        )
 
     @functools.cached_property
     def _keys(self) -> tuple[ec.EllipticCurvePrivateKey, mldsa.MLDSA87PrivateKey]:
         return _p384_from_raw(self.private_raw[:48]), mldsa.MLDSA87PrivateKey.from_seed_bytes(self.private_raw[48:])
+
+
+class PendingSignature:
+    """A hybrid signature whose ML-DSA-87 half may be running on the crypto pool (:meth:`SignKeyPair.begin_sign`)."""
+
+    __slots__ = ("_message", "_pair", "_pq")
+
+    def __init__(self, pair: SignKeyPair, message: bytes, pq: parallel.Race[bytes] | None) -> None:
+        self._pair, self._message, self._pq = pair, message, pq
+
+    def finish(self) -> bytes:
+        """The ECDSA half (here), the ML-DSA half (joined, or made here when it was not offloaded)."""
+        ecc, dsa = self._pair._keys
+        message = self._message
+        pending, self._pq = self._pq, None
+        der = ecc.sign(message, ec.ECDSA(hashes.SHA384()))  # on failure the worker's result is dropped
+        pq = dsa.sign(message, SIG_CONTEXT) if pending is None else pending.result()
+        return len(der).to_bytes(2, "big") + der + pq
 
 
 @functools.lru_cache(maxsize=256)
@@ -255,8 +288,13 @@ def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> Non
         if len(der) != n or len(pq) != 4627:
             raise IntegrityError()
         ecc, dsa = _sig_public(public_raw)
-        ecc.verify(der, message, ec.ECDSA(hashes.SHA384()))
-        dsa.verify(pq, message, SIG_CONTEXT)
+        # Both halves, on two cores when a worker is free (issue 8); both must verify.
+        parallel.run_all(
+            (
+                lambda: ecc.verify(der, message, ec.ECDSA(hashes.SHA384())),
+                lambda: dsa.verify(pq, message, SIG_CONTEXT),
+            )
+        )
     except (InvalidSignature, ValueError) as e:
         raise IntegrityError() from e
 
