@@ -59,6 +59,17 @@ class Task(Generic[T]):
         return self._future.done()
 
 
+def _run(future: Future[Any], fn: Callable[[], Any]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # taken back by the caller before it started
+    try:
+        value = fn()
+    except BaseException as e:  # the caller's error: Future.result() re-raises it
+        future.set_exception(e)
+    else:
+        future.set_result(value)
+
+
 class _Workers:
     """:data:`WORKERS` daemon threads taking tasks from one queue, all started at once.
 
@@ -75,16 +86,8 @@ class _Workers:
 
     def _loop(self) -> None:
         while (task := self.queue.get()) is not None:
-            future, fn = task
-            if not future.set_running_or_notify_cancel():
-                continue  # taken back by the caller before it started
-            try:
-                value = fn()
-            except BaseException as e:  # the caller's error: Future.result() re-raises it
-                future.set_exception(e)
-            else:
-                future.set_result(value)
-            del task, future, fn, value
+            _run(*task)
+            del task  # the worker holds nothing of a finished task (a data key, a signature)
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -187,6 +190,7 @@ class Race(Generic[T]):
         self._left = attempts
         self._value: T | None = None
         self._won = False
+        self._taken = False
         self._error: BaseException | None = None
         self._futures: list[Future[None]] = []
 
@@ -214,6 +218,8 @@ class Race(Generic[T]):
         if not self._done.is_set() and not any(f.running() or f.done() for f in self._futures):
             taken_back = sum(1 for f in self._futures if f.cancel())
             if taken_back == len(self._futures):
+                with self._lock:
+                    self._taken = True
                 return self._fn()  # no worker started any: the caller's own attempt
             if taken_back:
                 with self._lock:
@@ -222,8 +228,11 @@ class Race(Generic[T]):
                         self._done.set()
         self._done.wait()
         with self._lock:
+            if self._taken:
+                raise RuntimeError("a raced result is handed out once")
+            self._taken = True
             if self._won:
-                value, self._value = self._value, None  # handed out once
+                value, self._value = self._value, None  # the race keeps no copy
                 return value  # type: ignore[return-value]
             assert self._error is not None
             raise self._error
