@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from accord.errors import IntegrityError, TrustError
 from accord.sealed import container as c
 from accord.sealed import item as item_mod
+from accord.sealed import manifest as manifest_mod
 from accord.sealed import parallel
 from accord.sealed.format import SIG_CONTEXT
 from accord.sealed.keys import PartyKeys, Roster
@@ -244,7 +245,12 @@ def test_a_race_no_worker_started_is_taken_back_and_made_by_the_caller() -> None
     busy = [workers.submit(gate.wait) for _ in range(parallel.WORKERS)]
     try:
         where: list[str] = []
-        r = parallel.race(lambda: where.append(threading.current_thread().name) or "ok", hedge=2)
+
+        def attempt() -> str:
+            where.append(threading.current_thread().name)
+            return "ok"
+
+        r = parallel.race(attempt, hedge=2)
         assert r is not None
         assert r.result() == "ok"
         assert where == [threading.current_thread().name]  # made by the caller, not queued behind the work
@@ -334,7 +340,7 @@ PAYLOAD = b"kor-item-1 payload " * 300
 
 def _counting_unwrap(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = item_mod.unwrap_dek
+    real = manifest_mod.unwrap_dek
 
     def spy(parsed: Any, grants: Any, keys: PartyKeys) -> bytes:
         calls.append(threading.current_thread().name)
@@ -352,6 +358,10 @@ def test_the_early_unwrap_is_made_on_a_worker_and_used_by_the_open(
     calls = _counting_unwrap(monkeypatch)
     item = item_mod.verify_bytes(blob, roster=roster, opening=parties["JPN"])
     assert item._early is not None and item._dek is None  # nothing taken before the item is opened
+    deadline = time.monotonic() + 10
+    while not item._early[1].done():  # (on a loaded machine the caller would take it back and unwrap itself)
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     opened = item_mod.open_item(item, keys=parties["JPN"])
     assert opened.payload == PAYLOAD
     assert len(calls) == 1 and calls[0].startswith("accord-crypto-")  # the early unwrap, not a second one
@@ -412,3 +422,40 @@ def test_no_early_unwrap_for_an_item_not_sealed_to_the_opener(parties: dict[str,
     blob = seal(PAYLOAD, parties, roster)
     item = item_mod.verify_bytes(blob, roster=roster, opening=parties["USA"])
     assert item._early is None  # a blind relay: no key of ours, nothing unwrapped
+
+
+def test_the_seal_wraps_the_data_key_while_ml_dsa_signs(
+    parties: dict[str, PartyKeys], roster: Roster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accord.sealed import suites
+
+    _idle()
+    during: list[int] = []
+    real = suites.wrap_key
+
+    def spy(*a: Any) -> bytes:
+        during.append(parallel.in_flight())
+        return real(*a)
+
+    monkeypatch.setattr("accord.sealed.seal.wrap_key", spy)
+    blob = seal(PAYLOAD, parties, roster)
+    assert during and during[0] >= 1  # the signature's ML-DSA half was on the pool during the wrap
+    assert c.open_bytes(blob, keys=parties["JPN"], roster=roster).payload == PAYLOAD
+
+
+def test_the_node_sealer_unwraps_early_only_when_asked_to_open(tmp_path: Any) -> None:
+    from accord.core.agreements import AgreementSet
+    from accord.node.sealing import SealedFormat, init_keys, own_entry, pin_entry
+
+    for p in ("KOR", "JPN"):
+        init_keys(tmp_path / p, p)
+    pin_entry(tmp_path / "JPN", own_entry(tmp_path / "KOR", "KOR"), source="test")
+    pin_entry(tmp_path / "KOR", own_entry(tmp_path / "JPN", "JPN"), source="test")
+    kor = SealedFormat(tmp_path / "KOR" / "keys", tmp_path / "KOR" / "trust", AgreementSet(()))
+    jpn = SealedFormat(tmp_path / "JPN" / "keys", tmp_path / "JPN" / "trust", AgreementSet(()))
+    blob = seal(PAYLOAD, {"KOR": kor.keys}, kor.roster)
+    _idle()
+    assert jpn.verify(blob)._early is None
+    item = jpn.verify(blob, to_open=True)
+    assert item._early is not None
+    assert item_mod.open_item(item, keys=jpn.keys).payload == PAYLOAD
