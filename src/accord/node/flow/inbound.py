@@ -296,8 +296,7 @@ class Inbound(BlindRelay, Admission):
         """Open (seal and label binding), the decision from the sender's side, this nation's marking: no I/O."""
         w = _Inbound()
         try:
-            # the one verification of this hop (signature, roster, label); the key unwrapped alongside (issue 8)
-            item = self.sealer.verify(sealed, to_open=True)
+            item = self.sealer.verify(sealed, to_open=True)  # the hop's one verification (signature, roster, label)
             if self.party not in item.parties() and final != self.party:
                 # Not sealed to this node: a blind relay, judged without the key (issue 10, ACC-R5).
                 self._blind_work(w, item, sender, item_id, final, day, sealed, env)
