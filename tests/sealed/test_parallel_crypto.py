@@ -27,8 +27,9 @@ MSG = b"kor-msg-1: a statement to sign"
 
 
 @pytest.fixture(autouse=True)
-def _pool_on() -> Iterator[None]:
+def _pool_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     parallel.set_enabled(True, hedge=True)
+    monkeypatch.setattr(parallel._POOL, "spare_core", lambda: True)  # the test machine may be busy
     yield
     _idle()
     parallel.set_enabled(None)
@@ -262,6 +263,22 @@ def test_a_race_no_worker_started_is_taken_back_and_made_by_the_caller() -> None
         for f in busy:
             f.result(timeout=10)
     _idle()
+
+
+def test_a_busy_machine_runs_the_primitives_inline_and_still_signs_and_verifies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _idle()
+    monkeypatch.setattr(parallel._POOL, "spare_core", lambda: False)
+    assert parallel.offload(lambda: None) is None
+    assert parallel.race(lambda: None, hedge=2) is None
+    assert parallel.in_flight() == 0  # the slots taken for the check were given back
+    kp = SignKeyPair.generate()
+    verify_signature(kp.public_raw, kp.sign(MSG), MSG)
+
+
+def test_the_spare_core_check_reads_the_kernel_s_runnable_count() -> None:
+    assert isinstance(parallel._Pool.spare_core(), bool)
 
 
 def test_the_pool_threads_are_daemons_and_shutdown_joins_them() -> None:

@@ -3,8 +3,9 @@
 ``cryptography`` releases the GIL in ECDSA P-384 and ML-DSA-87 signing and verification and in the HPKE
 key unwrap, so a worker thread runs them truly alongside the calling thread. This module holds one small
 persistent pool (:data:`WORKERS` threads, started on first use, never one thread per call) and a count of
-the tasks it runs. A task is handed to it only when a worker is free; otherwise the caller runs the work
-itself, as before, so nothing ever waits in a queue behind another request's work.
+the tasks it runs. A task is handed to it only when a worker is free and the machine has an idle core
+(:meth:`_Pool.spare_core`); otherwise the caller runs the work itself, as before, so nothing ever waits in
+a queue behind another request's work and a busy machine pays no hand-off.
 
 - :func:`offload` runs one function on a free worker (or returns None: the caller does it inline).
 - :func:`race` runs independent attempts of the same randomized computation and returns the first that
@@ -33,10 +34,11 @@ T = TypeVar("T")
 #: Worker threads: the machine's cores (2) beside the callers' own threads. Hedging uses both.
 WORKERS = 2
 
-#: ``ACCORD_CRYPTO_PARALLEL=0`` turns the pool off (every primitive runs inline, as before Wave 6):
-#: a measuring switch, read when the pool is first used. ``ACCORD_CRYPTO_HEDGE=0`` keeps the pool but
+#: ``ACCORD_CRYPTO_PARALLEL=0`` turns the pool off (every primitive runs inline, as before Wave 6);
+#: ``=always`` uses it even when no core looks idle. Measuring switches, read when the pool is first used. ``ACCORD_CRYPTO_HEDGE=0`` keeps the pool but
 #: never hedges (one attempt per signature).
 _ENV = "ACCORD_CRYPTO_PARALLEL"
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _ENV_HEDGE = "ACCORD_CRYPTO_HEDGE"
 
 
@@ -109,17 +111,45 @@ class _Pool:
         self.workers: _Workers | None = None
         self.in_flight = 0  # tasks handed to the pool and not finished
         self.enabled: bool | None = None
+        self.always = False  # skip the spare-core check (measurements)
         self.hedge = os.environ.get(_ENV_HEDGE, "1") != "0"
 
     def reserve(self, n: int, *, only_if_idle: bool = False) -> bool:
-        """Take ``n`` worker slots if they are free (``only_if_idle``: only when no task runs at all)."""
+        """Take ``n`` worker slots if they are free (``only_if_idle``: only when no task runs at all) and the
+        machine has a core to spare."""
         with self.lock:
             if self.enabled is None:
                 self.enabled = os.environ.get(_ENV, "1") != "0"
+                self.always = os.environ.get(_ENV) == "always"
             if not self.enabled or (only_if_idle and self.in_flight) or self.in_flight + n > WORKERS:
                 return False
             self.in_flight += n
+        if not self.always and not self.spare_core():
+            with self.lock:
+                self.in_flight -= n
+            return False
+        return True
+
+    @staticmethod
+    def spare_core() -> bool:
+        """True when fewer threads are runnable on the machine (this one included) than it has cores.
+
+        A hand-off pays only when another core is idle: on a busy machine (the throughput phase of a
+        benchmark, the other node working, other processes) the primitives run inline as before, and a
+        hedged attempt never takes CPU another request needs. The count is the kernel's instantaneous
+        number of runnable tasks (``/proc/loadavg``, 4th field; ~20 µs to read); where it cannot be read,
+        the pool is used.
+        """
+        try:
+            fd = os.open("/proc/loadavg", os.O_RDONLY)
+            try:
+                data = os.read(fd, 128)
+            finally:
+                os.close(fd)
+            running = int(data.split()[3].split(b"/")[0])
+        except (OSError, ValueError, IndexError):
             return True
+        return running < _CORES
 
     def release(self, _f: object = None) -> None:
         with self.lock:
