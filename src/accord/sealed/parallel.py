@@ -35,8 +35,8 @@ T = TypeVar("T")
 WORKERS = 2
 
 #: ``ACCORD_CRYPTO_PARALLEL=0`` turns the pool off (every primitive runs inline, as before Wave 6);
-#: ``=always`` uses it even when no core looks idle. Measuring switches, read when the pool is first used. ``ACCORD_CRYPTO_HEDGE=0`` keeps the pool but
-#: never hedges (one attempt per signature).
+#: ``=always`` uses it even when no core looks idle; ``ACCORD_CRYPTO_HEDGE=0`` keeps the pool but never
+#: hedges (one attempt per signature). Measuring switches, read when the pool is first used.
 _ENV = "ACCORD_CRYPTO_PARALLEL"
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _ENV_HEDGE = "ACCORD_CRYPTO_HEDGE"
