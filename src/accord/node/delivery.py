@@ -43,7 +43,9 @@ class DeliveryWorker:
     after a transaction that queued something) makes the claimer look at once instead of at the next poll.
     """
 
-    def __init__(self, service: NodeService, *, threads: int = DELIVERY_THREADS, transport: PeerTransport | None = None) -> None:
+    def __init__(
+        self, service: NodeService, *, threads: int = DELIVERY_THREADS, transport: PeerTransport | None = None
+    ) -> None:
         self.service = service
         self.cfg = service.cfg
         self.transport: PeerTransport = transport or HttpsTransport(service.cfg, service.roster)
