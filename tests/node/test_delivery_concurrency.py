@@ -47,7 +47,7 @@ def test_a_node_keeps_eight_deliveries_in_flight_by_default(tmp_path: Path) -> N
     net = Net(tmp_path, parties=("KOR", "JPN"))
     kor = net.nodes["KOR"]
     gate = _Gate(InMemoryTransport("KOR", net.nodes), 8)
-    worker = DeliveryWorker(kor, transport=gate)  # type: ignore[arg-type]
+    worker = DeliveryWorker(kor, transport=gate)
     kor.courier = worker
     worker.start()
     try:
@@ -78,4 +78,4 @@ def test_the_app_and_the_server_deliver_with_the_default_thread_count(tmp_path: 
 
 def test_a_partners_default_connection_cap_admits_the_delivery_threads_of_several_processes() -> None:
     # one keep-alive connection per delivery thread and partner; a nation may serve from several processes
-    assert NodeConfig.__dataclass_fields__["max_peer_connections"].default >= 4 * DELIVERY_THREADS
+    assert NodeConfig.max_peer_connections >= 4 * DELIVERY_THREADS
