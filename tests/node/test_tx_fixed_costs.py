@@ -1,0 +1,180 @@
+"""Issue 8, wave 6 (leantx): the fixed costs of a transaction, cut without changing what a commit means.
+
+- SQLite: the group commit keeps its connection from one transaction to the next (no pool checkout and return
+  per transaction); a group that failed to commit never hands its connection to the next one; an
+  ``engine.dispose()`` (fresh connections wanted) drops it too.
+- ``BEGIN IMMEDIATE`` runs on the driver connection; a database held by another writer past the busy timeout is
+  still a storage fault (503), and the transaction still takes the write lock at once.
+- Both dialects: transactions commit, roll back and group exactly as before (the ``store`` fixture).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
+
+from accord.node import db as st
+from accord.node.db.faults import storage_fault
+
+
+def _checkouts(store: st.Store) -> list[int]:
+    seen: list[int] = []
+
+    @event.listens_for(store.engine, "checkout")
+    def _count(*_a: Any) -> None:
+        seen.append(1)
+
+    return seen
+
+
+def _writer(store: st.Store) -> Any:
+    """The group commit's kept connection (None: none kept)."""
+    return store._writer
+
+
+def _enqueue(store: st.Store, conn: Any, key: str) -> None:
+    store.enqueue(conn, idem_key=key, kind="delivery", recipient="JPN", body=b"{}", at_date="2017-02-12")
+
+
+def test_sqlite_group_commit_keeps_its_connection_between_transactions(tmp_path: Path) -> None:
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+    seen = _checkouts(s)
+    for i in range(20):
+        with s.tx() as conn:
+            _enqueue(s, conn, f"kor-k{i}")
+    assert len(seen) <= 1  # one checkout for 20 transactions (was one each)
+    assert len(s.outbox_rows()) == 20  # every one committed (a fresh connection reads them)
+    s.dispose()
+
+
+def test_a_rolled_back_transaction_leaves_nothing_for_the_next_on_the_kept_connection(tmp_path: Path) -> None:
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+
+    def refused() -> None:
+        with s.tx() as conn:
+            _enqueue(s, conn, "kor-gone")
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        refused()
+    with s.tx() as conn:
+        assert not conn.in_nested_transaction()
+        _enqueue(s, conn, "kor-kept")
+    assert [r["idem_key"] for r in s.outbox_rows()] == ["kor-kept"]
+    s.dispose()
+
+
+def test_a_failed_commit_never_hands_its_connection_to_the_next_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+    with s.tx() as conn:
+        _enqueue(s, conn, "kor-a")
+    kept = _writer(s)
+    assert kept is not None
+    real = type(kept).commit
+
+    def failing(self: Any) -> None:
+        if self is kept:
+            raise DBAPIError.instance("COMMIT", None, sqlite3.OperationalError("disk I/O error"), sqlite3.Error)
+        real(self)
+
+    monkeypatch.setattr(type(kept), "commit", failing)
+
+    def fails() -> None:
+        with s.tx() as conn:
+            _enqueue(s, conn, "kor-b")
+
+    with pytest.raises(DBAPIError):
+        fails()
+    monkeypatch.undo()
+    assert _writer(s) is None and kept.closed  # dropped, never reused
+    with s.tx() as conn:
+        _enqueue(s, conn, "kor-c")
+    assert _writer(s) is not None and _writer(s) is not kept
+    assert sorted(r["idem_key"] for r in s.outbox_rows()) == ["kor-a", "kor-c"]  # kor-b was rolled back
+    s.dispose()
+
+
+def test_engine_dispose_drops_the_kept_connection(tmp_path: Path) -> None:
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+    with s.tx() as conn:
+        _enqueue(s, conn, "kor-a")
+    kept = _writer(s)
+    s.engine.dispose()  # e.g. new pragmas for every connection from now on
+    with s.tx() as conn:
+        _enqueue(s, conn, "kor-b")
+    assert _writer(s) is not kept and kept is not None and kept.closed
+    s.dispose()
+
+
+def test_begin_immediate_on_a_database_another_writer_holds_is_a_storage_fault(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    s = st.Store(f"sqlite:///{path}")
+
+    @event.listens_for(s.engine, "connect")
+    def _short(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=50")
+
+    s.engine.dispose()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer
+    try:
+        with pytest.raises(DBAPIError) as e:
+            s.tx().__enter__()
+        assert storage_fault(e.value) == "unavailable"  # answered 503, as before
+        assert "BEGIN IMMEDIATE" in str(e.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with s.tx() as conn:  # free again: the next transaction goes through
+        _enqueue(s, conn, "kor-a")
+    assert len(s.outbox_rows()) == 1
+    s.dispose()
+
+
+def test_the_write_transaction_takes_the_write_lock_at_begin(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE, not a deferred BEGIN: while a transaction is open (before any statement of its own),
+    another connection cannot begin writing."""
+    path = tmp_path / "n.db"
+    s = st.Store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.05)
+    try:
+        with s.tx(), pytest.raises(sqlite3.OperationalError):
+            other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+    s.dispose()
+
+
+def test_transactions_commit_roll_back_and_group_on_both_dialects(store: st.Store) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                try:
+                    with store.tx() as conn:
+                        _enqueue(store, conn, f"kor-t{n}-{i}")
+                        if i % 3 == 0:
+                            raise ValueError("this member only")
+                except ValueError:
+                    pass
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with store.engine.connect() as c:
+        keys = sorted(r[0] for r in c.execute(select(st.outbox.c.idem_key)))
+    assert keys == sorted(f"kor-t{n}-{i}" for n in range(4) for i in range(10) if i % 3)
