@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from accord.node import db as st
@@ -178,3 +179,63 @@ def test_transactions_commit_roll_back_and_group_on_both_dialects(store: st.Stor
     with store.engine.connect() as c:
         keys = sorted(r[0] for r in c.execute(select(st.outbox.c.idem_key)))
     assert keys == sorted(f"kor-t{n}-{i}" for n in range(4) for i in range(10) if i % 3)
+
+
+def _notice(store: st.Store, n: int, kind: str) -> None:
+    from accord.node.db import notices_sql
+
+    with store.tx() as conn:
+        conn.execute(
+            insert(notices_sql.custody_notices),
+            {
+                "digest": f"{n:064x}",
+                "role": "received",
+                "kind": kind,
+                "item_id": "kor-fx-1",
+                "originator": "KOR",
+                "holder": "JPN",
+                "signer": "KOR",
+                "peer": "KOR",
+                "doc": json.dumps({"sequence": n}),
+                "applied": "[]",
+                "created_at": st.now(),
+            },
+        )
+
+
+def test_reads_outside_a_transaction_take_no_pool_connection_and_see_the_last_commit(tmp_path: Path) -> None:
+    """The freeze gate's read and the feeder's pending check run on this thread's kept plain connection (no
+    checkout, no reset on return), and each read sees what was committed just before it (no stale snapshot)."""
+    from accord.node.db import events_sql, notices_sql
+
+    s = st.Store(f"sqlite:///{tmp_path / 'n.db'}")
+    with s.tx():
+        pass  # the writer's one checkout
+    seen = _checkouts(s)
+    for n in range(1, 6):
+        _notice(s, n, "freeze" if n % 2 else "unfreeze")
+        rows = notices_sql.read_notices_for(s, "kor-fx-1")
+        assert [r["kind"] for r in rows][-1] == ("freeze" if n % 2 else "unfreeze") and len(rows) == n
+        assert events_sql.read_pending_ids(s, 5) == []
+    assert seen == []  # none: was two per round (the two reads)
+    conn = s.read_conn()
+    assert conn is not None and conn is s.read_conn()  # kept, per thread
+    other: list[Any] = []
+    t = threading.Thread(target=lambda: other.append(s.read_conn()))
+    t.start()
+    t.join()
+    assert other[0] is not None and other[0] is not conn
+    s.dispose()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
+        conn.execute("SELECT 1")
+
+
+def test_the_reads_outside_a_transaction_on_both_dialects(store: st.Store) -> None:
+    """The same rows through the kept read connection (SQLite) or a pooled one (PostgreSQL: none kept)."""
+    from accord.node.db import events_sql, notices_sql
+
+    assert (store.read_conn() is not None) == store.is_sqlite
+    _notice(store, 1, "freeze")
+    rows = notices_sql.read_notices_for(store, "kor-fx-1")
+    assert [(r["kind"], r["originator"], r["digest"]) for r in rows] == [("freeze", "KOR", f"{1:064x}")]
+    assert events_sql.read_pending_ids(store, 5) == []

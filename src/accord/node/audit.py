@@ -333,7 +333,7 @@ class AuditFeeder:
         total = 0
         while self.store.is_sqlite:
             self._settle()
-            if not db_events.read_pending_ids(self.store.engine, 1):  # a plain read first: usually nothing
+            if not db_events.read_pending_ids(self.store, 1):  # a plain read first: usually nothing
                 return total
             with self.store.tx() as conn:
                 n = self.stage(conn, limit)

@@ -150,24 +150,35 @@ class DriverSql:
         finally:
             cur.close()
 
-    def read(self, engine: Engine, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """A read outside any transaction of the caller's: every result row as a dict, on a pooled DB-API
-        connection without SQLAlchemy's ``Connection`` (no BEGIN/ROLLBACK of its own on SQLite, whose
-        connections run in autocommit mode here: the SELECT is its own read transaction; on PostgreSQL the
-        statement's implicit transaction is rolled back when the pool takes the connection back)."""
+    def read(
+        self, engine: Engine, params: Mapping[str, Any] | None = None, *, plain: Any = None
+    ) -> list[dict[str, Any]]:
+        """A read outside any transaction of the caller's: every result row as a dict, without SQLAlchemy's
+        ``Connection`` (no BEGIN/ROLLBACK of its own on SQLite, whose connections run in autocommit mode here:
+        the SELECT is its own read transaction). ``plain``: a DB-API connection of the caller's in autocommit
+        mode, kept between reads (SQLite: :meth:`accord.node.db.engine.Database.read_conn`, issue 8, wave 6);
+        otherwise a pooled one (on PostgreSQL the statement's implicit transaction is rolled back when the
+        pool takes the connection back)."""
         c = self.compiled(engine.dialect)
+        if plain is not None:
+            return self._read_on(engine.dialect, c, plain, params)
         raw = engine.raw_connection()
         try:
-            cur = raw.cursor()
-            try:
-                cur.execute(c.sql, self._args(c, params))
-                return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
-            except Exception as e:
-                raise self._wrapped(engine.dialect, c, e, raw.driver_connection) from e
-            finally:
-                cur.close()
+            return self._read_on(engine.dialect, c, raw.driver_connection, params)
         finally:
             raw.close()
+
+    def _read_on(
+        self, dialect: Dialect, c: _Compiled, raw: Any, params: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        cur = raw.cursor()
+        try:
+            cur.execute(c.sql, self._args(c, params))
+            return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
+        except Exception as e:
+            raise self._wrapped(dialect, c, e, raw) from e
+        finally:
+            cur.close()
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         rows = self.all(conn, params)

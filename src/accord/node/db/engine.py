@@ -73,7 +73,7 @@ class Database:
         self._writer_pool: Any = None  # the pool it came from: an engine.dispose() (new pool) drops it too
         self._keep_writer = self.is_sqlite and isinstance(self.engine.pool, QueuePool)
         self._local = threading.local()
-        self._poll_local = threading.local()  # the outbox poll's own sqlite3 connection, per thread (Outbox.claim)
+        self._poll_local = threading.local()  # plain sqlite3 read connections, one per thread (read_conn)
         self._poll_open: list[Any] = []
         self._poll_lock = threading.Lock()
         if create:
@@ -81,9 +81,31 @@ class Database:
             events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
 
     def dispose(self) -> None:
+        with self._poll_lock:
+            for c in self._poll_open:
+                c.close()
+            self._poll_open.clear()
         with self._wlock:
             self._drop_writer()
         self.engine.dispose()
+
+    def read_conn(self) -> sqlite3.Connection | None:
+        """SQLite file databases: this thread's own plain sqlite3 connection for reads outside any transaction
+        (autocommit: each SELECT is a read transaction of its own; WAL: it neither waits for nor blocks a
+        writer), kept open until :meth:`dispose` -- the outbox's idle poll and the driver's reads
+        (:meth:`accord.node.db.driver.DriverSql.read`: the freeze gate before a delivery, the audit feeder's
+        check for pending events) without a pool checkout and return per read (issue 8). None elsewhere."""
+        c: sqlite3.Connection | None = getattr(self._poll_local, "conn", None)
+        if c is not None:
+            return c
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        c = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._poll_local.conn = c
+        with self._poll_lock:
+            self._poll_open.append(c)
+        return c
 
     def _drop_writer(self) -> None:
         """Close the kept writer connection (the writer lock held): a failed group's, or at dispose."""
