@@ -239,3 +239,34 @@ def test_the_reads_outside_a_transaction_on_both_dialects(store: st.Store) -> No
     rows = notices_sql.read_notices_for(store, "kor-fx-1")
     assert [(r["kind"], r["originator"], r["digest"]) for r in rows] == [("freeze", "KOR", f"{1:064x}")]
     assert events_sql.read_pending_ids(store, 5) == []
+
+
+def test_driver_statements_bind_and_read_as_sqlalchemy_with_literals_and_repeated_binds(store: st.Store) -> None:
+    """The driver's parameter building (no copy unless the statement has literals; bind processors by position,
+    a name bound twice processed at each place) and its row reading (no processing when no column has a
+    result processor) give what ``Connection.execute`` gives, on both dialects."""
+    import datetime as dt
+
+    from sqlalchemy import and_, bindparam, literal, or_
+
+    from accord.node.db.driver import DriverSql
+
+    t = dt.datetime(2026, 11, 30, 8, 30, 1, 250000, tzinfo=dt.UTC)
+    with store.tx() as conn:
+        for i in range(3):
+            store.enqueue(conn, idem_key=f"kor-d{i}", kind="delivery", recipient="JPN", body=b"{}", at_date="x")
+        conn.execute(st.outbox.update().values(next_attempt_at=t))
+    when = bindparam("t", type_=st.outbox.c.next_attempt_at.type)
+    q = (
+        select(st.outbox.c.id, st.outbox.c.next_attempt_at, literal("kor").label("tag"))
+        .where(or_(st.outbox.c.next_attempt_at == when, st.outbox.c.created_at == when))
+        .where(and_(st.outbox.c.kind == literal("delivery"), st.outbox.c.recipient == bindparam("to")))
+        .order_by(st.outbox.c.id)
+    )
+    ids = select(st.outbox.c.id).where(st.outbox.c.recipient == bindparam("to")).order_by(st.outbox.c.id)
+    params = {"t": t, "to": "JPN"}
+    with store.tx() as conn:
+        want = [tuple(r) for r in conn.execute(q, params)]
+        assert DriverSql(q).all(conn, params) == want and len(want) == 3
+        assert DriverSql(ids).all(conn, {"to": "JPN"}) == [tuple(r) for r in conn.execute(ids, {"to": "JPN"})]
+    assert params == {"t": t, "to": "JPN"}  # the caller's parameters untouched

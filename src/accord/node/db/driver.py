@@ -37,6 +37,8 @@ class _Compiled:
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind processors (name, processor), only where one exists
     columns: tuple[str, ...]  # result column names (a SELECT or RETURNING)
     results: tuple[_Proc, ...]  # result processors per column (None: the driver's value as is)
+    at: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # positional: the bind processors by position in order
+    plain: bool = True  # no result processor at all: a driver row is the row
 
 
 class DriverSql:
@@ -77,17 +79,27 @@ class DriverSql:
         for col in getattr(comp, "_result_columns", None) or ():
             columns.append(str(col.keyname))
             results.append(col.type.dialect_impl(dialect).result_processor(dialect, None))
-        return _Compiled(comp.string, positional, names, defaults, tuple(binds), tuple(columns), tuple(results))
+        procs = dict(binds)
+        at = tuple((i, procs[n]) for i, n in enumerate(names) if n in procs) if positional else ()
+        plain = all(p is None for p in results)
+        return _Compiled(
+            comp.string, positional, names, defaults, tuple(binds), tuple(columns), tuple(results), at, plain
+        )
 
     def _args(self, c: _Compiled, params: Mapping[str, Any] | None) -> Any:
-        values = dict(c.defaults)
-        if params:
-            values.update(params)
-        for name, proc in c.binds:
-            values[name] = proc(values[name])
+        # Run once per statement: no copy of the parameters unless the statement has literals of its own (issue 8).
+        values: Mapping[str, Any] = params or {}
+        if c.defaults:
+            values = {**c.defaults, **values}
         if c.positional:
-            return tuple(values[n] for n in c.order)
-        return {n: values[n] for n in c.order}
+            args = [values[n] for n in c.order]
+            for i, proc in c.at:
+                args[i] = proc(args[i])
+            return tuple(args)
+        named = {n: values[n] for n in c.order}
+        for name, proc in c.binds:
+            named[name] = proc(named[name])
+        return named
 
     @staticmethod
     def _raw(conn: Connection) -> Any:
@@ -108,6 +120,8 @@ class DriverSql:
         )
 
     def _row(self, c: _Compiled, row: Sequence[Any]) -> tuple[Any, ...]:
+        if c.plain and len(row) == len(c.results):
+            return tuple(row)
         return tuple(v if p is None or v is None else p(v) for p, v in zip(c.results, row, strict=True))
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
