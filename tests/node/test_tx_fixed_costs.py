@@ -270,3 +270,33 @@ def test_driver_statements_bind_and_read_as_sqlalchemy_with_literals_and_repeate
         assert DriverSql(q).all(conn, params) == want and len(want) == 3
         assert DriverSql(ids).all(conn, {"to": "JPN"}) == [tuple(r) for r in conn.execute(ids, {"to": "JPN"})]
     assert params == {"t": t, "to": "JPN"}  # the caller's parameters untouched
+
+
+def test_the_delivery_envelope_is_the_canonical_json_of_its_fields() -> None:
+    """``envelope_json`` (the sealed container's base64 placed between quotes, not scanned by the encoder) gives
+    byte for byte ``canonical_json`` of the envelope: what the recipient parses and the receipt check keeps."""
+    import base64
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as hs
+
+    from accord.formats.canonical import canonical_json
+    from accord.node.flow.outbound import envelope_json
+
+    scalars = hs.one_of(hs.none(), hs.booleans(), hs.integers(-(2**40), 2**40), hs.text(max_size=12))
+    values = hs.recursive(
+        scalars, lambda c: hs.lists(c, max_size=3) | hs.dictionaries(hs.text(max_size=8), c, max_size=3)
+    )
+    envs = hs.dictionaries(hs.text(max_size=16), values, max_size=7)
+
+    @settings(max_examples=300, deadline=None)
+    @given(envs, hs.binary(max_size=64))
+    def check(env: dict[str, Any], sealed: bytes) -> None:
+        want = canonical_json({**env, "sealed": base64.b64encode(sealed).decode()})
+        assert envelope_json(env, sealed) == want
+
+    check()
+    real = {"item_id": "kor-1", "sender": "KOR", "final_recipient": "JPN", "at": "2017-02-12", "consents": []}
+    sealed = bytes(range(256)) * 60
+    assert envelope_json(real, sealed) == canonical_json({**real, "sealed": base64.b64encode(sealed).decode()})
+    assert json.loads(envelope_json(real, sealed))["sealed"] == base64.b64encode(sealed).decode()
