@@ -300,3 +300,29 @@ def test_the_delivery_envelope_is_the_canonical_json_of_its_fields() -> None:
     sealed = bytes(range(256)) * 60
     assert envelope_json(real, sealed) == canonical_json({**real, "sealed": base64.b64encode(sealed).decode()})
     assert json.loads(envelope_json(real, sealed))["sealed"] == base64.b64encode(sealed).decode()
+
+
+def test_a_partners_audit_key_is_parsed_once_and_a_malformed_one_refused_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from accord.audit import note
+    from accord.audit.errors import MalformedNoteError
+    from accord.node.flow import receipts
+
+    calls: list[str] = []
+    real = note.parse_vkey
+
+    def counted(text: str) -> Any:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(note, "parse_vkey", counted)
+    receipts._vkey.cache_clear()
+    vkey = note.NoteSigner.generate("accord.jpn.node/audit").vkey
+    assert receipts._vkey(vkey) is receipts._vkey(vkey)
+    assert calls == [vkey]
+    for _ in range(2):
+        with pytest.raises(MalformedNoteError):
+            receipts._vkey("jpn+00+bad")
+    assert calls == [vkey, "jpn+00+bad", "jpn+00+bad"]
+    receipts._vkey.cache_clear()

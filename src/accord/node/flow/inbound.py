@@ -87,8 +87,7 @@ class Inbound(BlindRelay, Admission):
             idx = self.feeder.index_of(journal_id)
             if idx is None:
                 return None
-            ev: dict[str, Any] = json.loads(self.feeder.log.receipt_evidence(int(idx)).to_json())
-            return ev
+            return self.feeder.log.evidence_document(int(idx))  # as ReceiptEvidence.to_json's object (issue 8)
         except Exception:  # the receipt stands without evidence; the event stays journaled
             log.exception("%s: no receipt evidence", self.party)
             return None
