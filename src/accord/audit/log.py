@@ -15,8 +15,6 @@ This module is the writer (append, stage, group commit) and the proofs; verifica
 
 from __future__ import annotations
 
-import base64
-import json
 import queue
 import threading
 import time
@@ -32,7 +30,7 @@ from accord.audit.events import encode_event
 from accord.audit.export import EXPORT_FORMAT, Export, load_export, read_export, verify_export, write_export
 from accord.audit.merkle import MerkleTree, leaf_hash
 from accord.audit.note import Checkpoint, NoteSigner, Verifier, sign_note
-from accord.audit.receipt import RECEIPT_FORMAT, ReceiptEvidence, receipt_evidence
+from accord.audit.receipt import ReceiptEvidence, receipt_evidence
 from accord.audit.verify import (
     VerifyReport,
     check_consistent,
@@ -145,7 +143,6 @@ class AuditLog:
         self._write_lock = threading.Lock()
         self._committed = 0
         self._latest_note: bytes | None = None
-        self._note_size: tuple[bytes, int] | None = None  # a note this process signed, with its tree size
         self._fresh: dict[int, bytes] = {}  # index -> event of the latest staged-and-committed events
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -257,7 +254,7 @@ class AuditLog:
             with self._write_lock:
                 if committed:
                     if end > self._committed:
-                        self._committed, self._latest_note, self._note_size = end, note, (note, end)
+                        self._committed, self._latest_note = end, note
                     for k, e in enumerate(events):  # receipt evidence for them is asked for at once
                         self._fresh[start + k] = e.leaf
                     while len(self._fresh) > _FRESH:
@@ -347,7 +344,7 @@ class AuditLog:
                     req.done.set()
                 return
             self._committed = i
-            self._latest_note, self._note_size = note, (note, i)
+            self._latest_note = note
         for req in batch:
             req.done.set()
 
@@ -443,26 +440,6 @@ class AuditLog:
     def receipt_evidence(self, index: int) -> ReceiptEvidence:
         """The latest checkpoint and the inclusion proof of event ``index`` (offline-verifiable)."""
         return receipt_evidence(self, index)
-
-    def evidence_document(self, index: int) -> dict[str, Any]:
-        """:meth:`receipt_evidence` in its JSON form (``json.loads(...to_json())``: what a delivery's answer
-        carries), built as that object directly, and without parsing back a checkpoint this process signed
-        (its tree size is known): the recipient answers sooner (issue 8, wave 6). The same document."""
-        with self._write_lock:
-            note, known = self._latest_note, self._note_size
-        if note is None or known is None or known[0] is not note:
-            doc: dict[str, Any] = json.loads(receipt_evidence(self, index).to_json())
-            return doc
-        size = known[1]
-        if not 0 <= index < size:
-            raise InputError(f"event {index} is not covered by the latest checkpoint", source="audit log")
-        return {
-            "checkpoint": note.decode("utf-8"),
-            "event": self.event(index).decode("utf-8"),
-            "format": RECEIPT_FORMAT,
-            "index": index,
-            "proof": [base64.b64encode(p).decode("ascii") for p in self.inclusion_proof(index, size)],
-        }
 
     def find(self, item: str) -> list[int]:
         """Indices of the events about ``item``."""
