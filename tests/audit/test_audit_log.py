@@ -453,3 +453,26 @@ def test_read_only_log_refuses_appends_but_proves(tmp_path: Path) -> None:
         assert ro.verify().size == 4
         ev_ = ro.receipt_evidence(2)
         assert verify_receipt_evidence(ev_, [signer.verifier()])["item"] == "item-2"
+
+
+def test_evidence_document_is_the_receipt_evidence_json_object(db: str, signer: NoteSigner) -> None:
+    """Issue 8, wave 6: the document a delivery's answer carries, built directly (the size of a checkpoint this
+    log's own, its signature lines not parsed back) is exactly ``json.loads(receipt_evidence(i).to_json())``, verifies
+    offline, and a reopened log (checkpoint read from the database) still answers the same."""
+    import json
+
+    from accord.audit.receipt import evidence_document
+
+    with AuditLog(db, origin=ORIGIN, signer=signer) as lg:
+        lg.append_many([ev(i) for i in range(13)])
+        for i in range(13, 17):
+            lg.append(ev(i))
+        for i in range(17):
+            doc = evidence_document(lg, i)
+            assert doc == json.loads(lg.receipt_evidence(i).to_json())
+            event = verify_receipt_evidence(ReceiptEvidence.from_obj(doc), [signer.verifier()], origin=ORIGIN)
+            assert event["item"] == f"item-{i}"
+        with pytest.raises(InputError):
+            evidence_document(lg, 17)
+    with AuditLog(db, origin=ORIGIN, signer=signer) as again:  # the checkpoint read back: parsed, as before
+        assert evidence_document(again, 5) == json.loads(again.receipt_evidence(5).to_json())

@@ -239,7 +239,7 @@ def test_driver_statements_write_and_read_what_sqlalchemy_does(store: st.Store) 
         _notice(conn, 9, "freeze", 1)
         old = [dict(r._mapping) for r in conn.execute(select(notices_sql.custody_notices))]
         assert notices_sql.notices_for(conn, "kor-sc-f1") == old
-    assert notices_sql.read_notices_for(store.engine, "kor-sc-f1") == old
+    assert notices_sql.read_notices_for(store, "kor-sc-f1") == old
     with store.tx() as conn:
         e = store.enqueue_entry(
             conn, idem_key="sc-o", kind="delivery", recipient="JPN", body=b"\x00{}", at_date="2017-01-01"

@@ -107,6 +107,25 @@ def receipt_evidence(log: ProvingLog, index: int) -> ReceiptEvidence:
     return ReceiptEvidence(note, index, log.event(index), tuple(log.inclusion_proof(index, cp.size)))
 
 
+def evidence_document(log: ProvingLog, index: int) -> dict[str, Any]:
+    """``json.loads(receipt_evidence(log, index).to_json())`` -- what a recipient's answer carries -- built as that
+    object directly, the size of the log's own latest checkpoint read from its text without parsing its signature
+    lines back (issue 8, wave 6: ~0.1 ms of the recipient's answer). The same document; the same refusals."""
+    note = log.checkpoint()
+    split = note.rfind(b"\n\n")
+    size = Checkpoint.parse(note[: split + 1].decode("utf-8")).size if split >= 0 else -1
+    if not 0 <= index < size:
+        doc: dict[str, Any] = json.loads(receipt_evidence(log, index).to_json())  # raises as it always did
+        return doc
+    return {
+        "checkpoint": note.decode("utf-8"),
+        "event": log.event(index).decode("utf-8"),
+        "format": RECEIPT_FORMAT,
+        "index": index,
+        "proof": [base64.b64encode(p).decode("ascii") for p in log.inclusion_proof(index, size)],
+    }
+
+
 #: The longest signed checkpoint :class:`VerifiedCheckpoints` remembers (a checkpoint is ~200 bytes; a longer
 #: note, with many extension lines or cosignatures, is opened each time: the memory stays small).
 MAX_REMEMBERED_NOTE = 4096

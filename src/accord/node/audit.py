@@ -88,16 +88,22 @@ def init_audit_key(directory: Path, party: str) -> str:
 
 def to_audit_event(row: dict[str, Any], party: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """A journal row as an audit event: label, decision and digests, never content. ``body``: the row's body
-    already decoded (the record it was encoded from, kept in memory by the journal: issue 8)."""
+    already decoded (the record it was encoded from, kept in memory by the journal: issue 8); the row's ``body``
+    text is then its canonical encoding, as :meth:`accord.node.flow.journal.Journal._event` writes it."""
+    encoded: bytes | None = None
     if body is None:
         body = json.loads(str(row["body"]))
+    elif isinstance(row.get("body"), str):
+        # The journal wrote the row's body as canonical_json(record) (Journal._event): its bytes are that encoding,
+        # so a digest of the event needs no second one (issue 8, wave 6).
+        encoded = row["body"].encode()
     kind = str(row["type"])
     ev: dict[str, Any] = {k: v for k, v in body.items() if k not in ("type", "item_id", "digest")}
     digest = body.get("digest")
     if isinstance(digest, str) and len(digest) == 64:
         ev["digest"] = f"sha256:{digest}"
     else:  # nothing sealed yet (e.g. a refused release): the digest of the event itself
-        ev["digest"] = "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+        ev["digest"] = "sha256:" + hashlib.sha256(encoded or canonical_json(body)).hexdigest()
         ev["digest_of"] = "event"
     ev["type"] = _TYPES.get(kind, "decision")
     ev["node_event"] = kind
@@ -333,7 +339,7 @@ class AuditFeeder:
         total = 0
         while self.store.is_sqlite:
             self._settle()
-            if not db_events.read_pending_ids(self.store.engine, 1):  # a plain read first: usually nothing
+            if not db_events.read_pending_ids(self.store, 1):  # a plain read first: usually nothing
                 return total
             with self.store.tx() as conn:
                 n = self.stage(conn, limit)

@@ -37,6 +37,8 @@ class _Compiled:
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind processors (name, processor), only where one exists
     columns: tuple[str, ...]  # result column names (a SELECT or RETURNING)
     results: tuple[_Proc, ...]  # result processors per column (None: the driver's value as is)
+    at: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # positional: the bind processors by position in order
+    plain: bool = True  # no result processor at all: a driver row is the row
 
 
 class DriverSql:
@@ -77,17 +79,27 @@ class DriverSql:
         for col in getattr(comp, "_result_columns", None) or ():
             columns.append(str(col.keyname))
             results.append(col.type.dialect_impl(dialect).result_processor(dialect, None))
-        return _Compiled(comp.string, positional, names, defaults, tuple(binds), tuple(columns), tuple(results))
+        procs = dict(binds)
+        at = tuple((i, procs[n]) for i, n in enumerate(names) if n in procs) if positional else ()
+        plain = all(p is None for p in results)
+        return _Compiled(
+            comp.string, positional, names, defaults, tuple(binds), tuple(columns), tuple(results), at, plain
+        )
 
     def _args(self, c: _Compiled, params: Mapping[str, Any] | None) -> Any:
-        values = dict(c.defaults)
-        if params:
-            values.update(params)
-        for name, proc in c.binds:
-            values[name] = proc(values[name])
+        # Run once per statement: no copy of the parameters unless the statement has literals of its own (issue 8).
+        values: Mapping[str, Any] = params or {}
+        if c.defaults:
+            values = {**c.defaults, **values}
         if c.positional:
-            return tuple(values[n] for n in c.order)
-        return {n: values[n] for n in c.order}
+            args = [values[n] for n in c.order]
+            for i, proc in c.at:
+                args[i] = proc(args[i])
+            return tuple(args)
+        named = {n: values[n] for n in c.order}
+        for name, proc in c.binds:
+            named[name] = proc(named[name])
+        return named
 
     @staticmethod
     def _raw(conn: Connection) -> Any:
@@ -108,6 +120,8 @@ class DriverSql:
         )
 
     def _row(self, c: _Compiled, row: Sequence[Any]) -> tuple[Any, ...]:
+        if c.plain and len(row) == len(c.results):
+            return tuple(row)
         return tuple(v if p is None or v is None else p(v) for p, v in zip(c.results, row, strict=True))
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
@@ -150,24 +164,35 @@ class DriverSql:
         finally:
             cur.close()
 
-    def read(self, engine: Engine, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """A read outside any transaction of the caller's: every result row as a dict, on a pooled DB-API
-        connection without SQLAlchemy's ``Connection`` (no BEGIN/ROLLBACK of its own on SQLite, whose
-        connections run in autocommit mode here: the SELECT is its own read transaction; on PostgreSQL the
-        statement's implicit transaction is rolled back when the pool takes the connection back)."""
+    def read(
+        self, engine: Engine, params: Mapping[str, Any] | None = None, *, plain: Any = None
+    ) -> list[dict[str, Any]]:
+        """A read outside any transaction of the caller's: every result row as a dict, without SQLAlchemy's
+        ``Connection`` (no BEGIN/ROLLBACK of its own on SQLite, whose connections run in autocommit mode here:
+        the SELECT is its own read transaction). ``plain``: a DB-API connection of the caller's in autocommit
+        mode, kept between reads (SQLite: :meth:`accord.node.db.engine.Database.read_conn`, issue 8, wave 6);
+        otherwise a pooled one (on PostgreSQL the statement's implicit transaction is rolled back when the
+        pool takes the connection back)."""
         c = self.compiled(engine.dialect)
+        if plain is not None:
+            return self._read_on(engine.dialect, c, plain, params)
         raw = engine.raw_connection()
         try:
-            cur = raw.cursor()
-            try:
-                cur.execute(c.sql, self._args(c, params))
-                return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
-            except Exception as e:
-                raise self._wrapped(engine.dialect, c, e, raw.driver_connection) from e
-            finally:
-                cur.close()
+            return self._read_on(engine.dialect, c, raw.driver_connection, params)
         finally:
             raw.close()
+
+    def _read_on(
+        self, dialect: Dialect, c: _Compiled, raw: Any, params: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        cur = raw.cursor()
+        try:
+            cur.execute(c.sql, self._args(c, params))
+            return [dict(zip(c.columns, self._row(c, r), strict=True)) for r in cur.fetchall()]
+        except Exception as e:
+            raise self._wrapped(dialect, c, e, raw) from e
+        finally:
+            cur.close()
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         rows = self.all(conn, params)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.pool import QueuePool
 
 from accord.node.db.driver import DriverSql
 from accord.node.db.schema import _aware, events_pending, metadata
@@ -64,8 +67,13 @@ class Database:
         self._group = threading.Lock()  # guards _queued
         self._queued = 0  # threads waiting for the writer lock in tx()
         self._current: _Group | None = None  # the open group transaction (the writer lock guards it)
+        # SQLite file databases: the group commit's connection, kept from one group to the next (the writer lock
+        # guards it) instead of a pool checkout and return per transaction (issue 8, wave 6); dropped on any error.
+        self._writer: Connection | None = None
+        self._writer_pool: Any = None  # the pool it came from: an engine.dispose() (new pool) drops it too
+        self._keep_writer = self.is_sqlite and isinstance(self.engine.pool, QueuePool)
         self._local = threading.local()
-        self._poll_local = threading.local()  # the outbox poll's own sqlite3 connection, per thread (Outbox.claim)
+        self._poll_local = threading.local()  # plain sqlite3 read connections, one per thread (read_conn)
         self._poll_open: list[Any] = []
         self._poll_lock = threading.Lock()
         if create:
@@ -73,7 +81,38 @@ class Database:
             events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
 
     def dispose(self) -> None:
+        with self._poll_lock:
+            for c in self._poll_open:
+                c.close()
+            self._poll_open.clear()
+        with self._wlock:
+            self._drop_writer()
         self.engine.dispose()
+
+    def read_conn(self) -> sqlite3.Connection | None:
+        """SQLite file databases: this thread's own plain sqlite3 connection for reads outside any transaction
+        (autocommit: each SELECT is a read transaction of its own; WAL: it neither waits for nor blocks a
+        writer), kept open until :meth:`dispose` -- the outbox's idle poll and the driver's reads
+        (:meth:`accord.node.db.driver.DriverSql.read`: the freeze gate before a delivery, the audit feeder's
+        check for pending events) without a pool checkout and return per read (issue 8). None elsewhere."""
+        c: sqlite3.Connection | None = getattr(self._poll_local, "conn", None)
+        if c is not None:
+            return c
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        c = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._poll_local.conn = c
+        with self._poll_lock:
+            self._poll_open.append(c)
+        return c
+
+    def _drop_writer(self) -> None:
+        """Close the kept writer connection (the writer lock held): a failed group's, or at dispose."""
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already unusable: the pool discards it
+                conn.close()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -173,8 +212,22 @@ class Database:
 
     def _open_group(self) -> _Group:
         if self._current is None:
-            conn = self.engine.connect().execution_options(accord_write=True)
-            conn.begin()  # BEGIN IMMEDIATE
+            conn = self._writer
+            if conn is not None and (conn.closed or conn.invalidated or self._writer_pool is not self.engine.pool):
+                self._drop_writer()
+                conn = None
+            if conn is None:
+                conn = self.engine.connect().execution_options(accord_write=True)
+                if self._keep_writer:
+                    self._writer, self._writer_pool = conn, self.engine.pool
+            try:
+                conn.begin()  # BEGIN IMMEDIATE
+            except BaseException:
+                if conn is self._writer:
+                    self._drop_writer()
+                else:
+                    conn.close()
+                raise
             self._current = _Group(conn)
         return self._current
 
@@ -193,7 +246,10 @@ class Database:
             group.error = e
         finally:
             try:
-                group.conn.close()
+                if group.conn is not self._writer:
+                    group.conn.close()
+                elif group.error is not None or group.conn.in_transaction():
+                    self._drop_writer()  # a failed group's connection is never reused
             finally:
                 # Outcome hooks before the members are released: what they publish is there when tx() returns.
                 _run_hooks(group.hooks, ok=group.error is None and not discard)
@@ -308,5 +364,16 @@ def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Write transactions take the write lock at once (no lock upgrade, no SQLITE_BUSY mid-way);
-        # reads stay deferred so that they never block the writers (WAL).
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("accord_write") else "BEGIN")
+        # reads stay deferred so that they never block the writers (WAL). On the driver connection (issue 8,
+        # wave 6: SQLAlchemy's execute path cost more than the statement); an error as SQLAlchemy raises it
+        # (a busy database past the timeout is a storage fault: 503, db/faults.py).
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("accord_write") else "BEGIN"
+        raw: Any = conn.connection.driver_connection
+        try:
+            raw.execute(sql)
+        except sqlite3.Error as e:
+            err: Any = e
+            gone = bool(engine.dialect.is_disconnect(err, raw, None))
+            raise DBAPIError.instance(
+                sql, None, e, sqlite3.Error, hide_parameters=True, connection_invalidated=gone, dialect=engine.dialect
+            ) from e

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, bindparam, desc, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from accord.node.db.driver import DriverSql, stored_value
 from accord.node.db.schema import events
+
+if TYPE_CHECKING:
+    from accord.node.db.engine import Database
 
 # The release path's journal statements run at the driver (issue 8, wave 5: node/db/driver.py), built once.
 _INSERT_EVENT = DriverSql(insert(events).returning(events.c.id), keys=("type", "item_id", "body", "created_at"))
@@ -35,9 +38,10 @@ def pending_ids(conn: Connection, limit: int) -> list[int]:
     return [int(r[0]) for r in _PENDING_IDS.all(conn, {"n": limit})]
 
 
-def read_pending_ids(engine: Engine, limit: int) -> list[int]:
-    """:func:`pending_ids` as a read of its own on a pooled driver connection (no BEGIN/ROLLBACK around it)."""
-    return [int(r["id"]) for r in _PENDING_IDS.read(engine, {"n": limit})]
+def read_pending_ids(store: Database, limit: int) -> list[int]:
+    """:func:`pending_ids` as a read of its own (no BEGIN/ROLLBACK around it), on this thread's kept read
+    connection (SQLite file databases) or a pooled driver connection."""
+    return [int(r["id"]) for r in _PENDING_IDS.read(store.engine, {"n": limit}, plain=store.read_conn())]
 
 
 def created_as_read(conn: Connection, created_at: Any) -> Any:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -26,10 +26,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from accord.node.db.driver import DriverSql
 from accord.node.db.schema import metadata, now
+
+if TYPE_CHECKING:
+    from accord.node.db.engine import Database
 
 custody_notices = Table(
     "custody_notices",
@@ -87,10 +90,11 @@ def notices_for(conn: Connection, item_id: str) -> list[dict[str, Any]]:
     return _BY_ITEM.mappings(conn, {"item": item_id})
 
 
-def read_notices_for(engine: Engine, item_id: str) -> list[dict[str, Any]]:
+def read_notices_for(store: Database, item_id: str) -> list[dict[str, Any]]:
     """:func:`notices_for` as a read of its own, outside any transaction (the freeze gate's, before a delivery's
-    write transaction): a pooled driver connection, no BEGIN/ROLLBACK pair around it (issue 8, wave 5)."""
-    return _BY_ITEM.read(engine, {"item": item_id})
+    write transaction): no BEGIN/ROLLBACK pair around it (issue 8, wave 5), on this thread's kept read connection
+    (SQLite file databases; issue 8, wave 6) or a pooled driver connection."""
+    return _BY_ITEM.read(store.engine, {"item": item_id}, plain=store.read_conn())
 
 
 def note_party(conn: Connection, digest: str, party: str, via: str) -> None:

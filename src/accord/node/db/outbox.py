@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,26 +271,13 @@ class Outbox(Database):
         ]
 
     def _any_due_sqlite(self, t: dt.datetime) -> bool | None:
-        """Whether a message is due (SQLite file databases: one plain sqlite3 connection per polling thread,
-        reads only); None elsewhere (the caller asks through SQLAlchemy)."""
-        path = self.engine.url.database if self.is_sqlite else None
-        if not path or path == ":memory:" or path.startswith("file:"):
-            return None
-        c: sqlite3.Connection | None = getattr(self._poll_local, "conn", None)
+        """Whether a message is due (SQLite file databases: this thread's plain read connection, :meth:`read_conn`);
+        None elsewhere (the caller asks through SQLAlchemy)."""
+        c = self.read_conn()
         if c is None:
-            c = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._poll_local.conn = c
-            with self._poll_lock:
-                self._poll_open.append(c)
+            return None
         ts = _stored_time(self.engine, t)
         return c.execute(_ANY_DUE_SQL, (ts, ts)).fetchone() is not None
-
-    def dispose(self) -> None:
-        with self._poll_lock:
-            for c in self._poll_open:
-                c.close()
-            self._poll_open.clear()
-        super().dispose()
 
     def mark_delivered(self, conn: Connection, entry_id: int) -> None:
         q = _MARK_DELIVERED_PRUNED if self.prune_delivered else _MARK_DELIVERED

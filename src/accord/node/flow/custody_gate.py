@@ -81,9 +81,9 @@ def freeze_gate(store: Database, agreements: AgreementSet, d: Decision) -> Decis
     """``d``, refused with ``FROZEN`` (JK-R26) when the originator froze the item and this node knows it."""
     if not d.allowed or d.label.id is None:
         return d
-    # One read of the item's notices on a pooled driver connection (issue 8, wave 5: no SQLAlchemy connection,
-    # BEGIN and ROLLBACK around it); the same rows, judged by the same rule as frozen_by().
-    notices = db_notices.read_notices_for(store.engine, d.label.id)
+    # One read of the item's notices at the driver (issue 8, wave 5: no SQLAlchemy connection, BEGIN and ROLLBACK
+    # around it; wave 6: this thread's kept read connection); the same rows, judged by the same rule as frozen_by().
+    notices = db_notices.read_notices_for(store, d.label.id)
     last = _latest_of(notices, d.label.originator, "freeze")
     digest = str(last["digest"]) if last is not None and last["kind"] == "freeze" else None
     if digest is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
+from accord.audit.receipt import evidence_document
 from accord.core.custody import Custody
 from accord.core.decision import RELAY_BLIND
 from accord.core.ids import check_id
@@ -87,8 +88,7 @@ class Inbound(BlindRelay, Admission):
             idx = self.feeder.index_of(journal_id)
             if idx is None:
                 return None
-            ev: dict[str, Any] = json.loads(self.feeder.log.receipt_evidence(int(idx)).to_json())
-            return ev
+            return evidence_document(self.feeder.log, int(idx))  # as ReceiptEvidence.to_json's object (issue 8)
         except Exception:  # the receipt stands without evidence; the event stays journaled
             log.exception("%s: no receipt evidence", self.party)
             return None

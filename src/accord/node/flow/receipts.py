@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
@@ -37,6 +38,15 @@ def _is_timestamp(value: object) -> bool:
         return dt.datetime.fromisoformat(value).tzinfo is not None
     except ValueError:
         return False
+
+
+@functools.lru_cache(maxsize=64)
+def _vkey(text: str) -> Any:
+    """A partner's audit verifier key, parsed once per key text (issue 8, wave 6): a pure function of the text
+    (the roster's string; a new key after a roster reload is another text); a malformed one raises each time."""
+    from accord.audit.note import parse_vkey
+
+    return parse_vkey(text)
 
 
 class Receipts(Journal):
@@ -156,7 +166,6 @@ class Receipts(Journal):
         Raises IntegrityError when the evidence does not prove it.
         """
         from accord.audit.errors import MalformedNoteError
-        from accord.audit.note import parse_vkey
         from accord.audit.receipt import ReceiptEvidence, check_receipt_evidence
         from accord.node.audit import origin
 
@@ -165,7 +174,7 @@ class Receipts(Journal):
             return None
         try:
             ev = ReceiptEvidence.from_obj(evidence)  # as parsed from the answer: not re-encoded
-            vkeys = [parse_vkey(peer.audit_vkey)]  # a checkpoint seen before is opened from memory (issue 8)
+            vkeys = [_vkey(peer.audit_vkey)]  # a checkpoint seen before is opened from memory (issue 8)
             cp, event = check_receipt_evidence(ev, vkeys, origin=origin(recipient), checkpoints=CHECKPOINTS)
             size = cp.size
         except (MalformedNoteError, InputError) as e:
