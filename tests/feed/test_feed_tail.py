@@ -202,3 +202,44 @@ def test_the_hub_forwards_before_it_commits_and_group_commits_only_with_sync_ful
         assert queued == [] and len(loop_commits) >= 10 and all(loop_commits)
     else:
         assert sum(queued) >= 20 and loop_commits == []
+
+
+def _switches(tid: int) -> int:
+    """Context switches of a thread so far (Linux): how often it was woken up, among others."""
+    text = Path(f"/proc/self/task/{tid}/status").read_text()
+    return sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches" in line)
+
+
+def test_queuing_audit_events_wakes_no_thread_and_a_group_is_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch signatures are audited ~100-200 times a second per node: queuing one must not wake the audit
+    thread (each wake-up took the GIL from the event loop). The thread takes what is pending every GROUP
+    seconds, one commit (one checkpoint) per group; flush() and close() commit what is pending at once."""
+    from accord.feed import audit as fa
+
+    monkeypatch.setattr(fa, "GROUP", 5.0)
+    a = fa.FeedAudit(tmp_path, "KOR")
+    try:
+        time.sleep(0.05)
+        tid = a._thread.native_id
+        assert tid is not None
+        before = _switches(tid)
+        for i in range(200):
+            a.event("release", f"feed:KOR-JPN:{i}-{i}", "00" * 32, batch={"first": i, "last": i})
+            if i % 20 == 0:
+                time.sleep(0.005)
+        assert _switches(tid) - before <= 2  # the thread slept through 200 events
+        assert a.log.size == 0  # nothing committed before its group ends (or a flush)
+        checkpoints = len(a.log.checkpoints())
+        assert a.flush(5)
+        assert a.log.size == 200 and len(a.log.checkpoints()) == checkpoints + 1
+        assert a.audited("feed:KOR-JPN:199-199")
+        a.event("release", "feed:KOR-JPN:200-200", "00" * 32)
+    finally:
+        a.close()
+    b = fa.FeedAudit(tmp_path, "KOR")
+    try:
+        assert b.log.size == 201  # close() committed the last one
+    finally:
+        b.close()
