@@ -243,3 +243,42 @@ def test_queuing_audit_events_wakes_no_thread_and_a_group_is_one_commit(
         assert b.log.size == 201  # close() committed the last one
     finally:
         b.close()
+
+
+def test_the_originator_writes_its_segments_as_soon_as_they_are_durable(nodes: dict[str, Path]) -> None:
+    """KOR commits its own segments on the loop, then writes them to the hub at once: when its flush returns,
+    nothing of them waits for a later turn of the loop (behind other ready callbacks); never before the
+    commit either (the hub holds nothing KOR has not committed)."""
+    checked: list[bool] = []
+
+    async def go() -> None:
+        async with three(nodes, Days(DAY)) as n, FeedClient(nodes["KOR"], port=n["KOR"].port) as kor:
+            node = n["KOR"]
+            flush = node._flush
+            append = node.store.append
+
+            def committing(rows: Any) -> None:
+                rows = list(rows)
+                hub = node.peers.get("USA")
+                # at the commit, the segments of this flush are not yet written nor queued for the hub
+                assert hub is not None and not any(r.body in hub._out for r in rows)
+                append(rows)
+
+            def flushing() -> None:
+                own = bool(node._dirty)
+                flush()
+                hub = node.peers.get("USA")
+                if own and hub is not None:
+                    checked.append(not hub._out)
+
+            node._flush = flushing  # type: ignore[method-assign]
+            node.store.append = committing  # type: ignore[method-assign]
+            await _in_bursts(kor, _flight("kor-OW1", 60), 6, 0.003)
+            for _ in range(200):
+                if n["JPN"].store.head("KOR-JPN") == node.store.head("KOR-JPN"):
+                    break
+                await asyncio.sleep(0.01)
+            assert n["JPN"].store.head("KOR-JPN") == node.store.head("KOR-JPN") > 61
+
+    asyncio.run(go())
+    assert len(checked) >= 10 and all(checked)

@@ -114,16 +114,15 @@ class Relaying(NodeBase):
         loop = self._loop or asyncio.get_running_loop()
         if own:
 
-            def own_durable() -> None:
-                for conn, pid, seqs in acks:
-                    conn.send(ff.pubok_accepted(pid, seqs))
-                self._fan_out_rows(own)
-
             # committed here, on the loop (a WAL commit of one row per stream: tens of µs): no hand-off to the
             # writer thread and back, whose GIL wait (up to the 5 ms switch interval while the loop is busy)
             # was on every message's latency; what arrives meanwhile is read, and committed, at the next flush
             self.store.append(own)
-            own_durable()
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
+            # durable: written at once, not at the next turn of the loop (behind whatever else is ready)
+            for conn in self._fan_out_rows(own):
+                conn.flush_out()
         else:
             for conn, pid, seqs in acks:
                 conn.send(ff.pubok_accepted(pid, seqs))
