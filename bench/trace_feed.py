@@ -5,8 +5,10 @@ Starts the bench's three ``accord feed serve`` processes with the tracing ``site
 bench's driver, and joins the per-hop timestamps of every message of the KOR-JPN stream by its sequence
 number: issued at the publisher, handled at KOR (publish), forwarded (after KOR's commit), written to the
 socket, handled at USA, forwarded, written, handled at JPN, forwarded to the reader, written, delivered.
-Prints the stages' p50/p90/p99 over all messages and over the slowest 1 %, and what else ran on each node
-(loop stalls, collector runs, commits, checkpoints, batch signatures, audit commits) around the slowest.
+Prints the stages' p50/p90/p99 over all messages and over the slowest 1 %, the context switches per
+message of each process, and what else ran on each node (loop stalls split into run-queue wait, CPU and
+blocked time; collector runs, commits, checkpoints, batch signatures, audit commits) around the slowest.
+With ``ACCORD_TRACE_OFF=1`` the nodes run untraced: only the bench's figures and the context switches.
 A measuring aid: the product code is not changed.
 """
 
@@ -96,6 +98,19 @@ class Hop:
         return a[2], f[2], ws[i]
 
 
+def _switches(pid: int) -> int:
+    """Context switches of every thread of a process so far (Linux ``/proc``): how often its threads slept
+    and were woken (voluntary) or were preempted (involuntary)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches" in line)
+    return total
+
+
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
@@ -106,14 +121,16 @@ async def _drive(root: Path, rate: int, seconds: float) -> list[tuple[int, int, 
 
     ports = {p: bf._free_port() for p in ("USA", "KOR", "JPN")}
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE / "_trace_feed"), *sys.path[1:]])
+    traced = not os.environ.get("ACCORD_TRACE_OFF")  # off: the nodes as they are (the context switches only)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE / "_trace_feed")] * traced + sys.path[1:])
     procs = []
     try:
         for p in ("USA", "KOR", "JPN"):
             args = ["-m", "accord", "feed", "serve", "--dir", str(root / p.lower()), "--port", str(ports[p])]
             if p != "USA":
                 args += ["--hub", f"127.0.0.1:{ports['USA']}"]
-            env["ACCORD_TRACE"] = str(root / f"{p}.trace")
+            if traced:
+                env["ACCORD_TRACE"] = str(root / f"{p}.trace")
             with open(root / f"{p}.log", "ab") as f:
                 import subprocess
 
@@ -146,8 +163,18 @@ async def _drive(root: Path, rate: int, seconds: float) -> list[tuple[int, int, 
 
             reader = asyncio.create_task(read())
             await bf._pace(pub.fire, sink, "W", 500, 1.0)
+            named = dict(zip(("USA", "KOR", "JPN"), (p.pid for p in procs), strict=True))
+            named["driver"] = os.getpid()
+            sw0 = {k: _switches(pid) for k, pid in named.items()}
             res = await bf._pace(pub.fire, sink, "T", rate, seconds)
+            sw1 = {k: _switches(pid) for k, pid in named.items()}
+            n = rate * seconds
             print(f"bench figures at {rate}/s: p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms")
+            print(
+                "context switches per message (all threads; wake-ups): "
+                + ", ".join(f"{k} {(sw1[k] - sw0[k]) / n:.2f}" for k in named)
+                + f"; total {sum(sw1[k] - sw0[k] for k in named) / n:.2f}"
+            )
             reader.cancel()
         return got
     finally:
