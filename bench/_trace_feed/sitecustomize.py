@@ -142,7 +142,9 @@ def _install() -> None:
         self._tasks.append(asyncio.create_task(_probe()))
 
     FeedNode.start = t_start  # type: ignore[method-assign]
-    gc.callbacks.append(lambda phase, info: _rec("gc" + phase[:2], info["generation"], info.get("collected", "")))
+    gc.callbacks.append(
+        lambda phase, info: _rec("gcst" if phase == "start" else "gcsp", info["generation"], info.get("collected", ""))
+    )
 
 
 async def _probe() -> None:
