@@ -113,7 +113,6 @@ class Relaying(NodeBase):
             return
         loop = self._loop or asyncio.get_running_loop()
         if own:
-
             # committed here, on the loop (a WAL commit of one row per stream: tens of µs): no hand-off to the
             # writer thread and back, whose GIL wait (up to the 5 ms switch interval while the loop is busy)
             # was on every message's latency; what arrives meanwhile is read, and committed, at the next flush
