@@ -100,11 +100,12 @@ class Relaying(NodeBase):
         """Make pending segments durable and pass them on.
 
         Segments of this node's own streams are committed here, on the loop, before anything leaves (their
-        numbers are assigned here; a burst costs one commit and one row per stream). Segments it relays or receives are
-        forwarded first and committed by the same writer thread: the originator's log is authoritative,
-        so a crash in between only makes the next hop see them again under the same numbers (ignored as
-        duplicates). The hop upstream is acknowledged, and a local publisher answered, only once the
-        segments are durable.
+        numbers are assigned here; a burst costs one commit and one row per stream), then written at once.
+        Segments it relays or receives are written to the next hop first, then committed (on the loop with
+        ``sync=normal``; by the writer thread's group commit with ``sync=full``): the originator's log is
+        authoritative, so a crash in between only makes the next hop see them again under the same numbers
+        (ignored as duplicates). The hop upstream is acknowledged (:meth:`_send_acks`), and a local
+        publisher answered, only once the segments are durable.
         """
         acks, self._acks = self._acks, []
         own = self._own_rows() if self._dirty else []
