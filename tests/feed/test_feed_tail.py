@@ -261,7 +261,7 @@ def test_the_originator_writes_its_segments_as_soon_as_they_are_durable(nodes: d
                 rows = list(rows)
                 hub = node.peers.get("USA")
                 # at the commit, the segments of this flush are not yet written nor queued for the hub
-                assert hub is not None and not any(r.body in hub._out for r in rows)
+                assert hub is None or not any(r.body in hub._out for r in rows)
                 append(rows)
 
             def flushing() -> None:
