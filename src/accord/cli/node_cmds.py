@@ -200,7 +200,7 @@ def fingerprint_cmd(directory: DirOpt) -> None:
 def run(
     directory: DirOpt,
     db: DbOpt = None,
-    workers: Annotated[int, typer.Option(help="delivery threads")] = 4,
+    workers: Annotated[int | None, typer.Option(help="delivery threads (default 8)")] = None,
     log_level: Annotated[str, typer.Option(help="log level")] = "info",
     port: Annotated[int | None, typer.Option(help="override the configured port (extra processes)")] = None,
     audit: Annotated[bool, typer.Option(help="write the audit log (one process per nation)")] = True,
@@ -218,7 +218,13 @@ def run(
 
     _run(
         lambda: serve(
-            directory, db=db, workers=workers, log_level=log_level, port=port, audit=audit, mounts=[mount_console]
+            directory,
+            db=db,
+            log_level=log_level,
+            port=port,
+            audit=audit,
+            mounts=[mount_console],
+            **({} if workers is None else {"workers": workers}),
         )
     )
 

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m accord.node")
     p.add_argument("dir", type=Path)
     p.add_argument("--db")
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=None, help="delivery threads (default: the node's)")
     p.add_argument("--port", type=int)
     p.add_argument("--no-audit", action="store_true", help="another process of this nation writes the audit log")
     p.add_argument("--log-level", default="warning")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     serve(
         a.dir,
         db=a.db,
-        workers=a.workers,
+        **({} if a.workers is None else {"workers": a.workers}),
         log_level=a.log_level,
         port=a.port,
         audit=not a.no_audit,

@@ -28,6 +28,7 @@ from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
 from accord.node.api.routes_custody import custody_routes
 from accord.node.api.routes_local import local_routes
 from accord.node.api.routes_peer import peer_routes
+from accord.node.delivery import DELIVERY_THREADS, DeliveryWorker
 from accord.node.service import NodeService
 from accord.node.wiring import load_service
 
@@ -39,7 +40,7 @@ Mount = Callable[[FastAPI, NodeService], None]
 
 
 def create_app(
-    service: NodeService, *, workers: int = 4, limits: Limits | None = None, mounts: Sequence[Mount] = ()
+    service: NodeService, *, workers: int = DELIVERY_THREADS, limits: Limits | None = None, mounts: Sequence[Mount] = ()
 ) -> FastAPI:
     """The FastAPI application of one node; starts the delivery workers with the app.
 
@@ -50,7 +51,6 @@ def create_app(
     from concurrent.futures import ThreadPoolExecutor
 
     from accord.node.api.fast import THREADS, fast_routes
-    from accord.node.delivery import DeliveryWorker
 
     worker = DeliveryWorker(service, threads=workers) if workers else None
     service.courier = worker
@@ -186,7 +186,7 @@ def serve(
     directory: Path,
     *,
     db: str | None = None,
-    workers: int = 4,
+    workers: int = DELIVERY_THREADS,
     log_level: str = "info",
     port: int | None = None,
     audit: bool = True,

@@ -92,7 +92,7 @@ def pin_each_other(cfgs: list[NodeConfig], *, extra: list[NodeConfig] = ()) -> N
 class NodeProcess:
     cfg: NodeConfig
     db: str | None = None
-    workers: int = 4
+    workers: int | None = None  # the node's default (accord.node.delivery.DELIVERY_THREADS)
     log_level: str = "warning"
     port: int | None = None
     audit: bool = True
@@ -107,11 +107,11 @@ class NodeProcess:
             "-m",
             "accord.node",
             str(self.cfg.dir),
-            "--workers",
-            str(self.workers),
             "--log-level",
             self.log_level,
         ]
+        if self.workers is not None:
+            cmd += ["--workers", str(self.workers)]
         if self.db:
             cmd += ["--db", self.db]
         if self.port:

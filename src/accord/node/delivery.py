@@ -24,6 +24,11 @@ from accord.node.transport import HttpsTransport, PeerTransport, TransportError
 
 log = logging.getLogger("accord.node.delivery")
 
+#: Delivery threads of a node (``--workers``): each has one delivery in flight at a time, its partner's answer
+#: awaited on a blocking connection. Under sustained submissions a delivery takes far longer than its CPU (the
+#: partner's work, three GIL hand-offs on each side, the acknowledgement's turn at the writer): with 4 threads
+#: the hand-over sat at its cap and the outbox queued behind them (issue 8, docs/performance.md "Wave 6 — tput").
+DELIVERY_THREADS = 8
 BACKLOG = 4  # messages per delivery thread that may wait in the hand-over queue (see DeliveryWorker.reserve)
 #: The longest a submitting thread waits for an idle delivery thread to take the message it handed over.
 PICKUP_WAIT = 0.002
@@ -38,7 +43,9 @@ class DeliveryWorker:
     after a transaction that queued something) makes the claimer look at once instead of at the next poll.
     """
 
-    def __init__(self, service: NodeService, *, threads: int = 4, transport: PeerTransport | None = None) -> None:
+    def __init__(
+        self, service: NodeService, *, threads: int = DELIVERY_THREADS, transport: PeerTransport | None = None
+    ) -> None:
         self.service = service
         self.cfg = service.cfg
         self.transport: PeerTransport = transport or HttpsTransport(service.cfg, service.roster)
