@@ -2,8 +2,9 @@
 
 Uses :class:`accord.audit.log.AuditLog` as a library (a log of its own, ``feed-audit.db`` with origin
 ``accord.<party>.node/feed``, signed by a note key kept 0600 in the feed state directory). Appends go
-through a background thread so that the event loop never waits for a commit, grouped over
-:data:`GROUP` seconds (one checkpoint per group); :meth:`flush` waits. The feed's records and batch
+through a background thread so that the event loop never waits for a commit: every :data:`GROUP`
+seconds it commits what was queued meanwhile (one checkpoint per group), and queuing an event wakes
+no thread; :meth:`flush` waits. The feed's records and batch
 signatures are durable in the stream logs before anything is acknowledged; the audit trail follows
 within ``GROUP``. What a crash loses of it is rebuilt at the next start
 (:meth:`accord.feed.node.FeedNode._rebuild_audit`): batch signatures from the BSIG records of the stream
@@ -17,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -54,51 +54,53 @@ class FeedAudit:
         self.party = party
         self._journal_db = journal_db
         self._jdb: sqlite3.Connection | None = None
-        self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._idle = threading.Event()
-        self._idle.set()
+        # Events wait in a list the thread takes every GROUP seconds: queuing one wakes no thread. (A
+        # queue.Queue woke the thread for every batch signature, ~100-200 a second per node, and each
+        # wake-up handed the GIL to it while the event loop was relaying: docs/feed.md, tail pass.)
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # guards _pending and _queued (never held across a commit)
+        self._queued = 0  # events queued so far
+        self._done = 0  # events committed (or given up) so far
+        self._kick = threading.Event()  # flush() and close(): take what is pending now
+        self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="accord-feed-audit")
         self._thread.start()
 
     def event(self, ev_type: str, item: str, digest_hex: str, **extra: Any) -> None:
-        """Queue one event (``digest_hex``: SHA-256 hex of what it is about; never content)."""
-        self._idle.clear()
-        self._q.put(
-            {
-                "type": ev_type,
-                "item": item,
-                "digest": f"sha256:{digest_hex}",
-                "at": now_iso(),
-                "node": self.party,
-                **extra,
-            }
-        )
+        """Queue one event (``digest_hex``: SHA-256 hex of what it is about; never content); it is committed
+        with the others of its group within :data:`GROUP` seconds."""
+        ev = {
+            "type": ev_type,
+            "item": item,
+            "digest": f"sha256:{digest_hex}",
+            "at": now_iso(),
+            "node": self.party,
+            **extra,
+        }
+        with self._lock:
+            self._pending.append(ev)
+            self._queued += 1
 
     def _run(self) -> None:
         while True:
-            ev = self._q.get()
-            if ev is None:
-                return
-            batch = [ev]
-            until = time.monotonic() + GROUP
-            while len(batch) < 1000:
+            self._kick.wait(GROUP)
+            self._kick.clear()
+            with self._lock:
+                batch, self._pending = self._pending, []
+                stop = self._stop
+            for i in range(0, len(batch), 1000):
+                part = batch[i : i + 1000]
                 try:
-                    nxt = self._q.get(timeout=max(0.0, until - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._q.put(None)
-                    break
-                batch.append(nxt)
-            try:
-                self.log.append_many(batch)
-                done = max((int(e["journal"]) for e in batch if "journal" in e), default=0)
-                if done:
-                    self._journal_done(done)
-            except Exception:
-                log.exception("feed audit append failed (%d events)", len(batch))
-            if self._q.empty():
-                self._idle.set()
+                    self.log.append_many(part)
+                    done = max((int(e["journal"]) for e in part if "journal" in e), default=0)
+                    if done:
+                        self._journal_done(done)
+                except Exception:
+                    log.exception("feed audit append failed (%d events)", len(part))
+            with self._lock:
+                self._done += len(batch)
+            if stop:
+                return
 
     def _journal_done(self, upto: int) -> None:
         if self._journal_db is None:
@@ -124,11 +126,24 @@ class FeedAudit:
         return out
 
     def flush(self, timeout: float = 10.0) -> bool:
-        return self._idle.wait(timeout)
+        """Wait until every event queued so far is committed (False: not within ``timeout``)."""
+        with self._lock:
+            target = self._queued
+        until = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._done >= target:
+                    return True
+            if time.monotonic() >= until or not self._thread.is_alive():
+                return False
+            self._kick.set()
+            time.sleep(0.002)
 
     def close(self) -> None:
         self.flush()
-        self._q.put(None)
+        with self._lock:
+            self._stop = True
+        self._kick.set()
         self._thread.join(timeout=10)
         if self._jdb is not None:
             self._jdb.close()

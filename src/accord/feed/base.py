@@ -54,6 +54,8 @@ class NodeBase:
     _dirty: set[str]  # own streams with records not yet flushed
     _relayed: list[SegRow]  # received segments not yet flushed
     _acks: list[tuple[Conn, int, dict[str, int]]]
+    _ack_due: dict[str, int]  # stream -> newest durable record not yet acknowledged upstream
+    _ack_timer: asyncio.TimerHandle | None
     _accepted: dict[str, int]
     _scopes: dict[str, Scope]
     _loop: asyncio.AbstractEventLoop | None

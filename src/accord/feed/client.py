@@ -37,6 +37,7 @@ from typing import Any
 from accord.errors import AccordError, InputError
 from accord.feed import frame as ff
 from accord.feed import offerkeys
+from accord.feed.conn import ACK_INTERVAL
 from accord.feed.identity import NodeIdentity
 from accord.feed.model import MESSAGE_VERSION, FeedRefused, WarningMessage, encode_message
 from accord.feed.node import QUIET, STATE_DIR
@@ -396,13 +397,23 @@ class FeedClient:
         reading = Reading(self, keys, hwm, start)
         buf: collections.deque[tuple[int, bytes]] = collections.deque()
         acked: dict[str, int] = {}
+        loop = asyncio.get_running_loop()
+        timer: list[asyncio.TimerHandle | None] = [None]
+
+        def send_acks() -> None:
+            """Tell the node how far this reader is (its lag in ``status``): at most one ACK per stream per
+            ACK_INTERVAL, the newest mark (each one costs the node a loop wake-up and a TLS record)."""
+            timer[0] = None
+            for st, q in hwm.items():
+                if q > acked.get(st, 0):
+                    acked[st] = q
+                    self._write(ff.frame(ff.ACK, ff.ack_body(st, q)))
+
         try:
             while True:
                 if not buf:
-                    for st, q in hwm.items():  # tell the node how far this reader is (its lag in `status`)
-                        if q > acked.get(st, 0):
-                            acked[st] = q
-                            self._write(ff.frame(ff.ACK, ff.ack_body(st, q)))
+                    if timer[0] is None and any(q > acked.get(st, 0) for st, q in hwm.items()):
+                        timer[0] = loop.call_later(ACK_INTERVAL, send_acks)
                     if self._queue.empty() and reading.dirty:
                         self._save_hwm(hwm)
                         reading.dirty = False
@@ -430,6 +441,8 @@ class FeedClient:
                 reading.check(seg, okey)
                 yield reading, reading.open(seg)
         finally:
+            if timer[0] is not None:
+                timer[0].cancel()
             if reading.dirty:  # what the consumer took before closing the generator counts as processed
                 self._save_hwm(hwm)
 

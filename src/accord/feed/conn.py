@@ -15,6 +15,9 @@ from accord.feed import crypto as fc
 HIGH_WATER = 1 << 20  # bytes buffered for one subscriber before it is served from the log
 SNDBUF = 256 << 10  # kernel send buffer per connection (fixed: the lag shows instead of hiding in the kernel)
 BATCH_INTERVAL = 0.010  # M-R: a batch signature at most every 10 ms
+#: ACK frames (durable at the next hop; they feed only the sender's lag figure) are sent at most once per
+#: stream per this many seconds, naming the newest durable record (relays and local readers alike).
+ACK_INTERVAL = 0.020
 OFFER_KEY = "offer-key.pem"
 QUIET = 0x80  # PUB format flag: answer only a refusal
 STATE_DIR = "feed"

@@ -140,6 +140,8 @@ class FeedNode(Upkeep, Publishing, Relaying):
         self._relayed = []
         self._loop = None
         self._acks = []
+        self._ack_due = {}
+        self._ack_timer = None
         self._accepted = {st: self.store.head(st) for st in self.store.streams()}
         self._scopes = {}
         self._server: asyncio.Server | None = None
@@ -172,6 +174,9 @@ class FeedNode(Upkeep, Publishing, Relaying):
         self._stopping = True
         self._sign_batches()
         self._flush()
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._send_acks()
         for t in self._tasks:
             t.cancel()
         for conn in list(self.peers.values()):

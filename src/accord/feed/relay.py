@@ -15,7 +15,7 @@ import logging
 from accord.feed import crypto as fc
 from accord.feed import frame as ff
 from accord.feed.base import NodeBase
-from accord.feed.conn import Ingest, Sub
+from accord.feed.conn import ACK_INTERVAL, Conn, Ingest, Sub
 from accord.feed.store import MAX_SEGMENT, SegRow
 
 log = logging.getLogger("accord.feed")
@@ -100,11 +100,12 @@ class Relaying(NodeBase):
         """Make pending segments durable and pass them on.
 
         Segments of this node's own streams are committed here, on the loop, before anything leaves (their
-        numbers are assigned here; a burst costs one commit and one row per stream). Segments it relays or receives are
-        forwarded first and committed by the same writer thread: the originator's log is authoritative,
-        so a crash in between only makes the next hop see them again under the same numbers (ignored as
-        duplicates). The hop upstream is acknowledged, and a local publisher answered, only once the
-        segments are durable.
+        numbers are assigned here; a burst costs one commit and one row per stream), then written at once.
+        Segments it relays or receives are written to the next hop first, then committed (on the loop with
+        ``sync=normal``; by the writer thread's group commit with ``sync=full``): the originator's log is
+        authoritative, so a crash in between only makes the next hop see them again under the same numbers
+        (ignored as duplicates). The hop upstream is acknowledged (:meth:`_send_acks`), and a local
+        publisher answered, only once the segments are durable.
         """
         acks, self._acks = self._acks, []
         own = self._own_rows() if self._dirty else []
@@ -113,39 +114,64 @@ class Relaying(NodeBase):
             return
         loop = self._loop or asyncio.get_running_loop()
         if own:
-
-            def own_durable() -> None:
-                for conn, pid, seqs in acks:
-                    conn.send(ff.pubok_accepted(pid, seqs))
-                self._fan_out_rows(own)
-
             # committed here, on the loop (a WAL commit of one row per stream: tens of µs): no hand-off to the
             # writer thread and back, whose GIL wait (up to the 5 ms switch interval while the loop is busy)
             # was on every message's latency; what arrives meanwhile is read, and committed, at the next flush
             self.store.append(own)
-            own_durable()
+            for conn, pid, seqs in acks:
+                conn.send(ff.pubok_accepted(pid, seqs))
+            # durable: written at once, not at the next turn of the loop (behind whatever else is ready)
+            for conn in self._fan_out_rows(own):
+                conn.flush_out()
         else:
             for conn, pid, seqs in acks:
                 conn.send(ff.pubok_accepted(pid, seqs))
         if not relayed:
             return
-        self._fan_out_rows(relayed)
+        written = self._fan_out_rows(relayed)
         lasts: dict[str, int] = {}
         for r in relayed:
             lasts[r.stream] = r.last
+        if self.store.sync == "full":
+            # every commit fsyncs: the writer thread group-commits whatever arrives while its fsync runs
+            self.store.append_async(relayed, lambda: self._durable(lasts), loop)
+            return
+        # forwarded first (the frames leave now, before the commit), then committed here on the loop: a WAL
+        # commit without fsync (tens of µs for one row per stream). A hand-off to the writer thread cost a
+        # thread wake-up, GIL hand-overs and a loop wake-up (call_soon_threadsafe) per segment at each relay,
+        # all competing for the host's two cores with the next hops' loops (docs/feed.md, tail pass).
+        for conn in written:
+            conn.flush_out()
+        self.store.append(relayed)
+        self._durable(lasts)
 
-        def durable() -> None:
-            for stream, last in lasts.items():
-                src = self._source_of(stream)
-                if src is not None and src in self.peers:
-                    self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, last)))
-                for sub in self.subs.get(stream, ()):
-                    if sub.cursor <= last:
-                        sub.wake.set()  # a subscriber behind: its task reads what is now durable
+    def _durable(self, lasts: dict[str, int]) -> None:
+        """Segments up to ``lasts`` are durable here: subscribers behind read them from the log, and the hop
+        upstream will be acknowledged (:meth:`_ack_later`)."""
+        for stream, last in lasts.items():
+            if self._source_of(stream) is not None:
+                self._ack_due[stream] = last
+            for sub in self.subs.get(stream, ()):
+                if sub.cursor <= last:
+                    sub.wake.set()  # a subscriber behind: its task reads what is now durable
+        if self._ack_due and self._ack_timer is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._ack_timer = loop.call_later(ACK_INTERVAL, self._send_acks)
 
-        self.store.append_async(relayed, durable, loop)
+    def _send_acks(self) -> None:
+        """At most one ACK per stream per :data:`ACK_INTERVAL`, naming the newest durable record: an ACK only
+        feeds the upstream's lag figure (``status``), and one per segment woke the upstream's loop (a TLS
+        record, a frame) for every segment relayed. What is acknowledged is still only what is durable."""
+        self._ack_timer = None
+        due, self._ack_due = self._ack_due, {}
+        for stream, last in due.items():
+            src = self._source_of(stream)
+            if src is not None and src in self.peers:
+                self.peers[src].send(ff.frame(ff.ACK, ff.ack_body(stream, last)))
 
-    def _fan_out_rows(self, rows: list[SegRow]) -> None:
+    def _fan_out_rows(self, rows: list[SegRow]) -> set[Conn]:
+        """Send ``rows`` to the live subscribers of their streams; returns the connections written to."""
+        written: set[Conn] = set()
         by: dict[str, list[SegRow]] = {}
         for r in rows:
             if r.stream in self.subs:
@@ -157,6 +183,8 @@ class Relaying(NodeBase):
             heads = [ff.frame_head(ff.RECS, len(r.body)) for r in segs]
             for sub in list(subs):
                 self._fan_out(sub, segs, heads)
+                written.add(sub.conn)
+        return written
 
     def _fan_out(self, sub: Sub, segs: list[SegRow], heads: list[bytes]) -> None:
         if not sub.live:

@@ -111,6 +111,7 @@ class FeedStore:
     def __init__(self, path: Path, *, sync: str = "normal") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.sync = sync  # "full": every commit fsyncs (relays then group-commit in the writer thread)
         self.db = _connect(path, sync)  # the event loop's connection: reads and the key-value table
         self.db.executescript(_SCHEMA)
         self._migrate()
