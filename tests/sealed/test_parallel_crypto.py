@@ -1,6 +1,7 @@
-"""The crypto pool on the release path (issue 8, Wave 6): the hybrid signature's halves on two cores, hedged
-ML-DSA-87 signing, both verification halves in parallel, and the data key unwrapped alongside the
-verification but used only after it. Every check of the serial path holds on the parallel one."""
+"""The crypto pool on the release path (issue 8, Waves 6-7): the hybrid signature's halves on two cores, late
+hedged ML-DSA-87 signing (a second attempt only once the caller's own work is done and the first still runs:
+never three threads at work), both verification halves in parallel, and the data key unwrapped alongside
+the verification but used only after it. Every check of the serial path holds on the parallel one."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ MSG = b"kor-msg-1: a statement to sign"
 @pytest.fixture(autouse=True)
 def _pool_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     parallel.set_enabled(True, hedge=True)
-    monkeypatch.setattr(parallel._POOL, "spare_core", lambda: True)  # the test machine may be busy
+    monkeypatch.setattr(parallel._POOL, "spare_core", lambda leaving=0: True)  # the test machine may be busy
     yield
     _idle()
     parallel.set_enabled(None)
@@ -107,8 +108,8 @@ def _recording_race(monkeypatch: pytest.MonkeyPatch) -> list[parallel.Race[Any] 
     seen: list[parallel.Race[Any] | None] = []
     real = parallel.race
 
-    def spy(fn: Callable[[], Any], *, hedge: int = 2) -> parallel.Race[Any] | None:
-        r = real(fn, hedge=hedge)
+    def spy(fn: Callable[[], Any]) -> parallel.Race[Any] | None:
+        r = real(fn)
         seen.append(r)
         return r
 
@@ -116,16 +117,106 @@ def _recording_race(monkeypatch: pytest.MonkeyPatch) -> list[parallel.Race[Any] 
     return seen
 
 
-def test_an_idle_process_hedges_ml_dsa_with_two_attempts_and_returns_a_valid_signature(
+class _SlowFirstMLDSA:
+    """ML-DSA whose first attempt outlasts everything (it returns only when released, or after 10 s) and whose
+    later attempts return at once; records the order of events against the caller's ECDSA half."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+
+    def sign(self, message: bytes, context: bytes) -> bytes:
+        with self.lock:
+            n = sum(1 for e in self.events if e.startswith("attempt")) + 1
+            self.events.append(f"attempt-{n}")
+        if n == 1:
+            self.release.wait(10)
+            return b"S" * 4627  # slow
+        return b"F" * 4627  # fast
+
+
+class _RecordingECDSA:
+    def __init__(self, real: Any, events: list[str]) -> None:
+        self.real, self.events = real, events
+
+    def sign(self, message: bytes, algorithm: Any) -> bytes:
+        der: bytes = self.real.sign(message, algorithm)
+        self.events.append("ecdsa")
+        return der
+
+
+def _with_fake_halves(dsa: Any) -> SignKeyPair:
+    good = SignKeyPair.generate()
+    kp = SignKeyPair(good.private_raw, good.public_raw)
+    kp.__dict__["_keys"] = (_RecordingECDSA(good._keys[0], dsa.events), dsa)
+    return kp
+
+
+def test_a_slow_ml_dsa_attempt_is_hedged_late_once_the_caller_s_own_work_is_done(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    dsa = _SlowFirstMLDSA()
+    kp = _with_fake_halves(dsa)
+    _idle()
+    seen = _recording_race(monkeypatch)
+    try:
+        pending = kp.begin_sign(MSG)
+        assert seen[0] is not None
+        _started(seen[0])
+        assert parallel.in_flight() == 1  # while the caller works: one attempt, not two (no 3 threads on 2 cores)
+        sig = pending.finish()
+    finally:
+        dsa.release.set()
+    assert sig.endswith(b"F" * 4627)  # the second attempt won: the slow one was hedged, not waited for
+    assert dsa.events == ["attempt-1", "ecdsa", "attempt-2"]  # the second started after the caller's ECDSA half
+    assert len(seen[0]._futures) == 2
+
+
+def test_an_ml_dsa_attempt_done_before_the_caller_s_work_is_not_hedged(monkeypatch: pytest.MonkeyPatch) -> None:
+    dsa = _SlowFirstMLDSA()
+    dsa.release.set()  # the first attempt returns at once
+    kp = _with_fake_halves(dsa)
+    _idle()
+    seen = _recording_race(monkeypatch)
+    pending = kp.begin_sign(MSG)
+    r = seen[0]
+    assert r is not None
+    assert r._done.wait(10)
+    sig = pending.finish()
+    assert sig.endswith(b"S" * 4627)
+    assert dsa.events == ["attempt-1", "ecdsa"] and len(r._futures) == 1  # no second attempt: no double work
+
+
+def test_a_real_hedged_signature_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
     kp = SignKeyPair.generate()
     _idle()
     seen = _recording_race(monkeypatch)
-    sig = kp.sign(MSG)
-    verify_signature(kp.public_raw, sig, MSG)
-    assert len(seen) == 1 and seen[0] is not None
-    assert len(seen[0]._futures) == 2  # two independent attempts were started
+    for _ in range(5):
+        sig = kp.sign(MSG)
+        verify_signature(kp.public_raw, sig, MSG)
+        _idle()
+    assert seen and all(r is not None for r in seen)
+
+
+def test_the_late_hedge_does_not_count_the_caller_that_is_about_to_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The caller is runnable when it asks, and blocks right after: the spare-core check leaves it out.
+    asked: list[int] = []
+
+    def spare(leaving: int = 0) -> bool:
+        asked.append(leaving)
+        return True
+
+    monkeypatch.setattr(parallel._POOL, "spare_core", spare)
+    dsa = _SlowFirstMLDSA()
+    kp = _with_fake_halves(dsa)
+    _idle()
+    try:
+        kp.sign(MSG)
+    finally:
+        dsa.release.set()
+    assert asked == [0, 1]  # the first attempt: the caller counts; the hedge: it does not
+    assert parallel._Pool.spare_core(leaving=1 << 20) is True
 
 
 def test_with_another_signature_in_flight_ml_dsa_is_signed_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,7 +226,7 @@ def test_with_another_signature_in_flight_ml_dsa_is_signed_once(monkeypatch: pyt
     try:
         seen = _recording_race(monkeypatch)
         sig = kp.sign(MSG)
-        assert seen[0] is not None and len(seen[0]._futures) == 1  # no hedge under load: no double work
+        assert seen[0] is not None and len(seen[0]._futures) == 1  # the pool is full: no hedge, no double work
     finally:
         blocker.release()
     verify_signature(kp.public_raw, sig, MSG)
@@ -166,8 +257,10 @@ def test_a_hedged_race_keeps_one_result_and_the_loser_is_dropped_in_its_worker()
         values.append(v)
         return v
 
-    r = parallel.race(attempt, hedge=2)
-    assert r is not None and len(r._futures) == 2
+    r = parallel.race(attempt)
+    assert r is not None
+    _started(r)
+    assert r.hedge() and len(r._futures) == 2
     _started(r)
     won = r.result()
     _idle()
@@ -213,26 +306,32 @@ def test_a_task_error_is_re_raised_and_a_race_raises_only_when_every_attempt_fai
     with pytest.raises(KeyError):
         t.result()
     _idle()
-    r = parallel.race(boom, hedge=2)
+    r = parallel.race(boom)
     assert r is not None
     _started(r)
+    r.hedge()  # the first attempt may already have failed: then no second one
     with pytest.raises(KeyError):
         r.result()
     _idle()
     calls: list[int] = []
     lock = threading.Lock()
 
+    go = threading.Event()
+
     def first_fails() -> str:
         with lock:
             calls.append(1)
             n = len(calls)
         if n == 1:
+            go.wait(10)  # still running when the hedge starts
             raise KeyError("kor-task-2")
         return "ok"
 
-    r2 = parallel.race(first_fails, hedge=2)
+    r2 = parallel.race(first_fails)
     assert r2 is not None
     _started(r2)
+    assert r2.hedge()
+    go.set()
     assert r2.result() == "ok"
 
 
@@ -251,8 +350,9 @@ def test_a_race_no_worker_started_is_taken_back_and_made_by_the_caller() -> None
             where.append(threading.current_thread().name)
             return "ok"
 
-        r = parallel.race(attempt, hedge=2)
+        r = parallel.race(attempt)
         assert r is not None
+        assert not r.hedge()  # not started: nothing to hedge
         assert r.result() == "ok"
         assert where == [threading.current_thread().name]  # made by the caller, not queued behind the work
         assert all(f.cancelled() for f in r._futures)
@@ -269,9 +369,17 @@ def test_a_busy_machine_runs_the_primitives_inline_and_still_signs_and_verifies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _idle()
-    monkeypatch.setattr(parallel._POOL, "spare_core", lambda: False)
+    gate = threading.Event()
+    r = parallel.race(gate.wait)  # started while a core was idle
+    assert r is not None
+    _started(r)
+    monkeypatch.setattr(parallel._POOL, "spare_core", lambda leaving=0: False)
+    assert not r.hedge()  # no idle core: no second attempt
+    gate.set()
+    assert r.result() is True
+    _idle()
     assert parallel.offload(lambda: None) is None
-    assert parallel.race(lambda: None, hedge=2) is None
+    assert parallel.race(lambda: None) is None
     assert parallel.in_flight() == 0  # the slots taken for the check were given back
     kp = SignKeyPair.generate()
     verify_signature(kp.public_raw, kp.sign(MSG), MSG)
@@ -456,7 +564,7 @@ def test_the_seal_wraps_the_data_key_while_ml_dsa_signs(
 
     monkeypatch.setattr("accord.sealed.seal.wrap_key", spy)
     blob = seal(PAYLOAD, parties, roster)
-    assert during and during[0] >= 1  # the signature's ML-DSA half was on the pool during the wrap
+    assert during == [1]  # the signature's ML-DSA half was on the pool during the wrap, one attempt (no early hedge)
     assert c.open_bytes(blob, keys=parties["JPN"], roster=roster).payload == PAYLOAD
 
 

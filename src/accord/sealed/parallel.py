@@ -8,8 +8,11 @@ the tasks it runs. A task is handed to it only when a worker is free and the mac
 a queue behind another request's work and a busy machine pays no hand-off.
 
 - :func:`offload` runs one function on a free worker (or returns None: the caller does it inline).
-- :func:`race` runs independent attempts of the same randomized computation and returns the first that
-  succeeds (hedged ML-DSA signing: rejection sampling gives the signature time a long tail). The losers'
+- :func:`race` starts one attempt of a randomized computation on a free worker; :meth:`Race.hedge`, called
+  once the caller has finished its own work and only while that attempt still runs, starts a second
+  attempt on the other worker, and :meth:`Race.result` returns the first that succeeds (*late* hedging of
+  ML-DSA signing: rejection sampling gives the signature time a long tail). At most two threads work on
+  it at once: the worker and the caller, then the two workers while the caller waits. The losers'
   results are dropped inside the worker: never stored, returned or reused.
 - Errors are the caller's: :meth:`Task.result` re-raises what the function raised, so an exception in a
   worker reaches the caller exactly as if the caller had made the call.
@@ -114,25 +117,26 @@ class _Pool:
         self.always = False  # skip the spare-core check (measurements)
         self.hedge = os.environ.get(_ENV_HEDGE, "1") != "0"
 
-    def reserve(self, n: int, *, only_if_idle: bool = False) -> bool:
-        """Take ``n`` worker slots if they are free (``only_if_idle``: only when no task runs at all) and the
-        machine has a core to spare."""
+    def reserve(self, n: int, *, leaving: int = 0) -> bool:
+        """Take ``n`` worker slots if they are free and the machine has a core to spare (``leaving``: runnable
+        threads about to block, i.e. the caller that will wait for the task)."""
         with self.lock:
             if self.enabled is None:
                 self.enabled = os.environ.get(_ENV, "1") != "0"
                 self.always = os.environ.get(_ENV) == "always"
-            if not self.enabled or (only_if_idle and self.in_flight) or self.in_flight + n > WORKERS:
+            if not self.enabled or self.in_flight + n > WORKERS:
                 return False
             self.in_flight += n
-        if not self.always and not self.spare_core():
+        if not self.always and not self.spare_core(leaving):
             with self.lock:
                 self.in_flight -= n
             return False
         return True
 
     @staticmethod
-    def spare_core() -> bool:
-        """True when fewer threads are runnable on the machine (this one included) than it has cores.
+    def spare_core(leaving: int = 0) -> bool:
+        """True when fewer threads are runnable on the machine (this one included, minus ``leaving`` that
+        are about to block) than it has cores.
 
         A hand-off pays only when another core is idle: on a busy machine (the throughput phase of a
         benchmark, the other node working, other processes) the primitives run inline as before, and a
@@ -149,7 +153,7 @@ class _Pool:
             running = int(data.split()[3].split(b"/")[0])
         except (OSError, ValueError, IndexError):
             return True
-        return running < _CORES
+        return running - leaving < _CORES
 
     def release(self, _f: object = None) -> None:
         with self.lock:
@@ -206,18 +210,18 @@ def offload(fn: Callable[[], T]) -> Task[T] | None:
 class Race(Generic[T]):
     """Attempts of one randomized computation; :meth:`result` is the first that succeeded.
 
-    Each attempt offers its value on completion; only the first offer is kept and every later one is
-    dropped in the worker (the attempt's future holds None). If every attempt failed, :meth:`result`
-    raises the first failure. When no worker has started any attempt by the time the caller asks, the
-    caller takes them back and makes the computation itself; attempts not started when one wins are
-    cancelled.
+    :func:`race` starts one attempt; :meth:`hedge` may add a second (late hedging). Each attempt offers its
+    value on completion; only the first offer is kept and every later one is dropped in the worker (the
+    attempt's future holds None). If every attempt failed, :meth:`result` raises the first failure. When no
+    worker has started the attempt by the time the caller asks, the caller takes it back and makes the
+    computation itself.
     """
 
-    def __init__(self, fn: Callable[[], T], attempts: int) -> None:
+    def __init__(self, fn: Callable[[], T]) -> None:
         self._fn = fn
         self._lock = threading.Lock()
         self._done = threading.Event()
-        self._left = attempts
+        self._left = 0
         self._value: T | None = None
         self._won = False
         self._taken = False
@@ -244,18 +248,35 @@ class Race(Generic[T]):
         for f in self._futures:
             f.cancel()  # an attempt no worker has started yet is not needed any more
 
+    def hedge(self) -> bool:
+        """The late hedge: when the first attempt is running on a worker and has not finished, start a
+        second on the other worker, if hedging is on, a worker is free and, once the caller blocks in
+        :meth:`result`, a core is idle. Call it when the caller's own work is done, then :meth:`result`.
+        Returns whether a second attempt was started."""
+        with self._lock:
+            if self._done.is_set() or self._taken or len(self._futures) != 1 or not self._futures[0].running():
+                return False  # finished, or not started (result() takes it back), or already hedged
+        if not _POOL.hedge or not _POOL.reserve(1, leaving=1):
+            return False
+        with self._lock:
+            if self._done.is_set():  # finished meanwhile: no second attempt
+                _POOL.release()
+                return False
+            self._left += 1
+        try:
+            self._futures.append(_POOL.submit(self._run))
+        except BaseException:
+            with self._lock:
+                self._left -= 1
+            raise
+        return True
+
     def result(self) -> T:
-        if not self._done.is_set() and not any(f.running() or f.done() for f in self._futures):
-            taken_back = sum(1 for f in self._futures if f.cancel())
-            if taken_back == len(self._futures):
-                with self._lock:
-                    self._taken = True
-                return self._fn()  # no worker started any: the caller's own attempt
-            if taken_back:
-                with self._lock:
-                    self._left -= taken_back
-                    if self._left == 0 and not self._won:
-                        self._done.set()
+        if not self._done.is_set() and len(self._futures) == 1 and self._futures[0].cancel():
+            with self._lock:
+                self._taken = True
+                self._left -= 1
+            return self._fn()  # no worker started it: the caller's own attempt
         self._done.wait()
         with self._lock:
             if self._taken:
@@ -268,13 +289,13 @@ class Race(Generic[T]):
             raise self._error
 
 
-def race(fn: Callable[[], T], *, hedge: int = 2) -> Race[T] | None:
-    """``hedge`` attempts of ``fn`` when the pool is idle, one when a worker is free, else None (inline)."""
-    n = hedge if hedge > 1 and _POOL.hedge and _POOL.reserve(hedge, only_if_idle=True) else 1 if _POOL.reserve(1) else 0
-    if n == 0:
+def race(fn: Callable[[], T]) -> Race[T] | None:
+    """One attempt of ``fn`` on a free worker (:meth:`Race.hedge` may add a second), else None (inline)."""
+    if not _POOL.reserve(1):
         return None
-    r: Race[T] = Race(fn, n)
-    r._futures = [_POOL.submit(r._run) for _ in range(n)]
+    r: Race[T] = Race(fn)
+    r._left = 1
+    r._futures.append(_POOL.submit(r._run))
     return r
 
 

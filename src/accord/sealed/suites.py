@@ -231,21 +231,20 @@ class SignKeyPair:
         """``u16 len(ecdsa_der) ‖ ecdsa_der ‖ mldsa87_sig`` (the ML-DSA half on a worker: see :meth:`begin_sign`)."""
         return self.begin_sign(message).finish()
 
-    def begin_sign(self, message: bytes, *, hedge: bool = True) -> PendingSignature:
+    def begin_sign(self, message: bytes) -> PendingSignature:
         """Start the ML-DSA-87 half of the signature of ``message`` on the crypto pool and return at once.
 
         The caller may do independent work (the HPKE wraps of a seal) before :meth:`PendingSignature.finish`,
         which makes the ECDSA half in the calling thread and joins the ML-DSA half. ML-DSA-87 signing is
         hedged (FIPS 204 randomized) with rejection sampling: its time has a long tail (p50 0.9 ms, p99
-        3.7 ms). When nothing else runs on the pool and ``hedge`` is true, two independent attempts sign the
-        same message and the first to finish is the signature (both would be valid; the other is dropped in
-        its worker). When the pool is busy, one attempt; when it is full or off, ML-DSA runs inline in
-        :meth:`~PendingSignature.finish`, as before (issue 8, docs/performance.md "Wave 6 — pcrypto").
+        3.7 ms). One attempt starts here; when the caller has finished its own work and that attempt still
+        runs, :meth:`~PendingSignature.finish` starts a second on the other worker and the first to finish is
+        the signature (both would be valid; the other is dropped in its worker): the *late* hedge, never
+        more than two threads at work. When no worker is free or no core idle, ML-DSA runs inline in
+        :meth:`~PendingSignature.finish`, as before (issue 8, docs/performance.md "Wave 7 — sigtail").
         """
         _ecc, dsa = self._keys
-        return PendingSignature(
-            self, message, parallel.race(lambda: dsa.sign(message, SIG_CONTEXT), hedge=2 if hedge else 1)
-        )
+        return PendingSignature(self, message, parallel.race(lambda: dsa.sign(message, SIG_CONTEXT)))
 
     @functools.cached_property
     def _keys(self) -> tuple[ec.EllipticCurvePrivateKey, mldsa.MLDSA87PrivateKey]:
@@ -261,11 +260,15 @@ class PendingSignature:
         self._pair, self._message, self._pq = pair, message, pq
 
     def finish(self) -> bytes:
-        """The ECDSA half (here), the ML-DSA half (joined, or made here when it was not offloaded)."""
+        """The ECDSA half (here), the ML-DSA half (joined, or made here when it was not offloaded). The
+        caller's own work is done once the ECDSA half is made: if the ML-DSA attempt still runs then, a
+        second attempt is started on the other worker (:meth:`parallel.Race.hedge`) while this thread waits."""
         ecc, dsa = self._pair._keys
         message = self._message
         pending, self._pq = self._pq, None
         der = ecc.sign(message, ec.ECDSA(hashes.SHA384()))  # on failure the worker's result is dropped
+        if pending is not None:
+            pending.hedge()
         pq = dsa.sign(message, SIG_CONTEXT) if pending is None else pending.result()
         return len(der).to_bytes(2, "big") + der + pq
 
