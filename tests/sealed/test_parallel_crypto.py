@@ -211,8 +211,12 @@ def test_the_late_hedge_does_not_count_the_caller_that_is_about_to_wait(monkeypa
     dsa = _SlowFirstMLDSA()
     kp = _with_fake_halves(dsa)
     _idle()
+    seen = _recording_race(monkeypatch)
     try:
-        kp.sign(MSG)
+        pending = kp.begin_sign(MSG)
+        assert seen[0] is not None
+        _started(seen[0])  # (else the caller takes the attempt back: nothing to hedge)
+        pending.finish()
     finally:
         dsa.release.set()
     assert asked == [0, 1]  # the first attempt: the caller counts; the hedge: it does not
