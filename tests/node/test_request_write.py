@@ -30,7 +30,7 @@ def _library(body: object) -> list[bytes]:
     """What the plain library writes for the same request, write by write."""
     c = http.client.HTTPSConnection("jpn.example", 8443, context=ssl.create_default_context())
     s = _Sock()
-    c.sock = s  # type: ignore[assignment]
+    c.sock = s
     c.request("POST", "/v1/deliveries", body=body, headers=_headers(body))  # type: ignore[arg-type]
     return s.writes
 
