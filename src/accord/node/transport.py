@@ -67,11 +67,27 @@ MAX_ANSWER_BYTES = 1 << 20
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
-    """One keep-alive HTTPS connection to a partner, pinned by the TLS context, without Nagle's delay."""
+    """One keep-alive HTTPS connection to a partner, pinned by the TLS context, without Nagle's delay; a
+    request's head and body in one write."""
 
     def connect(self) -> None:
         super().connect()
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        """The request's head and a bytes body in ONE ``sendall`` (issue 8, wave 7): ``http.client`` writes the
+        head, takes the GIL back, then writes the body, so a partner's server parsed the head and then waited
+        for the body while the sending thread queued for the GIL behind this node's other work (JPN saw the
+        delivery's body ~0.5 ms after its head, p50). The bytes on the wire are the same, in the same order;
+        any other body goes the library's way."""
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        buf = self._buffer  # type: ignore[attr-defined]
+        buf.extend((b"", b""))
+        head = b"\r\n".join(buf)
+        del buf[:]
+        self.send(head + message_body)
 
 
 class HttpsTransport:
