@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.pool import QueuePool
 
+from accord.node.db.checkpoint import BACKSTOP, Checkpointer
 from accord.node.db.driver import DriverSql
 from accord.node.db.schema import _aware, events_pending, metadata
 
@@ -59,9 +60,14 @@ class Database:
         self._wlock: threading.RLock | contextlib.nullcontext[None] = (
             threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         )
+        # A file database's WAL checkpoints run on a thread of their own, off the commit path (db/checkpoint.py).
+        self.checkpointer: Checkpointer | None = None
         if self.is_sqlite:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            _sqlite_setup(self.engine)
+            path = self.engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.checkpointer = Checkpointer(path)
+            _sqlite_setup(self.engine, autocheckpoint=BACKSTOP if self.checkpointer is not None else None)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
         self._group = threading.Lock()  # guards _queued
@@ -81,6 +87,8 @@ class Database:
             events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         with self._poll_lock:
             for c in self._poll_open:
                 c.close()
@@ -240,6 +248,8 @@ class Database:
         try:
             if group.error is None and not discard:
                 group.conn.commit()
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
             else:
                 group.conn.rollback()
         except Exception as e:
@@ -349,7 +359,7 @@ def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, An
     return stmt.execute(conn, values) > 0
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, *, autocheckpoint: int | None = None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
         # Let SQLAlchemy (not pysqlite) issue BEGIN, so that we can make it BEGIN IMMEDIATE.
@@ -357,6 +367,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
+        if autocheckpoint is not None:  # checkpoints by the Checkpointer's thread, not in a COMMIT (issue 8)
+            cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
