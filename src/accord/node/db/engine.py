@@ -49,6 +49,7 @@ class _Group:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.hooks: list[Callable[[bool], None]] = []  # members' outcome hooks, in order (see Database.on_outcome)
+        self.pre: dict[object, Callable[[Connection], None]] = {}  # run once before its COMMIT (before_commit)
 
 
 class Database:
@@ -135,15 +136,20 @@ class Database:
         """
         outer = getattr(self._local, "hooks", None)
         outer_fresh = getattr(self._local, "fresh", None)
+        outer_pre = getattr(self._local, "pre", None)
         hooks: list[Callable[[bool], None]] = []
         self._local.hooks = hooks
         self._local.fresh = []
         try:
             if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
                 # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
+                pre: dict[object, Callable[[Connection], None]] = {}
+                self._local.pre = pre
                 try:
                     with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
                         yield conn
+                        for hook in list(pre.values()):
+                            hook(conn)
                 except BaseException:
                     _run_hooks(hooks, ok=False)
                     raise
@@ -153,6 +159,7 @@ class Database:
         finally:
             self._local.hooks = outer
             self._local.fresh = outer_fresh
+            self._local.pre = outer_pre
 
     def fresh(self) -> list[Any] | None:
         """The current transaction's (this thread's innermost :meth:`tx`) list of what its writers keep in
@@ -172,6 +179,16 @@ class Database:
             raise RuntimeError("on_outcome() outside a transaction")
         hooks.append(hook)
 
+    def before_commit(self, key: object, hook: Callable[[Connection], None]) -> None:
+        """Call ``hook(conn)`` in the current transaction just before its COMMIT, once per ``key`` however many
+        members of a group commit ask for it (e.g. one signed audit checkpoint for all their events: issue 8,
+        wave 7). Not called when the transaction is rolled back; should it raise, the transaction fails (every
+        member of its group, as a failed COMMIT does)."""
+        pre: dict[object, Callable[[Connection], None]] | None = getattr(self._local, "pre", None)
+        if pre is None:
+            raise RuntimeError("before_commit() outside a transaction")
+        pre.setdefault(key, hook)
+
     def _group_tx(self, hooks: list[Callable[[bool], None]]) -> Iterator[Connection]:
         with self._group:
             self._queued += 1
@@ -179,6 +196,7 @@ class Database:
         with self._group:
             self._queued -= 1
         group = self._open_group()
+        self._local.pre = group.pre
         failed = False
         try:
             # The group's first member needs no SAVEPOINT: should it fail, the transaction holds its work only.
@@ -247,6 +265,8 @@ class Database:
             return
         try:
             if group.error is None and not discard:
+                for hook in list(group.pre.values()):
+                    hook(group.conn)
                 group.conn.commit()
                 if self.checkpointer is not None:
                     self.checkpointer.committed()
