@@ -9,6 +9,7 @@ it: one commit in ~45 at the recipient took 2-7 ms (the commit tail). The node's
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -105,4 +106,18 @@ def test_jpn_the_checkpoint_waits_for_a_gap_between_commits(tmp_path: Path, monk
 def test_jpn_memory_databases_have_no_checkpointer() -> None:
     s = st.Store("sqlite://")
     assert s.checkpointer is None
+    s.dispose()
+
+
+def test_jpn_a_checkpointer_thread_gone_is_started_again(tmp_path: Path) -> None:
+    """A process forked from a node keeps the Checkpointer object but not its thread: the next round starts one."""
+    s, _ = _store(tmp_path)
+    assert s.checkpointer is not None
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    s.checkpointer._thread = gone
+    _fill(s, checkpoint.EVERY)
+    _wait_checkpoints(s, 1)
+    assert s.checkpointer.checkpoints == 1
     s.dispose()

@@ -62,7 +62,7 @@ class Checkpointer:
             if self._stopped:
                 return
             self._due = True
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # none yet, or not in this process (a fork)
                 self._thread = threading.Thread(target=self._run, daemon=True, name="accord-db-checkpoint")
                 self._thread.start()
             else:
