@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from accord.audit import store
-from accord.audit.events import encode_event
 from accord.audit.export import EXPORT_FORMAT, Export, load_export, read_export, verify_export, write_export
-from accord.audit.merkle import MerkleTree, leaf_hash
+from accord.audit.leaves import PreparedEvent, driver_checkpoint_sql, driver_insert_sql, prepare_event
+from accord.audit.merkle import MerkleTree
 from accord.audit.note import Checkpoint, NoteSigner, Verifier, sign_note
 from accord.audit.receipt import ReceiptEvidence, receipt_evidence
 from accord.audit.verify import (
@@ -58,47 +58,9 @@ __all__ = [  # verification and export live in accord.audit.verify / .export; re
 _FRESH = 1024  # events kept in memory after a stage() for receipt evidence
 
 
-def _placeholders(engine: Engine, n: int) -> str:
-    style = engine.dialect.paramstyle
-    if style == "qmark":
-        return ", ".join("?" * n)
-    if style in ("format", "pyformat"):
-        return ", ".join(["%s"] * n)
-    if style == "numeric":
-        return ", ".join(f":{i}" for i in range(1, n + 1))
-    # pragma: no cover - no supported driver uses named placeholders
-    raise InputError(f"unsupported DB-API paramstyle {style!r}", source="audit log")
-
-
-def _driver_insert_sql(engine: Engine) -> str:
-    """``INSERT INTO audit_leaves`` with 5 positional placeholders in the driver's paramstyle."""
-    # Only fixed placeholder text is interpolated; values are bound by the driver.
-    return f"INSERT INTO audit_leaves (idx, leaf_hash, event, kind, item) VALUES ({_placeholders(engine, 5)})"  # noqa: S608
-
-
-def _driver_checkpoint_sql(engine: Engine) -> str:
-    """``INSERT INTO audit_checkpoints`` with 3 positional placeholders in the driver's paramstyle."""
-    return f"INSERT INTO audit_checkpoints (size, note, created_ms) VALUES ({_placeholders(engine, 3)})"  # noqa: S608
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """An event already validated and encoded by :func:`prepare_event` (leaf bytes and hash).
-
-    Callers may prepare events in their own threads, off the log's writer; build these only
-    with :func:`prepare_event` (``verify`` re-checks every leaf's canonical form anyway).
-    """
-
-    leaf: bytes
-    leaf_hash: bytes
-    kind: str
-    item: str
-
-
-def prepare_event(event: Mapping[str, Any]) -> PreparedEvent:
-    """Validate and encode an event (see :func:`accord.audit.events.encode_event`)."""
-    leaf = encode_event(event)
-    return PreparedEvent(leaf, leaf_hash(leaf), str(event["type"]), str(event["item"]))
+def _cursor(conn: Connection) -> Any:
+    raw: Any = conn.connection.driver_connection
+    return raw.cursor()
 
 
 @dataclass
@@ -144,10 +106,11 @@ class AuditLog:
         self._committed = 0
         self._latest_note: bytes | None = None
         self._fresh: dict[int, bytes] = {}  # index -> event of the latest staged-and-committed events
+        self._staged_note: tuple[int, bytes] | None = None  # checkpoint_staged()'s, until its commit's outcome
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._writer: threading.Thread | None = None
-        self._insert_sql = _driver_insert_sql(self.engine)
-        self._checkpoint_sql = _driver_checkpoint_sql(self.engine)
+        self._insert_sql = driver_insert_sql(self.engine)
+        self._checkpoint_sql = driver_checkpoint_sql(self.engine)
         self._closed = False
         self._load()
 
@@ -217,10 +180,14 @@ class AuditLog:
         self._submit(req)
         return list(range(req.first, req.first + len(prepared)))
 
-    def stage(self, conn: Connection, events: Sequence[PreparedEvent]) -> tuple[list[int], Callable[[bool], None]]:
+    def stage(
+        self, conn: Connection, events: Sequence[PreparedEvent], *, checkpoint: bool = True
+    ) -> tuple[list[int], Callable[[bool], None]]:
         """Write ``events`` and their signed checkpoint in the caller's open transaction ``conn`` (one commit
         with the caller's own rows, issue 8); returns their indices and the hook to call with the outcome
         (True: committed -- the log then serves them; False: rolled back -- the in-memory tree is undone).
+        ``checkpoint=False``: the caller signs one checkpoint for all the stages of its commit instead, with
+        :meth:`checkpoint_staged` just before it (a group commit: one signature per group, issue 8, wave 7).
 
         The caller serialises writers (the node's writer lock) and calls the hook before the next stage,
         or after stages made since, in reverse order (see :meth:`accord.node.db.Database.on_outcome`).
@@ -234,17 +201,14 @@ class AuditLog:
             end = start + len(rows)
             with self._tree_lock:
                 self._tree.extend_flat(hashes)
-                root = self._tree.root(end)
             try:
-                note = sign_note(Checkpoint(self.origin, end, root).text(), [self._signer])
                 # On the caller's transaction's DB-API connection (issue 8, wave 5); ints, bytes, str as they are.
-                raw: Any = conn.connection.driver_connection
-                cur = raw.cursor()
+                cur = _cursor(conn)
                 try:
                     cur.executemany(self._insert_sql, rows)
-                    cur.execute(self._checkpoint_sql, (end, note, int(time.time() * 1000)))
                 finally:
                     cur.close()
+                note = self._checkpoint_in(conn, end) if checkpoint else None
             except BaseException:
                 with self._tree_lock:
                     self._tree.truncate(start)
@@ -253,18 +217,43 @@ class AuditLog:
         def outcome(committed: bool) -> None:
             with self._write_lock:
                 if committed:
-                    if end > self._committed:
-                        self._committed, self._latest_note = end, note
+                    signed = (end, note) if note is not None else self._staged_note
+                    if signed is not None and signed[0] > self._committed:
+                        self._committed, self._latest_note = signed
                     for k, e in enumerate(events):  # receipt evidence for them is asked for at once
                         self._fresh[start + k] = e.leaf
                     while len(self._fresh) > _FRESH:
                         del self._fresh[next(iter(self._fresh))]
                 else:
+                    self._staged_note = None
                     with self._tree_lock:
                         if self._tree.size > start:
                             self._tree.truncate(start)
 
         return list(range(start, end)), outcome
+
+    def checkpoint_staged(self, conn: Connection) -> None:
+        """Sign and write, in ``conn``'s transaction, the checkpoint of every event staged with
+        ``checkpoint=False`` (the tree as it is: a rolled-back stage is already undone); nothing when no event
+        is staged past the last checkpoint. The stages' outcome hooks then publish it."""
+        with self._write_lock:
+            self._staged_note = None
+            end = self._tree.size
+            if end > self._committed:
+                self._staged_note = (end, self._checkpoint_in(conn, end))
+
+    def _checkpoint_in(self, conn: Connection, end: int) -> bytes:
+        """The signed checkpoint of size ``end``, written in ``conn``'s transaction (the write lock held)."""
+        assert self._signer is not None
+        with self._tree_lock:
+            root = self._tree.root(end)
+        note = sign_note(Checkpoint(self.origin, end, root).text(), [self._signer])
+        cur = _cursor(conn)
+        try:
+            cur.execute(self._checkpoint_sql, (end, note, int(time.time() * 1000)))
+        finally:
+            cur.close()
+        return note
 
     def _submit(self, req: _Request) -> None:
         if self._closed:

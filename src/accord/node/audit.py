@@ -218,7 +218,9 @@ class AuditFeeder:
         except Exception:
             log.exception("%s: journal events not appended in the transaction; left to the audit feeder", self.party)
             return -1
-        idx, outcome = self.log.stage(conn, prepared)
+        # One signed checkpoint per commit, for every stage of its group (issue 8, wave 7), signed just before it.
+        idx, outcome = self.log.stage(conn, prepared, checkpoint=False)
+        self.store.before_commit(self.log, self.log.checkpoint_staged)
         db_events.set_audit_indices(conn, [{"jid": r["id"], "idx": i} for r, i in zip(rows, idx, strict=True)])
 
         def published(committed: bool) -> None:

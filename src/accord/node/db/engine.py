@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.pool import QueuePool
 
+from accord.node.db.checkpoint import BACKSTOP, Checkpointer
 from accord.node.db.driver import DriverSql
 from accord.node.db.schema import _aware, events_pending, metadata
 
@@ -48,6 +49,7 @@ class _Group:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.hooks: list[Callable[[bool], None]] = []  # members' outcome hooks, in order (see Database.on_outcome)
+        self.pre: dict[object, Callable[[Connection], None]] = {}  # run once before its COMMIT (before_commit)
 
 
 class Database:
@@ -59,9 +61,14 @@ class Database:
         self._wlock: threading.RLock | contextlib.nullcontext[None] = (
             threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         )
+        # A file database's WAL checkpoints run on a thread of their own, off the commit path (db/checkpoint.py).
+        self.checkpointer: Checkpointer | None = None
         if self.is_sqlite:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            _sqlite_setup(self.engine)
+            path = self.engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.checkpointer = Checkpointer(path)
+            _sqlite_setup(self.engine, autocheckpoint=BACKSTOP if self.checkpointer is not None else None)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
         self._group = threading.Lock()  # guards _queued
@@ -81,6 +88,8 @@ class Database:
             events_pending.create(self.engine, checkfirst=True)  # databases made before the index existed
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         with self._poll_lock:
             for c in self._poll_open:
                 c.close()
@@ -127,15 +136,20 @@ class Database:
         """
         outer = getattr(self._local, "hooks", None)
         outer_fresh = getattr(self._local, "fresh", None)
+        outer_pre = getattr(self._local, "pre", None)
         hooks: list[Callable[[bool], None]] = []
         self._local.hooks = hooks
         self._local.fresh = []
         try:
             if not self.is_sqlite or int(getattr(self._local, "held", 0)) > 0:
                 # PostgreSQL (concurrent transactions), or inside write_lock(): a transaction of its own.
+                pre: dict[object, Callable[[Connection], None]] = {}
+                self._local.pre = pre
                 try:
                     with self.engine.connect().execution_options(accord_write=True) as conn, conn.begin():
                         yield conn
+                        for hook in list(pre.values()):
+                            hook(conn)
                 except BaseException:
                     _run_hooks(hooks, ok=False)
                     raise
@@ -145,6 +159,7 @@ class Database:
         finally:
             self._local.hooks = outer
             self._local.fresh = outer_fresh
+            self._local.pre = outer_pre
 
     def fresh(self) -> list[Any] | None:
         """The current transaction's (this thread's innermost :meth:`tx`) list of what its writers keep in
@@ -164,6 +179,16 @@ class Database:
             raise RuntimeError("on_outcome() outside a transaction")
         hooks.append(hook)
 
+    def before_commit(self, key: object, hook: Callable[[Connection], None]) -> None:
+        """Call ``hook(conn)`` in the current transaction just before its COMMIT, once per ``key`` however many
+        members of a group commit ask for it (e.g. one signed audit checkpoint for all their events: issue 8,
+        wave 7). Not called when the transaction is rolled back; should it raise, the transaction fails (every
+        member of its group, as a failed COMMIT does)."""
+        pre: dict[object, Callable[[Connection], None]] | None = getattr(self._local, "pre", None)
+        if pre is None:
+            raise RuntimeError("before_commit() outside a transaction")
+        pre.setdefault(key, hook)
+
     def _group_tx(self, hooks: list[Callable[[bool], None]]) -> Iterator[Connection]:
         with self._group:
             self._queued += 1
@@ -171,6 +196,7 @@ class Database:
         with self._group:
             self._queued -= 1
         group = self._open_group()
+        self._local.pre = group.pre
         failed = False
         try:
             # The group's first member needs no SAVEPOINT: should it fail, the transaction holds its work only.
@@ -239,7 +265,11 @@ class Database:
             return
         try:
             if group.error is None and not discard:
+                for hook in list(group.pre.values()):
+                    hook(group.conn)
                 group.conn.commit()
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
             else:
                 group.conn.rollback()
         except Exception as e:
@@ -349,7 +379,7 @@ def insert_ignore_duplicate(conn: Connection, table: Table, values: dict[str, An
     return stmt.execute(conn, values) > 0
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, *, autocheckpoint: int | None = None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
         # Let SQLAlchemy (not pysqlite) issue BEGIN, so that we can make it BEGIN IMMEDIATE.
@@ -357,6 +387,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
+        if autocheckpoint is not None:  # checkpoints by the Checkpointer's thread, not in a COMMIT (issue 8)
+            cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
