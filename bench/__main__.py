@@ -34,10 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         names = [args.only]
     console = Console()
     results: list[Result] = []
+    failed: list[str] = []
     for name in names:
         console.print(f"[bold]bench {name}[/bold] …")
-        mod = importlib.import_module(f"bench.bench_{name}")
-        results.extend(mod.run())
+        try:
+            mod = importlib.import_module(f"bench.bench_{name}")
+            results.extend(mod.run())
+        except Exception as e:  # one broken module must not hide the others' figures
+            failed.append(name)
+            console.print(f"[red]error: bench {name}: {type(e).__name__}: {e}[/red]")
     table = Table(title="Accord benchmarks")
     for col in ("name", "unit", "ours", "peer", "peer value", "ratio (>1 better)", "note"):
         table.add_column(col)
@@ -60,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         existing = [r for r in json.loads(out.read_text()) if not str(r.get("name", "")).startswith(prefix)]
     out.write_text(json.dumps(existing + [r.to_dict() for r in results], indent=2, ensure_ascii=False) + "\n")
     console.print(f"wrote {out}")
+    if failed:
+        console.print(f"[red]error: bench: {len(failed)} module(s) failed: {', '.join(failed)}[/red]")
+        return 1
     return 0
 
 

@@ -205,6 +205,7 @@ def _big(tmp: Path, mib: int) -> list[Result]:
 
 
 def _small() -> list[Result]:
+    import functools
     import io
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -214,6 +215,10 @@ def _small() -> list[Result]:
     from accord.sealed.suites import (
         CLASSICAL,
         HYBRID,
+        EncPrivate,
+        EncPublic,
+        SignKeyPair,
+        WrapSuite,
         enc_public_from_raw,
         get_suite,
         unwrap_key,
@@ -243,13 +248,13 @@ def _small() -> list[Result]:
     out: list[Result] = []
     for suite in (HYBRID, CLASSICAL):
         ws = get_suite(suite)
-        pubs = [enc_public_from_raw(r.type, r.public) for r in (roster.encryption_key(p.party, suite) for p in to)]
+        pubs = [enc_public_from_raw(r.type, r.public) for r in (roster.encryption_key(p, suite) for p in to)]
         priv = parties["JPN"].current.enc[ws.key_type].private()
 
         signer = parties["KOR"].current.sign
         sig = signer.sign(LABEL)
 
-        def primitives(ws=ws, pubs=pubs, signer=signer) -> None:
+        def primitives(ws: WrapSuite = ws, pubs: list[EncPublic] = pubs, signer: SignKeyPair = signer) -> None:
             dek = AESGCM.generate_key(256)
             AESGCM(dek).encrypt(b"\0" * 12, item, None)
             for pub in pubs:
@@ -259,13 +264,19 @@ def _small() -> list[Result]:
         blob = seal(suite)
         wrapped = wrap_key(ws, pubs[0], b"k" * 32, b"info")
 
-        def prim_open(ws=ws, priv=priv, wrapped=wrapped, sig=sig, pub=signer.public_raw) -> None:
+        def prim_open(
+            ws: WrapSuite = ws,
+            priv: EncPrivate = priv,
+            wrapped: bytes = wrapped,
+            sig: bytes = sig,
+            pub: bytes = signer.public_raw,
+        ) -> None:
             dek = unwrap_key(ws, priv, wrapped, b"info")
             AESGCM(dek).encrypt(b"\0" * 12, item, None)
             verify_signature(pub, sig, LABEL)
 
         tag = "hybrid" if suite == HYBRID else "classical"
-        ours = 1e6 / rate(lambda s=suite: seal(s), min_seconds=1.0, batch=10)
+        ours = 1e6 / rate(functools.partial(seal, suite), min_seconds=1.0, batch=10)
         peer = 1e6 / rate(primitives, min_seconds=1.0, batch=10)
         out.append(
             Result(
@@ -278,7 +289,9 @@ def _small() -> list[Result]:
                 f"{len(blob)} B sealed; includes hybrid signature",
             )
         )
-        ours = 1e6 / rate(lambda b=blob: c.open_bytes(b, keys=parties["JPN"], roster=roster), min_seconds=1.0, batch=10)
+        ours = 1e6 / rate(
+            functools.partial(c.open_bytes, blob, keys=parties["JPN"], roster=roster), min_seconds=1.0, batch=10
+        )
         peer = 1e6 / rate(prim_open, min_seconds=1.0, batch=10)
         out.append(
             Result(
