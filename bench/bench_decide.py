@@ -27,7 +27,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from accord.core import agreements as agreements_mod
-from accord.core import decision as decision_mod
+from accord.core import hops as hops_mod
 from accord.core.agreements import AgreementSet
 from accord.core.consent import Consent
 from accord.core.decision import Decision, decide
@@ -281,10 +281,10 @@ def _measure(aset: AgreementSet, *, distinct: bool) -> list[Result]:
             aset.memo.clear()
             aset.custody.clear()
             aset.routes.clear()
-            decision_mod._hop.cache_clear()
-            decision_mod._pass.cache_clear()
-            decision_mod._gate.cache_clear()
-            decision_mod._protection.cache_clear()
+            hops_mod._hop.cache_clear()
+            hops_mod._pass.cache_clear()
+            hops_mod._gate.cache_clear()
+            hops_mod._protection.cache_clear()
             agreements_mod._state_at.cache_clear()
             return ours(item)
 

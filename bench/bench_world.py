@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 
 from accord.core import agreements as agreements_mod
-from accord.core import decision as decision_mod
+from accord.core import hops as hops_mod
 from accord.core.agreements import Agreement, AgreementSet
 from accord.core.decision import Decision, decide
 from accord.core.labels import Label
@@ -51,8 +51,8 @@ SIZES = (3, 10, 40, 100)
 
 def _clear(aset: AgreementSet) -> None:
     aset.memo.clear()
-    decision_mod._hop.cache_clear()
-    decision_mod._protection.cache_clear()
+    hops_mod._hop.cache_clear()
+    hops_mod._protection.cache_clear()
     agreements_mod._state_at.cache_clear()
 
 

@@ -45,8 +45,8 @@ def run(n: int) -> None:
 
     root = Path(tempfile.mkdtemp(prefix="accord-trace-"))
     try:
-        kor = init_node(root / "kor", "KOR", poll_seconds=0.05)  # type: ignore[arg-type]
-        jpn = init_node(root / "jpn", "JPN", poll_seconds=0.05)  # type: ignore[arg-type]
+        kor = init_node(root / "kor", "KOR", poll_seconds=0.05)
+        jpn = init_node(root / "jpn", "JPN", poll_seconds=0.05)
         pin_each_other([kor, jpn])
         path = os.pathsep.join([str(SITE), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
         procs = {
@@ -104,7 +104,7 @@ def _report(events: list[tuple[int, str, str]], n: int) -> None:
     overlap: list[dict[str, float]] = []
     totals: list[float] = []
     j = 0
-    for k, (t0, t_end) in enumerate(zip(starts, ends, strict=True)):
+    for rel, (t0, t_end) in enumerate(zip(starts, ends, strict=True)):
         while j < len(events) and events[j][0] < t0:
             j += 1
         seen: dict[str, int] = defaultdict(int)
@@ -122,7 +122,7 @@ def _report(events: list[tuple[int, str, str]], n: int) -> None:
             seen[key] += 1
             key = f"{key}#{seen[key]}"
             offsets[key].append((t - t0) / 1e6)
-            order[key].append(k)
+            order[key].append(rel)
             i += 1
         feeder.append(busy)
         overlap.append(_overlap(events, j, i))

@@ -21,7 +21,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -184,11 +184,11 @@ class _Ed25519Base:
         self.key_id = key_id(name, bytes([self.alg]) + self.public_key)
 
     @classmethod
-    def generate(cls, name: str) -> _Ed25519Base:
+    def generate(cls, name: str) -> Self:
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_skey(cls, skey: str) -> _Ed25519Base:
+    def from_skey(cls, skey: str) -> Self:
         """Parse ``PRIVATE+KEY+<name>+<hex key ID>+base64(type || seed)`` (Go ``note.NewSigner``)."""
         parts = skey.strip().split("+", 4)
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
