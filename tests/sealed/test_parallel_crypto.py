@@ -6,6 +6,7 @@ the verification but used only after it. Every check of the serial path holds on
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -153,9 +154,12 @@ def _with_fake_halves(dsa: Any) -> SignKeyPair:
     return kp
 
 
-def test_a_slow_ml_dsa_attempt_is_hedged_late_once_the_caller_s_own_work_is_done(
+@contextlib.contextmanager
+def _slow_first_attempt_running(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Iterator[tuple[_SlowFirstMLDSA, Any, list[Any]]]:
+    """A signature begun with a first ML-DSA attempt that runs on a worker and outlasts the caller's work
+    (started: else the caller takes the attempt back and there is nothing to hedge); released at exit."""
     dsa = _SlowFirstMLDSA()
     kp = _with_fake_halves(dsa)
     _idle()
@@ -164,10 +168,17 @@ def test_a_slow_ml_dsa_attempt_is_hedged_late_once_the_caller_s_own_work_is_done
         pending = kp.begin_sign(MSG)
         assert seen[0] is not None
         _started(seen[0])
-        assert parallel.in_flight() == 1  # while the caller works: one attempt, not two (no 3 threads on 2 cores)
-        sig = pending.finish()
+        yield dsa, pending, seen
     finally:
         dsa.release.set()
+
+
+def test_a_slow_ml_dsa_attempt_is_hedged_late_once_the_caller_s_own_work_is_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _slow_first_attempt_running(monkeypatch) as (dsa, pending, seen):
+        assert parallel.in_flight() == 1  # while the caller works: one attempt, not two (no 3 threads on 2 cores)
+        sig = pending.finish()
     assert sig.endswith(b"F" * 4627)  # the second attempt won: the slow one was hedged, not waited for
     assert dsa.events == ["attempt-1", "ecdsa", "attempt-2"]  # the second started after the caller's ECDSA half
     assert len(seen[0]._futures) == 2
@@ -208,17 +219,8 @@ def test_the_late_hedge_does_not_count_the_caller_that_is_about_to_wait(monkeypa
         return True
 
     monkeypatch.setattr(parallel._POOL, "spare_core", spare)
-    dsa = _SlowFirstMLDSA()
-    kp = _with_fake_halves(dsa)
-    _idle()
-    seen = _recording_race(monkeypatch)
-    try:
-        pending = kp.begin_sign(MSG)
-        assert seen[0] is not None
-        _started(seen[0])  # (else the caller takes the attempt back: nothing to hedge)
+    with _slow_first_attempt_running(monkeypatch) as (_dsa, pending, _seen):
         pending.finish()
-    finally:
-        dsa.release.set()
     assert asked == [0, 1]  # the first attempt: the caller counts; the hedge: it does not
     assert parallel._Pool.spare_core(leaving=1 << 20) is True
 
