@@ -48,13 +48,11 @@ def create_app(
     size) so nothing reads a body before the caller is admitted. ``mounts`` add sub-applications (the
     console) behind the same gate.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from accord.node.api.fast import THREADS, fast_routes
+    from accord.node.api.fast import HandOff, HotPath, NodeApp, fast_routes
 
     worker = DeliveryWorker(service, threads=workers) if workers else None
     service.courier = worker
-    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="accord-api")
+    pool = HandOff()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,13 +62,13 @@ def create_app(
             worker.start()
         log.info("accord node %s serving at %s", service.party, service.cfg.url)
         yield
-        pool.shutdown(wait=True)
+        pool.shutdown()
         if worker:
             worker.stop()
         if service.feeder:
             service.feeder.stop()
 
-    app = FastAPI(
+    app = NodeApp(
         title=f"Accord node ({service.party})",
         version="1",
         lifespan=lifespan,
@@ -88,9 +86,11 @@ def create_app(
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
     app.include_router(custody_routes(service, wake))  # issue 10: the life of an item
-    # The two routes every release crosses answer as plain Starlette endpoints, ahead of their FastAPI
-    # declarations (which remain the OpenAPI description of both): see accord.node.api.fast.
-    app.router.routes[0:0] = fast_routes(service, wake, pool)
+    # The two routes every release crosses answer as plain Starlette endpoints ahead of FastAPI's middleware
+    # stack and router, behind the same limits (their FastAPI declarations remain the OpenAPI description of
+    # both): see accord.node.api.fast. Another hot route: one more Route in this list.
+    limits = limits or Limits.of(service.cfg)
+    app.hot = HotPath(AdmissionGate(app, service=service, limits=limits), fast_routes(service, wake, pool))
     for mount in mounts:  # issue 12: the console, for the node's own certificate
         mount(app, service)
 
@@ -99,7 +99,7 @@ def create_app(
         """The API description as one self-contained page (no script, no external resource)."""
         return HTMLResponse(docs_page(app.openapi()))
 
-    app.add_middleware(AdmissionGate, service=service, limits=limits or Limits.of(service.cfg))
+    app.add_middleware(AdmissionGate, service=service, limits=limits)
     return app
 
 
@@ -234,6 +234,10 @@ def serve(
         ssl_context_factory=lambda _c, _d: ctx,
         log_level=log_level,
         access_log=False,
+        # no proxy sits in front of a node: uvicorn's default would trust X-Forwarded-For/-Proto from any
+        # loopback client and run one more middleware layer per request (issue 8, wave 8); no `server` banner
+        proxy_headers=False,
+        server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=3,
     )

@@ -13,7 +13,18 @@ for Accord's errors (raised here, mapped by the app's exception handlers), the s
 :class:`~accord.node.api.limits.AdmissionGate` and the pinned protocol sit in front of every route, so a
 partner is still admitted before a byte of its body is read). The FastAPI declarations of both routes stay
 in :mod:`routes_local` / :mod:`routes_peer`: they are what ``/openapi.json`` and ``/docs`` describe (same
-path, models and answers); these endpoints are placed ahead of them in the router, so they answer.
+path, models and answers); these endpoints answer.
+
+Wave 8 (the HTTP edge): the hot routes are no longer found through FastAPI's middleware stack and router
+(ServerErrorMiddleware, the telemetry and body-limit layers, the AdmissionGate's per-request closures,
+ExceptionMiddleware, Route matching, ``request_response``). :class:`NodeApp` dispatches a request for one of
+them by its exact path and method to :class:`HotPath`, which applies the same limits in the same order --
+:meth:`AdmissionGate.refusal <accord.node.api.limits.AdmissionGate.refusal>` on the head (admission before a
+byte of the body, own-only description, ``Content-Length``), the body read by the endpoint and capped at
+``max_body_bytes`` as it streams (413, the same problem document) -- and maps an exception to the same
+problem document as the app's handlers (:func:`~accord.node.api.handlers.error_response`). The service calls
+go to :class:`HandOff` threads, whose answer comes back through one ``call_soon_threadsafe`` (no
+``concurrent.futures`` future chained to an asyncio one).
 """
 
 from __future__ import annotations
@@ -21,19 +32,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterable
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from accord.errors import InputError
 from accord.node.activity import activity_of
+from accord.node.api.handlers import error_response
+from accord.node.api.limits import AdmissionGate, Receive, Scope, Send, _answer, too_large
 from accord.node.api.models import DeliveryEnvelope, SubmitRequest
 from accord.node.api.problems import PROBLEM, problem_body
 from accord.node.errors import PeerRefused
@@ -89,14 +105,164 @@ def _caller(request: Request) -> Caller:
     return service.identify(fp)
 
 
-def fast_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoolExecutor) -> list[Route]:
+class HandOff:
+    """Threads that run the hot routes' blocking service calls (they wait on the group commit: more than cores).
+
+    A call is one ``SimpleQueue.put`` and, from the thread, one ``loop.call_soon_threadsafe`` that settles the
+    caller's future -- ``run_in_executor`` does the same through a ``concurrent.futures`` future, a work item
+    and callbacks that copy its state into an asyncio future (~4 % of a node's GIL samples, issue 8). Threads
+    start on demand, up to ``threads``; :meth:`shutdown` lets them finish what they hold, then joins them."""
+
+    def __init__(self, threads: int = 0, name: str = "accord-api") -> None:
+        self.max = threads or THREADS
+        self.name = name
+        self._q: SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._q = SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the node is stopping")
+            if self._idle:
+                self._idle -= 1  # that thread is taken (it counts itself idle again when done)
+            elif len(self._threads) < self.max:
+                t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
+                self._threads.append(t)
+                t.start()
+        self._q.put((fn, loop, fut))
+        return await fut
+
+    def _work(self) -> None:
+        while (job := self._q.get()) is not None:
+            fn, loop, fut = job
+            try:
+                ok, value = True, fn()
+            except BaseException as e:  # handed to the awaiting request
+                ok, value = False, e
+            with self._lock:
+                self._idle += 1
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits this any more
+                loop.call_soon_threadsafe(_settle, fut, ok, value)
+            del job, fn, fut, value
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._q.put(None)
+        for t in threads:
+            t.join()
+
+
+def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.cancelled():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+class _HotRequest(Request):
+    """A request whose body is capped as it streams (the AdmissionGate's ``capped_receive``, without the
+    wrapper): past ``cap`` bytes, :class:`_TooLarge` -- the hot path answers 413 and reads no more."""
+
+    cap = 0
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            chunks: list[bytes] = []
+            seen, more = 0, True
+            while more:
+                msg = await self._receive()
+                if msg["type"] != "http.request":  # http.disconnect: the client went away
+                    raise ClientDisconnect()
+                chunk = msg.get("body", b"")
+                seen += len(chunk)
+                if seen > self.cap:
+                    raise _TooLarge()
+                chunks.append(chunk)
+                more = msg.get("more_body", False)
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        yield await self.body()
+        yield b""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class HotPath:
+    """The hot routes, found by exact path and method, behind the same limits as every other route."""
+
+    def __init__(self, gate: AdmissionGate, routes: Iterable[Route]) -> None:
+        self.gate = gate
+        self.routes: dict[str, tuple[frozenset[str], Callable[[Request], Any]]] = {}
+        for r in routes:
+            self.add(r)
+
+    def add(self, route: Route) -> None:
+        """Serve ``route`` (a plain Starlette endpoint: ``async (Request) -> Response``) on the hot path."""
+        self.routes[route.path] = (frozenset(route.methods or ()), route.endpoint)
+
+    def find(self, scope: Scope) -> Callable[[Request], Any] | None:
+        hit = self.routes.get(scope["path"])
+        return hit[1] if hit is not None and scope["method"] in hit[0] else None
+
+    async def serve(self, endpoint: Callable[[Request], Any], scope: Scope, receive: Receive, send: Send) -> None:
+        refused = self.gate.refusal(scope)
+        if refused is not None:
+            await _answer(send, *refused)
+            return
+        request = _HotRequest(scope, receive)
+        request.cap = self.gate.limits.max_body_bytes
+        try:
+            response: Response = await endpoint(request)
+        except _TooLarge:
+            await _answer(send, 413, too_large(request.cap))
+            return
+        except ClientDisconnect:
+            return  # nobody to answer
+        except Exception as e:  # mapped to its problem document, as the app's handlers do
+            response = error_response(e, scope["app"].state.storage_alarm)
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class NodeApp(FastAPI):
+    """The node's FastAPI app, with the hot routes (:class:`HotPath`) answered ahead of its middleware stack;
+    everything else (and a hot path asked with another method) goes through FastAPI as before."""
+
+    hot: HotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot
+        if hot is not None and scope["type"] == "http":
+            endpoint = hot.find(scope)
+            if endpoint is not None:
+                scope["app"] = self
+                await hot.serve(endpoint, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def fast_routes(service: NodeService, wake: Callable[[], None], pool: HandOff) -> list[Route]:
     """The plain endpoints of ``POST /v1/items`` and ``POST /v1/deliveries`` (to be placed first); the service
     calls run on ``pool`` (shut down by the app's lifespan)."""
 
     activity = activity_of(service)  # the audit feeder's batch waits for a gap in this (node/activity.py)
 
-    async def in_pool(fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+    in_pool = pool.run
 
     async def submit(request: Request) -> Response:
         c = _caller(request)

@@ -22,15 +22,37 @@ def problem(status: int, kind: str, title_: str, detail: str, **ext: Any) -> JSO
     return JSONResponse(problem_body(status, kind, title_, detail, **ext), status_code=status, media_type=PROBLEM)
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Map Accord's errors, validation errors, HTTP errors and anything unexpected to problem documents."""
-
-    @app.exception_handler(AccordError)
-    async def _accord(_: Request, e: AccordError) -> JSONResponse:
+def error_response(e: Exception, alarm: StorageAlarm) -> JSONResponse:
+    """The problem document of an exception raised by a route (one mapping for FastAPI's handlers and the hot
+    path of :mod:`accord.node.api.fast`): Accord's errors by their status, a storage fault as 507/503 with
+    ``Retry-After``, an HTTP error by its status, anything else 500 -- never a traceback or a value."""
+    if isinstance(e, AccordError):
         doc = problem_of(e)  # one mapping for the API and the in-memory transport
         retry = getattr(e, "retry_after", None)  # backpressure (a full outbox): when to come back
         headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
         return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM, headers=headers)
+    if isinstance(e, StarletteHTTPException):
+        return problem(e.status_code, "http", title(e.status_code), str(e.detail))
+    kind = storage_fault(e) if isinstance(e, DBAPIError) else None
+    if kind is not None:
+        # Issue 9 (disk full, database away): the transaction was rolled back, nothing was acknowledged.
+        alarm.fault(kind, e)
+        retry_h = {"Retry-After": str(RETRY_AFTER[kind])}
+        if kind == "full":
+            detail = "the node's database volume is full: nothing was stored; retry once space is freed"
+            doc = problem_body(507, "storage-full", "Insufficient storage", detail, retry_after=RETRY_AFTER[kind])
+            return JSONResponse(doc, status_code=507, media_type=PROBLEM, headers=retry_h)
+        detail = "the node's database is unavailable: nothing was stored; retry later"
+        doc = problem_body(503, "storage-unavailable", "Service unavailable", detail, retry_after=RETRY_AFTER[kind])
+        return JSONResponse(doc, status_code=503, media_type=PROBLEM, headers=retry_h)
+    log.error("internal error: %s", type(e).__name__)
+    return problem(500, "internal", "Internal error", "the node could not process the request")
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map Accord's errors, validation errors, HTTP errors and anything unexpected to problem documents."""
+
+    alarm = app.state.storage_alarm = StorageAlarm()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, e: RequestValidationError) -> JSONResponse:
@@ -41,29 +63,8 @@ def install_handlers(app: FastAPI) -> None:
         ]
         return problem(422, "validation", "Invalid request", "the request does not match the schema", errors=errors)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return problem(e.status_code, "http", title(e.status_code), str(e.detail))
+    async def _mapped(_: Request, e: Exception) -> JSONResponse:
+        return error_response(e, alarm)
 
-    alarm = app.state.storage_alarm = StorageAlarm()
-
-    @app.exception_handler(DBAPIError)
-    async def _storage(r: Request, e: DBAPIError) -> JSONResponse:
-        # Issue 9 (disk full, database away): the transaction was rolled back, nothing was acknowledged.
-        kind = storage_fault(e)
-        if kind is None:
-            return await _unexpected(r, e)
-        alarm.fault(kind, e)
-        retry = {"Retry-After": str(RETRY_AFTER[kind])}
-        if kind == "full":
-            detail = "the node's database volume is full: nothing was stored; retry once space is freed"
-            doc = problem_body(507, "storage-full", "Insufficient storage", detail, retry_after=RETRY_AFTER[kind])
-            return JSONResponse(doc, status_code=507, media_type=PROBLEM, headers=retry)
-        detail = "the node's database is unavailable: nothing was stored; retry later"
-        doc = problem_body(503, "storage-unavailable", "Service unavailable", detail, retry_after=RETRY_AFTER[kind])
-        return JSONResponse(doc, status_code=503, media_type=PROBLEM, headers=retry)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, e: Exception) -> JSONResponse:
-        log.error("internal error: %s", type(e).__name__)
-        return problem(500, "internal", "Internal error", "the node could not process the request")
+    for cls in (AccordError, StarletteHTTPException, DBAPIError, Exception):
+        app.add_exception_handler(cls, _mapped)

@@ -65,6 +65,10 @@ def _problem(status: int, kind: str, title: str, detail: str) -> bytes:
     return json.dumps(problem_body(status, kind, title, detail)).encode()
 
 
+def too_large(cap: int) -> bytes:
+    return _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes")
+
+
 async def _answer(send: Send, status: int, body: bytes, *, retry_after: int | None = None) -> None:
     headers = [
         (b"content-type", PROBLEM.encode()),
@@ -124,34 +128,39 @@ class AdmissionGate:
             )
         return True, False, ""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def refusal(self, scope: Scope) -> tuple[int, bytes] | None:
+        """The answer (status, problem document) to a request refused on its head alone -- a partner not
+        admitted that day, the API description asked by a partner, a bad or too large ``Content-Length`` --
+        or None. Nothing of the body has been read; a refused peer's body will not be (``accord_drain``)."""
         fp = scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
         admitted, local, why = self._admitted(fp)
         if not admitted:
             log.warning("%s: %s (before its body)", self.service.party, why)
             scope["accord_drain"] = 0  # not one more byte of its body is read
-            await _answer(send, 403, _problem(403, "peer-refused", "Forbidden", why))
-            return
+            return 403, _problem(403, "peer-refused", "Forbidden", why)
         path = scope.get("path", "")
         if not local and (path in OWN_ONLY or path.startswith("/docs/")):
-            await _answer(
-                send, 403, _problem(403, "peer-refused", "Forbidden", "the API description is for this nation only")
-            )
-            return
+            return 403, _problem(403, "peer-refused", "Forbidden", "the API description is for this nation only")
         cap = self.limits.max_body_bytes
         length = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 if length is not None or not value.isdigit():
-                    await _answer(send, 400, _problem(400, "bad-input", "Bad Request", "bad Content-Length"))
-                    return
+                    return 400, _problem(400, "bad-input", "Bad Request", "bad Content-Length")
                 length = int(value)
         if length is not None and length > cap:
-            await _answer(send, 413, _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes"))
+            return 413, too_large(cap)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
+        refused = self.refusal(scope)
+        if refused is not None:
+            await _answer(send, *refused)
+            return
+        cap = self.limits.max_body_bytes
         seen = 0
         started = answered = False
 
@@ -166,9 +175,7 @@ class AdmissionGate:
                 seen += len(msg.get("body", b""))
                 if seen > cap:
                     if not started:
-                        await _answer(
-                            send, 413, _problem(413, "too-large", "Content Too Large", f"body over {cap} bytes")
-                        )
+                        await _answer(send, 413, too_large(cap))
                         answered = True
                     return {"type": "http.disconnect"}
             return msg
@@ -210,6 +217,7 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
         _fp: str | None = None
         _counted = False
         _drain: int | None = None
+        _tls: Any = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -226,13 +234,7 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
                 return
             per_cert[fp] = per_cert.get(fp, 0) + 1
             self._counted = True
-            inner: Any = vars(self)["app"]
-
-            async def app(scope: Scope, receive: Receive, send: Send) -> None:
-                scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
-                await inner(scope, receive, send)
-
-            object.__setattr__(self, "app", app)
+            self._tls = {"client_cert_sha256": fp}
             self._arm(limits.header_timeout_seconds, "request head")
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -286,6 +288,7 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self.scope["extensions"] = {"tls": self._tls}
             self._in_head = True
             self._head_bytes = 0
             self._header_bytes = 0
