@@ -11,6 +11,7 @@ the body was read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from pathlib import Path
@@ -151,7 +152,8 @@ def test_attack_repeated_content_length_is_refused(node: dict[str, Any]) -> None
         async def send(m: dict[str, Any]) -> None:
             out.append(m)
 
-        scope = {"type": "http", "method": "POST", "path": "/v1/deliveries", "headers": scope_headers}
+        scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/deliveries"}
+        scope["headers"] = scope_headers
         scope["extensions"] = {"tls": {"client_cert_sha256": fp}}
         await app(scope, receive, send)
 
@@ -208,7 +210,7 @@ def test_handoff_runs_on_its_threads_and_returns_results_and_errors() -> None:
         value = await pool.run(lambda: 42)
         with pytest.raises(ZeroDivisionError):
             await pool.run(lambda: 1 // 0)
-        many = await asyncio.gather(*(pool.run(lambda i=i: i * i) for i in range(20)))
+        many = await asyncio.gather(*(pool.run(functools.partial(pow, i, 2)) for i in range(20)))
         return value, many
 
     value, many = asyncio.run(go())
