@@ -259,3 +259,23 @@ def test_node_server_sends_no_server_banner(tmp_path: Path) -> None:
             assert "server" not in r.headers and "date" in r.headers
     finally:
         proc.stop()
+
+
+def test_the_gate_identifies_the_caller_once_and_the_route_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    svc = net.nodes["JPN"]
+    app = create_app(svc, workers=0)
+    calls: list[str | None] = []
+    identify = svc.identify
+
+    def counted(fp: str | None) -> Any:
+        calls.append(fp)
+        return identify(fp)
+
+    monkeypatch.setattr(svc, "identify", counted)
+    fp = cert_fingerprint(net.cfgs["KOR"].cert_file.read_bytes())
+    for _ in range(3):
+        assert call(app, fp, "/v1/deliveries", [b"{}"]).status == 422
+    assert calls == [fp]  # the gate's decision (cached per certificate and day), not one more per request

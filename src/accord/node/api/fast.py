@@ -100,6 +100,10 @@ async def _parse(request: Request, model: type[M]) -> M:
 
 
 def _caller(request: Request) -> Caller:
+    """The caller the gate admitted (:meth:`AdmissionGate.refusal` identified it by its pinned certificate)."""
+    c: Caller | None = request.scope.get("accord_caller")
+    if c is not None:
+        return c
     fp = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
     service: NodeService = request.app.state.service
     return service.identify(fp)

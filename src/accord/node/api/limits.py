@@ -89,11 +89,11 @@ class AdmissionGate:
         self.service = service
         self.limits = limits
         self.today = today
-        self._cache: dict[tuple[str | None, dt.date, int], tuple[bool, bool, str]] = {}
+        self._cache: dict[tuple[str | None, dt.date, int], tuple[bool, bool, str, Any]] = {}
 
-    def _admitted(self, fp: str | None) -> tuple[bool, bool, str]:
-        """(admitted, local, why-not) for the certificate fingerprint ``fp`` (cached per certificate and day:
-        the roster and the agreements are read once at start)."""
+    def _admitted(self, fp: str | None) -> tuple[bool, bool, str, Any]:
+        """(admitted, local, why-not, the caller) for the certificate fingerprint ``fp`` (cached per certificate
+        and day: the roster and the agreements are read once at start)."""
         key = (fp, self.today(), getattr(self.service, "trust_version", 0))  # a trust reload starts afresh
         hit = self._cache.get(key)
         if hit is None:
@@ -102,16 +102,16 @@ class AdmissionGate:
             hit = self._cache[key] = self._decide(fp)
         return hit
 
-    def _decide(self, fp: str | None) -> tuple[bool, bool, str]:
+    def _decide(self, fp: str | None) -> tuple[bool, bool, str, Any]:
         from accord.errors import AccordError
         from accord.node.policy import agreements_in_force
 
         try:
             caller = self.service.identify(fp)
         except AccordError as e:
-            return False, False, str(e)
+            return False, False, str(e), None
         if caller.local:
-            return True, True, ""
+            return True, True, "", caller
         svc = self.service
         if svc.cfg.what_if:  # the day is in the body; admit() checks it there -- here: any agreement at all
             ok = any(svc.party in ag.parties and caller.party in ag.parties for ag in svc.agreements)
@@ -125,15 +125,17 @@ class AdmissionGate:
                 False,
                 False,
                 f"refused peer {caller.party}: no agreement in force between {svc.party} and {caller.party} {when}",
+                None,
             )
-        return True, False, ""
+        return True, False, "", caller
 
     def refusal(self, scope: Scope) -> tuple[int, bytes] | None:
         """The answer (status, problem document) to a request refused on its head alone -- a partner not
         admitted that day, the API description asked by a partner, a bad or too large ``Content-Length`` --
-        or None. Nothing of the body has been read; a refused peer's body will not be (``accord_drain``)."""
+        or None. Nothing of the body has been read; a refused peer's body will not be (``accord_drain``). An
+        admitted caller is left in the scope (``accord_caller``) for the routes."""
         fp = scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
-        admitted, local, why = self._admitted(fp)
+        admitted, local, why, scope["accord_caller"] = self._admitted(fp)
         if not admitted:
             log.warning("%s: %s (before its body)", self.service.party, why)
             scope["accord_drain"] = 0  # not one more byte of its body is read
