@@ -94,7 +94,8 @@ def _install() -> None:
     _wrap(HttpToolsProtocol, "data_received", "http.data")
     gc.callbacks.append(lambda phase, info: _rec(f"gc{info['generation']}" + (">" if phase == "start" else "<")))
     _wrap_async(AdmissionGate, "__call__", "http.gate")
-    _wrap_async(fast.HotPath, "serve", "http.gate")  # the hot routes' gate (wave 8: ahead of FastAPI's stack)
+    if hasattr(fast, "HotPath"):  # the hot routes' gate (wave 8: ahead of FastAPI's stack)
+        _wrap_async(fast.HotPath, "serve", "http.gate")
     _wrap_async(fast, "_parse", "http.body")
     _wrap(fast, "json_response", "http.answer")
 
