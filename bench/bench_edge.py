@@ -1,7 +1,8 @@
 """CPU per request of the node's HTTP edge, against the plain Starlette peer (issue 8, wave 8).
 
-``python bench/edge_cpu.py [N]`` (run by path, so that ``PYTHONPATH`` chooses which ``accord`` the server
-imports: an older tree can be compared with this one). A real node process (uvicorn, the pinned protocol,
+``make bench ONLY=edge`` (the row ``edge.cpu_per_request``, ratio against the plain peer), or ``python
+bench/bench_edge.py [N]`` (by path, so that ``PYTHONPATH`` chooses which ``accord`` the server imports: an
+older tree can be compared with this one). A real node process (uvicorn, the pinned protocol,
 mutual TLS, the app as ``accord node run`` serves it) whose service answers ``POST /v1/deliveries`` at once
 (``receive_delivery`` replaced by a constant answer: no crypto, no disk), and the benchmark's plain peer
 (``bench/_plain_https.py``) on the same machine. A partner's client POSTs the same ~14 KB envelope N times,
@@ -9,7 +10,7 @@ one at a time on one kept connection, to each; the figure is each server process
 request -- what the edge costs, the service aside. Printed: CPU µs per request (ours, plain, the gap) and
 the wall time per request.
 
-``python bench/edge_cpu.py inproc [N]``: the app alone, in this process (no TLS, no uvicorn): N deliveries
+``python bench/bench_edge.py inproc [N]``: the app alone, in this process (no TLS, no uvicorn): N deliveries
 driven through the ASGI interface in batches of 200 on uvloop; printed: the process CPU per request (median
 and spread of the batches).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,7 +90,8 @@ def _measure(pid: int, client: Any, path: str, body: bytes, headers: dict[str, s
     return (_cpu(pid) - c0) / n * 1e6, (time.perf_counter() - t0) / n * 1e6
 
 
-def main(n: int) -> None:
+def measure(n: int) -> tuple[float, float, float, float]:
+    """(ours, plain) CPU µs per request, then (ours, plain) wall µs per request."""
     import httpx
 
     from accord.node.cluster import free_port, init_node, pin_each_other
@@ -127,6 +130,24 @@ def main(n: int) -> None:
         for p in (ours, plain):
             p.terminate()
             p.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+    return cpu_o, cpu_p, wall_o, wall_p
+
+
+def run() -> list[Any]:
+    """The benchmark row (``make bench ONLY=edge``)."""
+    from bench.common import Result
+
+    cpu_o, cpu_p, wall_o, wall_p = measure(3000)
+    note = (
+        f"server process CPU per POST /v1/deliveries (service stubbed) vs a plain Starlette POST of the same "
+        f"14 KB, one at a time, mutual TLS; wall {wall_o:.0f} vs {wall_p:.0f} µs; load {os.getloadavg()[0]:.1f}"
+    )
+    return [Result("edge.cpu_per_request", "µs", cpu_o, "plain Starlette POST", cpu_p, False, note)]
+
+
+def main(n: int) -> None:
+    cpu_o, cpu_p, wall_o, wall_p = measure(n)
     load = os.getloadavg()[0]
     print(
         f"edge CPU/request: ours {cpu_o:.0f} µs, plain {cpu_p:.0f} µs, gap {cpu_o - cpu_p:.0f} µs; "
