@@ -279,3 +279,17 @@ def test_the_gate_identifies_the_caller_once_and_the_route_uses_it(
     for _ in range(3):
         assert call(app, fp, "/v1/deliveries", [b"{}"]).status == 422
     assert calls == [fp]  # the gate's decision (cached per certificate and day), not one more per request
+
+
+def test_a_fault_in_the_gate_is_a_500_problem_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = Net(tmp_path, parties=("KOR", "JPN"))
+    svc = net.nodes["JPN"]
+    app = create_app(svc, workers=0)
+
+    def broken(_: str | None) -> Any:
+        raise RuntimeError("kor-SECRET roster fault")
+
+    monkeypatch.setattr(svc, "identify", broken)
+    r = call(app, cert_fingerprint(net.cfgs["KOR"].cert_file.read_bytes()), "/v1/deliveries", [envelope()])
+    assert r.status == 500 and r.reads == 0 and r.json()["type"].endswith("/internal")
+    assert b"SECRET" not in r.body

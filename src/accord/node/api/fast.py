@@ -224,13 +224,13 @@ class HotPath:
         return hit[1] if hit is not None and scope["method"] in hit[0] else None
 
     async def serve(self, endpoint: Callable[[Request], Any], scope: Scope, receive: Receive, send: Send) -> None:
-        refused = self.gate.refusal(scope)
-        if refused is not None:
-            await _answer(send, *refused)
-            return
         request = _HotRequest(scope, receive)
         request.cap = self.gate.limits.max_body_bytes
         try:
+            refused = self.gate.refusal(scope)
+            if refused is not None:
+                await _answer(send, *refused)
+                return
             response: Response = await endpoint(request)
         except _TooLarge:
             await _answer(send, 413, too_large(request.cap))
