@@ -215,15 +215,29 @@ def test_handoff_runs_on_its_threads_and_returns_results_and_errors() -> None:
 
     value, many = asyncio.run(go())
     assert value == 42 and many == [i * i for i in range(20)]
-    assert len(pool._threads) <= 2  # never more threads than asked
+    assert len(pool._runners) <= 2  # never more threads than asked
     pool.shutdown()
-    assert all(not t.is_alive() for t in pool._threads)
+    assert all(not t.is_alive() for t in pool._runners)
 
     async def after() -> None:
         await pool.run(lambda: 1)
 
     with pytest.raises(RuntimeError, match="stopping"):
         asyncio.run(after())
+
+
+def test_handoff_is_also_an_executor_for_code_that_submits_to_it() -> None:
+    """Routes written for a ``ThreadPoolExecutor`` (``run_in_executor``, ``submit``) work with the app's pool."""
+    pool = HandOff(threads=2)
+
+    async def go() -> int:
+        v: int = await asyncio.get_running_loop().run_in_executor(pool, functools.partial(pow, 3, 2))
+        return v + pool.submit(pow, 2, 3).result(timeout=10)
+
+    assert asyncio.run(go()) == 17
+    pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(pow, 2, 2)
 
 
 def test_handoff_blocking_calls_each_get_a_thread() -> None:

@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
@@ -109,60 +110,65 @@ def _caller(request: Request) -> Caller:
     return service.identify(fp)
 
 
-class HandOff:
+class HandOff(ThreadPoolExecutor):
     """Threads that run the hot routes' blocking service calls (they wait on the group commit: more than cores).
 
-    A call is one ``SimpleQueue.put`` and, from the thread, one ``loop.call_soon_threadsafe`` that settles the
-    caller's future -- ``run_in_executor`` does the same through a ``concurrent.futures`` future, a work item
-    and callbacks that copy its state into an asyncio future (~4 % of a node's GIL samples, issue 8). Threads
-    start on demand, up to ``threads``; :meth:`shutdown` lets them finish what they hold, then joins them."""
+    :meth:`run` awaits one call: one ``SimpleQueue.put`` and, from the thread, one ``loop.call_soon_threadsafe``
+    that settles the caller's future -- ``run_in_executor`` does the same through a ``concurrent.futures``
+    future, a work item and callbacks that copy its state into an asyncio future (~4 % of a node's GIL samples,
+    issue 8). Its threads start on demand, up to ``threads``. It is also a plain ``ThreadPoolExecutor`` (its own
+    threads, started only if used) for code that submits to it; :meth:`shutdown` lets both finish what they
+    hold, then joins them."""
 
     def __init__(self, threads: int = 0, name: str = "accord-api") -> None:
+        super().__init__(threads or THREADS, thread_name_prefix=f"{name}-pool")
         self.max = threads or THREADS
         self.name = name
-        self._q: SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
-        self._q = SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._jobs: SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._jobs = SimpleQueue()
+        self._runners_lock = threading.Lock()
+        self._runners: list[threading.Thread] = []
         self._idle = 0
         self._closed = False
 
     async def run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        with self._lock:
+        with self._runners_lock:
             if self._closed:
                 raise RuntimeError("the node is stopping")
             if self._idle:
                 self._idle -= 1  # that thread is taken (it counts itself idle again when done)
-            elif len(self._threads) < self.max:
-                t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
-                self._threads.append(t)
+            elif len(self._runners) < self.max:
+                t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._runners)}", daemon=True)
+                self._runners.append(t)
                 t.start()
-        self._q.put((fn, loop, fut))
+        self._jobs.put((fn, loop, fut))
         return await fut
 
     def _work(self) -> None:
-        while (job := self._q.get()) is not None:
+        while (job := self._jobs.get()) is not None:
             fn, loop, fut = job
             try:
                 ok, value = True, fn()
             except BaseException as e:  # handed to the awaiting request
                 ok, value = False, e
-            with self._lock:
+            with self._runners_lock:
                 self._idle += 1
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits this any more
                 loop.call_soon_threadsafe(_settle, fut, ok, value)
             del job, fn, fut, value
 
-    def shutdown(self) -> None:
-        with self._lock:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._runners_lock:
             self._closed = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._q.put(None)
-        for t in threads:
-            t.join()
+            runners = list(self._runners)
+        for _ in runners:
+            self._jobs.put(None)
+        super().shutdown(wait, cancel_futures=cancel_futures)
+        if wait:
+            for t in runners:
+                t.join()
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
