@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from accord.node.api.batch import batch_routes
 from accord.node.api.handlers import install_handlers
 from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
 from accord.node.api.routes_custody import custody_routes
@@ -91,6 +92,7 @@ def create_app(
     # The two routes every release crosses answer as plain Starlette endpoints, ahead of their FastAPI
     # declarations (which remain the OpenAPI description of both): see accord.node.api.fast.
     app.router.routes[0:0] = fast_routes(service, wake, pool)
+    app.router.routes[0:0] = batch_routes(service, wake, pool)  # issue 8: several deliveries in one request
     for mount in mounts:  # issue 12: the console, for the node's own certificate
         mount(app, service)
 
