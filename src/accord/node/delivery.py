@@ -151,6 +151,7 @@ class DeliveryWorker:
         for t in self.threads:
             t.join(timeout=5)
         self.transport.close()
+        log.info("%s: %d delivery requests carried %d messages", self.service.party, self.requests, self.batched)
 
     def reserve(self) -> bool:
         """Reserve a place for a message about to be committed (see :meth:`hand_over`): an idle delivery thread
