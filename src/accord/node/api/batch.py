@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -207,23 +208,68 @@ def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoo
         c = service.identify(fp)
         if c.local or c.peer is None:
             raise PeerRefused("this endpoint is for partner nodes")
-        try:
-            entries = parse_batch(await _bounded_body(request))
-        except BatchRefused as e:
-            return json_response(e.doc, e.status, PROBLEM)
+        body = await _bounded_body(request)
         alarm: StorageAlarm | None = getattr(request.app.state, "storage_alarm", None)
 
-        def one(entry: BatchEntry) -> dict[str, Any]:
-            with activity.busy():
-                return receive_one(service, c, entry, alarm)
+        def run() -> tuple[int, dict[str, Any]]:
+            # Parsed and answered on the pool (the event loop only reads the body and writes the answer): ONE
+            # hand-off to the pool per batch; the envelopes fan out from here (see fan_out).
+            try:
+                entries = parse_batch(body)
+            except BatchRefused as e:
+                return e.status, e.doc
 
-        loop = asyncio.get_running_loop()
-        results = list(await asyncio.gather(*(loop.run_in_executor(pool, one, e) for e in entries)))
-        if any(r["status"] == 200 and r["answer"].get("status") != "stored" for r in results):
-            wake()  # relayed or held at a hub: something was queued
-        return json_response({"results": results})
+            def one(entry: BatchEntry) -> dict[str, Any]:
+                with activity.busy():
+                    return receive_one(service, c, entry, alarm)
+
+            results = fan_out(pool, one, entries)
+            if any(r["status"] == 200 and r["answer"].get("status") != "stored" for r in results):
+                wake()  # relayed or held at a hub: something was queued
+            return 200, {"results": results}
+
+        status, doc = await asyncio.get_running_loop().run_in_executor(pool, run)
+        return json_response(doc, status, PROBLEM if status != 200 else "application/json")
 
     return [Route(BATCH_PATH, deliveries_batch, methods=["POST"], include_in_schema=False)]
+
+
+def fan_out(
+    pool: ThreadPoolExecutor, fn: Callable[[BatchEntry], dict[str, Any]], entries: Sequence[BatchEntry]
+) -> list[dict[str, Any]]:
+    """``fn`` of every entry, in order, run by this thread and up to ``len(entries) - 1`` helpers of ``pool`` at
+    once (their transactions share a group commit; the crypto runs on both cores). Each runner takes the next
+    entry nobody has taken: this thread never waits for a helper still queued in the pool (it does that
+    helper's share itself), so a pool full of batches cannot deadlock."""
+    results: list[dict[str, Any] | None] = [None] * len(entries)
+    lock = threading.Lock()
+    done = threading.Condition(lock)
+    state = {"next": 0, "left": len(entries)}
+
+    def runner() -> None:
+        while True:
+            with lock:
+                i = state["next"]
+                if i >= len(entries):
+                    return
+                state["next"] = i + 1
+            try:
+                results[i] = fn(entries[i])  # fn never raises (receive_one answers every error)
+            finally:
+                with lock:
+                    state["left"] -= 1
+                    if state["left"] == 0:
+                        done.notify_all()
+
+    for _ in range(len(entries) - 1):
+        try:
+            pool.submit(runner)
+        except RuntimeError:  # the pool is shutting down: this thread does the rest
+            break
+    runner()
+    with lock:
+        done.wait_for(lambda: state["left"] == 0)
+    return [r for r in results if r is not None]
 
 
 async def _bounded_body(request: Request) -> bytes:
