@@ -386,3 +386,25 @@ def test_a_delivery_thread_sends_the_deliveries_queued_behind_it_in_one_request(
     assert (w.requests, w.batched) == (2, 5)
     assert {r["state"] for r in kor.store.outbox_rows()} == {"delivered"}
     assert len(_jpn_inbox(net)) == 5
+
+
+def test_the_recipient_runs_a_batchs_envelopes_at_once_and_never_waits_on_a_queued_helper() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accord.node.api.batch import fan_out
+
+    entries = [BatchEntry(f"k{i}", {"item_id": f"kor-f-{i}"}) for i in range(3)]
+    together = threading.Barrier(3, timeout=10)  # passes only when the three run at the same time
+
+    def meet(e: BatchEntry) -> dict[str, Any]:
+        together.wait()
+        return {"item_id": e.item_id}
+
+    with ThreadPoolExecutor(4) as pool:
+        assert [r["item_id"] for r in fan_out(pool, meet, entries)] == ["kor-f-0", "kor-f-1", "kor-f-2"]
+    with ThreadPoolExecutor(1) as busy:  # its only thread is taken: the caller does every envelope itself
+        held = threading.Event()
+        busy.submit(held.wait, 10)
+        out = fan_out(busy, lambda e: {"item_id": e.item_id}, entries)
+        held.set()
+    assert [r["item_id"] for r in out] == ["kor-f-0", "kor-f-1", "kor-f-2"]

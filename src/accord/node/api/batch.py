@@ -208,7 +208,10 @@ def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoo
         c = service.identify(fp)
         if c.local or c.peer is None:
             raise PeerRefused("this endpoint is for partner nodes")
-        body = await _bounded_body(request)
+        try:
+            body = await _bounded_body(request)
+        except BatchRefused as e:
+            return json_response(e.doc, e.status, PROBLEM)
         alarm: StorageAlarm | None = getattr(request.app.state, "storage_alarm", None)
 
         def run() -> tuple[int, dict[str, Any]]:
