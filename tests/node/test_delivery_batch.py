@@ -408,3 +408,19 @@ def test_the_recipient_runs_a_batchs_envelopes_at_once_and_never_waits_on_a_queu
         out = fan_out(busy, lambda e: {"item_id": e.item_id}, entries)
         held.set()
     assert [r["item_id"] for r in out] == ["kor-f-0", "kor-f-1", "kor-f-2"]
+
+
+def test_batch_wire_format_vectors() -> None:
+    """tests/vectors/node/batch.json: the sender's bytes for two envelopes, and the bodies refused whole."""
+    v = json.loads((Path(__file__).parent.parent / "vectors" / "node" / "batch.json").read_text())
+    req = v["request"]
+    items = [(i["envelope"].encode(), i["idempotency_key"]) for i in req["items"]]
+    assert batch_body(items).decode() == req["body"]
+    parsed = parse_batch(req["body"].encode())
+    assert [(e.key, e.envelope) for e in parsed] == [
+        (i["idempotency_key"], json.loads(i["envelope"])) for i in req["items"]
+    ]
+    for case in v["refused"]:
+        with pytest.raises(BatchRefused) as e:
+            parse_batch(case["body"].encode())
+        assert e.value.status == case["status"], case["why"]

@@ -59,6 +59,9 @@ class _HandOver:
             self._items.append(item)
             self._ready.notify()
 
+    def qsize(self) -> int:
+        return len(self._items)
+
     def get(self) -> tuple[OutboxEntry, float] | None:
         with self._ready:
             while not self._items:
