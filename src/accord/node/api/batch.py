@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -189,12 +189,12 @@ def receive_batch(
     caller: Caller,
     entries: Sequence[BatchEntry],
     alarm: StorageAlarm | None = None,
-    run: Callable[[Callable[[BatchEntry], dict[str, Any]], Sequence[BatchEntry]], Iterable[dict[str, Any]]] = map,
 ) -> list[dict[str, Any]]:
-    """Every envelope's result, in order (``run`` maps them: one after another, or on a pool)."""
+    """Every envelope's result, in order, one after another (the in-memory transport, the declaration alone;
+    the served route fans them out: :func:`fan_out`)."""
     if caller.local or caller.peer is None:
         raise PeerRefused("this endpoint is for partner nodes")
-    return list(run(lambda e: receive_one(service, caller, e, alarm), entries))
+    return [receive_one(service, caller, e, alarm) for e in entries]
 
 
 def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoolExecutor) -> list[Route]:
