@@ -53,6 +53,17 @@ def test_publish_subscribe_and_status_from_the_cli(nodes: dict[str, Path], tmp_p
         r = accord("feed", "publish", "--dir", str(nodes["KOR"]), "--port", str(kor.port), stdin=lines)
         assert r.returncode == 2 and "published 7, refused 1" in r.stdout
         assert "stdin:8: FORBIDDEN_FIELD" in r.stderr and "[M-R2]" in r.stderr and "Kyogamisaki" not in r.stderr
+
+        # `publish` returns once KOR holds the messages; `subscribe --once` shows what JPN holds now. Under load
+        # the hop through the US hub may still be under way: wait until JPN holds KOR's head of the stream (else
+        # the first subscribe sees a prefix -- the flake of 2026-11-30 10:56).
+        # (Both read the nodes' status files, rewritten about once a second: KOR's must first show the 7.)
+        def relayed() -> bool:
+            k = kor.status()
+            head = k.get("heads", {}).get("KOR-JPN", 0)
+            return k.get("published", 0) >= 7 and jpn.status().get("heads", {}).get("KOR-JPN", 0) >= head
+
+        wait_for(relayed, what="relayed to JPN")
         hwm = tmp_path / "jpn.hwm"
         r = accord(
             "feed",
