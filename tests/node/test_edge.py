@@ -102,6 +102,9 @@ def test_hot_routes_bypass_the_fastapi_middleware_stack(tmp_path: Path) -> None:
     r = call(app, fp, "/v1/deliveries", [b"{}"])
     assert r.status == 422 and r.headers["content-type"] == "application/problem+json"
     assert app.middleware_stack is None  # FastAPI's stack was never built: the hot path answered
+    r = call(app, fp, "/v1/deliveries/batch", [b"{}"])  # batched deliveries (wave 8, batch): a hot route too
+    assert r.status == 422 and r.headers["content-type"] == "application/problem+json"
+    assert app.middleware_stack is None
     r = call(app, fp, "/v1/health", [], method="GET")  # anything else: through FastAPI (and its AdmissionGate)
     assert app.middleware_stack is not None
 

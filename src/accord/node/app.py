@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+from accord.node.api.batch import batch_routes
 from accord.node.api.handlers import install_handlers
 from accord.node.api.limits import AdmissionGate, Limits, pinned_protocol
 from accord.node.api.routes_custody import custody_routes
@@ -86,11 +87,14 @@ def create_app(
     app.include_router(local_routes(service, wake))
     app.include_router(peer_routes(service, wake))
     app.include_router(custody_routes(service, wake))  # issue 10: the life of an item
-    # The two routes every release crosses answer as plain Starlette endpoints ahead of FastAPI's middleware
-    # stack and router, behind the same limits (their FastAPI declarations remain the OpenAPI description of
-    # both): see accord.node.api.fast. Another hot route: one more Route in this list.
+    # The routes every release crosses (and batched deliveries, issue 8) answer as plain Starlette endpoints
+    # ahead of FastAPI's middleware stack and router, behind the same limits (their FastAPI declarations remain
+    # the OpenAPI description): see accord.node.api.fast. Another hot route: one more Route in this list.
     limits = limits or Limits.of(service.cfg)
-    app.hot = HotPath(AdmissionGate(app, service=service, limits=limits), fast_routes(service, wake, pool))
+    app.hot = HotPath(
+        AdmissionGate(app, service=service, limits=limits),
+        [*fast_routes(service, wake, pool), *batch_routes(service, wake, pool)],
+    )
     for mount in mounts:  # issue 12: the console, for the node's own certificate
         mount(app, service)
 

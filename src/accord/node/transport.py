@@ -13,6 +13,7 @@ import http.client
 import json
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -31,6 +32,20 @@ PATHS = {
     "final_receipt": "/v1/peer/final-receipts",
     "custody_notice": "/v1/peer/custody-notices",  # issue 10: accord.node.flow.notices
 }
+
+
+#: Several deliveries to one partner in one request (issue 8, wave 8: :mod:`accord.node.api.batch`).
+BATCH_PATH = "/v1/deliveries/batch"
+#: The most envelopes, and bytes of request body, in one batch -- the recipient refuses more (413 / 422).
+BATCH_MAX_ITEMS = 16
+BATCH_MAX_BYTES = 1 << 20
+
+
+def batch_body(items: Sequence[tuple[bytes, str]]) -> bytes:
+    """The body of a batch: ``{"deliveries": [{"idempotency_key": K, "envelope": E}, ...]}``, each envelope
+    the exact bytes a single ``POST /v1/deliveries`` would carry (the outbox entry's body, not re-encoded)."""
+    parts = [b'{"idempotency_key":' + json.dumps(key).encode() + b',"envelope":' + body + b"}" for body, key in items]
+    return b'{"deliveries":[' + b",".join(parts) + b"]}"
 
 
 class TransportError(Exception):
@@ -138,10 +153,21 @@ class HttpsTransport:
 
     def send(self, peer: Peer, kind: str, body: bytes, idem_key: str) -> PeerAnswer:
         headers = {"Idempotency-Key": idem_key, "Content-Type": "application/json", "Content-Length": str(len(body))}
+        return self._post(peer, PATHS[kind], body, headers)
+
+    def send_batch(self, peer: Peer, items: Sequence[tuple[bytes, str]]) -> PeerAnswer:
+        """Several delivery envelopes ``(body, idempotency key)`` in ONE request (:data:`BATCH_PATH`): the answer
+        holds one result per envelope (see :func:`batch_body` and ``docs/node.md``)."""
+        body = batch_body(items)
+        return self._post(
+            peer, BATCH_PATH, body, {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        )
+
+    def _post(self, peer: Peer, path: str, body: bytes, headers: dict[str, str]) -> PeerAnswer:
         for attempt in (0, 1):
             c, reused = self._connection(peer)
             try:
-                c.request("POST", PATHS[kind], body=body, headers=headers)
+                c.request("POST", path, body=body, headers=headers)
                 r = c.getresponse()
                 data = r.read(MAX_ANSWER_BYTES + 1)
                 if len(data) > MAX_ANSWER_BYTES or not r.isclosed():  # not read to its end: over the bound
@@ -202,6 +228,27 @@ class InMemoryTransport:
                 self.refusals.append((self.sender, peer.party, str(e)))
             return PeerAnswer(doc["status"], doc)
         return PeerAnswer(200, json.loads(json.dumps(answer)))
+
+    def send_batch(self, peer: Peer, items: Sequence[tuple[bytes, str]]) -> PeerAnswer:
+        """A batch, answered as the recipient's ``POST /v1/deliveries/batch`` would (same checks, same results)."""
+        from accord.node.api.batch import BatchRefused, parse_batch, receive_batch
+        from accord.node.service import Caller
+
+        svc = self.nodes.get(peer.party)
+        if svc is None or peer.party in self.down:
+            raise TransportError("transport: unreachable")
+        caller = Caller(party=self.sender, local=False, peer=svc.roster.peers.get(self.sender))
+        if caller.peer is None:
+            raise TransportError("transport: TLS handshake refused (certificate not pinned)")
+        try:
+            parsed = parse_batch(batch_body(items))
+        except BatchRefused as e:
+            return PeerAnswer(e.status, e.doc)
+        results = receive_batch(svc, caller, parsed)
+        for r in results:
+            if 400 <= r["status"] < 500:
+                self.refusals.append((self.sender, peer.party, str(r["answer"].get("detail", ""))))
+        return PeerAnswer(200, json.loads(json.dumps({"results": results})))
 
     def close(self) -> None:
         return None

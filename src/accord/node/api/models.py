@@ -66,6 +66,36 @@ class DeliveryEnvelope(_Strict):
     consents: list[dict[str, Any]] = Field(default_factory=list, max_length=16)
 
 
+class DeliveryBatchItem(_Strict):
+    """One delivery of a batch: the ``Idempotency-Key`` a single delivery carries in its header, and its envelope."""
+
+    idempotency_key: str = Field(max_length=300)
+    envelope: DeliveryEnvelope
+
+
+class DeliveryBatch(_Strict):
+    """Several deliveries from one partner in one request (issue 8): at most 16 and 1 MiB; no idempotency key
+    and no item id twice. Each envelope is checked as ``POST /v1/deliveries`` checks it."""
+
+    deliveries: list[DeliveryBatchItem] = Field(min_length=1, max_length=16)
+
+
+class DeliveryResult(BaseModel):
+    """One envelope's result: ``status`` 200 with the signed receipt as ``answer`` (what ``POST /v1/deliveries``
+    answers), or that envelope's problem document with its status."""
+
+    item_id: str | None
+    idempotency_key: str
+    status: int
+    answer: dict[str, Any]
+
+
+class DeliveryBatchAnswer(BaseModel):
+    """One result per envelope, in the request's order."""
+
+    results: list[DeliveryResult]
+
+
 class ConsentRequestMessage(_Strict):
     request_id: str = Field(min_length=1, max_length=300)
     item_id: ItemId

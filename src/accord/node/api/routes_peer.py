@@ -6,12 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from accord.node.api.deps import Any_
 from accord.node.api.models import (
     ConsentDecisionMessage,
     ConsentMessage,
     ConsentRequestMessage,
+    DeliveryBatch,
+    DeliveryBatchAnswer,
     DeliveryEnvelope,
     FinalReceiptMessage,
 )
@@ -36,6 +39,25 @@ def peer_routes(service: NodeService, wake: Callable[[], None]) -> APIRouter:
         if out.get("status") != "stored":  # relayed or held at a hub: something was queued
             wake()
         return out
+
+    @router.post("/v1/deliveries/batch", response_model=DeliveryBatchAnswer)
+    def deliveries_batch(batch: DeliveryBatch, c: Any_, request: Request) -> Any:
+        """Several sealed items from a partner in one request (at most 16, 1 MiB): each checked as ``POST
+        /v1/deliveries`` checks it; one result per envelope (its receipt, or its problem document)."""
+        # Served by accord.node.api.batch (placed ahead in the app's router); this declaration is the route's
+        # OpenAPI description and behaves the same when mounted alone.
+        from accord.node.api.batch import BatchEntry, BatchRefused, check_entries, receive_batch
+        from accord.node.api.problems import PROBLEM
+
+        entries = [BatchEntry(d.idempotency_key, d.envelope.model_dump(mode="json")) for d in batch.deliveries]
+        try:
+            check_entries(entries)
+        except BatchRefused as e:
+            return JSONResponse(e.doc, status_code=e.status, media_type=PROBLEM)
+        results = receive_batch(service, c, entries, getattr(request.app.state, "storage_alarm", None))
+        if any(r["status"] == 200 and r["answer"].get("status") != "stored" for r in results):
+            wake()
+        return {"results": results}
 
     @router.post("/v1/peer/consent-requests")
     def peer_consent_request(msg: ConsentRequestMessage, c: Any_) -> dict[str, Any]:

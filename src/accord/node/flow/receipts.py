@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
 from accord.audit.receipt import VerifiedCheckpoints
-from accord.errors import InputError, IntegrityError
+from accord.errors import AccordError, InputError, IntegrityError
 from accord.formats.canonical import canonical_json
 from accord.node import db as st
 from accord.node.canon import verify
@@ -49,6 +50,18 @@ def _vkey(text: str) -> Any:
     return parse_vkey(text)
 
 
+@dataclass(frozen=True)
+class _Ack:
+    """A partner's acknowledgement of ``entry`` once checked: the receipt and signature (deliveries), the
+    evidence as answered and what it proved (None: none or not checkable)."""
+
+    entry: st.OutboxEntry
+    receipt: Any = None
+    sig: str | None = None
+    evidence: Any = None
+    checked: dict[str, Any] | None = None
+
+
 class Receipts(Journal):
     """Receipts: a partner's signed acknowledgement (and audit evidence) closes an outbox message."""
 
@@ -62,64 +75,95 @@ class Receipts(Journal):
 
     def acknowledged(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> None:
         """A peer accepted an outbox message: store its signed receipt (deliveries) and mark it delivered."""
-        receipt: Any = None
-        if entry.kind == "delivery":  # every check before the write transaction; a failed one changes nothing
-            digest = SENT.digest(entry)  # the container's digest, kept from the enqueue for this very envelope
-            receipt, sig = answer.get("receipt"), answer.get("signature")
-            pub = self._keys.get(entry.recipient)
-            if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
-                raise IntegrityError()
-            verify(pub, RECEIPT_DOMAIN, receipt, sig)
-            expect = {
-                "item_id": entry.item_id,
-                "digest": digest,
-                "recipient": entry.recipient,
-                "sender": self.party,
-            }
-            if any(receipt.get(k) != v for k, v in expect.items()):
-                raise IntegrityError()
-            # Exactly the receipt's fields, whatever the signature covers: an extra key (e.g. `payload`) would
-            # be stored and journaled as the partner wrote it (issue 9).
-            # `"v": true` or `1.0` equals 1 in Python: the exact type too (found by tests/fuzz/test_fuzz_node_inputs).
-            v, received_at = receipt.get("v"), receipt.get("received_at")
-            if set(receipt) != RECEIPT_KEYS or type(v) is not int or v != 1 or not _is_timestamp(received_at):
-                raise IntegrityError()
-            evidence = answer.get("evidence")
-            checked = None
-            if evidence is not None:
-                checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
+        ack = self._checked_ack(entry, answer)  # every check before the write transaction; a failed one changes nothing
         with self._tx() as conn:
-            if entry.kind == "delivery":
-                st.insert_ignore_duplicate(
-                    conn,
-                    st.receipts,
-                    {
-                        "item_id": entry.item_id,
-                        "recipient": entry.recipient,
-                        "receipt_json": canonical_json(receipt).decode(),
-                        "receipt_sig": sig,
-                        "evidence": canonical_json(evidence).decode() if checked else None,
-                        "stored_at": st.now(),
-                    },
+            self._record_ack(conn, ack)
+
+    def acknowledged_many(
+        self, answers: list[tuple[st.OutboxEntry, dict[str, Any]]]
+    ) -> list[tuple[st.OutboxEntry, Exception]]:
+        """The answers of a batch (issue 8, wave 8): every receipt checked as :meth:`acknowledged` checks it, and
+        all those that pass recorded in ONE transaction. Returns the messages whose acknowledgement failed its
+        checks, with why: nothing of them is recorded (they stay pending, as a bad single receipt leaves them)."""
+        good: list[_Ack] = []
+        bad: list[tuple[st.OutboxEntry, Exception]] = []
+        for entry, answer in answers:
+            try:
+                good.append(self._checked_ack(entry, answer))
+            except (AccordError, ValueError, TypeError) as e:
+                bad.append((entry, e))
+        if good:
+            with self._tx() as conn:
+                for ack in good:
+                    self._record_ack(conn, ack)
+        return bad
+
+    def _checked_ack(self, entry: st.OutboxEntry, answer: dict[str, Any]) -> _Ack:
+        """The checks of a partner's answer to ``entry`` (no I/O): the receipt's signature, its fields, the
+        evidence. Raises IntegrityError for anything off."""
+        if entry.kind != "delivery":
+            return _Ack(entry)
+        digest = SENT.digest(entry)  # the container's digest, kept from the enqueue for this very envelope
+        receipt, sig = answer.get("receipt"), answer.get("signature")
+        pub = self._keys.get(entry.recipient)
+        if not isinstance(receipt, dict) or not isinstance(sig, str) or pub is None:
+            raise IntegrityError()
+        verify(pub, RECEIPT_DOMAIN, receipt, sig)
+        expect = {
+            "item_id": entry.item_id,
+            "digest": digest,
+            "recipient": entry.recipient,
+            "sender": self.party,
+        }
+        if any(receipt.get(k) != v for k, v in expect.items()):
+            raise IntegrityError()
+        # Exactly the receipt's fields, whatever the signature covers: an extra key (e.g. `payload`) would
+        # be stored and journaled as the partner wrote it (issue 9).
+        # `"v": true` or `1.0` equals 1 in Python: the exact type too (found by tests/fuzz/test_fuzz_node_inputs).
+        v, received_at = receipt.get("v"), receipt.get("received_at")
+        if set(receipt) != RECEIPT_KEYS or type(v) is not int or v != 1 or not _is_timestamp(received_at):
+            raise IntegrityError()
+        evidence = answer.get("evidence")
+        checked = None
+        if evidence is not None:
+            checked = self.check_evidence(entry.recipient, entry.item_id or "", digest, evidence)
+        return _Ack(entry, receipt, sig, evidence, checked)
+
+    def _record_ack(self, conn: Connection, ack: _Ack) -> None:
+        """Store a checked receipt and mark its message delivered, in the caller's transaction."""
+        entry, receipt, sig = ack.entry, ack.receipt, ack.sig
+        if entry.kind == "delivery":
+            st.insert_ignore_duplicate(
+                conn,
+                st.receipts,
+                {
+                    "item_id": entry.item_id,
+                    "recipient": entry.recipient,
+                    "receipt_json": canonical_json(receipt).decode(),
+                    "receipt_sig": sig,
+                    "evidence": canonical_json(ack.evidence).decode() if ack.checked else None,
+                    "stored_at": st.now(),
+                },
+            )
+            self._event(
+                conn,
+                "receipt",
+                entry.item_id,
+                {"receipt": receipt, "signature": sig, "recipient_logged": ack.checked},
+            )
+            # What the receipt closes here besides the message: a blind relay of the item (its inbox row is
+            # "relayed-blind" while the relay is "forwarded"), the final receipt owed to whoever handed this
+            # node the item. Both from one read, which finds nothing on a direct release (issue 8, wave 5).
+            relayed = relays_sql.relayed_here(conn, str(entry.item_id))
+            if any(state == "relayed-blind" for _, _, state in relayed):
+                relays_sql.mark_relay_delivered(conn, str(entry.item_id), entry.recipient)
+            if entry.final_recipient == entry.recipient and relayed:  # the final recipient's receipt, at a hub
+                senders = [s for s, final, _ in relayed if final == entry.recipient]
+                assert isinstance(receipt, dict)
+                self._pass_back(
+                    conn, str(entry.item_id), entry.recipient, entry.at_date, receipt, str(sig), [], senders
                 )
-                self._event(
-                    conn,
-                    "receipt",
-                    entry.item_id,
-                    {"receipt": receipt, "signature": sig, "recipient_logged": checked},
-                )
-                # What the receipt closes here besides the message: a blind relay of the item (its inbox row is
-                # "relayed-blind" while the relay is "forwarded"), the final receipt owed to whoever handed this
-                # node the item. Both from one read, which finds nothing on a direct release (issue 8, wave 5).
-                relayed = relays_sql.relayed_here(conn, str(entry.item_id))
-                if any(state == "relayed-blind" for _, _, state in relayed):
-                    relays_sql.mark_relay_delivered(conn, str(entry.item_id), entry.recipient)
-                if entry.final_recipient == entry.recipient and relayed:  # the final recipient's receipt, at a hub
-                    senders = [s for s, final, _ in relayed if final == entry.recipient]
-                    self._pass_back(
-                        conn, str(entry.item_id), entry.recipient, entry.at_date, receipt, str(sig), [], senders
-                    )
-            self.store.mark_delivered(conn, entry.id)
+        self.store.mark_delivered(conn, entry.id)
 
     def _pass_back(
         self,
