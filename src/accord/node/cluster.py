@@ -134,7 +134,7 @@ class NodeProcess:
         with local_client(self.cfg, timeout=2, port=self.port) as c:
             while True:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"node {self.cfg.party} exited: see {self.log_path}")
+                    raise RuntimeError(f"node {self.cfg.party} exited: {self._last_log_line()} (see {self.log_path})")
                 try:
                     if c.get("/v1/health").status_code == 200:
                         return
@@ -143,6 +143,15 @@ class NodeProcess:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"node {self.cfg.party} did not start: see {self.log_path}")
                 time.sleep(0.1)
+
+    def _last_log_line(self) -> str:
+        """The last line the node wrote (its one-line error), so that a caller whose temporary directory goes
+        away with the node still says why it stopped."""
+        try:
+            lines = [x for x in (self.log_path.read_text(errors="replace") if self.log_path else "").splitlines() if x]
+        except OSError:
+            return "no log"
+        return lines[-1][:300] if lines else "nothing logged"
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
