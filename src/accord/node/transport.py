@@ -210,8 +210,8 @@ class InMemoryTransport:
         self.refusals: list[tuple[str, str, str]] = []
         self.down: set[str] = set()
 
-    def send(self, peer: Peer, kind: str, body: bytes, idem_key: str) -> PeerAnswer:
-        from accord.node.api.problems import problem_of
+    def _reach(self, peer: Peer) -> tuple[NodeService, Any]:
+        """The partner's service and this sender as it would see it through the TLS handshake (or why not)."""
         from accord.node.service import Caller
 
         svc = self.nodes.get(peer.party)
@@ -220,6 +220,12 @@ class InMemoryTransport:
         caller = Caller(party=self.sender, local=False, peer=svc.roster.peers.get(self.sender))
         if caller.peer is None:
             raise TransportError("transport: TLS handshake refused (certificate not pinned)")
+        return svc, caller
+
+    def send(self, peer: Peer, kind: str, body: bytes, idem_key: str) -> PeerAnswer:
+        from accord.node.api.problems import problem_of
+
+        svc, caller = self._reach(peer)
         try:
             answer = dispatch(svc, caller, kind, json.loads(body), idem_key)
         except AccordError as e:
@@ -232,14 +238,8 @@ class InMemoryTransport:
     def send_batch(self, peer: Peer, items: Sequence[tuple[bytes, str]]) -> PeerAnswer:
         """A batch, answered as the recipient's ``POST /v1/deliveries/batch`` would (same checks, same results)."""
         from accord.node.api.batch import BatchRefused, parse_batch, receive_batch
-        from accord.node.service import Caller
 
-        svc = self.nodes.get(peer.party)
-        if svc is None or peer.party in self.down:
-            raise TransportError("transport: unreachable")
-        caller = Caller(party=self.sender, local=False, peer=svc.roster.peers.get(self.sender))
-        if caller.peer is None:
-            raise TransportError("transport: TLS handshake refused (certificate not pinned)")
+        svc, caller = self._reach(peer)
         try:
             parsed = parse_batch(batch_body(items))
         except BatchRefused as e:
