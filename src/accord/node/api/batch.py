@@ -199,13 +199,12 @@ def receive_batch(
 
 def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoolExecutor) -> list[Route]:
     """The plain endpoint of ``POST /v1/deliveries/batch`` (its OpenAPI declaration: :mod:`routes_peer`)."""
-    from accord.node.api.fast import json_response
+    from accord.node.api.fast import _caller, json_response
 
     activity = activity_of(service)
 
     async def deliveries_batch(request: Request) -> Response:
-        fp = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_sha256")
-        c = service.identify(fp)
+        c = _caller(request)  # the caller the gate admitted (identified once per request, by its certificate)
         if c.local or c.peer is None:
             raise PeerRefused("this endpoint is for partner nodes")
         try:
