@@ -290,7 +290,8 @@ def pinned_protocol(limits: Limits, own_fingerprint: str | None = None) -> type:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.scope["extensions"] = {"tls": self._tls}
+            # No fingerprint (a connection refused in connection_made): no "tls" entry, so the caller is unknown.
+            self.scope["extensions"] = {"tls": self._tls} if self._tls is not None else {}
             self._in_head = True
             self._head_bytes = 0
             self._header_bytes = 0
