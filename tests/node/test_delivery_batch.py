@@ -424,3 +424,37 @@ def test_batch_wire_format_vectors() -> None:
         with pytest.raises(BatchRefused) as e:
             parse_batch(case["body"].encode())
         assert e.value.status == case["status"], case["why"]
+
+
+def test_a_storage_fault_on_one_envelope_answers_it_as_the_single_route_does(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 in a batch: the database away while one envelope is stored rolls back that envelope alone; its
+    result is the single route's 503 problem document (retry) and the storage alarm is raised."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from accord.node.api.handlers import error_document
+    from accord.node.db.faults import StorageAlarm
+
+    es = _queued(net, 3, "sf")
+    jpn = net.nodes["JPN"]
+    real = jpn.receive_delivery
+    lost = sqlite3.OperationalError("disk I/O error")
+    lost.sqlite_errorcode = 10  # type: ignore[attr-defined]  # SQLITE_IOERR: the storage went away
+    fault = OperationalError("INSERT", {}, lost)
+
+    def flaky(caller: Any, d: dict[str, Any]) -> Any:
+        if d["item_id"] == es[1].item_id:
+            raise fault
+        return real(caller, d)
+
+    monkeypatch.setattr(jpn, "receive_delivery", flaky)
+    alarm = StorageAlarm()
+    results = receive_batch(jpn, net.caller("KOR", "JPN"), _entries(es), alarm)
+    assert [r["status"] for r in results] == [200, 503, 200]
+    assert results[1]["answer"] == error_document(fault, None)[0]  # the single route's document, exactly
+    assert results[1]["answer"]["type"].endswith("/storage-unavailable")
+    assert alarm.raised == 1  # raised by the fault (and cleared by the next envelope stored)
+    assert {r["item_id"] for r in _jpn_inbox(net)} == {es[0].item_id, es[2].item_id}

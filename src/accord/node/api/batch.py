@@ -29,16 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from accord.errors import AccordError
 from accord.node.activity import activity_of
 from accord.node.api.models import DeliveryEnvelope
-from accord.node.api.problems import PROBLEM, problem_body, problem_of
-from accord.node.db.faults import RETRY_AFTER, StorageAlarm, storage_fault
+from accord.node.api.problems import PROBLEM, problem_body
+from accord.node.db.faults import StorageAlarm
 from accord.node.errors import PeerRefused
 from accord.node.service import Caller, NodeService
 from accord.node.transport import BATCH_MAX_BYTES, BATCH_MAX_ITEMS, BATCH_PATH
@@ -53,6 +51,7 @@ __all__ = [
     "batch_routes",
     "check_entries",
     "parse_batch",
+    "queued_any",
     "receive_batch",
 ]
 
@@ -149,6 +148,7 @@ def _result(entry: BatchEntry, status: int, answer: dict[str, Any]) -> dict[str,
 def receive_one(service: NodeService, caller: Caller, entry: BatchEntry, alarm: StorageAlarm | None) -> dict[str, Any]:
     """One envelope through exactly the checks of ``POST /v1/deliveries``; its result (never raises)."""
     from accord.node.api.fast import validation_errors
+    from accord.node.api.handlers import error_document
 
     try:
         env = DeliveryEnvelope.model_validate(entry.envelope)
@@ -161,24 +161,11 @@ def receive_one(service: NodeService, caller: Caller, entry: BatchEntry, alarm: 
     d["idem_key"] = entry.key
     try:
         out = service.receive_delivery(caller, d)
-    except AccordError as e:
-        doc = problem_of(e)
-        return _result(entry, doc["status"], doc)
-    except DBAPIError as e:  # issue 9: the transaction was rolled back; this envelope is retried
-        kind = storage_fault(e)
-        if kind is None:
-            log.error("internal error: %s", type(e).__name__)
-            return _result(entry, 500, problem_body(500, "internal", "Internal error", "the node could not process it"))
-        if alarm is not None:
-            alarm.fault(kind, e)
-        status = 507 if kind == "full" else 503
-        detail = "the node's database is unavailable or full: nothing was stored; retry later"
-        name = "storage-full" if kind == "full" else "storage-unavailable"
-        doc = problem_body(status, name, "Storage", detail, retry_after=RETRY_AFTER[kind])
-        return _result(entry, status, doc)
     except Exception as e:
-        log.error("internal error: %s", type(e).__name__)
-        return _result(entry, 500, problem_body(500, "internal", "Internal error", "the node could not process it"))
+        # This envelope's problem document, the one the single route answers (a storage fault rolled its
+        # transaction back, issue 9: the sender retries it).
+        doc, _ = error_document(e, alarm)
+        return _result(entry, doc["status"], doc)
     if alarm is not None:
         alarm.ok()
     return _result(entry, 200, out)
@@ -195,6 +182,11 @@ def receive_batch(
     if caller.local or caller.peer is None:
         raise PeerRefused("this endpoint is for partner nodes")
     return [receive_one(service, caller, e, alarm) for e in entries]
+
+
+def queued_any(results: Sequence[dict[str, Any]]) -> bool:
+    """Whether an envelope of the batch was relayed or held at a hub (something was queued: wake the worker)."""
+    return any(r["status"] == 200 and r["answer"].get("status") != "stored" for r in results)
 
 
 def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoolExecutor) -> list[Route]:
@@ -226,8 +218,8 @@ def batch_routes(service: NodeService, wake: Callable[[], None], pool: ThreadPoo
                     return receive_one(service, c, entry, alarm)
 
             results = fan_out(pool, one, entries)
-            if any(r["status"] == 200 and r["answer"].get("status") != "stored" for r in results):
-                wake()  # relayed or held at a hub: something was queued
+            if queued_any(results):
+                wake()
             return 200, {"results": results}
 
         status, doc = await asyncio.get_running_loop().run_in_executor(pool, run)

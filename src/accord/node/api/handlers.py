@@ -22,31 +22,40 @@ def problem(status: int, kind: str, title_: str, detail: str, **ext: Any) -> JSO
     return JSONResponse(problem_body(status, kind, title_, detail, **ext), status_code=status, media_type=PROBLEM)
 
 
-def error_response(e: Exception, alarm: StorageAlarm) -> JSONResponse:
-    """The problem document of an exception raised by a route (one mapping for FastAPI's handlers and the hot
-    path of :mod:`accord.node.api.fast`): Accord's errors by their status, a storage fault as 507/503 with
-    ``Retry-After``, an HTTP error by its status, anything else 500 -- never a traceback or a value."""
+def error_document(e: Exception, alarm: StorageAlarm | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The problem document (and headers) of an exception raised by a route -- one mapping for FastAPI's
+    handlers, the hot path of :mod:`accord.node.api.fast` and each envelope of a batch: Accord's errors by their
+    status, a storage fault as 507/503 with ``Retry-After`` (and the storage alarm raised), an HTTP error by its
+    status, anything else 500 -- never a traceback or a value."""
     if isinstance(e, AccordError):
         doc = problem_of(e)  # one mapping for the API and the in-memory transport
         retry = getattr(e, "retry_after", None)  # backpressure (a full outbox): when to come back
-        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
-        return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM, headers=headers)
+        return doc, {"Retry-After": str(retry)} if isinstance(retry, int) else None
     if isinstance(e, StarletteHTTPException):
-        return problem(e.status_code, "http", title(e.status_code), str(e.detail))
+        return problem_body(e.status_code, "http", title(e.status_code), str(e.detail)), None
     kind = storage_fault(e) if isinstance(e, DBAPIError) else None
     if kind is not None:
         # Issue 9 (disk full, database away): the transaction was rolled back, nothing was acknowledged.
-        alarm.fault(kind, e)
+        if alarm is not None:
+            alarm.fault(kind, e)
         retry_h = {"Retry-After": str(RETRY_AFTER[kind])}
         if kind == "full":
             detail = "the node's database volume is full: nothing was stored; retry once space is freed"
-            doc = problem_body(507, "storage-full", "Insufficient storage", detail, retry_after=RETRY_AFTER[kind])
-            return JSONResponse(doc, status_code=507, media_type=PROBLEM, headers=retry_h)
+            return problem_body(
+                507, "storage-full", "Insufficient storage", detail, retry_after=RETRY_AFTER[kind]
+            ), retry_h
         detail = "the node's database is unavailable: nothing was stored; retry later"
-        doc = problem_body(503, "storage-unavailable", "Service unavailable", detail, retry_after=RETRY_AFTER[kind])
-        return JSONResponse(doc, status_code=503, media_type=PROBLEM, headers=retry_h)
+        return problem_body(
+            503, "storage-unavailable", "Service unavailable", detail, retry_after=RETRY_AFTER[kind]
+        ), retry_h
     log.error("internal error: %s", type(e).__name__)
-    return problem(500, "internal", "Internal error", "the node could not process the request")
+    return problem_body(500, "internal", "Internal error", "the node could not process the request"), None
+
+
+def error_response(e: Exception, alarm: StorageAlarm | None) -> JSONResponse:
+    """:func:`error_document` as the answer of a request."""
+    doc, headers = error_document(e, alarm)
+    return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM, headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:
